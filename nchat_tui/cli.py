@@ -1,2 +1,140 @@
-def main() -> int:
-    return 0
+"""The headless CLI: ``nchat-tui [TARGET OPTIONS] [COMMAND] ...``.
+
+Each subcommand lives in its own ``nchat_tui/cmd_*.py`` module exposing ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args, ctx) -> int``, and is listed in ``COMMANDS``. This
+module owns the shared target options, the exit-code contract (see ``errors.py``) and the
+rule that an error is one clear line (or one JSON object with ``--json``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from nchat_tui import __version__
+from nchat_tui.errors import EXIT_INPUT, NchatError
+from nchat_tui.target import Target, resolve_target
+
+# Order is the order of `nchat-tui --help`.
+COMMANDS = [
+    "nchat_tui.cmd_app",
+    "nchat_tui.cmd_demo",
+    "nchat_tui.cmd_status",
+]
+
+
+def add_target_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("target (where the database is)")
+    g.add_argument("--dsn", help="libpq connection string or postgresql:// URL "
+                   "(default: $DATABASE_URL, then PG* variables, then --backend-dir)")
+    g.add_argument("--backend-dir", metavar="DIR", help="an nself backend directory: read its "
+                   "env files for POSTGRES_*, PROJECT_NAME, BACKUP_DIR and its migrations")
+    g.add_argument("--env-cascade", choices=["go", "bash"], default="go",
+                   help="which nself CLI's env-file order to follow (default: go, v1.x)")
+    g.add_argument("--docker", metavar="CONTAINER", help="run pg_dump/psql/pg_restore inside this "
+                   "container with docker exec")
+    g.add_argument("--migrations", metavar="DIR", help="migration files directory")
+    g.add_argument("--backup-dir", metavar="DIR", help="where backups go (default $BACKUP_DIR "
+                   "or ./backups)")
+    g.add_argument("--state-dir", metavar="DIR", help="journals and session state "
+                   "(default: the user's state dir)")
+
+
+@dataclass
+class CliContext:
+    """What a subcommand gets besides its arguments."""
+
+    args: argparse.Namespace
+    out: Callable[[str], None] = field(default=lambda s: print(s, flush=True))
+    err: Callable[[str], None] = field(
+        default=lambda s: print(s, file=sys.stderr, flush=True))
+    _target: Target | None = None
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    def target(self) -> Target:
+        """The resolved target (resolution errors are BadInput: exit 2)."""
+        if self._target is None:
+            a = self.args
+            self._target = resolve_target(
+                dsn=a.dsn, backend_dir=a.backend_dir, env_cascade=a.env_cascade,
+                docker=a.docker, migrations=a.migrations, backup_dir=a.backup_dir,
+                state_dir=a.state_dir)
+        return self._target
+
+    def emit_json(self, obj: Any) -> None:
+        self.out(json.dumps(obj, indent=2, default=str, sort_keys=False))
+
+
+def _load(modname: str) -> ModuleType:
+    return importlib.import_module(modname)
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
+    parser = argparse.ArgumentParser(
+        prog="nchat-tui",
+        description="Guided, verified, resumable nChat database upgrades with live observability.",
+        epilog="Exit codes: 0 ok; 1 a check or operation failed; 2 cannot connect, bad input or "
+               "missing tool; 3 refused for safety; 4 another run holds the migration lock.")
+    parser.add_argument("--version", action="version", version=f"nchat-tui {__version__}")
+    add_target_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules: dict[str, ModuleType] = {}
+    for modname in COMMANDS:
+        mod = _load(modname)
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        add_target_options(p)
+        mod.add_arguments(p)
+        modules[mod.NAME] = mod
+    return parser, modules
+
+
+def _merge_target_defaults(args: argparse.Namespace, argv: list[str],
+                           parser: argparse.ArgumentParser) -> None:
+    """Target options may come before or after the subcommand; the explicit one wins."""
+    top, _ = parser.parse_known_args(argv[: argv.index(args.command)] if args.command in argv
+                                     else argv)
+    for key in ("dsn", "backend_dir", "docker", "migrations", "backup_dir", "state_dir"):
+        if getattr(args, key, None) is None and getattr(top, key, None) is not None:
+            setattr(args, key, getattr(top, key))
+    if args.env_cascade == "go" and getattr(top, "env_cascade", "go") != "go":
+        args.env_cascade = top.env_cascade
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, modules = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version exit 0, bad usage exits 2
+        return int(exc.code or 0)
+    if not args.command:
+        args.command = "app"
+        args = parser.parse_args([*argv, "app"]) if argv else parser.parse_args(["app"])
+    _merge_target_defaults(args, argv, parser)
+    ctx = CliContext(args)
+    mod = modules[args.command]
+    try:
+        return int(mod.run(args, ctx))
+    except NchatError as exc:
+        if ctx.json:
+            ctx.emit_json(exc.as_dict())
+        ctx.err(f"nchat-tui {args.command}: {exc.one_line()}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        ctx.err(f"nchat-tui {args.command}: interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
