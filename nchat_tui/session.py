@@ -1,0 +1,81 @@
+"""An upgrade session: target + journal + checklist, the one object the app drives.
+
+The Textual app holds no SQL and runs no commands: it asks the session for the banner and to
+run or confirm steps, from worker threads. Tests of the screens subclass it with frozen
+figures (``banner`` and ``execute``), everything else stays real.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Any
+
+from nchat_tui.actions import ACTIONS, ActionContext
+from nchat_tui.checklist import Checklist, StepResult, StepState, UpgradePath, load_path
+from nchat_tui.errors import NchatError
+from nchat_tui.journal import Journal
+from nchat_tui.status import gather_status
+from nchat_tui.target import Target
+
+
+def choose_path(status: dict[str, Any] | None, journal: Journal) -> str:
+    """The session's upgrade path: the one it already follows, else from the pending files."""
+    opened = journal.last("checklist_opened")
+    if opened and opened.get("path"):
+        return str(opened["path"])
+    if status:
+        names = status.get("pending", []) + [str(a) for a in status["ledger"]["applied"]]
+        prefixes = {n.split("_", 1)[0].lstrip("0") for n in names}
+        if {"13", "14", "15", "16"} & prefixes and status.get("pending"):
+            return "v0.4.0"
+        if not status.get("pending"):
+            return "v0.8.0"
+    return "v0.4.0"
+
+
+class UpgradeSession:
+    """Drive one upgrade of one target. Thread-safe for one step at a time."""
+
+    def __init__(self, target: Target, path_id: str | None = None, new: bool = False,
+                 status: dict[str, Any] | None = None) -> None:
+        self.target = target
+        self.journal = Journal.for_target(target.state_dir, target.masked(), new=new)
+        self._status = status
+        pid = path_id or choose_path(status, self.journal)
+        self.path: UpgradePath = load_path(pid)
+        self.checklist = Checklist(self.path, self.journal)
+        self._lock = threading.Lock()
+
+    def banner(self) -> dict[str, Any]:
+        """Target banner facts (cached; ``refresh_banner`` re-reads)."""
+        if self._status is None:
+            self._status = gather_status(self.target)
+        return self._status
+
+    def refresh_banner(self) -> dict[str, Any]:
+        self._status = None
+        return self.banner()
+
+    def execute(self, action: str) -> StepResult:
+        """Run one action (overridden by the snapshot tests' fake)."""
+        fn = ACTIONS.get(action)
+        if fn is None:
+            return StepResult("failed", f"unknown action {action!r}", {})
+        return fn(ActionContext(self.target, self.journal))
+
+    def run_step(self, key: str) -> StepState:
+        """Start, run and finish an automated step; an exception becomes a failed result."""
+        step = self.path.step(key)
+        with self._lock:
+            self.checklist.start(key)
+            try:
+                result = self.execute(step.action or "")
+            except NchatError as exc:
+                result = StepResult("failed", exc.one_line(), {"error": exc.kind})
+            except Exception as exc:  # a bug must not leave the step "running" forever
+                result = StepResult("failed", f"{type(exc).__name__}: {exc}",
+                                    {"traceback": traceback.format_exc(limit=5)})
+            if step.action in ("pending_migrations", "no_pending_migrations", "detect_ledger"):
+                self._status = None
+            return self.checklist.finish(key, result)
