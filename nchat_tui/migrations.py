@@ -1,0 +1,193 @@
+"""Migration files on disk: which ones there are, how they pair up, and the order to run them.
+
+One flat folder holds three naming styles side by side (``003_x.sql``, ``0007_x.sql``,
+``00013_x.sql``, ``YYYYMMDDHHMMSS_x.up.sql`` with its ``.down.sql``). The run order is the
+NUMERIC value of the version prefix, so ``003`` < ``0007`` < ``00013`` < ``20260203070900``.
+The nself CLI sorts by plain file name instead, which puts ``00013`` before ``003``: discovery
+warns wherever the two orders differ, and about duplicate versions, orphan down files and names
+that are not migrations. It only reads the folder: it never touches the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+# <digits>_<rest>.sql, where rest may end in .up (the up half of an up/down pair).
+UP_NAME = re.compile(r"^(?P<prefix>\d+)_(?P<stem>.+?)(?P<up>\.up)?\.sql$")
+DOWN_NAME = re.compile(r"^(?P<prefix>\d+)_(?P<stem>.+?)\.down\.sql$")
+TIMESTAMP_DIGITS = 14
+# Show at most this many order inversions in the warning; the rest are counted.
+MAX_INVERSIONS_SHOWN = 4
+
+
+def _is_timestamp(prefix: str) -> bool:
+    if len(prefix) != TIMESTAMP_DIGITS:
+        return False
+    try:
+        dt.datetime.strptime(prefix, "%Y%m%d%H%M%S")
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """One up migration and, when there is one, its down file."""
+
+    version: int
+    """The numeric value of the prefix: the run order key."""
+    prefix: str
+    """The prefix as written: ``"013"``, ``"20260203070900"``."""
+    name: str
+    """The file's base name, as the Go CLI records it in ``np_common.schema_versions``."""
+    path: Path
+    down_path: Path | None
+    style: str
+    """``"numbered"`` or ``"timestamp"``."""
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the file's bytes (what the Go CLI stores in nself_ops.migrations)."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    def down_sha256(self) -> str | None:
+        return hashlib.sha256(self.down_path.read_bytes()).hexdigest() if self.down_path else None
+
+    @property
+    def ledger_id(self) -> str:
+        """The prefix before the first ``_``: the Go CLI's ``nself_ops.migrations.id``."""
+        return self.name.split("_", 1)[0]
+
+    @property
+    def title(self) -> str:
+        """The name without prefix and suffix: ``e2ee_system``."""
+        m = UP_NAME.match(self.name)
+        return m.group("stem") if m else self.name
+
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    def down_text(self) -> str | None:
+        return self.down_path.read_text(encoding="utf-8") if self.down_path else None
+
+
+@dataclass
+class Discovery:
+    """What a migrations folder holds: files in run order, and what an operator should know."""
+
+    directory: Path
+    files: list[MigrationFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Names of ``.sql`` files that are not migrations (no numeric prefix)."""
+    orphan_downs: list[str] = field(default_factory=list)
+
+    @cached_property
+    def by_name(self) -> dict[str, MigrationFile]:
+        return {f.name: f for f in self.files}
+
+    def find(self, key: str) -> MigrationFile | None:
+        """A file by name, ledger id (prefix as written) or numeric version."""
+        if key in self.by_name:
+            return self.by_name[key]
+        for f in self.files:
+            if f.prefix == key or f.ledger_id == key:
+                return f
+        if key.isdigit():
+            for f in self.files:
+                if f.version == int(key):
+                    return f
+        return None
+
+    def name_order(self) -> list[MigrationFile]:
+        """The order the nself CLI runs them in: plain byte order of the file name."""
+        return sorted(self.files, key=lambda f: f.name.encode())
+
+
+def _down_candidates(name: str) -> list[str]:
+    """Down file names for an up file: ``X.up.sql`` -> ``X.down.sql`` (nChat's pairs) and
+    ``X.up.down.sql`` (what the Go CLI looks for); ``X.sql`` -> ``X.down.sql``."""
+    base = name[: -len(".sql")]
+    if base.endswith(".up"):
+        return [base[: -len(".up")] + ".down.sql", base + ".down.sql"]
+    return [base + ".down.sql"]
+
+
+def discover(directory: Path) -> Discovery:
+    """Read ``directory`` (flat, ``*.sql``) and return the up files in run order.
+
+    Down files (``*.down.sql``) are never in the up set; they are paired to their up file.
+    Order: numeric version, then file name for equal versions (which is also warned about).
+    """
+    directory = Path(directory)
+    disc = Discovery(directory=directory)
+    if not directory.is_dir():
+        disc.warnings.append(f"migrations directory {directory} does not exist")
+        return disc
+    entries = sorted(p for p in directory.iterdir() if p.name.endswith(".sql") and p.is_file())
+    names = {p.name for p in entries}
+    downs = {p.name for p in entries if p.name.endswith(".down.sql")}
+    used_downs: set[str] = set()
+    files: list[MigrationFile] = []
+    for p in entries:
+        if p.name in downs:
+            continue
+        m = UP_NAME.match(p.name)
+        if not m:
+            disc.skipped.append(p.name)
+            disc.warnings.append(
+                f"{p.name}: not a migration name (expected NNN_name.sql or "
+                "YYYYMMDDHHMMSS_name.up.sql); skipped here, but the nself CLI would run it "
+                "in plain name order")
+            continue
+        prefix = m.group("prefix")
+        down = next((c for c in _down_candidates(p.name) if c in names), None)
+        if down:
+            used_downs.add(down)
+        files.append(MigrationFile(
+            version=int(prefix), prefix=prefix, name=p.name, path=p,
+            down_path=directory / down if down else None,
+            style="timestamp" if _is_timestamp(prefix) else "numbered"))
+    files.sort(key=lambda f: (f.version, f.name.encode()))
+    disc.files = files
+
+    for d in sorted(downs - used_downs):
+        if DOWN_NAME.match(d) or d.endswith(".down.sql"):
+            disc.orphan_downs.append(d)
+            disc.warnings.append(f"{d}: a down file without its up file")
+
+    by_version: dict[int, list[str]] = {}
+    for f in files:
+        by_version.setdefault(f.version, []).append(f.name)
+    for v, same in sorted(by_version.items()):
+        if len(same) > 1:
+            same_id = len({n.split("_", 1)[0] for n in same}) < len(same)
+            disc.warnings.append(
+                f"duplicate version {v}: {', '.join(same)} (run here in name order; a "
+                "version-keyed ledger (Bash, guide) cannot tell them apart"
+                + ("; they also share the Go CLI's nself_ops.migrations id" if same_id else "")
+                + ")")
+    inv = order_inversions(files)
+    if inv:
+        shown = "; ".join(f"{a} before {b}" for a, b in inv[:MAX_INVERSIONS_SHOWN])
+        more = f" (and {len(inv) - MAX_INVERSIONS_SHOWN} more)" if len(inv) > MAX_INVERSIONS_SHOWN \
+            else ""
+        disc.warnings.append(
+            "the nself CLI runs files in plain name order, which differs from the numeric "
+            f"order here: it would run {shown}{more}. nchat-tui runs them in numeric order")
+    return disc
+
+
+def order_inversions(files: list[MigrationFile]) -> list[tuple[str, str]]:
+    """Pairs (a, b) where name order runs a before b although b's version is lower."""
+    by_name = sorted(files, key=lambda f: f.name.encode())
+    out: list[tuple[str, str]] = []
+    for i, a in enumerate(by_name):
+        for b in by_name[i + 1:]:
+            if b.version < a.version:
+                out.append((a.name, b.name))
+    return out
