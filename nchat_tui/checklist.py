@@ -87,7 +87,7 @@ class UpgradePath:
 def load_path(source: str | Path) -> UpgradePath:
     """Load an upgrade path by id (``"v0.4.0"``) or from a TOML file; validate its gates."""
     p = Path(source)
-    if not p.suffix:
+    if p.suffix != ".toml":
         p = CHECKLIST_DIR / (str(source).replace(".", "_") + ".toml")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))

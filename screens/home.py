@@ -1,0 +1,140 @@
+"""The home screen: the target banner, the ledger, the pending migrations and the phases."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import humanize
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from nchat_tui.errors import NchatError
+from nchat_tui.screens.messages import BannerFailed, BannerLoaded
+
+if TYPE_CHECKING:
+    from nchat_tui.screens.app import NchatApp
+
+
+def banner_text(st: dict[str, Any]) -> Text:
+    pgss = st["pg_stat_statements"]
+    t = Text()
+    t.append("Target  ", style="bold")
+    t.append(f"{st['target']}")
+    t.append(f"  (from {st['source']})\n", style="dim")
+    t.append("Server  ", style="bold")
+    t.append(f"PostgreSQL {st['server_version']}  db {st['database']} "
+             f"({humanize.naturalsize(st['database_size'], binary=True)})  user {st['user']}")
+    t.append(" superuser" if st["is_superuser"] else " (not superuser)")
+    t.append("\n")
+    t.append("Stats   ", style="bold")
+    t.append("pg_stat_statements ")
+    t.append(pgss["state"].replace("_", " "), style="green" if pgss["available"] else "yellow")
+    t.append("\n")
+    led = st["ledger"]
+    t.append("Ledger  ", style="bold")
+    t.append(f"{led['kind']}  {len(led['applied'])} applied  current "
+             f"{led['current_version'] or 'none'}")
+    return t
+
+
+def pending_text(st: dict[str, Any]) -> Text:
+    t = Text()
+    pend = st["pending"]
+    t.append(f"Pending migrations: {len(pend)}", style="bold")
+    if pend:
+        t.append(" (run order)\n")
+        t.append("\n".join(f"  {n}" for n in pend))
+    for w in st["warnings"]:
+        t.append(f"\n! {w}", style="yellow")
+    return t
+
+
+class HomeScreen(Screen[None]):
+    """Where the operator lands: what is this database, and what is the plan."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "refresh", "Refresh"),
+    ]
+
+    @property
+    def nchat(self) -> NchatApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="home"):
+            yield Static("Connecting to the target...", id="banner")
+            yield Static("", id="pending")
+            yield Static("", id="path-title")
+            yield OptionList(id="phases")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_phases()
+        self.load_banner()
+
+    def refresh_phases(self) -> None:
+        session = self.nchat.session
+        ol = self.query_one("#phases", OptionList)
+        hl = ol.highlighted
+        ol.clear_options()
+        for n, ph in enumerate(session.path.phases, 1):
+            done, total = session.checklist.phase_progress(ph.id)
+            failed = sum(1 for s in ph.steps if session.checklist.states[s.key].state
+                         in ("failed", "interrupted"))
+            label = Text(f"{n}  {ph.title:<24} {done:>2}/{total} done")
+            if failed:
+                label.append(f"  {failed} failed", style="bold red")
+            ol.add_option(Option(label, id=ph.id))
+        ol.highlighted = hl if hl is not None else 0
+        self.query_one("#path-title", Static).update(
+            Text.assemble(("Upgrade path  ", "bold"), session.path.title))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="banner",
+          description="reading the target's status")
+    def load_banner(self, refresh: bool = False) -> None:
+        session = self.nchat.session
+        try:
+            st = session.refresh_banner() if refresh else session.banner()
+        except NchatError as exc:
+            self.post_message(BannerFailed(exc.one_line()))
+            return
+        self.post_message(BannerLoaded(st))
+
+    @on(BannerLoaded)
+    def _loaded(self, msg: BannerLoaded) -> None:
+        self.query_one("#banner", Static).update(banner_text(msg.status))
+        self.query_one("#pending", Static).update(pending_text(msg.status))
+        self.query_one("#banner").set_class(False, "-error")
+
+    @on(BannerFailed)
+    def _failed(self, msg: BannerFailed) -> None:
+        banner = self.query_one("#banner", Static)
+        banner.update(Text.assemble(("Cannot reach the target: ", "bold"), msg.message,
+                                    "\nPress g to retry."))
+        banner.set_class(True, "-error")
+
+    @on(OptionList.OptionSelected, "#phases")
+    def _open_phase(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.nchat.open_phase(event.option.id)
+
+    def on_screen_resume(self) -> None:
+        self.refresh_phases()
+
+    def action_refresh(self) -> None:
+        self.query_one("#banner", Static).update("Refreshing...")
+        self.load_banner(refresh=True)
+
+    def action_cursor_down(self) -> None:
+        self.query_one("#phases", OptionList).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one("#phases", OptionList).action_cursor_up()

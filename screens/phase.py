@@ -1,0 +1,304 @@
+"""A phase of the upgrade: its steps with their state, the selected step's guide and evidence.
+
+Step state is a CSS class on the list item (``-ok``, ``-failed``...), the stylesheet colours it.
+Automated steps run in a thread worker; the screen only renders what the session reports.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Label, ListItem, ListView, Static
+
+from nchat_tui.checklist import STATES, ChecklistError, StepDef, StepState
+from nchat_tui.screens.messages import StepChanged
+from nchat_tui.screens.modals import ReasonModal
+
+if TYPE_CHECKING:
+    from nchat_tui.screens.app import NchatApp
+
+ICONS = {"pending": "·", "running": "»", "ok": "✔", "warn": "!", "failed": "✘",
+         "skipped": "↷", "interrupted": "⚡"}
+
+
+class StepItem(ListItem):
+    """One step in the list; its state is a CSS class."""
+
+    def __init__(self, step: StepDef) -> None:
+        super().__init__(id=f"step-{step.id}")
+        self.step = step
+
+    def compose(self) -> ComposeResult:
+        yield Label("", classes="step-label")
+
+    def show(self, st: StepState, gated: bool) -> None:
+        for s in STATES:
+            self.set_class(st.state == s, f"-{s}")
+        self.set_class(gated, "-gated")
+        lock = "⊘ " if gated else ""
+        self.query_one(Label).update(
+            Text(f"{ICONS[st.state]} {lock}{self.step.title}", no_wrap=True, overflow="ellipsis"))
+
+
+def evidence_text(evidence: Any) -> str:
+    if evidence in (None, {}, []):
+        return ""
+    if isinstance(evidence, dict):
+        lines = []
+        for k, v in evidence.items():
+            if k == "traceback":
+                continue
+            if isinstance(v, list):
+                v = ", ".join(map(str, v)) if v else "none"
+            elif isinstance(v, dict):
+                v = json.dumps(v, default=str)
+            lines.append(f"{k}: {v}")
+        return "\n".join(lines)
+    return str(evidence)
+
+
+class PhaseScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("enter", "run", "Run", show=True),
+        Binding("space", "confirm", "Confirm"),
+        Binding("o", "override", "Override"),
+        Binding("s", "skip", "Skip"),
+        Binding("r", "reopen", "Reopen"),
+        Binding("j", "down", "Down", show=False),
+        Binding("k", "up", "Up", show=False),
+    ]
+
+    def __init__(self, phase_id: str, focus_step: str | None = None) -> None:
+        super().__init__(id=f"phase-{phase_id}")
+        self.phase_id = phase_id
+        self.focus_step = focus_step
+        self._position_timer: Any = None
+
+    @property
+    def nchat(self) -> NchatApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def phase(self) -> Any:
+        return self.nchat.session.path.phase(self.phase_id)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="phase-title")
+        with Horizontal(id="phase-body"):
+            yield ListView(*[StepItem(s) for s in self.phase.steps], id="steps")
+            with VerticalScroll(id="detail"):
+                yield Static("", id="detail-text")
+        yield from self.nchat.compose_monitor_panel()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_all()
+        lv = self.query_one("#steps", ListView)
+        keys = [s.key for s in self.phase.steps]
+        if self.focus_step in keys:
+            lv.index = keys.index(self.focus_step)
+        else:
+            nxt = self.nchat.session.checklist.next_step(self.phase_id)
+            lv.index = keys.index(nxt) if nxt in keys else 0
+        lv.focus()
+
+    # -- rendering ------------------------------------------------------------------------
+    def refresh_all(self) -> None:
+        cl = self.nchat.session.checklist
+        done, total = cl.phase_progress(self.phase_id)
+        title = Text.assemble((self.phase.title, "bold"), f"  {done}/{total} done   ",
+                              (self.nchat.session.path.title, "dim"))
+        title.no_wrap, title.overflow = True, "ellipsis"
+        self.query_one("#phase-title", Static).update(title)
+        for item in self.query(StepItem):
+            item.show(cl.state(item.step.key), cl.is_blocked(item.step.key))
+        self.show_detail()
+
+    def current(self) -> StepDef | None:
+        lv = self.query_one("#steps", ListView)
+        item = lv.highlighted_child
+        return item.step if isinstance(item, StepItem) else None
+
+    def show_detail(self) -> None:
+        step = self.current()
+        box = self.query_one("#detail-text", Static)
+        if step is None:
+            box.update("")
+            return
+        cl = self.nchat.session.checklist
+        st = cl.state(step.key)
+        t = Text()
+        t.append(step.title + "\n", style="bold")
+        kind = ("automated check: enter runs it" if step.kind == "auto"
+                else "manual: space confirms it")
+        t.append(f"{st.state.upper()}", style=f"bold {_state_style(st.state)}")
+        t.append(f"  {kind}{'  (optional)' if step.optional else ''}\n")
+        if st.summary and st.state != "pending":
+            t.append(st.summary + "\n")
+        if st.by and st.state != "pending":
+            when = (st.at or "")[:19].replace("T", " ")
+            t.append(f"by {st.by}, {when} UTC\n", style="dim")
+        if st.note:
+            t.append(f"note: {st.note}\n")
+        gates = cl.open_gates(step.key)
+        if gates:
+            titles = ", ".join(cl.path.step(g).title for g in gates)
+            if st.override_reason:
+                t.append(f"gate overridden: {st.override_reason}\n", style="yellow")
+            else:
+                t.append(f"gated by: {titles} (o to override)\n", style="yellow")
+        ev = evidence_text(st.evidence)
+        if ev:
+            t.append("\nEvidence\n", style="bold")
+            t.append(ev + "\n")
+        if step.guide:
+            t.append("\nThe guide says\n", style="bold")
+            t.append(step.guide + "\n", style="italic")
+        if step.guide_differs:
+            t.append("\nWhere the guide differs from the real system\n", style="bold yellow")
+            t.append(step.guide_differs + "\n")
+        box.update(t)
+
+    @on(ListView.Highlighted, "#steps")
+    def _highlighted(self, _: ListView.Highlighted) -> None:
+        self.show_detail()
+        # Journal the position once the operator settles, not on every key repeat.
+        if self._position_timer is not None:
+            self._position_timer.stop()
+        self._position_timer = self.set_timer(0.6, self._save_position)
+
+    def _save_position(self) -> None:
+        step = self.current()
+        if step:
+            self.nchat.session.checklist.set_position(step.key)
+
+    @on(ListView.Selected, "#steps")
+    def _selected(self, _: ListView.Selected) -> None:
+        self.action_run()
+
+    @on(StepChanged)
+    def _changed(self, _: StepChanged) -> None:
+        self.refresh_all()
+
+    # -- actions --------------------------------------------------------------------------
+    def _guarded(self, fn: Any, *args: Any) -> bool:
+        try:
+            fn(*args)
+        except ChecklistError as exc:
+            self.notify(str(exc), severity="warning", timeout=6)
+            return False
+        self.refresh_all()
+        return True
+
+    def action_run(self) -> None:
+        step = self.current()
+        if step is None:
+            return
+        if step.kind == "manual":
+            self.action_confirm()
+            return
+        cl = self.nchat.session.checklist
+        if cl.is_blocked(step.key):
+            self.notify("This step is gated: complete "
+                        + ", ".join(cl.path.step(g).title for g in cl.open_gates(step.key))
+                        + " first, or press o to override with a reason.",
+                        severity="warning", timeout=6)
+            return
+        if cl.state(step.key).state == "running":
+            return
+        self.run_step(step.key)
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="steps",
+          description="running a checklist step")
+    def run_step(self, key: str) -> None:
+        session = self.nchat.session
+        self.app.call_from_thread(self._mark_running, key)
+        try:
+            session.run_step(key)
+        except ChecklistError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="warning")
+        self.post_message(StepChanged(key))
+
+    def _mark_running(self, key: str) -> None:
+        for item in self.query(StepItem):
+            if item.step.key == key:
+                item.show(StepState(state="running"), False)
+
+    def action_confirm(self) -> None:
+        step = self.current()
+        if step is None:
+            return
+        if step.kind != "manual":
+            self.notify("Automated step: press enter to run it.", timeout=4)
+            return
+        cl = self.nchat.session.checklist
+        if cl.is_blocked(step.key):
+            self._guarded(cl.confirm, step.key, None)  # reports the gate
+            return
+
+        def done(note: str | None) -> None:
+            if note is not None:
+                self._guarded(cl.confirm, step.key, note or None)
+
+        self.app.push_screen(ReasonModal(
+            f"Confirm: {step.title}", "Optional note for the journal (enter to confirm, "
+            "escape to cancel):", min_length=0), done)
+
+    def action_override(self) -> None:
+        step = self.current()
+        if step is None:
+            return
+        cl = self.nchat.session.checklist
+        if not cl.open_gates(step.key):
+            self.notify("Nothing to override: this step's gates are open.", timeout=4)
+            return
+
+        def done(reason: str | None) -> None:
+            if reason:
+                self._guarded(cl.override, step.key, reason)
+
+        gates = ", ".join(cl.path.step(g).title for g in cl.open_gates(step.key))
+        self.app.push_screen(ReasonModal(
+            "Override a gate", f"'{step.title}' waits for: {gates}.\nWhy is it safe to go on? "
+            "The reason is journaled with your name.", min_length=8), done)
+
+    def action_skip(self) -> None:
+        step = self.current()
+        if step is None:
+            return
+        cl = self.nchat.session.checklist
+
+        def done(reason: str | None) -> None:
+            if reason:
+                self._guarded(cl.skip, step.key, reason)
+
+        self.app.push_screen(ReasonModal(f"Skip: {step.title}", "Why skip it?", min_length=3),
+                             done)
+
+    def action_reopen(self) -> None:
+        step = self.current()
+        if step is None:
+            return
+        cl = self.nchat.session.checklist
+        if cl.state(step.key).state in ("pending", "running"):
+            return
+        self._guarded(cl.reset, step.key, "reopened by the operator")
+
+    def action_down(self) -> None:
+        self.query_one("#steps", ListView).action_cursor_down()
+
+    def action_up(self) -> None:
+        self.query_one("#steps", ListView).action_cursor_up()
+
+
+def _state_style(state: str) -> str:
+    return {"ok": "green", "warn": "yellow", "failed": "red", "interrupted": "red",
+            "running": "cyan", "skipped": "dim"}.get(state, "")

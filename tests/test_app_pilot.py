@@ -1,0 +1,136 @@
+"""Pilot tests: walking the steps by keys, an override with its reason, resuming from the journal."""
+
+from __future__ import annotations
+
+import pytest
+
+from nchat_tui.checklist import Checklist, load_path
+from nchat_tui.journal import Journal
+from nchat_tui.screens.app import make_app
+from nchat_tui.screens.home import HomeScreen
+from nchat_tui.screens.modals import ReasonModal
+from nchat_tui.screens.phase import PhaseScreen
+from tests.fakes import FakeSession
+
+SIZE = (80, 24)
+
+
+async def test_home_lists_pending_and_opens_a_phase(tmp_path):
+    app = make_app(FakeSession(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        pending = str(app.screen.query_one("#pending").render())
+        assert "016_live_streaming.sql" in pending
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PhaseScreen)
+        assert app.screen.phase_id == "pre"
+
+
+async def test_walk_steps_run_auto_and_confirm_manual(tmp_path):
+    session = FakeSession(tmp_path)
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PhaseScreen)
+        assert screen.current().key == "pre.connect"
+        await pilot.press("enter")  # run the automated connect step
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert session.checklist.state("pre.connect").state == "ok"
+        assert session.executed == ["connect"]
+        item = screen.query_one("#step-connect")
+        assert item.has_class("-ok")
+        await pilot.press("j")  # read-guide (manual)
+        await pilot.press("space")
+        await pilot.pause()
+        assert isinstance(app.screen, ReasonModal)
+        await pilot.press(*"read twice", "enter")
+        await pilot.pause()
+        st = session.checklist.state("pre.read-guide")
+        assert st.state == "ok" and st.note == "read twice"
+        await pilot.press("j", "enter")  # ledger
+        await app.workers.wait_for_complete()
+        await pilot.press("j", "enter")  # pending
+        await app.workers.wait_for_complete()
+        await pilot.press("j", "enter")  # disk: warn
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert session.checklist.state("pre.disk").state == "warn"
+        assert screen.query_one("#step-disk").has_class("-warn")
+
+
+async def test_gated_step_needs_override_with_reason(tmp_path):
+    session = FakeSession(tmp_path)
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PhaseScreen)
+        keys = [s.key for s in screen.phase.steps]
+        while screen.current().key != "migration.run":
+            await pilot.press("j")
+        assert screen.query_one("#step-run").has_class("-gated")
+        await pilot.press("space")  # gated: refused, nothing confirmed
+        await pilot.pause()
+        assert session.checklist.state("migration.run").state == "pending"
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, ReasonModal)
+        await pilot.press(*"short", "enter")  # too short: stays open
+        await pilot.pause()
+        assert isinstance(app.screen, ReasonModal)
+        await pilot.press(*" - backup verified by hand, CHG-1234", "enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ReasonModal)
+        assert session.checklist.state("migration.run").override_reason.startswith("short - backup")
+        ov = session.journal.last("override")
+        assert ov is not None and ov["step"] == "migration.run"
+        await pilot.press("space")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert session.checklist.state("migration.run").state == "ok"
+        assert "migration.run" in keys
+
+
+async def test_resume_after_restart_lands_on_the_same_step(tmp_path):
+    first = FakeSession(tmp_path)
+    first.checklist.confirm("pre.read-guide")
+    first.checklist.set_position("pre.disk")
+    first.checklist.start("pre.connect")  # killed while running
+    # a new process: same state dir, same target
+    second = FakeSession(tmp_path)
+    assert second.journal.path == first.journal.path
+    app = make_app(second)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PhaseScreen)
+        assert screen.current().key == "pre.disk"
+        assert screen.query_one("#step-read-guide").has_class("-ok")
+        assert screen.query_one("#step-connect").has_class("-interrupted")
+
+
+@pytest.mark.parametrize("key,phase", [("3", "post"), ("4", "rollback")])
+async def test_number_keys_open_phases(tmp_path, key, phase):
+    app = make_app(FakeSession(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(key)
+        await pilot.pause()
+        assert isinstance(app.screen, PhaseScreen) and app.screen.phase_id == phase
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+
+
+def test_position_is_journaled(tmp_path):
+    s = FakeSession(tmp_path)
+    s.checklist.set_position("post.smoke")
+    cl = Checklist(load_path("v0.4.0"), Journal(s.journal.path))
+    assert cl.position == "post.smoke"

@@ -1,0 +1,67 @@
+"""Snapshot tests of the home screen and each phase screen at 80x24, with frozen figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nchat_tui import journal as journal_mod
+from nchat_tui.screens.app import make_app
+from tests.fakes import FakeSession
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def _frozen_journal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal_mod, "now_iso", lambda: "2026-11-22T03:00:00.000+00:00")
+    monkeypatch.setattr(journal_mod, "os_user", lambda: "oncall")
+
+
+def _app(tmp_path: Path, path_id: str = "v0.4.0"):
+    return make_app(FakeSession(tmp_path / "state", path_id=path_id), resume=False)
+
+
+class TestHome:
+    """The home screen: target banner, ledger, pending migrations, phases."""
+
+    def test_home(self, snap_compare, tmp_path):
+        async def run_before(pilot):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+
+        assert snap_compare(_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+    def test_home_v080(self, snap_compare, tmp_path):
+        assert snap_compare(_app(tmp_path, "v0.8.0"), terminal_size=SIZE)
+
+
+class TestPhases:
+    """Each phase screen, with a few steps done so every state shows."""
+
+    @pytest.mark.parametrize("key", ["1", "2", "3", "4"])
+    def test_phase(self, snap_compare, tmp_path, key):
+        app = _app(tmp_path)
+        cl = app.session.checklist
+        cl.confirm("pre.read-guide", "read")
+        for k, st in (("pre.connect", "connect"), ("pre.disk", "disk_space")):
+            cl.start(k)
+            cl.finish(k, app.session.execute(st))
+        cl.start("pre.ledger")  # left running: shows as running
+
+        async def run_before(pilot):
+            await pilot.press(key)
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+    def test_override_dialog(self, snap_compare, tmp_path):
+        async def run_before(pilot):
+            await pilot.press("2")
+            for _ in range(3):
+                await pilot.press("j")
+            await pilot.press("o")
+            await pilot.pause()
+
+        assert snap_compare(_app(tmp_path), terminal_size=SIZE, run_before=run_before)
