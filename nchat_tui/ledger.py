@@ -176,7 +176,7 @@ def _ts(v: Any) -> dt.datetime | None:
     return None
 
 
-def _fetch(conn: psycopg.Connection[Any], query: sql.Composable | str,
+def _fetch(conn: psycopg.Connection[Any], query: sql.Composed | sql.SQL | str,
            what: str) -> list[dict[str, Any]]:
     try:
         with conn.cursor(row_factory=dict_row) as cur:
@@ -243,7 +243,7 @@ def detect_ledger(conn: psycopg.Connection[Any]) -> Ledger:
         applied: list[AppliedMigration] = []
         if names is not None:
             for a in names:
-                ops = ops_by_name.get(a.name)
+                ops = ops_by_name.get(a.name) if a.name else None
                 if ops is not None:
                     a.id, a.checksum = ops.id, ops.checksum
                     a.applied_by, a.duration_ms = ops.applied_by, ops.duration_ms
@@ -332,10 +332,8 @@ def record_applied(conn: psycopg.Connection[Any], kinds: list[str], f: Migration
             t = ledger.table(kind) if ledger else None
             if t is None:
                 continue
-            if kind == "bash":
-                cols = [c for c in ("version", "name") if c in t.columns]
-            else:
-                cols = ["version"]
+            wanted = ("version", "name") if kind == "bash" else ("version",)
+            cols = [c for c in wanted if c in t.columns]
             q = sql.SQL(sql_text("ledger/record_schema_migrations.sql")).format(
                 table=sql.Identifier(t.schema, t.table),
                 columns=sql.SQL(", ").join(sql.Identifier(c) for c in cols),

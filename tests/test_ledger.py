@@ -73,8 +73,8 @@ def test_go_ledger_with_plugin_rows_and_rollback(pg_conn: Conn, tmp_path: Path) 
     assert led.applied_names() == ["003_base.sql", "0007_more.sql"]
     assert [a.name for a in led.rolled_back] == ["00013_e2ee.sql"]
     assert led.current_version() == "0007"
-    assert led.latest_change() is not None and led.latest_change().isoformat().startswith(
-        "2026-01-04")
+    latest = led.latest_change()
+    assert latest is not None and latest.isoformat().startswith("2026-01-04")
     files = discover(_folder(tmp_path)).files
     assert [f.name for f in pending(files, led)] == [
         "00013_e2ee.sql", "014_e2ee_final.sql", "20260203070900_calls.up.sql"]
