@@ -8,6 +8,7 @@ evidence as plain JSON-able data for the journal and the report (never a secret)
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +25,49 @@ MIN_SERVER_NUM = 140000  # seed 004: "Database Version: PostgreSQL 14+"
 
 
 @dataclass
+class Progress:
+    """A long action's progress: ``fraction`` 0..1, or None when it cannot be known."""
+
+    fraction: float | None
+    text: str
+
+
+@dataclass
+class Question:
+    """A decision only the operator can take mid-action (for example a lock wait).
+
+    ``choices`` are (key, label) pairs; the answer is a key. ``danger`` keys need the
+    operator to type ``confirm_word`` first.
+    """
+
+    title: str
+    text: str
+    choices: list[tuple[str, str]]
+    default: str
+    danger: tuple[str, ...] = ()
+    confirm_word: str | None = None
+
+
+def _no_progress(_: Progress) -> None:
+    return None
+
+
+@dataclass
 class ActionContext:
     target: Target
     journal: Journal | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    progress: Callable[[Progress], None] = _no_progress
+    cancel: threading.Event = field(default_factory=threading.Event)
+    ask: Callable[[Question], str] | None = None
+    """None when nobody can answer (headless): actions then take the safe default."""
+
+    def decide(self, q: Question) -> str:
+        answer = self.ask(q) if self.ask else q.default
+        if self.journal is not None:
+            self.journal.append("decision", title=q.title, answer=answer,
+                                asked=self.ask is not None)
+        return answer
 
 
 def _size(n: int | float) -> str:
@@ -58,13 +98,14 @@ def act_detect_ledger(ctx: ActionContext) -> StepResult:
 
     with ctx.target.connect("nchat-tui check") as conn:
         led = detect_ledger(conn)
-    ev = {"kind": led.kind, "kinds": led.kinds, "applied": led.applied_names(),
-          "current_version": led.current_version()}
+    applied = led.applied_names()
+    ev: dict[str, Any] = {"kind": led.kind, "kinds": led.kinds, "applied": applied,
+                          "current_version": led.current_version()}
     if led.kind == "none":
         return StepResult("warn", "no migration ledger found (schema_migrations, "
                           "np_common.schema_versions, nself_ops.migrations): nothing recorded yet", ev)
     extra = f" (also {', '.join(k for k in led.kinds if k != led.kind)})" if len(led.kinds) > 1 else ""
-    return StepResult("ok", f"{led.kind} ledger{extra}: {len(ev['applied'])} applied, current "
+    return StepResult("ok", f"{led.kind} ledger{extra}: {len(applied)} applied, current "
                       f"{ev['current_version'] or 'none'}", ev)
 
 

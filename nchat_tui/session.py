@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Callable
 from typing import Any
 
-from nchat_tui.actions import ACTIONS, ActionContext
+from nchat_tui.actions import ACTIONS, ActionContext, Progress, Question
 from nchat_tui.checklist import Checklist, StepResult, StepState, UpgradePath, load_path
 from nchat_tui.errors import NchatError
 from nchat_tui.journal import Journal
@@ -57,20 +58,29 @@ class UpgradeSession:
         self._status = None
         return self.banner()
 
-    def execute(self, action: str) -> StepResult:
+    def execute(self, action: str, ctx: ActionContext | None = None) -> StepResult:
         """Run one action (overridden by the snapshot tests' fake)."""
         fn = ACTIONS.get(action)
         if fn is None:
             return StepResult("failed", f"unknown action {action!r}", {})
-        return fn(ActionContext(self.target, self.journal))
+        return fn(ctx or ActionContext(self.target, self.journal))
 
-    def run_step(self, key: str) -> StepState:
-        """Start, run and finish an automated step; an exception becomes a failed result."""
+    def run_step(self, key: str, progress: Callable[[Progress], None] | None = None,
+                 ask: Callable[[Question], str] | None = None,
+                 cancel: threading.Event | None = None) -> StepState:
+        """Start, run and finish an automated step; an exception becomes a failed result.
+
+        ``progress`` receives the action's progress, ``ask`` puts decisions to the operator
+        (None: the safe default is taken), ``cancel`` asks a long action to stop.
+        """
         step = self.path.step(key)
+        ctx = ActionContext(self.target, self.journal, progress=progress or (lambda _: None),
+                            cancel=cancel or threading.Event(), ask=ask,
+                            options={"step": key, "checklist": self.checklist})
         with self._lock:
             self.checklist.start(key)
             try:
-                result = self.execute(step.action or "")
+                result = self.execute(step.action or "", ctx)
             except NchatError as exc:
                 result = StepResult("failed", exc.one_line(), {"error": exc.kind})
             except Exception as exc:  # a bug must not leave the step "running" forever

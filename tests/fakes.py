@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from nchat_tui.actions import ActionContext
 from nchat_tui.checklist import StepResult
 from nchat_tui.session import UpgradeSession
 from nchat_tui.target import resolve_target
@@ -62,6 +63,6 @@ class FakeSession(UpgradeSession):
     def refresh_banner(self) -> dict[str, Any]:
         return self.banner()
 
-    def execute(self, action: str) -> StepResult:
+    def execute(self, action: str, ctx: ActionContext | None = None) -> StepResult:
         self.executed.append(action)
         return FROZEN_RESULTS[action]
