@@ -26,6 +26,7 @@ COMMANDS = [
     "nchat_tui.cmd_app",
     "nchat_tui.cmd_demo",
     "nchat_tui.cmd_status",
+    "nchat_tui.cmd_monitor",
 ]
 
 

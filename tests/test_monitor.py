@@ -1,0 +1,410 @@
+"""The monitor core and `nchat-tui monitor` against a real PostgreSQL 15.
+
+The central case: while one session holds ACCESS EXCLUSIVE on the largest table and others
+queue behind it, a sample answers within 2 s, marks the table locked and shows the waiters
+in the blocking tree. Also pg_stat_statements' failure states, the degraded view of a role
+without pg_monitor, stale panels after a lost connection, and the guarded actions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from nchat_tui.errors import BadInput, Refused
+from nchat_tui.journal import Journal
+from nchat_tui.monitor import Monitor, SessionRegistry, build_lock_tree, plan_explain
+from nchat_tui.pgcluster import LocalCluster
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _dsn(params: dict[str, str], *, with_password: bool = True) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items()
+                    if with_password or k != "password")
+
+
+def _wait_until(cond: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def _make_tables(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("CREATE TABLE nchat_messages (id bigint PRIMARY KEY, body text)")
+    conn.execute("INSERT INTO nchat_messages SELECT g, repeat('m', 300) "
+                 "FROM generate_series(1, 20000) g")
+    conn.execute("CREATE TABLE nchat_users (id bigint PRIMARY KEY, name text)")
+    conn.execute("INSERT INTO nchat_users SELECT g, 'u' || g FROM generate_series(1, 100) g")
+    conn.execute("ANALYZE")
+
+
+class _Waiter(threading.Thread):
+    """A session that runs one statement that will wait for a lock."""
+
+    def __init__(self, conninfo: dict[str, str], query: str, app: str) -> None:
+        super().__init__(daemon=True)
+        self.conn = psycopg.connect(**conninfo, application_name=app, autocommit=True)
+        self.pid = self.conn.info.backend_pid
+        self.query = query
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.conn.execute(self.query)
+        except BaseException as exc:  # cancelled at the end of the test
+            self.error = exc
+
+
+def _waiting(conn: psycopg.Connection[Any], pid: int) -> bool:
+    row = conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                       (pid,)).fetchone()
+    return bool(row and row[0] == "Lock")
+
+
+@pytest.fixture
+def locked_db(pg_db: dict[str, str], pg_conn: psycopg.Connection[Any]) -> Iterator[dict[str, Any]]:
+    """nchat_messages (the largest table) held in ACCESS EXCLUSIVE, two readers queued."""
+    _make_tables(pg_conn)
+    holder = psycopg.connect(**pg_db, application_name="migration-ddl")
+    holder.execute("LOCK TABLE nchat_messages IN ACCESS EXCLUSIVE MODE")
+    w1 = _Waiter(pg_db, "SELECT count(*) FROM nchat_messages", "chat-app-1")
+    w1.start()
+    _wait_until(lambda: _waiting(pg_conn, w1.pid))
+    w2 = _Waiter(pg_db, "SELECT max(id) FROM nchat_messages", "chat-app-2")
+    w2.start()
+    _wait_until(lambda: _waiting(pg_conn, w2.pid))
+    try:
+        yield {"holder": holder.info.backend_pid, "waiters": [w1.pid, w2.pid]}
+    finally:
+        holder.rollback()
+        holder.close()
+        for w in (w1, w2):
+            w.join(timeout=10)
+            w.conn.close()
+
+
+def test_sample_answers_during_access_exclusive(pg_db: dict[str, str],
+                                                locked_db: dict[str, Any]) -> None:
+    mon = Monitor(pg_db)
+    try:
+        t0 = time.monotonic()
+        s = mon.sample()
+        elapsed = time.monotonic() - t0
+    finally:
+        mon.close()
+    assert elapsed < 2.0, f"sample took {elapsed:.2f}s"
+    assert s["stale"] == {}
+    big = s["tables"][0]
+    assert big["qualified_name"] == "public.nchat_messages"
+    assert big["locked"] is True
+    assert big["size_source"] == "catalog"
+    assert big["total_bytes"] > 1_000_000
+    assert big["lock"]["held_by"] == [locked_db["holder"]]
+    small = next(t for t in s["tables"] if t["name"] == "nchat_users")
+    assert small["locked"] is False and small["size_source"] == "exact"
+
+    locks = s["locks"]
+    assert locks["waiting"] == 2
+    root = next(n for n in locks["tree"] if n["pid"] == locked_db["holder"])
+    assert root["waiting"] is False
+    assert "AccessExclusiveLock" in root["held_modes"]
+    assert root["application"] == "migration-ddl"
+    assert root["queue"] == 2
+    kids = {k["pid"]: k for k in root["children"]}
+    assert set(kids) == set(locked_db["waiters"])
+    for k in kids.values():
+        assert k["mode"] == "AccessShareLock"
+        assert k["relation"] == "nchat_messages"
+        assert k["blocked_by"] == [locked_db["holder"]]
+        assert k["wait_s"] is not None and k["wait_s"] >= 0
+    assert locks["longest"]["pid"] == locked_db["waiters"][0]
+
+
+def test_cli_once_json_during_access_exclusive(pg_db: dict[str, str],
+                                               locked_db: dict[str, Any]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["PGPASSWORD"] = pg_db["password"]  # never on the command line
+    cmd = [sys.executable, "-m", "nchat_tui", "monitor", "--once", "--json",
+           "--dsn", _dsn(pg_db, with_password=False)]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=30)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert elapsed < 2.0, f"monitor --once took {elapsed:.2f}s"
+    s = json.loads(proc.stdout)
+    assert s["tables"][0]["name"] == "nchat_messages" and s["tables"][0]["locked"] is True
+    root = next(n for n in s["locks"]["tree"] if n["pid"] == locked_db["holder"])
+    assert root["queue"] == 2
+    assert pg_db["password"] not in proc.stdout + proc.stderr
+
+
+def test_ddl_waiting_with_app_queue_behind_it(pg_db: dict[str, str],
+                                              pg_conn: psycopg.Connection[Any]) -> None:
+    """A reader's open transaction blocks an ALTER TABLE; the app's queries queue behind it."""
+    _make_tables(pg_conn)
+    reader = psycopg.connect(**pg_db, application_name="report-job")
+    reader.execute("SELECT count(*) FROM nchat_users")  # holds ACCESS SHARE, stays open
+    ddl = _Waiter(pg_db, "ALTER TABLE nchat_users ADD COLUMN e2ee boolean", "nself-migrate")
+    ddl.start()
+    _wait_until(lambda: _waiting(pg_conn, ddl.pid))
+    app = _Waiter(pg_db, "SELECT name FROM nchat_users WHERE id = 1", "chat-app")
+    app.start()
+    _wait_until(lambda: _waiting(pg_conn, app.pid))
+    mon = Monitor(pg_db)
+    try:
+        s = mon.sample()
+        users = next(t for t in s["tables"] if t["name"] == "nchat_users")
+        assert users["locked"] is True and users["lock"]["waiting"] == [ddl.pid]
+        assert users["size_source"] == "catalog"
+        root = next(n for n in s["locks"]["tree"] if n["pid"] == reader.info.backend_pid)
+        assert root["held_modes"] == ["AccessShareLock"]
+        (ddl_node,) = root["children"]
+        assert ddl_node["pid"] == ddl.pid and ddl_node["mode"] == "AccessExclusiveLock"
+        assert ddl_node["queue"] == 1
+        (app_node,) = ddl_node["children"]
+        assert app_node["pid"] == app.pid and app_node["blocked_by"] == [ddl.pid]
+        assert root["queue"] == 2
+    finally:
+        mon.close()
+        reader.rollback()
+        reader.close()
+        for w in (ddl, app):
+            w.join(timeout=10)
+            w.conn.close()
+
+
+def test_pg_stat_statements_not_created_then_created(pg_db: dict[str, str],
+                                                     pg_conn: psycopg.Connection[Any]) -> None:
+    mon = Monitor(pg_db)
+    try:
+        s = mon.sample()
+        sq = s["slow_queries"]
+        assert sq["state"] == "not_created"
+        assert "not created" in sq["unavailable"]
+        assert sq["fix"].startswith("CREATE EXTENSION pg_stat_statements")
+
+        pg_conn.execute("CREATE EXTENSION pg_stat_statements")
+        pg_conn.execute("CREATE TABLE t (x int)")
+        for _ in range(3):
+            pg_conn.execute("INSERT INTO t SELECT generate_series(1, 1000)")
+        s = mon.sample()
+        sq = s["slow_queries"]
+        assert sq["state"] == "ok", sq
+        assert sq["columns"]["total"] == "total_exec_time"
+        assert sq["columns"]["read_time"] == "blk_read_time"
+        assert sq["deltas"] is False
+        texts = [q["query"] for q in sq["top_by_total"]]
+        assert any("INSERT INTO t" in q for q in texts)
+
+        for _ in range(2):
+            pg_conn.execute("INSERT INTO t SELECT generate_series(1, 1000)")
+        s = mon.sample()
+        sq = s["slow_queries"]
+        assert sq["deltas"] is True
+        ins = next(q for q in sq["top_by_total"] if "INSERT INTO t" in q["query"])
+        assert ins["calls"] >= 5
+        assert ins["calls_delta"] == 2
+        assert ins["total_ms_delta"] is not None and ins["total_ms_delta"] >= 0
+    finally:
+        mon.close()
+
+
+def test_pg_stat_statements_no_privilege(pg_cluster: LocalCluster, pg_db: dict[str, str],
+                                         pg_conn: psycopg.Connection[Any]) -> None:
+    role = f"mon_{uuid.uuid4().hex[:8]}"
+    pg_conn.execute("CREATE EXTENSION pg_stat_statements")
+    pg_conn.execute("REVOKE SELECT ON pg_stat_statements FROM PUBLIC")
+    pg_conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'rolepw'")
+    try:
+        mon = Monitor({**pg_db, "user": role, "password": "rolepw"})
+        try:
+            sq = mon.sample()["slow_queries"]
+        finally:
+            mon.close()
+        assert sq["state"] == "no_privilege"
+        assert role in sq["unavailable"]
+        assert "pg_read_all_stats" in sq["fix"]
+    finally:
+        pg_conn.execute(f"DROP ROLE {role}")
+
+
+def test_non_superuser_without_pg_monitor_gets_degraded_view(
+        pg_db: dict[str, str], pg_conn: psycopg.Connection[Any]) -> None:
+    role = f"mon_{uuid.uuid4().hex[:8]}"
+    pg_conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'rolepw'")
+    other = psycopg.connect(**pg_db, application_name="superuser-session")
+    other.execute("SELECT 1")  # idle in transaction, owned by postgres
+    try:
+        mon = Monitor({**pg_db, "user": role, "password": "rolepw"})
+        try:
+            s = mon.sample()
+        finally:
+            mon.close()
+        acc = s["access"]
+        assert acc["level"] == "degraded"
+        assert "pg_monitor" in acc["label"] and acc["fix"] == f"GRANT pg_monitor TO {role};"
+        assert s["stale"] == {}
+        c = s["connections"]
+        assert c["hidden"] >= 1  # the superuser's session: state not visible to us
+        hidden = [x for x in c["sessions"] if x["pid"] == other.info.backend_pid]
+        assert hidden and hidden[0]["state"] is None
+        assert isinstance(s["database_size"], int)
+    finally:
+        other.rollback()
+        other.close()
+        pg_conn.execute(f"DROP ROLE {role}")
+
+
+@pytest.fixture(scope="module")
+def unpreloaded_cluster() -> Iterator[LocalCluster]:
+    base = Path(tempfile.mkdtemp(prefix="nchat-test-pg-nopreload-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    cluster = LocalCluster(datadir=base / "data", sockdir=base / "run",
+                           password="other-secret-pw", preload="")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop(mode="immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_pg_stat_statements_not_preloaded(unpreloaded_cluster: LocalCluster) -> None:
+    params = unpreloaded_cluster.tcp_conninfo("postgres")
+    mon = Monitor(params)
+    try:
+        sq = mon.sample()["slow_queries"]
+        assert sq["state"] == "not_preloaded"
+        assert "shared_preload_libraries" in sq["unavailable"]
+        assert "restart" in sq["fix"]
+        # created but still not loaded: the same state, not "not_created"
+        with psycopg.connect(**params, autocommit=True) as c:
+            c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        sq = mon.sample()["slow_queries"]
+        assert sq["state"] == "not_preloaded"
+    finally:
+        mon.close()
+
+
+def test_lost_connection_keeps_last_data_marked_stale(pg_db: dict[str, str],
+                                                      pg_conn: psycopg.Connection[Any]) -> None:
+    _make_tables(pg_conn)
+    mon = Monitor(pg_db)
+    try:
+        first = mon.sample()
+        assert first["stale"] == {}
+        pg_conn.execute("SELECT pg_terminate_backend(%s)", (mon.backend_pid,))
+        second = mon.sample()
+        assert "database" in second["stale"]
+        st = second["stale"]["database"]
+        assert st["since"] and st["reason"] and st["has_data"] is True
+        # the last good data is still there
+        assert second["database_size"] == first["database_size"]
+        assert [t["name"] for t in second["tables"]] == [t["name"] for t in first["tables"]]
+        third = mon.sample()
+        assert third["stale"] == {}
+    finally:
+        mon.close()
+
+
+def test_cancel_refuses_own_sessions_and_cancels_others(
+        pg_db: dict[str, str], tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.jsonl")
+    registry = SessionRegistry()
+    mon = Monitor(pg_db, journal=journal, registry=registry)
+    mon.sample()
+    migration = psycopg.connect(**pg_db, autocommit=True)
+    registry.add(migration.info.backend_pid, "migration runner")
+    victim = _Waiter(pg_db, "SELECT pg_sleep(60)", "slow-report")
+    victim.start()
+    try:
+        assert mon.backend_pid is not None
+        with pytest.raises(Refused, match="own sessions"):
+            mon.cancel_backend(mon.backend_pid)
+        with pytest.raises(Refused, match="migration runner"):
+            mon.cancel_backend(migration.info.backend_pid)
+        with pytest.raises(Refused, match="does not match"):
+            mon.terminate_backend(victim.pid, "12345")
+        # the victim runs as postgres, a superuser: a second confirmation is required
+        with pytest.raises(Refused, match="superuser"):
+            mon.cancel_backend(victim.pid)
+        res = mon.cancel_backend(victim.pid, confirm_privileged=True)
+        assert res["ok"] is True and res["application"] == "slow-report"
+        victim.join(timeout=10)
+        assert isinstance(victim.error, psycopg.errors.QueryCanceled)
+    finally:
+        victim.conn.close()
+        migration.close()
+        mon.close()
+    events = [r["event"] for r in journal.records()]
+    assert events.count("monitor_action_refused") == 4
+    assert events.count("monitor_action") == 1
+
+
+def test_explain_is_safe(pg_db: dict[str, str], pg_conn: psycopg.Connection[Any]) -> None:
+    _make_tables(pg_conn)
+    mon = Monitor(pg_db)
+    try:
+        res = mon.explain("SELECT count(*) FROM nchat_users WHERE id < 50", analyze=True)
+        assert res["mode"] == "analyze" and res["rolled_back"] is True
+        assert any("actual time" in line for line in res["plan"])
+        plain = mon.explain("DELETE FROM nchat_users")
+        assert plain["mode"] == "plan"
+        with pytest.raises(Refused):
+            mon.explain("DELETE FROM nchat_users", analyze=True)
+        with pytest.raises(Refused, match="PostgreSQL 16"):
+            mon.explain("SELECT * FROM nchat_users WHERE id = $1")
+        with pytest.raises(BadInput):
+            mon.explain("SELECT 1; DROP TABLE nchat_users")
+    finally:
+        mon.close()
+    assert pg_conn.execute("SELECT count(*) FROM nchat_users").fetchone() == (100,)
+
+
+def test_plan_explain_rules() -> None:
+    assert plan_explain("select * from t where a = $1", analyze=False,
+                        server_version_num=160000)[0] == "generic_plan"
+    with pytest.raises(Refused):
+        plan_explain("with x as (delete from t returning *) select * from x", analyze=True,
+                     server_version_num=160000)
+    with pytest.raises(Refused):
+        plan_explain("select * from t for update", analyze=True, server_version_num=150000)
+    assert plan_explain("select 1 union select 2", analyze=True,
+                        server_version_num=150000)[0] == "analyze"
+
+
+def test_lock_tree_breaks_cycles_and_counts_queues() -> None:
+    rows = [
+        {"pid": 2, "blocked_by": [1], "mode": "AccessExclusiveLock", "relation": "t",
+         "locktype": "relation", "wait_s": 5.0, "blocker_modes": {"1": ["AccessShareLock"]}},
+        {"pid": 3, "blocked_by": [1, 2], "mode": "AccessShareLock", "relation": "t",
+         "locktype": "relation", "wait_s": 4.0, "blocker_modes": {}},
+        {"pid": 4, "blocked_by": [5], "mode": "ShareLock", "relation": None,
+         "locktype": "transactionid", "wait_s": 1.0, "blocker_modes": {}},
+        {"pid": 5, "blocked_by": [4], "mode": "ShareLock", "relation": None,
+         "locktype": "transactionid", "wait_s": 1.0, "blocker_modes": {}},
+    ]
+    tree = build_lock_tree(rows, [])
+    roots = {n["pid"]: n for n in tree["tree"]}
+    assert roots[1]["queue"] == 2 and roots[1]["children"][0]["pid"] == 2
+    assert roots[1]["children"][0]["children"][0]["pid"] == 3
+    assert roots[1]["held_modes"] == ["AccessShareLock"]
+    assert len(tree["rows"]) == 5
+    assert tree["longest_wait_s"] == 5.0
