@@ -24,3 +24,17 @@ class BannerFailed(Message):
 class StepChanged(Message):
     key: str
     """The step (phase.step) whose state changed."""
+
+
+@dataclass
+class StepProgressed(Message):
+    key: str
+    """The running step."""
+    fraction: float | None
+    """0..1, or None when the total is unknown."""
+    text: str
+    """What is happening now (a table, a statement)."""
+
+    def can_replace(self, message: Message) -> bool:
+        # A slow terminal must never build a backlog of progress updates.
+        return isinstance(message, StepProgressed) and message.key == self.key

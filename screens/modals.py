@@ -125,3 +125,43 @@ class HelpModal(ModalScreen[None]):
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)
+
+
+class QuestionModal(ModalScreen[str]):
+    """A decision put by a running action (a lock wait, a risky file). Escape = the default."""
+
+    BINDINGS = [Binding("escape", "default", "Default")]
+
+    def __init__(self, title: str, text: str, choices: list[tuple[str, str]], default: str,
+                 danger: tuple[str, ...] = (), confirm_word: str | None = None) -> None:
+        super().__init__(classes="modal")
+        self.title_text, self.text = title, text
+        self.choices, self.default = choices, default
+        self.danger, self.confirm_word = danger, confirm_word
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog question-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.text, classes="question")
+            with Horizontal(classes="buttons"):
+                for key, label in self.choices:
+                    yield Button(label, id=f"choice-{key}",
+                                 variant="error" if key in self.danger else "default")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#choice-{self.default}", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        key = (event.button.id or "").removeprefix("choice-")
+        if key in self.danger and self.confirm_word:
+            def typed(ok: bool | None) -> None:
+                self.dismiss(key if ok else self.default)
+
+            self.app.push_screen(TypeToConfirmModal(
+                f"{dict(self.choices)[key]}: this cannot be undone.", self.confirm_word), typed)
+            return
+        self.dismiss(key)
+
+    def action_default(self) -> None:
+        self.dismiss(self.default)

@@ -7,19 +7,21 @@ Automated steps run in a thread worker; the screen only renders what the session
 from __future__ import annotations
 
 import json
+import threading
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Label, ListItem, ListView, Static
+from textual.widgets import Footer, Label, ListItem, ListView, ProgressBar, Static
 
+from nchat_tui.actions import Progress, Question
 from nchat_tui.checklist import STATES, ChecklistError, StepDef, StepState
-from nchat_tui.screens.messages import StepChanged
-from nchat_tui.screens.modals import ReasonModal
+from nchat_tui.screens.messages import StepChanged, StepProgressed
+from nchat_tui.screens.modals import ConfirmModal, QuestionModal, ReasonModal
 
 if TYPE_CHECKING:
     from nchat_tui.screens.app import NchatApp
@@ -72,6 +74,7 @@ class PhaseScreen(Screen[None]):
         Binding("o", "override", "Override"),
         Binding("s", "skip", "Skip"),
         Binding("r", "reopen", "Reopen"),
+        Binding("c", "cancel_step", "Cancel run", show=False),
         Binding("j", "down", "Down", show=False),
         Binding("k", "up", "Up", show=False),
     ]
@@ -81,6 +84,7 @@ class PhaseScreen(Screen[None]):
         self.phase_id = phase_id
         self.focus_step = focus_step
         self._position_timer: Any = None
+        self._cancel: dict[str, threading.Event] = {}
 
     @property
     def nchat(self) -> NchatApp:
@@ -95,6 +99,9 @@ class PhaseScreen(Screen[None]):
         with Horizontal(id="phase-body"):
             yield ListView(*[StepItem(s) for s in self.phase.steps], id="steps")
             with VerticalScroll(id="detail"):
+                with Vertical(id="progress"):
+                    yield Static("", id="progress-text")
+                    yield ProgressBar(id="progress-bar", show_eta=False)
                 yield Static("", id="detail-text")
         yield from self.nchat.compose_monitor_panel()
         yield Footer()
@@ -129,6 +136,8 @@ class PhaseScreen(Screen[None]):
 
     def show_detail(self) -> None:
         step = self.current()
+        running = step is not None and step.key in self._cancel
+        self.query_one("#progress").display = running
         box = self.query_one("#detail-text", Static)
         if step is None:
             box.update("")
@@ -220,13 +229,61 @@ class PhaseScreen(Screen[None]):
           description="running a checklist step")
     def run_step(self, key: str) -> None:
         session = self.nchat.session
+        cancel = self._cancel[key] = threading.Event()
         self.app.call_from_thread(self._mark_running, key)
+
+        def progress(p: Progress) -> None:
+            self.post_message(StepProgressed(key, p.fraction, p.text))
+
         try:
-            session.run_step(key)
+            session.run_step(key, progress=progress, ask=self._ask_from_thread, cancel=cancel)
         except ChecklistError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="warning")
+        finally:
+            self._cancel.pop(key, None)
         self.post_message(StepChanged(key))
 
+    def _ask_from_thread(self, q: Question) -> str:
+        """Put a question to the operator from a worker thread and wait for the answer."""
+        answered = threading.Event()
+        answer: list[str] = [q.default]
+
+        def done(choice: str | None) -> None:
+            answer[0] = choice or q.default
+            answered.set()
+
+        self.app.call_from_thread(self.app.push_screen, QuestionModal(
+            q.title, q.text, q.choices, q.default, q.danger, q.confirm_word), done)
+        answered.wait()
+        return answer[0]
+
+    @on(StepProgressed)
+    def _progressed(self, msg: StepProgressed) -> None:
+        box = self.query_one("#progress")
+        box.display = True
+        self.query_one("#progress-text", Static).update(msg.text)
+        bar = self.query_one("#progress-bar", ProgressBar)
+        if msg.fraction is None:
+            bar.update(total=None)
+        else:
+            bar.update(total=1000, progress=int(msg.fraction * 1000))
+
+    def action_cancel_step(self) -> None:
+        running = [k for k in self._cancel if not self._cancel[k].is_set()]
+        if not running:
+            self.notify("Nothing is running.", timeout=3)
+            return
+        key = running[0]
+
+        def done(yes: bool | None) -> None:
+            if yes and key in self._cancel:
+                self._cancel[key].set()
+                self.notify("Cancelling: the child process is stopped and its partial "
+                            "output removed.", timeout=6)
+
+        self.app.push_screen(ConfirmModal(
+            f"Cancel '{self.nchat.session.path.step(key).title}' while it runs?",
+            yes="Cancel it", no="Keep running"), done)
     def _mark_running(self, key: str) -> None:
         for item in self.query(StepItem):
             if item.step.key == key:

@@ -6,6 +6,7 @@ engine and the journal are the real ones, writing to a temporary state dir.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ class FakeSession(UpgradeSession):
             environ={})
         super().__init__(target, path_id=path_id, new=new, status=dict(FROZEN_STATUS))
         self.executed: list[str] = []
+        self.scripts: dict[str, Callable[[ActionContext], StepResult]] = {}
 
     def banner(self) -> dict[str, Any]:
         return dict(FROZEN_STATUS)
@@ -65,4 +67,6 @@ class FakeSession(UpgradeSession):
 
     def execute(self, action: str, ctx: ActionContext | None = None) -> StepResult:
         self.executed.append(action)
+        if action in self.scripts and ctx is not None:
+            return self.scripts[action](ctx)
         return FROZEN_RESULTS[action]

@@ -134,3 +134,48 @@ def test_position_is_journaled(tmp_path):
     s.checklist.set_position("post.smoke")
     cl = Checklist(load_path("v0.4.0"), Journal(s.journal.path))
     assert cl.position == "post.smoke"
+
+
+async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
+    import asyncio
+    import threading
+
+    from nchat_tui.actions import Progress, Question
+    from nchat_tui.checklist import StepResult
+    from nchat_tui.screens.modals import QuestionModal
+
+    session = FakeSession(tmp_path)
+    halfway = threading.Event()
+    go_on = threading.Event()
+
+    def slow(ctx):
+        ctx.progress(Progress(0.5, "dumping public.nchat_messages"))
+        halfway.set()
+        go_on.wait(10)
+        answer = ctx.decide(Question("Lock wait", "nchat_messages is locked by pid 42",
+                                     [("retry", "Retry"), ("stop", "Stop")], default="stop"))
+        return StepResult("ok" if answer == "retry" else "failed", f"answered {answer}")
+
+    session.scripts["connect"] = slow
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "enter")
+        while not halfway.is_set():
+            await asyncio.sleep(0.02)
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert screen.query_one("#progress").display
+        assert "nchat_messages" in str(screen.query_one("#progress-text").render())
+        assert screen.query_one("#step-connect").has_class("-running")
+        go_on.set()
+        for _ in range(200):
+            if isinstance(app.screen, QuestionModal):
+                break
+            await asyncio.sleep(0.02)
+        assert isinstance(app.screen, QuestionModal)
+        await pilot.click("#choice-retry")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert session.checklist.state("pre.connect").summary == "answered retry"
+        dec = session.journal.last("decision")
+        assert dec is not None and dec["answer"] == "retry" and dec["asked"] is True
