@@ -1,0 +1,237 @@
+"""The before-snapshot: exact row counts and a schema inventory, consistent with one snapshot.
+
+``take_snapshot(conn)`` gives the counts and inventory on their own. ``exported_snapshot(conn)``
+keeps a REPEATABLE READ transaction open, exports its snapshot for ``pg_dump --snapshot`` and
+takes the same counts in it, so the counts describe exactly what the dump holds.
+``schema_inventory(conn)`` is deterministic and diff-friendly (sorted, keyed by qualified name,
+no OIDs): the verification after a migration diffs two of them.
+
+Counts are taken as the connected role; the result records that role and the tables whose rows
+row-level security could hide from it. This module only reads: it never writes to the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from nchat_tui.errors import OperationFailed
+from nchat_tui.resources import sql_text
+
+LEDGERS = {
+    "np_common.schema_versions": "snapshot/ledger_np_common_schema_versions.sql",
+    "nself_ops.migrations": "snapshot/ledger_nself_ops_migrations.sql",
+    "public.schema_migrations": "snapshot/ledger_public_schema_migrations.sql",
+}
+LEDGER_FLAGS = {
+    "np_common.schema_versions": "np_common_schema_versions",
+    "nself_ops.migrations": "nself_ops_migrations",
+    "public.schema_migrations": "public_schema_migrations",
+}
+
+
+def qualified(schema: str, name: str) -> str:
+    """The key used everywhere: ``schema.name`` (names are not quoted)."""
+    return f"{schema}.{name}"
+
+
+def _rows(conn: psycopg.Connection[Any], name: str,
+          params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql_text(name), params)
+        return [dict(r) for r in cur.fetchall()]
+
+
+def _one(conn: psycopg.Connection[Any], name: str) -> dict[str, Any]:
+    rows = _rows(conn, name)
+    assert rows, name
+    return rows[0]
+
+
+def _keyed(rows: list[dict[str, Any]], *key_cols: str,
+           drop: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        key = ".".join(str(r[c]) for c in key_cols)
+        out[key] = {k: v for k, v in r.items() if k not in key_cols and k not in drop}
+    return dict(sorted(out.items()))
+
+
+def read_ledgers(conn: psycopg.Connection[Any]) -> dict[str, list[dict[str, Any]]]:
+    """Rows of every migration ledger that exists here, keyed by its table (absent = not there)."""
+    present = _one(conn, "snapshot/ledgers_present.sql")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table, flag in LEDGER_FLAGS.items():
+        if present[flag]:
+            out[table] = [json.loads(r["row"]) for r in _rows(conn, LEDGERS[table])]
+    return out
+
+
+def schema_inventory(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Everything a migration could change, as sorted dicts keyed by qualified name.
+
+    Keys: schemas, tables, columns (``schema.relation.column``), indexes, constraints
+    (``schema.table_or_domain.name``), functions (``schema.name(args)``), triggers
+    (``schema.table.name``), views (views and materialized views), sequences, extensions,
+    enums, ledgers. Sequence ``last_value`` is informative (not transactional).
+    """
+    tables = _rows(conn, "snapshot/tables.sql")
+    functions = _rows(conn, "snapshot/functions.sql")
+    return {
+        "schemas": _keyed(_rows(conn, "snapshot/schemas.sql"), "schema"),
+        "tables": _keyed(tables, "schema", "name"),
+        "columns": _keyed(_rows(conn, "snapshot/columns.sql"), "schema", "relation", "name"),
+        "indexes": _keyed(_rows(conn, "snapshot/indexes.sql"), "schema", "name"),
+        "constraints": _keyed(_rows(conn, "snapshot/constraints.sql"),
+                              "schema", "owner_object", "name"),
+        "functions": dict(sorted(
+            (f"{f['schema']}.{f['name']}({f['arguments']})",
+             {k: v for k, v in f.items() if k not in ("schema", "name", "arguments")})
+            for f in functions)),
+        "triggers": _keyed(_rows(conn, "snapshot/triggers.sql"), "schema", "table", "name"),
+        "views": _keyed(_rows(conn, "snapshot/views.sql"), "schema", "name"),
+        "sequences": _keyed(_rows(conn, "snapshot/sequences.sql"), "schema", "name"),
+        "extensions": _keyed(_rows(conn, "snapshot/extensions.sql"), "name"),
+        "enums": _keyed(_rows(conn, "snapshot/enums.sql"), "schema", "name"),
+        "ledgers": read_ledgers(conn),
+    }
+
+
+def role_info(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    return _one(conn, "snapshot/role.sql")
+
+
+def database_identity(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Database name, encoding, locale, server version and (if readable) system identifier."""
+    d = _one(conn, "snapshot/database_settings.sql")
+    d["system_identifier"] = None
+    if d.pop("can_read_system_id"):
+        with contextlib.suppress(psycopg.Error):
+            d["system_identifier"] = _one(conn, "snapshot/system_identifier.sql")[
+                "system_identifier"]
+    return d
+
+
+def data_tables(inventory: dict[str, Any]) -> list[tuple[str, str]]:
+    """(schema, name) of the tables holding rows of their own (not partitioned parents)."""
+    out = []
+    for key, t in inventory["tables"].items():
+        if t["kind"] == "r":
+            schema, _, name = key.partition(".")
+            out.append((schema, name))
+    return out
+
+
+def count_rows(conn: psycopg.Connection[Any], tables: list[tuple[str, str]],
+               on_table: Callable[[str, int], None] | None = None) -> dict[str, int]:
+    """Exact ``count(*)`` of each table, keyed ``schema.name``."""
+    template = sql.SQL(sql_text("snapshot/count_rows.sql"))
+    out: dict[str, int] = {}
+    for schema, name in tables:
+        row = conn.execute(template.format(table=sql.Identifier(schema, name))).fetchone()
+        assert row is not None
+        out[qualified(schema, name)] = int(row[0])
+        if on_table is not None:
+            on_table(qualified(schema, name), out[qualified(schema, name)])
+    return out
+
+
+def rls_summary(inventory: dict[str, Any], role: dict[str, Any]) -> dict[str, Any]:
+    hidden = [k for k, t in inventory["tables"].items() if t["rls_could_hide_rows"]]
+    enabled = [k for k, t in inventory["tables"].items() if t["rls_enabled"]]
+    return {"rls_enabled_tables": enabled, "rls_could_hide_rows": bool(hidden),
+            "tables_rls_could_hide": hidden,
+            "note": (f"row-level security could hide rows of {len(hidden)} table(s) from role "
+                     f"{role['role']}: counts may be lower than the real ones; count as the owner "
+                     "or a superuser") if hidden else None}
+
+
+@dataclass
+class SnapshotSession:
+    """An open REPEATABLE READ transaction whose snapshot was exported as ``snapshot_id``."""
+
+    conn: psycopg.Connection[Any]
+    snapshot_id: str
+    taken_at: Any
+    txid_snapshot: str
+    inventory: dict[str, Any] = field(default_factory=dict)
+    table_bytes: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    def tables(self) -> list[tuple[str, str]]:
+        return data_tables(self.inventory)
+
+    def collect(self, on_table: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+        """Counts and inventory in this snapshot: the dict ``take_snapshot`` returns."""
+        role = role_info(self.conn)
+        counts = count_rows(self.conn, self.tables(), on_table)
+        return {
+            "snapshot_id": self.snapshot_id,
+            "txid_snapshot": self.txid_snapshot,
+            "taken_at": self.taken_at.isoformat() if hasattr(self.taken_at, "isoformat")
+            else str(self.taken_at),
+            "isolation": "repeatable read",
+            "database": database_identity(self.conn),
+            "counted_as": role,
+            "rls": rls_summary(self.inventory, role),
+            "row_counts": counts,
+            "total_rows": sum(counts.values()),
+            "table_bytes": self.table_bytes,
+            "inventory": self.inventory,
+        }
+
+
+@contextlib.contextmanager
+def exported_snapshot(conn: psycopg.Connection[Any], *, lock_timeout_ms: int = 10000,
+                      ) -> Iterator[SnapshotSession]:
+    """Open REPEATABLE READ READ ONLY, export the snapshot, lock every table ACCESS SHARE.
+
+    ``conn`` must be in autocommit mode and idle; it stays in the transaction until the block
+    ends (then rolled back: nothing was written). Lock waits are bounded by ``lock_timeout_ms``:
+    a DDL holding a table makes this fail with ``OperationFailed`` naming the table, instead of
+    queueing. Use the session's ``snapshot_id`` for ``pg_dump --snapshot`` while inside.
+    """
+    if not conn.autocommit:
+        raise ValueError("exported_snapshot needs an autocommit connection")
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    try:
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql_text("snapshot/export_snapshot.sql"))
+            snap = cur.fetchone()
+        assert snap is not None
+        conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+            sql.Literal(f"{int(lock_timeout_ms)}ms")))
+        session = SnapshotSession(conn, snap["snapshot_id"], snap["taken_at"],
+                                  snap["txid_snapshot"])
+        session.inventory = schema_inventory(conn)
+        lock = sql.SQL(sql_text("snapshot/lock_table.sql"))
+        for schema, name in session.tables():
+            try:
+                conn.execute(lock.format(table=sql.Identifier(schema, name)))
+            except psycopg.errors.LockNotAvailable:
+                raise OperationFailed(
+                    f"table {qualified(schema, name)} is locked by another session (DDL?) "
+                    f"for more than {lock_timeout_ms / 1000:g}s",
+                    "wait for the DDL or migration to finish, then back up") from None
+        session.table_bytes = {qualified(r["schema"], r["name"]): int(r["bytes"])
+                               for r in _rows(conn, "snapshot/table_sizes.sql")}
+        yield session
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            if not conn.closed:
+                conn.execute("ROLLBACK")
+
+
+def take_snapshot(conn: psycopg.Connection[Any],
+                  on_table: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+    """Row counts and schema inventory in one REPEATABLE READ transaction (no dump)."""
+    with exported_snapshot(conn) as s:
+        return s.collect(on_table)
