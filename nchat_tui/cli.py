@@ -31,6 +31,7 @@ COMMANDS = [
     "nchat_tui.cmd_verify_backup",
     "nchat_tui.cmd_restore",
     "nchat_tui.cmd_monitor",
+    "nchat_tui.cmd_troubleshoot",
 ]
 
 

@@ -385,6 +385,11 @@ class Monitor:
                             if total else None)
         return rows
 
+    def progress(self, pid: int | None = None) -> list[dict[str, Any]]:
+        """Running vacuum/analyze/index builds/copy now (of one backend when ``pid``)."""
+        rows = self._q_progress(self.connect())
+        return [r for r in rows if pid is None or r["pid"] == pid]
+
     def _q_replication(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
         rows = self._fetch(conn, sql_text("monitor/replication.sql"))
         r = rows[0] if rows else {}
