@@ -1,0 +1,899 @@
+"""Post-migration verification: what changed against the before-snapshot, and whether it is right.
+
+``verify_upgrade`` compares the live database with the snapshot a verified backup recorded
+before the migration (or one given explicitly), and reports one ``Check`` per question with
+its evidence:
+
+- schema: the live inventory diffed against the before one; the objects the applied migration
+  files create must exist (derived from the files' own DDL by ``ddl_effects``, never a hand
+  list), what they drop must be gone, and every other change is "unexpected";
+- data: every table that existed before has at least its before row count (exact counts under
+  a size threshold, ``pg_class.reltuples`` estimates with a stated tolerance above it), unless
+  a migration deletes rows from it; soft-deleted rows are reported separately; the counting
+  role and whether row-level security could hide rows from it are stated;
+- health: invalid indexes, NOT VALID constraints, disabled triggers, sequences near their
+  limit, extensions behind the server's version, tables never analyzed, and ledger rows for
+  every applied file;
+- seed 004 (v0.4.0) integrity checks, when that upgrade is the one applied;
+- the application's health URL, when given.
+
+It only reads the target, apart from the "stats baseline" file it writes in the state
+directory (for the rollback decision's "rows written since"). It never imports textual.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from nchat_tui.ddl_effects import Effects, analyse_files
+from nchat_tui.errors import BadInput, OperationFailed
+from nchat_tui.resources import sql_text
+from nchat_tui.target import Target
+
+OK, WARN, FAILED, SKIPPED = "ok", "warn", "failed", "skipped"
+EXACT_COUNT_LIMIT_BYTES = 256 * 1024**2
+"""Tables larger than this (relpages, lock-free) are checked by estimate, not count(*)."""
+ESTIMATE_TOLERANCE = 0.10
+"""An estimated count may be this fraction below the before count and still pass."""
+SEQUENCE_WARN, SEQUENCE_FAIL = 0.80, 0.95
+SEED004_VERSIONS = {13, 14, 15, 16}
+SEED004_MIN_NEW_INDEXES = 15
+LEDGER_TABLES = {"np_common.schema_versions", "nself_ops.migrations", "public.schema_migrations"}
+LEDGER_SCHEMAS = {"np_common", "nself_ops"}
+HEALTHY = ("ok", "healthy")
+COUNT_TIMEOUT_MS = 120_000
+
+ProgressFn = Callable[[str, float | None], None]
+
+
+@dataclass
+class Check:
+    """One verification question and its answer."""
+
+    id: str
+    """``group.name``, e.g. ``data.row_counts``."""
+    group: str
+    status: str
+    """ok, warn, failed or skipped. Only ``failed`` makes the verification fail."""
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class VerifyReport:
+    target: str
+    database: str
+    before_source: str
+    before_taken_at: str | None
+    applied: list[str]
+    checks: list[Check] = field(default_factory=list)
+    started_at: str = ""
+    duration_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed()
+
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if c.status == FAILED]
+
+    def check(self, check_id: str) -> Check | None:
+        return next((c for c in self.checks if c.id == check_id), None)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ok"] = self.ok
+        d["failed"] = [c.id for c in self.failed()]
+        return d
+
+
+# ---------------------------------------------------------------------------------------------
+# the before-snapshot
+# ---------------------------------------------------------------------------------------------
+def snapshot_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot inside a manifest (``{"snapshot": {...}}``), or the snapshot itself."""
+    if "inventory" in obj and "row_counts" in obj:
+        return obj
+    snap = obj.get("snapshot")
+    if isinstance(snap, dict) and "inventory" in snap:
+        return snap
+    raise BadInput("this JSON is neither a backup manifest with a snapshot nor a snapshot "
+                   "(no inventory and row_counts)")
+
+
+def load_before(target: Target, against: dict[str, Any] | Path | str | None,
+                conn: psycopg.Connection[Any] | None = None) -> tuple[dict[str, Any], str]:
+    """The before-snapshot and where it came from (a manifest path, "given", or the latest
+    verified backup)."""
+    if isinstance(against, dict):
+        return snapshot_of(against), "given snapshot"
+    if against is not None:
+        p = Path(against).expanduser()
+        if p.is_file() and not p.name.endswith(".json"):
+            from nchat_tui.backup import manifest_path_for
+
+            p = manifest_path_for(p)
+        if not p.is_file():
+            raise BadInput(f"{p} does not exist (give a backup manifest, *.manifest.json)")
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise BadInput(f"{p} is not JSON: {exc}") from None
+        return snapshot_of(data), str(p)
+    from nchat_tui.backup import latest_verified_backup
+
+    info = latest_verified_backup(target, conn)
+    if info is None or not info.manifest:
+        raise BadInput("no before-snapshot: no verified backup of this database in "
+                       f"{target.backup_dir}", "give --against MANIFEST, or run nchat-tui backup "
+                       "before migrating")
+    return snapshot_of(info.manifest), str(info.manifest_path or info.path)
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+def _rows(conn: psycopg.Connection[Any], name: str,
+          params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql_text(name), params)
+        return [dict(r) for r in cur.fetchall()]
+
+
+def _is_ledger_key(cat: str, key: str, obj: dict[str, Any] | None) -> bool:
+    if cat == "schemas":
+        return key in LEDGER_SCHEMAS
+    if cat in ("tables", "sequences"):
+        return key in LEDGER_TABLES or key.split(".", 1)[0] in LEDGER_SCHEMAS \
+            or any(key.startswith(t + "_") for t in LEDGER_TABLES)
+    if cat in ("columns", "constraints", "triggers"):
+        return any(key.startswith(t + ".") for t in LEDGER_TABLES) \
+            or key.split(".", 1)[0] in LEDGER_SCHEMAS
+    if cat == "indexes":
+        schema = key.split(".", 1)[0]
+        table = (obj or {}).get("table")
+        return schema in LEDGER_SCHEMAS or f"{schema}.{table}" in LEDGER_TABLES
+    return False
+
+
+def _normalise(cat: str, obj: Any) -> Any:
+    if cat == "sequences" and isinstance(obj, dict):
+        return {k: v for k, v in obj.items() if k != "last_value"}
+    return obj
+
+
+def diff_inventory(before: dict[str, Any], after: dict[str, Any], *,
+                   include_ledgers: bool = False) -> dict[str, dict[str, Any]]:
+    """Per category: ``added``/``removed`` (key -> object) and ``changed`` (key -> {field:
+    [before, after]}). Sequence positions are ignored (not transactional); the ledger tables
+    are left out unless ``include_ledgers`` (the ledger is checked on its own)."""
+    out: dict[str, dict[str, Any]] = {}
+    cats = sorted(set(before) | set(after))
+    for cat in cats:
+        if cat == "ledgers" and not include_ledgers:
+            continue
+        b, a = before.get(cat) or {}, after.get(cat) or {}
+        if cat == "ledgers":
+            if b != a:
+                out[cat] = {"added": {}, "removed": {},
+                            "changed": {"ledgers": {"rows": [b, a]}}}
+            continue
+        added = {k: v for k, v in a.items() if k not in b
+                 and (include_ledgers or not _is_ledger_key(cat, k, v))}
+        removed = {k: v for k, v in b.items() if k not in a
+                   and (include_ledgers or not _is_ledger_key(cat, k, v))}
+        changed: dict[str, Any] = {}
+        for k in sorted(set(a) & set(b)):
+            if not include_ledgers and _is_ledger_key(cat, k, a[k]):
+                continue
+            ob, oa = _normalise(cat, b[k]), _normalise(cat, a[k])
+            if ob != oa:
+                if isinstance(ob, dict) and isinstance(oa, dict):
+                    changed[k] = {f: [ob.get(f), oa.get(f)] for f in sorted(set(ob) | set(oa))
+                                  if ob.get(f) != oa.get(f)}
+                else:
+                    changed[k] = {"value": [ob, oa]}
+        if added or removed or changed:
+            out[cat] = {"added": added, "removed": removed, "changed": changed}
+    return out
+
+
+def diff_is_empty(d: dict[str, dict[str, Any]]) -> bool:
+    return not any(v["added"] or v["removed"] or v["changed"] for v in d.values())
+
+
+def _owner_table(cat: str, key: str, obj: dict[str, Any] | None) -> str | None:
+    if cat in ("columns", "constraints", "triggers"):
+        return key.rsplit(".", 1)[0]
+    if cat == "indexes" and obj and obj.get("table"):
+        return f"{key.split('.', 1)[0]}.{obj['table']}"
+    return None
+
+
+def _function_key(key: str) -> str:
+    return key.split("(", 1)[0]
+
+
+def explain_change(cat: str, key: str, change: str, obj: dict[str, Any] | None,
+                   eff: Effects) -> str | None:
+    """The file that explains a change, or None when nothing in the applied files does."""
+    fkey = _function_key(key) if cat == "functions" else key
+    owner = _owner_table(cat, key, obj)
+    if change in ("added", "changed"):
+        if fkey in eff.creates.get(cat, {}):
+            return eff.creates[cat][fkey]
+        if owner and owner in eff.created_tables:
+            return eff.created_tables[owner]
+        if owner and owner in eff.creates["views"]:
+            return eff.creates["views"][owner]
+        if cat == "tables" and key in eff.altered_tables:
+            return eff.altered_tables[key]
+        if change == "changed" and owner and owner in eff.altered_tables:
+            return eff.altered_tables[owner]
+        if cat in ("constraints", "indexes") and owner and owner in eff.unnamed_on:
+            return eff.altered_tables.get(owner) or "an unnamed constraint or index"
+        if cat == "sequences":
+            for t, f in eff.created_tables.items():
+                if key.startswith(t + "_"):
+                    return f
+        if cat == "enums" and key in eff.enum_values:
+            return "ALTER TYPE ... ADD VALUE"
+        if cat == "views" and change == "changed":
+            return eff.creates["views"].get(key)
+    if change == "removed":
+        if fkey in eff.drops.get(cat, {}):
+            return eff.drops[cat][fkey]
+        for relcat in ("tables", "views"):
+            if owner and owner in eff.drops[relcat]:
+                return eff.drops[relcat][owner]
+        if cat == "columns" and owner and owner in eff.altered_tables \
+                and key in eff.drops["columns"]:
+            return eff.drops["columns"][key]
+    return None
+
+
+def classify_diff(d: dict[str, dict[str, Any]], eff: Effects
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split a diff into changes the applied files explain and unexpected ones."""
+    explained: list[dict[str, Any]] = []
+    unexpected: list[dict[str, Any]] = []
+    for cat, parts in sorted(d.items()):
+        for change in ("added", "removed", "changed"):
+            for key, obj in sorted(parts[change].items()):
+                item: dict[str, Any] = {"category": cat, "key": key, "change": change}
+                if change == "changed":
+                    item["fields"] = obj
+                    live = None
+                else:
+                    live = obj if isinstance(obj, dict) else None
+                by = explain_change(cat, key, change, live, eff)
+                if by:
+                    explained.append({**item, "by": by})
+                else:
+                    unexpected.append(item)
+    return explained, unexpected
+
+
+def expected_problems(eff: Effects, after: dict[str, Any]) -> list[dict[str, Any]]:
+    """Objects the applied files create that are missing or broken, and dropped ones still
+    there."""
+    problems: list[dict[str, Any]] = []
+    func_keys = {_function_key(k) for k in after.get("functions", {})}
+    for cat, objs in eff.creates.items():
+        live = after.get(cat) or {}
+        for key, file in sorted(objs.items()):
+            present = key in func_keys if cat == "functions" else key in live
+            if not present:
+                problems.append({"category": cat, "key": key, "file": file,
+                                 "problem": "missing"})
+            elif cat == "indexes" and not (live[key].get("valid") and live[key].get("ready")):
+                problems.append({"category": cat, "key": key, "file": file,
+                                 "problem": "invalid (a failed or interrupted build)"})
+    for cat, objs in eff.drops.items():
+        live = after.get(cat) or {}
+        for key, file in sorted(objs.items()):
+            present = key in func_keys if cat == "functions" else key in live
+            if present:
+                problems.append({"category": cat, "key": key, "file": file,
+                                 "problem": "still present although the file drops it"})
+    for enum, labels in eff.enum_values.items():
+        live_labels = (after.get("enums", {}).get(enum) or {}).get("labels") or []
+        for label in labels:
+            if label not in live_labels:
+                problems.append({"category": "enums", "key": f"{enum}:{label}",
+                                 "file": "ALTER TYPE ... ADD VALUE", "problem": "missing"})
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# which files this upgrade applied
+# ---------------------------------------------------------------------------------------------
+def applied_before(files: list[Any], ledgers: dict[str, list[dict[str, Any]]]) -> set[str]:
+    """Names of ``files`` the before-snapshot's ledger rows record as applied."""
+    names: set[str] = set()
+    versions: set[int] = set()
+    for r in ledgers.get("np_common.schema_versions", []):
+        if r.get("name"):
+            names.add(str(r["name"]))
+    for r in ledgers.get("nself_ops.migrations", []):
+        if r.get("name") and not r.get("rolled_back_at"):
+            names.add(str(r["name"]))
+    for r in ledgers.get("public.schema_migrations", []):
+        v = str(r.get("version") or "")
+        digits = "".join(ch for ch in v if ch.isdigit())
+        if digits:
+            versions.add(int(digits))
+        if r.get("name"):
+            names.add(str(r["name"]))
+    go = bool(ledgers.get("np_common.schema_versions") or ledgers.get("nself_ops.migrations"))
+    out = set()
+    for f in files:
+        if f.name in names or (not go and f.version in versions):
+            out.add(f.name)
+    return out
+
+
+@dataclass
+class AppliedSet:
+    files: list[Any]
+    """MigrationFile objects this upgrade applied (recorded now, not before), in run order."""
+    unrecorded: list[Any]
+    """Pending files whose objects are all present: applied outside the ledger."""
+    pending: list[Any]
+    before: set[str]
+    ledger_kind: str
+    ledger: Any
+
+
+def find_applied(conn: psycopg.Connection[Any], migrations_dir: Path | None,
+                 before_inv: dict[str, Any], after_inv: dict[str, Any]) -> AppliedSet | None:
+    if migrations_dir is None or not Path(migrations_dir).is_dir():
+        return None
+    from nchat_tui.ledger import detect_ledger
+    from nchat_tui.migrations import discover
+
+    disc = discover(Path(migrations_dir))
+    led = detect_ledger(conn)
+    before = applied_before(disc.files, before_inv.get("ledgers") or {})
+    applied = [f for f in disc.files if led.is_applied(f) and f.name not in before]
+    pending = [f for f in disc.files if not led.is_applied(f)]
+    unrecorded = []
+    for f in pending:
+        eff = analyse_files([(f.name, f.text())])
+        created = [(c, k) for c, objs in eff.creates.items() if c in ("tables", "indexes", "views")
+                   for k in objs]
+        if created and all(k in (after_inv.get(c) or {}) and k not in (before_inv.get(c) or {})
+                           for c, k in created):
+            unrecorded.append(f)
+    return AppliedSet(applied, unrecorded, [f for f in pending if f not in unrecorded], before,
+                      led.kind, led)
+
+
+# ---------------------------------------------------------------------------------------------
+# the checks
+# ---------------------------------------------------------------------------------------------
+class _Run:
+    def __init__(self, conn: psycopg.Connection[Any], before: dict[str, Any],
+                 after: dict[str, Any], eff: Effects, applied: AppliedSet | None,
+                 report: VerifyReport, exact_limit: int, tolerance: float) -> None:
+        self.conn, self.before, self.after, self.eff = conn, before, after, eff
+        self.applied, self.report = applied, report
+        self.exact_limit, self.tolerance = exact_limit, tolerance
+        self.diff = diff_inventory(before["inventory"], after)
+
+    def add(self, check_id: str, status: str, summary: str, **evidence: Any) -> Check:
+        c = Check(check_id, check_id.split(".", 1)[0], status, summary, evidence)
+        self.report.checks.append(c)
+        return c
+
+    # -- schema -------------------------------------------------------------------------------
+    def schema(self) -> None:
+        explained, unexpected = classify_diff(self.diff, self.eff)
+        if self.applied is None:
+            self.add("schema.expected", WARN, "no migrations directory: the objects the "
+                     "migration should create are unknown (give --migrations DIR)")
+        else:
+            problems = expected_problems(self.eff, self.after)
+            n_expected = sum(len(v) for v in self.eff.creates.values())
+            if problems:
+                names = ", ".join(f"{p['category'][:-1] if p['category'] != 'indexes' else 'index'}"
+                                  f" {p['key']} {p['problem']}" for p in problems[:8])
+                more = f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""
+                self.add("schema.expected", FAILED, f"{len(problems)} problem(s) with the "
+                         f"objects the applied files create or drop: {names}{more}",
+                         problems=problems, expected=n_expected, effects=self.eff.as_dict())
+            else:
+                self.add("schema.expected", OK, f"all {n_expected} object(s) the "
+                         f"{len(self.eff.files)} applied file(s) create are present"
+                         + (" and valid" if self.eff.creates["indexes"] else ""),
+                         expected=n_expected, effects=self.eff.as_dict())
+        removed = [u for u in unexpected if u["change"] == "removed"]
+        others = [u for u in unexpected if u["change"] != "removed"]
+        ev = {"explained": explained, "unexpected": unexpected}
+        if self.eff.opaque:
+            ev["opaque_statements"] = self.eff.opaque
+        if not unexpected:
+            self.add("schema.unexpected", OK, f"no unexpected change ({len(explained)} change(s) "
+                     "explained by the applied files)", **ev)
+            return
+        listed = ", ".join(f"{u['category']} {u['key']} {u['change']}" for u in unexpected[:8])
+        more = f" (and {len(unexpected) - 8} more)" if len(unexpected) > 8 else ""
+        # A removal nobody asked for is lost schema (an index, a column): that fails. An
+        # unexplained addition or change is shown but does not fail, and neither does anything
+        # when a DO block could be the cause.
+        status = FAILED if removed and not self.eff.opaque else WARN
+        note = " (DO blocks in the applied files may explain them)" if self.eff.opaque else ""
+        self.add("schema.unexpected", status, f"{len(unexpected)} unexpected change(s): "
+                 f"{listed}{more}{note}", **ev)
+        _ = others
+
+    # -- data ---------------------------------------------------------------------------------
+    def data(self) -> None:
+        from nchat_tui.snapshot import role_info
+
+        role = role_info(self.conn)
+        sizes = {f"{r['schema']}.{r['name']}": r for r in _rows(self.conn,
+                                                                "verify/table_sizes.sql")}
+        live_tables = self.after.get("tables") or {}
+        before_counts: dict[str, int] = self.before.get("row_counts") or {}
+        template = sql.SQL(sql_text("snapshot/count_rows.sql"))
+        self.conn.execute(sql.SQL("SET statement_timeout = {}").format(
+            sql.Literal(f"{COUNT_TIMEOUT_MS}ms")))
+        tables: list[dict[str, Any]] = []
+        lower: list[str] = []
+        gone: list[str] = []
+        for key, before_n in sorted(before_counts.items()):
+            schema, _, name = key.partition(".")
+            t: dict[str, Any] = {"table": key, "before": before_n}
+            if key not in live_tables:
+                by = self.eff.drops["tables"].get(key)
+                t.update(after=None, method="absent", ok=bool(by), dropped_by=by)
+                if not by:
+                    gone.append(key)
+                tables.append(t)
+                continue
+            size = sizes.get(key) or {}
+            nbytes = int(size.get("bytes") or 0)
+            estimate = float(size.get("reltuples") or -1)
+            if nbytes > self.exact_limit and estimate >= 0:
+                after_n = int(estimate)
+                ok = after_n >= before_n * (1 - self.tolerance)
+                t.update(after=after_n, method="estimate", bytes=nbytes,
+                         tolerance=self.tolerance)
+            else:
+                row = self.conn.execute(template.format(
+                    table=sql.Identifier(schema, name))).fetchone()
+                assert row is not None
+                after_n = int(row[0])
+                ok = after_n >= before_n
+                t.update(after=after_n, method="exact")
+            t["delta"] = after_n - before_n
+            deleting = self.eff.deletes_rows.get(key)
+            if not ok and deleting:
+                t["deleted_by_migration"] = deleting
+                ok = True
+            t["ok"] = ok
+            t["rls_could_hide_rows"] = bool(live_tables[key].get("rls_could_hide_rows"))
+            if not ok:
+                lower.append(key)
+            tables.append(t)
+        self.conn.execute("RESET statement_timeout")
+        hidden = [k for k, t in live_tables.items() if t.get("rls_could_hide_rows")]
+        ev: dict[str, Any] = {
+            "counted_as": role, "before_counted_as": self.before.get("counted_as"),
+            "rls_could_hide_rows": hidden,
+            "exact_count_limit_bytes": self.exact_limit, "estimate_tolerance": self.tolerance,
+            "tables": tables}
+        who = f"counted as {role['role']}" + (" (superuser)" if role.get("is_superuser") else "")
+        if lower or gone:
+            parts = [f"{t['table']} has {t['after']} row(s), {t['before']} before"
+                     + (" (estimate)" if t.get("method") == "estimate" else "")
+                     for t in tables if t["table"] in lower]
+            parts += [f"{k} is gone" for k in gone]
+            rls = (" - row-level security could hide rows from this role: count as the owner or "
+                   "a superuser") if hidden else ""
+            self.add("data.row_counts", FAILED, f"rows missing: {'; '.join(parts)} ({who}){rls}",
+                     **ev)
+        elif hidden:
+            self.add("data.row_counts", WARN, f"every table has at least its before row count, "
+                     f"but row-level security could hide rows of {len(hidden)} table(s) from "
+                     f"{role['role']} ({who})", **ev)
+        else:
+            n_est = sum(1 for t in tables if t.get("method") == "estimate")
+            est = (f"; {n_est} large table(s) by estimate within {self.tolerance:.0%}"
+                   if n_est else "")
+            self.add("data.row_counts", OK, f"all {len(tables)} table(s) have at least their "
+                     f"before row count ({who}{est})", **ev)
+        self.soft_deleted(sizes)
+
+    def soft_deleted(self, sizes: dict[str, dict[str, Any]]) -> None:
+        preds = {"deleted_at": "{col} IS NOT NULL", "is_deleted": "{col} IS TRUE",
+                 "is_archived": "{col} IS TRUE"}
+        template = sql.SQL(sql_text("verify/count_flagged.sql"))
+        found: list[dict[str, Any]] = []
+        for col in _rows(self.conn, "verify/soft_delete_columns.sql"):
+            key = f"{col['schema']}.{col['table']}"
+            item: dict[str, Any] = {"table": key, "column": col["column"]}
+            if int((sizes.get(key) or {}).get("bytes") or 0) > self.exact_limit:
+                item["flagged"] = None
+                item["note"] = "too large to count here"
+            elif col["column"] != "deleted_at" and col["type"] != "boolean":
+                item["flagged"] = None
+                item["note"] = f"type {col['type']}: not a flag"
+            else:
+                pred = sql.SQL(preds[col["column"]]).format(col=sql.Identifier(col["column"]))
+                row = self.conn.execute(template.format(
+                    predicate=pred, table=sql.Identifier(col["schema"], col["table"]))).fetchone()
+                assert row is not None
+                item["flagged"], item["total"] = int(row[0]), int(row[1])
+            found.append(item)
+        counted = [f for f in found if f.get("flagged")]
+        summary = ("soft-deleted or archived rows (still counted above): "
+                   + ", ".join(f"{f['table']}.{f['column']} {f['flagged']}" for f in counted)
+                   if counted else f"no soft-deleted rows ({len(found)} marker column(s) found)")
+        self.add("data.soft_deleted", OK, summary, columns=found)
+
+    # -- health -------------------------------------------------------------------------------
+    def health(self) -> None:
+        inv = _rows(self.conn, "verify/invalid_indexes.sql")
+        if inv:
+            self.add("health.invalid_indexes", FAILED, "invalid index(es): " + ", ".join(
+                f"{r['schema']}.{r['name']} on {r['table']}" for r in inv)
+                + " (drop with DROP INDEX CONCURRENTLY and rebuild)", indexes=inv)
+        else:
+            self.add("health.invalid_indexes", OK, "no invalid index")
+        nv = _rows(self.conn, "verify/not_valid_constraints.sql")
+        before_c = self.before["inventory"].get("constraints") or {}
+        new_nv = [r for r in nv if (before_c.get(f"{r['schema']}.{r['owner_object']}.{r['name']}")
+                                    or {}).get("validated", True)]
+        if nv:
+            self.add("health.not_valid_constraints", WARN,
+                     f"{len(nv)} constraint(s) NOT VALID (existing rows unchecked): "
+                     + ", ".join(f"{r['owner_object']}.{r['name']}" for r in nv[:8])
+                     + "; run ALTER TABLE ... VALIDATE CONSTRAINT", constraints=nv,
+                     new_since_before=new_nv)
+        else:
+            self.add("health.not_valid_constraints", OK, "every constraint is validated")
+        dis = _rows(self.conn, "verify/disabled_triggers.sql")
+        before_t = self.before["inventory"].get("triggers") or {}
+        newly = [r for r in dis if (before_t.get(f"{r['schema']}.{r['table']}.{r['name']}") or {})
+                 .get("enabled", "O") not in ("D", "R")]
+        if newly:
+            self.add("health.disabled_triggers", FAILED, "trigger(s) disabled since the backup: "
+                     + ", ".join(f"{r['table']}.{r['name']}" for r in newly),
+                     triggers=dis, newly_disabled=newly)
+        elif dis:
+            self.add("health.disabled_triggers", WARN, f"{len(dis)} trigger(s) disabled, as "
+                     "before the migration: " + ", ".join(f"{r['table']}.{r['name']}"
+                                                         for r in dis[:8]), triggers=dis)
+        else:
+            self.add("health.disabled_triggers", OK, "no disabled trigger")
+        seqs = _rows(self.conn, "verify/sequences_usage.sql")
+        hot = [r for r in seqs if (r["used_fraction"] or 0) >= SEQUENCE_WARN]
+        worst = max((r["used_fraction"] or 0 for r in seqs), default=0.0)
+        if hot:
+            status = FAILED if worst >= SEQUENCE_FAIL else WARN
+            self.add("health.sequences", status, "sequence(s) near exhaustion: " + ", ".join(
+                f"{r['schema']}.{r['name']} {r['used_fraction']:.0%}" for r in hot),
+                sequences=hot, warn_at=SEQUENCE_WARN, fail_at=SEQUENCE_FAIL)
+        else:
+            self.add("health.sequences", OK, f"{len(seqs)} sequence(s), the fullest at "
+                     f"{worst:.1%} of its range", warn_at=SEQUENCE_WARN)
+        ext = _rows(self.conn, "verify/extensions_behind.sql")
+        if ext:
+            self.add("health.extensions", WARN, "extension(s) behind the server's version: "
+                     + ", ".join(f"{r['name']} {r['installed_version']} (available "
+                                 f"{r['default_version']})" for r in ext)
+                     + "; ALTER EXTENSION ... UPDATE", extensions=ext)
+        else:
+            self.add("health.extensions", OK, "every extension is at the server's version")
+        na = _rows(self.conn, "verify/never_analyzed.sql")
+        if na:
+            self.add("health.never_analyzed", WARN, f"{len(na)} table(s) never analyzed: the "
+                     "planner guesses their size (run the maintenance step VACUUM ANALYZE): "
+                     + ", ".join(f"{r['schema']}.{r['name']}" for r in na[:8])
+                     + (" ..." if len(na) > 8 else ""), tables=na)
+        else:
+            self.add("health.never_analyzed", OK, "every table has been analyzed")
+        self.ledger()
+
+    def ledger(self) -> None:
+        a = self.applied
+        if a is None:
+            self.add("health.ledger", SKIPPED, "no migrations directory: cannot match ledger rows "
+                     "to files")
+            return
+        ev: dict[str, Any] = {
+            "ledger": a.ledger_kind, "applied_now": [f.name for f in a.files],
+            "applied_before": sorted(a.before), "pending": [f.name for f in a.pending],
+            "applied_without_ledger_row": [f.name for f in a.unrecorded]}
+        drift = []
+        for f in a.files:
+            recorded = a.ledger.checksum_for(f)
+            if recorded and recorded != f.sha256():
+                drift.append({"file": f.name, "recorded": recorded, "file_sha256": f.sha256()})
+        ev["checksum_drift"] = drift
+        if a.unrecorded:
+            self.add("health.ledger", FAILED, "applied but not recorded in the "
+                     f"{a.ledger_kind} ledger: " + ", ".join(f.name for f in a.unrecorded)
+                     + " (the objects exist; nself would run the file again)", **ev)
+        elif drift:
+            self.add("health.ledger", WARN, "file(s) changed since recorded: "
+                     + ", ".join(d["file"] for d in drift), **ev)
+        elif a.pending:
+            self.add("health.ledger", WARN, f"{len(a.pending)} file(s) still pending: "
+                     + ", ".join(f.name for f in a.pending), **ev)
+        else:
+            self.add("health.ledger", OK, f"{a.ledger_kind} ledger records all "
+                     f"{len(a.files)} file(s) applied by this upgrade"
+                     + (": " + ", ".join(f.name for f in a.files) if a.files else ""), **ev)
+
+    # -- seed 004 -----------------------------------------------------------------------------
+    def seed004(self) -> None:
+        taken = self.before.get("taken_at")
+        before_ts = dt.datetime.fromisoformat(taken) if taken else dt.datetime.now(dt.UTC)
+
+        def has(table: str, column: str) -> bool:
+            return bool(_rows(self.conn, "verify/column_exists.sql",
+                              {"schema": "public", "table": table, "column": column})[0]["present"])
+
+        if has("nchat_messages", "is_encrypted") and has("nchat_messages", "created_at"):
+            m = _rows(self.conn, "verify/seed004_messages.sql", {"before": before_ts})[0]
+            st = FAILED if m["encrypted_existing"] else OK
+            self.add("seed004.messages", st, f"{m['total']} message(s): {m['unencrypted']} "
+                     f"unencrypted, {m['encrypted']} encrypted"
+                     + (f"; {m['encrypted_existing']} that existed before are marked encrypted"
+                        if m["encrypted_existing"] else "; existing messages unencrypted"), **m)
+        else:
+            self.add("seed004.messages", FAILED, "nchat_messages.is_encrypted is missing "
+                     "(migration 014 not applied?)")
+        if has("nchat_channels", "enforce_encryption") and has("nchat_channels", "created_at"):
+            c = _rows(self.conn, "verify/seed004_channels.sql", {"before": before_ts})[0]
+            st = FAILED if c["enforced_existing"] else OK
+            self.add("seed004.channels", st, f"{c['total']} channel(s): {c['non_enforced']} not "
+                     f"enforcing encryption, {c['enforced']} enforcing"
+                     + (f"; {c['enforced_existing']} that existed before now enforce it"
+                        if c["enforced_existing"] else "; existing channels unchanged"), **c)
+        else:
+            self.add("seed004.channels", FAILED, "nchat_channels.enforce_encryption is missing "
+                     "(migration 014 not applied?)")
+        live = {(f"{r['schema']}.{r['table']}", tuple(r["columns"]),
+                 f"{r['ref_schema']}.{r['ref_table']}"): r
+                for r in _rows(self.conn, "verify/foreign_keys.sql")}
+        fks: list[dict[str, Any]] = []
+        bad: list[str] = []
+        for fk in self.eff.foreign_keys:
+            r = live.get((fk.table, tuple(fk.columns), fk.ref_table))
+            item = {"table": fk.table, "columns": fk.columns, "references": fk.ref_table,
+                    "declared_on_delete": fk.on_delete, "file": fk.file,
+                    "live_on_delete": r["on_delete"] if r else None,
+                    "name": r["name"] if r else fk.name,
+                    "validated": r["validated"] if r else None}
+            fks.append(item)
+            if r is None:
+                bad.append(f"{fk.table}({', '.join(fk.columns)}) -> {fk.ref_table} missing")
+            elif r["on_delete"] != fk.on_delete:
+                bad.append(f"{fk.table}({', '.join(fk.columns)}) ON DELETE {r['on_delete']}, "
+                           f"declared {fk.on_delete}")
+        if bad:
+            self.add("seed004.foreign_keys", FAILED, "foreign keys: " + "; ".join(bad),
+                     foreign_keys=fks)
+        else:
+            rules = sorted({f["live_on_delete"] for f in fks})
+            self.add("seed004.foreign_keys", OK if fks else WARN,
+                     f"{len(fks)} foreign key(s) declared by the applied files present with their "
+                     f"delete rules ({', '.join(rules) or 'none'})", foreign_keys=fks)
+        idx = self.diff.get("indexes", {}).get("added", {})
+        valid = sorted(k for k, v in idx.items() if v.get("valid"))
+        st = OK if len(valid) >= SEED004_MIN_NEW_INDEXES else FAILED
+        self.add("seed004.new_indexes", st, f"{len(valid)} new valid index(es) (the guide "
+                 f"expects {SEED004_MIN_NEW_INDEXES}+)", indexes=valid)
+
+
+def check_health_url(url: str, release: str | None, timeout: float = 5.0) -> Check:
+    """GET the application's health URL: "status" ok or healthy, and its version."""
+    parts = urllib.parse.urlsplit(url)
+    shown = urllib.parse.urlunsplit(parts._replace(
+        netloc=parts.hostname + (f":{parts.port}" if parts.port else "")
+        if parts.hostname else parts.netloc))
+    ev: dict[str, Any] = {"url": shown, "expected_version": release}
+    if parts.scheme not in ("http", "https"):
+        return Check("app.health", "app", FAILED, f"{shown}: not an http(s) URL", ev)
+    req = urllib.request.Request(url, headers={"Accept": "application/json",
+                                               "User-Agent": "nchat-tui verify"})
+    t0 = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            code = resp.status
+            body = resp.read(65536)
+    except urllib.error.HTTPError as exc:
+        code, body = exc.code, exc.read(65536) if exc.fp else b""
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        ev["error"] = str(reason)
+        return Check("app.health", "app", FAILED, f"{shown} did not answer: {reason}", ev)
+    ev["http_status"] = code
+    ev["elapsed_ms"] = round((time.monotonic() - t0) * 1000)
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        ev["body"] = body[:200].decode("utf-8", "replace")
+        return Check("app.health", "app", FAILED, f"{shown} answered HTTP {code} without a JSON "
+                     "object", ev)
+    status = str(data.get("status", "")).lower()
+    version = data.get("version")
+    ev.update(status=data.get("status"), version=version)
+    if code >= 400 or status not in HEALTHY:
+        return Check("app.health", "app", FAILED, f"{shown} answered HTTP {code}, status "
+                     f"{data.get('status')!r} (expected ok or healthy)", ev)
+    if release and version is not None:
+        v = str(version).lstrip("vV")
+        r = release.lstrip("vV")
+        if not (v == r or v.startswith(r + ".") or v.startswith(r + "-")
+                or v.startswith(r + "+")):
+            return Check("app.health", "app", FAILED, f"{shown} is healthy but runs version "
+                         f"{version}, not {release}", ev)
+    vtxt = f", version {version}" if version is not None else ", no version reported"
+    return Check("app.health", "app", OK, f"{shown}: {data.get('status')}{vtxt}", ev)
+
+
+# ---------------------------------------------------------------------------------------------
+# the stats baseline (for the rollback decision)
+# ---------------------------------------------------------------------------------------------
+def stats_baseline_path(target: Target) -> Path:
+    from nchat_tui.journal import target_key
+
+    return target.state_dir / "stats" / f"{target_key(target.masked())}.json"
+
+
+def read_table_stats(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    rows = _rows(conn, "verify/table_stats.sql")
+    reset = rows[0]["stats_reset"] if rows else None
+    taken = rows[0]["taken_at"] if rows else dt.datetime.now(dt.UTC)
+    return {"taken_at": taken.isoformat(),
+            "stats_reset": reset.isoformat() if reset else None,
+            "tables": {f"{r['schema']}.{r['name']}": {"ins": int(r["n_tup_ins"]),
+                                                       "upd": int(r["n_tup_upd"]),
+                                                       "del": int(r["n_tup_del"])}
+                       for r in rows}}
+
+
+def record_stats_baseline(conn: psycopg.Connection[Any], target: Target,
+                          label: str = "verification") -> dict[str, Any]:
+    """Write the write counters now to the state dir (atomically) and return them."""
+    stats = read_table_stats(conn)
+    stats["label"] = label
+    p = stats_baseline_path(target)
+    p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = p.with_suffix(".tmp")
+    tmp.write_text(json.dumps(stats, indent=1, default=str))
+    tmp.replace(p)
+    return stats
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------------
+def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None = None,
+                   health_url: str | None = None, *, release: str | None = None,
+                   applied: list[str] | None = None,
+                   exact_limit_bytes: int = EXACT_COUNT_LIMIT_BYTES,
+                   tolerance: float = ESTIMATE_TOLERANCE,
+                   progress: ProgressFn | None = None,
+                   cancel: threading.Event | None = None,
+                   journal: Any = None, record_baseline: bool = True) -> VerifyReport:
+    """Verify the target after a migration against the before-snapshot (see the module doc).
+
+    ``against``: a manifest or snapshot dict, a manifest path, or None for the latest verified
+    backup's. ``applied`` names the files this upgrade applied (default: the files recorded in
+    the ledger now but not in the snapshot's ledger rows). ``release``: the application version
+    the health URL must report (default 0.4.0 when the v0.4.0 files were applied).
+    Raises ``BadInput`` when there is no before-snapshot; a failed check is in the report.
+    """
+    from nchat_tui.pgtools import Cancelled
+    from nchat_tui.snapshot import schema_inventory
+
+    say: ProgressFn = progress or (lambda _t, _f: None)
+    t0 = time.monotonic()
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+    def step(text: str, frac: float) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("verification cancelled by the operator")
+        say(text, frac)
+
+    with target.connect("nchat-tui verify") as conn:
+        step("reading the before-snapshot", 0.0)
+        before, source = load_before(target, against, conn)
+        step("reading the live schema inventory", 0.1)
+        after = schema_inventory(conn)
+        appl = find_applied(conn, target.migrations_dir, before["inventory"], after)
+        if appl is not None and applied is not None:
+            wanted = set(applied)
+            appl.files = [f for f in _discovered(target) if f.name in wanted
+                          or f.prefix in wanted]
+        files = (appl.files + appl.unrecorded) if appl else []
+        files.sort(key=lambda f: (f.version, f.name))
+        eff = analyse_files([(f.name, f.text()) for f in files])
+        report = VerifyReport(target=target.masked(), database=target.database,
+                              before_source=source, before_taken_at=before.get("taken_at"),
+                              applied=[f.name for f in files], started_at=started)
+        if appl is None:
+            report.notes.append("no migrations directory: expected objects and ledger rows "
+                                "were not checked")
+        if eff.parse_errors:
+            report.notes += [f"{e['file']}: cannot parse ({e['error']})" for e in eff.parse_errors]
+        run = _Run(conn, before, after, eff, appl, report, exact_limit_bytes, tolerance)
+        step("schema: comparing with the before-snapshot", 0.2)
+        run.schema()
+        step("data: row counts", 0.35)
+        run.data()
+        step("health: indexes, constraints, triggers, sequences, extensions, ledger", 0.7)
+        run.health()
+        seed004 = any(f.version in SEED004_VERSIONS for f in files)
+        if seed004:
+            step("seed 004 integrity checks (v0.4.0)", 0.85)
+            run.seed004()
+            release = release or "0.4.0"
+        if record_baseline:
+            try:
+                report.notes.append("stats baseline recorded at "
+                                    + record_stats_baseline(conn, target)["taken_at"])
+            except OSError as exc:
+                report.notes.append(f"stats baseline not recorded: {exc}")
+    if health_url:
+        step(f"application health: {health_url.split('@')[-1]}", 0.95)
+        report.checks.append(check_health_url(health_url, release))
+    else:
+        report.checks.append(Check("app.health", "app", SKIPPED,
+                                   "no health URL given (--health-url)"))
+    report.duration_s = round(time.monotonic() - t0, 3)
+    say("done", 1.0)
+    if journal is not None:
+        journal.append("verification", ok=report.ok, failed=[c.id for c in report.failed()],
+                       before_source=report.before_source, applied=report.applied,
+                       checks=[{"id": c.id, "status": c.status, "summary": c.summary}
+                               for c in report.checks],
+                       unexpected=(report.check("schema.unexpected") or Check("", "", "", ""))
+                       .evidence.get("unexpected", [])[:200],
+                       duration_s=report.duration_s)
+    return report
+
+
+def _discovered(target: Target) -> list[Any]:
+    from nchat_tui.migrations import discover
+
+    assert target.migrations_dir is not None
+    return discover(target.migrations_dir).files
+
+
+def verify_or_raise(report: VerifyReport) -> None:
+    if not report.ok:
+        raise OperationFailed("verification failed: " + "; ".join(
+            f"{c.id}: {c.summary}" for c in report.failed()))
+
+
+__all__ = ["Check", "VerifyReport", "check_health_url", "classify_diff", "diff_inventory",
+           "diff_is_empty", "expected_problems", "load_before", "read_table_stats",
+           "record_stats_baseline", "stats_baseline_path", "verify_upgrade"]
