@@ -26,11 +26,15 @@ COMMANDS = [
     "nchat_tui.cmd_app",
     "nchat_tui.cmd_demo",
     "nchat_tui.cmd_status",
+    "nchat_tui.cmd_plan",
+    "nchat_tui.cmd_migrate",
     "nchat_tui.cmd_backup",
     "nchat_tui.cmd_backups",
     "nchat_tui.cmd_verify_backup",
     "nchat_tui.cmd_restore",
     "nchat_tui.cmd_monitor",
+    "nchat_tui.cmd_troubleshoot",
+    "nchat_tui.cmd_verify",
 ]
 
 
