@@ -35,6 +35,7 @@ COMMANDS = [
     "nchat_tui.cmd_monitor",
     "nchat_tui.cmd_troubleshoot",
     "nchat_tui.cmd_verify",
+    "nchat_tui.cmd_report",
 ]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.backup import run_backup
+from nchat_tui.backup import manifest_path_for, run_backup
 from nchat_tui.cli import main
 from nchat_tui.runner import Runner, RunOptions
 from nchat_tui.snapshot import schema_inventory
@@ -431,7 +431,7 @@ def test_cli_verify_exit_codes(upgraded: tuple[Target, Path], tmp_path: Path,
     assert out["ok"] is True and any(c["id"] == "seed004.new_indexes" for c in out["checks"])
     with t.connect("test") as conn:
         conn.execute("DELETE FROM nchat_users WHERE username = 'user3'")
-    manifest = str(dump) + ".manifest.json"
+    manifest = str(manifest_path_for(dump))
     assert main([*common, "verify", "--against", manifest]) == 1
     text = capsys.readouterr()
     assert "nchat_users" in text.out
