@@ -125,6 +125,8 @@ class Statement:
     non_transactional_reason: str | None = None
     transaction_control: str | None = None
     creates: list[str] = field(default_factory=list)
+    added_columns: list[str] = field(default_factory=list)
+    """``table.column`` for every ADD COLUMN (for the rehearsal's expected-objects check)."""
     findings: list[Finding] = field(default_factory=list)
     volatile_candidates: list[str] = field(default_factory=list)
     if_not_exists_index: str | None = None
@@ -297,6 +299,7 @@ def _h_transaction(node: Any, st: Statement, pgv: int) -> None:
 def _column_def(cd: Any, table: str, st: Statement) -> None:
     """ADD COLUMN: rewrite, required field, foreign keys."""
     cons = list(cd.constraints or ())
+    st.added_columns.append(f"{table}.{quote_ident(cd.colname)}")
     has_default = any(c.contype == CT.CONSTR_DEFAULT for c in cons)
     not_null = any(c.contype == CT.CONSTR_NOTNULL for c in cons) or cd.is_not_null
     typ = (_names(cd.typeName.names)[-1] if cd.typeName else "").lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -411,14 +412,28 @@ def test_kill_9_mid_run_then_restart_shows_what_committed(pg_db: dict[str, str],
     out = subprocess.run(argv, env=_cli_env(pg_db), capture_output=True, text=True, cwd=REPO,
                          timeout=60)
     assert out.returncode == 0, out.stderr
-    import json
     doc = json.loads(out.stdout)
     prev = doc["previous_interrupted_run"]
     assert prev["files_committed"] == ["001_a.sql"]
     assert prev["running"]["file"] == "002_b.sql" and prev["running"]["statement"] == 2
     assert doc["committed"] == ["002_b.sql", "003_c.sql"]
     assert "test-secret-pw" not in out.stdout + out.stderr
-    j = Journal.for_target(tmp_path / "state", "x")  # any journal: just check no secret leaked
-    assert j is not None
-    assert interrupted_run(Journal(next((tmp_path / "state" / "sessions").glob(
-        "*/journal.jsonl")))) is None
+    journals = [Journal(p) for p in (tmp_path / "state" / "sessions").glob("*/journal.jsonl")]
+    ours = [j for j in journals if j.last("migrate_started") is not None]
+    assert len(ours) == 1 and interrupted_run(ours[0]) is None  # the restart finished cleanly
+
+
+def test_gate_passes_after_a_verified_backup_and_not_after_a_newer_change(
+        target: Target, pg_conn: Conn, tmp_path: Path) -> None:
+    from nchat_tui.backup import run_backup
+
+    d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);"})
+    pg_conn.execute("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1);")
+    run_backup(target, verify=True, check_space=False)
+    res = _run(target, d, without_backup=None)
+    assert res.status == "ok" and res.gate["backup"].endswith(".dump")
+    # the ledger changed after that backup: the next run needs a new one
+    (d / "002_b.sql").write_text("CREATE TABLE b (id int);")
+    with pytest.raises(Refused, match="older than the ledger's latest change"):
+        _run(target, d, without_backup=None)
+    assert not _exists(pg_conn, "b")
