@@ -28,6 +28,7 @@ COMMANDS = [
     "nchat_tui.cmd_status",
     "nchat_tui.cmd_plan",
     "nchat_tui.cmd_migrate",
+    "nchat_tui.cmd_rehearse",
     "nchat_tui.cmd_backup",
     "nchat_tui.cmd_backups",
     "nchat_tui.cmd_verify_backup",
