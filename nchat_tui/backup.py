@@ -612,8 +612,11 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
     j = _journal(target, journal)
     warnings = ensure_backup_dir(target.backup_dir)
     leftovers = find_leftovers(target.backup_dir)
+    with contextlib.suppress(NchatError, psycopg.Error):
+        leftovers += scratch_leftovers(target)
     for lo in leftovers:
-        j.append("backup_interrupted", leftover=[str(p) for p in lo.paths], reason=lo.reason,
+        j.append("backup_interrupted", database=lo.database,
+                 leftover=[str(p) for p in lo.paths], reason=lo.reason,
                  started_at=lo.started_at, pid=lo.pid)
     tracker = ProgressTracker("backup", {}, on_progress)
     tracker.set_phase("preflight", "checking pg_dump, free space and server activity")
@@ -686,6 +689,11 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
         if out_fh is not None:
             out_fh.close()
             out_fh = None
+        if cancel_event is not None and cancel_event.is_set():
+            raise Cancelled("backup cancelled by the operator")
+        if rc < 0:
+            raise _failed("killed", f"pg_dump was killed (signal {-rc}) before it finished",
+                          "nothing was kept; run the backup again")
         if rc != 0:
             kind, msg, hint = classify_tool_failure("pg_dump", list(dump_proc.stderr_tail))
             raise _failed(kind, msg, hint)
@@ -971,6 +979,7 @@ def _test_restore(target: Target, path: Path, manifest: dict[str, Any], v: Verif
     try:
         _create_database(target, scratch, manifest)
         created = True
+        _mark_scratch(target, scratch)
         if journal is not None:
             journal.append("database_created", database=scratch, purpose="test restore")
         rr = _restore_and_count(target, path, scratch, manifest, jobs=jobs,
@@ -1031,6 +1040,37 @@ def _create_database(target: Target, name: str, manifest: dict[str, Any] | None)
     except psycopg.Error as exc:
         raise OperationFailed(f"cannot create database {name!r}: "
                               f"{exc.diag.message_primary or exc}") from None
+
+
+def _mark_scratch(target: Target, name: str) -> None:
+    comment = (f"nchat-tui scratch: test restore by pid {os.getpid()} "
+               f"start {_proc_start(os.getpid())} host {socket.gethostname()} at {_now()}")
+    with _admin_connect(target) as c:
+        c.execute(sql.SQL(sql_text("backup/comment_scratch_database.sql")).format(
+            name=sql.Identifier(name), comment=sql.Literal(comment)))
+
+
+SCRATCH_COMMENT = re.compile(r"pid (\d+) start (\S+) host (\S+)")
+
+
+def scratch_leftovers(target: Target) -> list[Leftover]:
+    """Scratch databases of test restores whose process is gone (a crash mid-verification).
+
+    Only databases with our name prefix AND our comment count; one whose process still runs
+    (or ran on another host) is not a leftover."""
+    out: list[Leftover] = []
+    with _admin_connect(target) as c, c.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql_text("backup/scratch_databases.sql"))
+        rows = cur.fetchall()
+    for r in rows:
+        m = SCRATCH_COMMENT.search(r["comment"] or "")
+        if not m:
+            continue
+        alive = pid_alive(int(m.group(1)), m.group(3), m.group(2))
+        if alive is False:
+            out.append(Leftover([], f"scratch database {r['name']} of an interrupted test "
+                                    "restore", pid=int(m.group(1)), database=r["name"]))
+    return out
 
 
 def _drop_own_database(target: Target, name: str, journal: Journal | None) -> None:
@@ -1164,10 +1204,12 @@ class Leftover:
     reason: str
     started_at: str | None = None
     pid: int | None = None
+    database: str | None = None
+    """A scratch database of an interrupted test restore (ours: prefix and comment)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"paths": [str(p) for p in self.paths], "reason": self.reason,
-                "started_at": self.started_at, "pid": self.pid}
+                "started_at": self.started_at, "pid": self.pid, "database": self.database}
 
 
 def _classify_manifest(mpath: Path, m: dict[str, Any]) -> BackupInfo:
@@ -1259,9 +1301,14 @@ def find_leftovers(backup_dir: str | os.PathLike[str]) -> list[Leftover]:
     return out
 
 
-def remove_leftovers(leftovers: list[Leftover], journal: Journal | None = None) -> list[str]:
+def remove_leftovers(leftovers: list[Leftover], journal: Journal | None = None,
+                     target: Target | None = None) -> list[str]:
+    """Delete leftover files; drop leftover scratch databases when ``target`` is given."""
     removed: list[str] = []
     for lo in leftovers:
+        if lo.database and target is not None:
+            _drop_own_database(target, lo.database, journal)
+            removed.append(f"database {lo.database}")
         for p in lo.paths:
             if p.exists():
                 _remove(p)

@@ -6,8 +6,15 @@ import argparse
 
 import humanize
 
-from nchat_tui.backup import find_leftovers, list_backups, remove_leftovers
+from nchat_tui.backup import (
+    Leftover,
+    find_leftovers,
+    list_backups,
+    remove_leftovers,
+    scratch_leftovers,
+)
 from nchat_tui.cli import CliContext
+from nchat_tui.errors import NchatError
 from nchat_tui.journal import Journal
 
 NAME = "backups"
@@ -23,15 +30,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     target = ctx.target()
     removed: list[str] = []
+    notes: list[str] = []
+
+    def scratch() -> list[Leftover]:
+        try:
+            return scratch_leftovers(target)
+        except NchatError as exc:  # the list of files needs no server; say what was skipped
+            notes.append(f"scratch databases not checked: {exc.message}")
+            return []
+
     if args.remove_leftovers:
         journal = Journal.for_target(target.state_dir, target.masked())
-        removed = remove_leftovers(find_leftovers(target.backup_dir), journal)
+        removed = remove_leftovers(find_leftovers(target.backup_dir) + scratch(), journal,
+                                   target)
     backups = list_backups(target.backup_dir)
-    leftovers = find_leftovers(target.backup_dir)
+    leftovers = find_leftovers(target.backup_dir) + scratch()
     if ctx.json:
         ctx.emit_json({"backup_dir": str(target.backup_dir),
                        "backups": [b.as_dict() for b in backups],
-                       "leftovers": [lo.as_dict() for lo in leftovers], "removed": removed})
+                       "leftovers": [lo.as_dict() for lo in leftovers], "removed": removed,
+                       "notes": notes})
         return 0
     ctx.out(f"backup directory {target.backup_dir}")
     for p in removed:
@@ -43,6 +61,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.out(f"{b.state:<10}  {size:>10}  {(b.created or '-')[:19]:<19}  {b.path.name}"
                 + (f"  ({b.detail})" if b.detail else ""))
     for lo in leftovers:
-        ctx.out(f"leftover    {', '.join(p.name for p in lo.paths)}: {lo.reason} "
-                "(nchat-tui backups --remove-leftovers)")
+        what = ", ".join(p.name for p in lo.paths) or lo.database
+        ctx.out(f"leftover    {what}: {lo.reason} (nchat-tui backups --remove-leftovers)")
+    for n in notes:
+        ctx.out(f"note        {n}")
     return 0

@@ -224,7 +224,7 @@ class ToolProcess:
                 self.argv, env=self.env, stdin=self.stdin if self.stdin is not None
                 else subprocess.DEVNULL,
                 stdout=subprocess.PIPE if capture else self.stdout, stderr=subprocess.PIPE,
-                start_new_session=True)
+                start_new_session=True, umask=0o077)  # dump files readable by us only
         except OSError as exc:
             raise ToolMissing(f"cannot start {self.argv[0]}: {exc.strerror or exc}") from None
         self._reader = threading.Thread(target=self._read_stderr, name=f"stderr-{self.pid}",
