@@ -140,8 +140,9 @@ class _PanelState:
 class Monitor:
     """Samples one database. ``target`` is a Target, a conninfo string, or a params dict.
 
-    Not thread-safe across concurrent ``sample()`` calls: one poller owns it (the dashboard's
-    worker re-arms its timer after each sample, so samples never overlap).
+    Concurrent ``sample()`` calls (the compact panel and the dashboard share one Monitor)
+    are serialised by a lock; each poller re-arms its timer after a sample, so they never pile
+    up.
     """
 
     target: Target | str | dict[str, str]
@@ -162,6 +163,7 @@ class Monitor:
     _prev_pgss: dict[tuple[Any, ...], tuple[int, float]] = field(default_factory=dict,
                                                                  init=False)
     _last_connect_error: str | None = field(default=None, init=False)
+    _sample_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- connection -------------------------------------------------------------------------
     def masked(self) -> str:
@@ -264,6 +266,10 @@ class Monitor:
     # -- sampling ---------------------------------------------------------------------------
     def sample(self) -> dict[str, Any]:
         """One full sample (see the module docstring). Never raises for database errors."""
+        with self._sample_lock:
+            return self._sample()
+
+    def _sample(self) -> dict[str, Any]:
         started = time.perf_counter()
         mono = time.monotonic()
         out: dict[str, Any] = {"ts": now_iso(), "target": self.masked()}

@@ -1,0 +1,766 @@
+"""The full monitor dashboard: sessions, locks, tables, slow queries and progress, live.
+
+It renders what a ``sampler`` (anything with ``.sample() -> dict``, normally
+``nchat_tui.monitor.Monitor``) reports and asks the ``actions`` object (``cancel_backend``,
+``terminate_backend``; by default the sampler itself when it has them) to act. It holds no
+SQL. Polling runs in a thread worker that re-arms a timer after each sample, so samples never
+overlap, and stops while the screen is hidden or paused. Tables are updated by keyed rows
+inside ``batch_update`` (changed cells only, never ``clear()``), so the cursor stays on its
+row and nothing flickers.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import humanize
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Label,
+    Sparkline,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from nchat_tui.screens.monitor_modals import ActionConfirmModal, TypePidModal
+
+INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+HISTORY = 120
+
+
+# -- formatting -------------------------------------------------------------------------------
+def fmt_size(n: Any) -> str:
+    if not isinstance(n, int | float):
+        return "-"
+    return humanize.naturalsize(n, binary=True, format="%.1f").replace("Bytes", "B")
+
+
+def fmt_short_size(n: Any) -> str:
+    """Bytes in at most 5 characters: 812B, 3.4K, 614M, 2.5G."""
+    if not isinstance(n, int | float):
+        return "-"
+    n = float(n)
+    for unit in ("B", "K", "M", "G", "T"):
+        if n < 1024 or unit == "T":
+            return f"{n:.0f}{unit}" if n >= 10 or unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return "-"
+
+
+def fmt_count(n: Any) -> str:
+    """A count in at most 5 characters: 950, 12k, 8.2M."""
+    if not isinstance(n, int | float):
+        return "?"
+    n = float(n)
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= div:
+            v = n / div
+            return f"{v:.1f}{unit}" if v < 10 else f"{v:.0f}{unit}"
+    return f"{n:.0f}"
+
+
+def fmt_age(then: Any, now: Any) -> str:
+    """How long ago an ISO timestamp was, relative to the sample's own time."""
+    import datetime as dt
+
+    if not then:
+        return "never"
+    try:
+        t0 = dt.datetime.fromisoformat(str(then))
+        t1 = dt.datetime.fromisoformat(str(now)) if now else dt.datetime.now(dt.UTC)
+    except ValueError:
+        return "?"
+    secs = max(0.0, (t1 - t0).total_seconds())
+    if secs < 3600:
+        return f"{secs / 60:.0f}m"
+    if secs < 86400:
+        return f"{secs / 3600:.0f}h"
+    return f"{secs / 86400:.0f}d"
+
+
+def fmt_secs(s: Any) -> str:
+    if s is None:
+        return "-"
+    s = float(s)
+    if s < 10:
+        return f"{s:.1f}s"
+    if s < 60:
+        return f"{s:.0f}s"
+    if s < 3600:
+        return f"{int(s // 60)}m{int(s % 60):02d}"
+    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}"
+
+
+def fmt_pct(r: Any) -> str:
+    return f"{100 * float(r):.1f}%" if r is not None else "-"
+
+
+def one_line(text: Any, width: int) -> str:
+    t = " ".join(str(text or "").split())
+    return t if len(t) <= width else t[: width - 1] + "…"
+
+
+STATE_SHORT = {"idle in transaction": "idle in tx", "idle in transaction (aborted)": "aborted tx",
+               "fastpath function call": "fastpath"}
+STATE_TINY = {"active": "act", "idle": "idle", "idle in transaction": "idle-tx",
+              "idle in transaction (aborted)": "aborted-tx", "hidden": "hidden"}
+
+
+@dataclass(frozen=True)
+class SortCell:
+    """A table cell that shows ``display`` and sorts by ``raw`` (numbers sort as numbers)."""
+
+    display: str
+    raw: Any = None
+    justify: str = "left"
+    style: str = ""
+    order: int = 0
+    """The row's position in the sample (set on the first cell), for "sample order"."""
+
+    def __rich__(self) -> Text:
+        return Text(self.display, style=self.style, justify=self.justify,  # type: ignore[arg-type]
+                    no_wrap=True, overflow="ellipsis")
+
+    @property
+    def sort_key(self) -> tuple[int, Any]:
+        raw = self.display if self.raw is None else self.raw
+        if isinstance(raw, int | float):
+            return (0, raw)
+        return (1, str(raw))
+
+
+def num(display: str, raw: Any, style: str = "") -> SortCell:
+    return SortCell(display, raw if raw is not None else -1, "right", style)
+
+
+def txt(display: str, style: str = "") -> SortCell:
+    return SortCell(display, display, "left", style)
+
+
+# -- messages ---------------------------------------------------------------------------------
+class SampleTaken(Message):
+    """A sample arrived from the poll worker."""
+
+    def __init__(self, sample: dict[str, Any]) -> None:
+        super().__init__()
+        self.sample = sample
+        """The sample dict (see ``nchat_tui.monitor``)."""
+
+
+class SampleFailed(Message):
+    """The sampler raised (a sampler that is not our Monitor, or a bug)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+        """One line: what failed."""
+
+
+class ActionFinished(Message):
+    """A cancel or terminate came back from the core."""
+
+    def __init__(self, action: str, pid: int, ok: bool, detail: str) -> None:
+        super().__init__()
+        self.action = action
+        """``cancel`` or ``terminate``."""
+        self.pid = pid
+        """The backend it was aimed at."""
+        self.ok = ok
+        """Whether PostgreSQL signalled it."""
+        self.detail = detail
+        """What to tell the operator."""
+
+
+@dataclass
+class TableSpec:
+    """One tab's table: its columns (key, label) and its sort state."""
+
+    columns: list[tuple[str, str]]
+    sort_column: str | None = None
+    reverse: bool = False
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# -- the screen -------------------------------------------------------------------------------
+class DashboardScreen(Screen[None]):
+    """The live dashboard. ``sampler.sample()`` runs in a thread; ``actions`` acts."""
+
+    CSS_PATH = "dashboard.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("p", "pause", "Pause"),
+        Binding("plus,equals_sign", "interval(1)", "Slower", key_display="+"),
+        Binding("minus", "interval(-1)", "Faster", key_display="-"),
+        Binding("s", "sort", "Sort"),
+        Binding("r", "reverse", "Reverse", show=False),
+        Binding("c", "cancel_backend", "Cancel"),
+        Binding("k", "terminate_backend", "Kill"),
+        Binding("1", "tab('sessions')", "Sessions", show=False),
+        Binding("2", "tab('locks')", "Locks", show=False),
+        Binding("3", "tab('tables')", "Tables", show=False),
+        Binding("4", "tab('queries')", "Queries", show=False),
+        Binding("5", "tab('progress')", "Progress", show=False),
+    ]
+
+    paused: reactive[bool] = reactive(False)
+    """Polling stopped by the operator (p)."""
+    interval: reactive[float] = reactive(2.0)
+    """Seconds between the end of one sample and the start of the next."""
+
+    def __init__(self, sampler: Any, actions: Any = None, interval: float = 2.0,
+                 name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self.sampler = sampler
+        self.actions = actions if actions is not None else (
+            sampler if hasattr(sampler, "cancel_backend") else None)
+        self.set_reactive(DashboardScreen.interval, float(interval))
+        self.last: dict[str, Any] | None = None
+        self.samples_taken = 0
+        self._timer: Timer | None = None
+        self._suspended = False
+        self._conn_hist: deque[float] = deque(maxlen=HISTORY)
+        self._tps_hist: deque[float] = deque(maxlen=HISTORY)
+        self.specs: dict[str, TableSpec] = {
+            "sessions": TableSpec([("pid", "pid"), ("user", "user"), ("app", "application"),
+                                   ("state", "state"), ("wait", "wait"), ("xact", "xact"),
+                                   ("query", "query")]),
+            "locks": TableSpec([("pid", "pid"), ("mode", "mode"), ("rel", "relation"),
+                                ("wait", "waited"), ("queue", "queue"), ("state", "state"),
+                                ("app", "application")]),
+            "tables": TableSpec([("table", "table"), ("lock", "lock"), ("total", "total"),
+                                 ("heap", "heap"), ("index", "index"), ("toast", "toast"),
+                                 ("rows", "rows"), ("dead", "dead"), ("analyzed", "analyzed")]),
+            "queries": TableSpec([("calls", "calls Δ"), ("mean", "mean ms"),
+                                  ("total", "total ms Δ"), ("all", "calls"), ("query", "query")]),
+            "progress": TableSpec([("kind", "kind"), ("rel", "relation"), ("phase", "phase"),
+                                   ("pct", "done"), ("pid", "pid")]),
+        }
+
+    # -- layout -----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static("Monitor: waiting for the first sample…", id="dash-title")
+        yield Static("", id="dash-summary")
+        with Horizontal(id="dash-sparks"):
+            with Vertical(classes="spark"):
+                yield Label("connections", id="conn-label")
+                yield Sparkline([], id="conn-spark")
+            with Vertical(classes="spark"):
+                yield Label("transactions/s", id="tps-label")
+                yield Sparkline([], id="tps-spark")
+        with TabbedContent(id="dash-tabs", initial="sessions"):
+            for tab_id, title in (("sessions", "1 Sessions"), ("locks", "2 Locks"),
+                                  ("tables", "3 Tables"), ("queries", "4 Queries"),
+                                  ("progress", "5 Progress")):
+                with TabPane(title, id=tab_id):
+                    if tab_id == "queries":
+                        yield Static("", id="queries-note")
+                    table: DataTable[Any] = DataTable(id=f"{tab_id}-table", cursor_type="row",
+                                                      zebra_stripes=False)
+                    yield table
+        yield Static("", id="dash-detail")
+        yield Static("", id="dash-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for tab_id, spec in self.specs.items():
+            table = self.query_one(f"#{tab_id}-table", DataTable)
+            for key, label in spec.columns:
+                table.add_column(label, key=key)
+        self._update_status()
+        self._schedule(0)
+
+    # -- polling ----------------------------------------------------------------------------
+    def _schedule(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self.paused or self._suspended:
+            return
+        if delay <= 0:
+            self.call_after_refresh(self._poll_now)
+        else:
+            self._timer = self.set_timer(delay, self._poll_now, name="monitor-poll")
+
+    def _poll_now(self) -> None:
+        self._timer = None
+        if not (self.paused or self._suspended):
+            self._poll()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="monitor-poll",
+          description="monitor sample")
+    def _poll(self) -> None:
+        try:
+            sample = self.sampler.sample()
+        except Exception as exc:  # a sampler must not take the dashboard down
+            self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(SampleTaken(sample))
+
+    @on(SampleTaken)
+    def _sample_taken(self, message: SampleTaken) -> None:
+        self.apply_sample(message.sample)
+        self._schedule(self.interval)
+
+    @on(SampleFailed)
+    def _sample_failed(self, message: SampleFailed) -> None:
+        self.query_one("#dash-status", Static).update(
+            Text(f"sampling failed: {message.error}", style="bold"))
+        self._schedule(self.interval)
+
+    def on_screen_suspend(self) -> None:
+        self._suspended = True
+        self._schedule(0)  # stops the timer
+
+    def on_screen_resume(self) -> None:
+        if self._suspended:
+            self._suspended = False
+            self._schedule(0)
+
+    def watch_paused(self, paused: bool) -> None:
+        self.set_class(paused, "-paused")
+        self._update_status()
+        if paused or self.is_mounted:
+            self._schedule(0)  # paused: stops the timer; resumed: samples now
+
+    def watch_interval(self) -> None:
+        self._update_status()
+
+    # -- rendering --------------------------------------------------------------------------
+    def apply_sample(self, s: dict[str, Any]) -> None:
+        """Render one sample (also called directly by tests and by the app)."""
+        self.last = s
+        self.samples_taken += 1
+        conns = s.get("connections") or {}
+        if conns:
+            self._conn_hist.append(float(conns.get("this_database") or 0))
+        if s.get("tps") is not None:
+            self._tps_hist.append(float(s["tps"]))
+        with self.app.batch_update():
+            self._render_header(s)
+            self._render_sessions(s)
+            self._render_locks(s)
+            self._render_tables(s)
+            self._render_queries(s)
+            self._render_progress(s)
+            self._update_status()
+
+    def _render_header(self, s: dict[str, Any]) -> None:
+        acc = s.get("access") or {}
+        ver = str(s.get("server_version") or "?").split(" ")[0]
+        title = Text.assemble(("Monitor ", "bold"), str(s.get("target") or ""),
+                              (f"  PostgreSQL {ver}", "dim"))
+        if acc.get("level") == "degraded":
+            title.append("  DEGRADED VIEW", style="bold reverse")
+        self.query_one("#dash-title", Static).update(title)
+        c = s.get("connections") or {}
+        by_state = c.get("by_state") or {}
+        states = ", ".join(f"{v} {STATE_TINY.get(k, k)}" for k, v in by_state.items())
+        hit = (s.get("cache_hit_ratio") or {})
+        tps = s.get("tps")
+        tps_text = f"{tps:.1f}" if tps is not None else "-"
+        ratio = hit.get("interval") if hit.get("interval") is not None else hit.get("cumulative")
+        line1 = (f"db {fmt_size(s.get('database_size'))} · conns {c.get('total', '-')}/"
+                 f"{c.get('max_connections', '-')} ({states or 'none'}) · tps {tps_text}"
+                 f" · hit {fmt_pct(ratio)}")
+        locks = s.get("locks") or {}
+        lw = locks.get("longest")
+        if lw:
+            line2 = Text(f"lock wait {fmt_secs(lw.get('wait_s'))}: pid {lw['pid']} wants "
+                         f"{lw.get('mode')} on {lw.get('relation') or 'a transaction'}, "
+                         f"{locks.get('waiting')} waiting", style="bold")
+        else:
+            line2 = Text("no lock waits", style="dim")
+        if acc.get("level") == "degraded":
+            line2 = Text(one_line(acc.get("label"), 78), style="italic")
+        self.query_one("#dash-summary", Static).update(Text.assemble(line1, "\n", line2))
+        self.query_one("#conn-label", Label).update(
+            f"connections {int(self._conn_hist[-1]) if self._conn_hist else '-'}")
+        self.query_one("#tps-label", Label).update(
+            f"transactions/s {self._tps_hist[-1]:.1f}" if self._tps_hist else "transactions/s -")
+        self.query_one("#conn-spark", Sparkline).data = list(self._conn_hist)
+        self.query_one("#tps-spark", Sparkline).data = list(self._tps_hist)
+
+    def _render_sessions(self, s: dict[str, Any]) -> None:
+        rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
+        for a in (s.get("connections") or {}).get("sessions") or []:
+            state = a.get("state") or "hidden"
+            wait = (f"{a.get('wait_event_type')}:{a.get('wait_event')}"
+                    if a.get("wait_event_type") else "")
+            style = "bold" if state.startswith("idle in transaction") else ""
+            app_name = (a.get("application") or "") + (" (ours)" if a.get("own") else "")
+            rows.append((str(a["pid"]), [
+                num(str(a["pid"]), a["pid"]),
+                txt(one_line(a.get("user") or "?", 9)),
+                txt(one_line(app_name, 14), "dim" if a.get("own") else ""),
+                txt(STATE_SHORT.get(state, state), style),
+                txt(one_line(wait, 13)),
+                num(fmt_secs(a.get("xact_age_s")), a.get("xact_age_s")),
+                txt(one_line(a.get("query"), 40)),
+            ], a))
+        self._sync("sessions", rows)
+
+    def _render_locks(self, s: dict[str, Any]) -> None:
+        rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
+        for n in (s.get("locks") or {}).get("rows") or []:
+            depth = int(n.get("depth") or 0)
+            label = ("  " * (depth - 1) + "└ " if depth else "") + str(n["pid"])
+            mode = n.get("mode") if n.get("waiting") else ",".join(
+                m.replace("Lock", "") for m in n.get("held_modes") or []) or "holds"
+            rows.append((str(n["pid"]), [
+                SortCell(label, n["pid"], "left", "bold" if not depth else ""),
+                txt(one_line(str(mode).replace("Lock", "") if n.get("waiting") else
+                             f"holds {mode}", 21)),
+                txt(one_line(n.get("relation") or n.get("locktype") or "", 16)),
+                num(fmt_secs(n.get("wait_s")), n.get("wait_s")),
+                num(str(n.get("queue", 0)), n.get("queue", 0)),
+                txt(STATE_SHORT.get(n.get("state") or "", n.get("state") or "")),
+                txt(one_line(n.get("application") or "", 16)),
+            ], n))
+        self._sync("locks", rows)
+
+    def _render_tables(self, s: dict[str, Any]) -> None:
+        rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
+        for t in s.get("tables") or []:
+            approx = "~" if t.get("size_source") == "catalog" else ""
+            lock = ""
+            if t.get("locked"):
+                lk = t.get("lock") or {}
+                lock = "LOCKED" if lk.get("held_by") else "wanted"
+            analyzed = t.get("last_analyze")
+            name = t.get("name") if t.get("schema") == "public" else t.get("qualified_name")
+            rows.append((str(t["oid"]), [
+                txt(one_line(name, 20)),
+                txt(lock, "bold reverse" if lock else ""),
+                num(approx + fmt_short_size(t.get("total_bytes")), t.get("total_bytes")),
+                num(approx + fmt_short_size(t.get("heap_bytes")), t.get("heap_bytes")),
+                num(approx + fmt_short_size(t.get("index_bytes")), t.get("index_bytes")),
+                num(approx + fmt_short_size(t.get("toast_bytes")), t.get("toast_bytes")),
+                num(fmt_count(t.get("row_estimate")), t.get("row_estimate")),
+                num(fmt_count(t.get("dead_tuples")), t.get("dead_tuples")),
+                num(fmt_age(analyzed, s.get("ts")), str(analyzed or ""),
+                    "" if analyzed else "italic"),
+            ], t))
+        self._sync("tables", rows)
+
+    def _render_queries(self, s: dict[str, Any]) -> None:
+        sq = s.get("slow_queries") or {}
+        note = self.query_one("#queries-note", Static)
+        rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
+        if sq.get("unavailable"):
+            note.update(Text.assemble(("pg_stat_statements unavailable ", "bold"),
+                                      f"({sq.get('state')}): {sq['unavailable']}\nfix: "
+                                      f"{sq.get('fix')}"))
+            note.display = True
+        else:
+            extra = []
+            if sq.get("outdated"):
+                o = sq["outdated"]
+                extra.append(f"extension {o['installed']} older than {o['default']}: {o['fix']}")
+            if sq.get("limited"):
+                extra.append(sq["limited"])
+            note.update("\n".join(extra))
+            note.display = bool(extra)
+            for q in sq.get("top_by_total") or []:
+                rows.append((f"{q['queryid']}:{q.get('user')}", [
+                    num(str(q["calls_delta"]) if q.get("calls_delta") is not None else "-",
+                        q.get("calls_delta")),
+                    num(f"{q['mean_ms']:.1f}", q["mean_ms"]),
+                    num(f"{q['total_ms_delta']:.0f}" if q.get("total_ms_delta") is not None
+                        else "-", q.get("total_ms_delta")),
+                    num(humanize.intcomma(q["calls"]), q["calls"]),
+                    txt(one_line(q.get("query"), 40)),
+                ], q))
+        self._sync("queries", rows)
+
+    def _render_progress(self, s: dict[str, Any]) -> None:
+        rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
+        for p in s.get("progress") or []:
+            pct = (f"{p['percent']:.1f}%" if p.get("percent") is not None
+                   else f"{p.get('done')} {p.get('unit')}")
+            rows.append((f"{p['kind']}:{p['pid']}", [
+                txt(p["kind"]), txt(one_line(p.get("relation") or "", 24)),
+                txt(one_line(p.get("phase") or "", 26)), num(pct, p.get("percent")),
+                num(str(p["pid"]), p["pid"]),
+            ], p))
+        self._sync("progress", rows)
+
+    def _sync(self, tab_id: str, rows: list[tuple[str, list[SortCell], dict[str, Any]]]) -> None:
+        """Update a table in place by row key: changed cells, new rows, gone rows."""
+        spec = self.specs[tab_id]
+        table = self.query_one(f"#{tab_id}-table", DataTable)
+        col_keys = [k for k, _ in spec.columns]
+        cursor_key = self._cursor_key(table)
+        wanted = {key for key, _, _ in rows}
+        for row_key in list(table.rows):
+            if row_key.value not in wanted:
+                table.remove_row(row_key)
+        present = {rk.value for rk in table.rows}
+        for i, (key, cells, _raw) in enumerate(rows):
+            cells = [replace(cells[0], order=i), *cells[1:]]
+            if key in present:
+                for ck, cell in zip(col_keys, cells, strict=True):
+                    if table.get_cell(key, ck) != cell:
+                        table.update_cell(key, ck, cell)
+            else:
+                table.add_row(*cells, key=key)
+        spec.rows = {key: raw for key, _, raw in rows}
+        self._apply_sort(tab_id)
+        if cursor_key is not None and cursor_key in wanted:
+            table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+
+    def _apply_sort(self, tab_id: str) -> None:
+        spec = self.specs[tab_id]
+        table = self.query_one(f"#{tab_id}-table", DataTable)
+        if spec.sort_column:
+            table.sort(spec.sort_column, key=lambda c: c.sort_key, reverse=spec.reverse)
+        else:  # the sample's order (the lock tree, the size rank), carried by the first cell
+            table.sort(spec.columns[0][0], key=lambda c: c.order)
+
+    @staticmethod
+    def _cursor_key(table: DataTable[Any]) -> str | None:
+        if not table.row_count:
+            return None
+        try:
+            rk, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        return str(rk.value) if rk.value is not None else None
+
+    def _update_status(self) -> None:
+        if not self.is_mounted:
+            return
+        s = self.last or {}
+        parts = [f"our sample {s['sample_ms']:.1f} ms" if s.get("sample_ms") is not None
+                 else "our sample -",
+                 f"every {self.interval:g}s"]
+        if self.paused:
+            parts.append("PAUSED (p resumes)")
+        if s.get("ts"):
+            parts.append(f"at {str(s['ts'])[11:19]}")
+        stale = s.get("stale") or {}
+        if s.get("error"):
+            parts.append(f"ERROR {one_line(s['error'], 50)}")
+        elif stale:
+            name, st = next(iter(stale.items()))
+            more = f" +{len(stale) - 1}" if len(stale) > 1 else ""
+            parts.append(f"STALE {name}{more} since {str(st.get('since'))[11:19]}: "
+                         f"{one_line(st.get('reason'), 40)}")
+        status = self.query_one("#dash-status", Static)
+        status.update(" · ".join(parts))
+        status.set_class(bool(stale or s.get("error")), "-stale")
+
+    # -- actions ----------------------------------------------------------------------------
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        tab = str(event.data_table.id or "").removesuffix("-table")
+        if tab != self.active_tab():
+            return
+        self._show_detail(str(event.data_table.id or "").removesuffix("-table"),
+                          str(event.row_key.value) if event.row_key.value is not None else None)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        tab = self.active_tab()
+        if tab in self.specs:
+            self._show_detail(tab, self._cursor_key(self.query_one(f"#{tab}-table", DataTable)))
+
+    def _show_detail(self, tab: str, key: str | None) -> None:
+        """The full text of the highlighted row, on the line under the table."""
+        spec = self.specs.get(tab)
+        row = spec.rows.get(key) if spec is not None and key is not None else None
+        text = ""
+        if row is not None:
+            if tab in ("sessions", "locks"):
+                text = f"pid {row['pid']} {row.get('application') or ''}: {row.get('query') or ''}"
+            elif tab == "queries":
+                text = f"{row.get('max_ms', 0):.0f} ms max · {row.get('query') or ''}"
+            elif tab == "tables":
+                vac = str(row.get("last_vacuum") or "never")[:16]
+                src = "catalog estimate (locked)" if row.get("size_source") == "catalog" else "exact"
+                text = (f"{row.get('qualified_name')}: sizes {src}; vacuumed {vac}; "
+                        f"{row.get('mod_since_analyze') or 0} changes since analyze")
+            elif tab == "progress":
+                text = f"pid {row['pid']} {row.get('kind')} {row.get('relation')}: {row.get('phase')}"
+        self.query_one("#dash-detail", Static).update(one_line(text, 200))
+
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active or "sessions"
+
+    def action_tab(self, tab_id: str) -> None:
+        self.query_one(TabbedContent).active = tab_id
+        self.query_one(f"#{tab_id}-table", DataTable).focus()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+
+    def action_interval(self, step: int) -> None:
+        cur = min(range(len(INTERVALS)), key=lambda i: abs(INTERVALS[i] - self.interval))
+        self.interval = INTERVALS[max(0, min(len(INTERVALS) - 1, cur + step))]
+        self._schedule(self.interval)
+
+    def action_sort(self) -> None:
+        """Cycle the sort column of the visible table (largest first)."""
+        tab = self.active_tab()
+        spec = self.specs[tab]
+        keys = [k for k, _ in spec.columns]
+        if spec.sort_column is None:
+            spec.sort_column = keys[0]
+        else:
+            i = keys.index(spec.sort_column) + 1
+            spec.sort_column = keys[i] if i < len(keys) else None
+        spec.reverse = spec.sort_column is not None and spec.sort_column not in (
+            "pid", "user", "app", "state", "table", "query", "kind", "rel", "phase", "mode")
+        self._resort(tab)
+
+    def action_reverse(self) -> None:
+        tab = self.active_tab()
+        spec = self.specs[tab]
+        if spec.sort_column is None:
+            spec.sort_column = spec.columns[0][0]
+        spec.reverse = not spec.reverse
+        self._resort(tab)
+
+    @on(DataTable.HeaderSelected)
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        tab = str(event.data_table.id or "").removesuffix("-table")
+        spec = self.specs.get(tab)
+        if spec is None:
+            return
+        col = str(event.column_key.value)
+        spec.reverse = not spec.reverse if spec.sort_column == col else True
+        spec.sort_column = col
+        self._resort(tab)
+
+    def _resort(self, tab: str) -> None:
+        spec = self.specs[tab]
+        table = self.query_one(f"#{tab}-table", DataTable)
+        cursor_key = self._cursor_key(table)
+        self._apply_sort(tab)
+        if cursor_key is not None:
+            table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+        label = dict(spec.columns).get(spec.sort_column or "", "sample order")
+        self.notify(f"{tab}: sorted by {label}{' (desc)' if spec.reverse else ''}",
+                    timeout=2)
+
+    def selected_backend(self) -> dict[str, Any] | None:
+        """The session under the cursor on the Sessions or Locks tab."""
+        tab = self.active_tab()
+        if tab not in ("sessions", "locks"):
+            return None
+        table = self.query_one(f"#{tab}-table", DataTable)
+        key = self._cursor_key(table)
+        if key is None:
+            return None
+        row = self.specs[tab].rows.get(key)
+        if row is None:
+            return None
+        if tab == "locks":  # enrich with the session row (superuser flag, backend type)
+            sess = {str(a["pid"]): a for a in ((self.last or {}).get("connections") or {})
+                    .get("sessions") or []}
+            row = {**sess.get(key, {}), **row}
+        return row
+
+    def _check_target(self, verb: str) -> dict[str, Any] | None:
+        if self.actions is None:
+            self.notify("No actions here: this dashboard is read-only.", severity="warning")
+            return None
+        row = self.selected_backend()
+        if row is None:
+            self.notify(f"Select a session on the Sessions or Locks tab to {verb} it.",
+                        severity="warning")
+            return None
+        if row.get("own"):
+            self.notify(f"pid {row['pid']} is one of nchat-tui's own sessions: not from here.",
+                        severity="error")
+            return None
+        return row
+
+    def action_cancel_backend(self) -> None:
+        row = self._check_target("cancel")
+        if row is not None:
+            self._cancel_flow(row)
+
+    def action_terminate_backend(self) -> None:
+        row = self._check_target("terminate")
+        if row is not None:
+            self._terminate_flow(row)
+
+    @staticmethod
+    def _describe(row: dict[str, Any]) -> str:
+        return (f"pid {row['pid']} ({row.get('user') or '?'}, "
+                f"{row.get('application') or 'no application name'}, "
+                f"{row.get('state') or 'state hidden'})\n"
+                f"{one_line(row.get('query'), 120) or '(no query text)'}")
+
+    @staticmethod
+    def _privileged(row: dict[str, Any]) -> bool:
+        return bool(row.get("superuser") or row.get("backend_type") == "walsender")
+
+    async def _second_confirmation(self, row: dict[str, Any], verb: str) -> bool:
+        kind = ("a replication (walsender) session" if row.get("backend_type") == "walsender"
+                else "a superuser's session")
+        return await self._ask(ActionConfirmModal(
+            "Privileged session", f"pid {row['pid']} is {kind}. {verb.capitalize()} it anyway?",
+            yes=verb.capitalize()))
+
+    async def _ask(self, modal: ModalScreen[bool]) -> bool:
+        # (mypy cannot pick the wait_for_dismiss=True overload of App.push_screen here)
+        return bool(await self.app.push_screen(modal, wait_for_dismiss=True))  # type: ignore[call-overload]
+
+    @work(group="monitor-confirm", exclusive=True)
+    async def _cancel_flow(self, row: dict[str, Any]) -> None:
+        if not await self._ask(ActionConfirmModal(
+                "Cancel the running statement?", self._describe(row), yes="Cancel it")):
+            return
+        privileged = self._privileged(row)
+        if privileged and not await self._second_confirmation(row, "cancel"):
+            return
+        self._run_action("cancel", int(row["pid"]), privileged, "")
+
+    @work(group="monitor-confirm", exclusive=True)
+    async def _terminate_flow(self, row: dict[str, Any]) -> None:
+        pid = int(row["pid"])
+        if not await self._ask(TypePidModal(
+                pid, "This ends the session and rolls back its transaction.\n"
+                + self._describe(row))):
+            return
+        privileged = self._privileged(row)
+        if privileged and not await self._second_confirmation(row, "terminate"):
+            return
+        self._run_action("terminate", pid, privileged, str(pid))
+
+    @work(thread=True, group="monitor-action", exit_on_error=False,
+          description="monitor action")
+    def _run_action(self, action: str, pid: int, privileged: bool, typed: str) -> None:
+        actions = self.actions
+        assert actions is not None  # checked before any dialog opened
+        try:
+            if action == "cancel":
+                res = actions.cancel_backend(pid, confirm_privileged=privileged)
+            else:
+                res = actions.terminate_backend(pid, typed, confirm_privileged=privileged)
+            ok = bool(res.get("ok")) if isinstance(res, dict) else bool(res)
+            detail = (f"{action} sent to pid {pid}" if ok else
+                      f"pid {pid} was not signalled (it may have ended)")
+        except Exception as exc:
+            ok = False
+            detail = f"{action} pid {pid} refused: {getattr(exc, 'message', None) or exc}"
+        self.post_message(ActionFinished(action, pid, ok, detail))
+
+    @on(ActionFinished)
+    def _action_finished(self, message: ActionFinished) -> None:
+        self.notify(message.detail, severity="information" if message.ok else "error",
+                    timeout=6)

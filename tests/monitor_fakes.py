@@ -1,0 +1,234 @@
+"""Frozen monitor samples and fakes for the dashboard's snapshot and Pilot tests.
+
+The sample has the shape ``nchat_tui.monitor.Monitor.sample()`` returns (a real sample taken
+during a held ACCESS EXCLUSIVE lock, with the numbers frozen): live figures drift, snapshots
+must not.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+from nchat_tui.errors import Refused
+
+
+def _session(pid: int, user: str, app: str, state: str | None, query: str, xact: float | None,
+             wait: tuple[str, str] | None = None, own: bool = False,
+             superuser: bool = False) -> dict[str, Any]:
+    return {
+        "pid": pid, "database": "nchat", "user": user, "application": app,
+        "client_addr": "172.18.0.5", "backend_type": "client backend", "state": state,
+        "hidden": False, "wait_event_type": wait[0] if wait else None,
+        "wait_event": wait[1] if wait else None, "backend_age_s": 3600.0,
+        "xact_age_s": xact, "query_age_s": xact, "state_age_s": xact,
+        "has_xid": state == "idle in transaction", "leader_pid": None, "superuser": superuser,
+        "query": query, "own": own,
+    }
+
+
+SESSIONS = [
+    _session(4101, "postgres", "nself migrate", "idle in transaction",
+             "ALTER TABLE nchat_messages ADD COLUMN is_encrypted boolean", 42.5,
+             superuser=True),
+    _session(4107, "nchat", "hasura", "active", "SELECT * FROM nchat_messages WHERE "
+             "channel_id = $1 ORDER BY created_at DESC LIMIT $2", 12.3,
+             wait=("Lock", "relation")),
+    _session(4110, "nchat", "hasura", "active", "INSERT INTO nchat_messages (channel_id, "
+             "user_id, content) VALUES ($1, $2, $3)", 9.8, wait=("Lock", "relation")),
+    _session(4115, "nchat", "nchat-api", "idle", "COMMIT", None),
+    _session(4120, "nchat", "nchat-api", "active", "SELECT count(*) FROM nchat_users", 0.2),
+    _session(4188, "postgres", "nchat-tui monitor", "active", "-- activity.sql", 0.0,
+             own=True, superuser=True),
+]
+
+LOCK_ROWS = [
+    {"pid": 4101, "user": "postgres", "application": "nself migrate",
+     "state": "idle in transaction", "xact_age_s": 42.5,
+     "query": "ALTER TABLE nchat_messages ADD COLUMN is_encrypted boolean", "waiting": False,
+     "mode": None, "locktype": None, "relation": None, "wait_s": None, "blocked_by": [],
+     "held_modes": ["AccessExclusiveLock"], "own": False, "queue": 2, "depth": 0},
+    {"pid": 4107, "user": "nchat", "application": "hasura", "state": "active",
+     "xact_age_s": 12.3, "query": "SELECT * FROM nchat_messages WHERE channel_id = $1",
+     "waiting": True, "mode": "AccessShareLock", "locktype": "relation",
+     "relation": "nchat_messages", "wait_s": 12.3, "blocked_by": [4101], "held_modes": [],
+     "own": False, "queue": 0, "depth": 1},
+    {"pid": 4110, "user": "nchat", "application": "hasura", "state": "active",
+     "xact_age_s": 9.8, "query": "INSERT INTO nchat_messages (channel_id, user_id, content)",
+     "waiting": True, "mode": "RowExclusiveLock", "locktype": "relation",
+     "relation": "nchat_messages", "wait_s": 9.8, "blocked_by": [4101], "held_modes": [],
+     "own": False, "queue": 0, "depth": 1},
+]
+
+
+def _table(oid: int, name: str, total: int, heap: int, index: int, toast: int, rows: int,
+           dead: int, analyzed: str | None, locked: bool = False) -> dict[str, Any]:
+    return {
+        "oid": oid, "schema": "public", "name": name, "kind": "r",
+        "size_source": "catalog" if locked else "exact", "total_bytes": total,
+        "heap_bytes": heap, "index_bytes": index, "toast_bytes": toast, "row_estimate": rows,
+        "live_tuples": rows, "dead_tuples": dead, "mod_since_analyze": 0,
+        "last_vacuum": analyzed, "last_analyze": analyzed, "locked": locked,
+        "qualified_name": f"public.{name}",
+        "lock": ({"mode": "AccessExclusiveLock", "held_by": [4101], "waiting": []}
+                 if locked else None),
+    }
+
+
+TABLES = [
+    _table(16501, "nchat_messages", 2_684_354_560, 1_932_735_283, 644_245_094, 107_374_183,
+           8_200_000, 12_400, "2026-11-21T23:10:00+00:00", locked=True),
+    _table(16420, "nchat_attachments", 734_003_200, 524_288_000, 157_286_400, 52_428_800,
+           910_000, 310, "2026-11-21T22:00:00+00:00"),
+    _table(16440, "nchat_reactions", 157_286_400, 104_857_600, 52_428_800, 0, 2_100_000, 0,
+           "2026-11-21T21:00:00+00:00"),
+    _table(16400, "nchat_users", 26_214_400, 16_777_216, 8_388_608, 1_048_576, 48_000, 52,
+           None),
+    _table(16410, "nchat_channels", 4_194_304, 2_097_152, 2_097_152, 0, 3_100, 0,
+           "2026-11-21T20:00:00+00:00"),
+]
+
+SLOW = [
+    {"queryid": "-812734", "user": "nchat", "calls": 1_204_332, "total_ms": 3_921_004.0,
+     "mean_ms": 3.256, "max_ms": 812.0, "rows": 1_204_332, "shared_blks_hit": 1, "shared_blks_read": 0,
+     "read_ms": 0.0, "query": "SELECT * FROM nchat_messages WHERE channel_id = $1 ORDER BY "
+     "created_at DESC LIMIT $2", "calls_delta": 214, "total_ms_delta": 1830.5,
+     "mean_ms_delta": 8.55},
+    {"queryid": "99120", "user": "nchat", "calls": 88_120, "total_ms": 1_021_339.0,
+     "mean_ms": 11.59, "max_ms": 2410.0, "rows": 88_120, "shared_blks_hit": 1,
+     "shared_blks_read": 0, "read_ms": 0.0, "query": "INSERT INTO nchat_messages (channel_id, "
+     "user_id, content) VALUES ($1, $2, $3)", "calls_delta": 31, "total_ms_delta": 402.0,
+     "mean_ms_delta": 12.97},
+    {"queryid": "7001", "user": "nchat", "calls": 120, "total_ms": 96_000.0, "mean_ms": 800.0,
+     "max_ms": 1900.0, "rows": 120, "shared_blks_hit": 1, "shared_blks_read": 0, "read_ms": 0.0,
+     "query": "SELECT u.id, count(m.id) FROM nchat_users u JOIN nchat_messages m ON m.user_id "
+     "= u.id GROUP BY u.id", "calls_delta": 0, "total_ms_delta": 0.0, "mean_ms_delta": None},
+]
+
+FROZEN_SAMPLE: dict[str, Any] = {
+    "ts": "2026-11-22T03:00:00.000+00:00",
+    "target": "postgres@127.0.0.1:5432/nchat",
+    "interval_s": 2.001,
+    "database": "nchat",
+    "server_version": "15.8 (Debian 15.8-1)",
+    "server_version_num": 150008,
+    "access": {"role": "postgres", "superuser": True, "pg_monitor": True,
+               "pg_read_all_stats": True, "pg_signal_backend": True, "level": "full"},
+    "database_size": 3_758_096_384,
+    "tables": TABLES,
+    "connections": {
+        "total": 6, "this_database": 6, "max_connections": 100, "reserved": 3,
+        "available": 91, "used_ratio": 0.06,
+        "by_state": {"active": 4, "idle": 1, "idle in transaction": 1},
+        "by_application": [], "oldest_xact": {"pid": 4101, "xact_age_s": 42.5,
+                                              "state": "idle in transaction",
+                                              "application": "nself migrate",
+                                              "user": "postgres", "query": "ALTER TABLE"},
+        "idle_in_transaction": [], "replication_senders": 0, "sessions": SESSIONS,
+    },
+    "slow_queries": {"installed_version": "1.10", "default_version": "1.10", "state": "ok",
+                     "columns": {"total": "total_exec_time", "mean": "mean_exec_time",
+                                 "max": "max_exec_time", "read_time": "blk_read_time"},
+                     "deltas": True, "interval_s": 2.001, "top_by_total": SLOW,
+                     "top_by_mean": sorted(SLOW, key=lambda q: -q["mean_ms"])},
+    "locks": {"waiting": 2, "longest_wait_s": 12.3,
+              "longest": {"pid": 4107, "wait_s": 12.3, "mode": "AccessShareLock",
+                          "relation": "nchat_messages", "blocked_by": [4101]},
+              "tree": [], "rows": LOCK_ROWS},
+    "progress": [{"kind": "create_index", "pid": 4130, "relation": "idx_messages_encrypted",
+                  "phase": "building index: scanning table", "done": 81_920, "total": 235_929,
+                  "unit": "blocks", "percent": 34.7}],
+    "cache_hit_ratio": {"interval": 0.9931, "cumulative": 0.9874},
+    "tps": 143.5,
+    "xact": {"commit": 9_120_331, "rollback": 1_204, "deadlocks": 0, "temp_bytes": 0},
+    "replication": {"in_recovery": False, "replay_delay_s": None, "replicas": [], "slots": [],
+                    "max_lag_bytes": None, "max_replay_lag_s": None},
+    "stale": {},
+    "sample_ms": 11.4,
+}
+
+TPS_SERIES = [120.0, 131.5, 143.5, 98.0, 143.5]
+CONN_SERIES = [5, 6, 6, 7, 6]
+
+
+class FakeSampler:
+    """Returns the frozen sample; tps and connection counts walk a fixed series."""
+
+    def __init__(self, sample: dict[str, Any] | None = None) -> None:
+        self.base = copy.deepcopy(sample or FROZEN_SAMPLE)
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def sample(self) -> dict[str, Any]:
+        with self.lock:
+            i = self.calls
+            self.calls += 1
+        s = copy.deepcopy(self.base)
+        s["tps"] = TPS_SERIES[i % len(TPS_SERIES)]
+        s["connections"]["this_database"] = CONN_SERIES[i % len(CONN_SERIES)]
+        return s
+
+
+class FakeActions:
+    """Records guarded actions; refuses our own pid as the core does."""
+
+    def __init__(self, own: set[int] | None = None) -> None:
+        self.calls: list[tuple[str, int, bool]] = []
+        self.own = own or {4188}
+
+    def cancel_backend(self, pid: int, *, confirm_privileged: bool = False) -> dict[str, Any]:
+        if pid in self.own:
+            raise Refused(f"pid {pid} is one of nchat-tui's own sessions")
+        self.calls.append(("cancel", pid, confirm_privileged))
+        return {"action": "cancel", "pid": pid, "ok": True}
+
+    def terminate_backend(self, pid: int, typed_pid: str, *,
+                          confirm_privileged: bool = False) -> dict[str, Any]:
+        if typed_pid != str(pid):
+            raise Refused("typed pid does not match")
+        self.calls.append(("terminate", pid, confirm_privileged))
+        return {"action": "terminate", "pid": pid, "ok": True}
+
+
+# -- small apps that host the monitor screens in tests ----------------------------------------
+def dashboard_app(sampler: Any = None, actions: Any = None, interval: float = 30.0) -> Any:
+    """An App that opens a DashboardScreen on the fake (a long interval: one sample only)."""
+    from textual.app import App
+
+    from nchat_tui.screens.dashboard import DashboardScreen
+
+    class DashboardApp(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sampler = sampler if sampler is not None else FakeSampler()
+            self.actions = actions if actions is not None else FakeActions()
+
+        def on_mount(self) -> None:
+            self.push_screen(DashboardScreen(self.sampler, self.actions, interval=interval))
+
+    return DashboardApp()
+
+
+def panel_app(sample: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> Any:
+    """An App with a placeholder body and the compact MonitorPanel fed ``sample``."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import Footer, Static
+
+    from nchat_tui.screens.monitor_panel import MonitorPanel
+
+    class PanelApp(App[None]):
+        CSS = "#body { height: 1fr; }"
+
+        def compose(self) -> ComposeResult:
+            yield Static("phase screen body", id="body")
+            yield MonitorPanel()
+            yield Footer()
+
+        def on_mount(self) -> None:
+            panel = self.query_one(MonitorPanel)
+            for s in extra or []:
+                panel.update_sample(s)
+            panel.update_sample(sample)
+
+    return PanelApp()
