@@ -143,7 +143,7 @@ class RunEvent:
     kind: str
     """lock_acquired, lock_waiting, ledger_created, file_started, statement_started,
     statement_finished, statement_failed, lock_wait, decision, file_committed,
-    file_rolled_back, file_failed, run_finished"""
+    file_rolled_back, file_failed, run_finished (and restore_started from the rehearsal)"""
     file: str | None = None
     statement: int | None = None
     line: int | None = None
@@ -390,6 +390,7 @@ class _Watcher:
         self.blocker_pids: list[int] = []
         self.blockers: list[Blocker] = []
         self.wait_s = 0.0
+        self._generation = 0
         self._thread = threading.Thread(target=self._loop, name="nchat-migrate-watch",
                                         daemon=True)
         self._thread.start()
@@ -397,6 +398,7 @@ class _Watcher:
     def begin(self) -> None:
         with self._lock:
             self.blocker_pids, self.blockers, self.wait_s = [], [], 0.0
+            self._generation += 1
         self._active.set()
 
     def end(self) -> tuple[list[Blocker], float]:
@@ -412,12 +414,15 @@ class _Watcher:
             self.conn.close()
 
     def _loop(self) -> None:
-        last = time.monotonic()
+        last, seen_gen = time.monotonic(), -1
         while not self._quit.is_set():
             if not self._active.wait(timeout=0.5):
                 continue
             if self._quit.is_set():
                 return
+            with self._lock:
+                if self._generation != seen_gen:  # a new statement: restart the wait clock
+                    seen_gen, last = self._generation, time.monotonic()
             try:
                 with self.conn.cursor(row_factory=dict_row) as cur:
                     cur.execute(sql_text("runner/session_wait.sql"), {"pid": self.pid})
@@ -525,10 +530,7 @@ class Runner:
         try:
             work = self.target.connect(APP_NAME)
             pgv = int(work.info.server_version)
-            if pgv >= 140000:
-                # If this process dies, the server aborts our statement promptly instead of
-                # running it to the end with its locks held.
-                work.execute("SET client_connection_check_interval = '1s'")
+            self._reset_session(work)
             disc = discover(Path(mdir))
             self.result.warnings.extend(disc.warnings)
             ledger = detect_ledger(work)
@@ -643,9 +645,19 @@ class Runner:
         return out
 
     # -- one file ---------------------------------------------------------------------------
+    def _reset_session(self, work: psycopg.Connection[Any]) -> None:
+        """Each file starts from a fresh session state, as it would in its own psql: a SET
+        search_path or SET ROLE in one file must not leak into the next (or the ledger)."""
+        work.execute("RESET ALL")
+        if work.info.server_version >= 140000:
+            # If this process dies, the server aborts our statement promptly instead of
+            # running it to the end with its locks held.
+            work.execute("SET client_connection_check_interval = '1s'")
+
     def _run_file(self, work: psycopg.Connection[Any], watcher: _Watcher, f: MigrationFile,
                   a: FileAnalysis, fo: FileOutcome, kinds: list[str], ledger: Ledger) -> bool:
         t0 = time.monotonic()
+        self._reset_session(work)
         self._emit(RunEvent("file_started", file=fo.file, done=self._done, total=self._total,
                             message=a.txn_explanation))
         self._j("migrate_file_started", file=fo.file, mode=a.txn_mode,

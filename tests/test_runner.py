@@ -437,3 +437,18 @@ def test_gate_passes_after_a_verified_backup_and_not_after_a_newer_change(
     with pytest.raises(Refused, match="older than the ledger's latest change"):
         _run(target, d, without_backup=None)
     assert not _exists(pg_conn, "b")
+
+
+def test_session_state_does_not_leak_between_files(target: Target, pg_conn: Conn,
+                                                   tmp_path: Path) -> None:
+    pg_conn.execute("CREATE SCHEMA other")
+    d = _folder(tmp_path, {
+        "001_path.sql": "SET search_path = other;\nCREATE TABLE in_other (v text);\n"
+                        "INSERT INTO in_other SELECT 'a%b' WHERE 'a%b' LIKE '%\\%%' ESCAPE '\\';\n",
+        "002_plain.sql": "CREATE TABLE in_public (id int);\n",
+    })
+    res = _run(target, d)
+    assert res.status == "ok", res.to_dict()
+    assert _exists(pg_conn, "other.in_other") and _exists(pg_conn, "public.in_public")
+    assert pg_conn.execute("SELECT v FROM other.in_other").fetchall() == [("a%b",)]
+    assert _go_ledger(pg_conn)[0] == [("001_path.sql",), ("002_plain.sql",)]
