@@ -144,10 +144,12 @@ def count_rows(conn: psycopg.Connection[Any], tables: list[tuple[str, str]],
     return out
 
 
-def rls_summary(inventory: dict[str, Any], role: dict[str, Any]) -> dict[str, Any]:
-    hidden = [k for k, t in inventory["tables"].items() if t["rls_could_hide_rows"]]
-    enabled = [k for k, t in inventory["tables"].items() if t["rls_enabled"]]
-    return {"rls_enabled_tables": enabled, "rls_could_hide_rows": bool(hidden),
+def rls_summary(conn: psycopg.Connection[Any], role: dict[str, Any]) -> dict[str, Any]:
+    """Which tables have RLS, and from which of them RLS could hide rows for this role."""
+    rows = _rows(conn, "snapshot/rls_visibility.sql")
+    hidden = [qualified(r["schema"], r["name"]) for r in rows if r["could_hide_rows"]]
+    return {"rls_enabled_tables": [qualified(r["schema"], r["name"]) for r in rows],
+            "rls_could_hide_rows": bool(hidden),
             "tables_rls_could_hide": hidden,
             "note": (f"row-level security could hide rows of {len(hidden)} table(s) from role "
                      f"{role['role']}: counts may be lower than the real ones; count as the owner "
@@ -181,7 +183,7 @@ class SnapshotSession:
             "isolation": "repeatable read",
             "database": database_identity(self.conn),
             "counted_as": role,
-            "rls": rls_summary(self.inventory, role),
+            "rls": rls_summary(self.conn, role),
             "row_counts": counts,
             "total_rows": sum(counts.values()),
             "table_bytes": self.table_bytes,

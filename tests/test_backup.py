@@ -678,11 +678,14 @@ def test_rls_hiding_rows_from_the_counting_role_is_recorded(
             snap = take_snapshot(rc)
         assert snap["counted_as"]["role"] == role
         assert snap["counted_as"]["is_superuser"] is False
+        assert snap["counted_as"]["tables_not_owned"] == len(snap["row_counts"])
         assert snap["rls"]["rls_could_hide_rows"] is True
         assert snap["rls"]["tables_rls_could_hide"] == ["public.nchat_messages"]
         assert snap["row_counts"]["public.nchat_messages"] == 3
         owner = take_snapshot(pg_conn)
         assert owner["rls"]["rls_could_hide_rows"] is False
+        assert owner["rls"]["rls_enabled_tables"] == ["public.nchat_messages"]
+        assert owner["counted_as"]["tables_not_owned"] == 0
         assert owner["row_counts"]["public.nchat_messages"] == 10
     finally:
         pg_conn.execute(f"DROP OWNED BY {role}")

@@ -1,7 +1,8 @@
 -- tables.sql: every user table (plain and partitioned, all schemas but the system ones, not
 -- extension members), its owner, persistence and row-level security, and whether RLS could
 -- hide rows from the connected role (RLS on, and the role is neither superuser nor BYPASSRLS,
--- nor the owner unless FORCE ROW LEVEL SECURITY). Sorted by schema, name.
+-- nor the owner unless FORCE ROW LEVEL SECURITY; the one column that depends on the connected
+-- role: compare inventories taken by the same role). Sorted by schema, name.
 -- PostgreSQL 10+ (relkind 'p', rolbypassrls). Catalog reads only: takes no relation lock.
 SELECT
     n.nspname AS schema,
