@@ -387,3 +387,84 @@ def test_check_context_is_read_only(target: Target, pg_conn: psycopg.Connection[
             ctx.conn().execute("INSERT INTO t VALUES (1)")
     finally:
         ctx.close()
+
+
+# -- the screen -------------------------------------------------------------------------------
+def _screen_app(target: Target) -> Any:
+    from textual.app import App
+
+    from nchat_tui.screens.troubleshoot import TroubleshootScreen
+
+    class TsApp(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(TroubleshootScreen(target))
+
+    return TsApp()
+
+
+async def _settle(pilot: Any) -> None:
+    for _ in range(3):  # a walk's worker starts a re-check worker: wait for both
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+class TestScreen:
+    async def test_walks_the_v040_tree_to_its_findings(
+            self, v030_db: psycopg.Connection[Any], target: Target) -> None:
+        async with _screen_app(target).run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("down", "down", "down", "enter")
+            await _settle(pilot)
+            screen = pilot.app.screen
+            found = screen.findings["v040"]
+            assert found["orphans"].status == "problem"
+            assert found["duplicates"].status == "problem"
+            assert set(found) == {"orphans", "duplicates", "disk", "timeout", "permissions"}
+            assert "2 problem(s) found" in str(screen.query_one("#ts-status").render())
+            detail = str(screen.query_one("#ts-detail").render())
+            assert "identity key(s) belong to users that no longer exist" in detail
+
+    async def test_connection_tree_stops_where_the_cause_is(
+            self, pg_db: dict[str, str], tmp_path: Path) -> None:
+        t = _target({**pg_db, "port": str(free_port())}, tmp_path)
+        async with _screen_app(t).run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("enter")
+            await _settle(pilot)
+            found = pilot.app.screen.findings["connection"]
+            assert list(found) == ["isready", "dns", "port"]
+            assert found["port"].status == "problem"
+
+    async def test_fix_after_confirmation_then_recheck(
+            self, pg_conn: psycopg.Connection[Any], target: Target) -> None:
+        pg_conn.execute("CREATE TABLE nchat_messages (id int) WITH (autovacuum_enabled = false)")
+        pg_conn.execute("INSERT INTO nchat_messages SELECT generate_series(1, 500)")
+        pg_conn.execute("SELECT pg_stat_force_next_flush()")
+        async with _screen_app(target).run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("down", "down", "enter")
+            await _settle(pilot)
+            screen = pilot.app.screen
+            assert screen.findings["slow"]["analyze"].status == "problem"
+            steps = screen.query_one("#ts-steps")
+            steps.highlighted = [s.id for s in screen_trees("slow")].index("analyze")
+            await pilot.pause()
+            await pilot.press("f")
+            await pilot.pause()
+            await pilot.press("y")
+            await _settle(pilot)
+            deadline = time.monotonic() + 15
+            while screen.findings["slow"].get("analyze") is None or \
+                    screen.findings["slow"]["analyze"].status != "ok":
+                assert time.monotonic() < deadline, screen.findings["slow"].get("analyze")
+                await pilot.press("r")  # statistics reach the view a moment later
+                await _settle(pilot)
+        row = pg_conn.execute("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                              "WHERE relname = 'nchat_messages'").fetchone()
+        assert row == (True,)
+
+
+def screen_trees(name: str) -> Any:
+    from nchat_tui.troubleshoot import TREES
+
+    return TREES[name].steps
