@@ -770,6 +770,14 @@ DROP TABLE pg_temp.demo_replies;
 DROP TABLE pg_temp.demo_channels;
 DROP TABLE pg_temp.demo_users;
 DROP TABLE pg_temp.demo_params;
+DROP FUNCTION pg_temp.demo_reply(BIGINT, BIGINT);
+DROP FUNCTION pg_temp.demo_line(BIGINT, BIGINT, BIGINT);
+DROP FUNCTION pg_temp.demo_member(BIGINT, BIGINT, INT);
+DROP FUNCTION pg_temp.demo_user_created(BIGINT, INT, TIMESTAMPTZ);
+DROP FUNCTION pg_temp.demo_username(BIGINT);
+DROP FUNCTION pg_temp.demo_last(BIGINT);
+DROP FUNCTION pg_temp.demo_first(BIGINT);
+DROP FUNCTION pg_temp.demo_uuid(TEXT, BIGINT);
 
 RESET synchronous_commit;
 RESET maintenance_work_mem;
