@@ -37,6 +37,7 @@ COMMANDS = [
     "nchat_tui.cmd_troubleshoot",
     "nchat_tui.cmd_verify",
     "nchat_tui.cmd_report",
+    "nchat_tui.cmd_rollback",
 ]
 
 

@@ -1,0 +1,4 @@
+-- drop_database.sql: drop database {name}, which must have no connections (no FORCE: a
+-- connected session makes this fail and is reported instead). Cannot run in a transaction
+-- block. Needs the owner or a superuser. Any PostgreSQL. ACCESS EXCLUSIVE on the database.
+DROP DATABASE {name}
