@@ -807,9 +807,10 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
                         t.exists = True
                         t.size_bytes, t.row_estimate = srow["size_bytes"], srow["row_estimate"]
                     continue
-                t.created_by_plan = t.name in created
                 row = stats.get(t.name)
                 t.exists = row is not None
+                # CREATE TABLE IF NOT EXISTS on a table that exists now creates nothing.
+                t.created_by_plan = t.name in created and not t.exists
                 if row is not None:
                     t.qualified = f"{row['schema_name']}.{row['rel_name']}"
                     t.size_bytes, t.row_estimate = row["size_bytes"], row["row_estimate"]
@@ -841,6 +842,13 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
             for finding in st.findings:
                 tgt = next((t for t in st.targets if t.name == finding.table), main)
                 _weigh(finding, tgt)
+            if st.kind != "DropStmt":
+                for t in st.targets:
+                    if t.role != "index" and not t.exists and t.name not in created:
+                        st.find("missing-relation", "warn",
+                                f"{t.name} does not exist now and no earlier statement of this "
+                                "plan creates it: this statement fails unless the file changes "
+                                "search_path", t.name)
             # A strong lock on a big live table is worth saying even without a lint rule.
             for t in st.targets:
                 if t.lock == AE and _size_class(t) == "big" and not st.findings:

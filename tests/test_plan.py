@@ -163,3 +163,20 @@ def test_drift_against_the_go_checksum(pg_conn: Conn, tmp_path: Path) -> None:
     plan = build_plan(pg_conn, pending(disc.files, led), led, all_files=disc.files)
     assert [f.file for f in plan.files] == ["002_b.sql"]
     assert [(d.file, d.recorded) for d in plan.drift] == [("001_a.sql", original)]
+
+
+def test_if_not_exists_on_a_live_table_and_missing_relations(pg_conn: Conn, tmp_path: Path) -> None:
+    _big_db(pg_conn)
+    (tmp_path / "001_a.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS big (id bigserial PRIMARY KEY);\n"
+        "CREATE INDEX big_ref ON big (ref);\n"
+        "ALTER TABLE nope ADD COLUMN x int;\n"
+        "CREATE TABLE made (id int);\n"
+        "ALTER TABLE made ADD COLUMN y int;\n")
+    disc = discover(tmp_path)
+    led = detect_ledger(pg_conn)
+    fp = build_plan(pg_conn, disc.files, led).files[0]
+    idx = fp.statements[1].targets[0]
+    assert idx.exists and not idx.created_by_plan and idx.row_estimate == 30000
+    assert [(f.statement, f.rule) for f in fp.findings if f.rule == "missing-relation"] == [
+        (3, "missing-relation")]
