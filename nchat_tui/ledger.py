@@ -322,12 +322,28 @@ def record_applied(conn: psycopg.Connection[Any], kinds: list[str], f: Migration
     """Record ``f`` as applied in every ledger kind given, inside the caller's transaction."""
     for kind in kinds:
         if kind == "go":
-            conn.execute(sql_text("ledger/record_go_schema_versions.sql"), {"name": f.name})
-            has_ops = ledger is None or "migrations" in ledger.go_tables()
-            if has_ops:
-                conn.execute(sql_text("ledger/record_go_ops.sql"),
-                             {"id": f.ledger_id, "name": f.name, "checksum": checksum,
-                              "applied_by": applied_by, "duration_ms": duration_ms})
+            go = ledger.go_tables() if ledger is not None else {}
+            sv = go.get("schema_versions")
+            if sv is None or "name" in sv.columns:
+                conn.execute(sql_text("ledger/record_go_schema_versions.sql"), {"name": f.name})
+            ops = go.get("migrations")
+            if ledger is None or ops is not None:
+                have = ops.columns if ops is not None else list(GO_OPS_COLUMNS)
+                cols: list[str] = [c for c in ("id", "name", "checksum", "applied_by",
+                                               "duration_ms") if c in have]
+                updates: list[sql.Composable] = [
+                    sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+                    for c in cols if c != "id"]
+                if "applied_at" in have:
+                    updates.append(sql.SQL("applied_at = now()"))
+                if "rolled_back_at" in have:
+                    updates.append(sql.SQL("rolled_back_at = NULL"))
+                q = sql.SQL(sql_text("ledger/record_go_ops.sql")).format(
+                    columns=sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+                    values=sql.SQL(", ").join(sql.Placeholder(c) for c in cols),
+                    updates=sql.SQL(", ").join(updates))
+                conn.execute(q, {"id": f.ledger_id, "name": f.name, "checksum": checksum,
+                                 "applied_by": applied_by, "duration_ms": duration_ms})
         elif kind in ("bash", "guide"):
             t = ledger.table(kind) if ledger else None
             if t is None:

@@ -545,6 +545,10 @@ class Runner:
                 return self.result
             prepared = self._preflight(files, pgv)
             kinds = list(ledger.kinds)
+            if "go" in kinds and self.opt.direction == "up":
+                # As the Go CLI does on every run: both of its tables, created when missing.
+                ensure_go_ledger(work)
+                ledger = detect_ledger(work)
             if not kinds:
                 if self.opt.direction == "down":
                     raise OperationFailed("no migration ledger: nothing is recorded as applied")

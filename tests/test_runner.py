@@ -452,3 +452,18 @@ def test_session_state_does_not_leak_between_files(target: Target, pg_conn: Conn
     assert _exists(pg_conn, "other.in_other") and _exists(pg_conn, "public.in_public")
     assert pg_conn.execute("SELECT v FROM other.in_other").fetchall() == [("a%b",)]
     assert _go_ledger(pg_conn)[0] == [("001_path.sql",), ("002_plain.sql",)]
+
+
+def test_older_go_ledger_shape_is_completed_and_written(target: Target, pg_conn: Conn,
+                                                        tmp_path: Path) -> None:
+    """An older CLI's nself_ops.migrations (id, name, checksum, applied_at) without
+    np_common.schema_versions: the runner creates the missing table as the Go CLI does on every
+    run, and writes only the columns the old table has."""
+    pg_conn.execute("CREATE SCHEMA nself_ops; CREATE TABLE nself_ops.migrations (id TEXT PRIMARY "
+                    "KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT "
+                    "NULL DEFAULT now())")
+    d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);"})
+    res = _run(target, d)
+    assert res.status == "ok" and res.ledger_kinds == ["go"]
+    f = discover(d).files[0]
+    assert _go_ledger(pg_conn) == ([("001_a.sql",)], [("001", "001_a.sql", f.sha256())])
