@@ -38,6 +38,7 @@ COMMANDS = [
     "nchat_tui.cmd_verify",
     "nchat_tui.cmd_report",
     "nchat_tui.cmd_rollback",
+    "nchat_tui.cmd_maintain",
 ]
 
 
