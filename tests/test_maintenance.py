@@ -44,7 +44,8 @@ def test_plan_vacuum_and_refresh(upgraded: tuple[Target, Path]) -> None:
     assert all(r.status == "done" for r in res if r.item != "public.nchat_channels")
     assert len(asked) == 10 and any("VACUUM (ANALYZE) public.nchat_messages" in s for s in lines)
     after = verify_upgrade(t).check("health.never_analyzed")
-    assert after is not None and after.status == "ok", after.summary
+    assert after is not None
+    assert after.status == "ok", after.summary
     ref = refresh_matviews(t, plan.matviews)
     assert [(r.item, r.status, r.evidence["concurrently"]) for r in ref] == [
         ("public.nchat_prekey_bundles", "done", True)]
@@ -63,7 +64,12 @@ def test_cleanup_counts_first_and_deletes_only_when_confirmed(
                   "FROM generate_series(1, 3)")
         c.execute("INSERT INTO nchat_e2ee_audit_log (event_type) VALUES ('session_destroyed')")
     shown: list[dict[str, Any]] = []
-    res = run_cleanup(t, ["audit-log-90d"], confirm=lambda _w, f: shown.append(f) or False)
+
+    def decline(_what: str, facts: dict[str, Any]) -> bool:
+        shown.append(facts)
+        return False
+
+    res = run_cleanup(t, ["audit-log-90d"], confirm=decline)
     assert shown[0]["rows"] == 3 and res[0].status == "skipped"
     res = run_cleanup(t, ["audit-log-90d", "prekeys-30d"], confirm=lambda _w, _f: True)
     by = {r.item: r for r in res}
