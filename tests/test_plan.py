@@ -180,3 +180,31 @@ def test_if_not_exists_on_a_live_table_and_missing_relations(pg_conn: Conn, tmp_
     assert idx.exists and not idx.created_by_plan and idx.row_estimate == 30000
     assert [(f.statement, f.rule) for f in fp.findings if f.rule == "missing-relation"] == [
         (3, "missing-relation")]
+
+
+def test_plan_of_the_demo_013_to_016(pg_db: dict[str, str], pg_conn: Conn) -> None:
+    """The embedded demo at scale 0.02: 013-016 pending, in order, with live locks and lint."""
+    from nchat_tui.demo import default_migrations_dir, load_demo
+
+    mdir = default_migrations_dir()
+    load_demo(pg_db, scale=0.02, migrations_dir=mdir)
+    pg_conn.execute("ANALYZE")
+    disc = discover(mdir)
+    led = detect_ledger(pg_conn)
+    assert led.kind == "go"
+    todo = pending(disc.files, led)
+    assert [f.name for f in todo] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
+                                      "015_voice_calls.sql", "016_live_streaming.sql"]
+    plan = build_plan(pg_conn, todo, led, all_files=disc.files)
+    assert plan.drift == []
+    assert [f.file for f in plan.files] == [f.name for f in todo]
+    assert all(f.txn_mode != "unparseable" for f in plan.files)
+    assert all(len(f.statements) > 0 for f in plan.files)
+    # the v0.4.0 changes to live tables: nchat_messages is locked with its real row estimate
+    on_messages = [t for f in plan.files for s in f.statements for t in s.targets
+                   if t.qualified == "public.nchat_messages"]
+    assert on_messages and all(t.exists and not t.created_by_plan for t in on_messages)
+    assert max(t.row_estimate or 0 for t in on_messages) > 1000
+    assert "ACCESS EXCLUSIVE" in {t.lock for t in on_messages}
+    d = plan.to_dict()
+    assert d["summary"]["statements"] == sum(len(f.statements) for f in plan.files)

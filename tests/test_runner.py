@@ -467,3 +467,22 @@ def test_older_go_ledger_shape_is_completed_and_written(target: Target, pg_conn:
     assert res.status == "ok" and res.ledger_kinds == ["go"]
     f = discover(d).files[0]
     assert _go_ledger(pg_conn) == ([("001_a.sql",)], [("001", "001_a.sql", f.sha256())])
+
+
+def test_demo_013_to_016_up_then_down(target: Target, pg_db: dict[str, str], pg_conn: Conn) -> None:
+    """The demo's v0.4.0 migrations apply with correct checksums and revert with their downs."""
+    from nchat_tui.demo import default_migrations_dir, load_demo
+
+    mdir = default_migrations_dir()
+    load_demo(pg_db, scale=0.02, migrations_dir=mdir)
+    before = _go_ledger(pg_conn)
+    res = _run(target, mdir)
+    assert res.status == "ok", res.to_dict()
+    assert res.committed() == ["013_e2ee_system.sql", "014_e2ee_system.sql",
+                               "015_voice_calls.sql", "016_live_streaming.sql"]
+    by = {f.name: f for f in discover(mdir).files}
+    ops = dict((n, c) for _, n, c in _go_ledger(pg_conn)[1])
+    assert all(ops[n] == by[n].sha256() for n in res.committed())
+    res = _run(target, mdir, direction="down", to_version="012")
+    assert res.status == "ok" and len(res.committed()) == 4
+    assert _go_ledger(pg_conn) == before
