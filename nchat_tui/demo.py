@@ -376,21 +376,19 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
     built = False
     counts: dict[str, int] = {}
     admin = cluster.socket_conninfo("postgres")
-    with psycopg.connect(**admin, autocommit=True, application_name="nchat-tui-demo") as conn:
+    with _admin_connect(admin) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                               (DEMO_DB,)).fetchone() is not None
     loaded = exists and _is_loaded(cluster)
     if not loaded:
-        with psycopg.connect(**admin, autocommit=True,
-                             application_name="nchat-tui-demo") as conn:
+        with _admin_connect(admin) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{LOADING_DB}" WITH (FORCE)')
             if exists:
                 say(f"database {DEMO_DB} is incomplete: rebuilding it")
                 conn.execute(f'DROP DATABASE "{DEMO_DB}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{LOADING_DB}"')
         report = load_demo(cluster.socket_conninfo(LOADING_DB), scale=scale, progress=say)
-        with psycopg.connect(**admin, autocommit=True,
-                             application_name="nchat-tui-demo") as conn:
+        with _admin_connect(admin) as conn:
             conn.execute(f'ALTER DATABASE "{LOADING_DB}" RENAME TO "{DEMO_DB}"')
         timings.update({f"load_{k}": v for k, v in report.timings.items()})
         counts = report.counts
@@ -411,11 +409,15 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
         scale=float(state.get("scale") or scale), built=built, timings=timings, counts=counts)
 
 
+def _admin_connect(params: Mapping[str, str]) -> psycopg.Connection[Any]:
+    return psycopg.connect(make_conninfo(**params), autocommit=True,
+                           application_name="nchat-tui-demo")
+
+
 def _is_loaded(cluster: LocalCluster) -> bool:
     """The demo database holds the nChat tables and a Go CLI ledger (whatever was run since)."""
     try:
-        with psycopg.connect(**cluster.socket_conninfo(DEMO_DB), autocommit=True,
-                             application_name="nchat-tui-demo") as conn:
+        with _admin_connect(cluster.socket_conninfo(DEMO_DB)) as conn:
             row = conn.execute("SELECT to_regclass('public.nchat_messages') IS NOT NULL "
                                "AND to_regclass('nself_ops.migrations') IS NOT NULL").fetchone()
             return bool(row and row[0])
