@@ -5,7 +5,7 @@
 SELECT pid,
        application_name,
        usename::text AS usename,
-       client_addr::text AS client_addr,
+       host(client_addr) AS client_addr,
        state,
        extract(epoch FROM now() - xact_start)::float8 AS xact_age_s,
        extract(epoch FROM now() - state_change)::float8 AS state_age_s,

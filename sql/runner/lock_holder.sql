@@ -6,7 +6,7 @@
 WITH k AS (SELECT hashtext('nself:migrations')::bigint AS key)
 SELECT a.pid,
        a.application_name,
-       a.client_addr::text AS client_addr,
+       host(a.client_addr) AS client_addr,
        a.usename::text AS usename,
        a.backend_start,
        a.state,

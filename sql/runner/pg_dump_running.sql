@@ -5,7 +5,7 @@
 -- PostgreSQL 10+. Reads pg_stat_activity only.
 SELECT pid,
        application_name,
-       client_addr::text AS client_addr,
+       host(client_addr) AS client_addr,
        usename::text AS usename,
        xact_start,
        left(query, 200) AS query
