@@ -133,11 +133,51 @@ def analyse_files(files: list[tuple[str, str]]) -> Effects:
                                    "statement": type(node).__name__,
                                    "why": f"not understood ({type(exc).__name__})"})
             if isinstance(node, ast.DoStmt):
-                eff.opaque.append({"file": name, "line": str(_line_at(text, raw.stmt_location or 0)),
-                                   "statement": "DO block",
-                                   "why": "procedural code: its effects are not visible to the "
-                                          "parser"})
+                why = _do_block(eff, node, name)
+                if why:
+                    eff.opaque.append({"file": name,
+                                       "line": str(_line_at(text, raw.stmt_location or 0)),
+                                       "statement": "DO block", "why": why})
     return eff
+
+
+def _walk_plpgsql(node: Any, found: list[str], dynamic: list[str]) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "PLpgSQL_stmt_execsql":
+                q = ((v.get("sqlstmt") or {}).get("PLpgSQL_expr") or {}).get("query")
+                if q:
+                    found.append(q)
+            elif k in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors"):
+                dynamic.append(k)
+            _walk_plpgsql(v, found, dynamic)
+    elif isinstance(node, list):
+        for v in node:
+            _walk_plpgsql(v, found, dynamic)
+
+
+def _do_block(eff: Effects, node: Any, file: str) -> str | None:
+    """Apply the static SQL inside a DO block; say why it stays opaque, or None."""
+    body = next((a.arg.sval for a in node.args or () if a.defname == "as"), None)
+    if body is None:
+        return "a DO block without a body the parser can read"
+    try:
+        tree = pglast.parse_plpgsql("CREATE FUNCTION nchat_tui_do() RETURNS void AS "
+                                    f"$nchat_tui_do${body}$nchat_tui_do$ LANGUAGE plpgsql")
+    except Exception:  # not plpgsql, or unparsable: nothing can be said
+        return "procedural code the parser cannot read"
+    found: list[str] = []
+    dynamic: list[str] = []
+    _walk_plpgsql(tree, found, dynamic)
+    for q in found:
+        try:
+            for raw in pglast.parse_sql(q):
+                _effect(eff, raw.stmt, file)
+        except Exception:
+            return "a statement inside the DO block could not be parsed"
+    if dynamic:
+        return "dynamic SQL (EXECUTE): its effects are not visible to the parser"
+    return None
 
 
 def _column(eff: Effects, table: str, cd: Any, file: str, serial_seq: bool) -> None:

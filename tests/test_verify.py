@@ -447,3 +447,30 @@ def test_diff_inventory_ignores_sequence_positions(pg_conn: psycopg.Connection[A
     pg_conn.execute("CREATE INDEX t_i ON t(id)")
     d = diff_inventory(a, schema_inventory(pg_conn))
     assert list(d["indexes"]["added"]) == ["public.t_i"]
+
+
+def test_demo_backup_migrate_verify_cli(pg_db: dict[str, str], target: Target,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's "done when": backup, migrate and verify on the demo exit 0; deleting one
+    nchat_users row makes verify exit 1 naming nchat_users."""
+    from nchat_tui.demo import default_migrations_dir, load_demo
+
+    load_demo(pg_db, scale=0.02)
+    t = with_migrations(target, default_migrations_dir())
+    common = ["--dsn", t.conninfo(), "--migrations", str(t.migrations_dir), "--backup-dir",
+              str(t.backup_dir), "--state-dir", str(t.state_dir)]
+    assert main([*common, "backup", "--json"]) == 0
+    assert main([*common, "migrate", "--yes", "--json"]) == 0
+    capsys.readouterr()
+    rc = main([*common, "verify", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0, [(c["id"], c["summary"]) for c in out["checks"] if c["status"] == "failed"]
+    assert out["applied"] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
+                              "015_voice_calls.sql", "016_live_streaming.sql"]
+    with t.connect("test") as conn:
+        # One row lost, and only that row: foreign-key actions (triggers) are off for it.
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("DELETE FROM nchat_users WHERE id = (SELECT id FROM nchat_users LIMIT 1)")
+    assert main([*common, "verify"]) == 1
+    text = capsys.readouterr().out
+    assert "[FAIL] data.row_counts" in text and "public.nchat_users has" in text
