@@ -85,11 +85,18 @@ class Blocker:
     query: str | None = None
     lock_mode: str | None = None
 
+    @property
+    def cancel_is_useless(self) -> bool:
+        """Cancelling stops a running query only: an idle-in-transaction session keeps its
+        locks until it is terminated (or commits)."""
+        return (self.state or "").startswith("idle in transaction")
+
     def describe(self) -> str:
         age = f", transaction open {self.xact_age_s:.0f} s" if self.xact_age_s is not None else ""
+        idle = " - cancelling will not help, only terminating" if self.cancel_is_useless else ""
         return (f"pid {self.pid} ({self.application or 'no application name'}, "
-                f"{self.user or '?'}@{self.client_addr or 'local'}, {self.state or '?'}{age}): "
-                f"{(self.query or '').strip()[:80]}")
+                f"{self.user or '?'}@{self.client_addr or 'local'}, {self.state or '?'}{age}"
+                f"{idle}): {(self.query or '').strip()[:80]}")
 
 
 @dataclass
@@ -240,7 +247,8 @@ class RunError:
 @dataclass
 class RunResult:
     status: str
-    """ok, nothing_to_do, failed, stopped"""
+    """ok, nothing_to_do, failed, stopped (lock wait given up, or asked to stop),
+    interrupted (an exception ended the run: see the journal)"""
     direction: str
     run_id: str
     files: list[FileOutcome] = field(default_factory=list)
@@ -536,9 +544,14 @@ class Runner:
             ledger = detect_ledger(work)
             files = select_files(disc, ledger, self.opt)
             if self.opt.gate:
-                self.result.gate = check_gate(self.target, work, ledger,
-                                              without_backup=self.opt.without_backup,
-                                              journal=self.journal)
+                try:
+                    self.result.gate = check_gate(self.target, work, ledger,
+                                                  without_backup=self.opt.without_backup,
+                                                  journal=self.journal)
+                except Refused as exc:
+                    self._j("migrate_refused_by_gate", reason=exc.one_line(),
+                            direction=self.opt.direction)
+                    raise
             if not files:
                 self.result.status = "nothing_to_do"
                 self._j("migrate_nothing_to_do", direction=self.opt.direction)
@@ -586,6 +599,11 @@ class Runner:
                 if text_name not in reached:
                     self.result.files.append(FileOutcome(text_name, f.version, analysis.txn_mode))
             return self.result
+        except BaseException:
+            # Ctrl-C, a lost connection, a bug: the journal must not call this run "ok".
+            if self.result.status == "ok" and self.result.files:
+                self.result.status = "interrupted"
+            raise
         finally:
             self.result.duration_ms = round((time.monotonic() - t0) * 1000, 1)
             if watcher is not None:

@@ -486,3 +486,40 @@ def test_demo_013_to_016_up_then_down(target: Target, pg_db: dict[str, str], pg_
     res = _run(target, mdir, direction="down", to_version="012")
     assert res.status == "ok" and len(res.committed()) == 4
     assert _go_ledger(pg_conn) == before
+
+
+def test_statement_timeout_fails_the_file_cleanly(target: Target, pg_conn: Conn,
+                                                  tmp_path: Path) -> None:
+    d = _folder(tmp_path, {"001_slow.sql": "CREATE TABLE s (id int);\nSELECT pg_sleep(5);\n"})
+    res = _run(target, d, statement_timeout_s=0.2)
+    assert res.status == "failed" and res.error.sqlstate == "57014"
+    assert res.error.line == 2 and "statement timeout" in res.error.message
+    assert not _exists(pg_conn, "s") and res.rolled_back() == ["001_slow.sql"]
+
+
+def test_app_mode_waits_for_the_migration_lock(target: Target, pg_db: dict[str, str],
+                                               tmp_path: Path) -> None:
+    d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);"})
+    other = psycopg.connect(make_conninfo(**pg_db), autocommit=True, application_name="other")
+    other.execute("SELECT pg_advisory_lock(hashtext('nself:migrations'))")
+    threading.Timer(1.5, other.close).start()
+    events: list[RunEvent] = []
+    res = _run(target, d, wait_for_lock_s=30, callbacks=RunCallbacks(on_event=events.append))
+    assert res.status == "ok"
+    waits = [e for e in events if e.kind == "lock_waiting"]
+    assert waits and "'other'" in (waits[0].message or "")
+    assert [e.kind for e in events].index("lock_acquired") > [e.kind for e in events].index(
+        "lock_waiting")
+
+
+def test_stop_between_files(target: Target, pg_conn: Conn, tmp_path: Path) -> None:
+    d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);",
+                           "002_b.sql": "CREATE TABLE b (id int);"})
+    done: list[str] = []
+    cbs = RunCallbacks(on_event=lambda e: done.append(e.file or "") if e.kind == "file_committed"
+                       else None, should_stop=lambda: bool(done))
+    res = _run(target, d, callbacks=cbs)
+    assert res.status == "stopped" and res.exit_code == 1
+    assert res.committed() == ["001_a.sql"] and [f.status for f in res.files] == ["committed",
+                                                                                  "not_run"]
+    assert _exists(pg_conn, "a") and not _exists(pg_conn, "b")
