@@ -897,3 +897,44 @@ def verify_or_raise(report: VerifyReport) -> None:
 __all__ = ["Check", "VerifyReport", "check_health_url", "classify_diff", "diff_inventory",
            "diff_is_empty", "expected_problems", "load_before", "read_table_stats",
            "record_stats_baseline", "stats_baseline_path", "verify_upgrade"]
+
+
+# ---------------------------------------------------------------------------------------------
+# checklist actions (the lead registers them in actions.ACTIONS: "verify_schema", "verify_data")
+# ---------------------------------------------------------------------------------------------
+SCHEMA_STEP_CHECKS = ("schema.", "health.", "seed004.new_indexes", "seed004.foreign_keys")
+DATA_STEP_CHECKS = ("data.", "seed004.messages", "seed004.channels", "app.")
+
+
+def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
+    from nchat_tui.actions import Progress
+    from nchat_tui.checklist import StepResult
+
+    def progress(text: str, frac: float | None) -> None:
+        ctx.progress(Progress(frac, text))
+
+    rep = verify_upgrade(ctx.target, ctx.options.get("against"),
+                         ctx.options.get("health_url"), release=ctx.options.get("release"),
+                         progress=progress, cancel=ctx.cancel, journal=ctx.journal)
+    mine = [c for c in rep.checks if c.id.startswith(prefixes)]
+    failed = [c for c in mine if c.status == FAILED]
+    warned = [c for c in mine if c.status == WARN]
+    ev = {"before_source": rep.before_source, "applied": rep.applied,
+          "checks": [asdict(c) for c in mine], "notes": rep.notes}
+    if failed:
+        return StepResult("failed", f"{title}: " + "; ".join(f"{c.id}: {c.summary}"
+                                                            for c in failed), ev)
+    status = "warn" if warned else "ok"
+    return StepResult(status, f"{title}: {len(mine) - len(warned)} check(s) ok"
+                      + (", " + "; ".join(f"{c.id}: {c.summary}" for c in warned)
+                         if warned else ""), ev)
+
+
+def act_verify_schema(ctx: Any) -> Any:
+    """Checklist action: the schema, health and seed-004 schema checks."""
+    return _step_result(ctx, SCHEMA_STEP_CHECKS, "schema and health")
+
+
+def act_verify_data(ctx: Any) -> Any:
+    """Checklist action: row counts, soft-deleted rows, seed-004 data checks, health URL."""
+    return _step_result(ctx, DATA_STEP_CHECKS, "data")

@@ -263,3 +263,72 @@ def test_cli_refuses_without_yes_and_tty(upgraded: tuple[Target, Path]) -> None:
     assert main([*common, "rollback", "--down"]) == 3
     assert t.database in _databases(t)
     assert _count(t, "nchat_identity_keys") == 0  # still the upgraded schema
+
+
+def test_demo_rollback_by_restore_cli(pg_db: dict[str, str], target: Target,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's "done when": on the demo, `rollback --backup PATH --yes` brings back the
+    before row counts and schema and keeps the old database renamed."""
+    import json
+
+    from nchat_tui.demo import default_migrations_dir, load_demo, table_counts
+
+    load_demo(pg_db, scale=0.02)
+    t = Target(**{**target.__dict__, "migrations_dir": default_migrations_dir()})
+    common = ["--dsn", t.conninfo(), "--migrations", str(t.migrations_dir), "--backup-dir",
+              str(t.backup_dir), "--state-dir", str(t.state_dir)]
+    assert main([*common, "backup", "--json"]) == 0
+    dump = json.loads(capsys.readouterr().out)["path"]
+    with t.connect("test") as c:
+        before = table_counts(c)
+    assert main([*common, "migrate", "--yes"]) == 0
+    with t.connect("test") as c:
+        c.execute("SET session_replication_role = replica")
+        c.execute("INSERT INTO nchat_users (id, email, username, display_name) "
+                  "SELECT gen_random_uuid(), 'late@example.com', 'late', 'Late'")
+    capsys.readouterr()
+    assert main([*common, "rollback", "--json"]) == 0  # the facts
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["schema_changed"] and facts["down"]["available"]
+    assert facts["restore"]["net_rows_added"] >= 1
+    assert main([*common, "rollback", "--backup", dump, "--yes", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    with t.connect("test") as c:
+        assert table_counts(c) == before
+        assert c.execute("SELECT to_regclass('public.nchat_identity_keys')").fetchone() == (None,)
+    manifest = read_manifest(manifest_path_for(Path(dump)))
+    assert manifest is not None
+    with t.connect("test") as c:
+        assert diff_is_empty(diff_inventory(manifest["snapshot"]["inventory"],
+                                            schema_inventory(c), include_ledgers=True))
+    assert res["old_database"] in _databases(t)
+    assert main([*common, "rollback", "--drop-old", res["old_database"], "--yes"]) == 0
+    assert res["old_database"] not in _databases(t)
+
+
+def test_demo_down_rollback_cli(pg_db: dict[str, str], target: Target,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """On the demo: migrate 013-016, take a new backup (the down path is gated too), then
+    `rollback --down --yes` reverts all four and the inventory equals the first backup's."""
+    import json
+
+    from nchat_tui.demo import default_migrations_dir, load_demo
+
+    load_demo(pg_db, scale=0.02)
+    t = Target(**{**target.__dict__, "migrations_dir": default_migrations_dir()})
+    common = ["--dsn", t.conninfo(), "--migrations", str(t.migrations_dir), "--backup-dir",
+              str(t.backup_dir), "--state-dir", str(t.state_dir)]
+    assert main([*common, "backup", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)["path"]
+    assert main([*common, "migrate", "--yes"]) == 0
+    time.sleep(1.05)
+    assert main([*common, "backup", "--json"]) == 0
+    capsys.readouterr()
+    rc = main([*common, "rollback", "--down", "--yes", "--json", "--against",
+               str(manifest_path_for(Path(first)))])
+    out = json.loads(capsys.readouterr().out)
+    assert out["run"]["committed"] == ["016_live_streaming.down.sql", "015_voice_calls.down.sql",
+                                       "014_e2ee_system.down.sql", "013_e2ee_system.down.sql"]
+    assert out["to_version"] == "012_rls_policies.sql"
+    assert out["inventory_equal"], out["differences"]
+    assert rc == 0 and out["ledger_equal"]

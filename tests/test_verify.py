@@ -474,3 +474,22 @@ def test_demo_backup_migrate_verify_cli(pg_db: dict[str, str], target: Target,
     assert main([*common, "verify"]) == 1
     text = capsys.readouterr().out
     assert "[FAIL] data.row_counts" in text and "public.nchat_users has" in text
+
+
+def test_checklist_actions(upgraded: tuple[Target, Path]) -> None:
+    from nchat_tui.actions import ActionContext, Progress
+    from nchat_tui.journal import Journal
+    from nchat_tui.verify import act_verify_data, act_verify_schema
+
+    t, _ = upgraded
+    seen: list[Progress] = []
+    ctx = ActionContext(t, Journal.for_target(t.state_dir, t.masked()), progress=seen.append)
+    res = act_verify_schema(ctx)
+    assert res.status == "warn"  # the new tables were never analyzed
+    assert {c["id"] for c in res.evidence["checks"]} >= {"schema.expected", "health.ledger",
+                                                          "seed004.new_indexes"}
+    assert seen and seen[-1].fraction == 1.0
+    with t.connect("test") as conn:
+        conn.execute("DELETE FROM nchat_audit_logs WHERE id = 1")
+    res = act_verify_data(ctx)
+    assert res.status == "failed" and "public.nchat_audit_logs" in res.summary
