@@ -184,6 +184,9 @@ class RunCallbacks:
     """(file name, why it needs confirming) -> run it as written?"""
     offer_cleanup: Callable[[list[InvalidIndex]], bool] | None = None
     """Invalid indexes left behind by a failure -> drop them concurrently now?"""
+    retry_failed: Callable[[RunError], bool] | None = None
+    """A statement of a non-transactional file failed (after the cleanup offer) -> retry that
+    statement now? (Its earlier statements stayed committed.) Default: no, stop."""
     confirm_signal: Callable[[Blocker, bool], bool] | None = None
     """(blocker, terminate?) -> really signal it? Default: yes (the decision was the confirmation)."""
     should_stop: Callable[[], bool] | None = None
@@ -875,6 +878,7 @@ class Runner:
                                kinds: list[str], ledger: Ledger) -> bool:
         lock_s = self.opt.lock_timeout_s
         t0 = time.monotonic()
+        invalid_before = {b.index for b in self._invalid_indexes(work)}
         try:
             for st, so in zip(a.body(), fo.statements, strict=True):
                 if self.cb.should_stop and self.cb.should_stop():
@@ -902,7 +906,14 @@ class Runner:
                         self._fail(fo, st, so, exc)
                         fo.status = "partial" if any(s.status == "committed"
                                                      for s in fo.statements) else "failed"
-                        self._after_non_tx_failure(work)
+                        self._after_non_tx_failure(work, invalid_before)
+                        err = self.result.error
+                        if (err is not None and self.cb.retry_failed is not None
+                                and self.cb.retry_failed(err)):
+                            self._j("migrate_retry", file=fo.file, statement=st.index)
+                            self.result.status, self.result.error = "ok", None
+                            self.result.invalid_indexes = []
+                            continue
                         return False
             with work.transaction():
                 self._write_ledger(work, f, kinds, ledger, (time.monotonic() - t0) * 1000)
@@ -913,11 +924,16 @@ class Runner:
                 work.execute("RESET lock_timeout")
                 work.execute("RESET statement_timeout")
 
-    def _after_non_tx_failure(self, work: psycopg.Connection[Any]) -> None:
+    def _invalid_indexes(self, work: psycopg.Connection[Any]) -> list[InvalidIndex]:
         with work.cursor(row_factory=dict_row) as cur:
             cur.execute(sql_text("runner/invalid_indexes.sql"))
-            bad = [InvalidIndex(r["index"], r["table_name"], r["size_bytes"])
-                   for r in cur.fetchall()]
+            return [InvalidIndex(r["index"], r["table_name"], r["size_bytes"])
+                    for r in cur.fetchall()]
+
+    def _after_non_tx_failure(self, work: psycopg.Connection[Any], before: set[str]) -> None:
+        """List the invalid indexes this failure left (not those that were there before the
+        file started) and offer to drop them concurrently."""
+        bad = [b for b in self._invalid_indexes(work) if b.index not in before]
         self.result.invalid_indexes = bad
         self.result.choices = ["fix the file and run migrate again (statements that committed "
                                "stay; the file re-runs from its first statement)",

@@ -523,3 +523,31 @@ def test_stop_between_files(target: Target, pg_conn: Conn, tmp_path: Path) -> No
     assert res.committed() == ["001_a.sql"] and [f.status for f in res.files] == ["committed",
                                                                                   "not_run"]
     assert _exists(pg_conn, "a") and not _exists(pg_conn, "b")
+
+
+def test_non_transactional_retry_after_cleanup(target: Target, pg_conn: Conn,
+                                               tmp_path: Path) -> None:
+    pg_conn.execute("CREATE TABLE dup (v int); INSERT INTO dup VALUES (1), (1);"
+                    "CREATE TABLE old (v int); INSERT INTO old VALUES (2), (2);")
+    with pytest.raises(psycopg.errors.UniqueViolation):  # an invalid index from before the run
+        pg_conn.execute("CREATE UNIQUE INDEX CONCURRENTLY old_v ON old (v)")
+    d = _folder(tmp_path, {"001_idx.sql": "CREATE TABLE side (id int);\n"
+                                          "CREATE UNIQUE INDEX CONCURRENTLY dup_v ON dup (v);\n"})
+    offered: list[list[str]] = []
+
+    def offer(bad: list[Any]) -> bool:
+        offered.append([b.index for b in bad])
+        return True
+
+    def retry(err: Any) -> bool:
+        assert err.sqlstate == "23505"
+        pg_conn.execute("DELETE FROM dup WHERE ctid = (SELECT max(ctid) FROM dup)")  # the fix
+        return True
+
+    res = _run(target, d, callbacks=RunCallbacks(offer_cleanup=offer, retry_failed=retry))
+    assert offered == [["public.dup_v"]]  # the older invalid index is not ours to offer
+    assert res.status == "ok" and res.committed() == ["001_idx.sql"]
+    assert [s.status for s in res.files[0].statements] == ["committed", "committed"]
+    assert pg_conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'dup_v'::regclass"
+                           ).fetchone() == (True,)
+    assert _go_ledger(pg_conn)[0] == [("001_idx.sql",)]
