@@ -26,6 +26,7 @@ from nchat_tui.runner import (
     LockDecision,
     LockWait,
     RunCallbacks,
+    RunError,
     RunEvent,
     RunOptions,
     RunResult,
@@ -98,9 +99,14 @@ def _interactive_callbacks(ctx: CliContext, say: Any) -> RunCallbacks:
             say(f"invalid index left behind: {b.index} on {b.table}")
         return _ask("drop them now with DROP INDEX CONCURRENTLY? [y/N] ").lower() in ("y", "yes")
 
+    def retry_failed(err: RunError) -> bool:
+        say(f"{err.file} statement {err.statement} (line {err.line}) failed: {err.message}; "
+            "the statements before it stayed committed")
+        return _ask("retry that statement now? [y/N] ").lower() in ("y", "yes")
+
     return RunCallbacks(on_event=lambda ev: say(_event_line(ev)) if _event_line(ev) else None,
                         on_lock_wait=on_lock_wait, confirm_as_written=confirm_as_written,
-                        offer_cleanup=offer_cleanup)
+                        offer_cleanup=offer_cleanup, retry_failed=retry_failed)
 
 
 def _event_line(ev: RunEvent) -> str | None:
