@@ -551,3 +551,23 @@ def test_non_transactional_retry_after_cleanup(target: Target, pg_conn: Conn,
     assert pg_conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'dup_v'::regclass"
                            ).fetchone() == (True,)
     assert _go_ledger(pg_conn)[0] == [("001_idx.sql",)]
+
+
+class _Tty(__import__("io").StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_cli_asks_for_the_database_name_on_a_terminal(target: Target, pg_conn: Conn,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);"})
+    argv = ["--dsn", target.conninfo(), "--migrations", str(d), "--state-dir",
+            str(tmp_path / "state"), "migrate", "--without-backup", "terminal test"]
+    monkeypatch.setattr(sys, "stdin", _Tty("wrong_name\n"))
+    assert main(argv) == 3 and not _exists(pg_conn, "a")
+    monkeypatch.setattr(sys, "stdin", _Tty(target.database + "\n"))
+    assert main(argv) == 0 and _exists(pg_conn, "a")
+    out = capsys.readouterr()
+    assert "001_a.sql [atomic]" in out.out and "applied and committed: 001_a.sql" in out.out
