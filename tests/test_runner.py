@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -553,7 +554,7 @@ def test_non_transactional_retry_after_cleanup(target: Target, pg_conn: Conn,
     assert _go_ledger(pg_conn)[0] == [("001_idx.sql",)]
 
 
-class _Tty(__import__("io").StringIO):
+class _Tty(io.StringIO):
     def isatty(self) -> bool:
         return True
 
