@@ -131,6 +131,9 @@ class Statement:
     volatile_candidates: list[str] = field(default_factory=list)
     if_not_exists_index: str | None = None
     enum_value_added: str | None = None
+    function_refreshes: str | None = None
+    """CREATE FUNCTION whose body runs REFRESH MATERIALIZED VIEW: the function's name."""
+    trigger_function: str | None = None
 
     def lock_on(self, name: str, lock: str, role: str = "table") -> None:
         for t in self.targets:
@@ -607,6 +610,22 @@ def _h_create_named(attr: str) -> Any:
     return handler
 
 
+REFRESH_IN_BODY = re.compile(r"\bREFRESH\s+MATERIALIZED\s+VIEW\b", re.I)
+
+
+def _h_create_function(node: Any, st: Statement, pgv: int) -> None:
+    body = " ".join(" ".join(_names(o.arg)) for o in node.options or ()
+                    if getattr(o, "defname", "") == "as" and isinstance(o.arg, tuple | list))
+    if REFRESH_IN_BODY.search(body):
+        st.function_refreshes = _names(node.funcname)[-1]
+
+
+def _h_create_trigger(node: Any, st: Statement, pgv: int) -> None:
+    if node.relation is not None:
+        st.lock_on(rv_name(node.relation), SRE)
+    st.trigger_function = _names(node.funcname)[-1] if node.funcname else None
+
+
 _HANDLERS: dict[str, Any] = {
     "TransactionStmt": _h_transaction,
     "AlterTableStmt": _h_alter_table,
@@ -617,7 +636,8 @@ _HANDLERS: dict[str, Any] = {
     "AlterEnumStmt": _h_alter_enum,
     "VacuumStmt": _h_vacuum,
     "ClusterStmt": _h_cluster,
-    "CreateTrigStmt": _h_relation_lock(SRE),
+    "CreateTrigStmt": _h_create_trigger,
+    "CreateFunctionStmt": _h_create_function,
     "RuleStmt": _h_relation_lock(AE),
     "CreatePolicyStmt": _h_relation_lock(AE),
     "AlterPolicyStmt": _h_relation_lock(AE),
@@ -781,6 +801,8 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
             cur.execute(sql_text("plan/function_volatility.sql"), {"names": funcs})
             volatile = {r["name"]: bool(r["volatile"]) for r in cur.fetchall()}
 
+    refreshers = {s.function_refreshes for _, a, _, _ in analyses for s in a.statements
+                  if s.function_refreshes}
     created: set[str] = set()
     for f, a, fname, checksum in analyses:
         fp = FilePlan(file=fname, version=f.version, path=str(f.down_path if direction == "down"
@@ -828,6 +850,12 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
                         size_sensitive=True)
             elif pgv < 110000 and st.volatile_candidates:
                 st.rewrite, st.rewrite_reason = True, "ADD COLUMN with DEFAULT before PG11"
+            if st.trigger_function and st.trigger_function in refreshers and main is not None:
+                st.find("refresh-matview-in-trigger", "warn",
+                        f"trigger on {main.name} calls {st.trigger_function}(), which runs REFRESH "
+                        "MATERIALIZED VIEW: every write to the table re-computes the whole view, "
+                        "and concurrent refreshes queue behind each other (EXCLUSIVE lock)",
+                        main.name)
             if st.if_not_exists_index and st.if_not_exists_index in idx_state \
                     and not idx_state[st.if_not_exists_index]["indisvalid"]:
                 st.find("invalid-index-exists", "danger",

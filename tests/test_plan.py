@@ -208,3 +208,21 @@ def test_plan_of_the_demo_013_to_016(pg_db: dict[str, str], pg_conn: Conn) -> No
     assert "ACCESS EXCLUSIVE" in {t.lock for t in on_messages}
     d = plan.to_dict()
     assert d["summary"]["statements"] == sum(len(f.statements) for f in plan.files)
+    # seed 004's materialized view is refreshed by triggers on the key tables
+    assert any(f.rule == "refresh-matview-in-trigger" for f in plan.findings())
+
+
+def test_trigger_that_refreshes_a_materialized_view(pg_conn: Conn, tmp_path: Path) -> None:
+    (tmp_path / "001_mv.sql").write_text(
+        "CREATE TABLE keys (id int PRIMARY KEY);\n"
+        "CREATE MATERIALIZED VIEW bundle AS SELECT id FROM keys;\n"
+        "CREATE UNIQUE INDEX bundle_id ON bundle (id);\n"
+        "CREATE FUNCTION refresh_bundle() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN REFRESH MATERIALIZED VIEW CONCURRENTLY bundle; RETURN NULL; END $$;\n"
+        "CREATE TRIGGER keys_refresh AFTER INSERT ON keys FOR EACH STATEMENT\n"
+        "  EXECUTE FUNCTION refresh_bundle();\n")
+    disc = discover(tmp_path)
+    fp = build_plan(pg_conn, disc.files, detect_ledger(pg_conn)).files[0]
+    hits = [f for f in fp.findings if f.rule == "refresh-matview-in-trigger"]
+    assert [(f.statement, f.line, f.severity) for f in hits] == [(5, 6, "warn")]
+    assert fp.statements[4].lock == "SHARE ROW EXCLUSIVE"
