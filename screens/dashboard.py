@@ -21,6 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
@@ -29,7 +30,6 @@ from textual.widgets import (
     DataTable,
     Footer,
     Label,
-    Sparkline,
     Static,
     TabbedContent,
     TabPane,
@@ -38,6 +38,16 @@ from textual.widgets import (
 from nchat_tui.screens.monitor_modals import ActionConfirmModal, TypePidModal
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int) -> str:
+    """A one-line text sparkline of the last ``width`` values, scaled to their maximum."""
+    vals = values[-width:]
+    if not vals:
+        return ""
+    top = max(vals) or 1.0
+    return "".join(BARS[min(len(BARS) - 1, int(v / top * (len(BARS) - 1) + 0.5))] for v in vals)
 HISTORY = 120
 
 
@@ -124,7 +134,8 @@ class SortCell:
     """A table cell that shows ``display`` and sorts by ``raw`` (numbers sort as numbers)."""
 
     display: str
-    raw: Any = None
+    raw: Any = field(default=None, compare=False)
+    """Sort value; not compared, so a value that still shows the same text repaints nothing."""
     justify: str = "left"
     style: str = ""
     order: int = 0
@@ -231,6 +242,7 @@ class DashboardScreen(Screen[None]):
         self.samples_taken = 0
         self._timer: Timer | None = None
         self._suspended = False
+        self._shown: dict[str, Any] = {}
         self._conn_hist: deque[float] = deque(maxlen=HISTORY)
         self._tps_hist: deque[float] = deque(maxlen=HISTORY)
         self.specs: dict[str, TableSpec] = {
@@ -256,10 +268,10 @@ class DashboardScreen(Screen[None]):
         with Horizontal(id="dash-sparks"):
             with Vertical(classes="spark"):
                 yield Label("connections", id="conn-label")
-                yield Sparkline([], id="conn-spark")
+                yield Static("", id="conn-spark", classes="bars")
             with Vertical(classes="spark"):
                 yield Label("transactions/s", id="tps-label")
-                yield Sparkline([], id="tps-spark")
+                yield Static("", id="tps-spark", classes="bars")
         with TabbedContent(id="dash-tabs", initial="sessions"):
             for tab_id, title in (("sessions", "1 Sessions"), ("locks", "2 Locks"),
                                   ("tables", "3 Tables"), ("queries", "4 Queries"),
@@ -316,8 +328,7 @@ class DashboardScreen(Screen[None]):
 
     @on(SampleFailed)
     def _sample_failed(self, message: SampleFailed) -> None:
-        self.query_one("#dash-status", Static).update(
-            Text(f"sampling failed: {message.error}", style="bold"))
+        self._set("#dash-status", Text(f"sampling failed: {message.error}", style="bold"))
         self._schedule(self.interval)
 
     def on_screen_suspend(self) -> None:
@@ -339,6 +350,14 @@ class DashboardScreen(Screen[None]):
         self._update_status()
 
     # -- rendering --------------------------------------------------------------------------
+    def _set(self, selector: str, content: Any) -> None:
+        """Update a Static or Label only when its content changed (an idle dashboard then
+        writes almost nothing to the terminal)."""
+        if self._shown.get(selector) == content:
+            return
+        self._shown[selector] = content
+        self.query_one(selector, Static).update(content)
+
     def apply_sample(self, s: dict[str, Any]) -> None:
         """Render one sample (also called directly by tests and by the app)."""
         self.last = s
@@ -364,7 +383,7 @@ class DashboardScreen(Screen[None]):
                               (f"  PostgreSQL {ver}", "dim"))
         if acc.get("level") == "degraded":
             title.append("  DEGRADED VIEW", style="bold reverse")
-        self.query_one("#dash-title", Static).update(title)
+        self._set("#dash-title", title)
         c = s.get("connections") or {}
         by_state = c.get("by_state") or {}
         states = ", ".join(f"{v} {STATE_TINY.get(k, k)}" for k, v in by_state.items())
@@ -385,13 +404,16 @@ class DashboardScreen(Screen[None]):
             line2 = Text("no lock waits", style="dim")
         if acc.get("level") == "degraded":
             line2 = Text(one_line(acc.get("label"), 78), style="italic")
-        self.query_one("#dash-summary", Static).update(Text.assemble(line1, "\n", line2))
-        self.query_one("#conn-label", Label).update(
-            f"connections {int(self._conn_hist[-1]) if self._conn_hist else '-'}")
-        self.query_one("#tps-label", Label).update(
-            f"transactions/s {self._tps_hist[-1]:.1f}" if self._tps_hist else "transactions/s -")
-        self.query_one("#conn-spark", Sparkline).data = list(self._conn_hist)
-        self.query_one("#tps-spark", Sparkline).data = list(self._tps_hist)
+        self._set("#dash-summary", Text.assemble(line1, "\n", line2))
+        self._set("#conn-label",
+                  f"connections {int(self._conn_hist[-1]) if self._conn_hist else '-'}")
+        self._set("#tps-label", f"transactions/s {self._tps_hist[-1]:.1f}" if self._tps_hist
+                  else "transactions/s -")
+        for sel, hist in (("#conn-spark", self._conn_hist), ("#tps-spark", self._tps_hist)):
+            # one style for the whole line: a per-bar colour costs ~25 bytes a bar on every
+            # redraw, and an idle dashboard should write next to nothing
+            width = self.query_one(sel, Static).content_size.width or 36
+            self._set(sel, sparkline(list(hist), width))
 
     def _render_sessions(self, s: dict[str, Any]) -> None:
         rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
@@ -460,9 +482,9 @@ class DashboardScreen(Screen[None]):
         note = self.query_one("#queries-note", Static)
         rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
         if sq.get("unavailable"):
-            note.update(Text.assemble(("pg_stat_statements unavailable ", "bold"),
-                                      f"({sq.get('state')}): {sq['unavailable']}\nfix: "
-                                      f"{sq.get('fix')}"))
+            self._set("#queries-note", Text.assemble(
+                ("pg_stat_statements unavailable ", "bold"),
+                f"({sq.get('state')}): {sq['unavailable']}\nfix: {sq.get('fix')}"))
             note.display = True
         else:
             extra = []
@@ -471,7 +493,7 @@ class DashboardScreen(Screen[None]):
                 extra.append(f"extension {o['installed']} older than {o['default']}: {o['fix']}")
             if sq.get("limited"):
                 extra.append(sq["limited"])
-            note.update("\n".join(extra))
+            self._set("#queries-note", "\n".join(extra))
             note.display = bool(extra)
             for q in sq.get("top_by_total") or []:
                 rows.append((f"{q['queryid']}:{q.get('user')}", [
@@ -519,15 +541,35 @@ class DashboardScreen(Screen[None]):
         spec.rows = {key: raw for key, _, raw in rows}
         self._apply_sort(tab_id)
         if cursor_key is not None and cursor_key in wanted:
-            table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+            self._keep_cursor(table, cursor_key)
 
     def _apply_sort(self, tab_id: str) -> None:
         spec = self.specs[tab_id]
         table = self.query_one(f"#{tab_id}-table", DataTable)
         if spec.sort_column:
-            table.sort(spec.sort_column, key=lambda c: c.sort_key, reverse=spec.reverse)
+            col, reverse = spec.sort_column, spec.reverse
+
+            def key(c: SortCell) -> Any:
+                return c.sort_key
         else:  # the sample's order (the lock tree, the size rank), carried by the first cell
-            table.sort(spec.columns[0][0], key=lambda c: c.order)
+            col, reverse = spec.columns[0][0], False
+
+            def key(c: SortCell) -> Any:
+                return c.order
+        # sorting repaints the whole table: only when the order would change
+        current = [table.get_cell(rk, col) for rk in
+                   (table.coordinate_to_cell_key(Coordinate(i, 0))[0]
+                    for i in range(table.row_count))]
+        keys = [key(c) for c in current]
+        if keys != sorted(keys, reverse=reverse):
+            table.sort(col, key=key, reverse=reverse)
+
+    @staticmethod
+    def _keep_cursor(table: DataTable[Any], key: str) -> None:
+        """Put the cursor back on the row it was on (moving it repaints: only if needed)."""
+        row = table.get_row_index(key)
+        if table.cursor_row != row:
+            table.move_cursor(row=row, animate=False)
 
     @staticmethod
     def _cursor_key(table: DataTable[Any]) -> str | None:
@@ -558,9 +600,9 @@ class DashboardScreen(Screen[None]):
             more = f" +{len(stale) - 1}" if len(stale) > 1 else ""
             parts.append(f"STALE {name}{more} since {str(st.get('since'))[11:19]}: "
                          f"{one_line(st.get('reason'), 40)}")
-        status = self.query_one("#dash-status", Static)
-        status.update(" · ".join(parts))
-        status.set_class(bool(stale or s.get("error")), "-stale")
+        self._set("#dash-status", " · ".join(parts))
+        self.query_one("#dash-status", Static).set_class(bool(stale or s.get("error")),
+                                                         "-stale")
 
     # -- actions ----------------------------------------------------------------------------
     @on(DataTable.RowHighlighted)
@@ -594,7 +636,7 @@ class DashboardScreen(Screen[None]):
                         f"{row.get('mod_since_analyze') or 0} changes since analyze")
             elif tab == "progress":
                 text = f"pid {row['pid']} {row.get('kind')} {row.get('relation')}: {row.get('phase')}"
-        self.query_one("#dash-detail", Static).update(one_line(text, 200))
+        self._set("#dash-detail", one_line(text, 200))
 
     def active_tab(self) -> str:
         return self.query_one(TabbedContent).active or "sessions"
@@ -650,7 +692,7 @@ class DashboardScreen(Screen[None]):
         cursor_key = self._cursor_key(table)
         self._apply_sort(tab)
         if cursor_key is not None:
-            table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+            self._keep_cursor(table, cursor_key)
         label = dict(spec.columns).get(spec.sort_column or "", "sample order")
         self.notify(f"{tab}: sorted by {label}{' (desc)' if spec.reverse else ''}",
                     timeout=2)

@@ -20,18 +20,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
-from nchat_tui.screens.dashboard import STATE_TINY, fmt_secs, fmt_size, one_line
-
-BARS = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: list[float], width: int) -> str:
-    """A one-line text sparkline of the last ``width`` values, scaled to their maximum."""
-    vals = values[-width:]
-    if not vals:
-        return ""
-    top = max(vals) or 1.0
-    return "".join(BARS[min(len(BARS) - 1, int(v / top * (len(BARS) - 1) + 0.5))] for v in vals)
+from nchat_tui.screens.dashboard import STATE_TINY, fmt_secs, fmt_size, one_line, sparkline
 
 
 class PanelSampled(Message):
