@@ -139,7 +139,9 @@ def main() -> int:
                     "PGDATABASE": "bench", "PGPASSWORD": tcp["password"]})
         common = ["--backup-dir", str(out_dir), "--state-dir", str(base / "state")]
 
+        results["load_before"] = os.getloadavg()[0]
         bare: list[float] = []
+        timings: list[dict[str, float]] = []
         ours: list[float] = []
         bare_size = our_size = 0
         last_path = out_dir
@@ -159,6 +161,7 @@ def main() -> int:
                                      env)
                     ours.append(dt)
                     res = json.loads(proc.stdout)
+                    timings.append(res["timings"])
                     our_size = res["size"]
                     last_path = Path(res["path"])
                     if i < args.runs - 1:
@@ -166,6 +169,7 @@ def main() -> int:
                         Path(res["manifest"]).unlink()
             print(f"run {i + 1} ({order[0]} first): pg_dump -Fc {bare[-1]:.2f}s, "
                   f"nchat-tui backup {ours[-1]:.2f}s", flush=True)
+        results["load_after_runs"] = os.getloadavg()[0]
         results["db_size"] = db_size
         results["bare_runs"] = bare
         results["ours_runs"] = ours
@@ -173,6 +177,8 @@ def main() -> int:
         results["ours_median"] = statistics.median(ours)
         results["ratio"] = results["ours_median"] / results["bare_median"]
         results["dump_size"] = our_size
+        results["ours_timings_median"] = {
+            k: statistics.median(t[k] for t in timings) for k in timings[0]}
         results["bare_dump_size"] = bare_size
 
         # verification cost, on the last backup (which is kept)
@@ -224,6 +230,7 @@ def write_doc(r: dict[str, Any], runs: int) -> None:
         return ", ".join(f"{x:.2f}" for x in r[key])
 
     tr = s(r["verify_test_restore_s"])
+    tm = ", ".join(f"{k.removesuffix('_s')} {v:.2f}" for k, v in r["ours_timings_median"].items())
     dr = f"{s(r['dir_median'])} | {runs_of('dir_runs')}"
 
     section = f"""## Backup
@@ -241,6 +248,13 @@ reactions, users, channels, with indexes). {runs} runs of each side, alternating
 | `nchat-tui verify-backup` (sha256 + full read + TOC) | {s(r['verify_s'])} | 1 |
 | `nchat-tui verify-backup --test-restore` (+ restore -j 2, count, drop) | {tr} | 1 |
 | `nchat-tui backup --no-verify --format directory --jobs 2` | {dr} |
+
+Load average (1 min) on this shared machine: {r['load_before']:.1f} before the runs,
+{r['load_after_runs']:.1f} after them (other work ran meanwhile: single runs vary by several
+seconds; the ABBA order and the medians are what make the ratio meaningful).
+
+Inside `nchat-tui backup` (medians, s): {tm}. pg_dump runs while the snapshot connection counts
+rows, so the counts cost CPU, not wall time, when a core is free.
 
 Dump sizes: custom {mib(r['dump_size'])} (bare pg_dump {mib(r['bare_dump_size'])}),
 directory {mib(r['dir_size'])}. `nchat-tui backup` includes the Python start, the preflight, the

@@ -558,6 +558,7 @@ class BackupResult:
         return {"path": str(self.path), "manifest": str(self.manifest_path), "state": self.state,
                 "format": self.format, "size": self.size, "sha256": self.sha256,
                 "duration_s": round(self.duration_s, 3),
+                "timings": self.manifest.get("timings"),
                 "row_counts": self.manifest["snapshot"]["row_counts"],
                 "counted_as": self.manifest["snapshot"]["counted_as"]["role"],
                 "rls_could_hide_rows": self.manifest["snapshot"]["rls"]["rls_could_hide_rows"],
@@ -620,7 +621,9 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
                  started_at=lo.started_at, pid=lo.pid)
     tracker = ProgressTracker("backup", {}, on_progress)
     tracker.set_phase("preflight", "checking pg_dump, free space and server activity")
+    t_pre = time.monotonic()
     pre = preflight(target, check_space=check_space, fmt=fmt)
+    timings: dict[str, float] = {"preflight_s": time.monotonic() - t_pre}
     pre.raise_first()
     assert pre.pg_dump is not None
     warnings += pre.warnings
@@ -652,6 +655,9 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
         tracker.set_phase("snapshot", "exporting a consistent snapshot and locking tables")
         with target.connect("nchat-tui backup snapshot") as sconn, \
                 exported_snapshot(sconn) as snap:
+            # The counts run beside pg_dump: no parallel workers, so they take one core at most
+            # and never starve pg_dump's compression (which is what the backup waits on).
+            sconn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             weights = {qualified(s, n): snap.table_bytes.get(qualified(s, n), 0)
                        for s, n in snap.tables()}
             table_bytes = sum(weights.values())
@@ -672,6 +678,8 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
                 out_fh = open(partial, "wb")  # noqa: SIM115 - closed in finally
             _journal_command(j, argv, "backup: pg_dump")
             tracker.set_phase("dump", f"pg_dump -> {partial.name}")
+            t_dump = time.monotonic()
+            timings["snapshot_s"] = t_dump - t0
             dump_proc = ToolProcess(argv, env, on_line=tracker.on_line,
                                     stdout=out_fh if out_fh else subprocess.DEVNULL).start()
             tracker.started(dump_proc)
@@ -680,11 +688,13 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
             watcher = _cancel_watcher(cancel_event, sconn, dump_proc)
             try:
                 snapshot = snap.collect()
+                timings["counts_and_inventory_s"] = time.monotonic() - t_dump
             except psycopg.errors.QueryCanceled:
                 raise Cancelled("backup cancelled by the operator") from None
             finally:
                 watcher.set()
             rc = dump_proc.wait(cancel_event)
+            timings["pg_dump_s"] = time.monotonic() - t_dump
         tracker.stop_ticker()
         if out_fh is not None:
             out_fh.close()
@@ -700,9 +710,13 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
         tracker.finish()
         _fsync_path(partial)
         size = path_size(partial)
+        t_sha = time.monotonic()
+        digest = sha256_of(partial)
+        timings["sha256_s"] = time.monotonic() - t_sha
         manifest.update({"state": "unverified", "finished_at": _now(), "size": size,
                          "duration_s": round(time.monotonic() - t0, 3),
-                         "sha256": sha256_of(partial), "snapshot": snapshot})
+                         "sha256": digest, "snapshot": snapshot,
+                         "timings": {k: round(v, 3) for k, v in timings.items()}})
         if snapshot["rls"]["note"]:
             warnings.append(snapshot["rls"]["note"])
         manifest["warnings"] = warnings
@@ -727,6 +741,16 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             exc = OperationFailed(f"disk full at {target.backup_dir} while writing the dump",
                                   "free space at the backup directory")
+            msg = exc.message
+        elif isinstance(exc, psycopg.Error):
+            why = (exc.diag.message_primary if exc.diag else None) or str(exc).strip()
+            exc = _failed("snapshot", f"the snapshot connection failed: {why}",
+                          "the counts must be taken as a role that can read every table "
+                          "(the owner or a superuser)" if isinstance(
+                              exc, psycopg.errors.InsufficientPrivilege) else None)
+            msg = exc.message
+        elif isinstance(exc, OSError):
+            exc = _failed("io", f"cannot write the backup: {exc}")
             msg = exc.message
         j.append("backup_failed", file=str(final), reason=msg,
                  kind=getattr(exc, "kind", "error"), removed=[str(partial), str(mpath)])
@@ -761,7 +785,7 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
                         warnings)
 
 
-def _failed(kind: str, msg: str, hint: str | None) -> OperationFailed:
+def _failed(kind: str, msg: str, hint: str | None = None) -> OperationFailed:
     exc = OperationFailed(msg, hint)
     exc.kind = kind
     return exc
@@ -1100,8 +1124,7 @@ def _restore_and_count(target: Target, path: Path, dbname: str, manifest: dict[s
         args += ["-j", str(jobs)]
     if tool.docker and fmt == "directory":
         raise BadInput("a directory-format dump cannot be restored through docker exec")
-    tracker = ProgressTracker("restore", weights, on_progress, parallel=jobs > 1,
-                              bytes_estimate=path_size(path), size_of=lambda: 0)
+    tracker = ProgressTracker("restore", weights, on_progress, parallel=jobs > 1)
     argv, env, stdin = _restore_cmd(target, tool, args, path, dbname=dbname)
     tracker.set_phase("restore", f"pg_restore -> {dbname}")
     tracker.start_ticker()

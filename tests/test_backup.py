@@ -736,3 +736,22 @@ def test_scratch_database_of_a_crashed_test_restore_is_a_leftover_others_are_not
     finally:
         pg_conn.execute(f'DROP DATABASE IF EXISTS "{ours}"')
         pg_conn.execute(f'DROP DATABASE IF EXISTS "{theirs}"')
+
+
+def test_a_role_that_cannot_read_every_table_fails_cleanly(
+        pg_conn: psycopg.Connection[Any], pg_db: dict[str, str], target: Target,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    load_schema(pg_conn, messages=10, pad=1)
+    role = f"weak_{pg_db['dbname'][-6:]}"
+    pg_conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'weak-pw'")
+    try:
+        pg_conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        weak = Target(**{**target.__dict__,
+                         "params": {**target.params, "user": role, "password": "weak-pw"}})
+        rc, _out, err = run_cli(monkeypatch, capsys, weak, "backup")
+        assert rc == 1
+        assert "permission denied" in err and "Traceback" not in err
+        assert list(weak.backup_dir.glob("*")) == []
+    finally:
+        pg_conn.execute(f"DROP OWNED BY {role}")
+        pg_conn.execute(f"DROP ROLE {role}")
