@@ -35,7 +35,7 @@ from textual.widgets import (
     TabPane,
 )
 
-from nchat_tui.screens.monitor_modals import ActionConfirmModal, TypePidModal
+from nchat_tui.screens.monitor_modals import ActionConfirmModal, PlanModal, TypePidModal
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 BARS = "▁▂▃▄▅▆▇█"
@@ -219,6 +219,7 @@ class DashboardScreen(Screen[None]):
         Binding("r", "reverse", "Reverse", show=False),
         Binding("c", "cancel_backend", "Cancel"),
         Binding("k", "terminate_backend", "Kill"),
+        Binding("e", "explain", "Explain", show=False),
         Binding("1", "tab('sessions')", "Sessions", show=False),
         Binding("2", "tab('locks')", "Locks", show=False),
         Binding("3", "tab('tables')", "Tables", show=False),
@@ -801,6 +802,40 @@ class DashboardScreen(Screen[None]):
             ok = False
             detail = f"{action} pid {pid} refused: {getattr(exc, 'message', None) or exc}"
         self.post_message(ActionFinished(action, pid, ok, detail))
+
+    def action_explain(self) -> None:
+        """EXPLAIN the selected session's or statement's query (never executes it)."""
+        if self.actions is None or not hasattr(self.actions, "explain"):
+            self.notify("No EXPLAIN here: this dashboard is read-only.", severity="warning")
+            return
+        tab = self.active_tab()
+        table = self.query_one(f"#{tab}-table", DataTable)
+        key = self._cursor_key(table)
+        row = self.specs[tab].rows.get(key or "") if tab in ("sessions", "locks", "queries") \
+            else None
+        query = (row or {}).get("query")
+        if not query or query.startswith("<insufficient"):
+            self.notify("Select a session or statement with a query to explain.",
+                        severity="warning")
+            return
+        self._explain(query)
+
+    @work(thread=True, group="monitor-explain", exclusive=True, exit_on_error=False,
+          description="monitor explain")
+    def _explain(self, query: str) -> None:
+        actions = self.actions
+        assert actions is not None  # checked before the worker started
+        try:
+            res = actions.explain(query)
+            title = f"EXPLAIN ({res.get('mode')}, not executed): {one_line(query, 60)}"
+            self.app.call_from_thread(self.app.push_screen,
+                                      PlanModal(title, "\n".join(res.get("plan") or [])))
+        except Exception as exc:
+            msg = getattr(exc, "message", None) or str(exc)
+            hint = getattr(exc, "hint", None)
+            self.post_message(ActionFinished("explain", 0, False,
+                                             f"EXPLAIN refused: {msg}" + (f" ({hint})" if hint
+                                                                           else "")))
 
     @on(ActionFinished)
     def _action_finished(self, message: ActionFinished) -> None:

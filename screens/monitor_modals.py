@@ -86,3 +86,32 @@ class TypePidModal(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class PlanModal(ModalScreen[None]):
+    """A query plan to read (the safe EXPLAIN of the monitor core). Escape closes."""
+
+    DEFAULT_CSS = """
+    PlanModal { align: center middle; }
+    PlanModal > Vertical {
+        width: 96%; height: 90%; padding: 0 1; border: thick $primary; background: $surface;
+    }
+    PlanModal .title { text-style: bold; height: auto; }
+    PlanModal VerticalScroll { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape,q", "close", "Close")]
+
+    def __init__(self, title: str, plan: str) -> None:
+        super().__init__()
+        self.title_text, self.plan = title, plan
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import VerticalScroll
+
+        with Vertical():
+            yield Label(self.title_text, classes="title")
+            with VerticalScroll():
+                yield Static(self.plan, markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -8,8 +8,9 @@ from typing import Any
 from textual.screen import Screen
 from textual.widgets import DataTable
 
+from nchat_tui.errors import Refused
 from nchat_tui.screens.dashboard import DashboardScreen
-from nchat_tui.screens.monitor_modals import ActionConfirmModal, TypePidModal
+from nchat_tui.screens.monitor_modals import ActionConfirmModal, PlanModal, TypePidModal
 from nchat_tui.screens.monitor_panel import MonitorPanel
 from tests.monitor_fakes import FakeActions, FakeSampler, dashboard_app
 
@@ -247,3 +248,30 @@ def test_frozen_sample_is_not_mutated() -> None:
     before = copy.deepcopy(FROZEN_SAMPLE)
     FakeSampler().sample()["tables"].clear()
     assert before == FROZEN_SAMPLE
+
+
+async def test_explain_shows_the_plan_or_why_not() -> None:
+    class ExplainingActions(FakeActions):
+        def explain(self, query: str, analyze: bool = False) -> dict[str, Any]:
+            if "$1" in query:
+                raise Refused("a statement with $n parameters can be explained only on "
+                              "PostgreSQL 16+ (EXPLAIN (GENERIC_PLAN))")
+            return {"mode": "plan", "plan": ["Seq Scan on nchat_users  (cost=0.00..1.05)"]}
+
+    app = dashboard_app(actions=ExplainingActions())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        await _select_pid(pilot, screen, 4120)
+        await pilot.press("e")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, PlanModal)
+        assert "Seq Scan on nchat_users" in pilot.app.screen.plan
+        await pilot.press("escape")
+        await pilot.pause()
+        await _select_pid(pilot, screen, 4107)
+        await pilot.press("e")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert pilot.app.screen is screen
+        assert any("PostgreSQL 16" in n.message for n in pilot.app._notifications)
