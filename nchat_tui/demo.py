@@ -182,7 +182,7 @@ def _connection(target: Any) -> Iterator[psycopg.Connection[Any]]:
 
 
 def load_demo(conninfo_params: Any, scale: float = 1.0, migrations_dir: Path | None = None,
-              progress: ProgressFn | None = None) -> LoadReport:
+              progress: ProgressFn | None = None, seed_lanes: int = 2) -> LoadReport:
     """Load the demo nChat v0.3.0 database into an EMPTY database.
 
     ``conninfo_params``: a dict of libpq parameters, a conninfo string, or an open psycopg
@@ -191,7 +191,8 @@ def load_demo(conninfo_params: Any, scale: float = 1.0, migrations_dir: Path | N
     create them), the Go CLI ledger, migrations 001-012 of ``migrations_dir`` (each in its
     own transaction, recorded with its sha256 and real duration, as ``nself db migrate up``
     does), then the seed data at ``scale`` (1.0: 5,000 users, 300 channels, 300,000
-    messages; 0.02 loads in well under a second or two).
+    messages; 0.02 loads in about a second). The seed runs in ``seed_lanes`` sessions at
+    once (two cores: two lanes), each statement in its own transaction.
     """
     if scale <= 0 or scale > 20:
         raise BadInput(f"scale must be in (0, 20], not {scale}")
@@ -238,13 +239,126 @@ def load_demo(conninfo_params: Any, scale: float = 1.0, migrations_dir: Path | N
 
         say(f"generating data (scale {scale:g})")
         t = time.monotonic()
-        with conn.transaction():
-            conn.execute("SELECT set_config('nchat_demo.scale', %s, true)", (repr(float(scale)),))
-            conn.execute(sql_text("demo/seed_data.sql"))
+        lanes = [conn]
+        if seed_lanes > 1:
+            with contextlib.suppress(psycopg.Error):
+                lanes.append(_second_connection(conn))
+        try:
+            phase_times = run_seed(lanes, sql_text("demo/seed_data.sql"), scale)
+        finally:
+            for extra in lanes[1:]:
+                extra.close()
         timings["data"] = time.monotonic() - t
+        timings.update({f"data_{k}": v for k, v in phase_times.items()})
         counts = table_counts(conn)
     timings["total"] = time.monotonic() - t_all
     return LoadReport(applied=applied, timings=timings, counts=counts, scale=scale)
+
+
+def _second_connection(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    params = {k: v for k, v in conn.info.get_parameters().items() if v}
+    if conn.info.password:
+        params["password"] = conn.info.password
+    return psycopg.connect(make_conninfo(**params), autocommit=True,
+                           application_name="nchat-tui-demo")
+
+
+@dataclass
+class _Statement:
+    sql: str
+    lane: int | None  # None: every lane
+
+
+@dataclass
+class _Phase:
+    name: str
+    statements: list[_Statement] = field(default_factory=list)
+
+
+_PHASE_RE = re.compile(r"^-- @phase (\w+) (each-lane|lane-(\d+))\s*$")
+_LANE_RE = re.compile(r"^-- @(?:lane (\d+)|(each-lane))\s*$")
+
+
+def parse_seed(text: str) -> list[_Phase]:
+    """Split the seed file into phases of statements with their lane (see its header)."""
+    chunks: list[str] = []
+    cur = ""
+    for piece in re.split(r"(?<=;)\n", text):
+        cur += piece + "\n"
+        if cur.count("$$") % 2 == 0:
+            chunks.append(cur)
+            cur = ""
+    if cur.strip():
+        chunks.append(cur)
+    phases = [_Phase("start")]
+    default: int | None = 0
+    for chunk in chunks:
+        lane: int | None = default
+        body: list[str] = []
+        for line in chunk.splitlines():
+            m = _PHASE_RE.match(line)
+            if m:
+                phases.append(_Phase(m.group(1)))
+                default = None if m.group(2) == "each-lane" else int(m.group(3))
+                lane = default
+                continue
+            m = _LANE_RE.match(line)
+            if m:
+                lane = None if m.group(2) else int(m.group(1))
+                continue
+            body.append(line)
+        sql_only = "\n".join(body).strip()
+        if any(ln.strip() and not ln.strip().startswith("--") for ln in body):
+            phases[-1].statements.append(_Statement(sql_only, lane))
+    return [p for p in phases if p.statements]
+
+
+def _run_lane(conns: list[psycopg.Connection[Any]], k: int, statements: list[str],
+              errors: list[BaseException]) -> None:
+    """Run one lane's statements in order; on an error, cancel the other lanes."""
+    try:
+        for stmt in statements:
+            if errors:
+                return
+            conns[k].execute(stmt)
+    except BaseException as exc:
+        errors.append(exc)
+        for other in conns:
+            if other is not conns[k]:
+                with contextlib.suppress(Exception):
+                    other.cancel()
+
+
+def run_seed(conns: list[psycopg.Connection[Any]], text: str, scale: float) -> dict[str, float]:
+    """Run the seed file on one or more autocommit sessions (lanes), phase by phase."""
+    lanes = len(conns)
+    for k, c in enumerate(conns):
+        c.execute("SELECT set_config('nchat_demo.scale', %s, false), "
+                  "set_config('nchat_demo.lane', %s, false), "
+                  "set_config('nchat_demo.lanes', %s, false)",
+                  (repr(float(scale)), str(k), str(lanes)))
+    timings: dict[str, float] = {}
+    try:
+        for phase in parse_seed(text):
+            t = time.monotonic()
+            work = [[s.sql for s in phase.statements if s.lane is None or s.lane % lanes == k]
+                    for k in range(lanes)]
+            errors: list[BaseException] = []
+            threads = [threading.Thread(target=_run_lane, args=(conns, k, w, errors), daemon=True)
+                       for k, w in enumerate(work) if k > 0 and w]
+            for th in threads:
+                th.start()
+            _run_lane(conns, 0, work[0], errors)
+            for th in threads:
+                th.join()
+            if errors:
+                raise errors[0]
+            timings[phase.name] = time.monotonic() - t
+    finally:
+        for c in conns:
+            with contextlib.suppress(psycopg.Error):
+                c.execute("RESET nchat_demo.scale; RESET nchat_demo.lane; RESET nchat_demo.lanes")
+    return timings
 
 
 def table_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:

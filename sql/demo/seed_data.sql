@@ -16,7 +16,13 @@
 -- users are soft-deleted (deleted_at), 1.2% of the messages are soft-deleted (is_deleted and
 -- deleted_at), and about 6% of the named channels are archived.
 --
--- Speed (about 5 s at scale 1.0 on two cores), the way pg_restore does it:
+-- Phases and lanes: the file runs as is in one session (psql -f), or in two sessions at
+-- once (nchat_tui.demo.load_demo): "-- @phase NAME DEFAULT" lines separate phases that
+-- start only when every lane finished the previous one; "-- @lane N" marks a statement
+-- for lane N only and "-- @each-lane" one that every lane runs, filtered on its own
+-- nchat_demo.lane of nchat_demo.lanes (a single session is lane 0 of 1 and runs all).
+--
+-- Speed (under 10 s at scale 1.0 on two cores), the way pg_restore does it:
 --   * foreign-key and counter triggers are off for the load (session_replication_role =
 --     replica: needs a superuser); the counters they would keep (reaction_count,
 --     reply_count, member_count, last_message_at, ...) are computed here, set-based;
@@ -26,48 +32,29 @@
 --   * ids of users and channels derive from their ordinal (a v4-shaped md5), chat lines
 --     come from a pool of a few thousand phrases.
 
+-- ===========================================================================
+-- @phase setup each-lane
+-- Session settings, parameters, helper functions and pools (every lane).
+-- ===========================================================================
 SET session_replication_role = replica;
 SET synchronous_commit = off;
 SET jit = off;
 SET maintenance_work_mem = '256MB';
 SET work_mem = '128MB';
-SELECT setseed(0.4242);
 
--- ---------------------------------------------------------------------------
--- Plain indexes of the nchat tables: save their definitions, drop them, rebuild at the end
--- ---------------------------------------------------------------------------
-DROP TABLE IF EXISTS pg_temp.demo_saved_indexes;
-CREATE TEMP TABLE demo_saved_indexes AS
-SELECT ic.relname AS index_name, pg_get_indexdef(i.indexrelid) AS definition
-  FROM pg_index i
-  JOIN pg_class ic ON ic.oid = i.indexrelid
-  JOIN pg_class t ON t.oid = i.indrelid
-  JOIN pg_namespace n ON n.oid = t.relnamespace
- WHERE n.nspname = 'public' AND t.relname LIKE 'nchat\_%' AND t.relkind = 'r'
-   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid);
-
-DO $$
-DECLARE
-  ix RECORD;
-BEGIN
-  FOR ix IN SELECT index_name FROM demo_saved_indexes LOOP
-    EXECUTE format('DROP INDEX public.%I', ix.index_name);
-  END LOOP;
-END;
-$$;
-
--- ---------------------------------------------------------------------------
--- Parameters and helpers (session-local)
--- ---------------------------------------------------------------------------
 DROP TABLE IF EXISTS pg_temp.demo_params;
 CREATE TEMP TABLE demo_params AS
 SELECT s AS scale,
        greatest(20, round(5000 * s))::int AS n_users,
        greatest(6, round(300 * s))::int AS n_channels,
        greatest(300, round(300000 * s))::int AS n_messages,
-       now() AS t_now
+       now() AS t_now,
+       coalesce(nullif(current_setting('nchat_demo.lane', true), ''), '0')::int AS lane,
+       coalesce(nullif(current_setting('nchat_demo.lanes', true), ''), '1')::int AS lanes
   FROM (SELECT coalesce(nullif(current_setting('nchat_demo.scale', true), ''), '1.0')::numeric
                  AS s) x;
+
+SELECT setseed(0.4242 - 0.5 * lane) FROM demo_params;
 
 -- A stable v4-shaped uuid for (kind, ordinal).
 CREATE OR REPLACE FUNCTION pg_temp.demo_uuid(kind TEXT, n BIGINT) RETURNS UUID
@@ -141,21 +128,22 @@ $$ SELECT (ARRAY['Agreed.','On it.','Done ✅','I can take a look after lunch.',
 
 -- Pools of chat lines: every opener x topic x ending, and replies.
 DROP TABLE IF EXISTS pg_temp.demo_lines;
+
 CREATE TEMP TABLE demo_lines AS
 SELECT k, pg_temp.demo_line(k % 16, (k / 16) % 24 + 24 * (k % 37), k / 384) AS line
   FROM generate_series(0, 6143) k;
 
 DROP TABLE IF EXISTS pg_temp.demo_replies;
+
 CREATE TEMP TABLE demo_replies AS
 SELECT k, pg_temp.demo_reply(k, k / 16 + 7 * (k % 5)) AS line
   FROM generate_series(0, 1023) k;
 
 ANALYZE demo_lines;
+
 ANALYZE demo_replies;
 
--- ---------------------------------------------------------------------------
--- Users: auth.users (hasura-auth) and nchat_users share the id
--- ---------------------------------------------------------------------------
+-- Users by ordinal (deterministic: every lane computes the same table).
 DROP TABLE IF EXISTS pg_temp.demo_users;
 CREATE TEMP TABLE demo_users AS
 SELECT n,
@@ -178,7 +166,99 @@ SELECT n,
             ELSE 'active' END::user_status AS status,
        (n <= 3 OR n % 500 = 0) AS is_admin
   FROM demo_params p, generate_series(1, p.n_users) n;
+ANALYZE demo_users;
 
+-- Channels: shape (type, crowd size, traffic weight, lifetime) per ordinal.
+DROP TABLE IF EXISTS pg_temp.demo_channels;
+CREATE TEMP TABLE demo_channels AS
+WITH base AS (
+  SELECT c,
+         CASE WHEN c <= 3 THEN 'public'
+              WHEN (c * 2654435761) % 100 < 22 THEN 'direct'
+              WHEN (c * 2654435761) % 100 < 30 THEN 'group'
+              WHEN (c * 2654435761) % 100 < 50 THEN 'private'
+              ELSE 'public' END::channel_type AS type,
+         CASE WHEN c % 10 = 0 THEN 2 ELSE 1 END AS ws,
+         p.n_users, p.t_now, p.n_channels
+    FROM demo_params p, generate_series(1, p.n_channels) c
+), shaped AS (
+  SELECT b.*,
+         CASE WHEN b.c = 1 THEN b.n_users
+              WHEN b.type = 'direct' THEN 2
+              WHEN b.type = 'group' THEN 3 + b.c % 6
+              WHEN b.type = 'private' THEN least(b.n_users, 5 + (b.c * 31) % 40)
+              ELSE least(b.n_users, greatest(8, floor(b.n_users * 0.5 / power(b.c, 0.75))))
+         END::int AS members,
+         CASE WHEN b.c = 3 THEN 0.02
+              WHEN b.type = 'public' THEN 1.0 / power(b.c, 0.8)
+              WHEN b.type = 'private' THEN 0.5 / power(b.c, 0.55)
+              WHEN b.type = 'group' THEN 0.25 / power(b.c, 0.45)
+              ELSE 0.12 / power(b.c, 0.35) END AS weight,
+         CASE WHEN b.c <= 3 THEN b.t_now - INTERVAL '238 days'
+              ELSE b.t_now - INTERVAL '230 days'
+                   + (b.c::float8 / b.n_channels * 170 + (b.c * 7) % 20) * INTERVAL '1 day'
+         END AS created_at
+    FROM base b
+)
+SELECT s.c, pg_temp.demo_uuid('channel', s.c) AS id, s.ws, s.type, s.members, s.weight,
+       s.created_at,
+       CASE WHEN s.c > 3 AND s.type IN ('public', 'private')
+                 AND (s.c = 4 OR (s.c * 40503) % 100 < 7)
+            THEN s.created_at + (s.t_now - s.created_at) * 0.6 END AS archived_at,
+       CASE s.type
+         WHEN 'direct' THEN 'dm-' || s.c
+         WHEN 'group' THEN 'group-' || s.c
+         ELSE coalesce((ARRAY['general','random','announcements','engineering','design',
+                              'product','support','sales','marketing','ops','incidents',
+                              'deploys','frontend','backend','mobile','data','security',
+                              'hiring','social','watercooler','qa','docs','growth','finance',
+                              'legal','infra','releases','random-tech','books','music'])[s.c],
+                       (ARRAY['proj','team','help','ext','topic','squad'])[1 + s.c % 6] || '-'
+                       || (ARRAY['atlas','borealis','comet','delta','ember','falcon','gecko',
+                                 'harbor','iris','juniper','kestrel','lumen','monsoon',
+                                 'nimbus','orbit','pulsar','quartz','raven','sierra',
+                                 'tundra'])[1 + (s.c / 6) % 20] || '-' || s.c)
+       END AS name
+  FROM shaped s;
+ALTER TABLE demo_channels ADD COLUMN msgs INT;
+UPDATE demo_channels d
+   SET msgs = greatest(1, round(p.n_messages * 0.9 * d.weight / t.total))::int
+  FROM demo_params p, (SELECT sum(weight) AS total FROM demo_channels) t;
+ANALYZE demo_channels;
+
+-- The plain (non-constraint) indexes of the nchat tables, to drop now and rebuild at the end.
+DROP TABLE IF EXISTS pg_temp.demo_saved_indexes;
+CREATE TEMP TABLE demo_saved_indexes AS
+SELECT ic.relname AS index_name, pg_get_indexdef(i.indexrelid) AS definition,
+       row_number() OVER (ORDER BY t.relname, ic.relname) AS ord
+  FROM pg_index i
+  JOIN pg_class ic ON ic.oid = i.indexrelid
+  JOIN pg_class t ON t.oid = i.indrelid
+  JOIN pg_namespace n ON n.oid = t.relnamespace
+ WHERE n.nspname = 'public' AND t.relname LIKE 'nchat\_%' AND t.relkind = 'r'
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid);
+
+-- ===========================================================================
+-- @phase prepare lane-0
+-- Drop the plain indexes (rebuilt in phase finish).
+-- ===========================================================================
+DO $$
+DECLARE
+  ix RECORD;
+BEGIN
+  FOR ix IN SELECT index_name FROM demo_saved_indexes LOOP
+    EXECUTE format('DROP INDEX public.%I', ix.index_name);
+  END LOOP;
+END;
+$$;
+
+-- ===========================================================================
+-- @phase load lane-0
+-- Users, workspaces, channels, memberships; messages in every lane.
+-- ===========================================================================
+-- ---------------------------------------------------------------------------
+-- Users: auth.users (hasura-auth) and nchat_users share the id
+-- ---------------------------------------------------------------------------
 INSERT INTO auth.users (id, created_at, updated_at, last_seen, disabled, display_name, email,
                         password_hash, email_verified, default_role, locale, metadata)
 SELECT u.id, u.created_at, u.created_at, p.t_now - (u.n % 900) * INTERVAL '1 hour',
@@ -188,8 +268,6 @@ SELECT u.id, u.created_at, u.created_at, p.t_now - (u.n % 900) * INTERVAL '1 hou
             ELSE '$2a$10$' || substr(md5('pw' || u.n) || md5('salt' || u.n), 1, 53) END,
        u.status <> 'pending_verification', 'user', 'en', '{}'::jsonb
   FROM demo_users u, demo_params p;
-
-ANALYZE demo_users;
 
 INSERT INTO nchat_users (id, auth_user_id, username, email, display_name, avatar_url, status,
                          is_bot, is_admin, timezone, locale, last_seen_at, created_at,
@@ -288,67 +366,8 @@ SELECT pg_temp.demo_uuid('category', w * 10 + k), pg_temp.demo_uuid('workspace',
   FROM demo_params p, generate_series(1, 2) w, generate_series(1, 4) k;
 
 -- ---------------------------------------------------------------------------
--- Channels: shape (type, crowd size, traffic weight, lifetime) per ordinal
+-- Channels and memberships
 -- ---------------------------------------------------------------------------
-DROP TABLE IF EXISTS pg_temp.demo_channels;
-CREATE TEMP TABLE demo_channels AS
-WITH base AS (
-  SELECT c,
-         CASE WHEN c <= 3 THEN 'public'
-              WHEN (c * 2654435761) % 100 < 22 THEN 'direct'
-              WHEN (c * 2654435761) % 100 < 30 THEN 'group'
-              WHEN (c * 2654435761) % 100 < 50 THEN 'private'
-              ELSE 'public' END::channel_type AS type,
-         CASE WHEN c % 10 = 0 THEN 2 ELSE 1 END AS ws,
-         p.n_users, p.t_now, p.n_channels
-    FROM demo_params p, generate_series(1, p.n_channels) c
-), shaped AS (
-  SELECT b.*,
-         CASE WHEN b.c = 1 THEN b.n_users
-              WHEN b.type = 'direct' THEN 2
-              WHEN b.type = 'group' THEN 3 + b.c % 6
-              WHEN b.type = 'private' THEN least(b.n_users, 5 + (b.c * 31) % 40)
-              ELSE least(b.n_users, greatest(8, floor(b.n_users * 0.5 / power(b.c, 0.75))))
-         END::int AS members,
-         CASE WHEN b.c = 3 THEN 0.02
-              WHEN b.type = 'public' THEN 1.0 / power(b.c, 0.8)
-              WHEN b.type = 'private' THEN 0.5 / power(b.c, 0.55)
-              WHEN b.type = 'group' THEN 0.25 / power(b.c, 0.45)
-              ELSE 0.12 / power(b.c, 0.35) END AS weight,
-         CASE WHEN b.c <= 3 THEN b.t_now - INTERVAL '238 days'
-              ELSE b.t_now - INTERVAL '230 days'
-                   + (b.c::float8 / b.n_channels * 170 + (b.c * 7) % 20) * INTERVAL '1 day'
-         END AS created_at
-    FROM base b
-)
-SELECT s.c, pg_temp.demo_uuid('channel', s.c) AS id, s.ws, s.type, s.members, s.weight,
-       s.created_at,
-       CASE WHEN s.c > 3 AND s.type IN ('public', 'private')
-                 AND (s.c = 4 OR (s.c * 40503) % 100 < 7)
-            THEN s.created_at + (s.t_now - s.created_at) * 0.6 END AS archived_at,
-       CASE s.type
-         WHEN 'direct' THEN 'dm-' || s.c
-         WHEN 'group' THEN 'group-' || s.c
-         ELSE coalesce((ARRAY['general','random','announcements','engineering','design',
-                              'product','support','sales','marketing','ops','incidents',
-                              'deploys','frontend','backend','mobile','data','security',
-                              'hiring','social','watercooler','qa','docs','growth','finance',
-                              'legal','infra','releases','random-tech','books','music'])[s.c],
-                       (ARRAY['proj','team','help','ext','topic','squad'])[1 + s.c % 6] || '-'
-                       || (ARRAY['atlas','borealis','comet','delta','ember','falcon','gecko',
-                                 'harbor','iris','juniper','kestrel','lumen','monsoon',
-                                 'nimbus','orbit','pulsar','quartz','raven','sierra',
-                                 'tundra'])[1 + (s.c / 6) % 20] || '-' || s.c)
-       END AS name
-  FROM shaped s;
-
-ALTER TABLE demo_channels ADD COLUMN msgs INT;
-UPDATE demo_channels d
-   SET msgs = greatest(1, round(p.n_messages * 0.9 * d.weight / t.total))::int
-  FROM demo_params p, (SELECT sum(weight) AS total FROM demo_channels) t;
-
-ANALYZE demo_channels;
-
 INSERT INTO nchat_channels (id, workspace_id, category_id, name, slug, description, topic, type,
                             is_default, is_archived, archived_at, archived_by, created_by,
                             member_count, settings, created_at, updated_at)
@@ -382,7 +401,9 @@ SELECT d.id, u.id,
 
 -- ---------------------------------------------------------------------------
 -- Messages (top level). Authors: members, skewed to the first few of each channel.
+-- Each lane writes the channels c with c % lanes = lane.
 -- ---------------------------------------------------------------------------
+-- @each-lane
 INSERT INTO nchat_messages (id, channel_id, user_id, type, content, content_plain, metadata,
                             mentions, is_edited, edited_at, is_pinned, is_deleted, deleted_at,
                             deleted_by, reaction_count, reply_count, created_at, updated_at)
@@ -444,13 +465,19 @@ SELECT s.id, s.channel_id, au.id, s.type,
       CROSS JOIN LATERAL generate_series(1, d.msgs) g(i)
       CROSS JOIN LATERAL (SELECT random() + 0 * g.i AS r1, random() + 0 * g.i AS r2,
                                  random() + 0 * g.i AS r3, random() + 0 * g.i AS r4) r
+     WHERE d.c % p.lanes = p.lane
     OFFSET 0  -- evaluate random() once per row: a flattened subquery would re-roll it
   ) s
   JOIN demo_lines l ON l.k = s.lk
   JOIN demo_users au ON au.n = s.author
   LEFT JOIN demo_users mu ON mu.n = s.mention
- ORDER BY s.id;  -- appends to the primary key instead of random inserts: much faster
+ -- sorted ids append to the primary key instead of inserting at random: much faster
+ ORDER BY s.id;
 
+-- ===========================================================================
+-- @phase derive lane-0
+-- Threads, replies, reactions, attachments, notifications, the rest (two lanes).
+-- ===========================================================================
 -- ---------------------------------------------------------------------------
 -- Threads and their replies (reply_count on the root says how many)
 -- ---------------------------------------------------------------------------
@@ -497,9 +524,7 @@ UPDATE nchat_threads t
           FROM nchat_messages m WHERE m.thread_id IS NOT NULL GROUP BY m.thread_id) a
  WHERE a.thread_id = t.id;
 
--- ---------------------------------------------------------------------------
--- Reactions: reaction_count per message says how many; distinct (user, emoji) each
--- ---------------------------------------------------------------------------
+-- Reactions on thread replies (the replies exist only from here on).
 INSERT INTO nchat_reactions (message_id, user_id, emoji, created_at)
 SELECT x.id, u.id,
        (ARRAY['👍','❤️','😂','🎉','👀','🚀','✅','🙏','🔥','😮','💯','🤔'])[1 + (x.h + x.k) % 12],
@@ -511,59 +536,9 @@ SELECT x.id, u.id,
           JOIN demo_channels d ON d.id = m.channel_id
           CROSS JOIN demo_params p
           CROSS JOIN LATERAL generate_series(1, m.reaction_count) k
-         WHERE m.reaction_count > 0) x
+         WHERE m.reaction_count > 0 AND m.thread_id IS NOT NULL) x
   JOIN demo_users u ON u.n = x.who
  ORDER BY x.id, x.k;
-
--- ---------------------------------------------------------------------------
--- Attachments, pins, bookmarks, notifications, drafts
--- ---------------------------------------------------------------------------
-INSERT INTO storage.files (id, created_at, updated_at, bucket_id, name, size, mime_type, etag,
-                           is_uploaded, uploaded_by_user_id)
-SELECT pg_temp.demo_uuid('file', abs(hashtext(m.id::text))::bigint * 10 + 1),
-       m.created_at, m.created_at, 'default', m.content,
-       CASE m.type WHEN 'image' THEN 40000 + abs(hashtext(m.id::text)) % 2000000
-                   WHEN 'audio' THEN 200000 + abs(hashtext(m.id::text)) % 5000000
-                   ELSE 10000 + abs(hashtext(m.id::text)) % 8000000 END,
-       CASE m.type WHEN 'image' THEN 'image/png' WHEN 'audio' THEN 'audio/ogg'
-                   ELSE 'application/pdf' END,
-       '"' || md5(m.id::text) || '"', TRUE, m.user_id
-  FROM nchat_messages m
- WHERE m.type IN ('image', 'file', 'audio')
-ON CONFLICT (id) DO NOTHING;
-
-INSERT INTO nchat_attachments (message_id, uploaded_by, file_id, type, file_name, mime_type,
-                               size_bytes, width, height, duration_ms, url, thumbnail_url,
-                               created_at)
-SELECT m.id, m.user_id, f.id,
-       CASE m.type WHEN 'image' THEN 'image' WHEN 'audio' THEN 'audio'
-                   ELSE 'document' END::attachment_type,
-       f.name, f.mime_type, f.size,
-       CASE WHEN m.type = 'image' THEN 1280 END, CASE WHEN m.type = 'image' THEN 720 END,
-       CASE WHEN m.type = 'audio' THEN 3000 + abs(hashtext(f.name)) % 90000 END,
-       'https://storage.acme.example/v1/files/' || f.id,
-       CASE WHEN m.type = 'image' THEN 'https://storage.acme.example/v1/files/' || f.id
-                                       || '?w=320' END,
-       m.created_at
-  FROM nchat_messages m
-  JOIN storage.files f
-    ON f.id = pg_temp.demo_uuid('file', abs(hashtext(m.id::text))::bigint * 10 + 1)
- WHERE m.type IN ('image', 'file', 'audio');
-
-INSERT INTO nchat_pinned_messages (channel_id, message_id, pinned_by, pinned_at)
-SELECT m.channel_id, m.id, m.user_id, m.created_at + INTERVAL '2 hours'
-  FROM nchat_messages m
- WHERE m.is_pinned;
-
-INSERT INTO nchat_bookmarks (user_id, message_id, note, created_at)
-SELECT pg_temp.demo_uuid('user', pg_temp.demo_member(
-         d.c, (abs(hashtext(m.id::text)) + 5) % d.members, p.n_users)),
-       m.id, CASE WHEN abs(hashtext(m.id::text)) % 3 = 0 THEN 'follow up' END,
-       m.created_at + INTERVAL '1 hour'
-  FROM nchat_messages m
-  JOIN demo_channels d ON d.id = m.channel_id
-  CROSS JOIN demo_params p
- WHERE abs(hashtext(m.id::text)) % 97 = 0 AND NOT m.is_deleted;
 
 INSERT INTO nchat_notifications (user_id, type, actor_id, channel_id, message_id, title, body,
                                  is_read, read_at, created_at)
@@ -586,12 +561,102 @@ SELECT root.user_id, 'reply', r.user_id, r.channel_id, r.id, 'New reply in a thr
  WHERE r.parent_message_id IS NOT NULL AND root.user_id IS DISTINCT FROM r.user_id
    AND root.user_id IS NOT NULL AND r.created_at > p.t_now - INTERVAL '60 days';
 
+-- ---------------------------------------------------------------------------
+-- Counters the triggers would have kept
+-- ---------------------------------------------------------------------------
+UPDATE nchat_channels c
+   SET last_message_at = a.last_at, member_count = coalesce(mc.n, 0)
+  FROM (SELECT channel_id, max(created_at) AS last_at FROM nchat_messages
+         GROUP BY channel_id) a
+  FULL JOIN (SELECT channel_id, count(*) AS n FROM nchat_channel_members
+              GROUP BY channel_id) mc USING (channel_id)
+ WHERE c.id = coalesce(a.channel_id, mc.channel_id);
+
+UPDATE nchat_channel_members cm
+   SET last_read_at = least(cm.last_read_at, c.last_message_at)
+  FROM nchat_channels c
+ WHERE c.id = cm.channel_id AND c.last_message_at IS NOT NULL
+   AND cm.last_read_at > c.last_message_at;
+
+-- ---------------------------------------------------------------------------
+-- Lane 1 meanwhile: reactions on top-level messages (reaction_count per message says
+-- how many; distinct (user, emoji) each), files, pins, bookmarks and the small tables
+-- ---------------------------------------------------------------------------
+-- @lane 1
+INSERT INTO nchat_reactions (message_id, user_id, emoji, created_at)
+SELECT x.id, u.id,
+       (ARRAY['👍','❤️','😂','🎉','👀','🚀','✅','🙏','🔥','😮','💯','🤔'])[1 + (x.h + x.k) % 12],
+       least(x.t_now, x.created_at + x.k * INTERVAL '3 minutes')
+  FROM (SELECT m.id, m.created_at, h.h, k, p.t_now,
+               pg_temp.demo_member(d.c, (h.h + k * 7) % d.members, p.n_users) AS who
+          FROM nchat_messages m
+          CROSS JOIN LATERAL (SELECT abs(hashtext(m.id::text))::bigint AS h) h
+          JOIN demo_channels d ON d.id = m.channel_id
+          CROSS JOIN demo_params p
+          CROSS JOIN LATERAL generate_series(1, m.reaction_count) k
+         WHERE m.reaction_count > 0 AND m.thread_id IS NULL) x
+  JOIN demo_users u ON u.n = x.who
+ ORDER BY x.id, x.k;
+
+-- @lane 1
+INSERT INTO storage.files (id, created_at, updated_at, bucket_id, name, size, mime_type, etag,
+                           is_uploaded, uploaded_by_user_id)
+SELECT pg_temp.demo_uuid('file', abs(hashtext(m.id::text))::bigint * 10 + 1),
+       m.created_at, m.created_at, 'default', m.content,
+       CASE m.type WHEN 'image' THEN 40000 + abs(hashtext(m.id::text)) % 2000000
+                   WHEN 'audio' THEN 200000 + abs(hashtext(m.id::text)) % 5000000
+                   ELSE 10000 + abs(hashtext(m.id::text)) % 8000000 END,
+       CASE m.type WHEN 'image' THEN 'image/png' WHEN 'audio' THEN 'audio/ogg'
+                   ELSE 'application/pdf' END,
+       '"' || md5(m.id::text) || '"', TRUE, m.user_id
+  FROM nchat_messages m
+ WHERE m.type IN ('image', 'file', 'audio')
+ON CONFLICT (id) DO NOTHING;
+
+-- @lane 1
+INSERT INTO nchat_attachments (message_id, uploaded_by, file_id, type, file_name, mime_type,
+                               size_bytes, width, height, duration_ms, url, thumbnail_url,
+                               created_at)
+SELECT m.id, m.user_id, f.id,
+       CASE m.type WHEN 'image' THEN 'image' WHEN 'audio' THEN 'audio'
+                   ELSE 'document' END::attachment_type,
+       f.name, f.mime_type, f.size,
+       CASE WHEN m.type = 'image' THEN 1280 END, CASE WHEN m.type = 'image' THEN 720 END,
+       CASE WHEN m.type = 'audio' THEN 3000 + abs(hashtext(f.name)) % 90000 END,
+       'https://storage.acme.example/v1/files/' || f.id,
+       CASE WHEN m.type = 'image' THEN 'https://storage.acme.example/v1/files/' || f.id
+                                       || '?w=320' END,
+       m.created_at
+  FROM nchat_messages m
+  JOIN storage.files f
+    ON f.id = pg_temp.demo_uuid('file', abs(hashtext(m.id::text))::bigint * 10 + 1)
+ WHERE m.type IN ('image', 'file', 'audio');
+
+-- @lane 1
+INSERT INTO nchat_pinned_messages (channel_id, message_id, pinned_by, pinned_at)
+SELECT m.channel_id, m.id, m.user_id, m.created_at + INTERVAL '2 hours'
+  FROM nchat_messages m
+ WHERE m.is_pinned;
+
+-- @lane 1
+INSERT INTO nchat_bookmarks (user_id, message_id, note, created_at)
+SELECT pg_temp.demo_uuid('user', pg_temp.demo_member(
+         d.c, (abs(hashtext(m.id::text)) + 5) % d.members, p.n_users)),
+       m.id, CASE WHEN abs(hashtext(m.id::text)) % 3 = 0 THEN 'follow up' END,
+       m.created_at + INTERVAL '1 hour'
+  FROM nchat_messages m
+  JOIN demo_channels d ON d.id = m.channel_id
+  CROSS JOIN demo_params p
+ WHERE abs(hashtext(m.id::text)) % 97 = 0 AND NOT m.is_deleted;
+
+-- @lane 1
 INSERT INTO nchat_drafts (user_id, channel_id, content, updated_at)
 SELECT u.id, pg_temp.demo_uuid('channel', 1 + u.n % 2), pg_temp.demo_line(u.n, u.n * 5, 4),
        p.t_now - (u.n % 72) * INTERVAL '1 hour'
   FROM demo_users u, demo_params p
  WHERE u.n % 20 = 0 AND u.deleted_at IS NULL;
 
+-- @lane 1
 INSERT INTO nchat_push_subscriptions (user_id, endpoint, p256dh, auth, platform, created_at,
                                       last_used_at)
 SELECT u.id, 'https://push.acme.example/send/' || md5('push' || u.n),
@@ -601,9 +666,7 @@ SELECT u.id, 'https://push.acme.example/send/' || md5('push' || u.n),
   FROM demo_users u, demo_params p
  WHERE u.n % 3 = 0 AND u.deleted_at IS NULL AND NOT u.is_bot;
 
--- ---------------------------------------------------------------------------
--- Workspace membership, roles, bots, integrations, audit log, billing, config
--- ---------------------------------------------------------------------------
+-- @lane 1
 INSERT INTO nchat_workspace_members (workspace_id, user_id, role, joined_at)
 SELECT pg_temp.demo_uuid('workspace', 1), u.id,
        CASE WHEN u.n = 1 THEN 'owner' WHEN u.is_admin THEN 'admin'
@@ -626,6 +689,7 @@ SELECT pg_temp.demo_uuid('workspace', 2), pg_temp.demo_uuid('user', 2), 'owner',
                      JOIN demo_channels d ON d.id = cm.channel_id AND d.ws = 2
                     WHERE cm.user_id = pg_temp.demo_uuid('user', 2));
 
+-- @lane 1
 INSERT INTO nchat_user_roles (user_id, role_id, granted_by, granted_at)
 SELECT u.id,
        pg_temp.demo_uuid('role', 10 + CASE WHEN u.is_admin THEN 1 WHEN u.n % 41 = 0 THEN 2
@@ -633,6 +697,7 @@ SELECT u.id,
        pg_temp.demo_uuid('user', 1), u.created_at
   FROM demo_users u;
 
+-- @lane 1
 INSERT INTO nchat_bots (user_id, workspace_id, name, description, token_hash, scopes, created_by,
                         created_at)
 SELECT u.id, pg_temp.demo_uuid('workspace', 1), u.display_name,
@@ -642,6 +707,7 @@ SELECT u.id, pg_temp.demo_uuid('workspace', 1), u.display_name,
   FROM demo_users u
  WHERE u.is_bot;
 
+-- @lane 1
 INSERT INTO nchat_custom_emojis (workspace_id, name, image_url, created_by, created_at)
 SELECT pg_temp.demo_uuid('workspace', 1), e,
        'https://cdn.acme.example/emoji/' || e || '.png',
@@ -651,6 +717,7 @@ SELECT pg_temp.demo_uuid('workspace', 1), e,
                     'rocket-fast','bug','pr-merged','oncall','thanks','hype','sad-panda',
                     'ship-it-squirrel']) WITH ORDINALITY AS x(e, o);
 
+-- @lane 1
 INSERT INTO nchat_webhooks (workspace_id, channel_id, url, secret, events, failure_count,
                             last_delivery_at, created_by, created_at)
 SELECT pg_temp.demo_uuid('workspace', 1), pg_temp.demo_uuid('channel', 1 + k * 3),
@@ -660,6 +727,7 @@ SELECT pg_temp.demo_uuid('workspace', 1), pg_temp.demo_uuid('channel', 1 + k * 3
        p.t_now - (150 - k * 10) * INTERVAL '1 day'
   FROM demo_params p, generate_series(1, least(5, p.n_channels / 3 - 1)) k;
 
+-- @lane 1
 INSERT INTO nchat_incoming_webhooks (channel_id, name, avatar_url, created_by, created_at)
 SELECT pg_temp.demo_uuid('channel', 1 + k * 2),
        (ARRAY['GitHub','Sentry','PagerDuty','Jenkins','Statuspage'])[k],
@@ -667,6 +735,7 @@ SELECT pg_temp.demo_uuid('channel', 1 + k * 2),
        p.t_now - (120 - k * 5) * INTERVAL '1 day'
   FROM demo_params p, generate_series(1, least(5, (p.n_channels - 1) / 2)) k;
 
+-- @lane 1
 INSERT INTO nchat_integrations (workspace_id, provider, config, installed_by, installed_at)
 SELECT pg_temp.demo_uuid('workspace', 1), pr,
        jsonb_build_object('enabled_at', (p.t_now - o * INTERVAL '20 days')::date),
@@ -674,6 +743,7 @@ SELECT pg_temp.demo_uuid('workspace', 1), pr,
   FROM demo_params p,
        unnest(ARRAY['github','google-drive','jira','pagerduty']) WITH ORDINALITY AS x(pr, o);
 
+-- @lane 1
 INSERT INTO nchat_audit_logs (workspace_id, actor_id, action, target_type, target_id, ip_address,
                               user_agent, details, created_at)
 SELECT pg_temp.demo_uuid('workspace', 1), pg_temp.demo_uuid('user', 1 + (k * 37) % p.n_users),
@@ -687,6 +757,7 @@ SELECT pg_temp.demo_uuid('workspace', 1), pg_temp.demo_uuid('user', 1 + (k * 37)
        p.t_now - ((k * 7919) % (230 * 24)) * INTERVAL '1 hour'
   FROM demo_params p, generate_series(1, greatest(50, p.n_users / 2)) k;
 
+-- @lane 1
 INSERT INTO nchat_workspace_invites (workspace_id, email, role, invited_by, expires_at,
                                      accepted_at, created_at)
 SELECT pg_temp.demo_uuid('workspace', 1 + k % 2), 'invitee' || k || '@partner.example',
@@ -697,6 +768,7 @@ SELECT pg_temp.demo_uuid('workspace', 1 + k % 2), 'invitee' || k || '@partner.ex
        p.t_now - (k % 60) * INTERVAL '1 day'
   FROM demo_params p, generate_series(1, greatest(5, p.n_users / 50)) k;
 
+-- @lane 1
 INSERT INTO nchat_plans (id, code, name, price_cents, billing_interval, limits, created_at)
 VALUES (pg_temp.demo_uuid('plan', 1), 'free', 'Free', 0, 'month',
         '{"members": 10, "history_days": 90}', now() - INTERVAL '240 days'),
@@ -705,6 +777,7 @@ VALUES (pg_temp.demo_uuid('plan', 1), 'free', 'Free', 0, 'month',
        (pg_temp.demo_uuid('plan', 3), 'business', 'Business', 1500, 'month',
         '{"members": null, "history_days": null, "sso": true}', now() - INTERVAL '240 days');
 
+-- @lane 1
 INSERT INTO nchat_subscriptions (id, workspace_id, plan_id, status, current_period_start,
                                  current_period_end, external_id, created_at)
 SELECT pg_temp.demo_uuid('subscription', w), pg_temp.demo_uuid('workspace', w),
@@ -713,6 +786,7 @@ SELECT pg_temp.demo_uuid('subscription', w), pg_temp.demo_uuid('workspace', w),
        'sub_' || md5('sub' || w), p.t_now - (240 - w * 60) * INTERVAL '1 day'
   FROM demo_params p, generate_series(1, 2) w;
 
+-- @lane 1
 INSERT INTO nchat_invoices (subscription_id, amount_cents, currency, status, issued_at, paid_at,
                             pdf_url)
 SELECT pg_temp.demo_uuid('subscription', 1), 1500 * p.n_users / 10, 'usd',
@@ -723,6 +797,7 @@ SELECT pg_temp.demo_uuid('subscription', 1), 1500 * p.n_users / 10, 'usd',
        'https://billing.acme.example/invoices/' || md5('inv' || k) || '.pdf'
   FROM demo_params p, generate_series(0, 7) k;
 
+-- @lane 1
 INSERT INTO nchat_app_configuration (key, value, description, updated_by, updated_at)
 SELECT k, v::jsonb, d, pg_temp.demo_uuid('user', 1), now() - INTERVAL '30 days'
   FROM (VALUES
@@ -738,28 +813,16 @@ SELECT k, v::jsonb, d, pg_temp.demo_uuid('user', 1), now() - INTERVAL '30 days'
     ('retention.days', 'null', 'Message retention (null: forever)')
   ) AS c(k, v, d);
 
--- ---------------------------------------------------------------------------
--- Counters the triggers would have kept
--- ---------------------------------------------------------------------------
-UPDATE nchat_channels c
-   SET last_message_at = a.last_at, member_count = coalesce(mc.n, 0)
-  FROM (SELECT channel_id, max(created_at) AS last_at FROM nchat_messages
-         GROUP BY channel_id) a
-  FULL JOIN (SELECT channel_id, count(*) AS n FROM nchat_channel_members
-              GROUP BY channel_id) mc USING (channel_id)
- WHERE c.id = coalesce(a.channel_id, mc.channel_id);
-
-UPDATE nchat_channel_members cm
-   SET last_read_at = least(cm.last_read_at, c.last_message_at)
-  FROM nchat_channels c
- WHERE c.id = cm.channel_id AND c.last_message_at IS NOT NULL
-   AND cm.last_read_at > c.last_message_at;
-
+-- ===========================================================================
+-- @phase finish each-lane
+-- Rebuild the dropped indexes (each lane its share), drop the helpers, ANALYZE.
+-- ===========================================================================
 DO $$
 DECLARE
   ix RECORD;
 BEGIN
-  FOR ix IN SELECT definition FROM demo_saved_indexes LOOP
+  FOR ix IN SELECT s.definition FROM demo_saved_indexes s, demo_params p
+             WHERE s.ord % p.lanes = p.lane ORDER BY s.ord LOOP
     EXECUTE ix.definition;
   END LOOP;
 END;
@@ -779,11 +842,34 @@ DROP FUNCTION pg_temp.demo_username(BIGINT);
 DROP FUNCTION pg_temp.demo_last(BIGINT);
 DROP FUNCTION pg_temp.demo_first(BIGINT);
 DROP FUNCTION pg_temp.demo_uuid(TEXT, BIGINT);
-
 RESET synchronous_commit;
 RESET maintenance_work_mem;
 RESET work_mem;
 RESET jit;
 RESET session_replication_role;
 
-ANALYZE;
+-- ===========================================================================
+-- @phase analyze lane-0
+-- Statistics for the planner: the busiest tables in lane 0, every other table of the
+-- schemas this file filled in lane 1 (after the index builds: ANALYZE and CREATE INDEX
+-- on the same table wait for each other).
+-- ===========================================================================
+-- @lane 0
+ANALYZE nchat_messages, nchat_reactions, nchat_threads;
+
+-- @lane 1
+DO $$
+DECLARE
+  t RECORD;
+BEGIN
+  FOR t IN
+    SELECT n.nspname, c.relname
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND n.nspname IN ('public', 'auth', 'storage')
+       AND c.relname NOT IN ('nchat_messages', 'nchat_reactions', 'nchat_threads')
+     ORDER BY 1, 2
+  LOOP
+    EXECUTE format('ANALYZE %I.%I', t.nspname, t.relname);
+  END LOOP;
+END;
+$$;
