@@ -779,7 +779,8 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
              sha256=manifest["sha256"], state=manifest["state"], duration_s=round(duration, 3),
              tables=len(manifest["snapshot"]["row_counts"]),
              rows=manifest["snapshot"]["total_rows"])
-    tracker.set_phase("done", f"{manifest['state']} backup {final.name}")
+    tracker.phase = "done"
+    tracker.emit("finished", f"{manifest['state']} backup {final.name}")
     return BackupResult(final, mpath, manifest["state"], fmt, manifest["size"],
                         manifest["sha256"], duration, manifest, verification, leftovers,
                         warnings)
@@ -1254,6 +1255,15 @@ def _classify_manifest(mpath: Path, m: dict[str, Any]) -> BackupInfo:
                               **base)
         return BackupInfo(temp, "partial", size=path_size(temp) if temp.exists() else None,
                           detail=f"interrupted: pid {m.get('pid')} is gone", **base)
+    if state in ("unverified", "verified") and not final.exists() and temp.exists():
+        # pg_dump had finished; the run stopped while verifying, before the rename
+        alive = pid_alive(m.get("pid"), m.get("host"), m.get("pid_started"))
+        if alive is None or alive:
+            return BackupInfo(temp, "running", size=path_size(temp),
+                              detail=f"verifying: pid {m.get('pid')} on {m.get('host')}", **base)
+        return BackupInfo(temp, "partial", size=path_size(temp),
+                          detail=f"interrupted during verification: pid {m.get('pid')} is gone",
+                          **base)
     if state == "failed":
         where = final if final.exists() else temp
         why = (m.get("verification") or {}).get("failure") or "failed"

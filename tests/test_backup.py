@@ -215,19 +215,23 @@ from nchat_tui.target import resolve_target
 from nchat_tui.backup import run_backup
 t = resolve_target(dsn=sys.argv[1], backup_dir=sys.argv[2], state_dir=sys.argv[3], environ={})
 def cb(ev):
-    if ev.kind == "started":
+    if ev.kind == "started" and sys.argv[4] == "dump":
         print("PID", ev.pid, flush=True)
         sys.stdin.readline()  # hold here until the test kills us
+    if ev.kind == "phase" and ev.phase == "verify" and sys.argv[4] == "verify":
+        print("PID 0", flush=True)
+        sys.stdin.readline()
 run_backup(t, on_progress=cb)
 """
 
 
-def test_kill_9_of_the_app_mid_dump_then_next_backup_reports_the_leftover(
-        pg_conn: psycopg.Connection[Any], target: Target) -> None:
+@pytest.mark.parametrize("moment", ["dump", "verify"])
+def test_kill_9_of_the_app_then_next_backup_reports_the_leftover(
+        pg_conn: psycopg.Connection[Any], target: Target, moment: str) -> None:
     load_schema(pg_conn, messages=20000, pad=40)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     app = subprocess.Popen([sys.executable, "-c", APP_SCRIPT, dsn_of(target.params),
-                            str(target.backup_dir), str(target.state_dir)],
+                            str(target.backup_dir), str(target.state_dir), moment],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     assert app.stdout is not None
     line = app.stdout.readline()
@@ -235,14 +239,15 @@ def test_kill_9_of_the_app_mid_dump_then_next_backup_reports_the_leftover(
     dump_pid = int(line.split()[1])
     app.kill()  # SIGKILL: no cleanup runs
     app.wait()
-    # pg_dump ran in its own process group and outlived the app: end it too
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(dump_pid, 9)
-    for _ in range(200):
-        if gone(dump_pid):
-            break
-        time.sleep(0.05)
-    assert gone(dump_pid)
+    if dump_pid:
+        # pg_dump ran in its own process group and outlived the app: end it too
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(dump_pid, 9)
+        for _ in range(200):
+            if gone(dump_pid):
+                break
+            time.sleep(0.05)
+        assert gone(dump_pid)
     assert list(target.backup_dir.glob("*.dump")) == []
     partial = list(target.backup_dir.glob("*.partial"))
     assert len(partial) == 1
