@@ -69,6 +69,20 @@ PGSS_FIX_PRELOAD = ("add pg_stat_statements to shared_preload_libraries (ALTER S
 PGSS_FIX_CREATE = "CREATE EXTENSION pg_stat_statements; (as a superuser, in this database)"
 PGSS_FIX_PRIV = "GRANT pg_read_all_stats TO {role}; (or pg_monitor)"
 PGSS_FIX_UPDATE = "ALTER EXTENSION pg_stat_statements UPDATE;"
+#: How long the pg_stat_statements status and column names are trusted without a re-check.
+PGSS_RECHECK_S = 60.0
+
+
+def _pgss_failure(exc: BaseException, role: str) -> dict[str, Any]:
+    """The failure state of a pg_stat_statements query error, with its fix."""
+    if isinstance(exc, pgerr.ObjectNotInPrerequisiteState):
+        return {"state": "not_preloaded", "unavailable": _one_line(exc), "fix": PGSS_FIX_PRELOAD}
+    if isinstance(exc, pgerr.InsufficientPrivilege):
+        return {"state": "no_privilege", "unavailable": _one_line(exc),
+                "fix": PGSS_FIX_PRIV.format(role=role)}
+    if isinstance(exc, pgerr.UndefinedColumn):
+        return {"state": "outdated", "unavailable": _one_line(exc), "fix": PGSS_FIX_UPDATE}
+    return {"state": "not_created", "unavailable": _one_line(exc), "fix": PGSS_FIX_CREATE}
 
 
 def now_iso() -> str:
@@ -163,6 +177,7 @@ class Monitor:
     _prev_pgss: dict[tuple[Any, ...], tuple[int, float]] = field(default_factory=dict,
                                                                  init=False)
     _last_connect_error: str | None = field(default=None, init=False)
+    _pgss_plan: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _sample_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- connection -------------------------------------------------------------------------
@@ -436,43 +451,55 @@ class Monitor:
             out["outdated"] = {"installed": inst, "default": default, "fix": PGSS_FIX_UPDATE}
         return out
 
-    def _q_slow(self, conn: psycopg.Connection[Any], interval: float | None) -> dict[str, Any]:
+    def _pgss_query(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
+        """The status check, and when usable the statement query built for this version."""
         status = self.pgss_status(conn)
         base = {k: status[k] for k in ("installed_version", "default_version")}
         if "outdated" in status:
             base["outdated"] = status["outdated"]
         if status["state"] != "ok":
-            return {**base, "state": status["state"], "unavailable": status["unavailable"],
-                    "fix": status["fix"]}
+            return {"result": {**base, "state": status["state"],
+                               "unavailable": status["unavailable"], "fix": status["fix"]}}
         cols = set(status["columns"])
         names: dict[str, sql.Composable] = {}
         found_names: dict[str, str] = {}
         for meaning, candidates in PGSS_COLUMNS.items():
             found = next((c for c in candidates if c in cols), None)
             if found is None:
-                return {**base, "state": "outdated",
-                        "unavailable": f"pg_stat_statements {status['installed_version']} has "
-                                       f"none of the columns {', '.join(candidates)}",
-                        "fix": PGSS_FIX_UPDATE}
+                return {"result": {
+                    **base, "state": "outdated",
+                    "unavailable": f"pg_stat_statements {status['installed_version']} has "
+                                   f"none of the columns {', '.join(candidates)}",
+                    "fix": PGSS_FIX_UPDATE}}
             names[meaning] = sql.Identifier(found)
             found_names[meaning] = found
         query = sql.SQL(sql_text("monitor/slow_queries.sql")).format(
             view=sql.Identifier(status["schema"], "pg_stat_statements"), **names)
+        return {"query": query, "base": base, "columns": found_names,
+                "checked": time.monotonic()}
+
+    def _q_slow(self, conn: psycopg.Connection[Any], interval: float | None) -> dict[str, Any]:
+        # One round trip in the steady state: the status check and the version's column
+        # names are cached while the statement query keeps working (re-checked every
+        # PGSS_RECHECK_S, and at once on any error of the statement query).
+        plan = self._pgss_plan
+        fresh = False
+        if plan is None or time.monotonic() - plan["checked"] > PGSS_RECHECK_S:
+            built = self._pgss_query(conn)
+            if "result" in built:
+                self._pgss_plan = None
+                return dict(built["result"])
+            plan = self._pgss_plan = built
+            fresh = True
+        base, found_names = plan["base"], plan["columns"]
         try:
-            rows = self._fetch(conn, query, {"limit": int(self.slow_limit)})
-        except pgerr.ObjectNotInPrerequisiteState as exc:
-            return {**base, "state": "not_preloaded", "unavailable": _one_line(exc),
-                    "fix": PGSS_FIX_PRELOAD}
-        except pgerr.InsufficientPrivilege as exc:
-            role = self._caps.get("role", "your_role")
-            return {**base, "state": "no_privilege", "unavailable": _one_line(exc),
-                    "fix": PGSS_FIX_PRIV.format(role=role)}
-        except pgerr.UndefinedColumn as exc:
-            return {**base, "state": "outdated", "unavailable": _one_line(exc),
-                    "fix": PGSS_FIX_UPDATE}
-        except pgerr.UndefinedTable as exc:
-            return {**base, "state": "not_created", "unavailable": _one_line(exc),
-                    "fix": PGSS_FIX_CREATE}
+            rows = self._fetch(conn, plan["query"], {"limit": int(self.slow_limit)})
+        except (pgerr.ObjectNotInPrerequisiteState, pgerr.InsufficientPrivilege,
+                pgerr.UndefinedColumn, pgerr.UndefinedTable, pgerr.InvalidSchemaName) as exc:
+            self._pgss_plan = None
+            if not fresh:  # the extension changed under us: look again, once
+                return self._q_slow(conn, interval)
+            return {**base, **_pgss_failure(exc, self._caps.get("role", "your_role"))}
         prev = self._prev_pgss
         cur: dict[tuple[Any, ...], tuple[int, float]] = {}
         hidden = 0

@@ -222,6 +222,10 @@ def test_pg_stat_statements_not_created_then_created(pg_db: dict[str, str],
         assert ins["calls"] >= 5
         assert ins["calls_delta"] == 2
         assert ins["total_ms_delta"] is not None and ins["total_ms_delta"] >= 0
+
+        # the statement query is cached between samples; dropping the extension is noticed
+        pg_conn.execute("DROP EXTENSION pg_stat_statements")
+        assert mon.sample()["slow_queries"]["state"] == "not_created"
     finally:
         mon.close()
 
