@@ -207,6 +207,8 @@ def load_demo(conninfo_params: Any, scale: float = 1.0, migrations_dir: Path | N
         if conn.execute("SELECT to_regclass('public.nchat_messages')").fetchone()[0]:  # type: ignore[index]
             raise OperationFailed("the database already holds nChat tables: load_demo needs an "
                                   "empty database")
+        # A demo load needs no durability per commit (a crash means a rebuild anyway).
+        conn.execute("SET synchronous_commit = off")
         t = time.monotonic()
         with conn.transaction():
             conn.execute(sql_text("demo/platform.sql"))
@@ -251,6 +253,7 @@ def load_demo(conninfo_params: Any, scale: float = 1.0, migrations_dir: Path | N
         timings["data"] = time.monotonic() - t
         timings.update({f"data_{k}": v for k, v in phase_times.items()})
         counts = table_counts(conn)
+        conn.execute("RESET synchronous_commit")
     timings["total"] = time.monotonic() - t_all
     return LoadReport(applied=applied, timings=timings, counts=counts, scale=scale)
 
@@ -413,6 +416,13 @@ def _prepare_demo_dir(demo_dir: Path) -> None:
                     "set NCHAT_TUI_DEMO_DIR to a directory outside it")
 
 
+def _ensure_socket_dir(sock_dir: Path) -> None:
+    sock_dir.mkdir(parents=True, exist_ok=True)
+    if running_as_root():
+        shutil.chown(sock_dir, "postgres", "postgres")
+    os.chmod(sock_dir, 0o755)
+
+
 def stop_demo(progress: ProgressFn | None = None) -> bool:
     """Stop the demo server if it runs. True when a server was stopped."""
     demo_dir, sock_dir = demo_paths()
@@ -472,6 +482,8 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
             cluster.init()
             timings["init"] = time.monotonic() - t
         running = cluster.is_running()
+        if not running:
+            _ensure_socket_dir(sock_dir)  # a /tmp fallback may have been cleaned since
         if not running and (not port or not _port_free(port)):
             port = free_port()
             cluster.port = port
