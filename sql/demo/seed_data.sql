@@ -22,7 +22,8 @@
 -- for lane N only and "-- @each-lane" one that every lane runs, filtered on its own
 -- nchat_demo.lane of nchat_demo.lanes (a single session is lane 0 of 1 and runs all).
 --
--- Speed (under 10 s at scale 1.0 on two cores), the way pg_restore does it:
+-- Speed: at scale 1.0 about 7 s of CPU on the busier of two lanes (13 s in one session),
+-- the way pg_restore does it:
 --   * foreign-key and counter triggers are off for the load (session_replication_role =
 --     replica: needs a superuser); the counters they would keep (reaction_count,
 --     reply_count, member_count, last_message_at, ...) are computed here, set-based;
