@@ -204,7 +204,8 @@ def load_demo(conninfo_params: Any, scale: float = 1.0, migrations_dir: Path | N
     timings: dict[str, float] = {}
     t_all = time.monotonic()
     with _connection(conninfo_params) as conn:
-        if conn.execute("SELECT to_regclass('public.nchat_messages')").fetchone()[0]:  # type: ignore[index]
+        row = conn.execute("SELECT to_regclass('public.nchat_messages') IS NOT NULL").fetchone()
+        if row and row[0]:
             raise OperationFailed("the database already holds nChat tables: load_demo needs an "
                                   "empty database")
         # A demo load needs no durability per commit (a crash means a rebuild anyway).

@@ -135,7 +135,7 @@ def demo_conn(pg_db: dict[str, str]) -> Iterator[psycopg.Connection[Any]]:
     """A database holding the demo at scale 0.02."""
     report = load_demo(pg_db, scale=0.02)
     assert isinstance(report, LoadReport)
-    with psycopg.connect(**pg_db, autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as conn:
         yield conn
 
 
@@ -276,12 +276,13 @@ def test_demo_data_is_consistent_and_realistic(demo_conn: psycopg.Connection[Any
 def test_data_scales_with_the_scale(pg_cluster: LocalCluster, pg_db: dict[str, str]) -> None:
     small = load_demo(pg_db, scale=0.02)
     name = pg_db["dbname"] + "_x"
-    with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         bigger = load_demo({**pg_db, "dbname": name}, scale=0.06)
     finally:
-        with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as conn:
+        with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()),
+                             autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
     assert small.counts["nchat_users"] == 100 and bigger.counts["nchat_users"] == 300
@@ -382,18 +383,19 @@ def test_014_alone_matches_013_then_014(pg_cluster: LocalCluster, pg_db: dict[st
     """The guide's dry run applies 014 alone: the result must equal 013 + 014."""
     load_demo(pg_db, scale=0.02)
     name = pg_db["dbname"] + "_y"
-    with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as admin:
+    with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
             sql.Identifier(name), sql.Identifier(pg_db["dbname"])))
     try:
-        with psycopg.connect(**pg_db, autocommit=True) as a, \
-                psycopg.connect(**{**pg_db, "dbname": name}, autocommit=True) as b:
+        with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as a, \
+                psycopg.connect(make_conninfo(**{**pg_db, "dbname": name}), autocommit=True) as b:
             apply_file(a, "013_e2ee_system.sql")
             apply_file(a, "014_e2ee_system.sql")
             apply_file(b, "014_e2ee_system.sql")
             assert inventory(a) == inventory(b)
     finally:
-        with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as admin:
+        with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()),
+                             autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
 
@@ -437,7 +439,7 @@ def test_workload_runs_survives_a_lock_and_stops(
         assert apps >= 3
         # a migration holding ACCESS EXCLUSIVE on nchat_messages: the workload waits, times
         # out, counts the errors and goes on
-        with psycopg.connect(**pg_db) as locker:
+        with psycopg.connect(make_conninfo(**pg_db)) as locker:
             locker.execute("LOCK TABLE nchat_messages IN ACCESS EXCLUSIVE MODE")
             assert _wait_for(lambda: wl.stats().errors >= 1)
             locker.rollback()
@@ -463,7 +465,7 @@ def test_workload_stops_by_itself_and_survives_a_dropped_database(
     wl = Workload(pg_db, writers=1, readers=1, rate=10.0, slow_every=0, duration=3.0, seed=1)
     wl.start()
     assert _wait_for(lambda: wl.stats().queries >= 3)
-    with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as admin:
+    with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                       "WHERE application_name = %s", (APP_NAME,))
     assert _wait_for(lambda: not wl.running, timeout=30)  # duration reached: it stopped itself
