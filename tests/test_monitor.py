@@ -181,6 +181,13 @@ def test_ddl_waiting_with_app_queue_behind_it(pg_db: dict[str, str],
         (app_node,) = ddl_node["children"]
         assert app_node["pid"] == app.pid and app_node["blocked_by"] == [ddl.pid]
         assert root["queue"] == 2
+        # a locked table is listed even when it is not among the N largest
+        small = Monitor(pg_db, top=1)
+        try:
+            names = [(t["name"], t["locked"]) for t in small.sample()["tables"]]
+        finally:
+            small.close()
+        assert names == [("nchat_messages", False), ("nchat_users", True)]
     finally:
         mon.close()
         reader.rollback()

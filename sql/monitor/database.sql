@@ -1,10 +1,9 @@
--- database.sql: this database's size and cumulative counters, and the server's connection limit.
--- Returns one row. pg_database_size() is called once, for the whole database (it reads the
--- directory, takes no relation lock); the rest are pg_stat_database and settings reads.
--- PostgreSQL 12+ (pg_stat_database has the same columns used here since 9.x).
+-- database.sql: this database's cumulative counters, and the server's connection limit.
+-- Returns one row: pg_stat_database and settings reads (the size is database_size.sql: it
+-- stats every file of the database, so the monitor refreshes it less often).
+-- PostgreSQL 12+ (pg_stat_database has the columns used here since 9.x). No locks.
 SELECT
     now() AS server_now,
-    pg_database_size(current_database()) AS database_size,
     d.numbackends,
     d.xact_commit,
     d.xact_rollback,

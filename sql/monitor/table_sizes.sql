@@ -1,13 +1,15 @@
 -- table_sizes.sql: the top N tables and materialized views of this database by size.
+-- The N largest, plus any table under an ACCESS EXCLUSIVE lock whatever its size.
 -- Returns one row per relation: heap, index, toast and total bytes, row estimate, dead tuples,
 -- last (auto)vacuum and (auto)analyze, and whether an ACCESS EXCLUSIVE lock is held or
 -- requested on the table, its TOAST table or any of its indexes.
 -- Never waits on a relation lock: relations are ranked by catalog page counts
--- (pg_class.relpages * block_size, no lock needed); the size functions, which open the
+-- (pg_class.relpages * block_size, no lock needed; candidates are the %(candidates)s largest
+-- heaps, so index and TOAST pages are summed for those only); the size functions, which open the
 -- relation and so queue behind an ACCESS EXCLUSIVE lock, are called only for the ranked
 -- candidates that have no granted or pending AccessExclusiveLock, and not at all when
 -- %(catalog_only)s is true. The monitor's short lock_timeout bounds the race in between.
--- Parameters: %(limit)s (N), %(catalog_only)s (boolean). PostgreSQL 12+.
+-- Parameters: %(limit)s (N), %(candidates)s, %(catalog_only)s (boolean). PostgreSQL 12+.
 WITH ael AS MATERIALIZED (
     SELECT l.relation AS relid, l.pid, l.granted
     FROM pg_locks l
@@ -19,6 +21,18 @@ WITH ael AS MATERIALIZED (
     FROM ael a
     LEFT JOIN pg_index i ON i.indexrelid = a.relid
     LEFT JOIN pg_class t ON t.reltoastrelid = a.relid
+), cand AS MATERIALIZED (
+    -- candidates: the largest heaps by catalog page count (one pass over pg_class, no
+    -- lock), plus every table under an ACCESS EXCLUSIVE lock whatever its size
+    (SELECT c.oid FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'm')
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+       AND n.nspname !~ '^pg_toast'
+     ORDER BY c.relpages DESC, c.reltuples DESC, c.oid
+     LIMIT %(candidates)s)
+    UNION
+    (SELECT a.table_oid FROM ael_table a)
 ), rels AS MATERIALIZED (
     SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples, c.relpages, c.reltoastrelid,
            c.relpages::bigint * current_setting('block_size')::bigint AS heap_est,
@@ -28,17 +42,20 @@ WITH ael AS MATERIALIZED (
                * current_setting('block_size')::bigint AS index_est,
            coalesce((SELECT tc.relpages::bigint FROM pg_class tc WHERE tc.oid = c.reltoastrelid), 0)
                * current_setting('block_size')::bigint AS toast_est
-    FROM pg_class c
+    FROM cand
+    JOIN pg_class c ON c.oid = cand.oid AND c.relkind IN ('r', 'm')
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'm')
-      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname !~ '^pg_toast'
 ), ranked AS MATERIALIZED (
+    (SELECT r.oid FROM rels r
+      ORDER BY r.heap_est + r.index_est + r.toast_est DESC, r.reltuples DESC, r.oid
+      LIMIT %(limit)s)
+    UNION
+    (SELECT a.table_oid FROM ael_table a)
+), flagged AS MATERIALIZED (
     SELECT r.*, r.heap_est + r.index_est + r.toast_est AS total_est,
            EXISTS (SELECT 1 FROM ael_table a WHERE a.table_oid = r.oid) AS locked
     FROM rels r
-    ORDER BY r.heap_est + r.index_est + r.toast_est DESC, r.reltuples DESC, r.oid
-    LIMIT %(limit)s
+    WHERE r.oid IN (SELECT k.oid FROM ranked k)
 )
 SELECT
     r.oid::bigint AS oid,
@@ -56,16 +73,19 @@ SELECT
          WHEN r.reltoastrelid = 0 THEN 0
          ELSE pg_total_relation_size(r.reltoastrelid) END AS toast_bytes,
     CASE WHEN r.reltuples < 0 THEN NULL ELSE r.reltuples::bigint END AS row_estimate,
-    s.n_live_tup AS live_tuples,
-    s.n_dead_tup AS dead_tuples,
-    s.n_mod_since_analyze AS mod_since_analyze,
-    greatest(s.last_vacuum, s.last_autovacuum) AS last_vacuum,
-    greatest(s.last_analyze, s.last_autoanalyze) AS last_analyze,
+    -- the statistics functions for the ranked rows only (joining pg_stat_all_tables would
+    -- compute the view for every relation of the database first)
+    pg_stat_get_live_tuples(r.oid) AS live_tuples,
+    pg_stat_get_dead_tuples(r.oid) AS dead_tuples,
+    pg_stat_get_mod_since_analyze(r.oid) AS mod_since_analyze,
+    greatest(pg_stat_get_last_vacuum_time(r.oid),
+             pg_stat_get_last_autovacuum_time(r.oid)) AS last_vacuum,
+    greatest(pg_stat_get_last_analyze_time(r.oid),
+             pg_stat_get_last_autoanalyze_time(r.oid)) AS last_analyze,
     r.locked,
     (SELECT array_agg(DISTINCT a.pid) FROM ael_table a
       WHERE a.table_oid = r.oid AND a.granted) AS lock_holders,
     (SELECT array_agg(DISTINCT a.pid) FROM ael_table a
       WHERE a.table_oid = r.oid AND NOT a.granted) AS lock_waiters
-FROM ranked r
-LEFT JOIN pg_stat_all_tables s ON s.relid = r.oid
+FROM flagged r
 ORDER BY total_bytes DESC, r.oid
