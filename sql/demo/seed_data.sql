@@ -255,11 +255,13 @@ $$;
 
 -- ===========================================================================
 -- @phase load lane-0
--- Users, workspaces, channels, memberships; messages in every lane.
+-- Users, workspaces, channels, memberships (the user-side tables in lane 1); messages in
+-- every lane.
 -- ===========================================================================
 -- ---------------------------------------------------------------------------
 -- Users: auth.users (hasura-auth) and nchat_users share the id
 -- ---------------------------------------------------------------------------
+-- @lane 1
 INSERT INTO auth.users (id, created_at, updated_at, last_seen, disabled, display_name, email,
                         password_hash, email_verified, default_role, locale, metadata)
 SELECT u.id, u.created_at, u.created_at, p.t_now - (u.n % 900) * INTERVAL '1 hour',
@@ -286,6 +288,7 @@ SELECT u.id, u.id, u.username,
        u.deleted_at
   FROM demo_users u, demo_params p;
 
+-- @lane 1
 INSERT INTO nchat_profiles (user_id, bio, title, pronouns, location, custom_status,
                             custom_status_emoji, created_at, updated_at)
 SELECT u.id,
@@ -302,6 +305,7 @@ SELECT u.id,
        u.created_at, u.created_at
   FROM demo_users u;
 
+-- @lane 1
 INSERT INTO nchat_presence (user_id, status, last_active_at, device, updated_at)
 SELECT u.id,
        CASE WHEN u.deleted_at IS NOT NULL THEN 'offline'
@@ -312,11 +316,13 @@ SELECT u.id,
        p.t_now - ((u.n * 13) % 5000) * INTERVAL '1 minute'
   FROM demo_users u, demo_params p;
 
+-- @lane 1
 INSERT INTO nchat_user_settings (user_id, theme, compact_mode, show_presence, updated_at)
 SELECT u.id, (ARRAY['light','dark','system'])[1 + u.n % 3], u.n % 9 = 0, u.n % 17 <> 0,
        u.created_at
   FROM demo_users u;
 
+-- @lane 1
 INSERT INTO nchat_sessions (user_id, device_name, platform, ip_address, user_agent, created_at,
                             last_active_at, expires_at, revoked_at)
 SELECT u.id, (ARRAY['MacBook Pro','iPhone','Pixel 8','Work laptop','Firefox on Linux'])
@@ -436,8 +442,8 @@ SELECT s.id, s.channel_id, au.id, s.type,
        CASE WHEN s.deleted THEN au.id END,
        CASE WHEN s.deleted THEN 0
             ELSE least(s.members, 10,
-                       CASE WHEN s.r5 < 0.80 THEN 0 WHEN s.r5 < 0.91 THEN 1
-                            WHEN s.r5 < 0.96 THEN 2 WHEN s.r5 < 0.985 THEN 3
+                       CASE WHEN s.r5 < 0.84 THEN 0 WHEN s.r5 < 0.93 THEN 1
+                            WHEN s.r5 < 0.97 THEN 2 WHEN s.r5 < 0.99 THEN 3
                             ELSE 4 + (s.i % 7) END) END,
        CASE WHEN NOT s.deleted AND s.type <> 'system' AND s.r6 < 0.035
             THEN 1 + floor(11 * s.r7 * s.r7)::int ELSE 0 END,
@@ -541,16 +547,9 @@ SELECT x.id, u.id,
   JOIN demo_users u ON u.n = x.who
  ORDER BY x.id, x.k;
 
+-- Reply notifications to the thread's author (last 60 days).
 INSERT INTO nchat_notifications (user_id, type, actor_id, channel_id, message_id, title, body,
                                  is_read, read_at, created_at)
-SELECT m.mentions[1], 'mention'::notification_type, m.user_id, m.channel_id, m.id, 'You were mentioned',
-       left(m.content, 120), m.created_at < p.t_now - INTERVAL '3 days',
-       CASE WHEN m.created_at < p.t_now - INTERVAL '3 days'
-            THEN m.created_at + INTERVAL '5 hours' END,
-       m.created_at
-  FROM nchat_messages m, demo_params p
- WHERE cardinality(m.mentions) > 0
-UNION ALL
 SELECT root.user_id, 'reply', r.user_id, r.channel_id, r.id, 'New reply in a thread',
        left(r.content, 120), r.created_at < p.t_now - INTERVAL '7 days',
        CASE WHEN r.created_at < p.t_now - INTERVAL '7 days'
@@ -600,38 +599,49 @@ SELECT x.id, u.id,
  ORDER BY x.id, x.k;
 
 -- @lane 1
-INSERT INTO storage.files (id, created_at, updated_at, bucket_id, name, size, mime_type, etag,
-                           is_uploaded, uploaded_by_user_id)
-SELECT pg_temp.demo_uuid('file', abs(hashtext(m.id::text))::bigint * 10 + 1),
-       m.created_at, m.created_at, 'default', m.content,
-       CASE m.type WHEN 'image' THEN 40000 + abs(hashtext(m.id::text)) % 2000000
-                   WHEN 'audio' THEN 200000 + abs(hashtext(m.id::text)) % 5000000
-                   ELSE 10000 + abs(hashtext(m.id::text)) % 8000000 END,
-       CASE m.type WHEN 'image' THEN 'image/png' WHEN 'audio' THEN 'audio/ogg'
-                   ELSE 'application/pdf' END,
-       '"' || md5(m.id::text) || '"', TRUE, m.user_id
-  FROM nchat_messages m
- WHERE m.type IN ('image', 'file', 'audio')
-ON CONFLICT (id) DO NOTHING;
-
--- @lane 1
+WITH f AS (
+  INSERT INTO storage.files (created_at, updated_at, bucket_id, name, size, mime_type, etag,
+                             is_uploaded, uploaded_by_user_id)
+  SELECT m.created_at, m.created_at, 'default', m.content,
+         CASE m.type WHEN 'image' THEN 40000 + h.h % 2000000
+                     WHEN 'audio' THEN 200000 + h.h % 5000000
+                     ELSE 10000 + h.h % 8000000 END,
+         CASE m.type WHEN 'image' THEN 'image/png' WHEN 'audio' THEN 'audio/ogg'
+                     ELSE 'application/pdf' END,
+         -- an ETag-shaped 32-hex value; here it also carries the message id to the next step
+         '"' || replace(m.id::text, '-', '') || '"', TRUE, m.user_id
+    FROM nchat_messages m
+    CROSS JOIN LATERAL (SELECT abs(hashtext(m.id::text))::bigint AS h) h
+   WHERE m.type IN ('image', 'file', 'audio')
+  RETURNING id, name, size, mime_type, etag, uploaded_by_user_id, created_at
+)
 INSERT INTO nchat_attachments (message_id, uploaded_by, file_id, type, file_name, mime_type,
                                size_bytes, width, height, duration_ms, url, thumbnail_url,
                                created_at)
-SELECT m.id, m.user_id, f.id,
-       CASE m.type WHEN 'image' THEN 'image' WHEN 'audio' THEN 'audio'
-                   ELSE 'document' END::attachment_type,
+SELECT translate(f.etag, '"', '')::uuid, f.uploaded_by_user_id, f.id,
+       CASE f.mime_type WHEN 'image/png' THEN 'image' WHEN 'audio/ogg' THEN 'audio'
+                        ELSE 'document' END::attachment_type,
        f.name, f.mime_type, f.size,
-       CASE WHEN m.type = 'image' THEN 1280 END, CASE WHEN m.type = 'image' THEN 720 END,
-       CASE WHEN m.type = 'audio' THEN 3000 + abs(hashtext(f.name)) % 90000 END,
+       CASE WHEN f.mime_type = 'image/png' THEN 1280 END,
+       CASE WHEN f.mime_type = 'image/png' THEN 720 END,
+       CASE WHEN f.mime_type = 'audio/ogg' THEN 3000 + f.size % 90000 END,
        'https://storage.acme.example/v1/files/' || f.id,
-       CASE WHEN m.type = 'image' THEN 'https://storage.acme.example/v1/files/' || f.id
-                                       || '?w=320' END,
+       CASE WHEN f.mime_type = 'image/png'
+            THEN 'https://storage.acme.example/v1/files/' || f.id || '?w=320' END,
+       f.created_at
+  FROM f;
+
+-- @lane 1
+-- Mention notifications (top-level messages only).
+INSERT INTO nchat_notifications (user_id, type, actor_id, channel_id, message_id, title, body,
+                                 is_read, read_at, created_at)
+SELECT m.mentions[1], 'mention', m.user_id, m.channel_id, m.id, 'You were mentioned',
+       left(m.content, 120), m.created_at < p.t_now - INTERVAL '3 days',
+       CASE WHEN m.created_at < p.t_now - INTERVAL '3 days'
+            THEN m.created_at + INTERVAL '5 hours' END,
        m.created_at
-  FROM nchat_messages m
-  JOIN storage.files f
-    ON f.id = pg_temp.demo_uuid('file', abs(hashtext(m.id::text))::bigint * 10 + 1)
- WHERE m.type IN ('image', 'file', 'audio');
+  FROM nchat_messages m, demo_params p
+ WHERE cardinality(m.mentions) > 0;
 
 -- @lane 1
 INSERT INTO nchat_pinned_messages (channel_id, message_id, pinned_by, pinned_at)
