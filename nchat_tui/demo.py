@@ -192,7 +192,8 @@ def load_demo(conninfo_params: Any, scale: float = 1.0, migrations_dir: Path | N
     own transaction, recorded with its sha256 and real duration, as ``nself db migrate up``
     does), then the seed data at ``scale`` (1.0: 5,000 users, 300 channels, 300,000
     messages; 0.02 loads in about a second). The seed runs in ``seed_lanes`` sessions at
-    once (two cores: two lanes), each statement in its own transaction.
+    once (two cores: two lanes), each statement in its own transaction; a connection that
+    is not in autocommit mode gets one lane, and its caller commits.
     """
     if scale <= 0 or scale > 20:
         raise BadInput(f"scale must be in (0, 20], not {scale}")
@@ -243,7 +244,9 @@ def load_demo(conninfo_params: Any, scale: float = 1.0, migrations_dir: Path | N
         say(f"generating data (scale {scale:g})")
         t = time.monotonic()
         lanes = [conn]
-        if seed_lanes > 1:
+        # A second session needs to see the first one's commits: only in autocommit mode
+        # (inside a caller's open transaction the two lanes would wait for each other).
+        if seed_lanes > 1 and conn.autocommit:
             with contextlib.suppress(psycopg.Error):
                 lanes.append(_second_connection(conn))
         try:
@@ -456,6 +459,7 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
     pw_file = demo_dir / "password"
 
     if fresh and demo_dir.exists():
+        t = time.monotonic()
         say(f"removing the old demo in {demo_dir}")
         old = _read_json(state_file)
         with contextlib.suppress(ClusterError, OSError):
@@ -463,6 +467,7 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
         shutil.rmtree(demo_dir / "pgdata", ignore_errors=True)
         for f in (state_file, pw_file):
             f.unlink(missing_ok=True)
+        timings["remove_old"] = time.monotonic() - t
     _prepare_demo_dir(demo_dir)
     (demo_dir / "backups").mkdir(exist_ok=True)
     os.chmod(demo_dir / "backups", 0o700)
@@ -508,12 +513,14 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
                               (DEMO_DB,)).fetchone() is not None
     loaded = exists and _is_loaded(cluster)
     if not loaded:
+        t = time.monotonic()
         with _admin_connect(admin) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{LOADING_DB}" WITH (FORCE)')
             if exists:
                 say(f"database {DEMO_DB} is incomplete: rebuilding it")
                 conn.execute(f'DROP DATABASE "{DEMO_DB}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{LOADING_DB}"')
+        timings["create_database"] = time.monotonic() - t
         report = load_demo(cluster.socket_conninfo(LOADING_DB), scale=scale, progress=say)
         with _admin_connect(admin) as conn:
             conn.execute(f'ALTER DATABASE "{LOADING_DB}" RENAME TO "{DEMO_DB}"')

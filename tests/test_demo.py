@@ -547,3 +547,13 @@ def test_ensure_demo_fresh_rebuilds_an_interrupted_build(demo_home: Path) -> Non
     assert rebuilt.built
     fresh = ensure_demo(fresh=True, scale=0.02)
     assert fresh.built and fresh.password != info.password
+
+
+def test_load_demo_in_a_callers_transaction(pg_db: dict[str, str]) -> None:
+    with psycopg.connect(make_conninfo(**pg_db)) as conn:  # not autocommit: one lane
+        report = load_demo(conn, scale=0.02)
+        conn.commit()
+    assert report.counts["nchat_users"] == 100
+    with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as conn:
+        assert scalar(conn, "SELECT count(*) FROM nchat_messages") == \
+            report.counts["nchat_messages"]
