@@ -213,6 +213,7 @@ class CheckContext:
             conn.execute(sql.SQL("SET statement_timeout = {}").format(
                 sql.Literal(f"{int(self.statement_timeout_ms)}ms")))
             conn.execute("SET lock_timeout = '2s'")
+            conn.execute("SET jit = off")  # compiling catalog queries costs more than running
             OWN_SESSIONS.add(conn.info.backend_pid, APPLICATION_NAME)
             self._conn = conn
         return self._conn
