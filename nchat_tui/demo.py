@@ -16,6 +16,7 @@ data directory and listens on 127.0.0.1 and its own socket), never prints the pa
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -372,7 +373,8 @@ def table_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Exact row counts of the main nchat tables (as the connected role: use a superuser)."""
     parts = " UNION ALL ".join(
         f"SELECT '{t}', count(*) FROM public.{t}" for t in _COUNTED_TABLES)
-    return {str(r[0]): int(r[1]) for r in conn.execute(parts).fetchall()}
+    got = {str(r[0]): int(r[1]) for r in conn.execute(parts).fetchall()}
+    return {t: got[t] for t in _COUNTED_TABLES}
 
 
 # -- the demo cluster ---------------------------------------------------------------------------
@@ -572,6 +574,16 @@ _SEARCH_TERMS = ("deploy pipeline failing", "billing webhook", "postgres upgrade
                  "flaky test in ci", "release notes", "login page slow")
 
 
+@functools.cache
+def _app_sql(name: str) -> str:
+    """A workload query as the app would send it: without the file's header comment, so
+    that pg_stat_activity and pg_stat_statements show the SQL itself."""
+    lines = sql_text(name).splitlines()
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
+        lines.pop(0)
+    return "\n".join(lines)
+
+
 @dataclass
 class WorkloadStats:
     """Counters of a running (or finished) workload."""
@@ -711,13 +723,13 @@ class Workload:
                             self._count("reconnects")
                         conn = self._connect()
                         pairs = [tuple(r) for r in conn.execute(
-                            sql_text("demo/workload/sample_members.sql"),
+                            _app_sql("demo/workload/sample_members.sql"),
                             {"limit": 300}).fetchall()]
                         self._count("queries")
                         backoff = 1.0
                     if role == "slow":
                         if time.monotonic() >= next_slow:
-                            conn.execute(sql_text("demo/workload/fuzzy_search.sql"),
+                            conn.execute(_app_sql("demo/workload/fuzzy_search.sql"),
                                          {"term": rng.choice(_SEARCH_TERMS)}).fetchall()
                             self._count("queries")
                             self._count("slow_queries")
@@ -750,11 +762,11 @@ class Workload:
         if role == "writer":
             if rng.random() < 0.65:
                 line = rng.choice(_LINES)
-                conn.execute(sql_text("demo/workload/post_message.sql"),
+                conn.execute(_app_sql("demo/workload/post_message.sql"),
                              {"channel_id": channel_id, "user_id": user_id, "content": line})
                 self._count("messages_posted")
             else:
-                cur = conn.execute(sql_text("demo/workload/add_reaction.sql"),
+                cur = conn.execute(_app_sql("demo/workload/add_reaction.sql"),
                                    {"channel_id": channel_id, "user_id": user_id,
                                     "emoji": rng.choice(_EMOJIS)})
                 if cur.fetchone() is not None:
@@ -763,13 +775,13 @@ class Workload:
             return
         r = rng.random()
         if r < 0.6:
-            conn.execute(sql_text("demo/workload/read_channel.sql"),
+            conn.execute(_app_sql("demo/workload/read_channel.sql"),
                          {"channel_id": channel_id}).fetchall()
         elif r < 0.85:
-            conn.execute(sql_text("demo/workload/unread_counts.sql"),
+            conn.execute(_app_sql("demo/workload/unread_counts.sql"),
                          {"user_id": user_id}).fetchall()
         else:
-            conn.execute(sql_text("demo/workload/mark_read.sql"),
+            conn.execute(_app_sql("demo/workload/mark_read.sql"),
                          {"channel_id": channel_id, "user_id": user_id})
         self._count("reads")
         self._count("queries")
