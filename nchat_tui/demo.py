@@ -35,6 +35,7 @@ from typing import Any
 
 import platformdirs
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from nchat_tui.errors import BadInput, OperationFailed
@@ -475,7 +476,8 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
     os.chmod(demo_dir / "backups", 0o700)
 
     state = _read_json(state_file)
-    if pw_file.exists() and (demo_dir / "pgdata" / "PG_VERSION").exists():
+    had_cluster = (demo_dir / "pgdata" / "PG_VERSION").exists()
+    if pw_file.exists() and had_cluster:
         password = pw_file.read_text().strip()
     else:
         password = secrets.token_urlsafe(24)
@@ -506,10 +508,13 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
                               "rebuilds it") from None
     state.update({"port": cluster.port, "socket_dir": str(sock_dir)})
     _write_private(state_file, json.dumps(state, indent=2))
+    admin = cluster.socket_conninfo("postgres")
+    if had_cluster and not _password_works(cluster):
+        say("the demo password file was lost: setting a new password")
+        _set_password(admin, cluster.superuser, password)
 
     built = False
     counts: dict[str, int] = {}
-    admin = cluster.socket_conninfo("postgres")
     with _admin_connect(admin) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                               (DEMO_DB,)).fetchone() is not None
@@ -543,6 +548,25 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
         dbname=DEMO_DB, demo_dir=demo_dir, socket_dir=sock_dir, password_file=pw_file,
         backup_dir=demo_dir / "backups", migrations_dir=default_migrations_dir(),
         scale=float(state.get("scale") or scale), built=built, timings=timings, counts=counts)
+
+
+def _password_works(cluster: LocalCluster) -> bool:
+    try:
+        with psycopg.connect(make_conninfo(**cluster.tcp_conninfo("postgres")),
+                             connect_timeout=5):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _set_password(admin: Mapping[str, str], user: str, password: str) -> None:
+    """Set ``user``'s password over the trusted socket, sending only its SCRAM verifier
+    (a plain ALTER ROLE ... PASSWORD would leave the password in pg_stat_statements)."""
+    with _admin_connect(admin) as conn:
+        verifier = conn.pgconn.encrypt_password(password.encode(), user.encode(),
+                                                b"scram-sha-256")
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+            sql.Identifier(user), sql.Literal(verifier.decode())))
 
 
 def _admin_connect(params: Mapping[str, str]) -> psycopg.Connection[Any]:

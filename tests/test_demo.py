@@ -547,6 +547,14 @@ def test_ensure_demo_fresh_rebuilds_an_interrupted_build(demo_home: Path) -> Non
     assert rebuilt.built
     fresh = ensure_demo(fresh=True, scale=0.02)
     assert fresh.built and fresh.password != info.password
+    # a lost password file: a new password is set (over the socket), the data is kept
+    fresh.password_file.unlink()
+    again = ensure_demo(scale=0.02)
+    assert not again.built and again.password != fresh.password
+    with psycopg.connect(make_conninfo(**again.conninfo_params()), autocommit=True) as conn:
+        assert scalar(conn, "SELECT count(*) FROM nchat_users") == 100
+        assert scalar(conn, "SELECT count(*) FROM pg_stat_statements "
+                            "WHERE query ILIKE %s", (f"%{again.password}%",)) == 0
 
 
 def test_load_demo_in_a_callers_transaction(pg_db: dict[str, str]) -> None:
