@@ -543,6 +543,8 @@ class DashboardScreen(Screen[None]):
         self._apply_sort(tab_id)
         if cursor_key is not None and cursor_key in wanted:
             self._keep_cursor(table, cursor_key)
+        if self.is_mounted and tab_id == self.active_tab():
+            self._show_detail(tab_id, self._cursor_key(table))
 
     def _apply_sort(self, tab_id: str) -> None:
         spec = self.specs[tab_id]
