@@ -70,9 +70,10 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.no_app:
         return 0
 
-    target = resolve_target(dsn=info.dsn(), migrations=str(info.migrations_dir),
-                            backup_dir=str(info.backup_dir), state_dir=args.state_dir,
-                            environ={})
+    target = resolve_target(dsn=info.dsn(),
+                            migrations=args.migrations or str(info.migrations_dir),
+                            backup_dir=args.backup_dir or str(info.backup_dir),
+                            state_dir=args.state_dir, environ={})
     workload = None if args.no_workload else Workload(info.conninfo_params())
     if workload is not None:
         workload.start()
