@@ -746,11 +746,13 @@ class Workload:
                             self._close(conn)
                             self._count("reconnects")
                         conn = self._connect()
+                        pairs = []
+                        backoff = 1.0
+                    if not pairs and role != "slow":  # again after a reconnect or a restore
                         pairs = [tuple(r) for r in conn.execute(
                             _app_sql("demo/workload/sample_members.sql"),
                             {"limit": 300}).fetchall()]
                         self._count("queries")
-                        backoff = 1.0
                     if role == "slow":
                         if time.monotonic() >= next_slow:
                             conn.execute(_app_sql("demo/workload/fuzzy_search.sql"),
