@@ -161,6 +161,18 @@ def up_files(migrations_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: (_version(p), p.name))
 
 
+def demo_fingerprint() -> str:
+    """A digest of every SQL file a demo build runs: a reused demo built from other files
+    (an older nchat-tui) is rebuilt, since its ledger checksums would no longer match."""
+    h = hashlib.sha256()
+    for name in ("demo/platform.sql", "demo/ledger.sql", "demo/seed_data.sql"):
+        h.update(sql_path(name).read_bytes())
+    for p in up_files(default_migrations_dir()):
+        if _version(p) <= APPLIED_UPTO:
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def file_checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -519,12 +531,17 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                               (DEMO_DB,)).fetchone() is not None
     loaded = exists and _is_loaded(cluster)
+    fingerprint = demo_fingerprint()
+    if loaded and state.get("fingerprint") not in (None, fingerprint):
+        say(f"the demo's SQL changed since database {DEMO_DB} was built: rebuilding it "
+            "(whatever was migrated in it is dropped)")
+        loaded = False
     if not loaded:
         t = time.monotonic()
         with _admin_connect(admin) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{LOADING_DB}" WITH (FORCE)')
             if exists:
-                say(f"database {DEMO_DB} is incomplete: rebuilding it")
+                say(f"dropping the old database {DEMO_DB}")
                 conn.execute(f'DROP DATABASE "{DEMO_DB}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{LOADING_DB}"')
         timings["create_database"] = time.monotonic() - t
@@ -534,7 +551,8 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
         timings.update({f"load_{k}": v for k, v in report.timings.items()})
         counts = report.counts
         state.update({"scale": scale, "loaded_at": datetime.now(UTC).isoformat(),
-                      "counts": counts, "load_timings": report.timings})
+                      "fingerprint": fingerprint, "counts": counts,
+                      "load_timings": report.timings})
         _write_private(state_file, json.dumps(state, indent=2))
         built = True
     else:

@@ -545,6 +545,15 @@ def test_ensure_demo_fresh_rebuilds_an_interrupted_build(demo_home: Path) -> Non
         conn.execute('ALTER DATABASE "nchat" RENAME TO "nchat_demo_loading"')
     rebuilt = ensure_demo(scale=0.02)
     assert rebuilt.built
+    # a demo built from other SQL files (an older nchat-tui) is rebuilt on reuse
+    state_file = demo_home / "demo.json"
+    state = json.loads(state_file.read_text())
+    state["fingerprint"] = "0" * 16
+    state_file.write_text(json.dumps(state))
+    steps: list[str] = []
+    assert ensure_demo(scale=0.02, progress=steps.append).built
+    assert any("SQL changed" in s for s in steps)
+    assert not ensure_demo(scale=0.02).built
     fresh = ensure_demo(fresh=True, scale=0.02)
     assert fresh.built and fresh.password != info.password
     # a lost password file: a new password is set (over the socket), the data is kept
