@@ -760,3 +760,31 @@ def test_a_role_that_cannot_read_every_table_fails_cleanly(
     finally:
         pg_conn.execute(f"DROP OWNED BY {role}")
         pg_conn.execute(f"DROP ROLE {role}")
+
+
+def test_tool_lookup_override_path_and_versions(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from nchat_tui.pgtools import candidates, find_tool, parse_version
+
+    assert parse_version("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)") == (15, 18)
+    assert parse_version("pg_restore (PostgreSQL) 9.6.24") == (9, 6)
+    with pytest.raises(ValueError):
+        parse_version("something else 1.0")
+    # the override directory is the only place looked at
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("NCHAT_TUI_PG_BINDIR", str(empty))
+    assert candidates("pg_dump") == []
+    with pytest.raises(ToolMissing) as ei:
+        find_tool("pg_dump", 15)
+    assert "not found" in ei.value.message and "15 or newer" in ei.value.message
+    monkeypatch.delenv("NCHAT_TUI_PG_BINDIR")
+    # PATH first, then the Debian directories, newest first
+    found = candidates("pg_dump")
+    assert found and found[0] == shutil.which("pg_dump")
+    assert "/usr/lib/postgresql/15/bin/pg_dump" in found
+    tool = find_tool("pg_dump", 15)
+    assert tool.major >= 15
+    with pytest.raises(ToolMissing) as ei:
+        find_tool("pg_dump", 99)
+    assert "too old" in ei.value.message and "99 or newer" in ei.value.message
