@@ -574,3 +574,26 @@ def test_load_demo_in_a_callers_transaction(pg_db: dict[str, str]) -> None:
     with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as conn:
         assert scalar(conn, "SELECT count(*) FROM nchat_messages") == \
             report.counts["nchat_messages"]
+
+
+def test_workload_survives_the_v040_migrations(demo_conn: psycopg.Connection[Any],
+                                                pg_db: dict[str, str]) -> None:
+    """013-016 and their downs run while the workload writes: both come through."""
+    wl = Workload(pg_db, writers=2, readers=1, rate=10.0, slow_every=0.3, seed=3)
+    wl.start()
+    try:
+        assert _wait_for(lambda: wl.stats().messages_posted >= 3)
+        for name in ("013_e2ee_system.sql", "014_e2ee_system.sql", "015_voice_calls.sql",
+                     "016_live_streaming.sql", "016_live_streaming.down.sql",
+                     "015_voice_calls.down.sql", "014_e2ee_system.down.sql",
+                     "013_e2ee_system.down.sql"):
+            apply_file(demo_conn, name)
+        posted = wl.stats().messages_posted
+        assert _wait_for(lambda: wl.stats().messages_posted > posted + 2)
+        assert wl.running
+    finally:
+        wl.stop()
+    assert not wl.running
+    assert scalar(demo_conn, "SELECT count(*) FROM nchat_messages "
+                             "WHERE metadata->>'source' = 'nchat-demo-app'") \
+        == wl.stats().messages_posted
