@@ -357,6 +357,18 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
                       f"{d['application_name']!r}, since {d['xact_start']}): its locks block the "
                       "migration and the migration would change what it dumps",
                       "wait for the backup to finish, then run migrate again")
+    # Our own backups run pg_dump under the application name "nchat-tui", which the query
+    # above only catches while a COPY is active: their manifests say "running" meanwhile.
+    try:
+        from nchat_tui.backup import list_backups
+    except ImportError:
+        list_backups = None  # type: ignore[assignment]
+    if list_backups is not None:
+        running = [b for b in list_backups(target.backup_dir) if b.state == "running"]
+        if running:
+            raise Refused(f"a backup of {db} is being written right now ({running[0].path.name}, "
+                          f"{running[0].detail}): its pg_dump's locks block the migration",
+                          "wait for the backup to finish, then run migrate again")
     latest = ledger.latest_change()
     if without_backup is not None:
         reason = without_backup.strip()

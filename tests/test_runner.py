@@ -572,3 +572,29 @@ def test_cli_asks_for_the_database_name_on_a_terminal(target: Target, pg_conn: C
     assert main(argv) == 0 and _exists(pg_conn, "a")
     out = capsys.readouterr()
     assert "001_a.sql [atomic]" in out.out and "applied and committed: 001_a.sql" in out.out
+
+
+def test_gate_refuses_while_our_own_backup_is_written(target: Target, pg_conn: Conn,
+                                                      tmp_path: Path) -> None:
+    from nchat_tui.backup import run_backup
+
+    pg_conn.execute("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1);")
+    d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);"})
+    started, release = threading.Event(), threading.Event()
+
+    def on_progress(_p: Any) -> None:
+        if list(target.backup_dir.glob("*.manifest.json")) and not started.is_set():
+            started.set()  # the dump is under way: hold it here while migrate tries to run
+            release.wait(30)
+
+    t = threading.Thread(target=lambda: run_backup(target, verify=True, check_space=False,
+                                                   on_progress=on_progress))
+    t.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(Refused, match="being written right now"):
+            _run(target, d, without_backup="even with an override")
+    finally:
+        release.set()
+        t.join(60)
+    assert not _exists(pg_conn, "a")
