@@ -573,7 +573,8 @@ class Runner:
                 return self.result
             prepared = self._preflight(files, pgv)
             kinds = list(ledger.kinds)
-            if "go" in kinds and self.opt.direction == "up":
+            if ("go" in kinds and self.opt.direction == "up"
+                    and set(ledger.go_tables()) != {"schema_versions", "migrations"}):
                 # As the Go CLI does on every run: both of its tables, created when missing.
                 ensure_go_ledger(work)
                 ledger = detect_ledger(work)
