@@ -522,6 +522,20 @@ class Runner:
         self.result = RunResult(status="ok", direction=self.opt.direction, run_id=self.run_id)
         self.applied_by = self.opt.applied_by or f"nchat-tui ({os_user()})"
 
+    # -- from another thread ----------------------------------------------------------------
+    def cancel_current(self) -> bool:
+        """Cancel the statement running now (pg_cancel_backend on our work session), from any
+        thread: a transactional file then rolls back whole, a non-transactional one stops at
+        that statement. Returns whether a statement was signalled."""
+        pid = getattr(self, "_work_pid", None)
+        if pid is None:
+            return False
+        self._j("migrate_cancel_requested", pid=pid)
+        with self.target.connect("nchat-tui migrate (cancel)") as conn:
+            row = conn.execute(sql_text("runner/signal_backend.sql"),
+                               {"pid": pid, "terminate": False}).fetchone()
+        return bool(row and row[0])
+
     # -- helpers ----------------------------------------------------------------------------
     def _j(self, event: str, **fields: Any) -> None:
         if self.journal is not None:
@@ -552,6 +566,7 @@ class Runner:
         watcher: _Watcher | None = None
         try:
             work = self.target.connect(APP_NAME)
+            self._work_pid: int | None = work.info.backend_pid
             pgv = int(work.info.server_version)
             self._reset_session(work)
             disc = discover(Path(mdir))
@@ -621,6 +636,7 @@ class Runner:
                 self.result.status = "interrupted"
             raise
         finally:
+            self._work_pid = None
             self.result.duration_ms = round((time.monotonic() - t0) * 1000, 1)
             if watcher is not None:
                 watcher.close()

@@ -27,6 +27,7 @@ from nchat_tui.runner import (
     LockWait,
     RunCallbacks,
     RunEvent,
+    Runner,
     RunOptions,
     interrupted_run,
     run_migrations,
@@ -598,3 +599,25 @@ def test_gate_refuses_while_our_own_backup_is_written(target: Target, pg_conn: C
         release.set()
         t.join(60)
     assert not _exists(pg_conn, "a")
+
+
+def test_cancel_from_another_thread_rolls_the_file_back(target: Target, pg_conn: Conn,
+                                                        tmp_path: Path) -> None:
+    d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);",
+                           "002_slow.sql": "CREATE TABLE s (id int);\nSELECT pg_sleep(30);\n"})
+    runner: Runner | None = None
+
+    def on_event(e: RunEvent) -> None:
+        if e.kind == "statement_started" and e.file == "002_slow.sql" and e.statement == 2:
+            assert runner is not None
+            threading.Timer(0.3, runner.cancel_current).start()
+
+    runner = Runner(target, RunOptions(migrations_dir=d, without_backup="t"),
+                    RunCallbacks(on_event=on_event))
+    t0 = time.monotonic()
+    res = runner.run()
+    assert time.monotonic() - t0 < 25  # cancelled, not slept through
+    assert res.status == "failed" and res.error is not None and res.error.sqlstate == "57014"
+    assert res.committed() == ["001_a.sql"] and res.rolled_back() == ["002_slow.sql"]
+    assert _exists(pg_conn, "a") and not _exists(pg_conn, "s")
+    assert runner.cancel_current() is False  # nothing runs any more
