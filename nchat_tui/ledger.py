@@ -350,10 +350,16 @@ def record_applied(conn: psycopg.Connection[Any], kinds: list[str], f: Migration
                 continue
             wanted = ("version", "name") if kind == "bash" else ("version",)
             cols = [c for c in wanted if c in t.columns]
+            values: list[sql.Composable] = [sql.Placeholder(c) for c in cols]
+            # The time column gets now() explicitly: a hand-made guide table may lack a default.
+            at = next((c for c in ("applied_at", "executed_at") if c in t.columns), None)
+            if at:
+                cols.append(at)
+                values.append(sql.SQL("now()"))
             q = sql.SQL(sql_text("ledger/record_schema_migrations.sql")).format(
                 table=sql.Identifier(t.schema, t.table),
                 columns=sql.SQL(", ").join(sql.Identifier(c) for c in cols),
-                values=sql.SQL(", ").join(sql.Placeholder(c) for c in cols))
+                values=sql.SQL(", ").join(values))
             conn.execute(q, {"version": f.version, "name": f.name})
 
 

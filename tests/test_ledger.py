@@ -175,7 +175,7 @@ def test_record_and_remove_bash_and_guide(pg_conn: Conn, tmp_path: Path) -> None
     remove_applied(pg_conn, ["bash"], f, ledger=led)
     assert pg_conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (0,)
     pg_conn.execute("DROP TABLE schema_migrations; CREATE TABLE schema_migrations "
-                    "(version TEXT PRIMARY KEY, executed_at TIMESTAMP DEFAULT now())")
+                    "(version TEXT PRIMARY KEY, executed_at TIMESTAMP NOT NULL)")  # no default
     led = detect_ledger(pg_conn)
     assert led.kind == "guide"
     record_applied(pg_conn, ["guide"], files[2], checksum="x", applied_by="t", duration_ms=1,
