@@ -16,6 +16,7 @@ data directory and listens on 127.0.0.1 and its own socket), never prints the pa
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -466,6 +467,20 @@ def ensure_demo(fresh: bool = False, scale: float = 1.0,
     data is loaded into a scratch database that is renamed to ``nchat`` only when complete,
     so an interrupted build is rebuilt next time instead of being taken for a demo.
     """
+    demo_dir, _sock = demo_paths()
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    # Two `nchat-tui demo` at once would race on initdb, the port and the load: serialise.
+    with open(demo_dir / ".lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if progress:
+                progress("another nchat-tui demo is preparing the demo: waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_demo_locked(fresh, scale, progress)
+
+
+def _ensure_demo_locked(fresh: bool, scale: float, progress: ProgressFn | None) -> DemoInfo:
     say = progress or (lambda _msg: None)
     t_all = time.monotonic()
     timings: dict[str, float] = {}

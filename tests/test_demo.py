@@ -519,7 +519,8 @@ def test_ensure_demo_builds_then_reuses(demo_home: Path, capsys: pytest.CaptureF
     assert stop_demo() is True
     assert stop_demo() is False
     restarted = ensure_demo(scale=0.02)
-    assert not restarted.built and restarted.timings["total"] < 3.0
+    # a cold restart takes 0.2-0.4 s here; the bound is loose for a machine under load
+    assert not restarted.built and restarted.timings["total"] < 10.0
 
     # the CLI: details as JSON, never the password
     capsys.readouterr()
@@ -597,3 +598,13 @@ def test_workload_survives_the_v040_migrations(demo_conn: psycopg.Connection[Any
     assert scalar(demo_conn, "SELECT count(*) FROM nchat_messages "
                              "WHERE metadata->>'source' = 'nchat-demo-app'") \
         == wl.stats().messages_posted
+
+
+@pytest.mark.slow
+def test_two_demo_starts_at_once_build_once(demo_home: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        infos = list(pool.map(lambda _i: ensure_demo(scale=0.02), range(2)))
+    assert sorted(i.built for i in infos) == [False, True]
+    assert infos[0].port == infos[1].port and infos[0].password == infos[1].password
