@@ -53,7 +53,7 @@ class AppliedMigration:
     """One applied migration as a ledger records it."""
 
     name: str | None
-    """The file name (Go, Bash) or None (guide ledger: version only)."""
+    """The file name (Go, newer Bash) or None (guide ledger and older Bash: version only)."""
     version: int | None
     applied_at: dt.datetime | None
     checksum: str | None = None
@@ -77,6 +77,11 @@ class LedgerTable:
     schema: str
     table: str
     columns: list[str]
+    types: dict[str, str] = field(default_factory=dict)
+    """column -> information_schema data_type"""
+
+    def version_is_text(self) -> bool:
+        return self.types.get("version", "bigint") in ("text", "character varying", "character")
 
     @property
     def qualified(self) -> str:
@@ -201,16 +206,17 @@ def detect_ledger(conn: psycopg.Connection[Any]) -> Ledger:
             continue
         seen.add(row["oid"])
         cols = list(row["columns"] or [])
+        types = dict(zip(cols, row["types"] or [], strict=False))
         schema, table = row["schema_name"], row["table_name"]
         if table in ("schema_versions", "migrations") and schema in ("np_common", "nself_ops"):
-            tables.append(LedgerTable("go", schema, table, cols))
+            tables.append(LedgerTable("go", schema, table, cols, types))
         else:
             kind = _classify_schema_migrations(cols)
             if kind is None:
                 notes.append(f"{schema}.{table} has columns ({', '.join(cols)}): not a "
                              "per-file migration ledger nself writes; ignored")
             else:
-                tables.append(LedgerTable(kind, schema, table, cols))
+                tables.append(LedgerTable(kind, schema, table, cols, types))
 
     rows_by_kind: dict[str, list[AppliedMigration]] = {}
     rolled_back: list[AppliedMigration] = []
@@ -360,7 +366,10 @@ def record_applied(conn: psycopg.Connection[Any], kinds: list[str], f: Migration
                 table=sql.Identifier(t.schema, t.table),
                 columns=sql.SQL(", ").join(sql.Identifier(c) for c in cols),
                 values=sql.SQL(", ").join(values))
-            conn.execute(q, {"version": f.version, "name": f.name})
+            # A text version column holds the prefix as written ('013'), as the Bash CLI's
+            # `WHERE version = '013'` expects; a numeric one holds its value.
+            conn.execute(q, {"version": f.prefix if t.version_is_text() else f.version,
+                             "name": f.name})
 
 
 def remove_applied(conn: psycopg.Connection[Any], kinds: list[str], f: MigrationFile,

@@ -180,6 +180,22 @@ def test_record_and_remove_bash_and_guide(pg_conn: Conn, tmp_path: Path) -> None
     assert led.kind == "guide"
     record_applied(pg_conn, ["guide"], files[2], checksum="x", applied_by="t", duration_ms=1,
                    ledger=led)
-    assert detect_ledger(pg_conn).applied_names() == ["13"]
+    assert detect_ledger(pg_conn).applied_names() == ["00013"]  # text column: prefix as written
     remove_applied(pg_conn, ["guide"], files[2], ledger=led)
     assert detect_ledger(pg_conn).applied == []
+
+
+def test_older_bash_cli_varchar_versions(pg_conn: Conn, tmp_path: Path) -> None:
+    """The Bash CLI's schema_migrations(version VARCHAR PRIMARY KEY, applied_at) keyed by the
+    prefix as written: it checks `WHERE version = '013'`, so we must write '013', not '13'."""
+    pg_conn.execute("CREATE TABLE schema_migrations (version VARCHAR(255) PRIMARY KEY, "
+                    "applied_at TIMESTAMPTZ DEFAULT NOW())")
+    pg_conn.execute("INSERT INTO schema_migrations (version) VALUES ('003')")
+    files = discover(_folder(tmp_path)).files
+    led = detect_ledger(pg_conn)
+    assert led.kind == "bash" and led.applied_names() == ["003"]
+    assert [f.name for f in pending(files, led)][:1] == ["0007_more.sql"]
+    record_applied(pg_conn, ["bash"], files[1], checksum="x", applied_by="t", duration_ms=1,
+                   ledger=led)
+    assert pg_conn.execute("SELECT version FROM schema_migrations WHERE version = '0007'"
+                           ).fetchone() == ("0007",)
