@@ -19,7 +19,6 @@ from pathlib import Path
 
 # <digits>_<rest>.sql, where rest may end in .up (the up half of an up/down pair).
 UP_NAME = re.compile(r"^(?P<prefix>\d+)_(?P<stem>.+?)(?P<up>\.up)?\.sql$")
-DOWN_NAME = re.compile(r"^(?P<prefix>\d+)_(?P<stem>.+?)\.down\.sql$")
 TIMESTAMP_DIGITS = 14
 # Show at most this many order inversions in the warning; the rest are counted.
 MAX_INVERSIONS_SHOWN = 4
@@ -110,11 +109,13 @@ class Discovery:
 
 def _down_candidates(name: str) -> list[str]:
     """Down file names for an up file: ``X.up.sql`` -> ``X.down.sql`` (nChat's pairs) and
-    ``X.up.down.sql`` (what the Go CLI looks for); ``X.sql`` -> ``X.down.sql``."""
+    ``X.up.down.sql`` (what the Go CLI looks for); ``X.sql`` -> ``X.down.sql``, then the older
+    Bash CLI's ``X_down.sql``."""
     base = name[: -len(".sql")]
     if base.endswith(".up"):
-        return [base[: -len(".up")] + ".down.sql", base + ".down.sql"]
-    return [base + ".down.sql"]
+        stem = base[: -len(".up")]
+        return [stem + ".down.sql", base + ".down.sql", stem + "_down.sql"]
+    return [base + ".down.sql", base + "_down.sql"]
 
 
 def discover(directory: Path) -> Discovery:
@@ -130,7 +131,11 @@ def discover(directory: Path) -> Discovery:
         return disc
     entries = sorted(p for p in directory.iterdir() if p.name.endswith(".sql") and p.is_file())
     names = {p.name for p in entries}
-    downs = {p.name for p in entries if p.name.endswith(".down.sql")}
+    # X_down.sql is a down file only when its X.sql / X.up.sql is there ("005_slow_down.sql"
+    # alone is an up migration with an unlucky name).
+    downs = {p.name for p in entries if p.name.endswith(".down.sql")} | {
+        n for n in names if n.endswith("_down.sql")
+        and ({n[: -len("_down.sql")] + ".sql", n[: -len("_down.sql")] + ".up.sql"} & names)}
     used_downs: set[str] = set()
     files: list[MigrationFile] = []
     for p in entries:
@@ -156,9 +161,13 @@ def discover(directory: Path) -> Discovery:
     disc.files = files
 
     for d in sorted(downs - used_downs):
-        if DOWN_NAME.match(d) or d.endswith(".down.sql"):
-            disc.orphan_downs.append(d)
-            disc.warnings.append(f"{d}: a down file without its up file")
+        disc.orphan_downs.append(d)
+        disc.warnings.append(f"{d}: a down file without its up file")
+    underscored = sorted(d for d in downs if d.endswith("_down.sql"))
+    if underscored:
+        disc.warnings.append(
+            f"{', '.join(underscored)}: down file(s) named *_down.sql (the older Bash CLI's "
+            "style); the Go CLI excludes only *.down.sql and would run these as UP migrations")
 
     by_version: dict[int, list[str]] = {}
     for f in files:

@@ -97,3 +97,12 @@ def test_find_and_missing_dir(tmp_path: Path) -> None:
     assert disc.find("nope") is None
     missing = discover(tmp_path / "missing")
     assert missing.files == [] and "does not exist" in missing.warnings[0]
+
+
+def test_older_bash_underscore_down_files(tmp_path: Path) -> None:
+    _write(tmp_path, {"20260101120000_add_x.sql": "", "20260101120000_add_x_down.sql": "",
+                      "005_slow_down.sql": ""})
+    disc = discover(tmp_path)
+    assert [f.name for f in disc.files] == ["005_slow_down.sql", "20260101120000_add_x.sql"]
+    assert disc.files[1].down_path == tmp_path / "20260101120000_add_x_down.sql"
+    assert any("would run these as UP migrations" in w for w in disc.warnings)
