@@ -134,7 +134,13 @@ def test_restore_swap_with_sessions_open_and_a_poller(upgraded: tuple[Target, Pa
     oks = [s for s in poller.samples if s[1] == "ok"]
     assert {row for _, _, row in oks} <= {(41, True), (40, False)}
     assert oks[0][2] == (41, True) and oks[-1][2] == (40, False)
-    assert poller.longest("missing") < 1.0, poller.samples
+    # The two renames commit together: no connection attempt ever finds <db> missing. While
+    # the swap runs (terminate, rename) new connections are refused, and only then.
+    print(f"swap {res.swap_duration_s:.3f}s, restore {res.restore_duration_s:.3f}s, "
+          f"{len(poller.samples)} polls, longest refused stretch "
+          f"{poller.longest('refused'):.3f}s")
+    assert [s for s in poller.samples if s[1] == "missing"] == []
+    assert poller.longest("refused") <= res.swap_duration_s + 0.5
     assert not [s for s in poller.samples if s[1] == "other"], poller.samples
     # The old database is dropped only when asked, with its name typed.
     with pytest.raises(Refused):
