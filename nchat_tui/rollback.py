@@ -456,6 +456,9 @@ def restore_swap(target: Target, backup: str | Path, *,
             ended = _terminate_all(admin, db, terminate_wait_s, cancel)
             j.append("rollback_connections_terminated", database=db,
                      pids=[c["pid"] for c in ended])
+            # Nobody may sit in the restored copy either, or its rename would fail.
+            _allow(admin, restore_name, False)
+            _terminate_all(admin, restore_name, terminate_wait_s, cancel)
             with admin.transaction():
                 rename = sql.SQL(sql_text("rollback/rename_database.sql"))
                 admin.execute(rename.format(old=sql.Identifier(db), new=sql.Identifier(old_name)))
