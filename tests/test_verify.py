@@ -493,3 +493,30 @@ def test_checklist_actions(upgraded: tuple[Target, Path]) -> None:
         conn.execute("DELETE FROM nchat_audit_logs WHERE id = 1")
     res = act_verify_data(ctx)
     assert res.status == "failed" and "public.nchat_audit_logs" in res.summary
+
+
+def test_large_tables_by_estimate_with_a_stated_tolerance(upgraded: tuple[Target, Path]) -> None:
+    t, _ = upgraded
+    rep = verify_upgrade(t, exact_limit_bytes=0)  # every analyzed table counts as "large"
+    c = rep.check("data.row_counts")
+    assert c is not None and c.status == "ok" and "by estimate within 10%" in c.summary
+    methods = {r["table"]: r["method"] for r in c.evidence["tables"]}
+    assert methods["public.nchat_messages"] == "estimate"
+    with t.connect("test") as conn:
+        conn.execute("DELETE FROM nchat_messages WHERE ctid IN "
+                     "(SELECT ctid FROM nchat_messages LIMIT 150)")
+        conn.execute("ANALYZE nchat_messages")
+    c = verify_upgrade(t, exact_limit_bytes=0).check("data.row_counts")
+    assert c is not None and c.status == "failed"
+    assert "public.nchat_messages has 150 row(s), 300 before (estimate)" in c.summary
+    assert c.evidence["estimate_tolerance"] == 0.10
+
+
+def test_no_schema_change_passes_with_nothing_applied(target: Target, tmp_path: Path) -> None:
+    t = prepare_v030(target, tmp_path)
+    run_backup(t)
+    rep = verify_upgrade(t)
+    assert rep.ok and rep.applied == []
+    assert rep.check("seed004.messages") is None  # not the v0.4.0 upgrade
+    ledger = rep.check("health.ledger")
+    assert ledger is not None and ledger.evidence["pending"] == ["014_e2ee_system.sql"]
