@@ -18,6 +18,8 @@ import argparse
 import sys
 from typing import Any
 
+import humanize
+
 from nchat_tui.cli import CliContext
 from nchat_tui.errors import BadInput, Refused
 from nchat_tui.journal import Journal
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             f"{facts.app_only['why']}")
     _print_down(ctx.out, facts.down)
     r = facts.restore
-    age = f"{r.age_s / 3600:.1f} h" if r.age_s is not None else "unknown age"
+    age = humanize.naturaldelta(r.age_s) if r.age_s is not None else "unknown age"
     ctx.out(f"* restore {r.manifest} (snapshot {r.taken_at}, {age} old): loses at least "
             f"{r.net_rows_added} row(s) added since")
     for t in r.per_table[:10]:

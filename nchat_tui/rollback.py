@@ -197,8 +197,12 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
     snap_counts: dict[str, int] = before.get("row_counts") or {}
     total = 0
     conn.execute("SET statement_timeout = '120s'")
+    from nchat_tui.verify import LEDGER_TABLES
+
     for schema, name in data_tables(inv):
         key = f"{schema}.{name}"
+        if key in LEDGER_TABLES:  # the migration's own ledger rows: a restore should drop them
+            continue
         row = conn.execute(tcount.format(table=sql.Identifier(schema, name))).fetchone()
         now_n = int(row[0]) if row else 0
         was = snap_counts.get(key)
