@@ -47,6 +47,8 @@ class UpgradeSession:
         self.path: UpgradePath = load_path(pid)
         self.checklist = Checklist(self.path, self.journal)
         self._lock = threading.Lock()
+        self.cache: dict[str, Any] = {}
+        """Results steps share within a session (the plan, a fresh verification)."""
 
     def banner(self) -> dict[str, Any]:
         """Target banner facts (cached; ``refresh_banner`` re-reads)."""
@@ -60,7 +62,9 @@ class UpgradeSession:
 
     def execute(self, action: str, ctx: ActionContext | None = None) -> StepResult:
         """Run one action (overridden by the snapshot tests' fake)."""
-        fn = ACTIONS.get(action)
+        from nchat_tui.engine_actions import ENGINE_ACTIONS
+
+        fn = ACTIONS.get(action) or ENGINE_ACTIONS.get(action)
         if fn is None:
             return StepResult("failed", f"unknown action {action!r}", {})
         return fn(ctx or ActionContext(self.target, self.journal))
@@ -76,7 +80,7 @@ class UpgradeSession:
         step = self.path.step(key)
         ctx = ActionContext(self.target, self.journal, progress=progress or (lambda _: None),
                             cancel=cancel or threading.Event(), ask=ask,
-                            options={"step": key, "checklist": self.checklist})
+                            options={"step": key, "checklist": self.checklist, "session": self})
         with self._lock:
             self.checklist.start(key)
             try:

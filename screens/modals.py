@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -144,16 +146,26 @@ class QuestionModal(ModalScreen[str]):
             yield Label(self.title_text, classes="dialog-title")
             yield Static(self.text, classes="question")
             with Horizontal(classes="buttons"):
-                for key, label in self.choices:
-                    yield Button(label, id=f"choice-{key}",
+                for n, (key, label) in enumerate(self.choices, 1):
+                    yield Button(f"{n} {label}", id=f"choice-{key}",
                                  variant="error" if key in self.danger else "default")
 
     def on_mount(self) -> None:
         self.query_one(f"#choice-{self.default}", Button).focus()
 
+    def on_key(self, event: Any) -> None:
+        # Keyboard first: the number keys pick a choice.
+        if event.character and event.character.isdigit():
+            n = int(event.character)
+            if 1 <= n <= len(self.choices):
+                event.stop()
+                self.choose(self.choices[n - 1][0])
+
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
-        key = (event.button.id or "").removeprefix("choice-")
+        self.choose((event.button.id or "").removeprefix("choice-"))
+
+    def choose(self, key: str) -> None:
         if key in self.danger and self.confirm_word:
             def typed(ok: bool | None) -> None:
                 self.dismiss(key if ok else self.default)

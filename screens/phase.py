@@ -85,6 +85,7 @@ class PhaseScreen(Screen[None]):
         self.focus_step = focus_step
         self._position_timer: Any = None
         self._cancel: dict[str, threading.Event] = {}
+        self._waiting: set[threading.Event] = set()
 
     @property
     def nchat(self) -> NchatApp:
@@ -246,6 +247,7 @@ class PhaseScreen(Screen[None]):
     def _ask_from_thread(self, q: Question) -> str:
         """Put a question to the operator from a worker thread and wait for the answer."""
         answered = threading.Event()
+        self._waiting.add(answered)
         answer: list[str] = [q.default]
 
         def done(choice: str | None) -> None:
@@ -255,7 +257,16 @@ class PhaseScreen(Screen[None]):
         self.app.call_from_thread(self.app.push_screen, QuestionModal(
             q.title, q.text, q.choices, q.default, q.danger, q.confirm_word), done)
         answered.wait()
+        self._waiting.discard(answered)
         return answer[0]
+
+    def on_unmount(self) -> None:
+        # The app is closing while a step waits on the operator: answer with the safe default
+        # (and ask the step to stop) so the worker thread can end.
+        for ev in list(self._cancel.values()):
+            ev.set()
+        for ev in list(self._waiting):
+            ev.set()
 
     @on(StepProgressed)
     def _progressed(self, msg: StepProgressed) -> None:

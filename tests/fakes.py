@@ -43,6 +43,14 @@ FROZEN_RESULTS: dict[str, StepResult] = {
                                      "014_e2ee_system.sql, 015_voice_calls.sql, "
                                      "016_live_streaming.sql", {"pending": 4}),
     "no_pending_migrations": StepResult("failed", "4 migration(s) still pending", {"pending": 4}),
+    "backup": StepResult("ok", "verified: nchat_20261122_030000.dump, 212.4 MiB, 318,542 rows, "
+                         "in 41.3 s", {"path": "/srv/backups/nchat_20261122_030000.dump"}),
+    "plan": StepResult("warn", "4 file(s), 96 statement(s); findings: 3 warn, 1 danger "
+                       "(press v to read the plan before running)", {"statements": 96}),
+    "rehearse": StepResult("ok", "ok: up 12.0 s, down 3.1 s; scratch dropped", {}),
+    "migrate": StepResult("ok", "applied 4 file(s) in 14.2 s", {"committed": 4}),
+    "verify_schema": StepResult("ok", "schema and health: all 14 check(s) hold", {}),
+    "verify_data": StepResult("ok", "data against the before-snapshot: all 3 check(s) hold", {}),
     "disk_space": StepResult("warn", "1.9 GiB free at /srv/backups for a 700 MiB database "
                              "(needs 1.0 GiB): tight", {"free_bytes": 2_040_109_465}),
 }

@@ -76,9 +76,10 @@ async def test_gated_step_needs_override_with_reason(tmp_path):
         while screen.current().key != "migration.run":
             await pilot.press("j")
         assert screen.query_one("#step-run").has_class("-gated")
-        await pilot.press("space")  # gated: refused, nothing confirmed
+        await pilot.press("enter")  # gated: refused, nothing runs
         await pilot.pause()
         assert session.checklist.state("migration.run").state == "pending"
+        assert "migrate" not in session.executed
         await pilot.press("o")
         await pilot.pause()
         assert isinstance(app.screen, ReasonModal)
@@ -91,11 +92,11 @@ async def test_gated_step_needs_override_with_reason(tmp_path):
         assert session.checklist.state("migration.run").override_reason.startswith("short - backup")
         ov = session.journal.last("override")
         assert ov is not None and ov["step"] == "migration.run"
-        await pilot.press("space")
-        await pilot.pause()
         await pilot.press("enter")
+        await app.workers.wait_for_complete()
         await pilot.pause()
         assert session.checklist.state("migration.run").state == "ok"
+        assert session.executed[-1] == "migrate"
         assert "migration.run" in keys
 
 
@@ -160,8 +161,11 @@ async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
     app = make_app(session)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("1", "enter")
-        while not halfway.is_set():
+        for _ in range(500):
+            if halfway.is_set():
+                break
             await asyncio.sleep(0.02)
+        assert halfway.is_set(), "the step never started"
         await pilot.pause(0.2)
         screen = app.screen
         assert screen.query_one("#progress").display
@@ -173,7 +177,7 @@ async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
                 break
             await asyncio.sleep(0.02)
         assert isinstance(app.screen, QuestionModal)
-        await pilot.click("#choice-retry")
+        await pilot.press("1")  # number keys pick a choice
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert session.checklist.state("pre.connect").summary == "answered retry"

@@ -46,16 +46,19 @@ def test_unknown_gate_is_rejected(tmp_path):
 def test_gate_blocks_until_ok_then_opens(journal):
     cl = Checklist(load_path("v0.4.0"), journal)
     with pytest.raises(ChecklistError, match="gated"):
-        cl.confirm("migration.run")
+        cl.start("migration.run")
     assert cl.open_gates("migration.run") == ["pre.backup", "migration.review-sql"]
-    cl.confirm("pre.backup", "dump at /srv/backups/x.dump, test-restored")
+    cl.start("pre.backup")
+    cl.finish("pre.backup", StepResult("ok", "verified: nchat_20261122_030000.dump"))
     cl.start("pre.ledger")
     cl.finish("pre.ledger", StepResult("ok", "go ledger"))
     cl.start("pre.pending")
     cl.finish("pre.pending", StepResult("ok", "4 pending"))
-    cl.confirm("migration.review-sql")
+    cl.start("migration.review-sql")
+    cl.finish("migration.review-sql", StepResult("warn", "4 files, 2 danger findings"))
     assert cl.open_gates("migration.run") == []
-    assert cl.confirm("migration.run").state == "ok"
+    cl.start("migration.run")
+    assert cl.finish("migration.run", StepResult("ok", "applied 4")).state == "ok"
 
 
 def test_override_needs_a_reason_and_is_journaled(journal):
@@ -63,7 +66,7 @@ def test_override_needs_a_reason_and_is_journaled(journal):
     with pytest.raises(ChecklistError, match="reason"):
         cl.override("migration.run", "meh")
     cl.override("migration.run", "backup verified by hand at 02:10, ticket CHG-42")
-    cl.confirm("migration.run")
+    cl.start("migration.run")
     ov = journal.last("override")
     assert ov is not None and ov["reason"].startswith("backup verified")
     assert ov["gates"] == ["pre.backup", "migration.review-sql"]

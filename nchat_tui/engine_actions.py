@@ -1,0 +1,294 @@
+"""Checklist actions backed by the engines: backup, plan, rehearsal, migration, verification.
+
+Each adapts one engine (``backup.py``, ``plan.py``, ``rehearse.py``, ``runner.py``,
+``verify.py``) to the checklist: its progress becomes ``Progress``, its decisions become
+``Question``s for the operator (or the engine's safe headless default when nobody can answer),
+and its outcome becomes a ``StepResult`` with evidence. Engines are imported lazily so the
+checklist loads even where an engine cannot (for example, pglast missing).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import humanize
+
+from nchat_tui.actions import ActionContext, Progress, Question
+from nchat_tui.checklist import StepResult
+from nchat_tui.errors import BadInput
+
+
+def _size(n: int | float | None) -> str:
+    return humanize.naturalsize(n or 0, binary=True)
+
+
+def _age(created: str | None) -> str:
+    import datetime as dt
+
+    if not created:
+        return "unknown age"
+    try:
+        t = dt.datetime.fromisoformat(created)
+    except ValueError:
+        return created
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return humanize.naturaltime(dt.datetime.now(dt.UTC) - t)
+
+
+# -- backup ------------------------------------------------------------------------------------
+def act_backup(ctx: ActionContext) -> StepResult:
+    from nchat_tui import backup as bk
+
+    existing = None
+    try:
+        existing = bk.latest_verified_backup(ctx.target)
+    except Exception:  # the gate's own check decides later; here it only offers a reuse
+        existing = None
+    if existing is not None and ctx.ask is not None:
+        answer = ctx.decide(Question(
+            "A verified backup exists",
+            f"{existing.path.name} ({_size(existing.size)}, {_age(existing.created)}) is a "
+            "verified backup of this database taken since its last migration.\n"
+            "Use it, or take a new one now?",
+            [("new", "Take a new backup"), ("reuse", "Use the existing one")], default="new"))
+        if answer == "reuse":
+            return StepResult("ok", f"using the verified backup {existing.path}",
+                              {**existing.as_dict(), "reused": True})
+
+    def on_progress(p: Any) -> None:
+        ctx.progress(Progress(p.fraction if p.kind in ("table", "tick", "finished") else None,
+                              p.line()))
+
+    try:
+        res = bk.run_backup(ctx.target, on_progress=on_progress, cancel_event=ctx.cancel,
+                            journal=ctx.journal)
+    except bk.Cancelled as exc:
+        return StepResult("failed", f"cancelled: {exc.message}", {"cancelled": True})
+    rows = sum(int(v) for v in res.manifest["snapshot"]["row_counts"].values())
+    ev: dict[str, Any] = {
+        "path": str(res.path), "manifest": str(res.manifest_path), "state": res.state,
+        "size": res.size, "sha256": res.sha256, "duration_s": round(res.duration_s, 1),
+        "rows_in_snapshot": rows, "counted_as": res.manifest["snapshot"]["counted_as"]["role"],
+        "rls_could_hide_rows": res.manifest["snapshot"]["rls"]["rls_could_hide_rows"]}
+    if res.leftovers:
+        ev["leftovers"] = [lo.as_dict() for lo in res.leftovers]
+    if res.warnings:
+        ev["warnings"] = res.warnings
+    summary = (f"{res.state}: {res.path.name}, {_size(res.size)}, {rows:,} rows, "
+               f"in {res.duration_s:.1f} s")
+    if res.state != "verified":
+        return StepResult("failed", summary + " (not verified: the migration gate stays closed)",
+                          ev)
+    status = "warn" if res.leftovers or ev["rls_could_hide_rows"] else "ok"
+    if res.leftovers:
+        summary += f"; {len(res.leftovers)} leftover(s) of an interrupted run found"
+    return StepResult(status, summary, ev)
+
+
+# -- plan --------------------------------------------------------------------------------------
+def build_target_plan(ctx: ActionContext, direction: str = "up") -> Any:
+    from nchat_tui.ledger import detect_ledger
+    from nchat_tui.migrations import discover
+    from nchat_tui.plan import build_plan
+    from nchat_tui.runner import RunOptions, select_files
+
+    mdir = ctx.target.migrations_dir
+    if mdir is None or not mdir.is_dir():
+        raise BadInput("no migrations directory: give --migrations DIR or --backend-dir DIR")
+    disc = discover(mdir)
+    with ctx.target.connect("nchat-tui plan") as conn:
+        ledger = detect_ledger(conn)
+        files = select_files(disc, ledger, RunOptions(direction=direction))
+        return build_plan(conn, files, ledger, all_files=disc.files, direction=direction,
+                          warnings=[*disc.warnings, *ledger.notes])
+
+
+def act_plan(ctx: ActionContext) -> StepResult:
+    plan = build_target_plan(ctx)
+    d = plan.to_dict()
+    s = d["summary"]
+    ev = {"files": [f.file for f in plan.files], "statements": s["statements"],
+          "findings": s["findings"], "drift": [x.file for x in plan.drift],
+          "needs_confirmation": s["needs_confirmation"],
+          "strongest_locks": {f.file: f.strongest_lock for f in plan.files},
+          "lint": [f"{f.severity} {f.rule}: {f.message}" for f in plan.findings()][:20]}
+    if ctx.options.get("session") is not None:
+        ctx.options["session"].cache["plan"] = plan
+    if not plan.files:
+        return StepResult("ok", "nothing to apply", ev)
+    summary = (f"{len(plan.files)} file(s), {s['statements']} statement(s); findings: "
+               + ", ".join(f"{n} {k}" for k, n in s["findings"].items() if n) or "none")
+    if plan.drift:
+        return StepResult("failed", summary + f"; {len(plan.drift)} applied file(s) changed since "
+                          "they were recorded (drift)", ev)
+    worst = plan.worst()
+    if worst == "danger" or s["needs_confirmation"]:
+        return StepResult("warn", summary + " (press v to read the plan before running)", ev)
+    return StepResult("ok", summary + " (press v to read the SQL)", ev)
+
+
+# -- rehearsal ---------------------------------------------------------------------------------
+def act_rehearse(ctx: ActionContext) -> StepResult:
+    from nchat_tui.rehearse import rehearse
+
+    def on_event(e: Any) -> None:
+        frac = e.done / e.total if e.total else None
+        ctx.progress(Progress(frac, f"{e.kind}: {e.file or ''} {e.summary or e.message or ''}"))
+
+    ctx.progress(Progress(None, "restoring the latest verified backup into a scratch database"))
+    res = rehearse(ctx.target, journal=ctx.journal, on_event=on_event)
+    ev = res.to_dict()
+    slow = ", ".join(f"{s.file}#{s.statement} {s.duration_ms / 1000:.1f}s"
+                     for s in res.slowest[:3]) if res.slowest else "none"
+    est = f"; production estimate {res.estimate_s:.0f} s" if res.estimate_s is not None else ""
+    summary = (f"{res.status}: up {res.up_s or 0:.1f} s, down {res.down_s or 0:.1f} s, "
+               f"slowest {slow}{est}; scratch {'dropped' if res.dropped else 'KEPT'}")
+    status = {"ok": "ok"}.get(res.status, "failed")
+    return StepResult(status, summary, ev)
+
+
+# -- the migration run -------------------------------------------------------------------------
+def _run_callbacks(ctx: ActionContext) -> Any:
+    from nchat_tui.runner import LockDecision, RunCallbacks
+
+    def on_event(e: Any) -> None:
+        frac = e.done / e.total if e.total else None
+        where = f"{e.file or ''}" + (f" #{e.statement}" if e.statement else "")
+        ms = f" ({e.duration_ms:.0f} ms)" if e.duration_ms is not None else ""
+        ctx.progress(Progress(frac, f"{e.kind.replace('_', ' ')} {where}: "
+                              f"{e.summary or e.message or ''}{ms}"))
+
+    if ctx.ask is None:  # headless: the runner's own retry-then-stop policy
+        return RunCallbacks(on_event=on_event, should_stop=ctx.cancel.is_set)
+
+    def on_lock_wait(w: Any) -> LockDecision:
+        who = "\n".join(f"  {b.describe()}" for b in w.blockers) or "  (no blocker seen any more)"
+        answer = ctx.decide(Question(
+            "Lock wait",
+            f"{w.file} statement {w.statement} (line {w.line}) gave up after "
+            f"{w.lock_timeout_s:g} s waiting for a lock (attempt {w.attempt}).\nBlocked by:\n{who}"
+            + ("\nThe file was rolled back and will re-run from its start."
+               if w.rolled_back_file else ""),
+            [("retry", "Retry"), ("wait_longer", "Wait longer"),
+             ("cancel_blocker", "Cancel blocker"), ("terminate_blocker", "Terminate blocker"),
+             ("stop", "Stop")],
+            default="stop", danger=("terminate_blocker",),
+            confirm_word=str(w.blockers[0].pid) if w.blockers else None))
+        return LockDecision(answer)
+
+    def confirm_as_written(name: str, why: str) -> bool:
+        return ctx.decide(Question(
+            "This file controls its own transactions",
+            f"{name}: {why}\nRun it exactly as written (its statements are not wrapped in one "
+            "transaction with the ledger row)?",
+            [("no", "Refuse"), ("yes", "Run as written")], default="no",
+            danger=("yes",), confirm_word=name)) == "yes"
+
+    def offer_cleanup(idx: list[Any]) -> bool:
+        names = ", ".join(f"{i.index} on {i.table}" for i in idx)
+        return ctx.decide(Question(
+            "Invalid indexes left behind",
+            f"The failure left invalid index(es): {names}.\nDROP INDEX CONCURRENTLY them now, "
+            "so a retry can build them again?",
+            [("no", "Keep them"), ("yes", "Drop concurrently")], default="no")) == "yes"
+
+    return RunCallbacks(on_event=on_event, on_lock_wait=on_lock_wait,
+                        confirm_as_written=confirm_as_written, offer_cleanup=offer_cleanup,
+                        should_stop=ctx.cancel.is_set)
+
+
+def _override_reason(ctx: ActionContext) -> str | None:
+    cl, key = ctx.options.get("checklist"), ctx.options.get("step")
+    if cl is None or key is None:
+        return None
+    st = cl.state(key)
+    reason: str | None = st.override_reason
+    return reason
+
+
+def act_migrate(ctx: ActionContext, direction: str = "up") -> StepResult:
+    from nchat_tui.runner import RunOptions, run_migrations
+
+    opts = RunOptions(direction=direction, migrations_dir=ctx.target.migrations_dir,
+                      without_backup=_override_reason(ctx))
+    res = run_migrations(ctx.target, opts, _run_callbacks(ctx), ctx.journal)
+    ev: dict[str, Any] = {
+        "status": res.status, "committed": res.committed(), "rolled_back": res.rolled_back(),
+        "ledger": res.ledger_kinds, "duration_ms": res.duration_ms, "gate": res.gate,
+        "choices": res.choices}
+    if res.error:
+        ev["error"] = {"file": res.error.file, "statement": res.error.statement,
+                       "line": res.error.line, "message": res.error.message,
+                       "sqlstate": res.error.sqlstate}
+    if res.blockers:
+        ev["blockers"] = [b.pid for b in res.blockers]
+    if res.invalid_indexes:
+        ev["invalid_indexes"] = [i.index for i in res.invalid_indexes]
+    if res.status == "nothing_to_do":
+        return StepResult("ok", "no pending migrations: nothing to run", ev)
+    if res.status == "ok":
+        return StepResult("ok", f"applied {len(res.committed())} file(s): "
+                          f"{', '.join(res.committed())} in {(res.duration_ms or 0) / 1000:.1f} s",
+                          ev)
+    what = (f"{res.error.file} line {res.error.line}: {res.error.message}" if res.error
+            else res.status)
+    return StepResult("failed", f"{res.status}: {what}. Committed: "
+                      f"{', '.join(res.committed()) or 'nothing'}; rolled back: "
+                      f"{', '.join(res.rolled_back()) or 'nothing'}", ev)
+
+
+# -- verification ------------------------------------------------------------------------------
+VERIFY_CACHE_S = 120.0
+
+
+def _verify_report(ctx: ActionContext) -> Any:
+    from nchat_tui.verify import verify_upgrade
+
+    session = ctx.options.get("session")
+    cache = session.cache if session is not None else {}
+    hit = cache.get("verify")
+    if hit and time.monotonic() - hit[0] < VERIFY_CACHE_S:
+        return hit[1]
+
+    def progress(text: str, frac: float | None) -> None:
+        ctx.progress(Progress(frac, text))
+
+    rep = verify_upgrade(ctx.target, None, progress=progress, cancel=ctx.cancel,
+                         journal=ctx.journal)
+    cache["verify"] = (time.monotonic(), rep)
+    return rep
+
+
+def _verify_groups(ctx: ActionContext, groups: tuple[str, ...], what: str) -> StepResult:
+    rep = _verify_report(ctx)
+    checks = [c for c in rep.checks if c.group in groups]
+    ev = {c.id: f"{c.status}: {c.summary}" for c in checks}
+    failed = [c for c in checks if c.status == "failed"]
+    warned = [c for c in checks if c.status == "warn"]
+    if failed:
+        return StepResult("failed", f"{what}: " + "; ".join(c.summary for c in failed), ev)
+    if warned:
+        return StepResult("warn", f"{what}: {len(checks) - len(warned)} ok, "
+                          + "; ".join(c.summary for c in warned), ev)
+    return StepResult("ok", f"{what}: all {len(checks)} check(s) hold "
+                      f"(against {rep.before_source})", ev)
+
+
+def act_verify_schema(ctx: ActionContext) -> StepResult:
+    return _verify_groups(ctx, ("schema", "health", "seed004", "app"), "schema and health")
+
+
+def act_verify_data(ctx: ActionContext) -> StepResult:
+    return _verify_groups(ctx, ("data",), "data against the before-snapshot")
+
+
+ENGINE_ACTIONS = {
+    "backup": act_backup,
+    "plan": act_plan,
+    "rehearse": act_rehearse,
+    "migrate": act_migrate,
+    "verify_schema": act_verify_schema,
+    "verify_data": act_verify_data,
+}
