@@ -93,3 +93,24 @@ class UpgradeSession:
             if step.action in ("pending_migrations", "no_pending_migrations", "detect_ledger"):
                 self._status = None
             return self.checklist.finish(key, result)
+
+    def step_changed(self, key: str) -> str | None:
+        """Call after any change of a step: when its phase is complete, save the report.
+
+        Returns the report's path when one was written. A failure to write the report never
+        fails the step: it is journaled instead.
+        """
+        phase = key.split(".", 1)[0]
+        done, total = self.checklist.phase_progress(phase)
+        if done < total:
+            return None
+        from nchat_tui.report import save_report
+
+        pw = self.target.params.get("password")
+        try:
+            path = save_report(self.journal.path.parent, secrets=[pw] if pw else [])
+        except OSError as exc:
+            self.journal.append("report_failed", phase=phase, error=str(exc))
+            return None
+        self.journal.append("report_saved", phase=phase, path=str(path))
+        return str(path)

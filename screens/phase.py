@@ -195,8 +195,14 @@ class PhaseScreen(Screen[None]):
         self.action_run()
 
     @on(StepChanged)
-    def _changed(self, _: StepChanged) -> None:
+    def _changed(self, msg: StepChanged) -> None:
         self.refresh_all()
+        self._after_change(msg.key)
+
+    def _after_change(self, key: str) -> None:
+        saved = self.nchat.session.step_changed(key)
+        if saved:
+            self.notify(f"Phase complete: report saved to {saved}", timeout=10)
 
     # -- actions --------------------------------------------------------------------------
     def _guarded(self, fn: Any, *args: Any) -> bool:
@@ -206,6 +212,8 @@ class PhaseScreen(Screen[None]):
             self.notify(str(exc), severity="warning", timeout=6)
             return False
         self.refresh_all()
+        if args and isinstance(args[0], str):
+            self._after_change(args[0])
         return True
 
     def action_run(self) -> None:

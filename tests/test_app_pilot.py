@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nchat_tui.checklist import Checklist, load_path
@@ -183,3 +185,18 @@ async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
         assert session.checklist.state("pre.connect").summary == "answered retry"
         dec = session.journal.last("decision")
         assert dec is not None and dec["answer"] == "retry" and dec["asked"] is True
+
+
+def test_completed_phase_saves_the_report_without_secrets(tmp_path):
+    s = FakeSession(tmp_path)
+    steps = s.path.phase("rollback").steps  # all manual; "restore" is gated by "decide"
+    for st in steps[:-1]:
+        s.checklist.confirm(st.key, "done")
+        assert s.step_changed(st.key) is None  # phase not complete yet: no report
+    s.checklist.confirm(steps[-1].key)
+    path = s.step_changed(steps[-1].key)
+    assert path is not None
+    text = Path(path).read_text()
+    assert "Choose the way back" in text
+    assert "hunter2-secret" not in text
+    assert s.journal.last("report_saved") is not None
