@@ -468,3 +468,37 @@ def screen_trees(name: str) -> Any:
     from nchat_tui.troubleshoot import TREES
 
     return TREES[name].steps
+
+
+def test_no_free_connection_slots_is_named(tmp_path: Path) -> None:
+    """A server whose non-superuser slots are all taken: pg_isready says yes, login says why."""
+    import os
+    import shutil
+    import tempfile
+
+    from nchat_tui.pgcluster import LocalCluster
+
+    base = Path(tempfile.mkdtemp(prefix="nchat-test-pg-slots-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    cluster = LocalCluster(datadir=base / "data", sockdir=base / "run", password="slots-pw",
+                           preload="", extra_conf={"max_connections": "6",
+                                                   "superuser_reserved_connections": "3"})
+    held: list[psycopg.Connection[Any]] = []
+    try:
+        cluster.start()
+        with psycopg.connect(**cluster.socket_conninfo(), autocommit=True) as c:
+            c.execute("CREATE ROLE app LOGIN PASSWORD 'app-pw'")
+        params = {**cluster.tcp_conninfo("postgres"), "user": "app", "password": "app-pw"}
+        for _ in range(3):
+            held.append(psycopg.connect(**params))
+        with context(_target(params, tmp_path)) as ctx:
+            fs = _by_check(walk("connection", ctx))
+        assert fs["pg_isready"].status == "ok"
+        assert fs["login"].status == "problem"
+        assert fs["login"].evidence["cause"] == "too_many_connections"
+        assert "max_connections" in (fs["login"].action or "")
+    finally:
+        for c in held:
+            c.close()
+        cluster.stop(mode="immediate")
+        shutil.rmtree(base, ignore_errors=True)
