@@ -419,3 +419,33 @@ def test_lock_tree_breaks_cycles_and_counts_queues() -> None:
     assert roots[1]["held_modes"] == ["AccessShareLock"]
     assert len(tree["rows"]) == 5
     assert tree["longest_wait_s"] == 5.0
+
+
+def test_progress_of_an_index_build_waiting_for_a_writer(
+        pg_db: dict[str, str], pg_conn: psycopg.Connection[Any]) -> None:
+    """CREATE INDEX CONCURRENTLY waits for an open writer: progress and the lock tree show it."""
+    _make_tables(pg_conn)
+    writer = psycopg.connect(**pg_db, application_name="chat-api")
+    writer.execute("INSERT INTO nchat_users VALUES (1000, 'late')")  # open write transaction
+    build = _Waiter(pg_db, "CREATE INDEX CONCURRENTLY users_name_idx ON nchat_users (name)",
+                    "nchat-tui migrate")
+    build.start()
+    _wait_until(lambda: _waiting(pg_conn, build.pid))
+    mon = Monitor(pg_db)
+    try:
+        s = mon.sample()
+        (p,) = [p for p in s["progress"] if p["pid"] == build.pid]
+        assert p["kind"] == "create_index"
+        assert p["phase"].startswith("waiting for writers before build")
+        assert p["relation"] in ("users_name_idx", "nchat_users")
+        root = next(n for n in s["locks"]["tree"] if n["pid"] == writer.info.backend_pid)
+        (child,) = root["children"]
+        assert child["pid"] == build.pid and child["locktype"] == "virtualxid"
+        assert mon.progress(build.pid)[0]["kind"] == "create_index"
+    finally:
+        mon.close()
+        writer.commit()
+        writer.close()
+        build.join(timeout=10)
+        build.conn.close()
+    assert build.error is None
