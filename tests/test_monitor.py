@@ -449,3 +449,21 @@ def test_progress_of_an_index_build_waiting_for_a_writer(
         build.join(timeout=10)
         build.conn.close()
     assert build.error is None
+
+
+def test_replication_slots_show_retained_wal(pg_db: dict[str, str],
+                                             pg_conn: psycopg.Connection[Any]) -> None:
+    slot = f"mon_{uuid.uuid4().hex[:8]}"
+    pg_conn.execute("SELECT pg_create_physical_replication_slot(%s, true)", (slot,))
+    try:
+        pg_conn.execute("CREATE TABLE w AS SELECT generate_series(1, 20000) g")  # some WAL
+        mon = Monitor(pg_db)
+        try:
+            rep = mon.sample()["replication"]
+        finally:
+            mon.close()
+        assert rep["in_recovery"] is False and rep["replicas"] == []
+        (s,) = [x for x in rep["slots"] if x["slot"] == slot]
+        assert s["active"] is False and s["retained_bytes"] > 0
+    finally:
+        pg_conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
