@@ -292,3 +292,145 @@ ENGINE_ACTIONS = {
     "verify_schema": act_verify_schema,
     "verify_data": act_verify_data,
 }
+
+
+# -- post-migration maintenance ----------------------------------------------------------------
+def _progress_fn(ctx: ActionContext) -> Any:
+    def say(text: str, frac: float | None) -> None:
+        ctx.progress(Progress(frac, text))
+
+    return say
+
+
+def act_maintenance(ctx: ActionContext) -> StepResult:
+    from nchat_tui.maintenance import maintenance_plan, refresh_matviews, vacuum_analyze
+
+    plan = maintenance_plan(ctx.target)
+    ev: dict[str, Any] = {"tables": plan.tables, "matviews": [v.get("name") for v in plan.matviews],
+                          "cleanup_candidates": plan.cleanup}
+    if not plan.tables and not plan.matviews:
+        return StepResult("ok", "nothing to maintain: no new or changed table", ev)
+    views = ", ".join(str(v.get("name")) for v in plan.matviews) or "none"
+    answer = ctx.decide(Question(
+        "VACUUM ANALYZE and refresh",
+        f"VACUUM (ANALYZE) {len(plan.tables)} new or changed table(s):\n  "
+        + ", ".join(plan.tables[:12]) + (" ..." if len(plan.tables) > 12 else "")
+        + f"\nREFRESH MATERIALIZED VIEW: {views}\nVACUUM takes no lock that blocks the app; "
+        "a non-concurrent refresh blocks readers of the view while it runs.",
+        [("go", "Run them"), ("no", "Not now")], default="no" if ctx.ask else "go"))
+    if answer != "go":
+        return StepResult("failed", "not run: the operator declined", ev)
+    say = _progress_fn(ctx)
+    results = vacuum_analyze(ctx.target, plan.tables, progress=say, cancel=ctx.cancel,
+                             journal=ctx.journal)
+    results += refresh_matviews(ctx.target, plan.matviews, progress=say, cancel=ctx.cancel,
+                                journal=ctx.journal)
+    ev["results"] = {r.item: f"{r.status} {r.detail}".strip() for r in results}
+    bad = [r for r in results if r.status in ("failed", "cancelled")]
+    secs = sum(r.duration_s or 0 for r in results)
+    if bad:
+        return StepResult("failed", f"{len(bad)} of {len(results)} failed or cancelled: "
+                          + "; ".join(f"{r.item}: {r.detail}" for r in bad), ev)
+    return StepResult("ok", f"{len(results)} item(s) done in {secs:.1f} s", ev)
+
+
+# -- rollback ----------------------------------------------------------------------------------
+def act_rollback_options(ctx: ActionContext) -> StepResult:
+    from nchat_tui.rollback import record_choice, rollback_options
+
+    facts = rollback_options(ctx.target)
+    lines = []
+    if facts.down.available:
+        lines.append(f"down: revert {len(facts.down.files)} file(s); loses {facts.down.rows_lost:,} "
+                     f"row(s) in dropped tables and {facts.down.values_lost:,} value(s) in "
+                     "dropped columns" + (f"; no down file for {', '.join(facts.down.missing_down)}"
+                                          if facts.down.missing_down else ""))
+    if facts.restore.available:
+        lines.append(f"restore: {facts.restore.backup} ({_age(facts.restore.taken_at)}); "
+                     f"{facts.restore.written_since_backup or 'rows written since: unknown'}")
+    if not facts.schema_changed:
+        lines.append("application only: the schema did not change, redeploy the old release")
+    choices = [("down", "Down migrations")] if facts.down.available and not facts.down.missing_down \
+        else []
+    if facts.restore.available:
+        choices.append(("restore", "Restore backup"))
+    choices.append(("application", "App only"))
+    choices.append(("none", "No rollback"))
+    answer = ctx.decide(Question(
+        "Choose the way back",
+        "\n".join(lines) + f"\nRecommended: {facts.recommended}.",
+        choices, default="none"))
+    record_choice(ctx.journal, answer, facts)
+    session = ctx.options.get("session")
+    if session is not None:
+        session.cache["rollback_choice"] = (answer, facts)
+    ev = {"choice": answer, "recommended": facts.recommended, "ways": lines}
+    if answer == "none":
+        return StepResult("warn", "no rollback chosen (headless default)" if ctx.ask is None
+                          else "the operator chose not to roll back", ev)
+    return StepResult("ok", f"chosen: {answer} (recommended: {facts.recommended})", ev)
+
+
+def act_rollback(ctx: ActionContext) -> StepResult:
+    """Carry out the way back chosen in the decision step."""
+    from nchat_tui.rollback import down_rollback, restore_swap
+
+    session = ctx.options.get("session")
+    chosen = session.cache.get("rollback_choice") if session is not None else None
+    before_manifest: str | None = None
+    if chosen is None and ctx.journal is not None:
+        rec = ctx.journal.last("rollback_decision")
+        if rec:
+            chosen = (rec["choice"], None)
+            before_manifest = ((rec.get("facts") or {}).get("restore") or {}).get("manifest")
+    if chosen is None:
+        return StepResult("failed", "no way back chosen yet: run 'Choose the way back' first", {})
+    choice, facts = chosen
+    if facts is not None:
+        before_manifest = facts.restore.manifest
+    # The schema to go back to is the one recorded before the upgrade, as the decision saw
+    # it: a backup taken since (the down path's gate asks for one) must not become "before".
+    if choice in ("application", "none"):
+        return StepResult("ok", f"nothing to do in the database ({choice})", {"choice": choice})
+    if choice == "down":
+        res = down_rollback(ctx.target, against=before_manifest, callbacks=_run_callbacks(ctx),
+                            journal=ctx.journal)
+        ev = res.as_dict()
+        if res.ok:
+            return StepResult("ok", "down migrations ran; the schema equals the before-snapshot",
+                              ev)
+        return StepResult("failed", f"down rollback: run {res.run.get('status')}, inventory "
+                          f"{'equal' if res.inventory_equal else 'DIFFERS'}", ev)
+    backup = (facts.restore.backup if facts is not None else None)
+    if backup is None:
+        from nchat_tui.backup import latest_verified_backup
+
+        b = latest_verified_backup(ctx.target)
+        backup = str(b.path) if b else None
+    if backup is None:
+        return StepResult("failed", "no verified backup to restore", {})
+    db = ctx.target.database
+
+    def confirm_name(name: str, sessions: list[dict[str, Any]]) -> str:
+        who = "\n".join(f"  pid {s.get('pid')} {s.get('application_name') or ''} "
+                        f"{s.get('usename') or ''} {s.get('state') or ''}" for s in sessions[:8])
+        ok = ctx.decide(Question(
+            "Swap in the restored database",
+            f"The restored copy verified. Now: refuse new connections to {name}, terminate "
+            f"{len(sessions)} session(s):\n{who or '  (none)'}\nrename {name} to "
+            f"{name}_before_rollback_<time> (kept) and the copy to {name}.",
+            [("no", "Stop here"), ("yes", "Swap")], default="no", danger=("yes",),
+            confirm_word=name))
+        return name if ok == "yes" else ""
+
+    swap = restore_swap(ctx.target, backup, confirm_name=confirm_name,
+                        progress=_progress_fn(ctx), cancel=ctx.cancel, journal=ctx.journal)
+    return StepResult("ok", f"{db} restored from {backup}; the old database is kept as "
+                      f"{swap.old_database}", swap.as_dict())
+
+
+ENGINE_ACTIONS.update({
+    "maintenance": act_maintenance,
+    "rollback_options": act_rollback_options,
+    "rollback": act_rollback,
+})

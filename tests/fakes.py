@@ -51,6 +51,10 @@ FROZEN_RESULTS: dict[str, StepResult] = {
     "migrate": StepResult("ok", "applied 4 file(s) in 14.2 s", {"committed": 4}),
     "verify_schema": StepResult("ok", "schema and health: all 14 check(s) hold", {}),
     "verify_data": StepResult("ok", "data against the before-snapshot: all 3 check(s) hold", {}),
+    "maintenance": StepResult("ok", "17 item(s) done in 3.2 s", {}),
+    "rollback_options": StepResult("ok", "chosen: restore (recommended: down)", {}),
+    "rollback": StepResult("ok", "nchat restored; the old database is kept as "
+                           "nchat_before_rollback_20261122_040000", {}),
     "disk_space": StepResult("warn", "1.9 GiB free at /srv/backups for a 700 MiB database "
                              "(needs 1.0 GiB): tight", {"free_bytes": 2_040_109_465}),
 }

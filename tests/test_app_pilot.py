@@ -188,8 +188,8 @@ async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
 
 
 def test_completed_phase_saves_the_report_without_secrets(tmp_path):
-    s = FakeSession(tmp_path)
-    steps = s.path.phase("rollback").steps  # all manual; "restore" is gated by "decide"
+    s = FakeSession(tmp_path, path_id="v0.8.0")
+    steps = s.path.phase("rollback").steps  # all manual in the application-only upgrade
     for st in steps[:-1]:
         s.checklist.confirm(st.key, "done")
         assert s.step_changed(st.key) is None  # phase not complete yet: no report
@@ -197,6 +197,6 @@ def test_completed_phase_saves_the_report_without_secrets(tmp_path):
     path = s.step_changed(steps[-1].key)
     assert path is not None
     text = Path(path).read_text()
-    assert "Choose the way back" in text
+    assert "Redeploy the v0.7.0 application" in text
     assert "hunter2-secret" not in text
     assert s.journal.last("report_saved") is not None
