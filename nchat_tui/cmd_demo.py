@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     try:
         from nchat_tui.screens.app import run_app  # Textual only when the app really opens
 
-        rc = run_app(target, workload=workload)
+        rc = run_app(target, workload=workload, new_session=args.fresh)
     finally:
         if workload is not None:
             workload.stop()

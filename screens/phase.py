@@ -75,6 +75,7 @@ class PhaseScreen(Screen[None]):
         Binding("s", "skip", "Skip"),
         Binding("r", "reopen", "Reopen"),
         Binding("c", "cancel_step", "Cancel run", show=False),
+        Binding("v", "view", "View plan", show=False),
         Binding("j", "down", "Down", show=False),
         Binding("k", "up", "Up", show=False),
     ]
@@ -367,6 +368,16 @@ class PhaseScreen(Screen[None]):
         if cl.state(step.key).state in ("pending", "running"):
             return
         self._guarded(cl.reset, step.key, "reopened by the operator")
+
+    def action_view(self) -> None:
+        """v: read the migration plan (SQL with syntax colour, locks, lint)."""
+        plan = self.nchat.session.cache.get("plan")
+        if plan is None:
+            self.notify("No plan yet: run 'Review the migration SQL' first (enter).", timeout=5)
+            return
+        from nchat_tui.screens.plan import PlanScreen
+
+        self.app.push_screen(PlanScreen(plan))
 
     def action_down(self) -> None:
         self.query_one("#steps", ListView).action_cursor_down()

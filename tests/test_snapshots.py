@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.app import App
 
 from nchat_tui import journal as journal_mod
 from nchat_tui.screens.app import make_app
@@ -65,3 +66,26 @@ class TestPhases:
             await pilot.pause()
 
         assert snap_compare(_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+class TestPlan:
+    """The plan viewer: SQL with syntax colour, locks and lint per statement (no database)."""
+
+    def test_plan_screen(self, snap_compare):
+        from nchat_tui.plan import FilePlan, Plan, analyse_sql
+        from nchat_tui.screens.plan import PlanScreen
+
+        sql = ("ALTER TABLE nchat_messages ADD COLUMN is_encrypted BOOLEAN NOT NULL DEFAULT FALSE;\n"
+               "CREATE INDEX idx_messages_sender ON nchat_messages(sender_device_id);\n")
+        a = analyse_sql(sql)
+        fp = FilePlan(file="014_e2ee_system.sql", version=14, path="/m/014_e2ee_system.sql",
+                      checksum="ab" * 32, txn_mode=a.txn_mode, txn_explanation=a.txn_explanation,
+                      statements=a.statements, findings=[f for s in a.statements for f in s.findings],
+                      strongest_lock="ACCESS EXCLUSIVE")
+        plan = Plan(direction="up", ledger_kind="go", files=[fp])
+
+        class PlanApp(App[None]):
+            def on_mount(self) -> None:
+                self.push_screen(PlanScreen(plan))
+
+        assert snap_compare(PlanApp(), terminal_size=SIZE)
