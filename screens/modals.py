@@ -108,6 +108,9 @@ HELP_TEXT = """\
   o                 override a closed gate (asks for a reason, journaled)
   s                 skip an optional step (asks for a reason)
   r                 reopen a done step to run it again
+  c                 cancel the running step (asks first)
+  v                 read the migration plan (SQL, locks, lint)
+  1-9 in a question pick that answer
 [b]Anywhere[/b]
   1-4               open pre-migration, migration, post-migration, rollback
   m                 monitor dashboard      t  troubleshooting
