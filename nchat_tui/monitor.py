@@ -615,6 +615,15 @@ class Monitor:
         if not rows:
             raise OperationFailed(f"no backend with pid {pid}", "it may have ended already")
         info = rows[0]
+        app = str(info.get("application") or "")
+        if app == "nchat-tui" or app.startswith("nchat-tui "):
+            # Our runner, backups (pg_dump/pg_restore run with PGAPPNAME=nchat-tui) and checks
+            # open connections the registry cannot see (child processes): never signal them
+            # from the monitor, whichever nchat-tui process they belong to.
+            self._journal("monitor_action_refused", action=action, pid=pid,
+                          reason=f"own session ({app})")
+            raise Refused(f"pid {pid} is one of nchat-tui's own sessions ({app})",
+                          "cancel it from the step that owns it, not from the monitor")
         if info["backend_type"] not in ("client backend", "walsender", "autovacuum worker"):
             raise Refused(f"pid {pid} is a {info['backend_type']}, not a session",
                           "only client, replication and autovacuum backends can be signalled")

@@ -148,7 +148,7 @@ def run_app(target: Target, workload: Any = None, path_id: str | None = None,
     try:
         from nchat_tui.monitor import Monitor
 
-        monitor = Monitor(target)
+        monitor = Monitor(target, journal=session.journal)
     except Exception:  # the monitor is optional: the checklist must still work without it
         monitor = None
     app = make_app(session, monitor=monitor, workload=workload)

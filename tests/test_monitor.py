@@ -467,3 +467,20 @@ def test_replication_slots_show_retained_wal(pg_db: dict[str, str],
         assert s["active"] is False and s["retained_bytes"] > 0
     finally:
         pg_conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+
+
+def test_refuses_any_nchat_tui_session_even_from_another_process(pg_db):
+    """pg_dump/pg_restore children and other nchat-tui processes are not in the registry."""
+    import psycopg as _pg
+
+    from nchat_tui.errors import Refused as _Refused
+    from nchat_tui.monitor import Monitor as _Monitor
+
+    other = _pg.connect(**pg_db, application_name="nchat-tui", autocommit=True)
+    try:
+        m = _Monitor(dict(pg_db))
+        with pytest.raises(_Refused, match="own sessions"):
+            m.cancel_backend(other.info.backend_pid, confirm_privileged=True)
+        m.close()
+    finally:
+        other.close()
