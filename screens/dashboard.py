@@ -123,6 +123,12 @@ def one_line(text: Any, width: int) -> str:
     return t if len(t) <= width else t[: width - 1] + "…"
 
 
+def query_line(sql_text: Any, width: int) -> str:
+    """A query on one line without its ``--`` comment lines (header comments say nothing)."""
+    lines = [ln for ln in str(sql_text or "").splitlines() if not ln.lstrip().startswith("--")]
+    return one_line(" ".join(lines) or sql_text, width)
+
+
 STATE_SHORT = {"idle in transaction": "idle in tx", "idle in transaction (aborted)": "aborted tx",
                "fastpath function call": "fastpath"}
 STATE_TINY = {"active": "act", "idle": "idle", "idle in transaction": "idle-tx",

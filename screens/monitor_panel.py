@@ -20,7 +20,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
-from nchat_tui.screens.dashboard import STATE_TINY, fmt_secs, fmt_size, one_line, sparkline
+from nchat_tui.screens.dashboard import STATE_TINY, fmt_secs, fmt_size, one_line, query_line, sparkline
 
 
 class PanelSampled(Message):
@@ -141,4 +141,5 @@ class MonitorPanel(Widget):
         else:
             top = next(iter(sq.get("top_by_mean") or []), None)
             slow_line.update(one_line(f"slowest {top['mean_ms']:.0f} ms mean, {top['calls']} calls: "
-                                      f"{top.get('query')}", 78) if top else "no statements yet")
+                                      + query_line(top.get("query"), 78), 78)
+                             if top else "no statements yet")
