@@ -253,8 +253,9 @@ Load average (1 min) on this shared machine: {r['load_before']:.1f} before the r
 {r['load_after_runs']:.1f} after them (other work ran meanwhile: single runs vary by several
 seconds; the ABBA order and the medians are what make the ratio meaningful).
 
-Inside `nchat-tui backup` (medians, s): {tm}. pg_dump runs while the snapshot connection counts
-rows, so the counts cost CPU, not wall time, when a core is free.
+Inside `nchat-tui backup` (medians, s):
+{tm}. pg_dump runs while the snapshot connection counts rows, so the counts cost CPU, not wall
+time, when a core is free; on a loaded machine they compete with pg_dump's compression.
 
 Dump sizes: custom {mib(r['dump_size'])} (bare pg_dump {mib(r['bare_dump_size'])}),
 directory {mib(r['dir_size'])}. `nchat-tui backup` includes the Python start, the preflight, the
@@ -267,7 +268,7 @@ backup plus the verification line above; `--jobs 2` helps only when several tabl
     start = text.find("## Backup")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     doc.write_text(text)
