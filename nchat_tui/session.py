@@ -114,3 +114,30 @@ class UpgradeSession:
             return None
         self.journal.append("report_saved", phase=phase, path=str(path))
         return str(path)
+
+    # -- what a crash left behind -------------------------------------------------------------
+    def leftovers(self) -> list[Any]:
+        """Partial backups, dead runs' manifests and scratch databases of interrupted runs."""
+        from nchat_tui.backup import find_leftovers, scratch_leftovers
+
+        found: list[Any] = list(find_leftovers(self.target.backup_dir))
+        try:
+            found += scratch_leftovers(self.target)
+        except NchatError:
+            pass  # cannot reach the server: the banner says so
+        if found:
+            self.journal.append("leftovers_found", leftovers=[lo.as_dict() for lo in found])
+        return found
+
+    def remove_leftovers(self, found: list[Any]) -> list[str]:
+        from nchat_tui.backup import remove_leftovers
+
+        removed = remove_leftovers(found, journal=self.journal, target=self.target)
+        self.journal.append("leftovers_removed", removed=removed)
+        return removed
+
+    def interrupted_run(self) -> dict[str, Any] | None:
+        """The last migration run of this session that never finished, as the journal saw it."""
+        from nchat_tui.runner import interrupted_run
+
+        return interrupted_run(self.journal)

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -17,7 +18,7 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from nchat_tui.screens.home import HomeScreen
-from nchat_tui.screens.modals import HelpModal
+from nchat_tui.screens.modals import ConfirmModal, HelpModal
 from nchat_tui.screens.phase import PhaseScreen
 from nchat_tui.session import UpgradeSession
 from nchat_tui.target import Target
@@ -60,9 +61,39 @@ class NchatApp(App[int]):
             self.notify("Interrupted while running: " + ", ".join(
                 cl.path.step(k).title for k in interrupted) + ". Re-run them (enter).",
                 severity="warning", timeout=12)
+        self.check_leftovers()
         if self.session.journal.damaged:
             self.notify(f"The journal has {len(self.session.journal.damaged)} damaged line(s) "
                         "(a crash cut a write); they were skipped.", severity="warning", timeout=12)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="leftovers",
+          description="looking for what an interrupted run left behind")
+    def check_leftovers(self) -> None:
+        run = self.session.interrupted_run()
+        if run:
+            self.call_from_thread(
+                self.notify, "A migration run of this session was interrupted: "
+                f"{json.dumps(run, default=str)[:300]}. The ledger and the catalog are the truth: "
+                "run 'Check migrations were recorded'.", severity="error", timeout=30)
+        found = self.session.leftovers()
+        if not found:
+            return
+        lines = "\n".join(f"  {lo.reason}: " + ", ".join(
+            [str(p) for p in lo.paths] + ([f"database {lo.database}"] if lo.database else []))
+            for lo in found[:8])
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.remove_leftovers(found)
+
+        self.call_from_thread(self.push_screen, ConfirmModal(
+            f"An interrupted run left these behind:\n{lines}\nRemove them now? (nothing else "
+            "is touched; the choice is journaled)", yes="Remove", no="Keep"), answered)
+
+    @work(thread=True, exit_on_error=False, group="leftovers", description="removing leftovers")
+    def remove_leftovers(self, found: list[Any]) -> None:
+        removed = self.session.remove_leftovers(found)
+        self.call_from_thread(self.notify, f"Removed {len(removed)} leftover(s).", timeout=8)
 
     # -- hooks for other screens ----------------------------------------------------------
     def compose_monitor_panel(self) -> Iterator[Widget]:

@@ -70,6 +70,8 @@ class FakeSession(UpgradeSession):
         super().__init__(target, path_id=path_id, new=new, status=dict(FROZEN_STATUS))
         self.executed: list[str] = []
         self.scripts: dict[str, Callable[[ActionContext], StepResult]] = {}
+        self.fake_leftovers: list[Any] = []
+        self.removed: list[Any] = []
 
     def banner(self) -> dict[str, Any]:
         return dict(FROZEN_STATUS)
@@ -82,3 +84,14 @@ class FakeSession(UpgradeSession):
         if action in self.scripts and ctx is not None:
             return self.scripts[action](ctx)
         return FROZEN_RESULTS[action]
+
+    def leftovers(self) -> list[Any]:
+        return list(self.fake_leftovers)
+
+    def remove_leftovers(self, found: list[Any]) -> list[str]:
+        self.removed.extend(found)
+        self.journal.append("leftovers_removed", removed=[str(x.paths) for x in found])
+        return [str(x.paths) for x in found]
+
+    def interrupted_run(self) -> dict[str, Any] | None:
+        return None

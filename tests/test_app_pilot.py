@@ -200,3 +200,23 @@ def test_completed_phase_saves_the_report_without_secrets(tmp_path):
     assert "Redeploy the v0.7.0 application" in text
     assert "hunter2-secret" not in text
     assert s.journal.last("report_saved") is not None
+
+
+async def test_leftovers_of_an_interrupted_backup_are_offered_for_removal(tmp_path):
+    from nchat_tui.backup import Leftover
+    from nchat_tui.screens.modals import ConfirmModal
+
+    session = FakeSession(tmp_path)
+    lo = Leftover([tmp_path / "nchat_20261122_030000.partial"], "interrupted backup (pid 4242)")
+    session.fake_leftovers = [lo]
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        assert "interrupted backup" in str(app.screen.question)
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert session.removed == [lo]
+        assert session.journal.last("leftovers_removed") is not None
