@@ -9,7 +9,6 @@ checklist loads even where an engine cannot (for example, pglast missing).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import humanize
@@ -239,58 +238,11 @@ def act_migrate(ctx: ActionContext, direction: str = "up") -> StepResult:
                       f"{', '.join(res.rolled_back()) or 'nothing'}", ev)
 
 
-# -- verification ------------------------------------------------------------------------------
-VERIFY_CACHE_S = 120.0
-
-
-def _verify_report(ctx: ActionContext) -> Any:
-    from nchat_tui.verify import verify_upgrade
-
-    session = ctx.options.get("session")
-    cache = session.cache if session is not None else {}
-    hit = cache.get("verify")
-    if hit and time.monotonic() - hit[0] < VERIFY_CACHE_S:
-        return hit[1]
-
-    def progress(text: str, frac: float | None) -> None:
-        ctx.progress(Progress(frac, text))
-
-    rep = verify_upgrade(ctx.target, None, progress=progress, cancel=ctx.cancel,
-                         journal=ctx.journal)
-    cache["verify"] = (time.monotonic(), rep)
-    return rep
-
-
-def _verify_groups(ctx: ActionContext, groups: tuple[str, ...], what: str) -> StepResult:
-    rep = _verify_report(ctx)
-    checks = [c for c in rep.checks if c.group in groups]
-    ev = {c.id: f"{c.status}: {c.summary}" for c in checks}
-    failed = [c for c in checks if c.status == "failed"]
-    warned = [c for c in checks if c.status == "warn"]
-    if failed:
-        return StepResult("failed", f"{what}: " + "; ".join(c.summary for c in failed), ev)
-    if warned:
-        return StepResult("warn", f"{what}: {len(checks) - len(warned)} ok, "
-                          + "; ".join(c.summary for c in warned), ev)
-    return StepResult("ok", f"{what}: all {len(checks)} check(s) hold "
-                      f"(against {rep.before_source})", ev)
-
-
-def act_verify_schema(ctx: ActionContext) -> StepResult:
-    return _verify_groups(ctx, ("schema", "health", "seed004", "app"), "schema and health")
-
-
-def act_verify_data(ctx: ActionContext) -> StepResult:
-    return _verify_groups(ctx, ("data",), "data against the before-snapshot")
-
-
 ENGINE_ACTIONS = {
     "backup": act_backup,
     "plan": act_plan,
     "rehearse": act_rehearse,
     "migrate": act_migrate,
-    "verify_schema": act_verify_schema,
-    "verify_data": act_verify_data,
 }
 
 
@@ -429,6 +381,13 @@ def act_rollback(ctx: ActionContext) -> StepResult:
                       f"{swap.old_database}", swap.as_dict())
 
 
+def _verify_actions() -> dict[str, Any]:
+    from nchat_tui.verify import act_verify_data, act_verify_schema
+
+    return {"verify_schema": act_verify_schema, "verify_data": act_verify_data}
+
+
+ENGINE_ACTIONS.update(_verify_actions())
 ENGINE_ACTIONS.update({
     "maintenance": act_maintenance,
     "rollback_options": act_rollback_options,

@@ -904,6 +904,7 @@ __all__ = ["Check", "VerifyReport", "check_health_url", "classify_diff", "diff_i
 # ---------------------------------------------------------------------------------------------
 SCHEMA_STEP_CHECKS = ("schema.", "health.", "seed004.new_indexes", "seed004.foreign_keys")
 DATA_STEP_CHECKS = ("data.", "seed004.messages", "seed004.channels", "app.")
+STEP_CACHE_S = 120.0
 
 
 def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
@@ -913,9 +914,18 @@ def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
     def progress(text: str, frac: float | None) -> None:
         ctx.progress(Progress(frac, text))
 
-    rep = verify_upgrade(ctx.target, ctx.options.get("against"),
-                         ctx.options.get("health_url"), release=ctx.options.get("release"),
-                         progress=progress, cancel=ctx.cancel, journal=ctx.journal)
+    # Both steps read one verification when they run within STEP_CACHE_S of each other in
+    # the same session: exact counts of a big database are not worth paying twice.
+    session = ctx.options.get("session")
+    cache = session.cache if session is not None else {}
+    hit = cache.get("verify")
+    if hit and time.monotonic() - hit[0] < STEP_CACHE_S:
+        rep = hit[1]
+    else:
+        rep = verify_upgrade(ctx.target, ctx.options.get("against"),
+                             ctx.options.get("health_url"), release=ctx.options.get("release"),
+                             progress=progress, cancel=ctx.cancel, journal=ctx.journal)
+        cache["verify"] = (time.monotonic(), rep)
     mine = [c for c in rep.checks if c.id.startswith(prefixes)]
     failed = [c for c in mine if c.status == FAILED]
     warned = [c for c in mine if c.status == WARN]
