@@ -10,8 +10,10 @@
   ``restore_into``, which compares row counts with the manifest), compare its schema inventory
   with the manifest's, then, after the operator typed the database name: refuse new
   connections to ``<db>``, list and terminate the remaining ones, and in ONE transaction rename
-  ``<db>`` to ``<db>_before_rollback_<ts>`` and the restored copy to ``<db>`` (so ``<db>`` is
-  never missing), then allow connections again. A failure before the swap leaves production
+  ``<db>`` to ``<db>_before_rollback_<ts>`` and the restored copy to ``<db>`` (so ``<db>`` never
+  stops existing: only a connection attempt caught mid-login by the rename's commit is told
+  "database does not exist / it seems to have just been dropped or renamed", a PostgreSQL race a
+  retry resolves), then allow connections again. A failure before the swap leaves production
   untouched (the copy is dropped); a failure during it is undone. The old database is kept
   until ``drop_old_database`` (confirmed by typing its name).
 - ``down_rollback``: the migration runner's down path, then the schema inventory compared with
