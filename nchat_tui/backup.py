@@ -81,6 +81,14 @@ ProgressCallback = Callable[["Progress"], None]
 # ---------------------------------------------------------------------------------------------
 # progress
 # ---------------------------------------------------------------------------------------------
+PHASE_TEXT = {
+    "schema": "reading the schema",
+    "data": "copying table data",
+    "indexes": "building indexes and constraints",
+}
+"""How the ticker's heartbeat names what pg_dump/pg_restore is doing in each phase."""
+
+
 @dataclass(frozen=True)
 class Progress:
     """One progress event of a dump, verification or restore.
@@ -126,6 +134,15 @@ class Progress:
                     else f"{self.fraction:.0%} of the data")
             return (f"[{self.tables_done}/{self.tables_total}] {self.table}  {what}, "
                     f"{self.elapsed_text} elapsed, ETA {self.eta_text}")
+        if self.kind == "tick" and not self.message:
+            # The ticker's heartbeat: what is going on now, so a long index build or a big
+            # table never looks like a hang (and never prints an empty "indexes: ").
+            doing = PHASE_TEXT.get(self.phase, self.phase)
+            if self.phase == "data":
+                return (f"[{self.tables_done}/{self.tables_total}] {doing}, {size}{est} "
+                        f"{'written' if self.operation == 'backup' else 'read'}, "
+                        f"{self.elapsed_text} elapsed, ETA {self.eta_text}")
+            return f"{self.phase}: {doing}, {self.elapsed_text} elapsed"
         return f"{self.phase}: {self.message}"
 
 

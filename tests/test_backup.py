@@ -788,3 +788,19 @@ def test_tool_lookup_override_path_and_versions(tmp_path: Path,
     with pytest.raises(ToolMissing) as ei:
         find_tool("pg_dump", 99)
     assert "too old" in ei.value.message and "99 or newer" in ei.value.message
+
+
+def test_heartbeat_lines_say_what_is_running() -> None:
+    """The ticker's events name the phase's work; an index build never prints an empty line."""
+    def tick(phase: str, operation: str = "restore") -> str:
+        return Progress(operation, "tick", phase, tables_done=43, tables_total=43,
+                        bytes_done=3 << 20, bytes_estimate=8 << 20, fraction=0.5,
+                        elapsed_s=75.0, eta_s=75.0).line()
+
+    assert tick("indexes") == "indexes: building indexes and constraints, 1 minute and 15 seconds elapsed"
+    assert tick("schema") == "schema: reading the schema, 1 minute and 15 seconds elapsed"
+    data = tick("data", "backup")
+    assert data.startswith("[43/43] copying table data, 3.0 MiB of ~8.0 MiB written, ")
+    assert data.endswith("ETA a minute")
+    phase = Progress("backup", "phase", "verify", message="checksum").line()
+    assert phase == "verify: checksum"
