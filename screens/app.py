@@ -107,10 +107,36 @@ class NchatApp(App[int]):
         yield MonitorPanel(self.monitor)
 
     def open_phase(self, phase_id: str, step: str | None = None) -> None:
-        # One phase screen on top of home at a time.
+        # One phase screen on top of home at a time; never one that would stop a running step.
+        for screen in self.screen_stack:
+            if isinstance(screen, PhaseScreen):
+                if screen.phase_id == phase_id and screen is self.screen:
+                    return  # already here
+                if screen.refuse_leaving():
+                    return
         while len(self.screen_stack) > 2:
             self.pop_screen()
         self.push_screen(PhaseScreen(phase_id, step))
+
+    def running_steps(self) -> list[str]:
+        return [t for s in self.screen_stack if isinstance(s, PhaseScreen)
+                for t in s.running_titles()]
+
+    async def action_quit(self) -> None:
+        running = self.running_steps()
+        if not running:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(ConfirmModal(
+            f"'{running[0]}' is still running. Quitting cancels it: a backup's partial file is "
+            "removed; a migration stops between files (a file commits with its ledger rows or "
+            "not at all; a non-transactional one stops between statements, each journaled). "
+            "The journal keeps what ran.\nQuit anyway?", yes="Quit and cancel it", no="Stay"), answered)
 
     # -- actions --------------------------------------------------------------------------
     def action_open_phase_n(self, n: int) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -147,10 +147,13 @@ class QuestionModal(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog question-dialog"):
             yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.text, classes="question")
-            with Horizontal(classes="buttons"):
+            # A long question (a lock wait's blockers, the migration's locks) scrolls, so the
+            # choices stay on screen at 80x24; the choices sit in a grid, never cut off.
+            with VerticalScroll(classes="question-scroll"):
+                yield Static(self.text, classes="question")
+            with Grid(classes="choices"):
                 for n, (key, label) in enumerate(self.choices, 1):
-                    yield Button(f"{n} {label}", id=f"choice-{key}",
+                    yield Button(f"{n} {label}", id=f"choice-{key}", compact=True,
                                  variant="error" if key in self.danger else "default")
 
     def on_mount(self) -> None:

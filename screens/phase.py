@@ -68,7 +68,7 @@ def evidence_text(evidence: Any) -> str:
 
 class PhaseScreen(Screen[None]):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape", "back", "Back"),
         Binding("enter", "run", "Run", show=True),
         Binding("space", "confirm", "Confirm"),
         Binding("o", "override", "Override"),
@@ -81,7 +81,9 @@ class PhaseScreen(Screen[None]):
     ]
 
     def __init__(self, phase_id: str, focus_step: str | None = None) -> None:
-        super().__init__(id=f"phase-{phase_id}")
+        # No fixed id: a popped phase screen is removed asynchronously, and the next one for
+        # the same phase must never collide with it.
+        super().__init__(classes=f"phase-{phase_id}")
         self.phase_id = phase_id
         self.focus_step = focus_step
         self._position_timer: Any = None
@@ -287,6 +289,23 @@ class PhaseScreen(Screen[None]):
             bar.update(total=None)
         else:
             bar.update(total=1000, progress=int(msg.fraction * 1000))
+
+    def running_titles(self) -> list[str]:
+        """Titles of the steps running on this screen (their workers live with the screen)."""
+        return [self.nchat.session.path.step(k).title
+                for k, ev in list(self._cancel.items()) if not ev.is_set()]
+
+    def refuse_leaving(self) -> bool:
+        """Leaving would stop a running step: say so and stay, unless nothing runs."""
+        running = self.running_titles()
+        if running:
+            self.notify(f"'{running[0]}' is running: wait for it to finish, or press c to "
+                        "cancel it first.", severity="warning", timeout=6)
+        return bool(running)
+
+    def action_back(self) -> None:
+        if not self.refuse_leaving():
+            self.app.pop_screen()
 
     def action_cancel_step(self) -> None:
         running = [k for k in self._cancel if not self._cancel[k].is_set()]

@@ -220,3 +220,65 @@ async def test_leftovers_of_an_interrupted_backup_are_offered_for_removal(tmp_pa
         await pilot.pause()
         assert session.removed == [lo]
         assert session.journal.last("leftovers_removed") is not None
+
+
+async def test_pressing_the_open_phase_again_keeps_the_screen(tmp_path):
+    app = make_app(FakeSession(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4", "3", "4")  # quick switches: no duplicate screen ids
+        await pilot.pause(0.2)
+        current = app.screen
+        assert isinstance(current, PhaseScreen) and current.phase_id == "rollback"
+        await pilot.press("4")  # the phase already open: the same screen stays, nothing rebuilt
+        await pilot.pause()
+        assert app.screen is current
+        assert len(app.screen_stack) == 3
+
+
+async def test_a_running_step_keeps_its_screen_and_quit_asks_first(tmp_path):
+    import asyncio
+    import threading
+
+    from nchat_tui.checklist import StepResult
+    from nchat_tui.screens.modals import ConfirmModal
+
+    session = FakeSession(tmp_path)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(ctx):
+        started.set()
+        while not release.is_set() and not ctx.cancel.is_set():
+            release.wait(0.02)
+        return StepResult("failed" if ctx.cancel.is_set() else "ok",
+                          "cancelled" if ctx.cancel.is_set() else "done")
+
+    session.scripts["connect"] = slow
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "enter")
+        for _ in range(500):
+            if started.is_set():
+                break
+            await asyncio.sleep(0.02)
+        assert started.is_set()
+        screen = app.screen
+        # Escape and the other phases' keys would unmount the screen and stop the step: refused.
+        await pilot.press("escape", "2")
+        await pilot.pause(0.2)
+        assert app.screen is screen
+        assert screen.running_titles() == ["Connect, check server version"]
+        # Quit asks; "Stay" keeps it running.
+        await pilot.press("q")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert app.screen is screen and app.is_running
+        release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert session.checklist.state("pre.connect").state == "ok"
+        assert screen.running_titles() == []
+        await pilot.press("escape")  # nothing runs any more: leaving is fine
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)

@@ -89,3 +89,30 @@ class TestPlan:
                 self.push_screen(PlanScreen(plan))
 
         assert snap_compare(PlanApp(), terminal_size=SIZE)
+
+
+class TestQuestion:
+    """A running step's question at 80x24: a long text scrolls, five choices all stay visible."""
+
+    def test_lock_wait_question(self, snap_compare):
+        from nchat_tui.screens.modals import QuestionModal
+
+        blockers = "\n".join(
+            f"  pid {4100 + i} nchat-api (10.0.0.{i}) idle in transaction for {30 + i} s: "
+            "UPDATE nchat_messages SET is_pinned = true WHERE id = $1" for i in range(8))
+        text = ("014_e2ee_system.sql statement 12 (line 88) gave up after 5 s waiting for a lock "
+                f"(attempt 1).\nBlocked by:\n{blockers}\n"
+                "The file was rolled back and will re-run from its start.")
+
+        class QuestionApp(App[None]):
+            CSS_PATH = str(Path(__file__).resolve().parent.parent / "screens" / "app.tcss")
+
+            def on_mount(self) -> None:
+                self.push_screen(QuestionModal(
+                    "Lock wait", text,
+                    [("retry", "Retry"), ("wait_longer", "Wait longer"),
+                     ("cancel_blocker", "Cancel blocker"), ("terminate_blocker", "Terminate blocker"),
+                     ("stop", "Stop")], default="stop", danger=("terminate_blocker",),
+                    confirm_word="4100"))
+
+        assert snap_compare(QuestionApp(), terminal_size=SIZE)
