@@ -139,11 +139,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     for t in r.per_table[:10]:
         ctx.out(f"    {t['table']}: {t['added_since']} row(s)"
                 + (" (new table)" if t["new_table"] else ""))
+    ctx.out(f"    rows written since the backup: {r.written_since_backup}")
     wsb = r.written_since_baseline
     if wsb and "inserted" in wsb:
-        ctx.out(f"    written since {wsb['label']} at {wsb['since']}: {wsb['inserted']} "
+        ctx.out(f"    of which since the {wsb['label']} at {wsb['since']}: {wsb['inserted']} "
                 f"inserted, {wsb['updated']} updated, {wsb['deleted']} deleted")
-    ctx.out(f"    rows written since the backup: {r.written_since_backup}")
     ctx.out(f"recommended: {facts.recommended}")
     return 0
 

@@ -9,6 +9,7 @@ checklist loads even where an engine cannot (for example, pglast missing).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import humanize
@@ -139,6 +140,8 @@ def act_rehearse(ctx: ActionContext) -> StepResult:
     ctx.progress(Progress(None, "restoring the latest verified backup into a scratch database"))
     res = rehearse(ctx.target, journal=ctx.journal, on_event=on_event)
     ev = res.to_dict()
+    if ctx.options.get("session") is not None and res.estimate_s is not None:
+        ctx.options["session"].cache["rehearsal_estimate_s"] = res.estimate_s
     slow = ", ".join(f"{s.file}#{s.statement} {s.duration_ms / 1000:.1f}s"
                      for s in res.slowest[:3]) if res.slowest else "none"
     est = f"; production estimate {res.estimate_s:.0f} s" if res.estimate_s is not None else ""
@@ -207,9 +210,60 @@ def _override_reason(ctx: ActionContext) -> str | None:
     return reason
 
 
+LOCK_ORDER = ("ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE",
+              "SHARE UPDATE EXCLUSIVE", "ROW EXCLUSIVE", "ROW SHARE", "ACCESS SHARE")
+
+
+def _existing_locks(plan: Any) -> list[str]:
+    """The strongest lock the plan takes on each table that exists now, strongest first."""
+    best: dict[str, Any] = {}
+    for fp in plan.files:
+        for st in fp.statements:
+            for t in st.targets:
+                if t.created_by_plan or not t.exists or t.lock not in LOCK_ORDER:
+                    continue
+                cur = best.get(t.name)
+                if cur is None or LOCK_ORDER.index(t.lock) < LOCK_ORDER.index(cur.lock):
+                    best[t.name] = t
+    ranked = sorted(best.values(), key=lambda t: (LOCK_ORDER.index(t.lock), -(t.size_bytes or 0)))
+    return [f"{t.lock} on {t.name}"
+            + (f" (~{t.row_estimate:,} rows, {_size(t.size_bytes)})" if t.size_bytes else "")
+            for t in ranked]
+
+
+def _confirm_production_run(ctx: ActionContext) -> tuple[bool, dict[str, Any]]:
+    """The app's last word before the production migration: what runs, where, what it locks."""
+    session = ctx.options.get("session")
+    plan = build_target_plan(ctx)  # now, not the reviewed one: the ledger may have moved since
+    files = [f.file for f in plan.files]
+    facts: dict[str, Any] = {"files": files}
+    if not files:
+        return True, facts
+    locks = _existing_locks(plan)
+    n = sum(len(f.statements) for f in plan.files)
+    rehearsal = session.cache.get("rehearsal_estimate_s") if session is not None else None
+    text = (f"Apply {len(files)} file(s), {n} statement(s), to {ctx.target.masked()}:\n  "
+            + "\n  ".join(files)
+            + "\nLocks on existing tables (the app's queries on them wait while each is held):\n  "
+            + ("\n  ".join(locks[:6]) + (f"\n  ... and {len(locks) - 6} more" if len(locks) > 6
+                                          else "") if locks else "none")
+            + (f"\nThe rehearsal estimated {rehearsal:.0f} s." if rehearsal is not None else "")
+            + "\nEach file commits with its ledger rows, or not at all.")
+    answer = ctx.decide(Question("Run the production migration", text,
+                                 [("run", "Run it now"), ("no", "Not now")], default="no"))
+    facts["locks"] = locks
+    return answer == "run", facts
+
+
 def act_migrate(ctx: ActionContext, direction: str = "up") -> StepResult:
     from nchat_tui.runner import RunOptions, run_migrations
 
+    confirmed: dict[str, Any] | None = None
+    if ctx.ask is not None and direction == "up":
+        go, confirmed = _confirm_production_run(ctx)
+        if not go:
+            return StepResult("failed", "not run: the operator declined; nothing was changed",
+                              {"declined": True, **confirmed})
     opts = RunOptions(direction=direction, migrations_dir=ctx.target.migrations_dir,
                       without_backup=_override_reason(ctx))
     res = run_migrations(ctx.target, opts, _run_callbacks(ctx), ctx.journal)
@@ -217,6 +271,8 @@ def act_migrate(ctx: ActionContext, direction: str = "up") -> StepResult:
         "status": res.status, "committed": res.committed(), "rolled_back": res.rolled_back(),
         "ledger": res.ledger_kinds, "duration_ms": res.duration_ms, "gate": res.gate,
         "choices": res.choices}
+    if confirmed is not None:
+        ev["confirmed"] = confirmed
     if res.error:
         ev["error"] = {"file": res.error.file, "statement": res.error.statement,
                        "line": res.error.line, "message": res.error.message,
@@ -298,8 +354,11 @@ def act_rollback_options(ctx: ActionContext) -> StepResult:
                      "dropped columns" + (f"; no down file for {', '.join(facts.down.missing_down)}"
                                           if facts.down.missing_down else ""))
     if facts.restore.available:
-        lines.append(f"restore: {facts.restore.backup} ({_age(facts.restore.taken_at)}); "
-                     f"{facts.restore.written_since_backup or 'rows written since: unknown'}")
+        r = facts.restore
+        name = Path(r.backup).name if r.backup else r.manifest
+        lines.append(f"restore: {name} ({_age(r.taken_at)}); loses at least "
+                     f"{r.net_rows_added or 0:,} row(s) added since; written since the backup: "
+                     f"{r.written_since_backup or 'unknown'}")
     if not facts.schema_changed:
         lines.append("application only: the schema did not change, redeploy the old release")
     choices = [("down", "Down migrations")] if facts.down.available and not facts.down.missing_down \

@@ -110,6 +110,9 @@ class RestoreFacts:
     at least these."""
     per_table: list[dict[str, Any]] = field(default_factory=list)
     written_since_baseline: dict[str, Any] | None = None
+    """Writes since the post-migration verification recorded its counters (if it did)."""
+    writes_since_backup: dict[str, Any] | None = None
+    """Inserted/updated/deleted since the backup's snapshot, from the counters it recorded."""
     written_since_backup: str = ""
     note: str = ""
 
@@ -184,7 +187,8 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
 
 def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[str, Any],
                    source: str) -> RestoreFacts:
-    from nchat_tui.verify import read_table_stats, stats_baseline_path
+    from nchat_tui.snapshot import read_table_stats, writes_between
+    from nchat_tui.verify import stats_baseline_path
 
     rf = RestoreFacts(available=True, manifest=source, taken_at=before.get("taken_at"))
     if source.endswith(".json"):
@@ -215,41 +219,33 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
                                  "added_since": added, "new_table": was is None})
     conn.execute("RESET statement_timeout")
     rf.net_rows_added = total
+    now_stats = read_table_stats(conn)
     table_stats = before.get("table_stats")
-    if isinstance(table_stats, dict) and table_stats.get("tables"):
-        baseline: dict[str, Any] | None = table_stats
-        rf.written_since_backup = "from the counters the backup recorded"
+    if isinstance(table_stats, dict) and table_stats.get("tables") is not None:
+        w = writes_between(table_stats, now_stats)
+        rf.writes_since_backup = w
+        rf.written_since_backup = (
+            f"unknown: {w['unavailable']}" if "unavailable" in w else
+            f"about {w['inserted']:,} inserted, {w['updated']:,} updated, {w['deleted']:,} "
+            "deleted (pg_stat_user_tables counters since the backup's snapshot; the "
+            "migration's own writes included)")
     else:
-        baseline = None
-        rf.written_since_backup = ("unavailable: the backup's manifest does not record "
-                                   "pg_stat_user_tables counters (net row changes are shown)")
+        rf.written_since_backup = ("unknown: this backup's manifest records no write counters "
+                                   "(older nchat-tui); the net row change is shown")
+    # The verification's baseline (after the migration): what the app wrote since then.
     p = stats_baseline_path(target)
-    if baseline is None and p.is_file():
+    baseline: dict[str, Any] | None = None
+    if p.is_file():
         import json
 
         try:
             baseline = json.loads(p.read_text())
         except ValueError:
             baseline = None
-    if baseline is not None:
-        now = read_table_stats(conn)
-        if baseline.get("stats_reset") != now.get("stats_reset"):
-            rf.written_since_baseline = {"since": baseline.get("taken_at"),
-                                         "label": baseline.get("label"),
-                                         "unavailable": "statistics were reset since"}
-        else:
-            ins = upd = dele = 0
-            per: list[dict[str, Any]] = []
-            for key, c in now["tables"].items():
-                b = baseline["tables"].get(key, {"ins": 0, "upd": 0, "del": 0})
-                d = {k: c[k] - b.get(k, 0) for k in ("ins", "upd", "del")}
-                if any(d.values()):
-                    per.append({"table": key, **d})
-                ins, upd, dele = ins + d["ins"], upd + d["upd"], dele + d["del"]
-            rf.written_since_baseline = {"since": baseline.get("taken_at"),
-                                         "label": baseline.get("label", "verification"),
-                                         "inserted": ins, "updated": upd, "deleted": dele,
-                                         "tables": per}
+    if baseline is not None and isinstance(baseline.get("tables"), dict):
+        rf.written_since_baseline = {"since": baseline.get("taken_at"),
+                                     "label": baseline.get("label", "verification"),
+                                     **writes_between(baseline, now_stats)}
     return rf
 
 

@@ -13,6 +13,7 @@ row-level security could hide from it. This module only reads: it never writes t
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -188,7 +189,43 @@ class SnapshotSession:
             "total_rows": sum(counts.values()),
             "table_bytes": self.table_bytes,
             "inventory": self.inventory,
+            # pg_stat_user_tables' write counters at the snapshot: "rows written since the
+            # backup" for the rollback decision is the counters now minus these.
+            "table_stats": read_table_stats(self.conn),
         }
+
+
+def read_table_stats(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Cumulative write counters of every user table and when the statistics were reset."""
+    rows = _rows(conn, "verify/table_stats.sql")
+    reset = rows[0]["stats_reset"] if rows else None
+    taken = rows[0]["taken_at"] if rows else dt.datetime.now(dt.UTC)
+    return {"taken_at": taken.isoformat(),
+            "stats_reset": reset.isoformat() if reset else None,
+            "tables": {f"{r['schema']}.{r['name']}": {"ins": int(r["n_tup_ins"]),
+                                                       "upd": int(r["n_tup_upd"]),
+                                                       "del": int(r["n_tup_del"])}
+                       for r in rows}}
+
+
+def writes_between(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """Rows inserted, updated and deleted between two ``read_table_stats`` readings.
+
+    ``{"unavailable": why}`` when the statistics were reset in between (the counters restart
+    from zero, so a difference would under-count). Counters are approximate: they include
+    rolled-back writes and reach the view up to a second late.
+    """
+    if before.get("stats_reset") != now.get("stats_reset"):
+        return {"unavailable": "the statistics were reset since"}
+    ins = upd = dele = 0
+    per: list[dict[str, Any]] = []
+    for key, c in now["tables"].items():
+        b = before.get("tables", {}).get(key, {"ins": 0, "upd": 0, "del": 0})
+        d = {k: max(0, c[k] - b.get(k, 0)) for k in ("ins", "upd", "del")}
+        if any(d.values()):
+            per.append({"table": key, **d})
+        ins, upd, dele = ins + d["ins"], upd + d["upd"], dele + d["del"]
+    return {"inserted": ins, "updated": upd, "deleted": dele, "tables": per}
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ from psycopg.rows import dict_row
 from nchat_tui.ddl_effects import Effects, analyse_files
 from nchat_tui.errors import BadInput, OperationFailed
 from nchat_tui.resources import sql_text
+from nchat_tui.snapshot import read_table_stats
 from nchat_tui.target import Target
 
 OK, WARN, FAILED, SKIPPED = "ok", "warn", "failed", "skipped"
@@ -765,18 +766,6 @@ def stats_baseline_path(target: Target) -> Path:
     from nchat_tui.journal import target_key
 
     return target.state_dir / "stats" / f"{target_key(target.masked())}.json"
-
-
-def read_table_stats(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    rows = _rows(conn, "verify/table_stats.sql")
-    reset = rows[0]["stats_reset"] if rows else None
-    taken = rows[0]["taken_at"] if rows else dt.datetime.now(dt.UTC)
-    return {"taken_at": taken.isoformat(),
-            "stats_reset": reset.isoformat() if reset else None,
-            "tables": {f"{r['schema']}.{r['name']}": {"ins": int(r["n_tup_ins"]),
-                                                       "upd": int(r["n_tup_upd"]),
-                                                       "del": int(r["n_tup_del"])}
-                       for r in rows}}
 
 
 def record_stats_baseline(conn: psycopg.Connection[Any], target: Target,

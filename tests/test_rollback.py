@@ -262,6 +262,27 @@ def test_rows_written_since_verification(upgraded: tuple[Target, Path]) -> None:
     assert w["inserted"] >= 5 and w["updated"] >= 6, w
 
 
+def test_rows_written_since_the_backup(upgraded: tuple[Target, Path]) -> None:
+    """The backup's snapshot records the write counters; the decision shows what came after."""
+    t, dump = upgraded
+    manifest = read_manifest(manifest_path_for(dump))
+    assert manifest is not None and "public.nchat_users" in manifest["snapshot"]["table_stats"]["tables"]
+    with t.connect("test") as c:
+        c.execute("INSERT INTO nchat_users (username) SELECT 'w' || g FROM generate_series(1, 7) g")
+        c.execute("DELETE FROM nchat_users WHERE username = 'w1'")
+    deadline = time.monotonic() + 10  # the statistics reach the views asynchronously
+    while True:
+        r = rollback_options(t, manifest_path_for(dump)).restore
+        w = r.writes_since_backup
+        assert w is not None and "unavailable" not in w, w
+        users = next((x for x in w["tables"] if x["table"] == "public.nchat_users"), {})
+        if (users.get("ins", 0) >= 7 and users.get("del", 0) >= 1) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert users["ins"] >= 7 and users["del"] >= 1, w
+    assert r.written_since_backup.startswith("about ") and "inserted" in r.written_since_backup
+
+
 def test_application_only_when_schema_unchanged(target: Target, tmp_path: Path) -> None:
     t = prepare_v030(target, tmp_path)
     run_backup(t)

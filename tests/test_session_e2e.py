@@ -29,7 +29,8 @@ def demo_target(pg_db, tmp_path):
 
 def test_full_upgrade_then_down_rollback(demo_target):
     asked: list[str] = []
-    answers = {"Choose the way back": "down", "VACUUM ANALYZE and refresh": "go"}
+    answers = {"Choose the way back": "down", "VACUUM ANALYZE and refresh": "go",
+               "Run the production migration": "run"}
 
     def operator(q: Question) -> str:
         asked.append(q.title)
@@ -54,7 +55,16 @@ def test_full_upgrade_then_down_rollback(demo_target):
     assert backup.is_file() and oct(backup.stat().st_mode & 0o777) == "0o600"
     assert run("migration.review-sql") in ("ok", "warn")
     time.sleep(1.1)  # the gate compares whole seconds of the backup against the ledger
+    # The app asks before the production run and shows what it locks; "not now" changes nothing.
+    st = s.run_step("migration.run", ask=lambda q: "no")
+    assert st.state == "failed" and "declined" in st.summary
+    assert s.refresh_banner()["pending"] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
+                                             "015_voice_calls.sql", "016_live_streaming.sql"]
+    s.checklist.reset("migration.run", "declined, now running it")
     assert run("migration.run") == "ok", s.checklist.state("migration.run").summary
+    assert "Run the production migration" in asked
+    locks = s.checklist.state("migration.run").evidence["confirmed"]["locks"]
+    assert any(lock.startswith("ACCESS EXCLUSIVE on nchat_messages") for lock in locks), locks
     assert run("migration.record") == "ok"
     assert run("migration.no-pending") == "ok"
     assert run("post.health") in ("ok", "warn"), s.checklist.state("post.health").summary
