@@ -48,6 +48,11 @@ class Question:
     confirm_word: str | None = None
 
 
+class DefaultAnswer(str):
+    """An answer nobody gave: the question's safe default, returned by an ``ask`` that could
+    not reach the operator any more (the app closed while the question was open)."""
+
+
 def _no_progress(_: Progress) -> None:
     return None
 
@@ -62,12 +67,20 @@ class ActionContext:
     ask: Callable[[Question], str] | None = None
     """None when nobody can answer (headless): actions then take the safe default."""
 
+    unanswered: list[str] = field(default_factory=list)
+    """Titles of the questions that took their default because nobody could answer them."""
+
     def decide(self, q: Question) -> str:
         answer = self.ask(q) if self.ask else q.default
+        defaulted = isinstance(answer, DefaultAnswer)
+        if defaulted:
+            self.unanswered.append(q.title)
         if self.journal is not None:
-            self.journal.append("decision", title=q.title, answer=answer,
-                                asked=self.ask is not None)
-        return answer
+            extra = {"unanswered": "the app closed before the operator answered: the safe "
+                                   "default was taken"} if defaulted else {}
+            self.journal.append("decision", title=q.title, answer=str(answer),
+                                asked=self.ask is not None and not defaulted, **extra)
+        return str(answer)
 
 
 def _size(n: int | float) -> str:

@@ -90,6 +90,13 @@ class UpgradeSession:
             except Exception as exc:  # a bug must not leave the step "running" forever
                 result = StepResult("failed", f"{type(exc).__name__}: {exc}",
                                     {"traceback": traceback.format_exc(limit=5)})
+            if ctx.unanswered:
+                # The action went on with a safe default nobody chose: never report that as the
+                # operator's decision, and never as done.
+                result = StepResult(
+                    "failed", f"not finished: the app closed while '{ctx.unanswered[0]}' waited "
+                    "for an answer, and the safe default was taken; run the step again. "
+                    f"({result.summary})", result.evidence)
             if step.action in ("pending_migrations", "no_pending_migrations", "detect_ledger"):
                 self._status = None
             return self.checklist.finish(key, result)

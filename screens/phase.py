@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, ListItem, ListView, ProgressBar, Static
 
-from nchat_tui.actions import Progress, Question
+from nchat_tui.actions import DefaultAnswer, Progress, Question
 from nchat_tui.checklist import STATES, ChecklistError, StepDef, StepState
 from nchat_tui.screens.messages import StepChanged, StepProgressed
 from nchat_tui.screens.modals import ConfirmModal, QuestionModal, ReasonModal
@@ -259,7 +259,7 @@ class PhaseScreen(Screen[None]):
         """Put a question to the operator from a worker thread and wait for the answer."""
         answered = threading.Event()
         self._waiting.add(answered)
-        answer: list[str] = [q.default]
+        answer: list[str] = [DefaultAnswer(q.default)]  # kept if the screen closes first
 
         def done(choice: str | None) -> None:
             answer[0] = choice or q.default

@@ -282,3 +282,39 @@ async def test_a_running_step_keeps_its_screen_and_quit_asks_first(tmp_path):
         await pilot.press("escape")  # nothing runs any more: leaving is fine
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
+
+
+async def test_closing_the_app_on_an_open_question_is_not_the_operators_choice(tmp_path):
+    import asyncio
+
+    from nchat_tui.actions import Question
+    from nchat_tui.checklist import StepResult
+    from nchat_tui.screens.modals import QuestionModal
+
+    session = FakeSession(tmp_path)
+
+    def decide(ctx):
+        answer = ctx.decide(Question("Choose the way back", "down or restore?",
+                                     [("down", "Down"), ("none", "No rollback")], default="none"))
+        return StepResult("warn" if answer == "none" else "ok", f"the operator chose {answer}")
+
+    session.scripts["connect"] = decide
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "enter")
+        for _ in range(300):
+            if isinstance(app.screen, QuestionModal):
+                break
+            await asyncio.sleep(0.02)
+        assert isinstance(app.screen, QuestionModal)
+        app.exit()  # a dropped SSH session closes the app with the question still open
+        await pilot.pause(0.2)
+    for _ in range(200):
+        if session.checklist.state("pre.connect").state != "running":
+            break
+        await asyncio.sleep(0.02)
+    st = session.checklist.state("pre.connect")
+    assert st.state == "failed", st
+    assert "the app closed while 'Choose the way back' waited" in st.summary
+    dec = session.journal.last("decision")
+    assert dec is not None and dec["asked"] is False and "unanswered" in dec
