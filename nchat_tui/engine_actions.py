@@ -38,19 +38,47 @@ def _age(created: str | None) -> str:
 
 
 # -- backup ------------------------------------------------------------------------------------
+def _reusable_backup(ctx: ActionContext) -> tuple[Any, str]:
+    """The latest verified backup the migration gate would accept now (newer than the ledger's
+    latest change), and a line on what was written since it; (None, "") when there is none."""
+    from nchat_tui import backup as bk
+    from nchat_tui.ledger import detect_ledger
+    from nchat_tui.runner import _parse_time
+    from nchat_tui.snapshot import read_table_stats, writes_between
+
+    with ctx.target.connect("nchat-tui backup check") as conn:
+        b = bk.latest_verified_backup(ctx.target, conn)
+        if b is None:
+            return None, ""
+        latest = detect_ledger(conn).latest_change()
+        created = _parse_time(b.created)
+        if created is None or (latest is not None and created <= latest):
+            return None, ""
+        before = (b.manifest or {}).get("snapshot", {}).get("table_stats")
+        if not isinstance(before, dict) or before.get("tables") is None:
+            return b, ""
+        w = writes_between(before, read_table_stats(conn))
+    if "unavailable" in w:
+        return b, f"\nRows written since it: unknown ({w['unavailable']})."
+    return b, (f"\nWritten since it (statistics counters): about {w['inserted']:,} inserted, "
+               f"{w['updated']:,} updated, {w['deleted']:,} deleted; a restore of it would "
+               "lose them.")
+
+
 def act_backup(ctx: ActionContext) -> StepResult:
     from nchat_tui import backup as bk
 
-    existing = None
-    try:
-        existing = bk.latest_verified_backup(ctx.target)
-    except Exception:  # the gate's own check decides later; here it only offers a reuse
-        existing = None
+    existing, since = None, ""
+    if ctx.ask is not None:
+        try:
+            existing, since = _reusable_backup(ctx)
+        except Exception:  # the gate's own check decides later; here it only offers a reuse
+            existing = None
     if existing is not None and ctx.ask is not None:
         answer = ctx.decide(Question(
             "A verified backup exists",
             f"{existing.path.name} ({_size(existing.size)}, {_age(existing.created)}) is a "
-            "verified backup of this database taken since its last migration.\n"
+            f"verified backup of this database taken since its last migration.{since}\n"
             "Use it, or take a new one now?",
             [("new", "Take a new backup"), ("reuse", "Use the existing one")], default="new"))
         if answer == "reuse":

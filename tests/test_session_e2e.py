@@ -75,7 +75,21 @@ def test_full_upgrade_then_down_rollback(demo_target):
     assert run("rollback.decide") == "ok"
     assert s.checklist.state("rollback.decide").evidence["choice"] == "down"
     time.sleep(1.1)
-    s.run_step("pre.backup", ask=lambda q: "new")  # the down path has the same backup gate
+    # The down path has the same backup gate. The backup from before the migration is not
+    # offered for reuse (the gate would refuse it); the fresh one is, with what came since.
+    offered: list[Question] = []
+
+    def take_new(q: Question) -> str:
+        offered.append(q)
+        return "new"
+
+    s.checklist.reset("pre.backup", "a backup newer than the migration")
+    assert s.run_step("pre.backup", ask=take_new).state == "ok"
+    assert offered == []
+    s.checklist.reset("pre.backup", "offered the fresh one")
+    assert s.run_step("pre.backup", ask=take_new).state == "ok"
+    assert [q.title for q in offered] == ["A verified backup exists"]
+    assert "Written since it (statistics counters): about " in offered[0].text
     s.checklist.reset("rollback.restore", "after the fresh backup")
     st = s.run_step("rollback.restore", ask=operator)
     assert st.state == "ok", st.summary
