@@ -410,6 +410,33 @@ def act_rollback_options(ctx: ActionContext) -> StepResult:
     return StepResult("ok", f"chosen: {answer} (recommended: {facts.recommended})", ev)
 
 
+def _confirm_down(ctx: ActionContext, before_manifest: str | None) -> bool:
+    """Ask before the down files run, with what they destroy as of now (not at decision time)."""
+    from nchat_tui.rollback import rollback_options
+
+    down = rollback_options(ctx.target, before_manifest).down
+    lines = []
+    for f in down.files:
+        lost = [f"{t['table']} ({t['rows']:,} rows)" for t in f.get("tables", []) if t.get("rows")]
+        cols = [f"{c['column']} ({c['values']:,} values)" for c in f.get("columns", [])
+                if c.get("values")]
+        lines.append(f"  {f.get('file')}" + (": drops " + ", ".join(lost + cols) if lost or cols
+                                             else ""))
+    losing = down.rows_lost or down.values_lost
+    db = ctx.target.database
+    text = (f"Revert {len(down.files)} file(s) on {ctx.target.masked()}, newest first:\n"
+            + "\n".join(lines[:10]) + (f"\n  ... and {len(lines) - 10} more" if len(lines) > 10
+                                        else "")
+            + (f"\nThis destroys {down.rows_lost:,} row(s) in dropped tables and "
+               f"{down.values_lost:,} value(s) in dropped columns, which only the backup holds."
+               if losing else "\nNo rows or values are lost: the dropped objects are empty.")
+            + "\nEach file commits with its ledger rows, or not at all.")
+    answer = ctx.decide(Question(
+        "Run the down migrations", text, [("no", "Not now"), ("run", "Run them")],
+        default="no", danger=("run",) if losing else (), confirm_word=db if losing else None))
+    return answer == "run"
+
+
 def act_rollback(ctx: ActionContext) -> StepResult:
     """Carry out the way back chosen in the decision step."""
     from nchat_tui.rollback import down_rollback, restore_swap
@@ -432,6 +459,9 @@ def act_rollback(ctx: ActionContext) -> StepResult:
     if choice in ("application", "none"):
         return StepResult("ok", f"nothing to do in the database ({choice})", {"choice": choice})
     if choice == "down":
+        if ctx.ask is not None and not _confirm_down(ctx, before_manifest):
+            return StepResult("failed", "not run: the operator declined; nothing was changed",
+                              {"choice": choice, "declined": True})
         res = down_rollback(ctx.target, against=before_manifest, callbacks=_run_callbacks(ctx),
                             journal=ctx.journal)
         ev = res.as_dict()

@@ -30,7 +30,7 @@ def demo_target(pg_db, tmp_path):
 def test_full_upgrade_then_down_rollback(demo_target):
     asked: list[str] = []
     answers = {"Choose the way back": "down", "VACUUM ANALYZE and refresh": "go",
-               "Run the production migration": "run"}
+               "Run the production migration": "run", "Run the down migrations": "run"}
 
     def operator(q: Question) -> str:
         asked.append(q.title)
@@ -96,3 +96,4 @@ def test_full_upgrade_then_down_rollback(demo_target):
     assert s.refresh_banner()["pending"] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
                                              "015_voice_calls.sql", "016_live_streaming.sql"]
     assert s.journal.last("rollback_decision")["choice"] == "down"
+    assert "Run the down migrations" in asked
