@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import threading
 import time
 import uuid
@@ -346,6 +347,33 @@ def _parse_time(v: Any) -> dt.datetime | None:
     return None
 
 
+def _ledger_moved_since(backup: Any, conn: psycopg.Connection[Any]) -> str:
+    """How the ledger rows differ from those the backup's snapshot recorded ("" if equal).
+
+    Timestamps alone miss a down migration, which deletes ledger rows: the newest remaining
+    ``applied_at`` is then older than a backup taken before the down run."""
+    from nchat_tui.snapshot import read_ledgers
+
+    recorded = ((getattr(backup, "manifest", None) or {}).get("snapshot", {})
+                .get("inventory", {}).get("ledgers"))
+    if not isinstance(recorded, dict):
+        return ""
+
+    def rows(d: dict[str, Any]) -> dict[str, list[str]]:
+        return {t: sorted(json.dumps(r, sort_keys=True, default=str) for r in v)
+                for t, v in d.items()}
+
+    was, now = rows(recorded), rows(read_ledgers(conn))
+    if was == now:
+        return ""
+    parts = []
+    for t in sorted(set(was) | set(now)):
+        a, b = set(was.get(t, [])), set(now.get(t, []))
+        if a != b:
+            parts.append(f"{t}: {len(b - a)} row(s) added or changed, {len(a - b)} gone since")
+    return "; ".join(parts)
+
+
 def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
                without_backup: str | None, journal: Journal | None) -> dict[str, Any]:
     """Refuse (``Refused``, exit 3) unless it is safe to change the database now."""
@@ -392,6 +420,11 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
     if latest is not None and created <= latest:
         raise Refused(f"the latest verified backup ({created.isoformat(timespec='seconds')}) is "
                       f"older than the ledger's latest change ({latest.isoformat(timespec='seconds')})",
+                      "take a new backup: `nchat-tui backup`")
+    changed = _ledger_moved_since(b, conn)
+    if changed:
+        raise Refused(f"the latest verified backup ({created.isoformat(timespec='seconds')}) was "
+                      f"taken at another migration state: {changed}",
                       "take a new backup: `nchat-tui backup`")
     info = {"backup": str(getattr(b, "path", "")), "backup_created": created.isoformat(),
             "ledger_latest_change": latest.isoformat() if latest else None}

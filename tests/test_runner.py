@@ -441,6 +441,26 @@ def test_gate_passes_after_a_verified_backup_and_not_after_a_newer_change(
     assert not _exists(pg_conn, "b")
 
 
+def test_gate_refuses_a_backup_from_before_a_down_run(target: Target, pg_conn: Conn,
+                                                     tmp_path: Path) -> None:
+    """A down run deletes ledger rows, so no timestamp moves forward: the gate compares the
+    ledger rows the backup recorded with the ledger now."""
+    import time
+
+    from nchat_tui.backup import run_backup
+
+    d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);",
+                           "001_a.down.sql": "DROP TABLE a;"})
+    assert _run(target, d, without_backup="first file of a new database").status == "ok"
+    time.sleep(1.05)  # the gate compares whole seconds
+    run_backup(target, verify=True, check_space=False)
+    assert _run(target, d, direction="down", without_backup=None).status == "ok"
+    assert not _exists(pg_conn, "a")
+    with pytest.raises(Refused, match="taken at another migration state: .*1 gone since"):
+        _run(target, d, without_backup=None)
+    assert not _exists(pg_conn, "a")
+
+
 def test_session_state_does_not_leak_between_files(target: Target, pg_conn: Conn,
                                                    tmp_path: Path) -> None:
     pg_conn.execute("CREATE SCHEMA other")
