@@ -437,7 +437,7 @@ class DashboardScreen(Screen[None]):
                 txt(STATE_SHORT.get(state, state), style),
                 txt(one_line(wait, 13)),
                 num(fmt_secs(a.get("xact_age_s")), a.get("xact_age_s")),
-                txt(one_line(a.get("query"), 40)),
+                txt(query_line(a.get("query"), 40)),
             ], a))
         self._sync("sessions", rows)
 
@@ -510,7 +510,7 @@ class DashboardScreen(Screen[None]):
                     num(f"{q['total_ms_delta']:.0f}" if q.get("total_ms_delta") is not None
                         else "-", q.get("total_ms_delta")),
                     num(humanize.intcomma(q["calls"]), q["calls"]),
-                    txt(one_line(q.get("query"), 40)),
+                    txt(query_line(q.get("query"), 40)),
                 ], q))
         self._sync("queries", rows)
 
