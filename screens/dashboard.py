@@ -11,6 +11,7 @@ row and nothing flickers.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -118,15 +119,30 @@ def fmt_pct(r: Any) -> str:
     return f"{100 * float(r):.1f}%" if r is not None else "-"
 
 
+OWN_SQL = re.compile(r"\s*--\s*([\w./-]+\.sql):")
+"""The header comment every SQL file of ours starts with (``-- activity.sql: ...``)."""
+
+EMPTY_NOTES = {
+    "locks": "No session waits for a lock, and none blocks another.",
+    "progress": "Nothing to follow: no VACUUM, ANALYZE, CREATE INDEX, CLUSTER or COPY is running.",
+}
+
+
 def one_line(text: Any, width: int) -> str:
     t = " ".join(str(text or "").split())
     return t if len(t) <= width else t[: width - 1] + "…"
 
 
 def query_line(sql_text: Any, width: int) -> str:
-    """A query on one line without its ``--`` comment lines (header comments say nothing)."""
-    lines = [ln for ln in str(sql_text or "").splitlines() if not ln.lstrip().startswith("--")]
-    return one_line(" ".join(lines) or sql_text, width)
+    """A query on one line without its ``--`` comment lines (header comments say nothing).
+
+    Our own monitoring queries open with ``-- name.sql:``: they are labelled as ours instead.
+    """
+    text = str(sql_text or "")
+    ours = OWN_SQL.match(text)
+    lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("--")]
+    body = " ".join(lines) or text
+    return one_line(f"[nchat-tui {ours.group(1)}] {body}" if ours else body, width)
 
 
 STATE_SHORT = {"idle in transaction": "idle in tx", "idle in transaction (aborted)": "aborted tx",
@@ -286,6 +302,8 @@ class DashboardScreen(Screen[None]):
                 with TabPane(title, id=tab_id):
                     if tab_id == "queries":
                         yield Static("", id="queries-note")
+                    if tab_id in EMPTY_NOTES:
+                        yield Static("", id=f"{tab_id}-empty", classes="empty-note")
                     table: DataTable[Any] = DataTable(id=f"{tab_id}-table", cursor_type="row",
                                                       zebra_stripes=False)
                     yield table
@@ -459,6 +477,7 @@ class DashboardScreen(Screen[None]):
                 txt(one_line(n.get("application") or "", 16)),
             ], n))
         self._sync("locks", rows)
+        self._empty_note("locks", not rows)
 
     def _render_tables(self, s: dict[str, Any]) -> None:
         rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
@@ -525,6 +544,13 @@ class DashboardScreen(Screen[None]):
                 num(str(p["pid"]), p["pid"]),
             ], p))
         self._sync("progress", rows)
+        self._empty_note("progress", not rows)
+
+    def _empty_note(self, tab_id: str, empty: bool) -> None:
+        """Say what an empty table means, so an empty screen never looks like a broken one."""
+        note = self.query_one(f"#{tab_id}-empty", Static)
+        note.update(EMPTY_NOTES[tab_id] if empty else "")
+        note.display = empty
 
     def _sync(self, tab_id: str, rows: list[tuple[str, list[SortCell], dict[str, Any]]]) -> None:
         """Update a table in place by row key: changed cells, new rows, gone rows."""

@@ -275,3 +275,27 @@ async def test_explain_shows_the_plan_or_why_not() -> None:
         await pilot.pause()
         assert pilot.app.screen is screen
         assert any("PostgreSQL 16" in n.message for n in pilot.app._notifications)
+
+
+async def test_empty_locks_and_progress_say_so_and_own_queries_are_labelled() -> None:
+    from nchat_tui.screens.dashboard import query_line
+    from tests.monitor_fakes import FROZEN_SAMPLE
+
+    quiet = copy.deepcopy(FROZEN_SAMPLE)
+    quiet["locks"] = {"waiting": 0, "longest_wait_s": None, "rows": []}
+    quiet["progress"] = []
+    app = dashboard_app(FakeSampler(quiet), interval=30.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        for tab, says in (("locks", "No session waits"), ("progress", "Nothing to follow")):
+            note = screen.query_one(f"#{tab}-empty")
+            assert note.display
+            assert says in str(note.render())
+    busy = dashboard_app(FakeSampler(), interval=30.0)
+    async with busy.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        assert not screen.query_one("#locks-empty").display
+        assert not screen.query_one("#progress-empty").display
+    assert query_line("-- activity.sql: every client backend\nSELECT pid\nFROM x", 60) == \
+        "[nchat-tui activity.sql] SELECT pid FROM x"
+    assert query_line("-- a note\nUPDATE t SET a = 1", 60) == "UPDATE t SET a = 1"

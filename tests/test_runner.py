@@ -456,7 +456,7 @@ def test_gate_refuses_a_backup_from_before_a_down_run(target: Target, pg_conn: C
     run_backup(target, verify=True, check_space=False)
     assert _run(target, d, direction="down", without_backup=None).status == "ok"
     assert not _exists(pg_conn, "a")
-    with pytest.raises(Refused, match="taken at another migration state: .*1 gone since"):
+    with pytest.raises(Refused, match=r"taken at another migration state: .*1 gone since"):
         _run(target, d, without_backup=None)
     assert not _exists(pg_conn, "a")
 
