@@ -6,7 +6,6 @@ Automated steps run in a thread worker; the screen only renders what the session
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from textual.widgets import Footer, Label, ListItem, ListView, ProgressBar, Stat
 
 from nchat_tui.actions import DefaultAnswer, Progress, Question
 from nchat_tui.checklist import STATES, ChecklistError, StepDef, StepState
+from nchat_tui.evidence import render as render_evidence
 from nchat_tui.screens.messages import StepChanged, StepProgressed
 from nchat_tui.screens.modals import ConfirmModal, QuestionModal, ReasonModal
 
@@ -50,20 +50,7 @@ class StepItem(ListItem):
 
 
 def evidence_text(evidence: Any) -> str:
-    if evidence in (None, {}, []):
-        return ""
-    if isinstance(evidence, dict):
-        lines = []
-        for k, v in evidence.items():
-            if k == "traceback":
-                continue
-            if isinstance(v, list):
-                v = ", ".join(map(str, v)) if v else "none"
-            elif isinstance(v, dict):
-                v = json.dumps(v, default=str)
-            lines.append(f"{k}: {v}")
-        return "\n".join(lines)
-    return str(evidence)
+    return render_evidence(evidence)
 
 
 class PhaseScreen(Screen[None]):

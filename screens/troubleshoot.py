@@ -9,7 +9,6 @@ after confirmation, with progress, and the check runs again. No SQL here.
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -22,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from nchat_tui.evidence import render as render_evidence
 from nchat_tui.screens.monitor_modals import ActionConfirmModal
 from nchat_tui.troubleshoot import TREES, CheckContext, Finding, run_check, run_fix, walk
 
@@ -171,7 +171,7 @@ class TroubleshootScreen(Screen[None]):
                     out.append(f"  {fx.text()}\n")
             if f.evidence not in (None, [], {}):
                 out.append("\nEvidence:\n", style="bold")
-                out.append(_evidence_text(f.evidence))
+                out.append(render_evidence(f.evidence, max_items=30))
         self.query_one("#ts-detail", Static).update(out)
 
     # -- events -----------------------------------------------------------------------------
@@ -307,22 +307,3 @@ class TroubleshootScreen(Screen[None]):
     @on(FixProgressed)
     def _fix_progressed(self, message: FixProgressed) -> None:
         self._status(message.text)
-
-
-def _evidence_text(evidence: Any, limit: int = 4000) -> str:
-    """Evidence as readable lines: a list of rows as one line each, else indented JSON."""
-    if isinstance(evidence, list) and evidence and all(isinstance(r, dict) for r in evidence):
-        lines = []
-        for r in evidence[:30]:
-            lines.append("  " + ", ".join(f"{k}={_short(v)}" for k, v in r.items()
-                                          if v not in (None, "", [], {})))
-        if len(evidence) > 30:
-            lines.append(f"  … {len(evidence) - 30} more")
-        return "\n".join(lines)
-    text = json.dumps(evidence, indent=2, default=str)
-    return text if len(text) <= limit else text[:limit] + "\n…"
-
-
-def _short(v: Any) -> str:
-    s = json.dumps(v, default=str) if isinstance(v, list | dict) else str(v)
-    return s if len(s) <= 60 else s[:59] + "…"
