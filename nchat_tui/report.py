@@ -414,8 +414,10 @@ def _decisions(doc: _Doc, recs: list[dict[str, Any]]) -> None:
                          r.get("reason")])
         elif e == "decision":
             rows.append([r.get("ts", "")[:19], r.get("user"), "decision", r.get("title"),
-                         f"{r.get('answer')}" + ("" if r.get("asked") else
-                                                 " (default: nobody to ask)")])
+                         f"{r.get('answer')}" + (
+                             " (UNANSWERED: the app closed on the question; the safe default "
+                             "was taken)" if r.get("unanswered") else
+                             "" if r.get("asked") else " (default: nobody to ask)")])
         elif e in ("migrate_decision", "rollback_decision", "migrate_gate_override",
                    "migrate_confirmed_as_written", "maintenance_decision"):
             rows.append([r.get("ts", "")[:19], r.get("user"), e,

@@ -74,3 +74,19 @@ def test_render_masks_literal_secrets() -> None:
              "target": "u@h:5432/db", "user": "op", "host": "box"},
             {"seq": 2, "ts": "2026-11-22T05:00:01+00:00", "event": "odd", "msg": "s3cr3t!"}]
     assert "s3cr3t!" not in render_report(recs, secrets=["s3cr3t!"])
+
+
+def test_decisions_say_who_answered() -> None:
+    base = {"user": "op", "title": "Choose the way back"}
+    recs = [{"seq": 1, "ts": "2026-11-22T05:00:00+00:00", "event": "session_started",
+             "target": "u@h:5432/db", "user": "op", "host": "box"},
+            {"seq": 2, "ts": "2026-11-22T05:00:01+00:00", "event": "decision", **base,
+             "answer": "down", "asked": True},
+            {"seq": 3, "ts": "2026-11-22T05:00:02+00:00", "event": "decision", **base,
+             "answer": "none", "asked": False},
+            {"seq": 4, "ts": "2026-11-22T05:00:03+00:00", "event": "decision", **base,
+             "answer": "none", "asked": False, "unanswered": "the app closed"}]
+    rows = [ln for ln in render_report(recs).splitlines() if "| decision |" in ln]
+    assert rows[0].endswith("| down |")
+    assert rows[1].endswith("| none (default: nobody to ask) |")
+    assert "none (UNANSWERED: the app closed on the question" in rows[2]
