@@ -270,6 +270,10 @@ def _confirm_production_run(ctx: ActionContext) -> tuple[bool, dict[str, Any]]:
     locks = _existing_locks(plan)
     n = sum(len(f.statements) for f in plan.files)
     rehearsal = session.cache.get("rehearsal_estimate_s") if session is not None else None
+    if rehearsal is None and ctx.journal is not None:  # a rehearsal before a restart of the app
+        last = ctx.journal.last("rehearse_finished")
+        if last and last.get("status") == "ok":
+            rehearsal = last.get("estimate_s")
     text = (f"Apply {len(files)} file(s), {n} statement(s), to {ctx.target.masked()}:\n  "
             + "\n  ".join(files)
             + "\nLocks on existing tables (the app's queries on them wait while each is held):\n  "

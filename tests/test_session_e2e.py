@@ -55,9 +55,14 @@ def test_full_upgrade_then_down_rollback(demo_target):
     assert backup.is_file() and oct(backup.stat().st_mode & 0o777) == "0o600"
     assert run("migration.review-sql") in ("ok", "warn")
     time.sleep(1.1)  # the gate compares whole seconds of the backup against the ledger
-    # The app asks before the production run and shows what it locks; "not now" changes nothing.
-    st = s.run_step("migration.run", ask=lambda q: "no")
+    assert run("migration.dry-run") == "ok", s.checklist.state("migration.dry-run").summary
+    # The app asks before the production run and shows what it locks and the rehearsal's
+    # estimate (from the journal: it survives a restart of the app); "not now" changes nothing.
+    s.cache.pop("rehearsal_estimate_s", None)
+    put: list[Question] = []
+    st = s.run_step("migration.run", ask=lambda q: put.append(q) or "no")
     assert st.state == "failed" and "declined" in st.summary
+    assert "The rehearsal estimated" in put[0].text
     assert s.refresh_banner()["pending"] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
                                              "015_voice_calls.sql", "016_live_streaming.sql"]
     s.checklist.reset("migration.run", "declined, now running it")
