@@ -117,7 +117,7 @@ def other_target(other_server: tuple[str, LocalCluster, Path], tmp_path: Path,
 def test_monitor_during_a_held_access_exclusive_lock(other_target: Any) -> None:
     from nchat_tui.monitor import Monitor
 
-    major, t, params = other_target
+    major, _t, params = other_target
     holder = psycopg.connect(**params, application_name="migration-ddl")
     holder.execute("LOCK TABLE nchat_messages IN ACCESS EXCLUSIVE MODE")
     waiter_started = threading.Event()
