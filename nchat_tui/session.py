@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nchat_tui.actions import ACTIONS, ActionContext, Progress, Question
@@ -148,3 +148,19 @@ class UpgradeSession:
         from nchat_tui.runner import interrupted_run
 
         return interrupted_run(self.journal)
+
+
+def ssh_without_multiplexer(environ: Mapping[str, str]) -> str | None:
+    """A warning when the app runs over SSH outside tmux/screen, else None.
+
+    A dropped SSH session then kills the app: a running file rolls back (the runner commits a
+    file with its ledger rows or not at all) and the journal resumes the checklist, but the
+    run must be started again. Inside tmux or screen the run goes on.
+    """
+    if not (environ.get("SSH_CONNECTION") or environ.get("SSH_TTY")):
+        return None
+    if environ.get("TMUX") or environ.get("STY") or environ.get("ZELLIJ"):
+        return None
+    return ("Over SSH without tmux or screen: if the connection drops, a running step stops "
+            "(a migration file in flight rolls back; the journal resumes the checklist). For "
+            "the long steps, start nchat-tui inside tmux or screen.")

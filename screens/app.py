@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from textual.worker import Worker, WorkerState
 from nchat_tui.screens.home import HomeScreen
 from nchat_tui.screens.modals import ConfirmModal, HelpModal
 from nchat_tui.screens.phase import PhaseScreen
-from nchat_tui.session import UpgradeSession
+from nchat_tui.session import UpgradeSession, ssh_without_multiplexer
 from nchat_tui.target import Target
 
 PHASE_KEYS = {"1": 0, "2": 1, "3": 2, "4": 3}
@@ -62,6 +63,9 @@ class NchatApp(App[int]):
                 cl.path.step(k).title for k in interrupted) + ". Re-run them (enter).",
                 severity="warning", timeout=12)
         self.check_leftovers()
+        risk = ssh_without_multiplexer(os.environ)
+        if risk:
+            self.notify(risk, severity="warning", timeout=15)
         if self.session.journal.damaged:
             self.notify(f"The journal has {len(self.session.journal.damaged)} damaged line(s) "
                         "(a crash cut a write); they were skipped.", severity="warning", timeout=12)

@@ -43,7 +43,8 @@ def pg_cluster() -> Iterator[LocalCluster]:
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep the developer's machine out of the tests."""
     for k in list(os.environ):
-        if k.startswith("PG") or k in ("DATABASE_URL", "BACKUP_DIR"):
+        if k.startswith("PG") or k in ("DATABASE_URL", "BACKUP_DIR", "SSH_CONNECTION", "SSH_TTY",
+                                       "TMUX", "STY", "ZELLIJ"):
             monkeypatch.delenv(k, raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))

@@ -318,3 +318,21 @@ async def test_closing_the_app_on_an_open_question_is_not_the_operators_choice(t
     assert "the app closed while 'Choose the way back' waited" in st.summary
     dec = session.journal.last("decision")
     assert dec is not None and dec["asked"] is False and "unanswered" in dec
+
+
+def test_ssh_without_tmux_is_warned_about() -> None:
+    from nchat_tui.session import ssh_without_multiplexer
+
+    over_ssh = {"SSH_CONNECTION": "10.0.0.9 52314 10.0.0.2 22"}
+    assert ssh_without_multiplexer({}) is None
+    assert "tmux or screen" in (ssh_without_multiplexer(over_ssh) or "")
+    assert ssh_without_multiplexer({**over_ssh, "TMUX": "/tmp/tmux-0/default,1,0"}) is None
+    assert ssh_without_multiplexer({**over_ssh, "STY": "1234.pts-0.box"}) is None
+
+
+async def test_the_ssh_warning_shows_on_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.9 52314 10.0.0.2 22")
+    app = make_app(FakeSession(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert any("without tmux or screen" in str(n.message) for n in app._notifications)
