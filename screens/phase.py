@@ -76,6 +76,7 @@ class PhaseScreen(Screen[None]):
         self._position_timer: Any = None
         self._cancel: dict[str, threading.Event] = {}
         self._waiting: set[threading.Event] = set()
+        self._closed = False
 
     @property
     def nchat(self) -> NchatApp:
@@ -220,16 +221,18 @@ class PhaseScreen(Screen[None]):
                         + " first, or press o to override with a reason.",
                         severity="warning", timeout=6)
             return
-        if cl.state(step.key).state == "running":
-            return
-        self.run_step(step.key)
+        if cl.state(step.key).state == "running" or step.key in self._cancel:
+            return  # already running (a double enter must not start it twice)
+        # Registered here, on the UI thread, before the worker starts: from this moment Escape,
+        # the phase keys and quit know the step runs, however late the worker gets going.
+        cancel = self._cancel[step.key] = threading.Event()
+        self._mark_running(step.key)
+        self.run_step(step.key, cancel)
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="steps",
           description="running a checklist step")
-    def run_step(self, key: str) -> None:
+    def run_step(self, key: str, cancel: threading.Event) -> None:
         session = self.nchat.session
-        cancel = self._cancel[key] = threading.Event()
-        self.app.call_from_thread(self._mark_running, key)
 
         def progress(p: Progress) -> None:
             self.post_message(StepProgressed(key, p.fraction, p.text))
@@ -245,22 +248,32 @@ class PhaseScreen(Screen[None]):
     def _ask_from_thread(self, q: Question) -> str:
         """Put a question to the operator from a worker thread and wait for the answer."""
         answered = threading.Event()
-        self._waiting.add(answered)
         answer: list[str] = [DefaultAnswer(q.default)]  # kept if the screen closes first
+        if self._closed:
+            return answer[0]
+        self._waiting.add(answered)
 
         def done(choice: str | None) -> None:
             answer[0] = choice or q.default
             answered.set()
 
-        self.app.call_from_thread(self.app.push_screen, QuestionModal(
-            q.title, q.text, q.choices, q.default, q.danger, q.confirm_word), done)
-        answered.wait()
-        self._waiting.discard(answered)
+        try:
+            self.app.call_from_thread(self.app.push_screen, QuestionModal(
+                q.title, q.text, q.choices, q.default, q.danger, q.confirm_word), done)
+            # Never wait on a screen that is gone: the worker must end (and release, say, the
+            # migration lock) when the app closes, whenever its question came.
+            while not answered.wait(0.5) and not self._closed:
+                pass
+        except RuntimeError:  # the app is no longer running
+            pass
+        finally:
+            self._waiting.discard(answered)
         return answer[0]
 
     def on_unmount(self) -> None:
         # The app is closing while a step waits on the operator: answer with the safe default
         # (and ask the step to stop) so the worker thread can end.
+        self._closed = True
         for ev in list(self._cancel.values()):
             ev.set()
         for ev in list(self._waiting):

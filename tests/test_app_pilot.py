@@ -336,3 +336,71 @@ async def test_the_ssh_warning_shows_on_start(tmp_path, monkeypatch):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert any("without tmux or screen" in str(n.message) for n in app._notifications)
+
+
+async def test_double_enter_runs_a_step_once_and_escape_right_after_stays(tmp_path):
+    import asyncio
+    import threading
+
+    from nchat_tui.checklist import StepResult
+
+    session = FakeSession(tmp_path)
+    calls: list[int] = []
+    release = threading.Event()
+
+    def slow(ctx):
+        calls.append(1)
+        release.wait(10)
+        return StepResult("ok", "done")
+
+    session.scripts["connect"] = slow
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1")
+        await pilot.pause()
+        screen = app.screen
+        await pilot.press("enter", "enter", "escape")  # no pause: before the worker starts
+        await pilot.pause(0.3)
+        assert app.screen is screen  # the step counts as running from the key press on
+        release.set()
+        await app.workers.wait_for_complete()
+        await asyncio.sleep(0.1)
+    assert calls == [1]
+    assert session.checklist.state("pre.connect").state == "ok"
+
+
+async def test_a_question_after_the_app_closed_does_not_hang_the_step(tmp_path):
+    import asyncio
+    import threading
+
+    from nchat_tui.actions import Question
+    from nchat_tui.checklist import StepResult
+
+    session = FakeSession(tmp_path)
+    started, finished = threading.Event(), threading.Event()
+
+    def late_question(ctx):
+        started.set()
+        ctx.cancel.wait(10)  # the app closes while the step runs...
+        answer = ctx.decide(Question("Lock wait", "blocked by pid 42",  # ...then it asks
+                                     [("retry", "Retry"), ("stop", "Stop")], default="stop"))
+        finished.set()
+        return StepResult("failed", f"stopped ({answer})")
+
+    session.scripts["connect"] = late_question
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "enter")
+        for _ in range(300):
+            if started.is_set():
+                break
+            await asyncio.sleep(0.02)
+        app.exit()
+        await pilot.pause(0.1)
+    for _ in range(250):
+        if finished.is_set():
+            break
+        await asyncio.sleep(0.02)
+    assert finished.is_set(), "the worker hung on a question nobody can see"
+    st = session.checklist.state("pre.connect")
+    assert st.state == "failed" and "waited for an answer" in st.summary
