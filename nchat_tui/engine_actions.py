@@ -206,7 +206,7 @@ def _run_callbacks(ctx: ActionContext) -> Any:
              ("stop", "Stop")],
             default="stop", danger=("terminate_blocker",),
             confirm_word=str(w.blockers[0].pid) if w.blockers else None))
-        return LockDecision(answer)
+        return LockDecision(answer, unanswered=bool(ctx.unanswered))
 
     def confirm_as_written(name: str, why: str) -> bool:
         return ctx.decide(Question(
@@ -403,11 +403,13 @@ def act_rollback_options(ctx: ActionContext) -> StepResult:
         "Choose the way back",
         "\n".join(lines) + f"\nRecommended: {facts.recommended}.",
         choices, default="none"))
+    ev = {"choice": answer, "recommended": facts.recommended, "ways": lines}
+    if ctx.unanswered:  # the app closed on the question: nobody chose, record no choice
+        return StepResult("failed", "no way back chosen: the question was not answered", ev)
     record_choice(ctx.journal, answer, facts)
     session = ctx.options.get("session")
     if session is not None:
         session.cache["rollback_choice"] = (answer, facts)
-    ev = {"choice": answer, "recommended": facts.recommended, "ways": lines}
     if answer == "none":
         return StepResult("warn", "no rollback chosen (headless default)" if ctx.ask is None
                           else "the operator chose not to roll back", ev)

@@ -422,7 +422,9 @@ def _decisions(doc: _Doc, recs: list[dict[str, Any]]) -> None:
                    "migrate_confirmed_as_written", "maintenance_decision"):
             rows.append([r.get("ts", "")[:19], r.get("user"), e,
                          r.get("file") or r.get("choice") or r.get("job") or "",
-                         r.get("reason") or r.get("action") or r.get("answer") or ""])
+                         (r.get("reason") or r.get("action") or r.get("answer") or "")
+                         + (" (UNANSWERED: the app closed on the question; the safe default "
+                            "was taken)" if r.get("unanswered") else "")])
         elif e == "step" and r.get("state") == "skipped":
             rows.append([r.get("ts", "")[:19], r.get("user"), "skip", r.get("step"),
                          r.get("note")])

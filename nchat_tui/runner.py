@@ -142,6 +142,8 @@ class LockDecision:
     """For wait_longer: the new lock_timeout (default four times the current one)."""
     pids: list[int] | None = None
     """For cancel/terminate: which blockers (default all)."""
+    unanswered: bool = False
+    """The safe default, taken because the app closed on the question (nobody chose it)."""
 
 
 @dataclass
@@ -836,7 +838,8 @@ class Runner:
         else:
             d = LockDecision(RETRY if attempt <= self.opt.retries else STOP)
         self._j("migrate_decision", file=fo.file, statement=st.index, action=d.action,
-                lock_timeout_s=d.lock_timeout_s, pids=d.pids)
+                lock_timeout_s=d.lock_timeout_s, pids=d.pids,
+                **({"unanswered": "the app closed on the question"} if d.unanswered else {}))
         self._emit(RunEvent("decision", file=fo.file, statement=st.index, message=d.action))
         if d.action == STOP:
             self.result.blockers = blockers

@@ -77,6 +77,13 @@ def test_full_upgrade_then_down_rollback(demo_target):
     assert run("post.vacuum") == "ok", s.checklist.state("post.vacuum").summary
     assert "VACUUM ANALYZE and refresh" in asked
     # The way back: the operator picks the down migrations, which return the schema exactly.
+    # The app closing on the question is nobody's choice: no decision is recorded or used.
+    from nchat_tui.actions import DefaultAnswer
+
+    st = s.run_step("rollback.decide", ask=lambda q: DefaultAnswer(q.default))
+    assert st.state == "failed" and "waited for an answer" in st.summary
+    assert s.journal.last("rollback_decision") is None and "rollback_choice" not in s.cache
+    s.checklist.reset("rollback.decide", "asking again")
     assert run("rollback.decide") == "ok"
     assert s.checklist.state("rollback.decide").evidence["choice"] == "down"
     time.sleep(1.1)
