@@ -85,6 +85,15 @@ PHASE_TEXT = {
     "schema": "reading the schema",
     "data": "copying table data",
     "indexes": "building indexes and constraints",
+    "preflight": "checking pg_dump, free space and server activity",
+    "snapshot": "exporting a consistent snapshot and counting rows",
+    "dump": "pg_dump is starting",
+    "restore": "pg_restore is starting",
+    "verify": "verifying the backup",
+    "checksum": "computing the checksum",
+    "full-read": "reading every block with pg_restore",
+    "count": "counting the restored rows",
+    "done": "finishing",
 }
 """How the ticker's heartbeat names what pg_dump/pg_restore is doing in each phase."""
 
@@ -139,8 +148,9 @@ class Progress:
             # table never looks like a hang (and never prints an empty "indexes: ").
             doing = PHASE_TEXT.get(self.phase, self.phase)
             if self.phase == "data":
-                return (f"[{self.tables_done}/{self.tables_total}] {doing}, {size}{est} "
-                        f"{'written' if self.operation == 'backup' else 'read'}, "
+                amount = (f"{size}{est} written" if self.operation == "backup"
+                          else f"{self.fraction:.0%} of the data")
+                return (f"[{self.tables_done}/{self.tables_total}] {doing}, {amount}, "
                         f"{self.elapsed_text} elapsed, ETA {self.eta_text}")
             return f"{self.phase}: {doing}, {self.elapsed_text} elapsed"
         return f"{self.phase}: {self.message}"

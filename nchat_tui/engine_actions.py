@@ -43,7 +43,7 @@ def _reusable_backup(ctx: ActionContext) -> tuple[Any, str]:
     latest change), and a line on what was written since it; (None, "") when there is none."""
     from nchat_tui import backup as bk
     from nchat_tui.ledger import detect_ledger
-    from nchat_tui.runner import _parse_time
+    from nchat_tui.runner import _ledger_moved_since, _parse_time
     from nchat_tui.snapshot import read_table_stats, writes_between
 
     with ctx.target.connect("nchat-tui backup check") as conn:
@@ -53,6 +53,8 @@ def _reusable_backup(ctx: ActionContext) -> tuple[Any, str]:
         latest = detect_ledger(conn).latest_change()
         created = _parse_time(b.created)
         if created is None or (latest is not None and created <= latest):
+            return None, ""
+        if _ledger_moved_since(b, conn):  # a down run since: the gate would refuse it
             return None, ""
         before = (b.manifest or {}).get("snapshot", {}).get("table_stats")
         if not isinstance(before, dict) or before.get("tables") is None:
@@ -254,9 +256,24 @@ def _existing_locks(plan: Any) -> list[str]:
                 if cur is None or LOCK_ORDER.index(t.lock) < LOCK_ORDER.index(cur.lock):
                     best[t.name] = t
     ranked = sorted(best.values(), key=lambda t: (LOCK_ORDER.index(t.lock), -(t.size_bytes or 0)))
-    return [f"{t.lock} on {t.name}"
+    return [f"{t.lock} on {'index ' if t.role == 'index' else ''}{t.name}"
             + (f" (~{t.row_estimate:,} rows, {_size(t.size_bytes)})" if t.size_bytes else "")
             for t in ranked]
+
+
+def _atomicity_line(ctx: ActionContext, direction: str = "up", plan: Any = None) -> str:
+    """Which files commit with their ledger rows or not at all, and which do not."""
+    if plan is None:
+        try:
+            plan = build_target_plan(ctx, direction=direction)
+        except Exception as exc:  # the run itself analyses again and refuses what it must
+            return f"(Could not analyse the files' transactions: {exc}.)"
+    loose = [f"{f.file} ({f.txn_mode.replace('_', ' ')})" for f in plan.files
+             if f.txn_mode not in ("atomic", "own_transaction")]
+    if not loose:
+        return "Each file commits with its ledger rows, or not at all."
+    return ("Each file commits with its ledger rows, or not at all, except: " + ", ".join(loose)
+            + ": those run statement by statement or as written, each statement journaled.")
 
 
 def _confirm_production_run(ctx: ActionContext) -> tuple[bool, dict[str, Any]]:
@@ -280,7 +297,7 @@ def _confirm_production_run(ctx: ActionContext) -> tuple[bool, dict[str, Any]]:
             + ("\n  ".join(locks[:6]) + (f"\n  ... and {len(locks) - 6} more" if len(locks) > 6
                                           else "") if locks else "none")
             + (f"\nThe rehearsal estimated {rehearsal:.0f} s." if rehearsal is not None else "")
-            + "\nEach file commits with its ledger rows, or not at all.")
+            + "\n" + _atomicity_line(ctx, plan=plan))
     answer = ctx.decide(Question("Run the production migration", text,
                                  [("run", "Run it now"), ("no", "Not now")], default="no"))
     facts["locks"] = locks
@@ -418,28 +435,44 @@ def act_rollback_options(ctx: ActionContext) -> StepResult:
 
 def _confirm_down(ctx: ActionContext, before_manifest: str | None) -> bool:
     """Ask before the down files run, with what they destroy as of now (not at decision time)."""
-    from nchat_tui.rollback import rollback_options
+    import psycopg
 
-    down = rollback_options(ctx.target, before_manifest).down
+    from nchat_tui.errors import NchatError
+    from nchat_tui.rollback import down_facts
+
+    db = ctx.target.database
+    try:
+        down = down_facts(ctx.target, before_manifest)
+    except (NchatError, psycopg.Error) as exc:
+        text = (f"Could not measure what the down files destroy ({exc}).\nRun them on "
+                f"{ctx.target.masked()} anyway? Rows in the tables they drop are lost; only "
+                "the backup holds them.")
+        return ctx.decide(Question("Run the down migrations", text,
+                                   [("no", "Not now"), ("run", "Run them")], default="no",
+                                   danger=("run",), confirm_word=db)) == "run"
     lines = []
     for f in down.files:
         lost = [f"{t['table']} ({t['rows']:,} rows)" for t in f.get("tables", []) if t.get("rows")]
         cols = [f"{c['column']} ({c['values']:,} values)" for c in f.get("columns", [])
                 if c.get("values")]
-        lines.append(f"  {f.get('file')}" + (": drops " + ", ".join(lost + cols) if lost or cols
-                                             else ""))
-    losing = down.rows_lost or down.values_lost
-    db = ctx.target.database
+        lines.append(f"  {f.get('down_file') or f.get('file')}"
+                     + (": drops " + ", ".join(lost + cols) if lost or cols else ""))
     text = (f"Revert {len(down.files)} file(s) on {ctx.target.masked()}, newest first:\n"
             + "\n".join(lines[:10]) + (f"\n  ... and {len(lines) - 10} more" if len(lines) > 10
-                                        else "")
-            + (f"\nThis destroys {down.rows_lost:,} row(s) in dropped tables and "
-               f"{down.values_lost:,} value(s) in dropped columns, which only the backup holds."
-               if losing else "\nNo rows or values are lost: the dropped objects are empty.")
-            + "\nEach file commits with its ledger rows, or not at all.")
+                                        else ""))
+    if down.rows_lost or down.values_lost:
+        text += (f"\nThis destroys {down.rows_lost:,} row(s) in dropped tables and "
+                 f"{down.values_lost:,} value(s) in dropped columns, which only the backup holds.")
+    if down.unmeasured:
+        text += ("\nNot countable beforehand (may destroy data):\n  "
+                 + "\n  ".join(down.unmeasured[:6]))
+    if not down.loses_data:
+        text += "\nNo rows or values are lost: what the down files drop is empty."
+    text += "\n" + _atomicity_line(ctx, direction="down")
     answer = ctx.decide(Question(
         "Run the down migrations", text, [("no", "Not now"), ("run", "Run them")],
-        default="no", danger=("run",) if losing else (), confirm_word=db if losing else None))
+        default="no", danger=("run",) if down.loses_data else (),
+        confirm_word=db if down.loses_data else None))
     return answer == "run"
 
 

@@ -95,7 +95,15 @@ class DownFacts:
     missing_down: list[str] = field(default_factory=list)
     rows_lost: int = 0
     values_lost: int = 0
+    unmeasured: list[str] = field(default_factory=list)
+    """What the down files may destroy that cannot be counted beforehand: DELETE/TRUNCATE of
+    existing tables, DO blocks and dynamic SQL."""
     note: str = ""
+
+    @property
+    def loses_data(self) -> bool:
+        """True when the down files destroy rows or values, or might (unmeasured)."""
+        return bool(self.rows_lost or self.values_lost or self.unmeasured)
 
 
 @dataclass
@@ -178,6 +186,12 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
             facts.values_lost += n
         if eff.opaque:
             item["opaque"] = eff.opaque
+            facts.unmeasured += [f"{f.down_path.name} line {o.get('line')}: {o.get('why') or 'opaque'}"
+                                 for o in eff.opaque]
+        deleting = sorted(t for t in eff.deletes_rows if t not in eff.drops["tables"])
+        if deleting:  # a dropped table's rows are counted above
+            item["deletes_rows"] = deleting
+            facts.unmeasured += [f"{f.down_path.name}: deletes rows of {t}" for t in deleting]
         facts.files.append(item)
     conn.execute("RESET statement_timeout")
     if facts.missing_down:
@@ -274,13 +288,28 @@ def rollback_options(target: Target, against: dict[str, Any] | Path | str | None
                        f"the schema changed since the backup ({changes} change(s))"}
     if not changed:
         rec = "application"
-    elif down.available and down.rows_lost == 0 and down.values_lost == 0:
+    elif down.available and not down.loses_data:
         rec = "down"
     else:
         rec = "restore"
     return RollbackFacts(target.database, changed, changes, [f.name for f in files], down,
                          restore, app_only, rec,
                          dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+
+
+def down_facts(target: Target, against: dict[str, Any] | Path | str | None = None) -> DownFacts:
+    """Only the down path's facts (what each down file destroys now): reads only."""
+    from nchat_tui.snapshot import schema_inventory
+    from nchat_tui.verify import find_applied, load_before
+
+    with target.connect("nchat-tui rollback facts") as conn:
+        before, _ = load_before(target, against, conn)
+        after = schema_inventory(conn)
+        appl = find_applied(conn, target.migrations_dir, before["inventory"], after)
+        files = appl.files if appl else []
+        if not files:
+            return DownFacts(available=False, note="no migration applied since the backup")
+        return _down_facts(conn, files, after.get("columns") or {})
 
 
 def record_choice(journal: Any, choice: str, facts: RollbackFacts, reason: str = "") -> None:

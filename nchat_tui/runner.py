@@ -361,8 +361,18 @@ def _ledger_moved_since(backup: Any, conn: psycopg.Connection[Any]) -> str:
     if not isinstance(recorded, dict):
         return ""
 
+    def instant(v: Any) -> Any:
+        # row_to_json writes timestamptz in the session's TimeZone, which may differ between
+        # the backup's connection and this one: compare instants, not their spelling.
+        if isinstance(v, str) and len(v) >= 19 and v[4] == "-" and v[10] in "T ":
+            t = _parse_time(v)
+            if t is not None and (v.endswith("Z") or "+" in v[19:] or "-" in v[19:]):
+                return t.astimezone(dt.UTC).isoformat()
+        return v
+
     def rows(d: dict[str, Any]) -> dict[str, list[str]]:
-        return {t: sorted(json.dumps(r, sort_keys=True, default=str) for r in v)
+        return {t: sorted(json.dumps({k: instant(x) for k, x in r.items()}, sort_keys=True,
+                                     default=str) for r in v)
                 for t, v in d.items()}
 
     was, now = rows(recorded), rows(read_ledgers(conn))

@@ -167,6 +167,7 @@ class SnapshotSession:
     txid_snapshot: str
     inventory: dict[str, Any] = field(default_factory=dict)
     table_bytes: dict[str, int] = field(default_factory=dict)
+    table_stats: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
     def tables(self) -> list[tuple[str, str]]:
@@ -191,7 +192,7 @@ class SnapshotSession:
             "inventory": self.inventory,
             # pg_stat_user_tables' write counters at the snapshot: "rows written since the
             # backup" for the rollback decision is the counters now minus these.
-            "table_stats": read_table_stats(self.conn),
+            "table_stats": self.table_stats,
         }
 
 
@@ -221,7 +222,12 @@ def writes_between(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any
     per: list[dict[str, Any]] = []
     for key, c in now["tables"].items():
         b = before.get("tables", {}).get(key, {"ins": 0, "upd": 0, "del": 0})
-        d = {k: max(0, c[k] - b.get(k, 0)) for k in ("ins", "upd", "del")}
+        if any(c[k] < b.get(k, 0) for k in ("ins", "upd", "del")):
+            # A restart after a crash, a failover or a table dropped and re-created under the
+            # same name restarts counters without moving stats_reset: no difference is honest.
+            return {"unavailable": f"the counters of {key} went backwards (a crash restart, a "
+                                   "failover or a re-created table)"}
+        d = {k: c[k] - b.get(k, 0) for k in ("ins", "upd", "del")}
         if any(d.values()):
             per.append({"table": key, **d})
         ins, upd, dele = ins + d["ins"], upd + d["upd"], dele + d["del"]
@@ -250,6 +256,9 @@ def exported_snapshot(conn: psycopg.Connection[Any], *, lock_timeout_ms: int = 1
             sql.Literal(f"{int(lock_timeout_ms)}ms")))
         session = SnapshotSession(conn, snap["snapshot_id"], snap["taken_at"],
                                   snap["txid_snapshot"])
+        # The write counters first: statistics read in a transaction are fixed at their first
+        # read, and counting rows afterwards takes minutes on a big database.
+        session.table_stats = read_table_stats(conn)
         session.inventory = schema_inventory(conn)
         lock = sql.SQL(sql_text("snapshot/lock_table.sql"))
         for schema, name in session.tables():

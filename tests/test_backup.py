@@ -804,3 +804,5 @@ def test_heartbeat_lines_say_what_is_running() -> None:
     assert data.endswith("ETA a minute")
     phase = Progress("backup", "phase", "verify", message="checksum").line()
     assert phase == "verify: checksum"
+    assert tick("data", "restore").startswith("[43/43] copying table data, 50% of the data, ")
+    assert tick("dump", "backup") == "dump: pg_dump is starting, 1 minute and 15 seconds elapsed"

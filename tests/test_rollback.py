@@ -368,3 +368,50 @@ def test_demo_down_rollback_cli(pg_db: dict[str, str], target: Target,
     assert out["to_version"] == "012_rls_policies.sql"
     assert out["inventory_equal"], out["differences"]
     assert rc == 0 and out["ledger_equal"]
+
+
+def test_write_counters_that_went_backwards_are_not_a_difference() -> None:
+    from nchat_tui.snapshot import writes_between
+
+    before = {"stats_reset": None, "tables": {"public.t": {"ins": 100, "upd": 5, "del": 0}}}
+    grew = {"stats_reset": None, "tables": {"public.t": {"ins": 130, "upd": 5, "del": 2},
+                                            "public.new": {"ins": 4, "upd": 0, "del": 0}}}
+    w = writes_between(before, grew)
+    assert (w["inserted"], w["updated"], w["deleted"]) == (34, 0, 2)
+    restarted = {"stats_reset": None, "tables": {"public.t": {"ins": 3, "upd": 0, "del": 0}}}
+    assert "went backwards" in writes_between(before, restarted)["unavailable"]
+    reset = {"stats_reset": "2026-12-02T10:00:00+00:00", "tables": grew["tables"]}
+    assert "reset" in writes_between(before, reset)["unavailable"]
+
+
+def test_down_files_that_delete_rows_count_as_losing_data(target: Target, tmp_path: Path) -> None:
+    """A DELETE in a down file cannot be counted beforehand: the down rollback then asks for
+    the database name, like a down run that drops rows."""
+    from dataclasses import replace
+
+    from nchat_tui.actions import ActionContext, Question
+    from nchat_tui.engine_actions import _confirm_down
+    from nchat_tui.rollback import down_facts
+    from nchat_tui.runner import RunOptions, run_migrations
+
+    d = tmp_path / "mig"
+    d.mkdir()
+    (d / "001_t.sql").write_text("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2), (3);")
+    (d / "002_x.sql").write_text("CREATE TABLE x (id int); INSERT INTO t VALUES (4);")
+    (d / "002_x.down.sql").write_text("DELETE FROM t WHERE id = 4;\nDROP TABLE x;")
+    t = replace(target, migrations_dir=d)
+    assert run_migrations(t, RunOptions(migrations_dir=d, to_version="001",
+                                        without_backup="test"), None, None).status == "ok"
+    time.sleep(1.05)
+    run_backup(t, verify=True, check_space=False)
+    assert run_migrations(t, RunOptions(migrations_dir=d), None, None).status == "ok"
+    facts = down_facts(t)
+    assert facts.rows_lost == 0 and facts.values_lost == 0  # x is empty...
+    assert facts.unmeasured == ["002_x.down.sql: deletes rows of public.t"]  # ...but not t
+    assert facts.loses_data
+    put: list[Question] = []
+    ctx = ActionContext(t, ask=lambda q: put.append(q) or "no")
+    assert _confirm_down(ctx, None) is False
+    assert put[0].danger == ("run",) and put[0].confirm_word == t.database
+    assert "deletes rows of public.t" in put[0].text
+    assert "No rows or values are lost" not in put[0].text

@@ -461,6 +461,24 @@ def test_gate_refuses_a_backup_from_before_a_down_run(target: Target, pg_conn: C
     assert not _exists(pg_conn, "a")
 
 
+def test_gate_compares_ledger_instants_not_their_time_zone(target: Target, pg_conn: Conn,
+                                                          tmp_path: Path) -> None:
+    """The backup's connection and the gate's may have different TimeZone settings."""
+    import time
+
+    from nchat_tui.backup import run_backup
+
+    d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);"})
+    assert _run(target, d, without_backup="first file of a new database").status == "ok"
+    time.sleep(1.05)
+    run_backup(target, verify=True, check_space=False)  # ledger rows recorded in UTC
+    pg_conn.execute(f'ALTER DATABASE "{target.database}" SET TimeZone = \'Asia/Kolkata\'')
+    (d / "002_b.sql").write_text("CREATE TABLE b (id int);")
+    res = _run(target, d, without_backup=None)  # ledger read in +05:30 now: same instants
+    assert res.status == "ok", res.to_dict()
+    assert _exists(pg_conn, "b")
+
+
 def test_session_state_does_not_leak_between_files(target: Target, pg_conn: Conn,
                                                    tmp_path: Path) -> None:
     pg_conn.execute("CREATE SCHEMA other")
