@@ -136,7 +136,7 @@ def test_monitor_during_a_held_access_exclusive_lock(other_target: Any) -> None:
     waiter_started.wait(5)
     mon = Monitor(params)
     try:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15  # a loaded machine starts the waiter late
         while True:
             s = mon.sample()
             if s["locks"]["waiting"] >= 1 or time.monotonic() > deadline:
@@ -149,6 +149,7 @@ def test_monitor_during_a_held_access_exclusive_lock(other_target: Any) -> None:
         th.join(10)
     assert int(s["server_version_num"]) // 10000 == int(major), s.get("server_version")
     assert s["stale"] == {}, s["stale"]
+    assert s["locks"]["waiting"] >= 1, "the waiter never queued behind the lock"
     msgs = next(x for x in s["tables"] if x["name"] == "nchat_messages")
     assert msgs["locked"] is True and msgs["total_bytes"] > 0
     root = next(n for n in s["locks"]["tree"] if n["application"] == "migration-ddl")
