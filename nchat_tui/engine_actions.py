@@ -276,6 +276,27 @@ def _atomicity_line(ctx: ActionContext, direction: str = "up", plan: Any = None)
             + ": those run statement by statement or as written, each statement journaled.")
 
 
+GATE_HOWTO = ("In the app: take a new backup with 'Back up and verify the database' (phase 1: "
+              "r reopens it, enter runs it), then run this step again.")
+
+
+def _gate_refusal(ctx: ActionContext) -> StepResult | None:
+    """The migration gate's verdict before the operator is asked anything (reads only): a
+    question whose "yes" the gate would refuse anyway only wastes a tired operator's time."""
+    from nchat_tui.errors import Refused
+    from nchat_tui.ledger import detect_ledger
+    from nchat_tui.runner import check_gate
+
+    with ctx.target.connect("nchat-tui gate check") as conn:
+        try:
+            check_gate(ctx.target, conn, detect_ledger(conn),
+                       without_backup=_override_reason(ctx), journal=None)
+        except Refused as exc:
+            return StepResult("failed", f"refused: {exc.message}. {GATE_HOWTO}",
+                              {"error": "refused", "gate": exc.message})
+    return None
+
+
 def _confirm_production_run(ctx: ActionContext) -> tuple[bool, dict[str, Any]]:
     """The app's last word before the production migration: what runs, where, what it locks."""
     session = ctx.options.get("session")
@@ -309,6 +330,9 @@ def act_migrate(ctx: ActionContext, direction: str = "up") -> StepResult:
 
     confirmed: dict[str, Any] | None = None
     if ctx.ask is not None and direction == "up":
+        refused = _gate_refusal(ctx)
+        if refused is not None:
+            return refused
         go, confirmed = _confirm_production_run(ctx)
         if not go:
             return StepResult("failed", "not run: the operator declined; nothing was changed",
@@ -498,6 +522,8 @@ def act_rollback(ctx: ActionContext) -> StepResult:
     if choice in ("application", "none"):
         return StepResult("ok", f"nothing to do in the database ({choice})", {"choice": choice})
     if choice == "down":
+        if ctx.ask is not None and (refused := _gate_refusal(ctx)) is not None:
+            return refused
         if ctx.ask is not None and not _confirm_down(ctx, before_manifest):
             return StepResult("failed", "not run: the operator declined; nothing was changed",
                               {"choice": choice, "declined": True})

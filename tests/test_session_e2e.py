@@ -86,6 +86,12 @@ def test_full_upgrade_then_down_rollback(demo_target):
     s.checklist.reset("rollback.decide", "asking again")
     assert run("rollback.decide") == "ok"
     assert s.checklist.state("rollback.decide").evidence["choice"] == "down"
+    # Without a backup newer than the migration the gate refuses the down run: said at once,
+    # with the way to fix it in the app, and without asking a question first.
+    early: list[str] = []
+    st = s.run_step("rollback.restore", ask=lambda q: early.append(q.title) or "no")
+    assert st.state == "failed" and "older than the ledger" in st.summary, st.summary
+    assert "Back up and verify the database" in st.summary and early == []
     time.sleep(1.1)
     # The down path has the same backup gate. The backup from before the migration is not
     # offered for reuse (the gate would refuse it); the fresh one is, with what came since.
