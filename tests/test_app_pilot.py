@@ -17,6 +17,17 @@ from tests.fakes import FakeSession
 SIZE = (80, 24)
 
 
+async def _until(condition, seconds: float) -> bool:
+    """Wait (polling, without blocking the app) until ``condition()`` holds or time runs out."""
+    import asyncio
+
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return bool(condition())
+
+
 async def test_home_lists_pending_and_opens_a_phase(tmp_path):
     app = make_app(FakeSession(tmp_path))
     async with app.run_test(size=SIZE) as pilot:
@@ -140,7 +151,6 @@ def test_position_is_journaled(tmp_path):
 
 
 async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
-    import asyncio
     import threading
 
     from nchat_tui.actions import Progress, Question
@@ -163,10 +173,7 @@ async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
     app = make_app(session)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("1", "enter")
-        for _ in range(500):
-            if halfway.is_set():
-                break
-            await asyncio.sleep(0.02)
+        await _until(lambda: halfway.is_set(), 10)
         assert halfway.is_set(), "the step never started"
         await pilot.pause(0.2)
         screen = app.screen
@@ -174,10 +181,7 @@ async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
         assert "nchat_messages" in str(screen.query_one("#progress-text").render())
         assert screen.query_one("#step-connect").has_class("-running")
         go_on.set()
-        for _ in range(200):
-            if isinstance(app.screen, QuestionModal):
-                break
-            await asyncio.sleep(0.02)
+        await _until(lambda: isinstance(app.screen, QuestionModal), 4)
         assert isinstance(app.screen, QuestionModal)
         await pilot.press("1")  # number keys pick a choice
         await app.workers.wait_for_complete()
@@ -236,7 +240,6 @@ async def test_pressing_the_open_phase_again_keeps_the_screen(tmp_path):
 
 
 async def test_a_running_step_keeps_its_screen_and_quit_asks_first(tmp_path):
-    import asyncio
     import threading
 
     from nchat_tui.checklist import StepResult
@@ -256,10 +259,7 @@ async def test_a_running_step_keeps_its_screen_and_quit_asks_first(tmp_path):
     app = make_app(session)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("1", "enter")
-        for _ in range(500):
-            if started.is_set():
-                break
-            await asyncio.sleep(0.02)
+        await _until(lambda: started.is_set(), 10)
         assert started.is_set()
         screen = app.screen
         # Escape and the other phases' keys would unmount the screen and stop the step: refused.
@@ -285,7 +285,6 @@ async def test_a_running_step_keeps_its_screen_and_quit_asks_first(tmp_path):
 
 
 async def test_closing_the_app_on_an_open_question_is_not_the_operators_choice(tmp_path):
-    import asyncio
 
     from nchat_tui.actions import Question
     from nchat_tui.checklist import StepResult
@@ -302,17 +301,11 @@ async def test_closing_the_app_on_an_open_question_is_not_the_operators_choice(t
     app = make_app(session)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("1", "enter")
-        for _ in range(300):
-            if isinstance(app.screen, QuestionModal):
-                break
-            await asyncio.sleep(0.02)
+        await _until(lambda: isinstance(app.screen, QuestionModal), 6)
         assert isinstance(app.screen, QuestionModal)
         app.exit()  # a dropped SSH session closes the app with the question still open
         await pilot.pause(0.2)
-    for _ in range(200):
-        if session.checklist.state("pre.connect").state != "running":
-            break
-        await asyncio.sleep(0.02)
+    await _until(lambda: session.checklist.state("pre.connect").state != "running", 4)
     st = session.checklist.state("pre.connect")
     assert st.state == "failed", st
     assert "the app closed while 'Choose the way back' waited" in st.summary
@@ -370,7 +363,6 @@ async def test_double_enter_runs_a_step_once_and_escape_right_after_stays(tmp_pa
 
 
 async def test_a_question_after_the_app_closed_does_not_hang_the_step(tmp_path):
-    import asyncio
     import threading
 
     from nchat_tui.actions import Question
@@ -391,16 +383,10 @@ async def test_a_question_after_the_app_closed_does_not_hang_the_step(tmp_path):
     app = make_app(session)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("1", "enter")
-        for _ in range(300):
-            if started.is_set():
-                break
-            await asyncio.sleep(0.02)
+        await _until(lambda: started.is_set(), 6)
         app.exit()
         await pilot.pause(0.1)
-    for _ in range(250):
-        if finished.is_set():
-            break
-        await asyncio.sleep(0.02)
+    await _until(lambda: finished.is_set(), 5)
     assert finished.is_set(), "the worker hung on a question nobody can see"
     st = session.checklist.state("pre.connect")
     assert st.state == "failed" and "waited for an answer" in st.summary
