@@ -44,7 +44,7 @@ def _reusable_backup(ctx: ActionContext) -> tuple[Any, str]:
     from nchat_tui import backup as bk
     from nchat_tui.ledger import detect_ledger
     from nchat_tui.runner import _ledger_moved_since, _parse_time
-    from nchat_tui.snapshot import read_table_stats, writes_between
+    from nchat_tui.snapshot import describe_writes, read_table_stats, writes_between
 
     with ctx.target.connect("nchat-tui backup check") as conn:
         b = bk.latest_verified_backup(ctx.target, conn)
@@ -61,10 +61,9 @@ def _reusable_backup(ctx: ActionContext) -> tuple[Any, str]:
             return b, ""
         w = writes_between(before, read_table_stats(conn))
     if "unavailable" in w:
-        return b, f"\nRows written since it: unknown ({w['unavailable']})."
-    return b, (f"\nWritten since it (statistics counters): about {w['inserted']:,} inserted, "
-               f"{w['updated']:,} updated, {w['deleted']:,} deleted; a restore of it would "
-               "lose them.")
+        return b, f"\nRows written since it: {describe_writes(w)}."
+    return b, (f"\nWritten since it (statistics counters): {describe_writes(w)}; a restore of "
+               "it would lose them.")
 
 
 def act_backup(ctx: ActionContext) -> StepResult:
@@ -261,13 +260,8 @@ def _existing_locks(plan: Any) -> list[str]:
             for t in ranked]
 
 
-def _atomicity_line(ctx: ActionContext, direction: str = "up", plan: Any = None) -> str:
+def _atomicity_line(plan: Any) -> str:
     """Which files commit with their ledger rows or not at all, and which do not."""
-    if plan is None:
-        try:
-            plan = build_target_plan(ctx, direction=direction)
-        except Exception as exc:  # the run itself analyses again and refuses what it must
-            return f"(Could not analyse the files' transactions: {exc}.)"
     loose = [f"{f.file} ({f.txn_mode.replace('_', ' ')})" for f in plan.files
              if f.txn_mode not in ("atomic", "own_transaction")]
     if not loose:
@@ -280,19 +274,24 @@ GATE_HOWTO = ("In the app: take a new backup with 'Back up and verify the databa
               "r reopens it, enter runs it), then run this step again.")
 
 
-def _gate_refusal(ctx: ActionContext) -> StepResult | None:
-    """The migration gate's verdict before the operator is asked anything (reads only): a
-    question whose "yes" the gate would refuse anyway only wastes a tired operator's time."""
+def _gate_refusal(ctx: ActionContext, without_backup: str | None) -> StepResult | None:
+    """The migration gate's verdict before the operator is asked anything (reads only; the
+    file's checksum is left to the run itself): a question whose "yes" the gate would refuse
+    anyway only wastes a tired operator's time. ``without_backup`` must be what the run
+    itself will be given."""
     from nchat_tui.errors import Refused
     from nchat_tui.ledger import detect_ledger
     from nchat_tui.runner import check_gate
 
     with ctx.target.connect("nchat-tui gate check") as conn:
         try:
-            check_gate(ctx.target, conn, detect_ledger(conn),
-                       without_backup=_override_reason(ctx), journal=None)
+            check_gate(ctx.target, conn, detect_ledger(conn), without_backup=without_backup,
+                       journal=None, recheck=False)
         except Refused as exc:
-            return StepResult("failed", f"refused: {exc.message}. {GATE_HOWTO}",
+            about_the_backup = any(w in exc.message for w in (
+                "no verified backup", "older than the ledger", "another migration state"))
+            howto = GATE_HOWTO if about_the_backup else (exc.hint or "")
+            return StepResult("failed", f"refused: {exc.message}. {howto}".rstrip(),
                               {"error": "refused", "gate": exc.message})
     return None
 
@@ -318,7 +317,7 @@ def _confirm_production_run(ctx: ActionContext) -> tuple[bool, dict[str, Any]]:
             + ("\n  ".join(locks[:6]) + (f"\n  ... and {len(locks) - 6} more" if len(locks) > 6
                                           else "") if locks else "none")
             + (f"\nThe rehearsal estimated {rehearsal:.0f} s." if rehearsal is not None else "")
-            + "\n" + _atomicity_line(ctx, plan=plan))
+            + "\n" + _atomicity_line(plan))
     answer = ctx.decide(Question("Run the production migration", text,
                                  [("run", "Run it now"), ("no", "Not now")], default="no"))
     facts["locks"] = locks
@@ -330,7 +329,7 @@ def act_migrate(ctx: ActionContext, direction: str = "up") -> StepResult:
 
     confirmed: dict[str, Any] | None = None
     if ctx.ask is not None and direction == "up":
-        refused = _gate_refusal(ctx)
+        refused = _gate_refusal(ctx, without_backup=_override_reason(ctx))
         if refused is not None:
             return refused
         go, confirmed = _confirm_production_run(ctx)
@@ -490,9 +489,15 @@ def _confirm_down(ctx: ActionContext, before_manifest: str | None) -> bool:
     if down.unmeasured:
         text += ("\nNot countable beforehand (may destroy data):\n  "
                  + "\n  ".join(down.unmeasured[:6]))
+    if down.note:
+        text += f"\nNote: {down.note}."
     if not down.loses_data:
         text += "\nNo rows or values are lost: what the down files drop is empty."
-    text += "\n" + _atomicity_line(ctx, direction="down")
+    loose = [f"{f.get('down_file')} ({str(f.get('txn_mode')).replace('_', ' ')})"
+             for f in down.files if f.get("txn_mode") not in ("atomic", "own_transaction")]
+    text += ("\nEach file commits with its ledger rows, or not at all" + (
+        ", except: " + ", ".join(loose) + ": those run statement by statement or as written."
+        if loose else "."))
     answer = ctx.decide(Question(
         "Run the down migrations", text, [("no", "Not now"), ("run", "Run them")],
         default="no", danger=("run",) if down.loses_data else (),
@@ -522,7 +527,8 @@ def act_rollback(ctx: ActionContext) -> StepResult:
     if choice in ("application", "none"):
         return StepResult("ok", f"nothing to do in the database ({choice})", {"choice": choice})
     if choice == "down":
-        if ctx.ask is not None and (refused := _gate_refusal(ctx)) is not None:
+        # down_rollback runs the gate without an override: check exactly that.
+        if ctx.ask is not None and (refused := _gate_refusal(ctx, without_backup=None)) is not None:
             return refused
         if ctx.ask is not None and not _confirm_down(ctx, before_manifest):
             return StepResult("failed", "not run: the operator declined; nothing was changed",

@@ -186,8 +186,19 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
             facts.values_lost += n
         if eff.opaque:
             item["opaque"] = eff.opaque
+            # A rename moves data, it destroys none; DO blocks and dynamic SQL may do anything.
             facts.unmeasured += [f"{f.down_path.name} line {o.get('line')}: {o.get('why') or 'opaque'}"
-                                 for o in eff.opaque]
+                                 for o in eff.opaque if o.get("statement") != "RENAME"]
+        if eff.parse_errors:
+            item["parse_errors"] = eff.parse_errors
+            facts.unmeasured += [f"{f.down_path.name}: not parseable, its effect is unknown "
+                                 f"({e.get('error')})" for e in eff.parse_errors]
+        from nchat_tui.plan import analyse_sql
+
+        try:
+            item["txn_mode"] = analyse_sql(f.down_text() or "").txn_mode
+        except Exception:  # the runner analyses again and refuses what it cannot run
+            item["txn_mode"] = "unparseable"
         deleting = sorted(t for t in eff.deletes_rows if t not in eff.drops["tables"])
         if deleting:  # a dropped table's rows are counted above
             item["deletes_rows"] = deleting
@@ -201,7 +212,7 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
 
 def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[str, Any],
                    source: str) -> RestoreFacts:
-    from nchat_tui.snapshot import read_table_stats, writes_between
+    from nchat_tui.snapshot import describe_writes, read_table_stats, writes_between
     from nchat_tui.verify import stats_baseline_path
 
     rf = RestoreFacts(available=True, manifest=source, taken_at=before.get("taken_at"))
@@ -238,11 +249,9 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
     if isinstance(table_stats, dict) and table_stats.get("tables") is not None:
         w = writes_between(table_stats, now_stats)
         rf.writes_since_backup = w
-        rf.written_since_backup = (
-            f"unknown: {w['unavailable']}" if "unavailable" in w else
-            f"about {w['inserted']:,} inserted, {w['updated']:,} updated, {w['deleted']:,} "
-            "deleted (pg_stat_user_tables counters since the backup's snapshot; the "
-            "migration's own writes included)")
+        rf.written_since_backup = describe_writes(w) + (
+            "" if "unavailable" in w else " (pg_stat_user_tables counters since the backup's "
+            "snapshot; the migration's own writes included)")
     else:
         rf.written_since_backup = ("unknown: this backup's manifest records no write counters "
                                    "(older nchat-tui); the net row change is shown")

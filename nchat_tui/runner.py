@@ -387,7 +387,8 @@ def _ledger_moved_since(backup: Any, conn: psycopg.Connection[Any]) -> str:
 
 
 def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
-               without_backup: str | None, journal: Journal | None) -> dict[str, Any]:
+               without_backup: str | None, journal: Journal | None,
+               recheck: bool = True) -> dict[str, Any]:
     """Refuse (``Refused``, exit 3) unless it is safe to change the database now."""
     db = target.database
     dumps = running_dumps(conn)
@@ -422,7 +423,7 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
     except ImportError:
         raise Refused("no verified backup can be found: the backup engine is not available",
                       "run `nchat-tui backup` first, or give --without-backup \"REASON\"") from None
-    b = latest_verified_backup(target, conn)
+    b = latest_verified_backup(target, conn, recheck=recheck)
     if b is None:
         raise Refused(f"no verified backup of {db} in {target.backup_dir}",
                       "run `nchat-tui backup` first, or give --without-backup \"REASON\"")

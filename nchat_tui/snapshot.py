@@ -205,7 +205,8 @@ def read_table_stats(conn: psycopg.Connection[Any]) -> dict[str, Any]:
             "stats_reset": reset.isoformat() if reset else None,
             "tables": {f"{r['schema']}.{r['name']}": {"ins": int(r["n_tup_ins"]),
                                                        "upd": int(r["n_tup_upd"]),
-                                                       "del": int(r["n_tup_del"])}
+                                                       "del": int(r["n_tup_del"]),
+                                                       "relid": int(r["relid"])}
                        for r in rows}}
 
 
@@ -220,18 +221,36 @@ def writes_between(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any
         return {"unavailable": "the statistics were reset since"}
     ins = upd = dele = 0
     per: list[dict[str, Any]] = []
+    uncounted: list[str] = []
     for key, c in now["tables"].items():
         b = before.get("tables", {}).get(key, {"ins": 0, "upd": 0, "del": 0})
-        if any(c[k] < b.get(k, 0) for k in ("ins", "upd", "del")):
-            # A restart after a crash, a failover or a table dropped and re-created under the
-            # same name restarts counters without moving stats_reset: no difference is honest.
-            return {"unavailable": f"the counters of {key} went backwards (a crash restart, a "
-                                   "failover or a re-created table)"}
+        recreated = b.get("relid") is not None and b.get("relid") != c.get("relid")
+        if recreated or any(c[k] < b.get(k, 0) for k in ("ins", "upd", "del")):
+            # Re-created under the same name, or counters restarted (a crash restart or a
+            # failover does not move stats_reset): no difference of this table is honest.
+            uncounted.append(key)
+            continue
         d = {k: c[k] - b.get(k, 0) for k in ("ins", "upd", "del")}
         if any(d.values()):
             per.append({"table": key, **d})
         ins, upd, dele = ins + d["ins"], upd + d["upd"], dele + d["del"]
-    return {"inserted": ins, "updated": upd, "deleted": dele, "tables": per}
+    out: dict[str, Any] = {"inserted": ins, "updated": upd, "deleted": dele, "tables": per}
+    if uncounted:
+        out["uncounted"] = uncounted
+    return out
+
+
+def describe_writes(w: dict[str, Any]) -> str:
+    """``writes_between``'s result in words ("unknown: why" when it has no number)."""
+    if "unavailable" in w:
+        return f"unknown: {w['unavailable']}"
+    text = (f"about {w['inserted']:,} inserted, {w['updated']:,} updated, {w['deleted']:,} "
+            "deleted")
+    if w.get("uncounted"):
+        text += (f", not counting {', '.join(w['uncounted'][:5])}"
+                 + (f" and {len(w['uncounted']) - 5} more" if len(w["uncounted"]) > 5 else "")
+                 + " (re-created, or counters restarted)")
+    return text
 
 
 @contextlib.contextmanager

@@ -371,15 +371,21 @@ def test_demo_down_rollback_cli(pg_db: dict[str, str], target: Target,
 
 
 def test_write_counters_that_went_backwards_are_not_a_difference() -> None:
-    from nchat_tui.snapshot import writes_between
+    from nchat_tui.snapshot import describe_writes, writes_between
 
     before = {"stats_reset": None, "tables": {"public.t": {"ins": 100, "upd": 5, "del": 0}}}
     grew = {"stats_reset": None, "tables": {"public.t": {"ins": 130, "upd": 5, "del": 2},
                                             "public.new": {"ins": 4, "upd": 0, "del": 0}}}
     w = writes_between(before, grew)
     assert (w["inserted"], w["updated"], w["deleted"]) == (34, 0, 2)
-    restarted = {"stats_reset": None, "tables": {"public.t": {"ins": 3, "upd": 0, "del": 0}}}
-    assert "went backwards" in writes_between(before, restarted)["unavailable"]
+    restarted = {"stats_reset": None, "tables": {"public.t": {"ins": 3, "upd": 0, "del": 0},
+                                                 "public.u": {"ins": 9, "upd": 0, "del": 0}}}
+    w = writes_between(before, restarted)
+    assert w["uncounted"] == ["public.t"] and w["inserted"] == 9  # only that table is left out
+    assert "not counting public.t (re-created, or counters restarted)" in describe_writes(w)
+    b2 = {"stats_reset": None, "tables": {"public.t": {"ins": 1, "upd": 0, "del": 0, "relid": 1}}}
+    n2 = {"stats_reset": None, "tables": {"public.t": {"ins": 5, "upd": 0, "del": 0, "relid": 2}}}
+    assert writes_between(b2, n2)["uncounted"] == ["public.t"]  # re-created, counters grew past
     reset = {"stats_reset": "2026-12-02T10:00:00+00:00", "tables": grew["tables"]}
     assert "reset" in writes_between(before, reset)["unavailable"]
 
@@ -399,6 +405,11 @@ def test_down_files_that_delete_rows_count_as_losing_data(target: Target, tmp_pa
     (d / "001_t.sql").write_text("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2), (3);")
     (d / "002_x.sql").write_text("CREATE TABLE x (id int); INSERT INTO t VALUES (4);")
     (d / "002_x.down.sql").write_text("DELETE FROM t WHERE id = 4;\nDROP TABLE x;")
+    # A rename moves data and destroys none; a down file we cannot parse could do anything.
+    (d / "003_r.sql").write_text("ALTER TABLE t RENAME COLUMN id TO ident;")
+    (d / "003_r.down.sql").write_text("ALTER TABLE t RENAME COLUMN ident TO id;")
+    (d / "004_p.sql").write_text("CREATE TABLE p (id int);")
+    (d / "004_p.down.sql").write_text("DROP TABLE p;\n\\echo dropped\n")
     t = replace(target, migrations_dir=d)
     assert run_migrations(t, RunOptions(migrations_dir=d, to_version="001",
                                         without_backup="test"), None, None).status == "ok"
@@ -407,7 +418,8 @@ def test_down_files_that_delete_rows_count_as_losing_data(target: Target, tmp_pa
     assert run_migrations(t, RunOptions(migrations_dir=d), None, None).status == "ok"
     facts = down_facts(t)
     assert facts.rows_lost == 0 and facts.values_lost == 0  # x is empty...
-    assert facts.unmeasured == ["002_x.down.sql: deletes rows of public.t"]  # ...but not t
+    assert facts.unmeasured[0].startswith("004_p.down.sql: not parseable")
+    assert facts.unmeasured[1:] == ["002_x.down.sql: deletes rows of public.t"]  # ...but not t
     assert facts.loses_data
     put: list[Question] = []
     ctx = ActionContext(t, ask=lambda q: put.append(q) or "no")
