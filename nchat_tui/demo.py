@@ -409,7 +409,10 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _port_free(port: int) -> bool:
+    """Can the server listen on ``port``? Checked as PostgreSQL binds (SO_REUSEADDR), so the
+    TIME_WAIT connections a just-stopped demo leaves do not move it to another port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

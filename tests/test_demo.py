@@ -527,7 +527,7 @@ def test_ensure_demo_builds_then_reuses(demo_home: Path, capsys: pytest.CaptureF
     assert cli.main(["demo", "--no-app", "--json"]) == 0
     out = capsys.readouterr().out
     data = json.loads(out)
-    assert data["port"] == info.port and data["dbname"] == "nchat"
+    assert data["port"] == restarted.port and data["dbname"] == "nchat"
     assert info.password not in out
     assert data["password"] == f"see {info.password_file}"
     assert cli.main(["demo", "--no-app"]) == 0
