@@ -39,22 +39,21 @@ def _age(created: str | None) -> str:
 
 # -- backup ------------------------------------------------------------------------------------
 def _reusable_backup(ctx: ActionContext) -> tuple[Any, str]:
-    """The latest verified backup the migration gate would accept now (newer than the ledger's
-    latest change), and a line on what was written since it; (None, "") when there is none."""
+    """The latest verified backup the migration gate would accept now, and a line on what was
+    written since it; (None, "") when the gate would refuse every backup."""
     from nchat_tui import backup as bk
+    from nchat_tui.errors import Refused
     from nchat_tui.ledger import detect_ledger
-    from nchat_tui.runner import _ledger_moved_since, _parse_time
+    from nchat_tui.runner import check_gate
     from nchat_tui.snapshot import describe_writes, read_table_stats, writes_between
 
     with ctx.target.connect("nchat-tui backup check") as conn:
-        b = bk.latest_verified_backup(ctx.target, conn)
+        try:
+            check_gate(ctx.target, conn, detect_ledger(conn), without_backup=None, journal=None)
+        except Refused:
+            return None, ""
+        b = bk.latest_verified_backup(ctx.target, conn, recheck=False)  # the gate hashed it
         if b is None:
-            return None, ""
-        latest = detect_ledger(conn).latest_change()
-        created = _parse_time(b.created)
-        if created is None or (latest is not None and created <= latest):
-            return None, ""
-        if _ledger_moved_since(b, conn):  # a down run since: the gate would refuse it
             return None, ""
         before = (b.manifest or {}).get("snapshot", {}).get("table_stats")
         if not isinstance(before, dict) or before.get("tables") is None:
@@ -260,10 +259,10 @@ def _existing_locks(plan: Any) -> list[str]:
             for t in ranked]
 
 
-def _atomicity_line(plan: Any) -> str:
-    """Which files commit with their ledger rows or not at all, and which do not."""
-    loose = [f"{f.file} ({f.txn_mode.replace('_', ' ')})" for f in plan.files
-             if f.txn_mode not in ("atomic", "own_transaction")]
+def _atomicity_line(files: list[tuple[str, str]]) -> str:
+    """Which files (name, transaction mode) commit with their ledger rows or not at all."""
+    loose = [f"{name} ({mode.replace('_', ' ')})" for name, mode in files
+             if mode not in ("atomic", "own_transaction")]
     if not loose:
         return "Each file commits with its ledger rows, or not at all."
     return ("Each file commits with its ledger rows, or not at all, except: " + ", ".join(loose)
@@ -317,7 +316,7 @@ def _confirm_production_run(ctx: ActionContext) -> tuple[bool, dict[str, Any]]:
             + ("\n  ".join(locks[:6]) + (f"\n  ... and {len(locks) - 6} more" if len(locks) > 6
                                           else "") if locks else "none")
             + (f"\nThe rehearsal estimated {rehearsal:.0f} s." if rehearsal is not None else "")
-            + "\n" + _atomicity_line(plan))
+            + "\n" + _atomicity_line([(f.file, f.txn_mode) for f in plan.files]))
     answer = ctx.decide(Question("Run the production migration", text,
                                  [("run", "Run it now"), ("no", "Not now")], default="no"))
     facts["locks"] = locks
@@ -470,9 +469,18 @@ def _confirm_down(ctx: ActionContext, before_manifest: str | None) -> bool:
         text = (f"Could not measure what the down files destroy ({exc}).\nRun them on "
                 f"{ctx.target.masked()} anyway? Rows in the tables they drop are lost; only "
                 "the backup holds them.")
-        return ctx.decide(Question("Run the down migrations", text,
-                                   [("no", "Not now"), ("run", "Run them")], default="no",
-                                   danger=("run",), confirm_word=db)) == "run"
+        losing = True
+    else:
+        text = _down_text(ctx, down)
+        losing = down.loses_data
+    answer = ctx.decide(Question(
+        "Run the down migrations", text, [("no", "Not now"), ("run", "Run them")],
+        default="no", danger=("run",) if losing else (), confirm_word=db if losing else None))
+    return answer == "run"
+
+
+def _down_text(ctx: ActionContext, down: Any) -> str:
+    """The down question's facts: each file and what it drops, what is lost, atomicity."""
     lines = []
     for f in down.files:
         lost = [f"{t['table']} ({t['rows']:,} rows)" for t in f.get("tables", []) if t.get("rows")]
@@ -493,16 +501,8 @@ def _confirm_down(ctx: ActionContext, before_manifest: str | None) -> bool:
         text += f"\nNote: {down.note}."
     if not down.loses_data:
         text += "\nNo rows or values are lost: what the down files drop is empty."
-    loose = [f"{f.get('down_file')} ({str(f.get('txn_mode')).replace('_', ' ')})"
-             for f in down.files if f.get("txn_mode") not in ("atomic", "own_transaction")]
-    text += ("\nEach file commits with its ledger rows, or not at all" + (
-        ", except: " + ", ".join(loose) + ": those run statement by statement or as written."
-        if loose else "."))
-    answer = ctx.decide(Question(
-        "Run the down migrations", text, [("no", "Not now"), ("run", "Run them")],
-        default="no", danger=("run",) if down.loses_data else (),
-        confirm_word=db if down.loses_data else None))
-    return answer == "run"
+    return text + "\n" + _atomicity_line(
+        [(str(f.get("down_file")), str(f.get("txn_mode"))) for f in down.files])
 
 
 def act_rollback(ctx: ActionContext) -> StepResult:

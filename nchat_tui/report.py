@@ -404,6 +404,9 @@ def _rollback(doc: _Doc, recs: list[dict[str, Any]]) -> None:
         for r in rb])
 
 
+UNANSWERED = " (UNANSWERED: the app closed on the question; the safe default was taken)"
+
+
 def _decisions(doc: _Doc, recs: list[dict[str, Any]]) -> None:
     rows = []
     for r in recs:
@@ -415,16 +418,14 @@ def _decisions(doc: _Doc, recs: list[dict[str, Any]]) -> None:
         elif e == "decision":
             rows.append([r.get("ts", "")[:19], r.get("user"), "decision", r.get("title"),
                          f"{r.get('answer')}" + (
-                             " (UNANSWERED: the app closed on the question; the safe default "
-                             "was taken)" if r.get("unanswered") else
+                             UNANSWERED if r.get("unanswered") else
                              "" if r.get("asked") else " (default: nobody to ask)")])
         elif e in ("migrate_decision", "rollback_decision", "migrate_gate_override",
                    "migrate_confirmed_as_written", "maintenance_decision"):
             rows.append([r.get("ts", "")[:19], r.get("user"), e,
                          r.get("file") or r.get("choice") or r.get("job") or "",
                          (r.get("reason") or r.get("action") or r.get("answer") or "")
-                         + (" (UNANSWERED: the app closed on the question; the safe default "
-                            "was taken)" if r.get("unanswered") else "")])
+                         + (UNANSWERED if r.get("unanswered") else "")])
         elif e == "step" and r.get("state") == "skipped":
             rows.append([r.get("ts", "")[:19], r.get("user"), "skip", r.get("step"),
                          r.get("note")])

@@ -49,10 +49,6 @@ class StepItem(ListItem):
             Text(f"{ICONS[st.state]} {lock}{self.step.title}", no_wrap=True, overflow="ellipsis"))
 
 
-def evidence_text(evidence: Any) -> str:
-    return render_evidence(evidence)
-
-
 class PhaseScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
@@ -156,7 +152,7 @@ class PhaseScreen(Screen[None]):
                 t.append(f"gate overridden: {st.override_reason}\n", style="yellow")
             else:
                 t.append(f"gated by: {titles} (o to override)\n", style="yellow")
-        ev = evidence_text(st.evidence)
+        ev = render_evidence(st.evidence)
         if ev:
             t.append("\nEvidence\n", style="bold")
             t.append(ev + "\n")
