@@ -141,8 +141,12 @@ def query_line(sql_text: Any, width: int) -> str:
     text = str(sql_text or "")
     ours = OWN_SQL.match(text)
     lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("--")]
-    body = " ".join(lines) or text
-    return one_line(f"[nchat-tui {ours.group(1)}] {body}" if ours else body, width)
+    body = " ".join(lines)
+    if ours and not body:
+        # pg_stat_statements' text, cut to 300 characters, may hold only our header comment:
+        # its first line says what the query is for.
+        body = text[ours.end():].splitlines()[0].strip()
+    return one_line(f"[nchat-tui {ours.group(1)}] {body}" if ours else body or text, width)
 
 
 STATE_SHORT = {"idle in transaction": "idle in tx", "idle in transaction (aborted)": "aborted tx",

@@ -299,3 +299,5 @@ async def test_empty_locks_and_progress_say_so_and_own_queries_are_labelled() ->
     assert query_line("-- activity.sql: every client backend\nSELECT pid\nFROM x", 60) == \
         "[nchat-tui activity.sql] SELECT pid FROM x"
     assert query_line("-- a note\nUPDATE t SET a = 1", 60) == "UPDATE t SET a = 1"
+    cut = "-- slow_queries.sql: this database's statements\n-- by mean execution time (a templ"
+    assert query_line(cut, 60) == "[nchat-tui slow_queries.sql] this database's statements"
