@@ -388,5 +388,7 @@ async def test_a_question_after_the_app_closed_does_not_hang_the_step(tmp_path):
         await pilot.pause(0.1)
     await _until(lambda: finished.is_set(), 5)
     assert finished.is_set(), "the worker hung on a question nobody can see"
+    # the step function has returned; the worker records its result just after that
+    await _until(lambda: session.checklist.state("pre.connect").state != "running", 5)
     st = session.checklist.state("pre.connect")
     assert st.state == "failed" and "waited for an answer" in st.summary
