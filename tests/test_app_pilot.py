@@ -175,8 +175,8 @@ async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
         await pilot.press("1", "enter")
         await _until(lambda: halfway.is_set(), 10)
         assert halfway.is_set(), "the step never started"
-        await pilot.pause(0.2)
         screen = app.screen
+        await _until(lambda: "nchat_messages" in str(screen.query_one("#progress-text").render()), 5)
         assert screen.query_one("#progress").display
         assert "nchat_messages" in str(screen.query_one("#progress-text").render())
         assert screen.query_one("#step-connect").has_class("-running")
