@@ -16,6 +16,7 @@ class ConfirmModal(ModalScreen[bool]):
     """Yes/no. Escape or n answers no."""
 
     BINDINGS = [Binding("escape,n", "answer(False)", "No"), Binding("y", "answer(True)", "Yes")]
+    AUTO_FOCUS = "#no"  # a selector: a modal closed while it mounts finds nothing, no error
 
     def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
         super().__init__(classes="modal")
@@ -27,9 +28,6 @@ class ConfirmModal(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="warning")
                 yield Button(f"{self.no} (n)", id="no", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
@@ -43,6 +41,7 @@ class ReasonModal(ModalScreen[str | None]):
     """Ask for a typed text (a reason, a note). Escape cancels with None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "Input"  # a selector: a modal closed while it mounts finds nothing, no error
 
     def __init__(self, title: str, prompt: str, min_length: int = 0, placeholder: str = "") -> None:
         super().__init__(classes="modal")
@@ -55,9 +54,6 @@ class ReasonModal(ModalScreen[str | None]):
             yield Static(self.prompt, classes="question")
             yield Input(placeholder=self.placeholder, id="reason")
             yield Static("", id="problem", classes="problem")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -76,6 +72,7 @@ class TypeToConfirmModal(ModalScreen[bool]):
     """A destructive step: the operator types the exact word (usually the database name)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "Input"  # a selector: a modal closed while it mounts finds nothing, no error
 
     def __init__(self, question: str, expected: str) -> None:
         super().__init__(classes="modal")
@@ -86,9 +83,6 @@ class TypeToConfirmModal(ModalScreen[bool]):
             yield Static(self.question, classes="question")
             yield Label(f"Type {self.expected!r} to go on, escape to cancel:")
             yield Input(id="typed")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -157,7 +151,9 @@ class QuestionModal(ModalScreen[str]):
                                  variant="error" if key in self.danger else "default")
 
     def on_mount(self) -> None:
-        self.query_one(f"#choice-{self.default}", Button).focus()
+        # query, not query_one: when the app exits while this modal mounts, nothing is there
+        for button in self.query(f"#choice-{self.default}").results(Button):
+            button.focus()
 
     def on_key(self, event: Any) -> None:
         # Keyboard first: the number keys pick a choice.

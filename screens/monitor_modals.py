@@ -32,6 +32,7 @@ class ActionConfirmModal(ModalScreen[bool]):
 
     DEFAULT_CSS = MODAL_CSS
     BINDINGS = [Binding("escape,n", "answer(False)", "No"), Binding("y", "answer(True)", "Yes")]
+    AUTO_FOCUS = "#no"  # a selector: a modal closed while it mounts finds nothing, no error
 
     def __init__(self, title: str, question: str, yes: str = "Yes") -> None:
         super().__init__()
@@ -44,9 +45,6 @@ class ActionConfirmModal(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="warning")
                 yield Button("No (n)", id="no", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
@@ -61,6 +59,7 @@ class TypePidModal(ModalScreen[bool]):
 
     DEFAULT_CSS = MODAL_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "Input"  # a selector: a modal closed while it mounts finds nothing, no error
 
     def __init__(self, pid: int, question: str) -> None:
         super().__init__()
@@ -72,9 +71,6 @@ class TypePidModal(ModalScreen[bool]):
             yield Static(self.question, classes="question")
             yield Input(placeholder=f"type {self.pid} to terminate", id="typed")
             yield Static("", id="problem", classes="problem")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:

@@ -392,3 +392,29 @@ async def test_a_question_after_the_app_closed_does_not_hang_the_step(tmp_path):
     await _until(lambda: session.checklist.state("pre.connect").state != "running", 5)
     st = session.checklist.state("pre.connect")
     assert st.state == "failed" and "waited for an answer" in st.summary
+
+
+async def test_the_app_exiting_while_a_dialog_mounts_raises_nothing():
+    """A dropped SSH session can close the app just as a running step opens a question."""
+    from textual.app import App
+
+    from nchat_tui.screens.modals import (
+        ConfirmModal,
+        QuestionModal,
+        ReasonModal,
+        TypeToConfirmModal,
+    )
+    from nchat_tui.screens.monitor_modals import ActionConfirmModal, TypePidModal
+
+    dialogs = [lambda: QuestionModal("Lock wait", "blocked", [("retry", "Retry"), ("stop", "Stop")],
+                                     default="stop"),
+               lambda: ConfirmModal("Remove it?"),
+               lambda: ReasonModal("Skip", "Why?"),
+               lambda: TypeToConfirmModal("Restore over nchat?", "nchat"),
+               lambda: ActionConfirmModal("Cancel", "Cancel pid 42?"),
+               lambda: TypePidModal(42, "Terminate?")]
+    for make in dialogs:
+        app: App[None] = App()
+        async with app.run_test():
+            app.push_screen(make())
+            app.exit()  # before the dialog's mount has run
