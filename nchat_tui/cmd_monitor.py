@@ -54,6 +54,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                 return 0 if not s.get("error") else 2
             if not ctx.json:
                 ctx.out("")
+            mon.refresh_size()  # when due: after the output, never inside a sample
             time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
     finally:
         mon.close()

@@ -42,6 +42,18 @@ INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 BARS = "▁▂▃▄▅▆▇█"
 
 
+def between_samples(sampler: Any) -> None:
+    """Run a sampler's slow upkeep after its sample was delivered, in the same worker thread.
+
+    For the Monitor that is the database size (``refresh_size``): pg_database_size() stats
+    every file, so it runs here, when due, instead of inside a sample. A failure shows as a
+    stale panel in the next sample; a sampler without upkeep (the test fakes) is left alone.
+    """
+    upkeep = getattr(sampler, "refresh_size", None)
+    if callable(upkeep):
+        upkeep()
+
+
 def sparkline(values: list[float], width: int) -> str:
     """A one-line text sparkline of the last ``width`` values, scaled to their maximum."""
     vals = values[-width:]
@@ -349,6 +361,7 @@ class DashboardScreen(Screen[None]):
             self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(SampleTaken(sample))
+        between_samples(self.sampler)
 
     @on(SampleTaken)
     def _sample_taken(self, message: SampleTaken) -> None:

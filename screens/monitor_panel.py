@@ -20,7 +20,15 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
-from nchat_tui.screens.dashboard import STATE_TINY, fmt_secs, fmt_size, one_line, query_line, sparkline
+from nchat_tui.screens.dashboard import (
+    STATE_TINY,
+    between_samples,
+    fmt_secs,
+    fmt_size,
+    one_line,
+    query_line,
+    sparkline,
+)
 
 
 class PanelSampled(Message):
@@ -85,6 +93,7 @@ class MonitorPanel(Widget):
         except Exception as exc:
             sample = {"error": f"{type(exc).__name__}: {exc}", "stale": {}}
         self.post_message(PanelSampled(sample))
+        between_samples(self.sampler)
 
     def on_panel_sampled(self, message: PanelSampled) -> None:
         message.stop()

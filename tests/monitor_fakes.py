@@ -158,16 +158,24 @@ class FakeSampler:
     def __init__(self, sample: dict[str, Any] | None = None) -> None:
         self.base = copy.deepcopy(sample or FROZEN_SAMPLE)
         self.calls = 0
+        self.events: list[str] = []
         self.lock = threading.Lock()
 
     def sample(self) -> dict[str, Any]:
         with self.lock:
             i = self.calls
             self.calls += 1
+            self.events.append("sample")
         s = copy.deepcopy(self.base)
         s["tps"] = TPS_SERIES[i % len(TPS_SERIES)]
         s["connections"]["this_database"] = CONN_SERIES[i % len(CONN_SERIES)]
         return s
+
+    def refresh_size(self) -> bool:
+        """The Monitor's between-samples upkeep: recorded, so tests see when pollers call it."""
+        with self.lock:
+            self.events.append("size")
+        return True
 
 
 class FakeActions:

@@ -50,6 +50,8 @@ async def test_pause_stops_polling_and_resume_samples_again() -> None:
         await pilot.pause()
         assert screen.paused is False
         assert sampler.calls == 2 and screen.samples_taken == 2
+        # the slow size upkeep runs after each delivered sample, never before or inside one
+        assert sampler.events == ["sample", "size", "sample", "size"]
 
 
 async def test_interval_keys() -> None:
@@ -239,6 +241,7 @@ async def test_panel_polls_its_sampler() -> None:
         await pilot.pause()
         panel = pilot.app.query_one(MonitorPanel)
         assert sampler.calls == 1 and panel.has_sample
+        assert sampler.events == ["sample", "size"]
         assert "lock wait 12s" in str(panel.query_one("#mp-locks").render())
 
 

@@ -335,6 +335,39 @@ def test_lost_connection_keeps_last_data_marked_stale(pg_db: dict[str, str],
         mon.close()
 
 
+def test_database_size_is_measured_between_samples_not_inside_them(
+        pg_db: dict[str, str], pg_conn: psycopg.Connection[Any]) -> None:
+    _make_tables(pg_conn)
+    mon = Monitor(pg_db, size_every_s=3600)
+    try:
+        first = mon.sample()  # no size known yet: the first sample measures it
+        assert isinstance(first["database_size"], int) and first["database_size_at"]
+        pg_conn.execute("CREATE TABLE grown AS SELECT g, repeat('x', 500) AS pad "
+                        "FROM generate_series(1, 20000) g")
+        second = mon.sample()
+        assert (second["database_size"], second["database_size_at"]) == \
+            (first["database_size"], first["database_size_at"])
+        assert mon.refresh_size() is False  # not due for an hour
+        assert mon.refresh_size(force=True) is True
+        third = mon.sample()
+        assert third["database_size"] > first["database_size"] + 5 * 1024 ** 2
+        assert third["database_size_at"] != first["database_size_at"]
+        mon.size_every_s = 0
+        assert mon.size_due() and mon.refresh_size() is True
+
+        # A refresh that fails keeps the old size, marks it stale with why, and never raises.
+        pg_conn.execute("SELECT pg_terminate_backend(%s)", (mon.backend_pid,))
+        assert mon.refresh_size(force=True) is True  # its connection was killed under it
+        fourth = mon.sample()
+        assert fourth["database_size"] == third["database_size"]
+        assert "database_size" in fourth["stale"], fourth["stale"]
+        assert fourth["stale"]["database_size"]["has_data"] is True
+        assert mon.refresh_size(force=True) is True
+        assert "database_size" not in mon.sample()["stale"]
+    finally:
+        mon.close()
+
+
 def test_cancel_refuses_own_sessions_and_cancels_others(
         pg_db: dict[str, str], tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal.jsonl")
