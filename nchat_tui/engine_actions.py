@@ -278,7 +278,7 @@ def _gate_refusal(ctx: ActionContext, without_backup: str | None) -> StepResult 
     file's checksum is left to the run itself): a question whose "yes" the gate would refuse
     anyway only wastes a tired operator's time. ``without_backup`` must be what the run
     itself will be given."""
-    from nchat_tui.errors import Refused
+    from nchat_tui.errors import NeedsBackup, Refused
     from nchat_tui.ledger import detect_ledger
     from nchat_tui.runner import check_gate
 
@@ -287,9 +287,7 @@ def _gate_refusal(ctx: ActionContext, without_backup: str | None) -> StepResult 
             check_gate(ctx.target, conn, detect_ledger(conn), without_backup=without_backup,
                        journal=None, recheck=False)
         except Refused as exc:
-            about_the_backup = any(w in exc.message for w in (
-                "no verified backup", "older than the ledger", "another migration state"))
-            howto = GATE_HOWTO if about_the_backup else (exc.hint or "")
+            howto = GATE_HOWTO if isinstance(exc, NeedsBackup) else (exc.hint or "")
             return StepResult("failed", f"refused: {exc.message}. {howto}".rstrip(),
                               {"error": "refused", "gate": exc.message})
     return None

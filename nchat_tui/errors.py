@@ -63,6 +63,11 @@ class Refused(NchatError):
     kind = "refused"
 
 
+class NeedsBackup(Refused):
+    """The migration gate's refusals that a new verified backup fixes (none, or one taken
+    before the ledger's latest change or at another migration state)."""
+
+
 class LockHeld(NchatError):
     exit_code = EXIT_LOCKED
     kind = "lock_held"

@@ -46,7 +46,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from nchat_tui.errors import BadInput, LockHeld, OperationFailed, Refused
+from nchat_tui.errors import BadInput, LockHeld, NeedsBackup, OperationFailed, Refused
 from nchat_tui.journal import Journal, os_user
 from nchat_tui.ledger import (
     Ledger,
@@ -421,24 +421,26 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
     try:
         from nchat_tui.backup import latest_verified_backup
     except ImportError:
-        raise Refused("no verified backup can be found: the backup engine is not available",
-                      "run `nchat-tui backup` first, or give --without-backup \"REASON\"") from None
+        raise NeedsBackup("no verified backup can be found: the backup engine is not "
+                          "available",
+                          "run `nchat-tui backup` first, or give --without-backup \"REASON\""
+                          ) from None
     b = latest_verified_backup(target, conn, recheck=recheck)
     if b is None:
-        raise Refused(f"no verified backup of {db} in {target.backup_dir}",
-                      "run `nchat-tui backup` first, or give --without-backup \"REASON\"")
+        raise NeedsBackup(f"no verified backup of {db} in {target.backup_dir}",
+                          "run `nchat-tui backup` first, or give --without-backup \"REASON\"")
     created = _parse_time(getattr(b, "created", None))
     if created is None:
         raise Refused(f"the latest verified backup {getattr(b, 'path', '?')} has no start time")
+    taken = created.isoformat(timespec="seconds")
     if latest is not None and created <= latest:
-        raise Refused(f"the latest verified backup ({created.isoformat(timespec='seconds')}) is "
-                      f"older than the ledger's latest change ({latest.isoformat(timespec='seconds')})",
-                      "take a new backup: `nchat-tui backup`")
+        raise NeedsBackup(f"the latest verified backup ({taken}) is older than the ledger's "
+                          f"latest change ({latest.isoformat(timespec='seconds')})",
+                          "take a new backup: `nchat-tui backup`")
     changed = _ledger_moved_since(b, conn)
     if changed:
-        raise Refused(f"the latest verified backup ({created.isoformat(timespec='seconds')}) was "
-                      f"taken at another migration state: {changed}",
-                      "take a new backup: `nchat-tui backup`")
+        raise NeedsBackup(f"the latest verified backup ({taken}) was taken at another "
+                          f"migration state: {changed}", "take a new backup: `nchat-tui backup`")
     info = {"backup": str(getattr(b, "path", "")), "backup_created": created.isoformat(),
             "ledger_latest_change": latest.isoformat() if latest else None}
     if journal is not None:

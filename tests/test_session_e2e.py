@@ -115,3 +115,23 @@ def test_full_upgrade_then_down_rollback(demo_target):
                                              "015_voice_calls.sql", "016_live_streaming.sql"]
     assert s.journal.last("rollback_decision")["choice"] == "down"
     assert "Run the down migrations" in asked
+
+
+def test_the_gate_refuses_before_the_question_with_the_fix_that_applies(demo_target):
+    """The app checks the gate before asking: a missing backup points to the backup step of
+    the app; any other refusal keeps the gate's own hint."""
+    import psycopg
+
+    from nchat_tui.actions import ActionContext
+    from nchat_tui.engine_actions import GATE_HOWTO, _gate_refusal
+
+    ctx = ActionContext(demo_target, None)
+    refused = _gate_refusal(ctx, without_backup=None)
+    assert refused is not None and refused.status == "failed"
+    assert "no verified backup" in refused.summary and GATE_HOWTO in refused.summary
+
+    with psycopg.connect(**demo_target.params, application_name="pg_dump"):
+        refused = _gate_refusal(ctx, without_backup="maintenance window, backup by the DBA")
+    assert refused is not None and "a pg_dump is reading" in refused.summary
+    assert GATE_HOWTO not in refused.summary and "wait for the backup to finish" in refused.summary
+    assert _gate_refusal(ctx, without_backup="maintenance window, backup by the DBA") is None
