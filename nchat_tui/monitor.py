@@ -244,6 +244,17 @@ class Monitor:
         self._progress_sql = sql.SQL("\nUNION ALL\n").join(parts) if parts else None
         return conn
 
+    def _connect_or_none(self) -> psycopg.Connection[Any] | None:
+        """The connection, or None with the reason kept for the panels it leaves stale."""
+        try:
+            conn = self.connect()
+        except (NchatError, psycopg.Error) as exc:
+            self._last_connect_error = (exc.one_line() if isinstance(exc, NchatError)
+                                        else _one_line(exc))
+            return None
+        self._last_connect_error = None
+        return conn
+
     def close(self) -> None:
         if self._conn is not None:
             pid = self._caps.get("backend_pid")
@@ -297,14 +308,7 @@ class Monitor:
         started = time.perf_counter()
         mono = time.monotonic()
         out: dict[str, Any] = {"ts": now_iso(), "target": self.masked()}
-        conn: psycopg.Connection[Any] | None
-        try:
-            conn = self.connect()
-            self._last_connect_error = None
-        except (NchatError, psycopg.Error) as exc:
-            conn = None
-            self._last_connect_error = (exc.one_line() if isinstance(exc, NchatError)
-                                        else _one_line(exc))
+        conn = self._connect_or_none()
         interval = None if self._prev_at is None else mono - self._prev_at
         out["interval_s"] = round(interval, 3) if interval is not None else None
         out["database"] = self._caps.get("database")
@@ -407,13 +411,7 @@ class Monitor:
         with self._sample_lock:
             if not (force or self.size_due()):
                 return False
-            try:
-                conn: psycopg.Connection[Any] | None = self.connect()
-            except (NchatError, psycopg.Error) as exc:
-                conn = None
-                self._last_connect_error = (exc.one_line() if isinstance(exc, NchatError)
-                                            else _one_line(exc))
-            self._run_panel("database_size", conn, self._q_size)
+            self._run_panel("database_size", self._connect_or_none(), self._q_size)
             return True
 
     def _q_activity(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
