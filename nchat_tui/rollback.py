@@ -144,6 +144,7 @@ class RollbackFacts:
 def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
                 columns: dict[str, Any]) -> DownFacts:
     from nchat_tui.ddl_effects import analyse_files
+    from nchat_tui.plan import analyse_sql
 
     facts = DownFacts(available=bool(files))
     tcount = sql.SQL(sql_text("snapshot/count_rows.sql"))
@@ -193,8 +194,6 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
             item["parse_errors"] = eff.parse_errors
             facts.unmeasured += [f"{f.down_path.name}: not parseable, its effect is unknown "
                                  f"({e.get('error')})" for e in eff.parse_errors]
-        from nchat_tui.plan import analyse_sql
-
         try:
             item["txn_mode"] = analyse_sql(f.down_text() or "").txn_mode
         except Exception:  # the runner analyses again and refuses what it cannot run
