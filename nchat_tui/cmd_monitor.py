@@ -89,8 +89,15 @@ def render_text(s: dict[str, Any], top: int = 10) -> list[str]:
         out.append(f"  ERROR {s['error']}")
     if acc.get("level") == "degraded":
         out.append(f"  {acc.get('label')} (fix: {acc.get('fix')})")
-    for name, st in (s.get("stale") or {}).items():
-        out.append(f"  STALE {name} since {st.get('since')}: {st.get('reason')}")
+    stale = s.get("stale") or {}
+    if s.get("error") and stale and not any(st.get("has_data") for st in stale.values()):
+        out.append("  nothing sampled yet: every panel needs the connection above")
+        return out
+    by_reason: dict[tuple[Any, Any], list[str]] = {}
+    for name, st in stale.items():  # a lost connection stales every panel for one reason
+        by_reason.setdefault((st.get("since"), st.get("reason")), []).append(name)
+    for (since, reason), names in by_reason.items():
+        out.append(f"  STALE {', '.join(names)} since {since}: {reason}")
     c = s.get("connections") or {}
     chr_ = s.get("cache_hit_ratio") or {}
     tps = s.get("tps")
@@ -139,8 +146,8 @@ def render_text(s: dict[str, Any], top: int = 10) -> list[str]:
                        f"{mark}")
     sq = s.get("slow_queries") or {}
     if sq.get("unavailable"):
-        out.append(f"slow queries: unavailable ({sq.get('state')}): {sq['unavailable']}; "
-                   f"fix: {sq.get('fix')}")
+        out.append(f"slow queries: unavailable ({sq.get('state')}): {sq['unavailable']}"
+                   + (f"; fix: {sq['fix']}" if sq.get("fix") else ""))
     else:
         if sq.get("outdated"):
             o = sq["outdated"]

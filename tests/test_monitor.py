@@ -517,3 +517,23 @@ def test_refuses_any_nchat_tui_session_even_from_another_process(pg_db):
         m.close()
     finally:
         other.close()
+
+
+def test_text_output_says_a_lost_connection_once() -> None:
+    from nchat_tui.cmd_monitor import render_text
+
+    why = "no connection: connection refused by postgres@127.0.0.1:1/nchat"
+    never = {"error": why, "stale": {n: {"since": "t0", "reason": why, "has_data": False}
+                                     for n in ("database", "connections", "locks", "tables")}}
+    lines = render_text(never)
+    assert [ln for ln in lines if "refused" in ln] == [f"  ERROR {why}"]
+    assert lines[-1] == "  nothing sampled yet: every panel needs the connection above"
+
+    lost = {"error": why, "database_size": 1024, "slow_queries": {
+        "unavailable": "no sample yet", "state": "no_data", "fix": None},
+        "stale": {n: {"since": "t1", "reason": why, "has_data": True}
+                  for n in ("database", "connections", "locks")}}
+    lines = render_text(lost)
+    assert f"  STALE database, connections, locks since t1: {why}" in lines
+    assert sum("STALE" in ln for ln in lines) == 1
+    assert "slow queries: unavailable (no_data): no sample yet" in lines  # no "fix: None"
