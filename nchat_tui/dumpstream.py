@@ -7,11 +7,13 @@ The verified backup used to run three steps one after the other: ``pg_dump -Fc -
   partial file and feeds the same bytes to sha256 as it goes. The file is written front to back
   exactly once and never rewritten (pg_dump, writing to a seekable file itself, would rewrite its
   table of contents at the end to add data offsets), so the digest is the file's own sha256.
-- The *feed* thread reads the file back as it grows and streams it into ``pg_restore -f
-  /dev/null`` (the same full read ``verify-backup`` does, reading standard input). pg_dump never
-  waits for it: the reader follows the file, not the pipe, and finishes shortly after the dump.
-  Every data block is decompressed: a truncated stream, a bad block or a short file fails the
-  read exactly as it fails on a finished file.
+- The *feed* thread reads the file back as it grows, hashes what it reads (a second sha256,
+  over the file's bytes as stored: equal to the first, it proves the file holds what was
+  written) and streams it into ``pg_restore -f /dev/null`` (the same full read
+  ``verify-backup`` does, reading standard input). pg_dump never waits for it: the reader
+  follows the file, not the pipe, and finishes shortly after the dump. Every data block is
+  decompressed: a truncated stream, a bad block or a short file fails the read exactly as it
+  fails on a finished file.
 
 What the file lacks: data offsets in its table of contents (a pipe cannot be rewound). pg_restore
 reads such an archive sequentially (as nself's restore, ``docker exec -i ... pg_restore <
@@ -71,6 +73,9 @@ class StreamResult:
     read_stderr: list[str] = field(default_factory=list)
     read_fed: int = 0
     """Bytes of the file handed to pg_restore (equals ``size`` when it read to the end)."""
+    read_sha256: str | None = None
+    """sha256 of the bytes read back from the file for pg_restore (when it read them all):
+    equal to ``sha256`` proves the file holds exactly what was written and hashed."""
     dump_s: float = 0.0
     """From the start until pg_dump exited and its last byte was in the file."""
     read_lag_s: float | None = None
@@ -95,6 +100,7 @@ class StreamedDump:
                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
                        if read_argv is not None else None)
         self._hash = hashlib.sha256()
+        self._read_hash = hashlib.sha256()
         self._written = 0
         self._fed = 0
         self._copy_done = False
@@ -177,7 +183,10 @@ class StreamedDump:
             dump_rc=rc, size=self._written, sha256=self._hash.hexdigest(),
             write_error=self._write_error, read_rc=read_rc,
             read_stderr=list(self.reader.stderr_tail) if self.reader is not None else [],
-            read_fed=self._fed, dump_s=self._t_dump_end - self._t0,
+            read_fed=self._fed,
+            read_sha256=(self._read_hash.hexdigest() if self.reader is not None
+                         and self._fed == self._written else None),
+            dump_s=self._t_dump_end - self._t0,
             read_lag_s=(t_end - self._t_dump_end) if self.reader is not None else None)
 
     def _close_fds(self) -> None:
@@ -238,6 +247,7 @@ class StreamedDump:
                     if not data:  # the file shrank under us: the reader gets a short stream
                         done = True
                         break
+                    self._read_hash.update(data)
                     _write_all(sink.fileno(), memoryview(data))
                     pos += len(data)
                     self._fed = pos

@@ -61,7 +61,7 @@ def test_the_file_its_sha256_and_the_full_read_come_from_one_pass(
     assert res.read_rc == 0, res.read_stderr
     data = out.read_bytes()
     assert res.size == len(data) == res.read_fed  # the reader read the whole file
-    assert res.sha256 == hashlib.sha256(data).hexdigest()
+    assert res.sha256 == hashlib.sha256(data).hexdigest() == res.read_sha256
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert data.startswith(b"PGDMP")
     # the archive restores (in parallel too: no data offsets, pg_restore finds the blocks)
