@@ -262,6 +262,8 @@ def main() -> int:
                     help="keep the cluster here and reuse its databases on the next run")
     ap.add_argument("--skip-restore", action="store_true")
     ap.add_argument("--skip-levels", action="store_true")
+    ap.add_argument("--build-only", action="store_true",
+                    help="build the databases (with --data-dir: for a later run) and stop")
     ap.add_argument("--write-doc", action="store_true")
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
@@ -280,6 +282,8 @@ def main() -> int:
     try:
         cluster.start()
         infos = [ensure_database(cluster, s) for s in sizes]
+        if args.build_only:
+            return 0
         with psycopg.connect(conninfo(cluster.socket_conninfo()), autocommit=True) as c:
             row = c.execute("SELECT version()").fetchone()
             results["server"] = row[0].split(" on ")[0] if row else "?"

@@ -11,12 +11,13 @@ level 6. The choice here, unless the operator names one (``--format``, ``--jobs`
   the work, so it is never the default: when it would be clearly faster here, the method says so
   (and that nself cannot restore it), and ``--format directory`` picks it.
 - **Compression**: the fastest the client's pg_dump offers that the restore side reads.
-  pg_dump 15 and older compress with gzip only, level 0-9: level 1 is the fastest gzip level
-  (``bench/bench_backup.py`` measures every level: see docs/PERFORMANCE.md; level 0 writes the
-  data uncompressed, several times the size, and is not chosen). pg_dump 16+ may also offer zstd
-  and lz4 (when built with them: probed, never assumed); they are used only when the server is
-  16+ too, because nself restores with the server container's own pg_restore, and an older
-  pg_restore cannot read them.
+  pg_dump 15 and older compress with gzip only, level 0-9: the level with the highest
+  measured throughput whose files stay within 25% of the default level's size (level 1 on this
+  data: ``bench/bench_backup.py`` measures every level, see docs/PERFORMANCE.md; level 0
+  writes the data uncompressed, several times the size, and is only taken when asked).
+  pg_dump 16+ may also offer zstd and lz4 (when built with them: probed, never assumed); they
+  are used only when the server is 16+ too, because nself restores with the server container's
+  own pg_restore, and an older pg_restore cannot read them.
 - **Jobs** (directory format only): enough workers for the large tables, at most the CPUs.
 
 Nothing here runs pg_dump except ``probe_compressions`` (which never connects anywhere).
@@ -33,16 +34,27 @@ from typing import Any
 from nchat_tui.errors import BadInput
 from nchat_tui.pgtools import PgTool, docker_binary
 
-AUTO_GZIP_LEVEL = 1
 DEFAULT_GZIP_LEVEL = 6  # pg_dump's own default (zlib's Z_DEFAULT_COMPRESSION)
 LEVELS = {"gzip": (1, 9), "lz4": (1, 12), "zstd": (1, 22)}
 PARALLEL_WORTH = 1.25  # a directory dump is mentioned when it would be at least this much faster
 MAX_JOBS = 8
 
-# Measured by bench/bench_backup.py on nChat-like data (docs/PERFORMANCE.md, "Backup"): the
-# throughput and the size of gzip level 1 relative to pg_dump's default level 6. Shown to the
-# operator as the size trade-off; updated from the benchmark when it is rerun.
-GZIP1_VS_6 = {"speed": 3.0, "size": 1.12}
+# pg_dump -Fc -Z N against the default level 6, measured by bench/bench_backup.py on the 1 GiB
+# nChat-like database (docs/PERFORMANCE.md, "gzip levels"): level -> (throughput, file size),
+# both relative to level 6. The automatic choice takes the fastest level whose files stay within
+# MAX_SIZE_VS_DEFAULT of level 6's, and says what it trades; rerun the benchmark to update.
+GZIP_LEVELS: dict[int, tuple[float, float]] = {
+    0: (23.0, 2.66), 1: (3.2, 1.10), 2: (2.9, 1.08), 3: (2.3, 1.05), 4: (1.8, 1.03),
+    6: (1.0, 1.0), 9: (0.85, 0.99)}
+MAX_SIZE_VS_DEFAULT = 1.25
+
+
+def fastest_gzip_level() -> int:
+    """The gzip level with the highest measured throughput among those whose files stay within
+    ``MAX_SIZE_VS_DEFAULT`` of pg_dump's default level."""
+    ok = {lv: f for lv, f in GZIP_LEVELS.items() if f[1] <= MAX_SIZE_VS_DEFAULT}
+    return max(ok, key=lambda lv: ok[lv][0])
+
 
 _SPEC = re.compile(r"^(?:(?P<level>\d+)|(?P<alg>gzip|lz4|zstd|none)(?::(?P<alg_level>\d+))?)$")
 
@@ -309,8 +321,14 @@ def _auto_compression(pg_dump: PgTool, server_major: int,
                 "this pg_dump has no zstd or lz4" if not algs & {"zstd", "lz4"} else
                 f"the server ({server_major}) is older than 16: its pg_restore (the one nself "
                 "restores with) reads gzip only")
-    return Compression("gzip", AUTO_GZIP_LEVEL), (
-        f"gzip level {AUTO_GZIP_LEVEL}: {why_gzip}, and level {AUTO_GZIP_LEVEL} is its fastest "
-        f"level: ~{GZIP1_VS_6['speed']:.1f}x the throughput of pg_dump's default level "
-        f"{DEFAULT_GZIP_LEVEL}, for files ~{(GZIP1_VS_6['size'] - 1) * 100:.0f}% larger "
-        "(measured on nChat-like data, docs/PERFORMANCE.md)")
+    level = fastest_gzip_level()
+    speed, size = GZIP_LEVELS[level]
+    text = (f"gzip level {level}: {why_gzip}, and level {level} has the highest throughput of "
+            f"the levels whose files stay within {(MAX_SIZE_VS_DEFAULT - 1) * 100:.0f}% of the "
+            f"default level {DEFAULT_GZIP_LEVEL}'s size: ~{speed:.1f}x its throughput for files "
+            f"~{(size - 1) * 100:.0f}% larger (measured on nChat-like data, docs/PERFORMANCE.md)")
+    if 0 in GZIP_LEVELS and level != 0:
+        s0, z0 = GZIP_LEVELS[0]
+        text += (f"; no compression (--compress 0) would be ~{s0 / speed:.0f}x faster again but "
+                 f"~{z0:.1f}x the size")
+    return Compression("gzip", level), text
