@@ -227,7 +227,7 @@ def bench_size(cluster: LocalCluster, info: dict[str, Any], pairs: int, out_dir:
             r[f"restore_{mode}_bare"] = times["B"]
     if levels:
         lv: dict[str, dict[str, float]] = {}
-        for level in (0, 1, 3, 6, 9):
+        for level in (6, 1, 2, 3, 4, 0, 9):
             f = out_dir / f"{name}_z{level}.dump"
             run = Run(["pg_dump", "-Fc", "-Z", str(level), "-f", str(f)], env)
             lv[str(level)] = {"wall": run.wall, "cpu": run.cpu, "size": du(f), "load": run.load}
@@ -235,6 +235,10 @@ def bench_size(cluster: LocalCluster, info: dict[str, Any], pairs: int, out_dir:
             print(f"  pg_dump -Z {level}: {run.wall:.2f}s, {du_text(lv[str(level)]['size'])}",
                   flush=True)
         r["levels"] = lv
+        six = lv["6"]
+        print("  for nchat_tui/dumpmethod.py GZIP_LEVELS: {" + ", ".join(
+            f"{k}: ({six['wall'] / x['wall']:.2f}, {x['size'] / six['size']:.2f})"
+            for k, x in sorted(lv.items(), key=lambda kv: int(kv[0]))) + "}", flush=True)
     if directory:
         run = Run([*NCHAT_ARGV, "backup", "--json", "--format", "directory", *common], env)
         res = json.loads(run.proc.stdout)
@@ -403,12 +407,14 @@ def render(r: dict[str, Any], pairs: int) -> str:
                   "database, one run each: the trade-off the automatic choice rests on. "
                   "pg_dump 15 has no other compression; lz4 and zstd (pg_dump 16+) could not "
                   "be measured here: no pg_dump on this machine is built with them.", "",
-                  "| level | wall | CPU | table data per second | file | size vs level 6 |",
-                  "|---|---|---|---|---|---|"]
-        for level, x in lv.items():
+                  "| level | wall | CPU (pg_dump) | table data per second | throughput vs 6 "
+                  "| file | size vs 6 |",
+                  "|---|---|---|---|---|---|---|"]
+        for level, x in sorted(lv.items(), key=lambda kv: int(kv[0])):
             lines.append(f"| {level}{' (pg_dump default)' if level == '6' else ''} "
                          f"| {_s(x['wall'])} | {x['cpu']:.1f} s "
-                         f"| {tb / x['wall'] / 1024**2:,.0f} MiB/s | {_mib(x['size'])} "
+                         f"| {tb / x['wall'] / 1024**2:,.0f} MiB/s "
+                         f"| {six['wall'] / x['wall']:.2f} | {_mib(x['size'])} "
                          f"| {x['size'] / six['size']:.2f} |")
         lines.append("")
     d = sizes[0].get("dir")
