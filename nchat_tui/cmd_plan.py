@@ -16,7 +16,7 @@ from nchat_tui.cli import CliContext
 from nchat_tui.errors import BadInput
 from nchat_tui.ledger import detect_ledger
 from nchat_tui.migrations import discover
-from nchat_tui.plan import Plan, build_plan
+from nchat_tui.plan import Plan, build_plan, norm_name
 from nchat_tui.runner import RunOptions, select_files
 
 NAME = "plan"
@@ -79,10 +79,13 @@ def render_text(plan: Plan) -> list[str]:
             out.append(f"  !! preflight {line}")
         for st in fp.statements:
             locks = []
+            own = {norm_name(c) for c in st.creates}
             for t in st.targets:
                 where = t.qualified or t.name
-                if t.created_by_plan:
-                    fig = "created by this plan"
+                if t.created_by_plan and norm_name(t.name) in own:
+                    fig = "created by this statement"
+                elif t.created_by_plan:
+                    fig = "created earlier in this plan"
                 elif t.exists:
                     fig = f"~{t.row_estimate or 0:,} rows, {_size(t.size_bytes)}"
                 else:

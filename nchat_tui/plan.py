@@ -1102,11 +1102,8 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
 
             texts = [(f.name, f.path.read_text(encoding="utf-8")) for f, *_ in analyses]
             plan.preflight = run_preflight(conn, texts)
-            by_file: dict[str, list[str]] = {}
-            for n in plan.preflight.problems():
-                by_file.setdefault(n.file, []).append(f"line {n.line}: {n.describe()}")
             for fp in plan.files:
-                fp.preflight = by_file.get(fp.file, [])
+                fp.preflight = plan.preflight.lines_for(fp.file)
 
     # Drift: applied files whose content changed since the Go ledger recorded their checksum.
     for f in all_files or []:

@@ -192,6 +192,16 @@ class Preflight:
     def for_file(self, name: str) -> list[Need]:
         return [n for n in self.problems() if n.file == name]
 
+    def lines_for(self, name: str) -> list[str]:
+        """One line per missing object that file ``name`` needs, with its lines there."""
+        out = []
+        for g in self.grouped(self.for_file(name)):
+            ls = g["where"][name]
+            text = Need(g["kind"], g["name"], "", 0, 0, "", g["state"], g["detail"]).describe()
+            out.append(f"line{'s' if len(ls) > 1 else ''} {', '.join(str(x) for x in ls)}: "
+                       f"{text}")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {"files": self.files, "ok": not self.problems(),
                 "problems": self.grouped(), "guarded": self.grouped(self.guarded()),

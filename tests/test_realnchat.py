@@ -239,6 +239,8 @@ def test_item5_plan_shows_the_preflight(target: Target, pg_conn: Conn, tmp_path:
     assert rc == 0
     assert "PREFLIGHT: 7 object(s)" in text
     assert "!! preflight line 11: relation users does not exist" in text
+    assert "lock: ACCESS EXCLUSIVE on nchat_messages_search_view (created by this statement)" \
+        in text
     assert "guarded: role nhost_hasura (003_fts_messages.sql line 53)" in text
     rc = main(["--dsn", target.conninfo(), "--migrations", str(MIGRATIONS), "plan", "--json"])
     d = json.loads(capsys.readouterr().out)
