@@ -676,7 +676,7 @@ def extract(files: list[tuple[str, str]]) -> tuple[list[_Ev], list[dict[str, Any
             chunk = text[start:start + (r.stmt_len or len(text) - start)]
             lead = len(chunk) - len(chunk.lstrip())
             unit = _Unit(r.stmt, text, 1, i, fname, [], start=start + lead)
-            events += _unit_events(unit, chunk.strip())
+            events += _unit_events(unit, chunk.strip(), unchecked)
             node = r.stmt
             line = text.count("\n", 0, start + lead) + 1
             if isinstance(node, ast.DoStmt):
@@ -704,9 +704,17 @@ def extract(files: list[tuple[str, str]]) -> tuple[list[_Ev], list[dict[str, Any
     return events, unchecked
 
 
-def _unit_events(unit: _Unit, stmt_sql: str) -> list[_Ev]:
+def _unit_events(unit: _Unit, stmt_sql: str,
+                 unchecked: list[dict[str, Any]] | None = None) -> list[_Ev]:
     x = _Extractor(unit, stmt_sql)
-    x.statement(unit.node)
+    try:
+        x.statement(unit.node)
+    except Exception as exc:  # a node shape this reader does not know: say so, keep going
+        if unchecked is not None:
+            unchecked.append({"file": unit.file, "line": unit.line(None),
+                              "why": f"{type(unit.node).__name__} not understood "
+                                     f"({type(exc).__name__}): what it needs is not checked"})
+        return []
     return x.ev
 
 
@@ -730,7 +738,8 @@ def _body_events(stmts: list[BodyStatement], exprs: list[Expression], fname: str
         for r in raw:
             start = r.stmt_location or 0
             unit = _Unit(r.stmt, sql, line, index, fname, list(ctx), fixed, start=start)
-            out += _unit_events(unit, sql[start:start + (r.stmt_len or len(sql) - start)])
+            out += _unit_events(unit, sql[start:start + (r.stmt_len or len(sql) - start)],
+                                unchecked)
     if creating:
         for ev in out:
             ev.context = "the body of a SQL function (checked when it is created): " + ev.context
@@ -962,17 +971,22 @@ def resolve(events: list[_Ev], cat: Catalog) -> list[Need]:
     for i, ev in enumerate(events):
         if id(ev.unit) in dead:
             continue
-        if ev.op == "need":
-            n = _need(ev, i, sim, cat, first)
-            if n is not None:
-                needs.append((i, n))
-        else:
+        try:
+            if ev.op == "need":
+                n = _need(ev, i, sim, cat, first)
+                if n is not None:
+                    needs.append((i, n))
+                continue
             found = _apply(ev, sim, cat, i)
-            needs += [(i, n) for n in found]
-            if ev.op == "create" and ev.kind == "relation":
-                now = sim.rel(ev.key)[1]
-                if found or now is None or now.origin != _origin(ev):
-                    dead.add(id(ev.unit))
+        except Exception as exc:  # an odd shape: this one object is not judged, say so
+            needs.append((i, _mk(ev, ev.kind, str(ev.key), "unknown",
+                                 f"not judged ({type(exc).__name__})")))
+            continue
+        needs += [(i, n) for n in found]
+        if ev.op == "create" and ev.kind == "relation":
+            now = sim.rel(ev.key)[1]
+            if found or now is None or now.origin != _origin(ev):
+                dead.add(id(ev.unit))
     # A skipped IF NOT EXISTS is judged at the end of the run: a later ALTER TABLE ... ADD
     # COLUMN IF NOT EXISTS (the usual way to complete an older shape) makes the columns appear.
     for sh in sim.shapes:
@@ -996,10 +1010,18 @@ def _later(kind: str, key: Any, i: int, first: dict[tuple[str, Any], tuple[int, 
     return None
 
 
+def visible(text: str) -> str:
+    """A name as it can be shown on one line: control characters (a newline in a quoted
+    identifier) escaped."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: "\\n" if m.group() == "\n"
+                  else f"\\x{ord(m.group()):02x}", text)
+
+
 def _mk(ev: _Ev, kind: str, name: str, state: str, detail: str | None = None,
         fix: str | None = None) -> Need:
-    return Need(kind, name, ev.unit.file, ev.line, ev.unit.statement, ev.context, state, detail,
-                fix)
+    return Need(kind, visible(name), ev.unit.file, ev.line, ev.unit.statement,
+                visible(ev.context), state, visible(detail) if detail else None,
+                visible(fix) if fix else None)
 
 
 def _provider(kind: str, name: str) -> str | None:

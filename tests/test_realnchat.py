@@ -375,3 +375,23 @@ def test_item8_an_older_cli_prefix_row_is_upgraded_not_duplicated(pg_conn: Conn,
                            "ORDER BY id").fetchall()
     assert rows == [("20260207_sso_tables", files[1].name, None),
                     ("20260207_user_settings", files[2].name, None)]
+
+
+def test_preflight_with_hostile_names(pg_conn: Conn) -> None:
+    """Names with quotes, dots, semicolons and newlines reach the catalog only as parameters
+    and are shown on one line."""
+    from nchat_tui.preflight import run_preflight
+
+    text = ('CREATE SCHEMA "we.ird""s";\n'
+            'CREATE TABLE "we.ird""s"."ta\nble" ("co;l" int PRIMARY KEY, "x""y" uuid);\n'
+            'CREATE INDEX "ix\'1" ON "we.ird""s"."ta\nble" USING gin ("x""y");\n'
+            'GRANT SELECT ON "we.ird""s"."ta\nble" TO "ro\'le\nx";\n'
+            'SELECT "fn.x"."f\'n"();\n')
+    pf = run_preflight(pg_conn, [("001_h.sql", text)])
+    got = {(g["kind"], g["name"]): g for g in pf.grouped()}
+    assert set(got) == {("role", "ro'le\\nx"), ("function", "fn.x.f'n()"),
+                        ("default operator class",
+                         'for uuid in gin (column we.ird"s.ta\\nble.x"y)')}
+    assert got[("role", "ro'le\\nx")]["where"] == {"001_h.sql": [7]}
+    assert all("\n" not in line for line in pf.lines())
+    assert pg_conn.execute("SELECT to_regnamespace('\"we.ird\"\"s\"')").fetchone() == (None,)
