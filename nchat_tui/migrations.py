@@ -205,7 +205,16 @@ def discover(directory: Path) -> Discovery:
     if underscored:
         disc.warnings.append(
             f"{', '.join(underscored)}: down file(s) named *_down.sql (the older Bash CLI's "
-            "style); the Go CLI excludes only *.down.sql and would run these as UP migrations")
+            "style); Go CLIs that exclude only *.down.sql would run these as UP migrations "
+            "(the current one skips *_down.sql too)")
+    # The current Go CLI skips every file whose name ends in _down.sql (its down-file test),
+    # so an UP migration with such a name never runs under it.
+    unlucky = [f.name for f in files if f.name.removesuffix(".sql").lower().endswith("_down")]
+    if unlucky:
+        disc.warnings.append(
+            f"{', '.join(unlucky)}: an up migration whose name ends in _down.sql; the current "
+            "nself Go CLI takes every *_down.sql for a down file and never runs it (nchat-tui "
+            "does): rename it")
 
     by_version: dict[int, list[str]] = {}
     for f in files:

@@ -110,3 +110,6 @@ def test_older_bash_underscore_down_files(tmp_path: Path) -> None:
     assert [f.name for f in disc.files] == ["005_slow_down.sql", "20260101120000_add_x.sql"]
     assert disc.files[1].down_path == tmp_path / "20260101120000_add_x_down.sql"
     assert any("would run these as UP migrations" in w for w in disc.warnings)
+    # the current Go CLI skips every *_down.sql: 005_slow_down.sql would never run under it
+    assert any(w.startswith("005_slow_down.sql: an up migration whose name ends in _down.sql")
+               for w in disc.warnings)
