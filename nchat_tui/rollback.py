@@ -38,6 +38,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
+from nchat_tui.objkeys import key as okey
+from nchat_tui.objkeys import split2, split_key
 from nchat_tui.resources import sql_text
 from nchat_tui.target import Target
 
@@ -160,7 +162,7 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
                                 "drops": {c: sorted(v) for c, v in eff.drops.items() if v},
                                 "tables": [], "columns": []}
         for key in sorted(eff.drops["tables"]):
-            schema, _, name = key.partition(".")
+            schema, name = split2(key)
             try:
                 row = conn.execute(tcount.format(table=sql.Identifier(schema, name))).fetchone()
                 n = int(row[0]) if row else 0
@@ -169,7 +171,7 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
             item["tables"].append({"table": key, "rows": n})
             facts.rows_lost += n
         for key in sorted(eff.drops["columns"]):
-            schema, table, column = key.split(".", 2)
+            schema, table, column = split_key(key)
             # A value equal to the column's default (is_encrypted = false on every old row) is
             # not data anyone wrote: only values that differ from it would be lost.
             default = (columns.get(key) or {}).get("default")
@@ -230,7 +232,7 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
     from nchat_tui.verify import LEDGER_TABLES
 
     for schema, name in data_tables(inv):
-        key = f"{schema}.{name}"
+        key = okey(schema, name)
         if key in LEDGER_TABLES:  # the migration's own ledger rows: a restore should drop them
             continue
         row = conn.execute(tcount.format(table=sql.Identifier(schema, name))).fetchone()
