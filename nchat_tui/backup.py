@@ -1060,6 +1060,7 @@ def _test_restore(target: Target, path: Path, manifest: dict[str, Any], v: Verif
         else:
             v.add("test_restore", True, f"restored into scratch database {scratch}; "
                   f"{len(rr['counts'])} tables' row counts equal the manifest's")
+        _test_restore_schema(target, scratch, manifest, v, info)
     except NchatError as exc:
         if isinstance(exc, Cancelled):
             raise
@@ -1069,6 +1070,38 @@ def _test_restore(target: Target, path: Path, manifest: dict[str, Any], v: Verif
             _drop_own_database(target, scratch, journal)
         info["duration_s"] = round(time.monotonic() - t0, 3)
     return info
+
+
+def _test_restore_schema(target: Target, scratch: str, manifest: dict[str, Any],
+                         v: Verification, info: dict[str, Any]) -> None:
+    """The scratch copy's schema against the manifest's inventory, by meaning: the same
+    comparison the restore rollback makes before it swaps (``inventory_compare``)."""
+    from nchat_tui.inventory_compare import compare_restored
+
+    snap = snapshot_keys(manifest["snapshot"])
+    if "inventory" not in snap:
+        v.add("restore_schema", True, "the manifest records no schema inventory: not compared")
+        return
+    try:
+        with target.connect("nchat-tui verify: test restore schema", dbname=scratch) as c:
+            cmp = compare_restored(c, snap["inventory"])
+    except (psycopg.Error, NchatError) as exc:
+        why = exc.message if isinstance(exc, NchatError) else (
+            exc.diag.message_primary if exc.diag else str(exc))
+        v.add("restore_schema", False, f"cannot read the restored schema: {why}",
+              "schema_mismatch")
+        return
+    info["schema"] = {"equal": cmp.equal, "same_meaning": len(cmp.same_meaning),
+                      "not_compared": cmp.not_compared, "warnings": cmp.warnings}
+    if not cmp.equal:
+        v.add("restore_schema", False, "the restored schema differs from the manifest's "
+              f"inventory (a restore rollback would refuse it): {cmp.describe()}",
+              "schema_mismatch")
+    else:
+        v.add("restore_schema", True, "the restored schema equals the manifest's inventory"
+              + (f" ({len(cmp.same_meaning)} definition(s) deparse differently but mean the "
+                 "same)" if cmp.same_meaning else "")
+              + ("; " + "; ".join(cmp.warnings) if cmp.warnings else ""))
 
 
 def _database_exists(target: Target, name: str) -> bool:

@@ -386,6 +386,29 @@ def _terminate_all(admin: psycopg.Connection[Any], name: str, wait_s: float,
         time.sleep(0.05)
 
 
+def _compare_restored_copy(target: Target, name: str, manifest: dict[str, Any],
+                           journal: Any) -> Any:
+    """The restored copy ``name`` against the manifest's inventory, by meaning
+    (``inventory_compare``); ``OperationFailed`` naming what really differs."""
+    from nchat_tui.inventory_compare import compare_restored
+    from nchat_tui.objkeys import upgrade_snapshot_keys
+
+    expected = upgrade_snapshot_keys(manifest["snapshot"])["inventory"]
+    with target.connect("nchat-tui rollback verify", dbname=name) as rc:
+        cmp = compare_restored(rc, expected)
+    if cmp.same_meaning or cmp.not_compared:
+        journal.append("rollback_restored_copy_compared", database=name, equal=cmp.equal,
+                       same_meaning=[{k: v for k, v in m.items() if k != "restored"}
+                                     for m in cmp.same_meaning][:50],
+                       not_compared=cmp.not_compared[:50])
+    if not cmp.equal:
+        raise OperationFailed(f"the restored copy {name} differs from the backup's inventory: "
+                              + cmp.describe(), "the dump does not restore what the backup "
+                              "recorded: do not swap it in; test other backups with "
+                              "nchat-tui verify-backup --test-restore")
+    return cmp
+
+
 def restore_swap(target: Target, backup: str | Path, *,
                  confirm_name: ConfirmName | str | None,
                  progress: ProgressFn | None = None,
@@ -398,8 +421,6 @@ def restore_swap(target: Target, backup: str | Path, *,
     return the name typed by the operator (or is that string already, for ``--yes``).
     """
     from nchat_tui.backup import manifest_path_for, read_manifest, restore_into
-    from nchat_tui.snapshot import schema_inventory
-    from nchat_tui.verify import diff_inventory, diff_is_empty
 
     say: ProgressFn = progress or (lambda _t, _f: None)
     j = _journal(target, journal)
@@ -456,14 +477,8 @@ def restore_swap(target: Target, backup: str | Path, *,
 
     try:
         say("comparing the restored schema with the manifest's inventory", 0.82)
-        with target.connect("nchat-tui rollback verify", dbname=restore_name) as rc:
-            inv = schema_inventory(rc)
-        d = diff_inventory(manifest["snapshot"]["inventory"], inv, include_ledgers=True)
-        if not diff_is_empty(d):
-            keys = {c: sorted(set(p["added"]) | set(p["removed"]) | set(p["changed"]))[:3]
-                    for c, p in d.items()}
-            raise OperationFailed(f"the restored copy {restore_name} differs from the backup's "
-                                  "inventory: " + ", ".join(f"{c} {k}" for c, k in keys.items()))
+        cmp = _compare_restored_copy(target, restore_name, manifest, j)
+        warnings += cmp.warnings
         if cancel is not None and cancel.is_set():
             raise OperationFailed("cancelled by the operator before the swap")
         with admin_connect(target) as admin:

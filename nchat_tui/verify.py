@@ -222,12 +222,15 @@ def diff_inventory(before: dict[str, Any], after: dict[str, Any], *,
             if not include_ledgers and _is_ledger_key(cat, k, a[k]):
                 continue
             ob, oa = _normalise(cat, b[k]), _normalise(cat, a[k])
-            if ob != oa:
-                if isinstance(ob, dict) and isinstance(oa, dict):
-                    changed[k] = {f: [ob.get(f), oa.get(f)] for f in sorted(set(ob) | set(oa))
-                                  if ob.get(f) != oa.get(f)}
-                else:
-                    changed[k] = {"value": [ob, oa]}
+            if isinstance(ob, dict) and isinstance(oa, dict):
+                # Only what the before side recorded: an older snapshot lacks newer fields
+                # (a view's full definition), which is not a change of the object.
+                fields = {f: [ob.get(f), oa.get(f)] for f in sorted(ob)
+                          if ob.get(f) != oa.get(f)}
+                if fields:
+                    changed[k] = fields
+            elif ob != oa:
+                changed[k] = {"value": [ob, oa]}
         if added or removed or changed:
             out[cat] = {"added": added, "removed": removed, "changed": changed}
     return out
