@@ -288,7 +288,9 @@ class ProgressTracker:
 # small helpers
 # ---------------------------------------------------------------------------------------------
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    """Manifest instants, with microseconds: the migration gate orders a backup against the
+    ledger's latest change, which can fall in the same second."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 def _proc_start(pid: int) -> str | None:
