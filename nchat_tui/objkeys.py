@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from nchat_tui.errors import BadInput
+
 KEY_FORMAT = "quoted-identifiers"
 """The value of ``snapshot["key_format"]`` for snapshots keyed as this module keys them."""
 
@@ -162,12 +164,38 @@ def _rekey(d: Any, fn: Any) -> Any:
     return dict(sorted((fn(k), v) for k, v in d.items()))
 
 
+_PARTS = {**dict.fromkeys(_TWO, 2), **dict.fromkeys(_THREE, 3)}
+
+
+def _check_keys(snap: dict[str, Any]) -> dict[str, Any]:
+    """``BadInput`` naming the first key that is not an object key (a manifest edited by hand
+    or damaged), instead of a traceback wherever it is split."""
+    raw = snap.get("inventory")
+    inv: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    where: list[tuple[str, Any, int]] = [(c, inv.get(c), n) for c, n in _PARTS.items()]
+    where += [(f, snap.get(f), 2) for f in ("row_counts", "table_bytes")]
+    for name, d, n in where:
+        for k in d if isinstance(d, dict) else ():
+            try:
+                ok = isinstance(k, str) and len(split_key(k)) == n
+            except ValueError:
+                ok = False
+            if not ok:
+                raise BadInput(f"the snapshot's {name} key {k!r} is not a {n}-part object key: "
+                               "the manifest was edited or is damaged",
+                               "use the manifest as nchat-tui wrote it, or another backup")
+    return snap
+
+
 def upgrade_snapshot_keys(snap: dict[str, Any]) -> dict[str, Any]:
     """A snapshot keyed as this module keys objects (a copy when it had to be rewritten).
 
-    Snapshots already in this format are returned as they are."""
-    if not isinstance(snap, dict) or snap.get("key_format") == KEY_FORMAT:
+    Snapshots already in this format are returned as they are. ``BadInput`` when a key is
+    not an object key (a hand-edited or damaged manifest)."""
+    if not isinstance(snap, dict):
         return snap
+    if snap.get("key_format") == KEY_FORMAT:
+        return _check_keys(snap)
     inv = snap.get("inventory")
     if not isinstance(inv, dict):
         return snap
@@ -196,7 +224,7 @@ def upgrade_snapshot_keys(snap: dict[str, Any]) -> dict[str, Any]:
                                 if isinstance(rls.get(f), list)}}
     out["key_format"] = KEY_FORMAT
     out["key_format_upgraded_from"] = "dotted"
-    return out
+    return _check_keys(out)
 
 
 __all__ = ["KEY_FORMAT", "function_base", "ident", "key", "parent", "split2", "split_key",

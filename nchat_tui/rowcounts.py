@@ -169,6 +169,10 @@ class Counter:
         except psycopg.errors.LockNotAvailable as exc:
             return TableCount(k, "not_counted", seconds=round(time.monotonic() - t0, 3),
                               note=f"locked by another session: {exc.diag.message_primary}")
+        except psycopg.errors.InsufficientPrivilege as exc:
+            return TableCount(k, "not_counted", seconds=round(time.monotonic() - t0, 3),
+                              note=f"this role may not read it: {exc.diag.message_primary} "
+                                   "(count as the owner or a superuser)")
         return TableCount(k, "exact", int(rows[0]["count"]),
                           seconds=round(time.monotonic() - t0, 3))
 

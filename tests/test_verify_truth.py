@@ -178,6 +178,20 @@ def test_manifests_with_dotted_keys_still_load(target: Target, tmp_path: Path) -
     assert 'auth."Users Table" has 3 row(s), 4 before' in rep.failed()[0].summary
 
 
+def test_a_hand_edited_key_is_one_line_exit_2(target: Target, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with target.connect("test") as conn:
+        conn.execute("CREATE TABLE t (id int)")
+    before = _snapshot_file(target, tmp_path / "before.json")
+    snap = json.loads(before.read_text())
+    snap["row_counts"]['public."t'] = snap["row_counts"].pop("public.t")
+    before.write_text(json.dumps(snap))
+    assert main(_cli(target, "verify", "--against", str(before))) == 2
+    err = capsys.readouterr().err
+    assert "row_counts key 'public.\"t' is not a 2-part object key" in err
+    assert "Traceback" not in err
+
+
 def test_ddl_effects_key_names_as_snapshots_do() -> None:
     from nchat_tui.ddl_effects import analyse_files
 
