@@ -38,6 +38,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
+from nchat_tui.failpoints import failpoint
 from nchat_tui.resources import sql_text
 from nchat_tui.target import Target
 
@@ -488,6 +489,7 @@ def restore_swap(target: Target, backup: str | Path, *,
     with admin_connect(target, "nchat-tui rollback swap") as admin:
         orig = _exists(admin, db) or {}
         _allow(admin, db, False)
+        failpoint("swap.after_disallow")
         j.append("rollback_swap_started", database=db, connections_refused=True)
         try:
             listed = connections_to(admin, db)
