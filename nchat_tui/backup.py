@@ -50,6 +50,7 @@ from psycopg.rows import dict_row
 
 from nchat_tui import __version__
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused, ToolMissing
+from nchat_tui.failpoints import failpoint
 from nchat_tui.journal import Journal
 from nchat_tui.pgtools import (
     Cancelled,
@@ -924,6 +925,7 @@ def _run_restore_tool(argv: list[str], env: dict[str, str], stdin_path: Path | N
         tp = ToolProcess(argv, env, on_line=on_line, stdout=stdout, stdin=fh).start()
         if on_start:
             on_start(tp)
+            failpoint("restore.after_tool_started")
         tp.wait(cancel_event)
     finally:
         if fh:

@@ -47,6 +47,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, LockHeld, NeedsBackup, OperationFailed, Refused
+from nchat_tui.failpoints import failpoint
 from nchat_tui.journal import Journal, os_user
 from nchat_tui.ledger import (
     Ledger,
@@ -920,6 +921,7 @@ class Runner:
                     current = None
                     self._write_ledger(work, f, kinds, ledger,
                                        (time.monotonic() - t0) * 1000)
+                failpoint("runner.after_commit")
                 for so in fo.statements:
                     so.status = "committed"
                 fo.status, fo.ledger_written = "committed", True
