@@ -99,7 +99,7 @@ def _armed_failpoint(name: str) -> None:
         _kill(name)
 
 
-def _noop(name: str) -> None:  # noqa: ARG001 - the normal, unarmed case
+def _noop(name: str) -> None:
     return None
 
 

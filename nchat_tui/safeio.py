@@ -137,3 +137,18 @@ def os_error_line(exc: OSError, what: str = "") -> tuple[str, str]:
     where = exc.filename if exc.filename is not None else ""
     msg = f"{what + ': ' if what else ''}{cause}" + (f" ({where})" if where else "")
     return msg, hint
+
+
+def read_text_utf8(path: Path) -> str:
+    """A SQL or text file the operator wrote, as UTF-8; ``BadInput`` naming the file and the
+    first bad byte when it is not UTF-8 (a traceback otherwise)."""
+    from nchat_tui.errors import BadInput
+
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise BadInput(f"{Path(path).name} is not UTF-8 text: byte 0x{data[exc.start]:02x} on "
+                       f"line {line}; nothing was run",
+                       "save the file as UTF-8 (iconv -f latin1 -t utf-8)") from None

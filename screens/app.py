@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -18,6 +17,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
+from nchat_tui.errors import NchatError
 from nchat_tui.screens.home import HomeScreen
 from nchat_tui.screens.modals import ConfirmModal, HelpModal
 from nchat_tui.screens.phase import PhaseScreen
@@ -73,12 +73,12 @@ class NchatApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="leftovers",
           description="looking for what an interrupted run left behind")
     def check_leftovers(self) -> None:
-        run = self.session.interrupted_run()
-        if run:
-            self.call_from_thread(
-                self.notify, "A migration run of this session was interrupted: "
-                f"{json.dumps(run, default=str)[:300]}. The ledger and the catalog are the truth: "
-                "run 'Check migrations were recorded'.", severity="error", timeout=30)
+        try:
+            notes = self.session.start_up_notices()
+        except NchatError as exc:
+            notes = [f"What an interrupted run left could not be settled: {exc.one_line()}"]
+        if notes:
+            self.call_from_thread(self.notify, "\n".join(notes), severity="error", timeout=30)
         found = self.session.leftovers()
         if not found:
             return
