@@ -1040,9 +1040,8 @@ def _test_restore(target: Target, path: Path, manifest: dict[str, Any], v: Verif
     info: dict[str, Any] = {"database": scratch}
     created = False
     try:
-        _create_database(target, scratch, manifest)
+        _create_marked(target, scratch, manifest, "test restore", journal)
         created = True
-        _mark_scratch(target, scratch, "test restore")
         if journal is not None:
             journal.append("database_created", database=scratch, purpose="test restore")
         rr = _restore_and_count(target, path, scratch, manifest, jobs=jobs,
@@ -1123,6 +1122,61 @@ def _mark_scratch(target: Target, name: str, purpose: str) -> None:
     _set_comment(target, name, comment)
 
 
+def _create_marked(target: Target, name: str, manifest: dict[str, Any] | None, purpose: str,
+                   journal: Journal | None) -> None:
+    """CREATE DATABASE, then mark it as ours. A kill between the two would leave a database
+    nobody knows about, so the intent is written first (``recovery.py``): the next start marks
+    a database so left, and it is listed with the leftovers."""
+    from nchat_tui.recovery import clear_intent, write_intent
+
+    marker = write_intent(target, "restore", {"database": name, "purpose": purpose}, journal)
+    try:
+        _create_database(target, name, manifest)
+    except BaseException:
+        clear_intent(marker)
+        raise
+    failpoint("restore.after_create")
+    try:
+        _mark_scratch(target, name, purpose)
+    except BaseException:
+        _drop_own_database(target, name, journal)
+        clear_intent(marker)
+        raise
+    clear_intent(marker)
+
+
+def recover_restore(target: Target, marker: Path, intent: dict[str, Any],
+                    journal: Journal | None) -> list[str]:
+    """A run killed between CREATE DATABASE and its mark: mark the database now (with the dead
+    run's pid), so it is listed with the leftovers and offered for dropping."""
+    from nchat_tui.recovery import clear_intent, pid_alive
+
+    name = intent.get("database")
+    if not isinstance(name, str):
+        os.replace(marker, marker.with_suffix(".bad"))
+        return [f"an unreadable restore marker {marker.name} was set aside (renamed *.bad)"]
+    alive = pid_alive(intent.get("pid"), intent.get("host"), intent.get("pid_started"))
+    if alive is not False:
+        return []  # still running (or elsewhere): its own business
+    lines: list[str] = []
+    with _admin_connect(target) as c, c.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql_text("backup/database_comment.sql"), {"name": name})
+        row = cur.fetchone()
+    if row is not None and not row["comment"]:
+        comment = (f"{SCRATCH_MARK} {intent.get('purpose') or 'restore'} of {target.database} "
+                   f"by pid {intent.get('pid')} start {intent.get('pid_started')} host "
+                   f"{intent.get('host')} at {intent.get('written_at')}")
+        _set_comment(target, name, comment)
+        if journal is not None:
+            journal.append("database_left_by_interrupted_run", database=name,
+                           purpose=intent.get("purpose"), pid=intent.get("pid"))
+        lines.append(f"an interrupted run (pid {intent.get('pid')}) left the new database "
+                     f"{name}: listed with the leftovers (nchat-tui backups --remove-leftovers "
+                     "drops it)")
+    clear_intent(marker)
+    return lines
+
+
 def _set_comment(target: Target, name: str, comment: str | None) -> None:
     with _admin_connect(target) as c:
         c.execute(sql.SQL(sql_text("backup/comment_scratch_database.sql")).format(
@@ -1130,30 +1184,19 @@ def _set_comment(target: Target, name: str, comment: str | None) -> None:
 
 
 SCRATCH_COMMENT = re.compile(r"pid (\d+) start (\S+) host (\S+)")
-UNMARKED_OURS = re.compile(r"(_restore_\d{8}_\d{6}|_rehearse_\d{14}|^nchat_tui_verify_"
-                           r"[0-9a-f]{10})$")
-"""Names only nchat-tui gives (a rollback's restored copy, a rehearsal's copy, a test restore's
-scratch database): one without our mark was created by a run killed before it could mark it."""
-
-
 def scratch_leftovers(target: Target) -> list[Leftover]:
     """Databases that crashed runs of this tool left on the server: scratch databases of test
     restores, restored copies of rollbacks and rehearsals, half-restored databases of
-    ``restore --into``. Only databases carrying our mark (whose process is gone) count, plus
-    unmarked ones with a name only we give (killed between CREATE DATABASE and the mark); a
-    database whose process still runs (or ran on another host) is not a leftover."""
+    ``restore --into``. Only databases carrying our mark (whose process is gone) count (a run
+    killed between CREATE DATABASE and the mark left an intent that the next start turns into
+    the mark: ``recover_restore``); a database whose process still runs (or ran on another
+    host) is not a leftover."""
     out: list[Leftover] = []
     with _admin_connect(target) as c, c.cursor(row_factory=dict_row) as cur:
         cur.execute(sql_text("backup/scratch_databases.sql"))
         rows = cur.fetchall()
     for r in rows:
         comment = r["comment"] or ""
-        if not comment:
-            if UNMARKED_OURS.search(r["name"]) and not r["connections"]:
-                out.append(Leftover([], f"database {r['name']} of an interrupted nchat-tui run "
-                                        "(killed before it could mark the database)",
-                                    database=r["name"]))
-            continue
         m = SCRATCH_COMMENT.search(comment)
         if not m:
             continue
@@ -1546,12 +1589,8 @@ def restore_into(target: Target, path: str | os.PathLike[str], dbname: str, jobs
                                   "damaged; not restoring")
     t0 = time.monotonic()
     j.append("restore_started", file=str(p), database=dbname, jobs=jobs)
-    _create_database(target, dbname, manifest)  # Refused if it appeared meanwhile
+    _create_marked(target, dbname, manifest, purpose, j)  # Refused if it appeared meanwhile
     try:
-        failpoint("restore.after_create")
-        # Marked as ours at once: if this run dies, the half-restored database is a leftover
-        # (listed, offered for dropping), never a mystery.
-        _mark_scratch(target, dbname, purpose)
         j.append("database_created", database=dbname, purpose=purpose)
         rr = _restore_and_count(target, p, dbname, manifest, jobs=jobs, on_progress=on_progress,
                                 cancel_event=cancel_event, journal=j, purpose=purpose)
@@ -1560,8 +1599,6 @@ def restore_into(target: Target, path: str | os.PathLike[str], dbname: str, jobs
                 f"restored {dbname}, but row counts differ from the manifest: "
                 + ", ".join(f"{m['table']} {m['restored']} != {m['expected']}"
                             for m in rr["mismatches"][:10]))
-        if purpose == "restore":  # the operator's new database: no longer a scratch one
-            _set_comment(target, dbname, None)
         failpoint("restore.after_restore")
     except BaseException as exc:
         dropped: bool = False
@@ -1582,4 +1619,6 @@ def restore_into(target: Target, path: str | os.PathLike[str], dbname: str, jobs
                         rr["mismatches"], manifest is not None)
     j.append("restore_finished", file=str(p), database=dbname, duration_s=res.duration_s,
              tables=len(res.counts), compared_with_manifest=res.compared)
+    if purpose == "restore":  # the operator's new database, whole: no longer a scratch one
+        _set_comment(target, dbname, None)
     return res

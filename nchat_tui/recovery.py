@@ -1,16 +1,18 @@
 """What a killed run left half-done, found and settled on the next start.
 
 A destructive step that spans more than one server statement (the restore swap, dropping a
-kept database) first writes its **intent**: a record in the session journal and a small marker
-file ``STATE_DIR/pending/<target key>.<op>.<stamp>.json`` (0600, fsync'd, renamed into place),
-both before it changes anything, and removes the marker once its outcome is journaled. The
+kept database, creating a database and then marking it as ours) first writes its **intent**:
+a record in the session journal and a small marker file
+``STATE_DIR/pending/<target key>.<op>.<stamp>.json`` (0600, fsync'd, renamed into place), both
+before it changes anything, and removes the marker once its outcome is journaled. The
 marker makes the check on every start one directory listing, and costs nothing when none is
 there; the journal holds the story for the report.
 
 ``recover_on_start`` (called by every CLI command that connects, and by the app at start-up)
 settles each marker whose process is gone: a restore swap is completed (its renames had
 committed) or undone (production accepts connections again), a drop is recorded as it happened,
-and it reconciles an interrupted migration run with the ledger. It returns one line per thing
+a database created but never marked is marked (so it is listed with the leftovers), and it
+reconciles an interrupted migration run with the ledger. It returns one line per thing
 it did, for the operator. A marker whose process still runs is left alone and said so.
 
 ``refusing_connections_line``: when the target refuses connections, whether this tool did it
@@ -161,6 +163,10 @@ def recover_on_start(target: Target, journal: Any = None, *,
                 lines += rollback.recover_swap(target, path, intent, j)
             elif op == "drop_old":
                 lines += rollback.recover_drop_old(target, path, intent, j)
+            elif op == "restore":
+                from nchat_tui.backup import recover_restore
+
+                lines += recover_restore(target, path, intent, j)
             else:
                 lines.append(f"an unreadable intent marker {path.name} was set aside "
                              f"(renamed *.bad); it changed nothing")
