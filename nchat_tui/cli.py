@@ -133,11 +133,20 @@ def _merge_target_defaults(args: argparse.Namespace, argv: list[str],
 
 
 NO_RECOVERY = ("report", "demo", "app")
-"""Commands that never connect (report), have their own target (demo), or settle it in the
-app's start-up notice where the operator sees it (app)."""
+"""Commands that never connect (report: it only says what is pending), have their own target
+(demo), or settle it before the screen opens and show it in the app's start-up notice (app,
+demo: ``run_app``)."""
 
 
 def _recover(ctx: CliContext, command: str) -> None:
+    if command == "report":  # never connects: says what is pending, settles nothing
+        from nchat_tui.recovery import pending_intents
+
+        for _path, intent in pending_intents(ctx.target()):
+            ctx.err(f"nchat-tui report: an interrupted {intent.get('op')} of "
+                    f"{intent.get('database')} (pid {intent.get('pid')}) is not settled yet: "
+                    "any command that connects (nchat-tui status) settles it")
+        return
     if command in NO_RECOVERY:
         return
     from nchat_tui.recovery import recover_on_start

@@ -84,9 +84,11 @@ def session_dir_for(state_dir: Path, masked_target: str, session: str | None = N
         raise BadInput(f"no session {session!r} under {state_dir / 'sessions'}")
     pointer = state_dir / "targets" / f"{target_key(masked_target)}.current"
     if pointer.is_file():
-        d = state_dir / "sessions" / pointer.read_text().strip()
-        if (d / "journal.jsonl").is_file():
-            return d
+        from nchat_tui.safeio import contained
+
+        cur = contained(state_dir / "sessions", pointer.read_text(errors="replace").strip())
+        if cur is not None and (cur / "journal.jsonl").is_file():  # never leads outside
+            return cur
     mine = [p.parent for p in Journal.list_sessions(state_dir)
             if _first_target(p) == masked_target]
     if not mine:

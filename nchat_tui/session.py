@@ -49,6 +49,8 @@ class UpgradeSession:
         self._lock = threading.Lock()
         self.cache: dict[str, Any] = {}
         """Results steps share within a session (the plan, a fresh verification)."""
+        self.settled_at_start: list[str] = []
+        """What was settled before the session opened (``run_app``), for the start-up notice."""
 
     def banner(self) -> dict[str, Any]:
         """Target banner facts (cached; ``refresh_banner`` re-reads)."""
@@ -158,7 +160,9 @@ class UpgradeSession:
         from nchat_tui.recovery import recover_on_start
         from nchat_tui.runner import describe_interrupted
 
-        lines = recover_on_start(self.target, self.journal, reconcile_runs=False)
+        lines = self.settled_at_start + recover_on_start(self.target, self.journal,
+                                                         reconcile_runs=False)
+        self.settled_at_start = []
         run = self.interrupted_run()
         if run is not None:
             lines += describe_interrupted(run)

@@ -198,13 +198,26 @@ def make_app(session: UpgradeSession, monitor: Any = None, workload: Any = None,
     return NchatApp(session, monitor=monitor, workload=workload, resume=resume)
 
 
-def run_app(target: Target, workload: Any = None, path_id: str | None = None,
-            new_session: bool = False) -> int:
-    """Open the app on ``target``; the connection is checked first so a bad target is one line."""
+def open_session(target: Target, path_id: str | None = None,
+                 new_session: bool = False) -> UpgradeSession:
+    """The session ``run_app`` opens: first what a killed run left half-done is settled (an
+    unfinished restore swap would otherwise keep even the connection check out; what was done
+    goes into the start-up notice), then the connection is checked (a bad target is one line,
+    exit 2, before any screen)."""
+    from nchat_tui.recovery import recover_on_start
     from nchat_tui.status import gather_status
 
+    settled = recover_on_start(target, reconcile_runs=False)
     status = gather_status(target)  # raises ConnectError (exit 2) before the screen opens
     session = UpgradeSession(target, path_id=path_id, new=new_session, status=status)
+    session.settled_at_start = settled
+    return session
+
+
+def run_app(target: Target, workload: Any = None, path_id: str | None = None,
+            new_session: bool = False) -> int:
+    """Open the app on ``target`` (``open_session``, then the screens)."""
+    session = open_session(target, path_id, new_session)
     monitor = None
     try:
         from nchat_tui.monitor import Monitor

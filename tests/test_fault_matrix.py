@@ -80,9 +80,28 @@ def ledger(t: Target) -> list[str]:
             return []
 
 
-def app_notices(t: Target) -> list[str]:
-    """The app's start-up notice, through the core function the app calls."""
-    return UpgradeSession(t).start_up_notices()
+def app_notices(t: Target, expect: str) -> list[str]:
+    """The app's start-up notice as the operator meets it: ``open_session`` (what ``run_app``
+    does before any screen) and the real app under Pilot, until a notification holding
+    ``expect`` shows (or 20 s). Returns every notification's text."""
+    import asyncio
+
+    from nchat_tui.screens.app import make_app, open_session
+
+    app = make_app(open_session(t))
+    seen: list[str] = []
+
+    async def go() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                seen[:] = [str(n.message) for n in app._notifications]
+                if any(expect in m for m in seen):
+                    return
+                await pilot.pause(0.05)
+
+    asyncio.run(go())
+    return seen
 
 
 def leftover_dbs(t: Target) -> list[str]:
@@ -199,7 +218,7 @@ def test_swap_killed(swap_env: tuple[Target, Path], point: str, next_start: str)
         assert st.returncode == 0, st.stderr
         said = st.stderr
     else:
-        said = "\n".join(app_notices(t))
+        said = "\n".join(app_notices(t, "unfinished restore swap"))
     assert "unfinished restore swap" in said, said
     dbs = databases(t)
     assert dbs[db] is True  # never left refusing logins
@@ -350,7 +369,7 @@ def test_runner_killed_after_a_commit(target: Target, tmp_path: Path, point: str
     assert ledger(t) == ["001_a.sql"]
     ev = [r for r in events(t) if r.get("event") == "migrate_file_finished"]
     assert ev == []  # the kill came before the journal line...
-    notes = app_notices(t)  # ...and the app's start-up notice takes the ledger's word
+    notes = app_notices(t, "committed per the ledger")  # ...the app takes the ledger's word
     assert any("committed per the ledger: 001_a.sql" in n for n in notes), notes
     assert any("the kill came after the COMMIT of 001_a.sql" in n for n in notes), notes
     assert "committed per the ledger: 001_a.sql" in report(t)
@@ -402,7 +421,7 @@ def test_runner_killed_inside_a_concurrent_index_build(
         holder.close()
     assert pg_conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = "
                            "'t_x'::regclass").fetchone() == (False,)
-    notes = app_notices(t)
+    notes = app_notices(t, "invalid index")
     assert any("invalid index: public.t_x" in n for n in notes), notes
     assert not any("server rolled back" in n for n in notes)
     p = cli(t, "migrate", "--yes", "--without-backup", "fault matrix")

@@ -455,6 +455,52 @@ def test_the_server_ending_the_session_is_not_a_file_to_fix(
     assert _ledger(pg_conn) == []
 
 
+def test_a_real_server_restart_mid_migrate_is_not_a_file_to_fix(tmp_path: Path) -> None:
+    """A PostgreSQL of this test's own (the shared one must not restart under other tests),
+    restarted (fast shutdown) while a migration statement runs."""
+    import shutil
+    import tempfile
+
+    from nchat_tui.pgcluster import LocalCluster
+    from nchat_tui.target import resolve_target
+
+    base = Path(tempfile.mkdtemp(prefix="nchat-test-pg-restart-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    cluster = LocalCluster(datadir=base / "data", sockdir=base / "run", password="restart-pw")
+    cluster.start()
+    try:
+        with psycopg.connect(**cluster.socket_conninfo(), autocommit=True) as c:
+            c.execute("CREATE DATABASE app")
+        d = _folder(tmp_path, {"001_slow.sql": "CREATE TABLE s (id int);\nSELECT pg_sleep(60);\n",
+                               "002_t.sql": "CREATE TABLE t (id int);"})
+        params = cluster.tcp_conninfo("app")
+        t = resolve_target(dsn=" ".join(f"{k}={v}" for k, v in params.items()),
+                           backup_dir=tmp_path / "b", state_dir=tmp_path / "s",
+                           migrations=str(d), environ={})
+        proc = start_cli(t, "migrate", "--yes", "--without-backup", "test")
+
+        def sleeping() -> bool:
+            with psycopg.connect(**cluster.socket_conninfo("app"), autocommit=True) as c:
+                return bool(c.execute("SELECT count(*) FROM pg_stat_activity WHERE query "
+                                      "LIKE 'SELECT pg_sleep(60)%%'").fetchone()[0])
+
+        wait_for(sleeping, what="the sleep")
+        cluster.stop(mode="fast")
+        cluster.start()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode in (1, 2), out + err
+        assert "fix the file" not in out + err and "Traceback" not in err
+        assert "server ended" in out + err
+        # the server is back: the run goes on from where it stood (the file rolled back whole)
+        (d / "001_slow.sql").write_text("CREATE TABLE s (id int);\n")
+        p = cli(t, "migrate", "--yes", "--json", "--without-backup", "test")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert json.loads(p.stdout)["committed"] == ["001_slow.sql", "002_t.sql"]
+    finally:
+        cluster.stop(mode="immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def test_demo_seed_at_scale_2_does_not_overflow(pg_db: dict[str, str]) -> None:
     from nchat_tui.demo import load_demo
 
