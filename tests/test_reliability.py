@@ -155,6 +155,24 @@ def test_remove_leftovers_never_deletes_outside_the_backup_dir(target: Target, t
     assert victim.read_text() == "precious"
 
 
+def test_a_hand_edited_session_pointer_never_leads_outside_the_state_dir(
+        target: Target, tmp_path: Path) -> None:
+    from nchat_tui.journal import target_key
+    from nchat_tui.report import session_dir_for
+
+    outside = tmp_path / "outside"
+    (outside / "x").mkdir(parents=True)
+    (outside / "x" / "journal.jsonl").write_text('{"seq":1,"event":"planted"}\n')
+    pointer = target.state_dir / "targets" / f"{target_key(target.masked())}.current"
+    pointer.parent.mkdir(parents=True)
+    (target.state_dir / "sessions").mkdir()
+    pointer.write_text("../../outside/x\n")
+    j = Journal.for_target(target.state_dir, target.masked())
+    assert j.path.resolve().is_relative_to((target.state_dir / "sessions").resolve())
+    assert session_dir_for(target.state_dir, target.masked()) != outside / "x"
+    assert (outside / "x" / "journal.jsonl").read_text().count("\n") == 1  # untouched
+
+
 # ---------------------------------------------------------------------------------------------
 # item 5: short writes and full disks
 # ---------------------------------------------------------------------------------------------
