@@ -25,6 +25,7 @@ database, never connected to ``<db>`` itself. No textual here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import threading
@@ -499,10 +500,10 @@ def restore_swap(target: Target, backup: str | Path, *,
         j.append("rollback_swap_intent", **intent, undo=_undo_sql(db))
         marker = write_intent(target, "swap", intent, j)
         failpoint("swap.after_intent")
-        _allow(admin, db, False)
-        failpoint("swap.after_disallow")
-        j.append("rollback_swap_started", database=db, connections_refused=True)
         try:
+            _allow(admin, db, False)
+            failpoint("swap.after_disallow")
+            j.append("rollback_swap_started", database=db, connections_refused=True)
             listed = connections_to(admin, db)
             j.append("rollback_connections", database=db, sessions=listed)
             ended = _terminate_all(admin, db, terminate_wait_s, cancel)
@@ -538,14 +539,18 @@ def restore_swap(target: Target, backup: str | Path, *,
                     if _exists(undo, restore_name) is not None:
                         _allow(undo, restore_name, True)
             except (psycopg.Error, NchatError) as undo_exc:
-                j.append("rollback_swap_undo_failed", database=db, reason=str(undo_exc))
+                with contextlib.suppress(NchatError):
+                    j.append("rollback_swap_undo_failed", database=db, reason=str(undo_exc))
                 raise OperationFailed(
                     f"the swap failed and {db} could not be reopened: {undo_exc}",
                     f"the next nchat-tui command retries; or run: {_undo_sql(db)}") from exc
-            j.append("rollback_swap_undone", database=db,
-                     reason=exc.message if isinstance(exc, NchatError) else repr(exc))
-            clear_intent(marker)
-            drop_restored("swap undone")
+            # Production is open again whatever else fails now (a full journal disk: the
+            # marker then stays, and the next start records the outcome).
+            with contextlib.suppress(NchatError):
+                j.append("rollback_swap_undone", database=db,
+                         reason=exc.message if isinstance(exc, NchatError) else repr(exc))
+                clear_intent(marker)
+                drop_restored("swap undone")
             raise
         if orig.get("settings"):
             warnings.append(f"{old_name} had per-database settings {orig['settings']}: a "
