@@ -1203,7 +1203,7 @@ def scratch_leftovers(target: Target) -> list[Leftover]:
         alive = pid_alive(int(m.group(1)), m.group(3), m.group(2))
         if alive is False:
             what = comment[len(SCRATCH_MARK):].split(" by pid ", 1)[0].strip()
-            out.append(Leftover([], f"database {r['name']} of an interrupted run ({what})",
+            out.append(Leftover([], f"left by an interrupted run ({what}, pid {m.group(1)})",
                                 pid=int(m.group(1)), database=r["name"]))
     return out
 

@@ -205,5 +205,20 @@ def refusing_connections_line(target: Target, dbname: str) -> str:
                     f"swap did this (pid {intent.get('pid')}, started "
                     f"{intent.get('written_at')}) and {state}; "
                     + ("wait for it to finish" if alive else undo))
+    journal = _current_journal(target, create=False)
+    if journal is not None:
+        closing = ("rollback_swap_finished", "rollback_swap_undone", "rollback_swap_recovered")
+        open_intent = None
+        for r in journal.records():
+            if r.get("database") != dbname:
+                continue
+            if r.get("event") == "rollback_swap_intent":
+                open_intent = r
+            elif r.get("event") in closing:
+                open_intent = None
+        if open_intent is not None:
+            return (f"database {dbname!r} is not accepting connections: nchat-tui's restore "
+                    f"swap did this (pid {open_intent.get('pid')}, at {open_intent.get('ts')}, "
+                    f"journal {journal.path}) and its end was never recorded; {undo}")
     return (f"database {dbname!r} is not accepting connections, and not by nchat-tui (no "
             f"unfinished swap of it in {target.state_dir}); {undo}")

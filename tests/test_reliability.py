@@ -129,6 +129,22 @@ def test_a_database_refusing_connections_says_who_did_it_and_how_to_undo(
                 psycopg.sql.Identifier(target.database)))
 
 
+def test_refusal_by_an_unsettled_swap_is_named_from_the_journal(
+        target: Target, pg_conn: Conn, cleanup_dbs: None) -> None:
+    """The marker lost (a hand clean-up), the journal still tells: the tool did it."""
+    pg_conn.execute(SMALL)
+    dump = run_backup(target).path
+    p = cli(target, "rollback", "--backup", str(dump), "--yes", failpoint="swap.after_disallow")
+    assert p.returncode == -signal.SIGKILL
+    for m in (target.state_dir / "pending").iterdir():
+        m.unlink()
+    p = cli(target, "status")
+    assert p.returncode == 2
+    line = one_line_error(p)
+    assert "nchat-tui's restore swap did this" in line and "never recorded" in line
+    assert f'ALTER DATABASE "{target.database}" ALLOW_CONNECTIONS true' in line
+
+
 # ---------------------------------------------------------------------------------------------
 # item 4: paths read from manifests stay inside the backup directory
 # ---------------------------------------------------------------------------------------------
