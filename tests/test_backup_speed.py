@@ -192,3 +192,21 @@ def test_directory_format_says_nself_cannot_restore_it(
     m = json.loads(next(target.backup_dir.glob("*.manifest.json")).read_text())
     assert m["method"]["nself_restorable"] is False and m["method"]["streamed"] is False
     assert "sha256_s" in m["timings"]
+
+
+def test_the_app_step_shows_the_method_and_keeps_it_in_its_evidence(
+        pg_conn: psycopg.Connection[Any], target: Target) -> None:
+    from nchat_tui.actions import ActionContext
+    from nchat_tui.engine_actions import act_backup
+
+    load_schema(pg_conn, messages=1000, pad=5)
+    lines: list[str] = []
+    ctx = ActionContext(target, Journal.for_target(target.state_dir, target.masked()),
+                        progress=lambda p: lines.append(p.text))
+    res = act_backup(ctx)
+    assert res.status in ("ok", "warn"), res.summary
+    assert any(ln.startswith("method: custom format, gzip level 1 (chosen for this client")
+               for ln in lines), lines
+    method = res.evidence["method"]
+    assert method["summary"] == "custom format, gzip level 1"
+    assert method["nself_restorable"] is True and "gzip level 1" in method["reason"]
