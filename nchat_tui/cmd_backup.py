@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
 
 import humanize
 
@@ -61,11 +63,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if method:
         ctx.out(f"method      {method['summary']} "
                 f"({'chosen automatically' if method['chosen_by'] == 'auto' else 'as asked'})")
-        ctx.out(f"            {method['reason']}")
+        ctx.out(_wrapped("", method["reason"]))
         ctx.out("restore     " + ("nself db restore reads it" if method["nself_restorable"] else
                                   "NOT readable by nself db restore: use nchat-tui restore"))
         for note in method.get("notes") or []:
-            ctx.out(f"note        {note}")
+            ctx.out(_wrapped("note", note))
     ctx.out(f"contents    {len(snap['row_counts'])} tables, {snap['total_rows']} rows, counted as "
             f"{snap['counted_as']['role']} in snapshot {snap['snapshot_id']}")
     ctx.out(f"manifest    {res.manifest_path}")
@@ -75,3 +77,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     for w in res.warnings:
         ctx.out(f"warning     {w}")
     return 0
+
+
+def _wrapped(label: str, text: str) -> str:
+    """``label`` in the 12-column gutter, ``text`` wrapped to the terminal (80 when unknown)."""
+    width = max(60, min(shutil.get_terminal_size((80, 24)).columns, 120))
+    return textwrap.fill(text, width=width, initial_indent=f"{label:<12}",
+                         subsequent_indent=" " * 12, break_on_hyphens=False,
+                         break_long_words=False)
