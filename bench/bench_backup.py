@@ -236,8 +236,8 @@ def bench_size(cluster: LocalCluster, info: dict[str, Any], pairs: int, out_dir:
                   flush=True)
         r["levels"] = lv
         six = lv["6"]
-        print("  for nchat_tui/dumpmethod.py GZIP_LEVELS: {" + ", ".join(
-            f"{k}: ({six['wall'] / x['wall']:.2f}, {x['size'] / six['size']:.2f})"
+        print("  for nchat_tui/dumpmethod.py GZIP_LEVELS (per CPU second): {" + ", ".join(
+            f"{k}: ({six['cpu'] / x['cpu']:.2f}, {x['size'] / six['size']:.2f})"
             for k, x in sorted(lv.items(), key=lambda kv: int(kv[0]))) + "}", flush=True)
     if directory:
         run = Run([*NCHAT_ARGV, "backup", "--json", "--format", "directory", *common], env)
@@ -408,14 +408,14 @@ def render(r: dict[str, Any], pairs: int) -> str:
                   "pg_dump 15 has no other compression; lz4 and zstd (pg_dump 16+) could not "
                   "be measured here: no pg_dump on this machine is built with them.", "",
                   "| level | wall | CPU (pg_dump) | table data per second | throughput vs 6 "
-                  "| file | size vs 6 |",
-                  "|---|---|---|---|---|---|---|"]
+                  "(wall) | per CPU second vs 6 | file | size vs 6 |",
+                  "|---|---|---|---|---|---|---|---|"]
         for level, x in sorted(lv.items(), key=lambda kv: int(kv[0])):
             lines.append(f"| {level}{' (pg_dump default)' if level == '6' else ''} "
                          f"| {_s(x['wall'])} | {x['cpu']:.1f} s "
                          f"| {tb / x['wall'] / 1024**2:,.0f} MiB/s "
-                         f"| {six['wall'] / x['wall']:.2f} | {_mib(x['size'])} "
-                         f"| {x['size'] / six['size']:.2f} |")
+                         f"| {six['wall'] / x['wall']:.2f} | {six['cpu'] / x['cpu']:.1f} "
+                         f"| {_mib(x['size'])} | {x['size'] / six['size']:.2f} |")
         lines.append("")
     d = sizes[0].get("dir")
     if d:

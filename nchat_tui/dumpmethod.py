@@ -40,8 +40,9 @@ PARALLEL_WORTH = 1.25  # a directory dump is mentioned when it would be at least
 MAX_JOBS = 8
 
 # pg_dump -Fc -Z N against the default level 6, measured by bench/bench_backup.py on the 1 GiB
-# nChat-like database (docs/PERFORMANCE.md, "gzip levels"): level -> (throughput, file size),
-# both relative to level 6. The automatic choice takes the fastest level whose files stay within
+# nChat-like database (docs/PERFORMANCE.md, "gzip levels"): level -> (table data per CPU second
+# of pg_dump, file size), both relative to level 6. Per CPU second, because compression is what
+# a dump's one pg_dump core spends its time on, and wall times on a shared machine drift. The automatic choice takes the fastest level whose files stay within
 # MAX_SIZE_VS_DEFAULT of level 6's, and says what it trades; rerun the benchmark to update.
 GZIP_LEVELS: dict[int, tuple[float, float]] = {
     0: (23.0, 2.66), 1: (3.2, 1.10), 2: (2.9, 1.08), 3: (2.3, 1.05), 4: (1.8, 1.03),
@@ -329,6 +330,6 @@ def _auto_compression(pg_dump: PgTool, server_major: int,
             f"~{(size - 1) * 100:.0f}% larger (measured on nChat-like data, docs/PERFORMANCE.md)")
     if 0 in GZIP_LEVELS and level != 0:
         s0, z0 = GZIP_LEVELS[0]
-        text += (f"; no compression (--compress 0) would be ~{s0 / speed:.0f}x faster again but "
-                 f"~{z0:.1f}x the size")
+        text += (f"; no compression (--compress 0) would cost ~{s0 / speed:.0f}x less CPU again "
+                 f"but write ~{z0:.1f}x the bytes")
     return Compression("gzip", level), text
