@@ -42,8 +42,9 @@ MAX_JOBS = 8
 # pg_dump -Fc -Z N against the default level 6, measured by bench/bench_backup.py on the 1 GiB
 # nChat-like database (docs/PERFORMANCE.md, "gzip levels"): level -> (table data per CPU second
 # of pg_dump, file size), both relative to level 6. Per CPU second, because compression is what
-# a dump's one pg_dump core spends its time on, and wall times on a shared machine drift. The automatic choice takes the fastest level whose files stay within
-# MAX_SIZE_VS_DEFAULT of level 6's, and says what it trades; rerun the benchmark to update.
+# a dump's one pg_dump core spends its time on, and wall times on a shared machine drift. The
+# automatic choice takes the fastest level whose files stay within MAX_SIZE_VS_DEFAULT of level
+# 6's, and says what it trades; rerun the benchmark to update.
 GZIP_LEVELS: dict[int, tuple[float, float]] = {
     0: (23.0, 2.66), 1: (3.2, 1.10), 2: (2.9, 1.08), 3: (2.3, 1.05), 4: (1.8, 1.03),
     6: (1.0, 1.0), 9: (0.85, 0.99)}

@@ -98,7 +98,7 @@ def test_auto_on_pg_dump_15_is_one_gzip_level_1_file_nself_restores() -> None:
     assert m.pg_dump_args() == ["-Fc", "-Z", "1"]
     assert m.nself_restorable and m.streamed
     assert "gzip level 1" in m.reason and "highest throughput" in m.reason
-    assert "larger" in m.reason and "the size" in m.reason  # the size trade-off is said
+    assert "larger" in m.reason and "level 6's size" in m.reason  # the size trade-off
     assert "--compress 0" in m.reason  # and the faster, much larger option
     assert "nself db restore" in m.reason
     assert m.summary() == "custom format, gzip level 1"
