@@ -61,7 +61,8 @@ from nchat_tui.pgtools import (
     major_of,
 )
 from nchat_tui.pgtools import journal_command as _journal_command
-from nchat_tui.resources import sql_text
+from nchat_tui.relnames import candidates
+from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.snapshot import exported_snapshot, qualified
 from nchat_tui.target import Target
 
@@ -934,6 +935,11 @@ def _run_restore_tool(argv: list[str], env: dict[str, str], stdin_path: Path | N
 TOC_DATA = re.compile(r"^\d+; \d+ \d+ TABLE DATA (.+)$")
 
 
+def toc_tag(schema: str, name: str, owner: str) -> str:
+    """How ``pg_restore -l`` lists a TABLE DATA entry: newlines in names become spaces."""
+    return re.sub(r"[\r\n]", " ", f"{schema} {name} {owner}")
+
+
 def toc_table_data(listing: str) -> list[str]:
     """The ``schema name owner`` strings of the TABLE DATA entries of ``pg_restore -l``."""
     return [m.group(1) for ln in listing.splitlines() if (m := TOC_DATA.match(ln.strip()))]
@@ -993,10 +999,12 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
         entries = set(toc_table_data(tp.stdout_text))
         if manifest is not None and manifest.get("snapshot"):
             inv = manifest["snapshot"]["inventory"]["tables"]
-            expected = {k: f"{k.split('.', 1)[0]} {k.split('.', 1)[1]} {t['owner']}"
+            # pg_restore -l writes a newline in a name as a space (sanitize_line), and a key
+            # may be read more than one way when a name holds a dot: any reading will do
+            expected = {k: {toc_tag(s, n, t["owner"]) for s, n in candidates(k)}
                         for k, t in inv.items() if t["kind"] == "r"}
-            missing = sorted(k for k, e in expected.items() if e not in entries)
-            extra = sorted(entries - set(expected.values()))
+            missing = sorted(k for k, e in expected.items() if not e & entries)
+            extra = sorted(entries - set().union(*expected.values()))
             if missing:
                 v.add("toc", False, f"{len(missing)} table(s) of the manifest have no data in "
                       f"the dump: {', '.join(missing[:10])}", "incomplete")
@@ -1074,7 +1082,7 @@ def _admin_connect(target: Target) -> psycopg.Connection[Any]:
 
 def _create_database(target: Target, name: str, manifest: dict[str, Any] | None) -> None:
     db = ((manifest or {}).get("snapshot") or {}).get("database") or {}
-    q = sql.SQL(sql_text("backup/create_database.sql")).format(
+    q = sql_template("backup/create_database.sql").format(
         name=sql.Identifier(name), encoding=sql.Literal(db.get("encoding") or "UTF8"),
         collate=sql.Literal(db.get("collate") or "C.UTF-8"),
         ctype=sql.Literal(db.get("ctype") or "C.UTF-8"))
@@ -1098,7 +1106,7 @@ def _mark_scratch(target: Target, name: str) -> None:
     comment = (f"nchat-tui scratch: test restore by pid {os.getpid()} "
                f"start {_proc_start(os.getpid())} host {socket.gethostname()} at {_now()}")
     with _admin_connect(target) as c:
-        c.execute(sql.SQL(sql_text("backup/comment_scratch_database.sql")).format(
+        c.execute(sql_template("backup/comment_scratch_database.sql").format(
             name=sql.Identifier(name), comment=sql.Literal(comment)))
 
 
@@ -1128,7 +1136,7 @@ def scratch_leftovers(target: Target) -> list[Leftover]:
 def _drop_own_database(target: Target, name: str, journal: Journal | None) -> None:
     """Drop a database this process created a moment ago (scratch or failed restore)."""
     with contextlib.suppress(NchatError, psycopg.Error), _admin_connect(target) as c:
-        c.execute(sql.SQL(sql_text("backup/drop_scratch_database.sql")).format(
+        c.execute(sql_template("backup/drop_scratch_database.sql").format(
             name=sql.Identifier(name)))
         if journal is not None:
             journal.append("scratch_database_dropped", database=name)
@@ -1171,7 +1179,7 @@ def _restore_and_count(target: Target, path: Path, dbname: str, manifest: dict[s
     counts: dict[str, int] = {}
     mismatches: list[dict[str, Any]] = []
     expected = snapshot.get("row_counts") or {}
-    template = sql.SQL(sql_text("snapshot/count_rows.sql"))
+    template = sql_template("snapshot/count_rows.sql")
     with target.connect("nchat-tui restore count", dbname=dbname) as c:
         for key in expected:
             schema, _, name = key.partition(".")

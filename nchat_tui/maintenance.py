@@ -28,7 +28,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput
-from nchat_tui.resources import sql_text
+from nchat_tui.relnames import AmbiguousTable, UnknownTable, resolve_tables
+from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.target import Target
 
 POLL_S = 0.2
@@ -133,16 +134,38 @@ def maintenance_plan(target: Target, against: Any = None) -> MaintenancePlan:
                     if cat == "indexes":
                         tbl = (obj or {}).get("table") if change != "changed" else \
                             (after["indexes"].get(key) or {}).get("table")
-                        owner = f"{key.split('.', 1)[0]}.{tbl}" if tbl else None
+                        owner = _index_owner(key, tbl, tables) if tbl else None
                     else:
-                        owner = key.rsplit(".", 1)[0]
-                    if owner and owner in tables and owner not in new:
+                        owner = _owner(key, tables)
+                    if owner and owner not in new:
                         touched.add(owner)
         changed = sorted(touched)
-    matviews = [{"view": f"{m['schema']}.{m['name']}", "populated": m["populated"],
+    matviews = [{"view": f"{m['schema']}.{m['name']}", "schema": m["schema"], "name": m["name"],
+                 "populated": m["populated"],
                  "unique_index": m["unique_index"],
                  "concurrently": bool(m["unique_index"] and m["populated"])} for m in mv]
     return MaintenancePlan(new, changed, matviews, cleanup, source, notes)
+
+
+def _owner(key: str, tables: set[str]) -> str | None:
+    """The table a column, constraint or trigger key belongs to: the longest table key it
+    starts with (never a split on a dot: names may hold dots)."""
+    found = [t for t in tables if key.startswith(t + ".") and len(key) > len(t) + 1]
+    return max(found, key=len) if found else None
+
+
+def _index_owner(key: str, table: str, tables: set[str]) -> str | None:
+    """The table of an index key (``schema.index``) whose inventory entry names its table:
+    the table key in the index's schema that ends with that name (written plain or quoted)."""
+    quoted = '"' + table.replace('"', '""') + '"'
+    found = []
+    for t in tables:
+        for suffix in (table, quoted):
+            if t.endswith("." + suffix):
+                schema_part = t[: len(t) - len(suffix)]
+                if key.startswith(schema_part) and len(key) > len(schema_part):
+                    found.append(t)
+    return max(found, key=len) if found else None
 
 
 @dataclass
@@ -155,11 +178,18 @@ class ItemResult:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def _split(key: str) -> tuple[str, str]:
-    schema, _, name = key.partition(".")
-    if not name:
-        return "public", schema
-    return schema, name
+def _resolve(target: Target, keys: list[str]) -> dict[str, tuple[str, str] | str]:
+    """(schema, name) of each table key, or why it names no single table."""
+    out: dict[str, tuple[str, str] | str] = {}
+    with target.connect("nchat-tui maintenance") as conn:
+        for k in keys:
+            try:
+                out[k] = resolve_tables(conn, [k])[k]
+            except UnknownTable:
+                out[k] = "no such table or view in this database"
+            except AmbiguousTable:
+                out[k] = "names more than one relation: write it quoted, e.g. \"a.b\".c"
+    return out
 
 
 def _run_watched(target: Target, statement: sql.Composed, *, label: str,
@@ -229,6 +259,7 @@ def vacuum_analyze(target: Target, tables: list[str], *, confirm: Confirm | None
     say: ProgressFn = progress or (lambda _t, _f: None)
     j = _journal(target, journal)
     out: list[ItemResult] = []
+    names = _resolve(target, tables) if tables else {}
     for n, key in enumerate(tables):
         if cancel is not None and cancel.is_set():
             out.append(ItemResult(key, "cancelled", detail="cancelled before it started"))
@@ -237,9 +268,13 @@ def vacuum_analyze(target: Target, tables: list[str], *, confirm: Confirm | None
             out.append(ItemResult(key, "skipped", detail="not confirmed"))
             j.append("maintenance_decision", job="vacuum", table=key, answer="no")
             continue
+        rel = names[key]
+        if isinstance(rel, str):
+            out.append(ItemResult(key, "failed", detail=rel))
+            j.append("maintenance_vacuum", table=key, status="failed", detail=rel)
+            continue
         say(f"VACUUM (ANALYZE) {key}", n / max(len(tables), 1))
-        stmt = sql.SQL(sql_text("maintenance/vacuum_analyze.sql")).format(
-            table=sql.Identifier(*_split(key)))
+        stmt = sql_template("maintenance/vacuum_analyze.sql").format(table=sql.Identifier(*rel))
         status, took, detail = _run_watched(target, stmt, label=f"vacuum {key}", progress=say,
                                             cancel=cancel, watch=_vacuum_watch)
         res = ItemResult(key, status, round(took, 3), detail)
@@ -268,10 +303,15 @@ def refresh_matviews(target: Target, views: list[dict[str, Any]], *,
             out.append(ItemResult(key, "skipped", detail="not confirmed"))
             j.append("maintenance_decision", job="refresh", view=key, answer="no")
             continue
+        rel = ((v["schema"], v["name"]) if v.get("schema") is not None and v.get("name")
+               else _resolve(target, [key])[key])
+        if isinstance(rel, str):
+            out.append(ItemResult(key, "failed", detail=rel))
+            j.append("maintenance_refresh", view=key, status="failed", detail=rel)
+            continue
         say(f"REFRESH MATERIALIZED VIEW {how}{key}", n / max(len(views), 1))
-        stmt = sql.SQL(sql_text("maintenance/refresh_matview.sql")).format(
-            concurrently=sql.SQL("CONCURRENTLY" if how else ""),
-            view=sql.Identifier(*_split(key)))
+        stmt = sql_template("maintenance/refresh_matview.sql").format(
+            concurrently=sql.SQL("CONCURRENTLY" if how else ""), view=sql.Identifier(*rel))
         status, took, detail = _run_watched(target, stmt, label=f"refresh {key}", progress=say,
                                             cancel=cancel, watch=None)
         res = ItemResult(key, status, round(took, 3), detail,

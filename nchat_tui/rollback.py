@@ -38,7 +38,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
-from nchat_tui.resources import sql_text
+from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.target import Target
 
 MAX_NAME = 63
@@ -141,14 +141,48 @@ class RollbackFacts:
         return asdict(self)
 
 
+def _constant_default(expr: str | None) -> str | None:
+    """The text a column default that is a constant (``false``, ``0``, ``'active'::text``,
+    ``'pending'::status``) has as the type's output (``format('%s', v)``: ``f`` for false),
+    else None: an expression with a function call is not data anyone wrote, and evaluating it
+    would run it. A value the output writes differently (``0`` in a numeric(5,2) is ``0.00``)
+    is counted as written: the facts then overstate the loss, never understate it."""
+    if not expr:
+        return None
+    import pglast
+    from pglast import ast
+
+    try:
+        stmts = pglast.parse_sql(f"SELECT {expr}")
+    except pglast.parser.ParseError:
+        return None
+    if len(stmts) != 1 or not isinstance(stmts[0].stmt, ast.SelectStmt):
+        return None
+    targets = stmts[0].stmt.targetList or ()
+    if len(targets) != 1:
+        return None
+    node = targets[0].val
+    if isinstance(node, ast.TypeCast):
+        node = node.arg
+    if not isinstance(node, ast.A_Const) or node.isnull:
+        return None
+    val = node.val
+    if isinstance(val, ast.Boolean):
+        return "t" if val.boolval else "f"
+    for attr in ("ival", "fval", "sval", "bsval"):
+        if hasattr(val, attr):
+            return str(getattr(val, attr))
+    return None
+
+
 def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
                 columns: dict[str, Any]) -> DownFacts:
     from nchat_tui.ddl_effects import analyse_files
     from nchat_tui.plan import analyse_sql
 
     facts = DownFacts(available=bool(files))
-    tcount = sql.SQL(sql_text("snapshot/count_rows.sql"))
-    ccount = sql.SQL(sql_text("rollback/count_not_null.sql"))
+    tcount = sql_template("snapshot/count_rows.sql")
+    ccount = sql_template("rollback/count_not_null.sql")
     conn.execute("SET statement_timeout = '120s'")
     for f in reversed(files):
         if f.down_path is None:
@@ -172,11 +206,15 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
             schema, table, column = key.split(".", 2)
             # A value equal to the column's default (is_encrypted = false on every old row) is
             # not data anyone wrote: only values that differ from it would be lost.
-            default = (columns.get(key) or {}).get("default")
+            default = _constant_default((columns.get(key) or {}).get("default"))
             pred = sql.SQL("{c} IS NOT NULL").format(c=sql.Identifier(column))
-            if default:
-                pred = sql.SQL("{c} IS NOT NULL AND {c} IS DISTINCT FROM ({d})").format(
-                    c=sql.Identifier(column), d=sql.SQL(default))  # catalog text (pg_get_expr)
+            if default is not None:
+                # Compared as text through the type's output function and pg_catalog's <>:
+                # the default's own text is never run (a default may call any function, and
+                # nextval() would move a sequence), nor a cast or operator someone defined.
+                pred = sql.SQL("{c} IS NOT NULL AND pg_catalog.format('%s', {c}) "
+                               "OPERATOR(pg_catalog.<>) {d}").format(
+                    c=sql.Identifier(column), d=sql.Literal(default))
             try:
                 row = conn.execute(ccount.format(table=sql.Identifier(schema, table),
                                                  predicate=pred)).fetchone()
@@ -220,7 +258,7 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
     if rf.taken_at:
         taken = dt.datetime.fromisoformat(rf.taken_at)
         rf.age_s = round((dt.datetime.now(dt.UTC) - taken).total_seconds(), 1)
-    tcount = sql.SQL(sql_text("snapshot/count_rows.sql"))
+    tcount = sql_template("snapshot/count_rows.sql")
     from nchat_tui.snapshot import data_tables, schema_inventory
 
     inv = schema_inventory(conn)
@@ -351,7 +389,7 @@ def _exists(admin: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
 
 
 def _allow(admin: psycopg.Connection[Any], name: str, allow: bool) -> None:
-    admin.execute(sql.SQL(sql_text("rollback/allow_connections.sql")).format(
+    admin.execute(sql_template("rollback/allow_connections.sql").format(
         name=sql.Identifier(name), allow=sql.SQL("true" if allow else "false")))
 
 
@@ -446,7 +484,7 @@ def restore_swap(target: Target, backup: str | Path, *,
     def drop_restored(reason: str) -> None:
         with admin_connect(target) as a:
             try:
-                a.execute(sql.SQL(sql_text("rollback/drop_database.sql")).format(
+                a.execute(sql_template("rollback/drop_database.sql").format(
                     name=sql.Identifier(restore_name)))
                 j.append("rollback_restored_copy_dropped", database=restore_name, reason=reason)
             except psycopg.Error as exc:
@@ -499,13 +537,13 @@ def restore_swap(target: Target, backup: str | Path, *,
             _allow(admin, restore_name, False)
             _terminate_all(admin, restore_name, terminate_wait_s, cancel)
             with admin.transaction():
-                rename = sql.SQL(sql_text("rollback/rename_database.sql"))
+                rename = sql_template("rollback/rename_database.sql")
                 admin.execute(rename.format(old=sql.Identifier(db), new=sql.Identifier(old_name)))
                 admin.execute(rename.format(old=sql.Identifier(restore_name),
                                             new=sql.Identifier(db)))
                 new_info = _exists(admin, db) or {}
                 if orig.get("owner") and new_info.get("owner") != orig["owner"]:
-                    admin.execute(sql.SQL(sql_text("rollback/set_owner.sql")).format(
+                    admin.execute(sql_template("rollback/set_owner.sql").format(
                         name=sql.Identifier(db), owner=sql.Identifier(orig["owner"])))
                 _allow(admin, db, True)
                 _allow(admin, old_name, True)
@@ -558,7 +596,7 @@ def drop_old_database(target: Target, name: str, confirm_name: Callable[[str], s
         if left:
             raise Refused(f"{len(left)} session(s) are connected to {name}: "
                           + ", ".join(f"pid {c['pid']}" for c in left[:5]))
-        admin.execute(sql.SQL(sql_text("rollback/drop_database.sql")).format(
+        admin.execute(sql_template("rollback/drop_database.sql").format(
             name=sql.Identifier(name)))
     j.append("rollback_old_database_dropped", database=name)
 

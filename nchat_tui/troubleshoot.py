@@ -32,7 +32,8 @@ from psycopg.rows import dict_row
 from nchat_tui.errors import BadInput, ConnectError, NchatError, OperationFailed, Refused
 from nchat_tui.journal import Journal
 from nchat_tui.monitor import OWN_SESSIONS, Monitor
-from nchat_tui.resources import sql_text
+from nchat_tui.relnames import AmbiguousTable, UnknownTable, resolve_tables
+from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.target import Target
 
 APPLICATION_NAME = "nchat-tui troubleshoot"
@@ -220,16 +221,21 @@ class CheckContext:
 
     def rows(self, name: str, params: dict[str, Any] | None = None,
              **fmt: sql.Composable) -> list[dict[str, Any]]:
-        text = sql_text(f"checks/{name}.sql")
-        query: sql.Composed | sql.SQL | str = (
-            sql.SQL(text).format(**fmt) if fmt else text)
+        name = f"checks/{name}.sql"
+        query: sql.Composed | str = sql_template(name).format(**fmt) if fmt else sql_text(name)
         with self.conn().cursor(row_factory=dict_row) as cur:
             cur.execute(query, params)
             return list(cur.fetchall())
 
-    def exists(self, qualified: str) -> bool:
-        row = self.conn().execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()
-        return bool(row and row[0])
+    def relation(self, key: str) -> tuple[str, str] | None:
+        """(schema, name) of the table a key names (``public.t``, ``"a.b".c``), else None."""
+        try:
+            return resolve_tables(self.conn(), [key])[key]
+        except (UnknownTable, AmbiguousTable):
+            return None
+
+    def exists(self, key: str) -> bool:
+        return self.relation(key) is not None
 
     def close(self) -> None:
         if self._conn is not None:
@@ -289,11 +295,17 @@ def normalize_snapshot(snap: Any) -> dict[str, int]:
     ``schema``/``name`` or ``table`` and ``rows``/``row_count``/``count``)."""
     if not isinstance(snap, dict):
         raise BadInput("a before-snapshot must be a JSON object")
+    if isinstance(snap.get("snapshot"), dict):  # a backup manifest: its snapshot's counts
+        snap = snap["snapshot"]
+    if isinstance(snap.get("row_counts"), dict):
+        snap = {"tables": snap["row_counts"]}
     tables = snap.get("tables", snap)
     out: dict[str, int] = {}
 
     def qual(name: str, schema: str | None = None) -> str:
-        return name if "." in name else f"{schema or 'public'}.{name}"
+        if schema:
+            return f"{schema}.{name}"
+        return name if "." in name else f"public.{name}"
 
     def count_of(v: Any) -> int | None:
         if isinstance(v, bool):
@@ -453,6 +465,7 @@ def check_row_counts(ctx: CheckContext) -> Finding:
         counts = {}
         for t in names:
             counts[t] = ctx.rows("count_rows", table=sql.Identifier(*_split(t)))[0]["n"]
+            # fixed, plain names: splitting these on their dot is exact
         return Finding("row_counts", "info", "no before-snapshot given: current counts only",
                        {**who, "counts": counts},
                        action="give the snapshot taken before the change (--before FILE) to "
@@ -462,11 +475,12 @@ def check_row_counts(ctx: CheckContext) -> Finding:
     same = 0
     details: list[dict[str, Any]] = []
     for t, before in sorted(ctx.before.items()):
-        if not ctx.exists(t):
+        rel = ctx.relation(t)
+        if rel is None:
             missing_tables.append(t)
             details.append({"table": t, "before": before, "now": None})
             continue
-        now = ctx.rows("count_rows", table=sql.Identifier(*_split(t)))[0]["n"]
+        now = ctx.rows("count_rows", table=sql.Identifier(*rel))[0]["n"]
         details.append({"table": t, "before": before, "now": now, "diff": now - before})
         if now < before:
             fewer.append(t)
@@ -696,7 +710,7 @@ def check_dead_tuples(ctx: CheckContext) -> Finding:
 def check_invalid_indexes(ctx: CheckContext) -> Finding:
     rows = ctx.rows("invalid_indexes")
     if rows:
-        fixes = [Fix("reindex", r["schema"], r["table"].split(".")[-1], index=r["index"])
+        fixes = [Fix("reindex", r["schema"], r["table_name"], index=r["index"])
                  for r in rows[:20]]
         return Finding("invalid_indexes", "problem", f"{len(rows)} invalid index(es) (a failed "
                        f"concurrent build): {', '.join(r['index'] for r in rows[:3])}", rows,

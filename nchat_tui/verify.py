@@ -41,7 +41,7 @@ from psycopg.rows import dict_row
 
 from nchat_tui.ddl_effects import Effects, analyse_files
 from nchat_tui.errors import BadInput, OperationFailed
-from nchat_tui.resources import sql_text
+from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.snapshot import read_table_stats
 from nchat_tui.target import Target
 
@@ -456,7 +456,7 @@ class _Run:
                                                                 "verify/table_sizes.sql")}
         live_tables = self.after.get("tables") or {}
         before_counts: dict[str, int] = self.before.get("row_counts") or {}
-        template = sql.SQL(sql_text("snapshot/count_rows.sql"))
+        template = sql_template("snapshot/count_rows.sql")
         self.conn.execute(sql.SQL("SET statement_timeout = {}").format(
             sql.Literal(f"{COUNT_TIMEOUT_MS}ms")))
         tables: list[dict[str, Any]] = []
@@ -529,7 +529,7 @@ class _Run:
     def soft_deleted(self, sizes: dict[str, dict[str, Any]]) -> None:
         preds = {"deleted_at": "{col} IS NOT NULL", "is_deleted": "{col} IS TRUE",
                  "is_archived": "{col} IS TRUE"}
-        template = sql.SQL(sql_text("verify/count_flagged.sql"))
+        template = sql_template("verify/count_flagged.sql")
         found: list[dict[str, Any]] = []
         for col in _rows(self.conn, "verify/soft_delete_columns.sql"):
             key = f"{col['schema']}.{col['table']}"

@@ -3,7 +3,7 @@
 -- block it (pg_blocking_pids: holders and sessions ahead of it in the queue), the lock it
 -- asks for (mode, lock type, relation) and how long it has waited (pg_locks.waitstart from
 -- PG14, read through to_jsonb; older servers fall back to the state change time), and the
--- modes each blocker holds on that same lock target (blocker_modes: {pid: [mode, ...]}).
+-- modes each blocker holds on that same lock target (blocker_modes: pid -> [mode, ...]).
 -- pg_blocking_pids() briefly locks the lock manager, so it runs once per sample and only on
 -- waiting sessions (the MATERIALIZED CTE filters first). PostgreSQL 12+. No relation locks.
 WITH waiting AS MATERIALIZED (

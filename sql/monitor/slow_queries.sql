@@ -1,9 +1,9 @@
 -- slow_queries.sql: this database's statements from pg_stat_statements, top by total and
 -- by mean execution time (a template: the monitor fills in the view's schema and the
--- version's column names, {total}/{mean}/{max}/{read_time}, as identifiers).
+-- version's column names, the total, mean, max and read-time columns, as identifiers).
 -- Returns one row per statement: queryid, role, calls, total/mean/max ms, rows, shared
 -- blocks hit/read, block read time and the query text (300 characters).
--- Parameters: %(limit)s. pg_stat_statements 1.7 (PG12) to 1.11 (PG17). No relation locks.
+-- Parameter: limit. pg_stat_statements 1.7 (PG12) to 1.11 (PG17). No relation locks.
 WITH s AS MATERIALIZED (
     SELECT p.queryid, p.userid, p.calls, p.{total} AS total_ms, p.{mean} AS mean_ms,
            p.{max} AS max_ms, p.rows, p.shared_blks_hit, p.shared_blks_read,

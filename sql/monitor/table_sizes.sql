@@ -4,12 +4,12 @@
 -- last (auto)vacuum and (auto)analyze, and whether an ACCESS EXCLUSIVE lock is held or
 -- requested on the table, its TOAST table or any of its indexes.
 -- Never waits on a relation lock: relations are ranked by catalog page counts
--- (pg_class.relpages * block_size, no lock needed; candidates are the %(candidates)s largest
--- heaps, so index and TOAST pages are summed for those only); the size functions, which open the
--- relation and so queue behind an ACCESS EXCLUSIVE lock, are called only for the ranked
--- candidates that have no granted or pending AccessExclusiveLock, and not at all when
--- %(catalog_only)s is true. The monitor's short lock_timeout bounds the race in between.
--- Parameters: %(limit)s (N), %(candidates)s, %(catalog_only)s (boolean). PostgreSQL 12+.
+-- (pg_class.relpages * block_size, no lock needed; candidates are the largest heaps, as many
+-- as the candidates parameter, so index and TOAST pages are summed for those only); the size
+-- functions, which open the relation and so queue behind an ACCESS EXCLUSIVE lock, are called
+-- only for the ranked candidates that have no granted or pending AccessExclusiveLock, and not at
+-- all when catalog_only is true. The monitor's short lock_timeout bounds the race in between.
+-- Parameters: limit (N), candidates, catalog_only (boolean). PostgreSQL 12+.
 WITH ael AS MATERIALIZED (
     SELECT l.relation AS relid, l.pid, l.granted
     FROM pg_locks l
