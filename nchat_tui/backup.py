@@ -63,6 +63,7 @@ from nchat_tui.pgtools import (
 from nchat_tui.pgtools import journal_command as _journal_command
 from nchat_tui.relnames import candidates
 from nchat_tui.resources import sql_template, sql_text
+from nchat_tui.scrub import scrub_rows
 from nchat_tui.snapshot import exported_snapshot, qualified
 from nchat_tui.target import Target
 
@@ -470,13 +471,14 @@ def preflight(target: Target, *, check_space: bool = True, fmt: str = "custom",
             assert row is not None
             db_bytes, vnum = int(row["bytes"]), int(row["server_version_num"])
             server_version, database = row["server_version"], row["database"]
+            # other sessions' SQL text: secrets masked as it is read
             cur.execute(sql_text("backup/migration_lock_holders.sql"))
-            mig = [dict(r) for r in cur.fetchall()]
+            mig = scrub_rows(cur.fetchall())
             cur.execute(sql_text("backup/exclusive_lock_sessions.sql"))
-            excl = [dict(r) for r in cur.fetchall()]
+            excl = scrub_rows(cur.fetchall())
             cur.execute(sql_text("backup/long_transactions.sql"),
                         {"min_age_s": LONG_TX_S})
-            longtx = [dict(r) for r in cur.fetchall()]
+            longtx = scrub_rows(cur.fetchall())
     finally:
         if own:
             c.close()

@@ -37,6 +37,7 @@ from psycopg.rows import dict_row
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
 from nchat_tui.journal import Journal
 from nchat_tui.resources import sql_text
+from nchat_tui.scrub import scrub_rows
 from nchat_tui.target import Target, classify_connect_error
 
 APPLICATION_NAME = "nchat-tui monitor"
@@ -377,7 +378,7 @@ class Monitor:
                params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(query, params)
-            return list(cur.fetchall())
+            return scrub_rows(cur.fetchall())  # other sessions' SQL: secrets masked here
 
     def _q_database(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
         rows = self._fetch(conn, sql_text("monitor/database.sql"))

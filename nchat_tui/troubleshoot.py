@@ -34,6 +34,7 @@ from nchat_tui.journal import Journal
 from nchat_tui.monitor import OWN_SESSIONS, Monitor
 from nchat_tui.relnames import AmbiguousTable, UnknownTable, resolve_tables
 from nchat_tui.resources import sql_template, sql_text
+from nchat_tui.scrub import scrub_rows
 from nchat_tui.target import Target
 
 APPLICATION_NAME = "nchat-tui troubleshoot"
@@ -222,10 +223,14 @@ class CheckContext:
     def rows(self, name: str, params: dict[str, Any] | None = None,
              **fmt: sql.Composable) -> list[dict[str, Any]]:
         name = f"checks/{name}.sql"
+        if fmt and params:
+            # psycopg reads a "%s" inside a quoted name as a placeholder when parameters
+            # are passed: a query that takes names never takes parameters too
+            raise ValueError(f"{name}: identifiers and parameters in one query")
         query: sql.Composed | str = sql_template(name).format(**fmt) if fmt else sql_text(name)
         with self.conn().cursor(row_factory=dict_row) as cur:
             cur.execute(query, params)
-            return list(cur.fetchall())
+            return scrub_rows(cur.fetchall())  # other sessions' SQL: secrets masked here
 
     def relation(self, key: str) -> tuple[str, str] | None:
         """(schema, name) of the table a key names (``public.t``, ``"a.b".c``), else None."""
