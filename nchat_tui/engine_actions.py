@@ -17,6 +17,7 @@ import humanize
 from nchat_tui.actions import ActionContext, Progress, Question
 from nchat_tui.checklist import StepResult
 from nchat_tui.errors import BadInput
+from nchat_tui.guard import guarded
 
 
 def _size(n: int | float | None) -> str:
@@ -126,7 +127,7 @@ def build_target_plan(ctx: ActionContext, direction: str = "up") -> Any:
     if mdir is None or not mdir.is_dir():
         raise BadInput("no migrations directory: give --migrations DIR or --backend-dir DIR")
     disc = discover(mdir)
-    with ctx.target.connect("nchat-tui plan") as conn:
+    with guarded(ctx.target, "nchat-tui plan", "the plan", statement_timeout=60) as conn:
         ledger = detect_ledger(conn)
         files = select_files(disc, ledger, RunOptions(direction=direction))
         return build_plan(conn, files, ledger, all_files=disc.files, direction=direction,

@@ -105,10 +105,3 @@ def resolve_tables(conn: psycopg.Connection[Any], keys: list[str]
         out[k] = found[0]
     return out
 
-
-def display(schema: str, name: str) -> str:
-    """``schema.name`` for a person to read (names with a dot, a quote or odd characters
-    quoted, so two tables never read the same)."""
-    return ".".join(p if p and all(c.isalnum() or c == "_" for c in p) and p == p.lower()
-                    and not p[0].isdigit() else '"' + p.replace('"', '""') + '"'
-                    for p in (schema, name))

@@ -38,10 +38,13 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
+from nchat_tui.guard import guarded
 from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.target import Target
 
 MAX_NAME = 63
+FACTS_STATEMENT_TIMEOUT_S = 300.0
+"""A backstop for the facts' session: counts set their own (120 s) and RESET back to this."""
 TERMINATE_WAIT_S = 15.0
 ConfirmName = Callable[[str, list[dict[str, Any]]], str]
 """(database name, sessions connected to it) -> what the operator typed."""
@@ -315,7 +318,8 @@ def rollback_options(target: Target, against: dict[str, Any] | Path | str | None
     from nchat_tui.snapshot import schema_inventory
     from nchat_tui.verify import diff_inventory, diff_is_empty, find_applied, load_before
 
-    with target.connect("nchat-tui rollback facts") as conn:
+    with guarded(target, "nchat-tui rollback facts", "the rollback facts",
+                 statement_timeout=FACTS_STATEMENT_TIMEOUT_S) as conn:
         before, source = load_before(target, against, conn)
         after = schema_inventory(conn)
         d = diff_inventory(before["inventory"], after)
@@ -348,7 +352,8 @@ def down_facts(target: Target, against: dict[str, Any] | Path | str | None = Non
     from nchat_tui.snapshot import schema_inventory
     from nchat_tui.verify import find_applied, load_before
 
-    with target.connect("nchat-tui rollback facts") as conn:
+    with guarded(target, "nchat-tui rollback facts", "the down files' facts",
+                 statement_timeout=FACTS_STATEMENT_TIMEOUT_S) as conn:
         before, _ = load_before(target, against, conn)
         after = schema_inventory(conn)
         appl = find_applied(conn, target.migrations_dir, before["inventory"], after)

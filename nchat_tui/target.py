@@ -98,7 +98,9 @@ class Target:
         if dbname:
             params["dbname"] = dbname
         try:
-            return psycopg.connect(make_conninfo(**params), autocommit=autocommit, **kwargs)
+            conn = psycopg.connect(make_conninfo(**params), autocommit=autocommit, **kwargs)
+            set_client_check(conn)
+            return conn
         except psycopg.OperationalError as exc:
             raise classify_connect_error(exc, self.masked() if not dbname else
                                          self.with_database(dbname).masked(),
@@ -125,6 +127,20 @@ class Target:
         env.setdefault("PGCONNECT_TIMEOUT", "10")
         env["PGAPPNAME"] = "nchat-tui"
         return env
+
+
+CLIENT_CHECK_INTERVAL_MS = 2000
+
+
+def set_client_check(conn: psycopg.Connection[Any]) -> None:
+    """``client_connection_check_interval`` on PostgreSQL 14+ (nothing before): a backend
+    whose client was killed while a query of ours waited (on a lock, say) ends within this
+    interval instead of staying queued, where it would hold up every session behind it."""
+    if conn.info.server_version < 140000:
+        return
+    conn.execute(f"SET client_connection_check_interval = {CLIENT_CHECK_INTERVAL_MS}")
+    if not conn.autocommit:
+        conn.commit()
 
 
 def classify_connect_error(exc: BaseException, where: str,

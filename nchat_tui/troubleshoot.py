@@ -30,6 +30,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, ConnectError, NchatError, OperationFailed, Refused
+from nchat_tui.guard import connect_guarded, describe_lock_wait
 from nchat_tui.journal import Journal
 from nchat_tui.monitor import OWN_SESSIONS, Monitor
 from nchat_tui.relnames import AmbiguousTable, UnknownTable, resolve_tables
@@ -41,6 +42,9 @@ APPLICATION_NAME = "nchat-tui troubleshoot"
 FIX_APPLICATION_NAME = "nchat-tui troubleshoot fix"
 STATUSES = ("ok", "problem", "warning", "info", "error", "skipped")
 GIB = 1024 ** 3
+FIX_LOCK_MODES = {"analyze": "ShareUpdateExclusiveLock", "vacuum": "ShareUpdateExclusiveLock",
+                  "reindex": "ShareUpdateExclusiveLock", "create_index": "ShareUpdateExclusiveLock"}
+"""The lock each fix waits for on its table (all CONCURRENTLY-style: reads and writes go on)."""
 
 
 @dataclass
@@ -210,11 +214,10 @@ class CheckContext:
 
     def conn(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            conn = self.target.connect(application_name=APPLICATION_NAME, connect_timeout=5)
+            # lock and statement timeouts from the guard (a lock wait names its holder)
+            conn = connect_guarded(self.target, APPLICATION_NAME,
+                                   statement_timeout=self.statement_timeout_ms / 1000)
             conn.execute("SET default_transaction_read_only = on")
-            conn.execute(sql.SQL("SET statement_timeout = {}").format(
-                sql.Literal(f"{int(self.statement_timeout_ms)}ms")))
-            conn.execute("SET lock_timeout = '2s'")
             conn.execute("SET jit = off")  # compiling catalog queries costs more than running
             OWN_SESSIONS.add(conn.info.backend_pid, APPLICATION_NAME)
             self._conn = conn
@@ -270,6 +273,14 @@ def run_check(name: str, ctx: CheckContext) -> Finding:
                        action=exc.hint)
     except NchatError as exc:
         return Finding(name, "error", exc.message, action=exc.hint)
+    except psycopg.errors.LockNotAvailable:
+        where = ctx._conn if ctx._conn is not None else None
+        what = f"the check {name}"
+        summary = (describe_lock_wait(where, what) if where is not None
+                   else f"{what}: gave up waiting for a lock")
+        return Finding(name, "error", summary, {"sqlstate": "55P03"},
+                       action="wait for that session to finish (or end it from the monitor), "
+                              "then walk the tree again")
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return Finding(name, "error", f"the check's query failed: {first}",
@@ -905,11 +916,9 @@ def run_fix(target: Target, fix: Fix, *, confirmed: bool, journal: Journal | Non
     stmt = fix.text()
     if not confirmed:
         raise Refused(f"{stmt} needs confirmation", "confirm to run it")
-    conn = target.connect(application_name=FIX_APPLICATION_NAME)
+    conn = connect_guarded(target, FIX_APPLICATION_NAME, lock_timeout=lock_timeout_ms / 1000)
     pid = conn.info.backend_pid
     OWN_SESSIONS.add(pid, FIX_APPLICATION_NAME)
-    conn.execute(sql.SQL("SET lock_timeout = {}").format(
-        sql.Literal(f"{int(lock_timeout_ms)}ms")))
     if journal is not None:
         journal.append("troubleshoot_fix_started", target=target.masked(), sql=stmt, pid=pid)
     outcome: dict[str, Any] = {}
@@ -919,6 +928,11 @@ def run_fix(target: Target, fix: Fix, *, confirmed: bool, journal: Journal | Non
         try:
             conn.execute(fix.statement())
             outcome["ok"] = True
+        except psycopg.errors.LockNotAvailable:
+            outcome["ok"] = False
+            outcome["error"] = describe_lock_wait(
+                conn, "the fix", mode=FIX_LOCK_MODES.get(fix.kind, "AccessExclusiveLock"),
+                relation=(fix.schema, fix.table))
         except psycopg.Error as exc:
             outcome["ok"] = False
             outcome["error"] = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

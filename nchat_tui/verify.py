@@ -41,6 +41,7 @@ from psycopg.rows import dict_row
 
 from nchat_tui.ddl_effects import Effects, analyse_files
 from nchat_tui.errors import BadInput, OperationFailed
+from nchat_tui.guard import guarded
 from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.snapshot import read_table_stats
 from nchat_tui.target import Target
@@ -57,6 +58,8 @@ LEDGER_TABLES = {"np_common.schema_versions", "nself_ops.migrations", "public.sc
 LEDGER_SCHEMAS = {"np_common", "nself_ops"}
 HEALTHY = ("ok", "healthy")
 COUNT_TIMEOUT_MS = 120_000
+VERIFY_STATEMENT_TIMEOUT_S = 300.0
+"""A backstop for the session (guard.py); counts SET their own and RESET back to it."""
 
 ProgressFn = Callable[[str, float | None], None]
 
@@ -812,7 +815,8 @@ def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None =
             raise Cancelled("verification cancelled by the operator")
         say(text, frac)
 
-    with target.connect("nchat-tui verify") as conn:
+    with guarded(target, "nchat-tui verify", "the verification",
+                 statement_timeout=VERIFY_STATEMENT_TIMEOUT_S) as conn:
         step("reading the before-snapshot", 0.0)
         before, source = load_before(target, against, conn)
         step("reading the live schema inventory", 0.1)
