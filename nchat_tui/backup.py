@@ -51,6 +51,8 @@ from psycopg.rows import dict_row
 from nchat_tui import __version__
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused, ToolMissing
 from nchat_tui.journal import Journal
+from nchat_tui.objkeys import split2, split_key
+from nchat_tui.objkeys import upgrade_snapshot_keys as snapshot_keys
 from nchat_tui.pgtools import (
     Cancelled,
     PgTool,
@@ -61,7 +63,6 @@ from nchat_tui.pgtools import (
     major_of,
 )
 from nchat_tui.pgtools import journal_command as _journal_command
-from nchat_tui.relnames import candidates
 from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.scrub import scrub_rows
 from nchat_tui.snapshot import exported_snapshot, qualified
@@ -222,11 +223,15 @@ class ProgressTracker:
         self.emit("started", f"{Path(tp.argv[0]).name} pid {tp.pid}")
 
     def _match(self, short: str) -> str:
-        """``finished item`` names lack the schema: map to the first table not done yet."""
+        """``finished item`` names lack the schema: map to the first table not done yet.
+        Tools print names raw (``auth.Users Table``); weights use ``objkeys`` keys."""
         if short in self.weights:
             return short
+        raw = {".".join(split_key(k)): k for k in self.weights}
+        if short in raw:
+            return raw[short]
         for key in self.weights:
-            if key.split(".", 1)[-1] == short and key not in self.done:
+            if split_key(key)[-1] == short and key not in self.done:
                 return key
         return short
 
@@ -250,7 +255,7 @@ class ProgressTracker:
             if not self.parallel:
                 if self.current is not None:
                     self._table_done(self.current)
-                self.current = m.group(1)
+                self.current = self._match(m.group(1))
             return
         if "creating INDEX" in text or "creating CONSTRAINT" in text:
             if self.current is not None and not self.parallel:
@@ -284,7 +289,9 @@ class ProgressTracker:
 # small helpers
 # ---------------------------------------------------------------------------------------------
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    """Manifest instants, with microseconds: the migration gate orders a backup against the
+    ledger's latest change, which can fall in the same second."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 def _proc_start(pid: int) -> str | None:
@@ -937,14 +944,18 @@ def _run_restore_tool(argv: list[str], env: dict[str, str], stdin_path: Path | N
 TOC_DATA = re.compile(r"^\d+; \d+ \d+ TABLE DATA (.+)$")
 
 
-def toc_tag(schema: str, name: str, owner: str) -> str:
-    """How ``pg_restore -l`` lists a TABLE DATA entry: newlines in names become spaces."""
-    return re.sub(r"[\r\n]", " ", f"{schema} {name} {owner}")
-
-
 def toc_table_data(listing: str) -> list[str]:
     """The ``schema name owner`` strings of the TABLE DATA entries of ``pg_restore -l``."""
     return [m.group(1) for ln in listing.splitlines() if (m := TOC_DATA.match(ln.strip()))]
+
+
+def toc_tag(schema: str, name: str, owner: str) -> str:
+    """How ``pg_restore -l`` lists a table's data: ``schema name owner``, each with newlines
+    made spaces (and an empty one a hyphen), as its ``sanitize_line`` does."""
+    def clean(v: str) -> str:
+        return v.replace("\r", " ").replace("\n", " ") or "-"
+
+    return f"{clean(schema)} {clean(name)} {clean(owner)}"
 
 
 def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | None,
@@ -1000,13 +1011,11 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
     else:
         entries = set(toc_table_data(tp.stdout_text))
         if manifest is not None and manifest.get("snapshot"):
-            inv = manifest["snapshot"]["inventory"]["tables"]
-            # pg_restore -l writes a newline in a name as a space (sanitize_line), and a key
-            # may be read more than one way when a name holds a dot: any reading will do
-            expected = {k: {toc_tag(s, n, t["owner"]) for s, n in candidates(k)}
+            inv = snapshot_keys(manifest["snapshot"])["inventory"]["tables"]
+            expected = {k: toc_tag(*split2(k), t["owner"])
                         for k, t in inv.items() if t["kind"] == "r"}
-            missing = sorted(k for k, e in expected.items() if not e & entries)
-            extra = sorted(entries - set().union(*expected.values()))
+            missing = sorted(k for k, e in expected.items() if e not in entries)
+            extra = sorted(entries - set(expected.values()))
             if missing:
                 v.add("toc", False, f"{len(missing)} table(s) of the manifest have no data in "
                       f"the dump: {', '.join(missing[:10])}", "incomplete")
@@ -1055,6 +1064,7 @@ def _test_restore(target: Target, path: Path, manifest: dict[str, Any], v: Verif
         else:
             v.add("test_restore", True, f"restored into scratch database {scratch}; "
                   f"{len(rr['counts'])} tables' row counts equal the manifest's")
+        _test_restore_schema(target, scratch, manifest, v, info)
     except NchatError as exc:
         if isinstance(exc, Cancelled):
             raise
@@ -1064,6 +1074,38 @@ def _test_restore(target: Target, path: Path, manifest: dict[str, Any], v: Verif
             _drop_own_database(target, scratch, journal)
         info["duration_s"] = round(time.monotonic() - t0, 3)
     return info
+
+
+def _test_restore_schema(target: Target, scratch: str, manifest: dict[str, Any],
+                         v: Verification, info: dict[str, Any]) -> None:
+    """The scratch copy's schema against the manifest's inventory, by meaning: the same
+    comparison the restore rollback makes before it swaps (``inventory_compare``)."""
+    from nchat_tui.inventory_compare import compare_restored
+
+    snap = snapshot_keys(manifest["snapshot"])
+    if "inventory" not in snap:
+        v.add("restore_schema", True, "the manifest records no schema inventory: not compared")
+        return
+    try:
+        with target.connect("nchat-tui verify: test restore schema", dbname=scratch) as c:
+            cmp = compare_restored(c, snap["inventory"])
+    except (psycopg.Error, NchatError) as exc:
+        why = exc.message if isinstance(exc, NchatError) else (
+            exc.diag.message_primary if exc.diag else str(exc))
+        v.add("restore_schema", False, f"cannot read the restored schema: {why}",
+              "schema_mismatch")
+        return
+    info["schema"] = {"equal": cmp.equal, "same_meaning": len(cmp.same_meaning),
+                      "not_compared": cmp.not_compared, "warnings": cmp.warnings}
+    if not cmp.equal:
+        v.add("restore_schema", False, "the restored schema differs from the manifest's "
+              f"inventory (a restore rollback would refuse it): {cmp.describe()}",
+              "schema_mismatch")
+    else:
+        v.add("restore_schema", True, "the restored schema equals the manifest's inventory"
+              + (f" ({len(cmp.same_meaning)} definition(s) deparse differently but mean the "
+                 "same)" if cmp.same_meaning else "")
+              + ("; " + "; ".join(cmp.warnings) if cmp.warnings else ""))
 
 
 def _database_exists(target: Target, name: str) -> bool:
@@ -1180,11 +1222,11 @@ def _restore_and_count(target: Target, path: Path, dbname: str, manifest: dict[s
     tracker.set_phase("count", f"counting rows in {dbname}")
     counts: dict[str, int] = {}
     mismatches: list[dict[str, Any]] = []
-    expected = snapshot.get("row_counts") or {}
+    expected = snapshot_keys(snapshot).get("row_counts") or {} if snapshot else {}
     template = sql_template("snapshot/count_rows.sql")
     with target.connect("nchat-tui restore count", dbname=dbname) as c:
         for key in expected:
-            schema, _, name = key.partition(".")
+            schema, name = split2(key)
             try:
                 row = c.execute(template.format(table=sql.Identifier(schema, name))).fetchone()
                 counts[key] = int(row[0]) if row else -1

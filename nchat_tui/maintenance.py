@@ -105,6 +105,8 @@ def cleanup_counts(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
 
 def maintenance_plan(target: Target, against: Any = None) -> MaintenancePlan:
     """New and changed tables since the before-snapshot, materialized views, cleanup jobs."""
+    from nchat_tui.objkeys import key as okey
+    from nchat_tui.objkeys import parent, split_key
     from nchat_tui.snapshot import schema_inventory
     from nchat_tui.verify import diff_inventory, load_before
 
@@ -137,38 +139,17 @@ def maintenance_plan(target: Target, against: Any = None) -> MaintenancePlan:
                     if cat == "indexes":
                         tbl = (obj or {}).get("table") if change != "changed" else \
                             (after["indexes"].get(key) or {}).get("table")
-                        owner = _index_owner(key, tbl, tables) if tbl else None
+                        owner = okey(split_key(key)[0], tbl) if tbl else None
                     else:
-                        owner = _owner(key, tables)
-                    if owner and owner not in new:
+                        owner = parent(key)
+                    if owner and owner in tables and owner not in new:
                         touched.add(owner)
         changed = sorted(touched)
-    matviews = [{"view": f"{m['schema']}.{m['name']}", "schema": m["schema"], "name": m["name"],
+    matviews = [{"view": okey(m["schema"], m["name"]), "schema": m["schema"], "name": m["name"],
                  "populated": m["populated"],
                  "unique_index": m["unique_index"],
                  "concurrently": bool(m["unique_index"] and m["populated"])} for m in mv]
     return MaintenancePlan(new, changed, matviews, cleanup, source, notes)
-
-
-def _owner(key: str, tables: set[str]) -> str | None:
-    """The table a column, constraint or trigger key belongs to: the longest table key it
-    starts with (never a split on a dot: names may hold dots)."""
-    found = [t for t in tables if key.startswith(t + ".") and len(key) > len(t) + 1]
-    return max(found, key=len) if found else None
-
-
-def _index_owner(key: str, table: str, tables: set[str]) -> str | None:
-    """The table of an index key (``schema.index``) whose inventory entry names its table:
-    the table key in the index's schema that ends with that name (written plain or quoted)."""
-    quoted = '"' + table.replace('"', '""') + '"'
-    found = []
-    for t in tables:
-        for suffix in (table, quoted):
-            if t.endswith("." + suffix):
-                schema_part = t[: len(t) - len(suffix)]
-                if key.startswith(schema_part) and len(key) > len(schema_part):
-                    found.append(t)
-    return max(found, key=len) if found else None
 
 
 @dataclass

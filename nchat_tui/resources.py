@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from psycopg import sql
 
@@ -54,6 +55,17 @@ def sql_text(name: str) -> str:
 def sql_template(name: str) -> sql.SQL:
     """``sql/<name>`` without its comments, as a ``psycopg.sql.SQL`` to ``.format()``."""
     return sql.SQL(strip_comments(sql_text(name)).strip())
+
+
+class ParamIdentifier(sql.Identifier):
+    """``sql.Identifier`` for a query that also takes parameters. psycopg reads every ``%``
+    of such a query as the start of a placeholder, inside a quoted name too (a table named
+    ``a%s`` would take a parameter's place, or fail with a wrong placeholder count), and
+    writes ``%%`` as ``%``: this identifier's ``%`` are doubled. Never use it in a query
+    without parameters (the name would keep both)."""
+
+    def as_bytes(self, context: Any = None) -> bytes:
+        return super().as_bytes(context).replace(b"%", b"%%")
 
 
 def sql_path(name: str) -> Path:

@@ -39,6 +39,8 @@ from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
 from nchat_tui.guard import guarded
+from nchat_tui.objkeys import key as okey
+from nchat_tui.objkeys import split2, split_key
 from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.target import Target
 
@@ -197,7 +199,7 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
                                 "drops": {c: sorted(v) for c, v in eff.drops.items() if v},
                                 "tables": [], "columns": []}
         for key in sorted(eff.drops["tables"]):
-            schema, _, name = key.partition(".")
+            schema, name = split2(key)
             try:
                 row = conn.execute(tcount.format(table=sql.Identifier(schema, name))).fetchone()
                 n = int(row[0]) if row else 0
@@ -206,7 +208,7 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
             item["tables"].append({"table": key, "rows": n})
             facts.rows_lost += n
         for key in sorted(eff.drops["columns"]):
-            schema, table, column = key.split(".", 2)
+            schema, table, column = split_key(key)
             # A value equal to the column's default (is_encrypted = false on every old row) is
             # not data anyone wrote: only values that differ from it would be lost.
             default = _constant_default((columns.get(key) or {}).get("default"))
@@ -271,7 +273,7 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
     from nchat_tui.verify import LEDGER_TABLES
 
     for schema, name in data_tables(inv):
-        key = f"{schema}.{name}"
+        key = okey(schema, name)
         if key in LEDGER_TABLES:  # the migration's own ledger rows: a restore should drop them
             continue
         row = conn.execute(tcount.format(table=sql.Identifier(schema, name))).fetchone()
@@ -316,20 +318,27 @@ def rollback_options(target: Target, against: dict[str, Any] | Path | str | None
                      ) -> RollbackFacts:
     """Gather the facts for each way back (reads only)."""
     from nchat_tui.snapshot import schema_inventory
-    from nchat_tui.verify import diff_inventory, diff_is_empty, find_applied, load_before
+    from nchat_tui.verify import diff_inventory, diff_is_empty, load_before
 
     with guarded(target, "nchat-tui rollback facts", "the rollback facts",
                  statement_timeout=FACTS_STATEMENT_TIMEOUT_S) as conn:
-        before, source = load_before(target, against, conn)
+        # The way back is to the state before the files to revert were applied: the
+        # before-snapshot of the run that applied them (a backup taken after the migration,
+        # which the gate asks for, is no "before"), else the latest verified backup.
+        plan, why_not = _down_plan(target, conn, None, against)
+        if plan is not None and plan.before is not None:
+            before, source = plan.before, plan.source
+        else:
+            before, source = load_before(target, against, conn)
         after = schema_inventory(conn)
         d = diff_inventory(before["inventory"], after)
         changes = sum(len(p["added"]) + len(p["removed"]) + len(p["changed"])
                       for p in d.values())
-        appl = find_applied(conn, target.migrations_dir, before["inventory"], after)
-        files = appl.files if appl else []
+        files = _plan_files(plan)
         down = _down_facts(conn, files, after.get("columns") or {}) if files else DownFacts(
-            available=False, note="no migration applied since the backup" if appl else
-            "no migrations directory: down files unknown")
+            available=False, note=(plan.nothing_to_do if plan is not None else why_not))
+        if files and plan is not None:
+            down.note = "; ".join(x for x in (down.note, plan.reason) if x)
         restore = _restore_facts(conn, target, before, source)
     changed = not diff_is_empty(d)
     app_only = {"available": not changed,
@@ -350,17 +359,38 @@ def rollback_options(target: Target, against: dict[str, Any] | Path | str | None
 def down_facts(target: Target, against: dict[str, Any] | Path | str | None = None) -> DownFacts:
     """Only the down path's facts (what each down file destroys now): reads only."""
     from nchat_tui.snapshot import schema_inventory
-    from nchat_tui.verify import find_applied, load_before
 
     with guarded(target, "nchat-tui rollback facts", "the down files' facts",
                  statement_timeout=FACTS_STATEMENT_TIMEOUT_S) as conn:
-        before, _ = load_before(target, against, conn)
-        after = schema_inventory(conn)
-        appl = find_applied(conn, target.migrations_dir, before["inventory"], after)
-        files = appl.files if appl else []
+        plan, why_not = _down_plan(target, conn, None, against)
+        files = _plan_files(plan)
         if not files:
-            return DownFacts(available=False, note="no migration applied since the backup")
-        return _down_facts(conn, files, after.get("columns") or {})
+            return DownFacts(available=False, note=plan.nothing_to_do if plan else why_not)
+        after = schema_inventory(conn)
+        facts = _down_facts(conn, files, after.get("columns") or {})
+        facts.note = "; ".join(x for x in (facts.note, plan.reason if plan else "") if x)
+        return facts
+
+
+def _down_plan(target: Target, conn: psycopg.Connection[Any], to_version: str | None,
+               against: dict[str, Any] | Path | str | None) -> tuple[Any, str]:
+    """``downplan.plan_down``, or (None, why) when it cannot be made."""
+    from nchat_tui.downplan import plan_down
+
+    try:
+        return plan_down(target, conn, to_version, against), ""
+    except BadInput as exc:
+        return None, exc.message
+
+
+def _plan_files(plan: Any) -> list[Any]:
+    """The MigrationFile objects a down plan reverts, in run order."""
+    if plan is None or not plan.revert or plan.migrations_dir is None:
+        return []
+    from nchat_tui.migrations import discover
+
+    by_name = {f.name: f for f in discover(plan.migrations_dir).files}
+    return [by_name[n] for n in plan.revert if n in by_name]
 
 
 def record_choice(journal: Any, choice: str, facts: RollbackFacts, reason: str = "") -> None:
@@ -427,6 +457,29 @@ def _terminate_all(admin: psycopg.Connection[Any], name: str, wait_s: float,
         time.sleep(0.05)
 
 
+def _compare_restored_copy(target: Target, name: str, manifest: dict[str, Any],
+                           journal: Any) -> Any:
+    """The restored copy ``name`` against the manifest's inventory, by meaning
+    (``inventory_compare``); ``OperationFailed`` naming what really differs."""
+    from nchat_tui.inventory_compare import compare_restored
+    from nchat_tui.objkeys import upgrade_snapshot_keys
+
+    expected = upgrade_snapshot_keys(manifest["snapshot"])["inventory"]
+    with target.connect("nchat-tui rollback verify", dbname=name) as rc:
+        cmp = compare_restored(rc, expected)
+    if cmp.same_meaning or cmp.not_compared:
+        journal.append("rollback_restored_copy_compared", database=name, equal=cmp.equal,
+                       same_meaning=[{k: v for k, v in m.items() if k != "restored"}
+                                     for m in cmp.same_meaning][:50],
+                       not_compared=cmp.not_compared[:50])
+    if not cmp.equal:
+        raise OperationFailed(f"the restored copy {name} differs from the backup's inventory: "
+                              + cmp.describe(), "the dump does not restore what the backup "
+                              "recorded: do not swap it in; test other backups with "
+                              "nchat-tui verify-backup --test-restore")
+    return cmp
+
+
 def restore_swap(target: Target, backup: str | Path, *,
                  confirm_name: ConfirmName | str | None,
                  progress: ProgressFn | None = None,
@@ -439,8 +492,6 @@ def restore_swap(target: Target, backup: str | Path, *,
     return the name typed by the operator (or is that string already, for ``--yes``).
     """
     from nchat_tui.backup import manifest_path_for, read_manifest, restore_into
-    from nchat_tui.snapshot import schema_inventory
-    from nchat_tui.verify import diff_inventory, diff_is_empty
 
     say: ProgressFn = progress or (lambda _t, _f: None)
     j = _journal(target, journal)
@@ -497,14 +548,8 @@ def restore_swap(target: Target, backup: str | Path, *,
 
     try:
         say("comparing the restored schema with the manifest's inventory", 0.82)
-        with target.connect("nchat-tui rollback verify", dbname=restore_name) as rc:
-            inv = schema_inventory(rc)
-        d = diff_inventory(manifest["snapshot"]["inventory"], inv, include_ledgers=True)
-        if not diff_is_empty(d):
-            keys = {c: sorted(set(p["added"]) | set(p["removed"]) | set(p["changed"]))[:3]
-                    for c, p in d.items()}
-            raise OperationFailed(f"the restored copy {restore_name} differs from the backup's "
-                                  "inventory: " + ", ".join(f"{c} {k}" for c, k in keys.items()))
+        cmp = _compare_restored_copy(target, restore_name, manifest, j)
+        warnings += cmp.warnings
         if cancel is not None and cancel.is_set():
             raise OperationFailed("cancelled by the operator before the swap")
         with admin_connect(target) as admin:
@@ -612,14 +657,22 @@ def drop_old_database(target: Target, name: str, confirm_name: Callable[[str], s
 @dataclass
 class DownResult:
     run: dict[str, Any]
-    inventory_equal: bool
+    inventory_equal: bool | None
+    """None when nothing ran and nothing was compared."""
     differences: dict[str, Any]
-    ledger_equal: bool
+    ledger_equal: bool | None
     to_version: str | None
+    before_source: str = ""
+    """The before-snapshot compared with (a manifest path)."""
+    plan: dict[str, Any] = field(default_factory=dict)
+    """How the files and the snapshot were chosen: the run read, the files reverted, the
+    files that stay applied on top of the snapshot (``downplan.DownPlan``)."""
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.run.get("status") in ("ok", "nothing_to_do") and self.inventory_equal
+        return self.run.get("status") in ("ok", "nothing_to_do") \
+            and self.inventory_equal is not False and self.ledger_equal is not False
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -631,36 +684,37 @@ def down_rollback(target: Target, to_version: str | None = None,
                   against: dict[str, Any] | Path | str | None = None, *,
                   callbacks: Any = None, journal: Any = None,
                   options: dict[str, Any] | None = None) -> DownResult:
-    """Run the down files back to ``to_version`` (default: the state the before-snapshot
-    recorded), then compare the schema inventory with the before-snapshot's."""
-    from nchat_tui.migrations import discover
+    """Run the down files, then compare the schema with the right before-snapshot.
+
+    Which files and which snapshot (``downplan.plan_down``): without ``to_version``, the last
+    up run whose files are still applied, compared with that run's before-snapshot (the
+    session journals know its backup); with ``to_version``, every applied file after it,
+    compared with the before-snapshot of the earliest run that applied one of them plus what
+    the files that stay applied create; ``against`` gives the snapshot explicitly. Nothing
+    runs when nothing is applied after the target, and the result says what was read."""
+    from nchat_tui.downplan import check_after_down, plan_down
     from nchat_tui.runner import Runner, RunOptions
-    from nchat_tui.snapshot import schema_inventory
-    from nchat_tui.verify import applied_before, diff_inventory, diff_is_empty, load_before
 
     j = _journal(target, journal)
     with target.connect("nchat-tui rollback") as conn:
-        before, source = load_before(target, against, conn)
-    if to_version is None:
-        if target.migrations_dir is None:
-            raise BadInput("no migrations directory: give --migrations DIR or --backend-dir DIR")
-        files = discover(target.migrations_dir).files
-        done = applied_before(files, before["inventory"].get("ledgers") or {})
-        versions = [f for f in files if f.name in done]
-        to_version = versions[-1].name if versions else "0"
-    j.append("rollback_down_started", to_version=to_version, before_source=source)
-    run = Runner(target, RunOptions(direction="down", to_version=to_version, **(options or {})),
-                 callbacks, journal=j).run()
+        plan = plan_down(target, conn, to_version, against)
+    if plan.to_version is None:
+        j.append("rollback_down_nothing_to_do", reason=plan.nothing_to_do,
+                 plan=plan.as_dict())
+        return DownResult({"status": "nothing_to_do", "committed": [],
+                           "message": plan.nothing_to_do}, None, {}, None, to_version,
+                          plan.source, plan.as_dict(), [plan.nothing_to_do])
+    j.append("rollback_down_started", to_version=plan.to_version, before_source=plan.source,
+             reverts=plan.revert, run_read=plan.run.run_id if plan.run else None,
+             reason=plan.reason, expected_on_top=plan.extra)
+    run = Runner(target, RunOptions(direction="down", to_version=plan.to_version,
+                                    **(options or {})), callbacks, journal=j).run()
     with target.connect("nchat-tui rollback") as conn:
-        after = schema_inventory(conn)
-    d = diff_inventory(before["inventory"], after)
-    led_before = before["inventory"].get("ledgers") or {}
-    led_after = after.get("ledgers") or {}
-    names_b = {r.get("name") for rows in led_before.values() for r in rows}
-    names_a = {r.get("name") for rows in led_after.values() for r in rows}
-    res = DownResult(run.to_dict(), diff_is_empty(d), d, names_b == names_a, to_version)
+        equal, d, ledger_ok, notes = check_after_down(plan, conn)
+    res = DownResult(run.to_dict(), equal, d, ledger_ok, plan.to_version, plan.source,
+                     plan.as_dict(), [plan.reason, *notes])
     j.append("rollback_down_finished", status=run.status, inventory_equal=res.inventory_equal,
-             ledger_equal=res.ledger_equal,
+             ledger_equal=res.ledger_equal, before_source=plan.source,
              differences={c: {k: sorted(v[k]) for k in ("added", "removed", "changed")}
                           for c, v in d.items()})
     return res

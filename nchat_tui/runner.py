@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 import threading
 import time
 import uuid
@@ -195,6 +196,9 @@ class RunCallbacks:
     """(blocker, terminate?) -> really signal it? Default: yes (the decision was the confirmation)."""
     should_stop: Callable[[], bool] | None = None
     """Polled between files and between statements of non-transactional files."""
+    confirm_preflight: Callable[[list[str]], bool] | None = None
+    """The catalog preflight names objects the files need that the database lacks (one line
+    each) -> run anyway? Default: no, refuse before anything runs."""
 
 
 @dataclass
@@ -212,6 +216,8 @@ class RunOptions:
     gate: bool = True
     """False only for a scratch database we created ourselves (rehearsal)."""
     migrations_dir: Path | None = None
+    accept_preflight: str | None = None
+    """Run although the catalog preflight names missing objects; the reason is journaled."""
 
 
 @dataclass
@@ -387,10 +393,30 @@ def _ledger_moved_since(backup: Any, conn: psycopg.Connection[Any]) -> str:
     return "; ".join(parts)
 
 
+def backup_instant(backup: Any) -> tuple[dt.datetime | None, bool, str]:
+    """When a backup's data was taken: (instant, whole seconds only, where it was read).
+
+    The snapshot's ``taken_at`` (the server's clock, like the ledger's ``applied_at``, with
+    microseconds) is preferred over the manifest's ``started_at`` (this host's clock; whole
+    seconds in manifests written before sub-second times)."""
+    snap = (getattr(backup, "manifest", None) or {}).get("snapshot") or {}
+    for source, v in (("snapshot taken_at", snap.get("taken_at")),
+                      ("manifest started_at", getattr(backup, "created", None))):
+        t = _parse_time(v)
+        if t is not None:
+            whole = not (isinstance(v, dt.datetime) or re.search(r"T?\d\d:\d\d:\d\d\.\d",
+                                                                 str(v)))
+            return t, whole, source
+    return None, False, ""
+
+
 def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
                without_backup: str | None, journal: Journal | None,
-               recheck: bool = True) -> dict[str, Any]:
-    """Refuse (``Refused``, exit 3) unless it is safe to change the database now."""
+               recheck: bool = True, run_id: str | None = None) -> dict[str, Any]:
+    """Refuse (``Refused``, exit 3) unless it is safe to change the database now.
+
+    ``run_id`` (the runner's) goes into the journal record, so a later down rollback finds
+    the backup that was this run's before-snapshot."""
     db = target.database
     dumps = running_dumps(conn)
     if dumps:
@@ -417,7 +443,8 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
         if not reason:
             raise BadInput("--without-backup needs a reason")
         if journal is not None:
-            journal.append("migrate_gate_override", reason=reason, target=target.masked())
+            journal.append("migrate_gate_override", reason=reason, target=target.masked(),
+                           **({"run_id": run_id} if run_id else {}))
         return {"backup": None, "without_backup": reason}
     try:
         from nchat_tui.backup import latest_verified_backup
@@ -430,22 +457,26 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
     if b is None:
         raise NeedsBackup(f"no verified backup of {db} in {target.backup_dir}",
                           "run `nchat-tui backup` first, or give --without-backup \"REASON\"")
-    created = _parse_time(getattr(b, "created", None))
+    created, whole, when_from = backup_instant(b)
     if created is None:
         raise Refused(f"the latest verified backup {getattr(b, 'path', '?')} has no start time")
-    taken = created.isoformat(timespec="seconds")
-    if latest is not None and created <= latest:
+    taken = created.isoformat(timespec="seconds" if whole else "milliseconds")
+    # Older than the ledger's latest change: refused. A time with whole seconds only cannot
+    # order two instants of the same second; then (and at an exact tie) the ledger rows the
+    # snapshot recorded decide below: equal to the ledger now, it holds the latest change.
+    if latest is not None and created < (latest.replace(microsecond=0) if whole else latest):
         raise NeedsBackup(f"the latest verified backup ({taken}) is older than the ledger's "
-                          f"latest change ({latest.isoformat(timespec='seconds')})",
+                          f"latest change ({latest.isoformat(timespec='milliseconds')})",
                           "take a new backup: `nchat-tui backup`")
     changed = _ledger_moved_since(b, conn)
     if changed:
         raise NeedsBackup(f"the latest verified backup ({taken}) was taken at another "
                           f"migration state: {changed}", "take a new backup: `nchat-tui backup`")
     info = {"backup": str(getattr(b, "path", "")), "backup_created": created.isoformat(),
+            "backup_time_from": when_from,
             "ledger_latest_change": latest.isoformat() if latest else None}
     if journal is not None:
-        journal.append("migrate_gate_passed", **info)
+        journal.append("migrate_gate_passed", **info, **({"run_id": run_id} if run_id else {}))
     return info
 
 
@@ -626,7 +657,7 @@ class Runner:
                 try:
                     self.result.gate = check_gate(self.target, work, ledger,
                                                   without_backup=self.opt.without_backup,
-                                                  journal=self.journal)
+                                                  journal=self.journal, run_id=self.run_id)
                 except Refused as exc:
                     self._j("migrate_refused_by_gate", reason=exc.one_line(),
                             direction=self.opt.direction)
@@ -636,6 +667,9 @@ class Runner:
                 self._j("migrate_nothing_to_do", direction=self.opt.direction)
                 return self.result
             prepared = self._preflight(files, pgv)
+            if self.opt.direction == "up":  # what the files need that the catalog lacks
+                from nchat_tui.preflight import catalog_gate
+                catalog_gate(self, work, [f for f, _, _ in prepared])
             kinds = list(ledger.kinds)
             if ("go" in kinds and self.opt.direction == "up"
                     and set(ledger.go_tables()) != {"schema_versions", "migrations"}):

@@ -327,39 +327,25 @@ def _assert_no_payload(h: Hostile) -> None:
 
 
 def _row_counts(snapshot: dict[str, Any]) -> dict[tuple[str, str], int]:
-    """The snapshot's row counts by (schema, table), whatever way the manifest keys them."""
-    counts = snapshot["row_counts"]
-    out: dict[tuple[str, str], int] = {}
-    if isinstance(counts, dict):
-        for k, v in counts.items():
-            out[_split_key(snapshot, k)] = int(v)
-    else:
-        for item in counts:
-            out[(item["schema"], item["name"])] = int(item["rows"])
-    return out
+    """The snapshot's row counts by (schema, table) (keys in objkeys' quoted form)."""
+    from nchat_tui.objkeys import split2
 
-
-def _split_key(snapshot: dict[str, Any], key: str) -> tuple[str, str]:
-    tables = (snapshot.get("inventory") or {}).get("tables") or {}
-    meta = tables.get(key) or {}
-    if "schema" in meta and "name" in meta:
-        return meta["schema"], meta["name"]
-    schema, _, name = key.partition(".")
-    return schema, name
+    return {split2(k): int(v) for k, v in snapshot["row_counts"].items()}
 
 
 def _mentions(obj: Any, name: str) -> bool:
-    """``name`` appears whole in ``obj`` (JSON-escaped the same way on both sides)."""
-    return json.dumps(name, ensure_ascii=False)[1:-1] in json.dumps(obj, ensure_ascii=False)
+    """``name`` appears whole in ``obj``, as it is or in a key's quoted form (objkeys),
+    JSON-escaped the same way on both sides."""
+    from nchat_tui.objkeys import ident
+
+    text = json.dumps(obj, ensure_ascii=False)
+    return any(json.dumps(n, ensure_ascii=False)[1:-1] in text for n in (name, ident(name)))
 
 
 def test_every_command_over_hostile_names(hostile: Hostile, tmp_path: Path) -> None:
     _every_command(hostile, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="a dot in a schema or table name needs issue 9 item 12 "
-                   "(the verify branch: keys by (schema, name), never split on a dot); once it "
-                   "is merged this passes and the marker goes")
 @pytest.mark.parametrize("hostile", [True], indirect=True, ids=["dots-in-schema-and-tables"])
 def test_every_command_over_dotted_hostile_names(hostile: Hostile, tmp_path: Path) -> None:
     _every_command(hostile, tmp_path)

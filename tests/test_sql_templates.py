@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pglast
+import psycopg
 import pytest
 from psycopg import sql
 
@@ -173,3 +174,17 @@ def test_tokenizer_never_fails_and_covers_random_text() -> None:
         assert _our_tokens(text) == expected, text
         agreed += 1
     assert agreed > 500
+
+
+def test_a_percent_in_a_name_never_meets_a_parameter(pg_conn) -> None:
+    """psycopg reads a "%s" inside a quoted name as a placeholder when the query also takes
+    parameters; ParamIdentifier doubles it (the block sample of an estimate does this)."""
+    from nchat_tui.resources import ParamIdentifier
+
+    pg_conn.execute('CREATE TABLE "a%s %(x)s %%" (id int)')
+    pg_conn.execute('INSERT INTO "a%s %(x)s %%" VALUES (1), (2), (3)')
+    q = sql.SQL("SELECT count(*) FROM {} WHERE id = ANY (%(ids)s)")
+    with pytest.raises(psycopg.ProgrammingError):  # what a plain Identifier does
+        pg_conn.execute(q.format(sql.Identifier("a%s %(x)s %%")), {"ids": [1, 2]})
+    row = pg_conn.execute(q.format(ParamIdentifier("a%s %(x)s %%")), {"ids": [1, 2]}).fetchone()
+    assert row == (2,)
