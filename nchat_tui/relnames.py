@@ -1,8 +1,8 @@
 """Turn a table's key (as a snapshot, a plan or an operator writes it) into (schema, name).
 
-A key is text: manifests written so far key tables as unquoted ``schema.name``, newer ones in
-the quoted form PostgreSQL reads (``"a.b".c``, ``public."My Table"``), and an operator types
-either. Splitting such a key on its first dot is wrong as soon as a name holds a dot (the
+A key is text: manifests key tables in the quoted form PostgreSQL reads (``objkeys``:
+``"a.b".c``, ``public."My Table"``), older ones as unquoted ``schema.name``, and an operator
+types either. Splitting such a key on its first dot is wrong as soon as a name holds a dot (the
 table ``"a.b".c`` is not ``a."b.c"``), so no code here splits on a dot: each key is looked up
 in the catalog, read both ways, and only an exact, unique match is used. Identifiers then reach
 SQL through ``psycopg.sql.Identifier(schema, name)``.
@@ -14,45 +14,18 @@ from typing import Any
 
 import psycopg
 
+from nchat_tui.objkeys import split_key
 from nchat_tui.resources import sql_text
 
 
 def split_quoted(key: str) -> tuple[str, ...] | None:
-    """The parts of a key in quoted-identifier form, or None if it is not well formed.
+    """The parts of a key in quoted-identifier form (``objkeys``), or None if it is not one.
 
-    ``public.t`` -> ("public", "t"); ``"a.b".c`` -> ("a.b", "c"); unquoted parts are taken as
-    written (a key names an object, its case is kept)."""
-    parts: list[str] = []
-    i, n = 0, len(key)
-    while i < n:
-        if key[i] == '"':
-            out: list[str] = []
-            j = i + 1
-            while True:
-                if j >= n:
-                    return None
-                if key[j] == '"':
-                    if j + 1 < n and key[j + 1] == '"':
-                        out.append('"')
-                        j += 2
-                        continue
-                    break
-                out.append(key[j])
-                j += 1
-            parts.append("".join(out))
-            i = j + 1
-        else:
-            j = key.find(".", i)
-            j = n if j < 0 else j
-            if j == i or '"' in key[i:j]:
-                return None
-            parts.append(key[i:j])
-            i = j
-        if i < n:
-            if key[i] != "." or i + 1 == n:
-                return None
-            i += 1
-    return tuple(parts) if parts else None
+    ``public.t`` -> ("public", "t"); ``"a.b".c`` -> ("a.b", "c")."""
+    try:
+        return split_key(key)
+    except ValueError:
+        return None
 
 
 def candidates(key: str, default_schema: str = "public") -> list[tuple[str, str]]:
