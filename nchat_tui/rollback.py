@@ -25,7 +25,9 @@ database, never connected to ``<db>`` itself. No textual here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -38,13 +40,16 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
+from nchat_tui.failpoints import failpoint
 from nchat_tui.guard import guarded
 from nchat_tui.objkeys import key as okey
 from nchat_tui.objkeys import split2, split_key
+from nchat_tui.recovery import clear_intent, pid_alive, quote_ident, write_intent
 from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.target import Target
 
 MAX_NAME = 63
+SWAP_APP_NAME = "nchat-tui rollback swap"
 FACTS_STATEMENT_TIMEOUT_S = 300.0
 """A backstop for the facts' session: counts set their own (120 s) and RESET back to this."""
 TERMINATE_WAIT_S = 15.0
@@ -528,7 +533,7 @@ def restore_swap(target: Target, backup: str | Path, *,
     t0 = time.monotonic()
     try:
         restore_into(target, path, restore_name, jobs=jobs, on_progress=on_restore,
-                     cancel_event=cancel, journal=j)
+                     cancel_event=cancel, journal=j, purpose="rollback restore copy")
     except BaseException as exc:
         j.append("rollback_aborted", stage="restore", database=db,
                  reason=exc.message if isinstance(exc, NchatError) else repr(exc),
@@ -573,44 +578,67 @@ def restore_swap(target: Target, backup: str | Path, *,
     say(f"swapping: {db} -> {old_name}, {restore_name} -> {db}", 0.9)
     t1 = time.monotonic()
     ended: list[dict[str, Any]] = []
-    with admin_connect(target, "nchat-tui rollback swap") as admin:
+    with admin_connect(target, SWAP_APP_NAME) as admin:
         orig = _exists(admin, db) or {}
-        _allow(admin, db, False)
-        j.append("rollback_swap_started", database=db, connections_refused=True)
+        # The intent first (journal + marker, both fsync'd): a kill from here on is finished or
+        # undone by the next start, never left refusing logins (see recovery.py).
+        intent = {"database": db, "old_name": old_name, "restore_name": restore_name,
+                  "allow_connections_before": bool(orig.get("allow_connections", True)),
+                  "backup": str(path)}
+        j.append("rollback_swap_intent", **intent, undo=_undo_sql(db))
+        marker = write_intent(target, "swap", intent, j)
+        failpoint("swap.after_intent")
         try:
+            _allow(admin, db, False)
+            failpoint("swap.after_disallow")
+            j.append("rollback_swap_started", database=db, connections_refused=True)
             listed = connections_to(admin, db)
             j.append("rollback_connections", database=db, sessions=listed)
             ended = _terminate_all(admin, db, terminate_wait_s, cancel)
             j.append("rollback_connections_terminated", database=db,
                      pids=[c["pid"] for c in ended])
+            failpoint("swap.after_terminate")
             # Nobody may sit in the restored copy either, or its rename would fail.
             _allow(admin, restore_name, False)
             _terminate_all(admin, restore_name, terminate_wait_s, cancel)
             with admin.transaction():
                 rename = sql_template("rollback/rename_database.sql")
                 admin.execute(rename.format(old=sql.Identifier(db), new=sql.Identifier(old_name)))
+                failpoint("swap.between_renames")
                 admin.execute(rename.format(old=sql.Identifier(restore_name),
                                             new=sql.Identifier(db)))
                 new_info = _exists(admin, db) or {}
                 if orig.get("owner") and new_info.get("owner") != orig["owner"]:
                     admin.execute(sql_template("rollback/set_owner.sql").format(
                         name=sql.Identifier(db), owner=sql.Identifier(orig["owner"])))
+                # The copy was marked as ours while it was a scratch database: production is not.
+                admin.execute(sql_template("backup/comment_scratch_database.sql").format(
+                    name=sql.Identifier(db), comment=sql.Literal(None)))
                 _allow(admin, db, True)
                 _allow(admin, old_name, True)
+                failpoint("swap.before_commit")
+            failpoint("swap.after_commit")
         except BaseException as exc:
             # The renames were one transaction: rolled back as a whole. Reopen production.
             try:
                 with admin_connect(target, "nchat-tui rollback undo") as undo:
                     if _exists(undo, db) is not None:
                         _allow(undo, db, bool(orig.get("allow_connections", True)))
+                    if _exists(undo, restore_name) is not None:
+                        _allow(undo, restore_name, True)
             except (psycopg.Error, NchatError) as undo_exc:
-                j.append("rollback_swap_undo_failed", database=db, reason=str(undo_exc))
+                with contextlib.suppress(NchatError):
+                    j.append("rollback_swap_undo_failed", database=db, reason=str(undo_exc))
                 raise OperationFailed(
                     f"the swap failed and {db} could not be reopened: {undo_exc}",
-                    f"run: ALTER DATABASE {db} ALLOW_CONNECTIONS true") from exc
-            j.append("rollback_swap_undone", database=db,
-                     reason=exc.message if isinstance(exc, NchatError) else repr(exc))
-            drop_restored("swap undone")
+                    f"the next nchat-tui command retries; or run: {_undo_sql(db)}") from exc
+            # Production is open again whatever else fails now (a full journal disk: the
+            # marker then stays, and the next start records the outcome).
+            with contextlib.suppress(NchatError):
+                j.append("rollback_swap_undone", database=db,
+                         reason=exc.message if isinstance(exc, NchatError) else repr(exc))
+                clear_intent(marker)
+                drop_restored("swap undone")
             raise
         if orig.get("settings"):
             warnings.append(f"{old_name} had per-database settings {orig['settings']}: a "
@@ -624,8 +652,99 @@ def restore_swap(target: Target, backup: str | Path, *,
     res = SwapResult(db, old_name, str(path), ended, round(restore_s, 3), round(swap_s, 3),
                      warnings)
     j.append("rollback_swap_finished", **res.as_dict())
+    clear_intent(marker)
     say(f"done: {db} is the restored copy; the old database is kept as {old_name}", 1.0)
     return res
+
+
+def _undo_sql(db: str) -> str:
+    return f"psql -d postgres -c 'ALTER DATABASE {quote_ident(db)} ALLOW_CONNECTIONS true'"
+
+
+def _swap_sessions(admin: psycopg.Connection[Any]) -> list[int]:
+    """Server sessions of a swap (``SWAP_APP_NAME``): a killed client's backend may take a
+    moment to notice and roll its transaction back."""
+    return [r["pid"] for r in _rows(admin, "rollback/sessions_by_application.sql",
+                                    {"application_name": SWAP_APP_NAME})]
+
+
+def recover_swap(target: Target, marker: Path, intent: dict[str, Any], journal: Any,
+                 settle_s: float = 15.0) -> list[str]:
+    """Finish or undo a restore swap whose process died (see ``recovery.py``): returns what
+    was done. A swap whose process still runs is left alone."""
+    db, old, rest = intent.get("database"), intent.get("old_name"), intent.get("restore_name")
+    if not (isinstance(db, str) and isinstance(old, str) and isinstance(rest, str)):
+        os.replace(marker, marker.with_suffix(".bad"))
+        return [f"an unreadable swap marker {marker.name} was set aside (renamed *.bad)"]
+    who = f"pid {intent.get('pid')}, started {intent.get('written_at')}"
+    alive = pid_alive(intent.get("pid"), intent.get("host"), intent.get("pid_started"))
+    if alive is not False:
+        where = "is still running" if alive else f"ran on host {intent.get('host')}"
+        return [f"a restore swap of {db} ({who}) {where}: not touched; if it refuses "
+                f"connections for long, {_undo_sql(db)}"]
+    journals = [journal]
+    from nchat_tui.recovery import intent_journal
+
+    own = intent_journal(intent, target.state_dir)
+    if own is not None and (journal is None or own.path != journal.path):
+        journals.append(own)
+
+    def record(event: str, **fields: Any) -> None:
+        for jj in journals:
+            if jj is not None:
+                jj.append(event, **fields)
+
+    with admin_connect(target, "nchat-tui rollback recovery") as a:
+        deadline = time.monotonic() + settle_s
+        while _swap_sessions(a) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the dead client's backend rolls its transaction back
+        left = _swap_sessions(a)
+        if left:
+            raise OperationFailed(
+                f"an interrupted restore swap of {db} ({who}) still has a server session "
+                f"(pid {left[0]}): not touched",
+                f"end it (SELECT pg_terminate_backend({left[0]})), then run the command again")
+        i_db, i_old, i_rest = _exists(a, db), _exists(a, old), _exists(a, rest)
+        exists = {db: i_db is not None, old: i_old is not None, rest: i_rest is not None}
+        facts = {"database": db, "old_name": old, "restore_name": rest, "swap_pid":
+                 intent.get("pid"), "exists": exists}
+        if i_db is not None and i_old is not None and i_rest is None:
+            # The renames committed (with ALLOW_CONNECTIONS true inside): the swap is done.
+            for name, info in ((db, i_db), (old, i_old)):
+                if not info.get("allow_connections"):
+                    _allow(a, name, True)
+            record("rollback_swap_recovered", outcome="completed", **facts)
+            line = (f"an unfinished restore swap of {db} ({who}) had committed its renames: "
+                    f"the swap is complete and connections are allowed; {db} is the restored "
+                    f"copy, the old database is kept as {old} (drop it once sure: nchat-tui "
+                    f"rollback --drop-old {old})")
+        elif i_db is not None and i_old is None:
+            reopened = False
+            if not i_db.get("allow_connections") and intent.get("allow_connections_before",
+                                                                 True):
+                _allow(a, db, True)
+                reopened = True
+            if i_rest is not None and not i_rest.get("allow_connections"):
+                _allow(a, rest, True)
+            record("rollback_swap_recovered", outcome="undone", reopened=reopened, **facts)
+            line = (f"an unfinished restore swap of {db} ({who}) was interrupted before its "
+                    "renames committed: "
+                    + ("connections allowed again" if reopened else
+                       "it had not refused connections yet")
+                    + f"; {db} is unchanged"
+                    + (f"; the restored copy {rest} is kept (run rollback --backup again, or "
+                       "drop it with nchat-tui backups --remove-leftovers)"
+                       if i_rest is not None else ""))
+        else:
+            record("rollback_swap_recovery_failed", **facts)
+            raise OperationFailed(
+                f"an interrupted restore swap of {db} ({who}) left an unexpected state: "
+                + ", ".join(f"{k} {'exists' if v else 'missing'}"
+                            for k, v in exists.items()),
+                f"look before acting; to give the old database its name back: ALTER DATABASE "
+                f"{quote_ident(old)} RENAME TO {quote_ident(db)}; {_undo_sql(db)}")
+    clear_intent(marker)
+    return [line]
 
 
 def drop_old_database(target: Target, name: str, confirm_name: Callable[[str], str] | str,
@@ -646,9 +765,46 @@ def drop_old_database(target: Target, name: str, confirm_name: Callable[[str], s
         if left:
             raise Refused(f"{len(left)} session(s) are connected to {name}: "
                           + ", ".join(f"pid {c['pid']}" for c in left[:5]))
-        admin.execute(sql_template("rollback/drop_database.sql").format(
-            name=sql.Identifier(name)))
+        j.append("rollback_old_database_drop_started", database=name)
+        marker = write_intent(target, "drop_old", {"database": name}, j)
+        failpoint("drop_old.after_intent")
+        try:
+            admin.execute(sql_template("rollback/drop_database.sql").format(
+                name=sql.Identifier(name)))
+        except psycopg.Error as exc:
+            why = (exc.diag.message_primary if exc.diag else None) or str(exc).strip()
+            j.append("rollback_old_database_drop_failed", database=name, reason=why)
+            clear_intent(marker)
+            raise OperationFailed(f"could not drop {name}: {why}; it is still kept") from None
+        failpoint("drop_old.after_drop")
     j.append("rollback_old_database_dropped", database=name)
+    clear_intent(marker)
+
+
+def recover_drop_old(target: Target, marker: Path, intent: dict[str, Any],
+                     journal: Any) -> list[str]:
+    """Record how a drop of a kept database whose process died ended (it ran or not)."""
+    name = intent.get("database")
+    if not isinstance(name, str):
+        os.replace(marker, marker.with_suffix(".bad"))
+        return [f"an unreadable drop marker {marker.name} was set aside (renamed *.bad)"]
+    alive = pid_alive(intent.get("pid"), intent.get("host"), intent.get("pid_started"))
+    if alive is not False:
+        return [f"a drop of {name} (pid {intent.get('pid')}) is still running: not touched"]
+    with admin_connect(target, "nchat-tui rollback recovery") as a:
+        exists = _exists(a, name) is not None
+    if journal is not None:
+        if exists:
+            journal.append("rollback_old_database_drop_interrupted", database=name,
+                           still_exists=True)
+        else:
+            journal.append("rollback_old_database_dropped", database=name, recovered=True)
+    clear_intent(marker)
+    if exists:
+        return [f"an interrupted drop of {name} (pid {intent.get('pid')}) did not happen: the "
+                f"database is still kept (drop it with nchat-tui rollback --drop-old {name})"]
+    return [f"an interrupted drop of {name} (pid {intent.get('pid')}) had completed: "
+            "recorded in the journal now"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -709,6 +865,7 @@ def down_rollback(target: Target, to_version: str | None = None,
              reason=plan.reason, expected_on_top=plan.extra)
     run = Runner(target, RunOptions(direction="down", to_version=plan.to_version,
                                     **(options or {})), callbacks, journal=j).run()
+    failpoint("down.after_run")
     with target.connect("nchat-tui rollback") as conn:
         equal, d, ledger_ok, notes = check_after_down(plan, conn)
     res = DownResult(run.to_dict(), equal, d, ledger_ok, plan.to_version, plan.source,

@@ -817,11 +817,11 @@ def record_stats_baseline(conn: psycopg.Connection[Any], target: Target,
     """Write the write counters now to the state dir (atomically) and return them."""
     stats = read_table_stats(conn)
     stats["label"] = label
+    from nchat_tui.safeio import private_dir, write_file_atomic
+
     p = stats_baseline_path(target)
-    p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = p.with_suffix(".tmp")
-    tmp.write_text(json.dumps(stats, indent=1, default=str))
-    tmp.replace(p)
+    private_dir(p.parent)  # 0700/0600 from creation, every byte written and fsync'd
+    write_file_atomic(p, json.dumps(stats, indent=1, default=str).encode())
     return stats
 
 
