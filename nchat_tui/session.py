@@ -49,6 +49,11 @@ class UpgradeSession:
         self._lock = threading.Lock()
         self.cache: dict[str, Any] = {}
         """Results steps share within a session (the plan, a fresh verification)."""
+        self.status_version = 0
+        """Bumped whenever a step changed or re-read what the banner shows (the ledger, the
+        pending files): a screen showing an older version reads the banner again."""
+        self._cancels: dict[str, str] = {}
+        """Steps the operator asked to cancel while they ran, with when (journaled)."""
 
     def banner(self) -> dict[str, Any]:
         """Target banner facts (cached; ``refresh_banner`` re-reads)."""
@@ -59,6 +64,21 @@ class UpgradeSession:
     def refresh_banner(self) -> dict[str, Any]:
         self._status = None
         return self.banner()
+
+    def status_changed(self) -> None:
+        """The database's migration state may differ from the banner's: read it again."""
+        self._status = None
+        self.status_version += 1
+
+    def request_cancel(self, key: str, cancel: threading.Event) -> None:
+        """The operator confirmed cancelling a running step: journal it, then signal it.
+
+        Journaled first, so whatever the action does next, the request is on record, and
+        ``run_step`` never records the step as done after it."""
+        rec = self.journal.append("cancel_requested", step=key,
+                                  title=self.path.step(key).title)
+        self._cancels[key] = str(rec.get("ts") or "")
+        cancel.set()
 
     def execute(self, action: str, ctx: ActionContext | None = None) -> StepResult:
         """Run one action (overridden by the snapshot tests' fake)."""
@@ -83,6 +103,7 @@ class UpgradeSession:
                             options={"step": key, "checklist": self.checklist, "session": self})
         with self._lock:
             self.checklist.start(key)
+            self._cancels.pop(key, None)
             try:
                 result = self.execute(step.action or "", ctx)
             except NchatError as exc:
@@ -97,8 +118,20 @@ class UpgradeSession:
                     "failed", f"not finished: the app closed while '{ctx.unanswered[0]}' waited "
                     "for an answer, and the safe default was taken; run the step again. "
                     f"({result.summary})", result.evidence)
-            if step.action in ("pending_migrations", "no_pending_migrations", "detect_ledger"):
-                self._status = None
+            asked = self._cancels.pop(key, None)
+            if asked is not None and result.status != "failed":
+                # The engine had passed its last cancel point (say, a backup verifying) and
+                # finished: the operator's cancel still stands, and the step is not done.
+                when = asked[11:19] or "?"
+                result = StepResult(
+                    "failed", f"cancelled by the operator at {when} UTC, but the action had "
+                    f"already finished: {result.summary}. Nothing was undone; run the step "
+                    "again to record it as done.",
+                    {**(result.evidence if isinstance(result.evidence, dict) else
+                        {"result": result.evidence}), "cancel_requested_at": asked})
+            if step.action in ("pending_migrations", "no_pending_migrations", "detect_ledger",
+                               "migrate", "rollback") or result.reverted:
+                self.status_changed()
             return self.checklist.finish(key, result)
 
     def step_changed(self, key: str) -> str | None:
@@ -109,7 +142,9 @@ class UpgradeSession:
         """
         phase = key.split(".", 1)[0]
         done, total = self.checklist.phase_progress(phase)
-        if done < total:
+        rolled_back = bool(self.path.step(key).undoes) and \
+            self.checklist.state(key).state in ("ok", "warn")
+        if done < total and not rolled_back:  # a rollback goes on record at once
             return None
         from nchat_tui.report import save_report
 

@@ -76,6 +76,9 @@ class HomeScreen(Screen[None]):
             yield OptionList(id="phases")
         yield Footer()
 
+    shown_version = -1
+    """The session's ``status_version`` the banner was last read at."""
+
     def on_mount(self) -> None:
         self.refresh_phases()
         self.load_banner()
@@ -101,6 +104,7 @@ class HomeScreen(Screen[None]):
           description="reading the target's status")
     def load_banner(self, refresh: bool = False) -> None:
         session = self.nchat.session
+        self.shown_version = session.status_version
         try:
             st = session.refresh_banner() if refresh else session.banner()
         except NchatError as exc:
@@ -128,6 +132,10 @@ class HomeScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.refresh_phases()
+        if self.nchat.session.status_version != self.shown_version:
+            # a step ran that moved the ledger (a migration, a rollback): what the banner and
+            # the pending list said is no longer true
+            self.load_banner(refresh=True)
 
     def action_refresh(self) -> None:
         self.query_one("#banner", Static).update("Refreshing...")

@@ -311,10 +311,16 @@ class PhaseScreen(Screen[None]):
         key = running[0]
 
         def done(yes: bool | None) -> None:
-            if yes and key in self._cancel:
-                self._cancel[key].set()
-                self.notify("Cancelling: the child process is stopped and its partial "
-                            "output removed.", timeout=6)
+            if not yes:
+                return
+            ev = self._cancel.get(key)
+            if ev is None:
+                self.notify("It had already finished: nothing to cancel (its result is "
+                            "shown).", timeout=6)
+                return
+            self.nchat.session.request_cancel(key, ev)
+            self.notify("Cancelling: the child process is stopped and its partial "
+                        "output removed.", timeout=6)
 
         self.app.push_screen(ConfirmModal(
             f"Cancel '{self.nchat.session.path.step(key).title}' while it runs?",

@@ -6,6 +6,7 @@ engine and the journal are the real ones, writing to a temporary state dir.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,14 +68,16 @@ class FakeSession(UpgradeSession):
                 "password=hunter2-secret",
             state_dir=state_dir, backup_dir="/srv/backups", migrations="/srv/chat/migrations",
             environ={})
-        super().__init__(target, path_id=path_id, new=new, status=dict(FROZEN_STATUS))
+        super().__init__(target, path_id=path_id, new=new, status=copy.deepcopy(FROZEN_STATUS))
+        self.status: dict[str, Any] = copy.deepcopy(FROZEN_STATUS)
+        """What the banner shows; a test's script may change it (a migration, a rollback)."""
         self.executed: list[str] = []
         self.scripts: dict[str, Callable[[ActionContext], StepResult]] = {}
         self.fake_leftovers: list[Any] = []
         self.removed: list[Any] = []
 
     def banner(self) -> dict[str, Any]:
-        return dict(FROZEN_STATUS)
+        return copy.deepcopy(self.status)
 
     def refresh_banner(self) -> dict[str, Any]:
         return self.banner()
