@@ -397,6 +397,32 @@ def _without_backup(ctx: ActionContext) -> tuple[str | None, StepResult | None]:
     return None, refused
 
 
+def _rehearsal_line(ctx: ActionContext, session: Any, plan: Any) -> str:
+    """What the rehearsal measured, and the margin production adds to it: a scratch copy
+    has no other sessions, so its time is a floor; each statement that locks an existing
+    table may wait for its lock (``lock_timeout``) before the operator is asked."""
+    from nchat_tui.runner import RunOptions
+
+    rec = ctx.journal.last("rehearse_finished") if ctx.journal is not None else None
+    est = session.cache.get("rehearsal_estimate_s") if session is not None else None
+    up = rec.get("up_s") if rec and rec.get("status") == "ok" else None
+    if est is None and rec and rec.get("status") == "ok":
+        est = rec.get("estimate_s")
+    if est is None:
+        return "\nNo rehearsal in this session ('Dry run on a copy' measures the run first)."
+    waits = sum(1 for fp in plan.files for st in fp.statements
+                if any(not t.created_by_plan and t.exists and t.lock in LOCK_ORDER
+                       for t in st.targets))
+    lt = RunOptions().lock_timeout_s
+    measured = (f"ran them in {up:.1f} s" if up is not None else f"estimated {est:.1f} s")
+    scaled = (f" ({est:.1f} s scaled to the database's size now)"
+              if up is not None and abs(est - up) >= 0.05 else "")
+    return (f"\nTime: the rehearsal {measured}{scaled} on a scratch copy of the backup, with "
+            f"no other sessions: a floor, not a promise. Here, {waits} statement(s) lock an "
+            f"existing table and each may wait up to {lt:g} s for its lock before you are "
+            f"asked: up to about {est + waits * lt:.0f} s before any question.")
+
+
 NO_BACKUP_WORD = "no backup"
 """What the operator types to run the production migration without a verified backup."""
 
@@ -413,11 +439,6 @@ def _confirm_production_run(ctx: ActionContext, without_backup: str | None = Non
         return True, facts
     locks = _existing_locks(plan)
     n = sum(len(f.statements) for f in plan.files)
-    rehearsal = session.cache.get("rehearsal_estimate_s") if session is not None else None
-    if rehearsal is None and ctx.journal is not None:  # a rehearsal before a restart of the app
-        last = ctx.journal.last("rehearse_finished")
-        if last and last.get("status") == "ok":
-            rehearsal = last.get("estimate_s")
     head = ""
     if without_backup is not None:
         head = (f"NO VERIFIED BACKUP: the gate was overridden ({without_backup}).\nIf this run "
@@ -428,7 +449,7 @@ def _confirm_production_run(ctx: ActionContext, without_backup: str | None = Non
             + "\nLocks on existing tables (the app's queries on them wait while each is held):\n  "
             + ("\n  ".join(locks[:6]) + (f"\n  ... and {len(locks) - 6} more" if len(locks) > 6
                                           else "") if locks else "none")
-            + (f"\nThe rehearsal estimated {rehearsal:.0f} s." if rehearsal is not None else "")
+            + _rehearsal_line(ctx, session, plan)
             + "\n" + _atomicity_line([(f.file, f.txn_mode) for f in plan.files]))
     if without_backup is not None:
         q = Question("Run the production migration", text,
@@ -753,3 +774,57 @@ ENGINE_ACTIONS.update({
     "rollback": act_rollback,
     "verify_rollback": act_verify_rollback,
 })
+
+
+# -- what a tool step will run, shown before it runs -------------------------------------------
+def _tool(name: str) -> str:
+    from nchat_tui.pgtools import candidates
+
+    found = candidates(name)
+    return found[0] if found else name
+
+
+def connection_env(target: Any) -> str:
+    """The connection a tool gets, as the environment it is given (the password by name)."""
+    e = target.effective()
+    parts = [f"PGHOST={e['host']}", f"PGPORT={e['port']}", f"PGUSER={e['user']}",
+             f"PGDATABASE={e['dbname']}"]
+    if target.params.get("password"):
+        parts.append("PGPASSWORD=(set, never shown)")
+    return " ".join(parts)
+
+
+def commands_preview(action: str | None, target: Any) -> list[str]:
+    """The commands a tool step runs, for the screen before it runs (no password, no
+    connection option on the command line: libpq reads them from the environment shown).
+    Names that only exist once it runs are in angle brackets. [] for steps that run no tool.
+    A test compares these with the commands a real run journals."""
+    from nchat_tui.backup import PARTIAL_SUFFIX
+
+    prefix = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in target.name)
+    stamp = "<YYYYMMDD_HHMMSS>"
+    where = target.backup_dir
+    if target.docker:
+        return [f"docker exec -i {target.docker} pg_dump/pg_restore (inside the container; "
+                f"-U {target.effective()['user']} -d {target.effective()['dbname']})"]
+    if action == "backup":
+        partial = where / f"{prefix}_{stamp}{PARTIAL_SUFFIX}"
+        final = where / f"{prefix}_{stamp}.dump"
+        return [f"{_tool('pg_dump')} -Fc --verbose --snapshot=<exported snapshot> "
+                f"--lock-wait-timeout=30000 -f {partial}",
+                f"{_tool('pg_restore')} -f /dev/null {partial}      (full read)",
+                f"{_tool('pg_restore')} -l {partial}      (table of contents)",
+                f"then renamed to {final} once verified",
+                f"environment: {connection_env(target)}"]
+    if action == "rehearse":
+        return [f"{_tool('pg_restore')} --verbose --exit-on-error --no-password -j 2 "
+                f"-d {target.database}_rehearse_<time> <latest verified backup>",
+                "then the pending files on that scratch copy, their down files, and DROP "
+                "DATABASE of the copy",
+                f"environment: {connection_env(target)}"]
+    if action == "rollback":
+        return [f"{_tool('pg_restore')} --verbose --exit-on-error --no-password -j 2 "
+                f"-d {target.database}_restore_<time> <the chosen backup>      (restore way)",
+                "or the down files through the migration runner      (down way)",
+                f"environment: {connection_env(target)}"]
+    return []

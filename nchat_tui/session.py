@@ -47,6 +47,7 @@ class UpgradeSession:
         self.path: UpgradePath = load_path(pid)
         self.checklist = Checklist(self.path, self.journal)
         self._lock = threading.Lock()
+        self.status_loaded = status is not None
         self.cache: dict[str, Any] = {}
         """Results steps share within a session (the plan, a fresh verification)."""
         self.status_version = 0
@@ -55,10 +56,14 @@ class UpgradeSession:
         self._cancels: dict[str, str] = {}
         """Steps the operator asked to cancel while they ran, with when (journaled)."""
 
+    status_loaded = False
+    """Whether the target was reached at least once in this process."""
+
     def banner(self) -> dict[str, Any]:
         """Target banner facts (cached; ``refresh_banner`` re-reads)."""
         if self._status is None:
             self._status = gather_status(self.target)
+        self.status_loaded = True
         return self._status
 
     def refresh_banner(self) -> dict[str, Any]:
@@ -79,6 +84,14 @@ class UpgradeSession:
                                   title=self.path.step(key).title)
         self._cancels[key] = str(rec.get("ts") or "")
         cancel.set()
+
+    def plan(self) -> Any:
+        """The migration plan of the pending files as of now (cached for the plan viewer)."""
+        from nchat_tui.engine_actions import build_target_plan
+
+        plan = build_target_plan(ActionContext(self.target, self.journal))
+        self.cache["plan"] = plan
+        return plan
 
     def execute(self, action: str, ctx: ActionContext | None = None) -> StepResult:
         """Run one action (overridden by the snapshot tests' fake)."""
@@ -146,16 +159,34 @@ class UpgradeSession:
             self.checklist.state(key).state in ("ok", "warn")
         if done < total and not rolled_back:  # a rollback goes on record at once
             return None
+        return self.save_report("rollback" if rolled_back else f"phase {phase} complete")
+
+    def save_report(self, why: str) -> str | None:
+        """Write the report now (never fails the caller: a failure is journaled)."""
         from nchat_tui.report import save_report
 
         pw = self.target.params.get("password")
         try:
             path = save_report(self.journal.path.parent, secrets=[pw] if pw else [])
         except OSError as exc:
-            self.journal.append("report_failed", phase=phase, error=str(exc))
+            self.journal.append("report_failed", why=why, error=str(exc))
             return None
-        self.journal.append("report_saved", phase=phase, path=str(path))
+        self.journal.append("report_saved", why=why, path=str(path))
         return str(path)
+
+    def files(self) -> dict[str, Any]:
+        """Where this session's files are: the report (and whether it is written yet), the
+        journal, the latest backup this session took or reused, the backup directory."""
+        sdir = self.journal.path.parent
+        report = sdir / "report.md"
+        backup = None
+        for r in reversed(self.journal.records()):
+            if r.get("event") == "backup_finished" and r.get("file"):
+                backup = str(r["file"])
+                break
+        return {"report": str(report), "report_written": report.is_file(),
+                "journal": str(self.journal.path), "backup": backup,
+                "backup_dir": str(self.target.backup_dir), "session": self.journal.session_id}
 
     # -- what a crash left behind -------------------------------------------------------------
     def leftovers(self) -> list[Any]:

@@ -43,15 +43,31 @@ def banner_text(st: dict[str, Any]) -> Text:
     return t
 
 
-def pending_text(st: dict[str, Any]) -> Text:
+def pending_text(st: dict[str, Any], path: Any = None) -> Text:
+    """The pending files in run order; and a warning when the upgrade path followed does not
+    match them (a no-schema-change path with files pending, or the reverse)."""
     t = Text()
-    pend = st["pending"]
-    t.append(f"Pending migrations: {len(pend)}", style="bold")
-    if pend:
-        t.append(" (run order)\n")
-        t.append("\n".join(f"  {n}" for n in pend))
-    for w in st["warnings"]:
+    pend = st.get("pending")
+    if pend is None:
+        t.append("Pending migrations: unknown", style="bold")
+        t.append(" (no migrations directory: give --migrations DIR or --backend-dir DIR)")
+    else:
+        t.append(f"Pending migrations: {len(pend)}", style="bold")
+        if pend:
+            t.append(" (run order)\n")
+            t.append("\n".join(f"  {n}" for n in pend))
+    for w in st.get("warnings") or []:
         t.append(f"\n! {w}", style="yellow")
+    if path is not None and pend:
+        expects = set(path.expects_migrations)
+        prefixes = {n.split("_", 1)[0].lstrip("0") for n in pend}
+        if not expects:
+            t.append(f"\n! The upgrade path {path.id} expects no schema change, but "
+                     f"{len(pend)} file(s) are pending: is this the right path? (start a "
+                     "new session with --upgrade-path to switch)", style="bold yellow")
+        elif not prefixes & {e.lstrip("0") for e in expects}:
+            t.append(f"\n! None of the pending files is one the upgrade path {path.id} "
+                     "expects: is this the right path?", style="bold yellow")
     return t
 
 
@@ -63,6 +79,17 @@ class HomeScreen(Screen[None]):
         Binding("k", "cursor_up", "Up", show=False),
         Binding("g", "refresh", "Refresh"),
     ]
+    HELP_TITLE = "home"
+
+    def help_sections(self) -> list[tuple[str, list[tuple[str, str]] | str]]:
+        return [("Home", [
+            ("up / down, j / k", "choose a phase"),
+            ("enter", "open the phase's checklist"),
+            ("g", "read the target's status again (server, ledger, pending files)"),
+        ]), ("What this shows", "The target (never its password), the server and database, "
+             "the migration ledger the deployment uses, the pending files in the order they "
+             "will run, and each phase's progress. It is read again after any step that moves "
+             "the ledger (a migration, a rollback).")]
 
     @property
     def nchat(self) -> NchatApp:
@@ -92,9 +119,14 @@ class HomeScreen(Screen[None]):
             done, total = session.checklist.phase_progress(ph.id)
             failed = sum(1 for s in ph.steps if session.checklist.states[s.key].state
                          in ("failed", "interrupted"))
+            undone = sum(1 for s in ph.steps if session.checklist.states[s.key].state
+                         == "pending" and session.checklist.states[s.key].summary
+                         .startswith("rolled back"))
             label = Text(f"{n}  {ph.title:<24} {done:>2}/{total} done")
             if failed:
                 label.append(f"  {failed} failed", style="bold red")
+            if undone:
+                label.append(f"  {undone} undone by the rollback", style="bold yellow")
             ol.add_option(Option(label, id=ph.id))
         ol.highlighted = hl if hl is not None else 0
         self.query_one("#path-title", Static).update(
@@ -115,14 +147,16 @@ class HomeScreen(Screen[None]):
     @on(BannerLoaded)
     def _loaded(self, msg: BannerLoaded) -> None:
         self.query_one("#banner", Static).update(banner_text(msg.status))
-        self.query_one("#pending", Static).update(pending_text(msg.status))
+        self.query_one("#pending", Static).update(pending_text(msg.status,
+                                                              self.nchat.session.path))
         self.query_one("#banner").set_class(False, "-error")
 
     @on(BannerFailed)
     def _failed(self, msg: BannerFailed) -> None:
         banner = self.query_one("#banner", Static)
         banner.update(Text.assemble(("Cannot reach the target: ", "bold"), msg.message,
-                                    "\nPress g to retry."))
+                                    "\nPress g to retry; t opens the connection "
+                                    "troubleshooting."))
         banner.set_class(True, "-error")
 
     @on(OptionList.OptionSelected, "#phases")

@@ -19,6 +19,7 @@ from textual.widgets import Footer, Label, ListItem, ListView, ProgressBar, Stat
 
 from nchat_tui.actions import DefaultAnswer, Progress, Question
 from nchat_tui.checklist import STATES, ChecklistError, StepDef, StepState
+from nchat_tui.engine_actions import commands_preview
 from nchat_tui.evidence import render as render_evidence
 from nchat_tui.screens.messages import StepChanged, StepProgressed
 from nchat_tui.screens.modals import ConfirmModal, QuestionModal, ReasonModal
@@ -50,18 +51,22 @@ class StepItem(ListItem):
 
 
 class PhaseScreen(Screen[None]):
+    # The footer shows only what applies to the selected step (check_action), so it fits 80
+    # columns; ? lists every key.
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("enter", "run", "Run", show=True),
+        Binding("escape", "back", "Back", show=False),
+        # priority: the step list's own enter would hide this one from the footer
+        Binding("enter", "run", "Run", show=True, priority=True),
         Binding("space", "confirm", "Confirm"),
         Binding("o", "override", "Override"),
         Binding("s", "skip", "Skip"),
         Binding("r", "reopen", "Reopen"),
-        Binding("c", "cancel_step", "Cancel run", show=False),
-        Binding("v", "view", "View plan", show=False),
+        Binding("c", "cancel_step", "Cancel run"),
+        Binding("v", "view", "Plan"),
         Binding("j", "down", "Down", show=False),
         Binding("k", "up", "Up", show=False),
     ]
+    HELP_TITLE = "a phase's checklist"
 
     def __init__(self, phase_id: str, focus_step: str | None = None) -> None:
         # No fixed id: a popped phase screen is removed asynchronously, and the next one for
@@ -122,7 +127,52 @@ class PhaseScreen(Screen[None]):
         item = lv.highlighted_child
         return item.step if isinstance(item, StepItem) else None
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that do nothing for the selected step stay out of the footer."""
+        if action not in ("confirm", "override", "skip", "reopen", "cancel_step", "view", "run"):
+            return True
+        if not self.is_mounted or not self.query("#steps"):
+            return True
+        step = self.current()
+        if action == "cancel_step":
+            return any(not ev.is_set() for ev in self._cancel.values())
+        if action == "view":
+            return self.nchat.session.cache.get("plan") is not None or any(
+                s.action == "plan" for s in self.phase.steps)
+        if step is None:
+            return False
+        cl = self.nchat.session.checklist
+        st = cl.state(step.key).state
+        if action == "run":  # enter: runs an automated step, confirms a manual one
+            return st != "running" and step.key not in self._cancel
+        if action == "confirm":
+            return step.kind == "manual" and st not in ("ok",)
+        if action == "override":
+            return bool(cl.open_gates(step.key)) and not cl.state(step.key).override_reason
+        if action == "skip":
+            return (step.optional or step.kind == "manual") and st in ("pending", "failed",
+                                                                     "interrupted")
+        if action == "reopen":
+            return st not in ("pending", "running")
+        return True
+
+    def help_sections(self) -> list[tuple[str, list[tuple[str, str]] | str]]:
+        return [("This phase's checklist", [
+            ("up / down, j / k", "move between steps"),
+            ("enter", "run the selected automated step (a manual one: confirm it)"),
+            ("space", "confirm a manual step (asks for an optional note)"),
+            ("o", "override a closed gate (asks for a reason, journaled with your name)"),
+            ("s", "skip an optional step (asks why)"),
+            ("r", "reopen a done step, to run it again (what relied on it reopens too)"),
+            ("c", "cancel the running step (asks first; journaled)"),
+            ("v", "read the migration plan: SQL, locks, lint (n / N jump between warnings)"),
+            ("tab", "focus the right pane: up / down / page keys scroll the step's evidence"),
+            ("escape", "back to the phases (refused while a step runs: c cancels it)"),
+        ]), ("What the marks mean", "✔ done   ! done with a warning   ✘ failed   » running\n"
+             "· to do   ↷ skipped   ⚡ interrupted by a crash   ⊘ gated (o overrides)")]
+
     def show_detail(self) -> None:
+        self.refresh_bindings()
         step = self.current()
         running = step is not None and step.key in self._cancel
         self.query_one("#progress").display = running
@@ -132,18 +182,19 @@ class PhaseScreen(Screen[None]):
             return
         cl = self.nchat.session.checklist
         st = cl.state(step.key)
+        state = "running" if running else st.state
         t = Text()
         t.append(step.title + "\n", style="bold")
         kind = ("automated check: enter runs it" if step.kind == "auto"
                 else "manual: space confirms it")
-        t.append(f"{st.state.upper()}", style=f"bold {_state_style(st.state)}")
+        t.append(f"{state.upper()}", style=f"bold {_state_style(state)}")
         t.append(f"  {kind}{'  (optional)' if step.optional else ''}\n")
-        if st.summary and st.state != "pending":
+        if st.summary and not running:
             t.append(st.summary + "\n")
-        if st.by and st.state != "pending":
+        if st.by and st.state != "pending" and not running:
             when = (st.at or "")[:19].replace("T", " ")
             t.append(f"by {st.by}, {when} UTC\n", style="dim")
-        if st.note:
+        if st.note and not st.summary.endswith(st.note):
             t.append(f"note: {st.note}\n")
         gates = cl.open_gates(step.key)
         if gates:
@@ -152,9 +203,15 @@ class PhaseScreen(Screen[None]):
                 t.append(f"gate overridden: {st.override_reason}\n", style="yellow")
             else:
                 t.append(f"gated by: {titles} (o to override)\n", style="yellow")
-        ev = render_evidence(st.evidence)
+        commands = commands_preview(step.action, self.nchat.session.target)
+        if commands and st.state in ("pending", "failed", "interrupted", "running"):
+            t.append("\nWhat it runs\n", style="bold")
+            t.append("\n".join(commands) + "\n")
+        width = max(20, self.query_one("#detail").size.width - 2)
+        ev = render_evidence(st.evidence, width=width) if not running else ""
         if ev:
-            t.append("\nEvidence\n", style="bold")
+            t.append("\nEvidence", style="bold")
+            t.append("  (tab, then up / down scrolls; w shows whole paths)\n", style="dim")
             t.append(ev + "\n")
         if step.guide:
             t.append("\nThe guide says\n", style="bold")
@@ -189,7 +246,10 @@ class PhaseScreen(Screen[None]):
     def _after_change(self, key: str) -> None:
         saved = self.nchat.session.step_changed(key)
         if saved:
-            self.notify(f"Phase complete: report saved to {saved}", timeout=10)
+            what = "Rollback recorded" if self.nchat.session.path.step(key).undoes else \
+                "Phase complete"
+            self.notify(f"{what}: the report is saved (w shows where, and how to copy it).",
+                        timeout=10)
 
     # -- actions --------------------------------------------------------------------------
     def _guarded(self, fn: Any, *args: Any) -> bool:
@@ -223,6 +283,7 @@ class PhaseScreen(Screen[None]):
         # the phase keys and quit know the step runs, however late the worker gets going.
         cancel = self._cancel[step.key] = threading.Event()
         self._mark_running(step.key)
+        self.show_detail()
         self.run_step(step.key, cancel)
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="steps",
