@@ -97,6 +97,11 @@ class UpgradePath:
         raise ChecklistError(f"no phase {phase_id!r} in upgrade path {self.id}")
 
 
+def _keys(ph: dict[str, Any], st: dict[str, Any], field_name: str) -> tuple[str, ...]:
+    """A step's references to other steps (``id`` within its phase, or ``phase.id``)."""
+    return tuple(g if "." in g else f"{ph['id']}.{g}" for g in st.get(field_name, []))
+
+
 def load_path(source: str | Path) -> UpgradePath:
     """Load an upgrade path by id (``"v0.4.0"``) or from a TOML file; validate its gates."""
     p = Path(source)
@@ -117,19 +122,14 @@ def load_path(source: str | Path) -> UpgradePath:
                 raise ChecklistError(f"{ph['id']}.{st['id']}: kind must be auto or manual")
             if kind == "auto" and not st.get("action"):
                 raise ChecklistError(f"{ph['id']}.{st['id']}: an auto step needs an action")
-            def keys(field_name: str, st: dict[str, Any] = st, ph: dict[str, Any] = ph,
-                     ) -> tuple[str, ...]:
-                return tuple(g if "." in g else f"{ph['id']}.{g}"
-                             for g in st.get(field_name, []))
-
             follows = st.get("follows")
             steps.append(StepDef(
                 phase=ph["id"], id=st["id"], title=st["title"], kind=kind,
                 guide=st.get("guide", "").strip(), action=st.get("action"),
-                gated_by=keys("gated_by"),
+                gated_by=_keys(ph, st, "gated_by"),
                 guide_differs=(st.get("guide_differs") or "").strip() or None,
-                optional=bool(st.get("optional", False)), depends_on=keys("depends_on"),
-                undoes=keys("undoes"),
+                optional=bool(st.get("optional", False)),
+                depends_on=_keys(ph, st, "depends_on"), undoes=_keys(ph, st, "undoes"),
                 follows=(follows if "." in follows else f"{ph['id']}.{follows}") if follows
                 else None))
         phases.append(PhaseDef(ph["id"], ph["title"], tuple(steps)))
