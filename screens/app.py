@@ -353,10 +353,11 @@ def make_app(session: UpgradeSession, monitor: Any = None, workload: Any = None,
                     connect_error=connect_error)
 
 
-def run_app(target: Target, workload: Any = None, path_id: str | None = None,
-            new_session: bool = False) -> int:
-    """Open the app on ``target``. When the target cannot be reached, the app still opens, on
-    the connection troubleshooting, with the reason: the operator fixes it and retries (g)."""
+def prepare_app(target: Target, workload: Any = None, path_id: str | None = None,
+                new_session: bool = False) -> NchatApp:
+    """The app for ``target``, ready to run. When the target cannot be reached, the app still
+    opens, on the connection troubleshooting, with the reason: the operator fixes it and
+    retries (g), instead of being dropped back to the shell."""
     from nchat_tui.status import gather_status
 
     status: dict[str, Any] | None = None
@@ -375,9 +376,15 @@ def run_app(target: Target, workload: Any = None, path_id: str | None = None,
         monitor = Monitor(target, journal=session.journal)
     except Exception:  # the monitor is optional: the checklist must still work without it
         monitor = None
-    app = make_app(session, monitor=monitor, workload=workload, connect_error=connect_error)
-    app.run()
-    if monitor is not None and hasattr(monitor, "close"):
-        monitor.close()
-    return 0 if status is not None or session.status_loaded else 2
+    return make_app(session, monitor=monitor, workload=workload, connect_error=connect_error)
 
+
+def run_app(target: Target, workload: Any = None, path_id: str | None = None,
+            new_session: bool = False) -> int:
+    """Open the app on ``target`` (``nchat-tui``, ``nchat-tui demo``). Exit code 2 when the
+    target was never reached while the app ran."""
+    app = prepare_app(target, workload=workload, path_id=path_id, new_session=new_session)
+    app.run()
+    if app.monitor is not None and hasattr(app.monitor, "close"):
+        app.monitor.close()
+    return 0 if app.session.status_loaded else 2

@@ -123,8 +123,11 @@ class TroubleshootScreen(Screen[None]):
 
     def on_mount(self) -> None:
         masked = self.target.masked() if hasattr(self.target, "masked") else str(self.target)
-        self.query_one("#ts-title", Static).update(
-            Text.assemble(("Troubleshoot ", "bold"), masked))
+        title = Text.assemble(("Troubleshoot ", "bold"), masked)
+        if self.note:
+            title.append(f"  unreachable at start: {self.note}", style="bold red")
+        title.no_wrap, title.overflow = True, "ellipsis"
+        self.query_one("#ts-title", Static).update(title)
         trees = self.query_one("#ts-trees", OptionList)
         trees.highlighted = list(TREES).index(self.tree_name)
         trees.focus()
