@@ -78,6 +78,10 @@ class HomeScreen(Screen[None]):
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
         Binding("g", "refresh", "Refresh"),
+        # the app's keys, named in this footer where there is room for them
+        Binding("m", "app.dashboard", "Monitor"),
+        Binding("t", "app.troubleshoot", "Troubleshoot"),
+        Binding("w", "app.where", "Files"),
     ]
     HELP_TITLE = "home"
 

@@ -33,6 +33,8 @@ from textual.widgets import Button, Input, Label, Static
 T = TypeVar("T")
 
 SAFE_HINT = "enter"
+GATE_HINT = "▼ more below: scroll to its end (j, space) to choose"
+"""Shown while a risky choice waits for the facts to be read (enter: the safe one, always)."""
 MIN_WIDTH = 44
 MAX_WIDTH = 100
 
@@ -103,7 +105,7 @@ class ChoiceDialog(ModalScreen[T], Generic[T]):
 
     def _fit(self) -> None:
         """As wide as the longest line of the facts allows, and the facts as tall as the screen
-        leaves after the title, the hint and the choices."""
+        leaves after the title, the hint and the choices (which must always stay visible)."""
         dialogs = list(self.query(".choice-dialog").results(Vertical))
         if not dialogs:
             return
@@ -111,13 +113,32 @@ class ChoiceDialog(ModalScreen[T], Generic[T]):
         longest = max([len(line) for line in self.text.splitlines()] + [len(self.title_text)]
                       + [sum(len(label) + 12 for _, label in self.choices[:2])])
         screen_w, screen_h = self.app.size
-        width = max(MIN_WIDTH, min(longest + 8, MAX_WIDTH, screen_w - 2))
-        dialog.styles.width = min(width, screen_w)
+        width = max(min(MIN_WIDTH, screen_w), min(longest + 8, MAX_WIDTH, screen_w - 2))
+        dialog.styles.width = width
+        inner = max(10, width - 6)  # border and padding
+
+        def lines(text: str) -> int:
+            return max(1, -(-len(text) // inner))
+
         rows = (len(self.choices) + 1) // 2
-        # border 2 + padding 2 + title 2 + hint 1 + choices + their top margin 1
-        overhead = 2 + 2 + 2 + 1 + rows + 1
+        # border 2, padding 2, the title and its margin, the hint and its margin, the
+        # choices and their margin
+        overhead = 2 + 2 + lines(self.title_text) + 1 + lines(GATE_HINT) + 1 + rows + 1
         for facts in self.query(_Facts).results(_Facts):
-            facts.styles.max_height = max(3, screen_h - 2 - overhead)
+            facts.styles.max_height = max(2, screen_h - overhead)
+        self.call_after_refresh(self._keep_choices_visible)
+
+    def _keep_choices_visible(self) -> None:
+        """Should a line wrap more than reckoned, the facts give way: never the choices."""
+        dialog = next(iter(self.query(".choice-dialog").results(Vertical)), None)
+        grid = next(iter(self.query(".choices").results(Grid)), None)
+        facts = next(iter(self.query(_Facts).results(_Facts)), None)
+        if dialog is None or grid is None or facts is None:
+            return
+        over = grid.region.bottom - dialog.content_region.bottom
+        if over > 0 and facts.size.height > 2:
+            facts.styles.max_height = max(2, facts.size.height - over)
+            self.call_after_refresh(self._check_gate)
 
     # -- the gate on the facts ---------------------------------------------------------------
     def _scrolled(self, _: float) -> None:
@@ -139,9 +160,7 @@ class ChoiceDialog(ModalScreen[T], Generic[T]):
             for b in self.query(f"#choice-{key}").results(Button):
                 b.disabled = self.gated
         for hint in self.query(".gate-hint").results(Static):
-            hint.update(Text("▼ more below: scroll to the end (down, j, space) before "
-                             "choosing; enter or escape picks the safe choice now",
-                             style="bold") if self.gated else "")
+            hint.update(Text(GATE_HINT, style="bold") if self.gated else "")
             hint.display = self.gated
 
     def action_scroll(self, lines: int) -> None:

@@ -114,7 +114,7 @@ class PhaseScreen(Screen[None]):
     def refresh_all(self) -> None:
         cl = self.nchat.session.checklist
         done, total = cl.phase_progress(self.phase_id)
-        title = Text.assemble((self.phase.title, "bold"), f"  {done}/{total} done   ",
+        title = Text.assemble((self.phase.title, "bold"), f" · {done}/{total} done · ",
                               (self.nchat.session.path.title, "dim"))
         title.no_wrap, title.overflow = True, "ellipsis"
         self.query_one("#phase-title", Static).update(title)
@@ -188,7 +188,7 @@ class PhaseScreen(Screen[None]):
         kind = ("automated check: enter runs it" if step.kind == "auto"
                 else "manual: space confirms it")
         t.append(f"{state.upper()}", style=f"bold {_state_style(state)}")
-        t.append(f"  {kind}{'  (optional)' if step.optional else ''}\n")
+        t.append(f" · {kind}{' (optional)' if step.optional else ''}\n")
         if st.summary and not running:
             t.append(st.summary + "\n")
         if st.by and st.state != "pending" and not running:
@@ -215,10 +215,10 @@ class PhaseScreen(Screen[None]):
             t.append(ev + "\n")
         if step.guide:
             t.append("\nThe guide says\n", style="bold")
-            t.append(step.guide + "\n", style="italic")
+            t.append(reflow(step.guide) + "\n", style="italic")
         if step.guide_differs:
             t.append("\nWhere the guide differs from the real system\n", style="bold yellow")
-            t.append(step.guide_differs + "\n")
+            t.append(reflow(step.guide_differs) + "\n")
         box.update(t)
 
     @on(ListView.Highlighted, "#steps")
@@ -466,6 +466,21 @@ class PhaseScreen(Screen[None]):
 
     def action_up(self) -> None:
         self.query_one("#steps", ListView).action_cursor_up()
+
+
+def reflow(text: str) -> str:
+    """Join the lines a checklist's prose was wrapped at in its TOML file, so the pane wraps
+    it at its own width (no sentence broken after three words); commands and SQL lines, short
+    or ending in punctuation, keep their own lines."""
+    out: list[str] = []
+    for line in text.splitlines():
+        prev = out[-1].rstrip() if out else ""
+        if len(prev) >= 40 and not prev.endswith((":", ";", ".", "?", "!")) \
+                and line[:1].islower():
+            out[-1] = f"{prev} {line.strip()}"
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def _state_style(state: str) -> str:

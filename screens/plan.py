@@ -128,7 +128,7 @@ class PlanScreen(Screen[None]):
         s = self.plan.to_dict()["summary"]
         n = self.n_flagged
         where = (f"  warning {self.at + 1} of {n}" if self.at is not None
-                 else f"  {n} with warnings: n jumps to the next" if n else "")
+                 else f"  {n} with warnings (n: next)" if n else "")
         t = Text.assemble(("Migration plan  ", "bold"),
                           f"{s['files']} file(s), {s['statements']} statement(s), findings "
                           + (", ".join(f"{c} {k}" for k, c in s["findings"].items() if c)
