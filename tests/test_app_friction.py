@@ -282,3 +282,29 @@ def test_the_palette_offers_troubleshooting_the_plan_the_report_and_psql(tmp_pat
     for want in ("Troubleshoot: Cannot connect", "Troubleshoot: Everything is slow",
                  "Migration plan", "Report and files", "psql on the target"):
         assert want in titles, titles
+
+
+# -- what a tool step runs, shown before it runs ----------------------------------------------
+def test_the_commands_shown_before_a_backup_are_the_ones_it_runs(target: Any) -> None:
+    """The preview and the commands a real backup journals agree, flag for flag (only the
+    snapshot id and the time in the file name are unknown beforehand)."""
+    import re
+
+    from nchat_tui.backup import run_backup
+    from nchat_tui.engine_actions import commands_preview
+    from nchat_tui.journal import Journal
+
+    preview = commands_preview("backup", target)
+    j = Journal.for_target(target.state_dir, target.masked())
+    run_backup(target, journal=j)
+    ran = [r["argv"] for r in j.records() if r.get("event") == "command_run"]
+    assert len(ran) >= 3, ran
+
+    def pattern(line: str) -> str:
+        cmd = line.split("  ", 1)[0].strip()  # the explanation follows two spaces
+        return "^" + ".+".join(re.escape(p) for p in re.split(r"<[^>]*>", cmd)) + "$"
+
+    for line, argv in zip(preview[:3], ran[:3], strict=True):
+        assert re.match(pattern(line), " ".join(argv)), (line, argv)
+    env = preview[-1]
+    assert "PGPASSWORD=(set, never shown)" in env and "test-secret-pw" not in " ".join(preview)
