@@ -122,7 +122,14 @@ class NchatApp(App[int]):
         super().notify(message, **kwargs)
 
     def _screen_changed(self, screen: Screen[Any]) -> None:
-        if isinstance(screen, ModalScreen) or not self._held:
+        if isinstance(screen, ModalScreen):
+            # toasts already up would cover the dialog: take them down, show them after it
+            for n in list(self._notifications):
+                self._held.append((n.message, {"title": n.title, "severity": n.severity,
+                                               "timeout": n.timeout}))
+            self.clear_notifications()
+            return
+        if not self._held:
             return
         held, self._held = self._held, []
         for message, kwargs in held:
@@ -252,9 +259,15 @@ class NchatApp(App[int]):
 
     def action_where(self) -> None:
         """w: the files of this session (report, journal, backups) and how to copy them."""
+        from nchat_tui.engine_actions import commands_preview
         from nchat_tui.screens.files import FilesModal
 
-        self.push_screen(FilesModal(self.session))
+        commands: list[str] = []
+        if isinstance(self.screen, PhaseScreen):
+            step = self.screen.current()
+            if step is not None:
+                commands = commands_preview(step.action, self.session.target)
+        self.push_screen(FilesModal(self.session, commands=commands))
 
     def action_plan(self) -> None:
         plan = self.session.cache.get("plan")

@@ -54,9 +54,11 @@ class FilesModal(ModalScreen[None]):
         Binding("right,l", "scroll_side(8)", "Scroll right", show=False),
     ]
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, commands: list[str] | None = None) -> None:
         super().__init__(classes="modal")
         self.session = session
+        self.commands = commands or []
+        """The selected step's commands, shown whole (the phase screen shortens their paths)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog files"):
@@ -73,6 +75,7 @@ class FilesModal(ModalScreen[None]):
 
     def _show(self) -> None:
         rows = files_lines(self.session.files())
+        rows += [("Runs" if n == 0 else "", c) for n, c in enumerate(self.commands)]
         width = max(len(label) for label, _ in rows)
         t = Text(no_wrap=True, overflow="ignore")
         for label, value in rows:

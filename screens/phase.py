@@ -21,6 +21,7 @@ from nchat_tui.actions import DefaultAnswer, Progress, Question
 from nchat_tui.checklist import STATES, ChecklistError, StepDef, StepState
 from nchat_tui.engine_actions import commands_preview
 from nchat_tui.evidence import render as render_evidence
+from nchat_tui.evidence import shorten_path
 from nchat_tui.screens.messages import StepChanged, StepProgressed
 from nchat_tui.screens.modals import ConfirmModal, QuestionModal, ReasonModal
 
@@ -77,6 +78,8 @@ class PhaseScreen(Screen[None]):
         self._position_timer: Any = None
         self._cancel: dict[str, threading.Event] = {}
         self._waiting: set[threading.Event] = set()
+        self._progress: dict[str, tuple[float | None, str]] = {}
+        """The last progress of each running step (shown when that step is selected)."""
         self._closed = False
 
     @property
@@ -176,6 +179,8 @@ class PhaseScreen(Screen[None]):
         step = self.current()
         running = step is not None and step.key in self._cancel
         self.query_one("#progress").display = running
+        if running and step is not None:
+            self._show_progress(step.key)
         box = self.query_one("#detail-text", Static)
         if step is None:
             box.update("")
@@ -203,11 +208,14 @@ class PhaseScreen(Screen[None]):
                 t.append(f"gate overridden: {st.override_reason}\n", style="yellow")
             else:
                 t.append(f"gated by: {titles} (o to override)\n", style="yellow")
+        width = max(20, self.query_one("#detail").size.width - 2)
         commands = commands_preview(step.action, self.nchat.session.target)
         if commands and st.state in ("pending", "failed", "interrupted", "running"):
-            t.append("\nWhat it runs\n", style="bold")
-            t.append("\n".join(commands) + "\n")
-        width = max(20, self.query_one("#detail").size.width - 2)
+            t.append("\nWhat it runs", style="bold")
+            t.append("  (w shows it whole)\n", style="dim")
+            # a long path is shortened in its middle, never cut inside a file name
+            t.append("\n".join(" ".join(shorten_path(w, width) for w in c.split(" "))
+                               for c in commands) + "\n")
         ev = render_evidence(st.evidence, width=width) if not running else ""
         if ev:
             t.append("\nEvidence", style="bold")
@@ -279,6 +287,11 @@ class PhaseScreen(Screen[None]):
             return
         if cl.state(step.key).state == "running" or step.key in self._cancel:
             return  # already running (a double enter must not start it twice)
+        others = self.running_titles()
+        if others:  # one at a time: the second would only queue behind the first, unseen
+            self.notify(f"'{others[0]}' is running: wait for it to finish, or press c to "
+                        "cancel it.", severity="warning", timeout=6)
+            return
         # Registered here, on the UI thread, before the worker starts: from this moment Escape,
         # the phase keys and quit know the step runs, however late the worker gets going.
         cancel = self._cancel[step.key] = threading.Event()
@@ -300,6 +313,7 @@ class PhaseScreen(Screen[None]):
             self.app.call_from_thread(self.notify, str(exc), severity="warning")
         finally:
             self._cancel.pop(key, None)
+            self._progress.pop(key, None)
         self.post_message(StepChanged(key))
 
     def _ask_from_thread(self, q: Question) -> str:
@@ -338,14 +352,21 @@ class PhaseScreen(Screen[None]):
 
     @on(StepProgressed)
     def _progressed(self, msg: StepProgressed) -> None:
-        box = self.query_one("#progress")
-        box.display = True
-        self.query_one("#progress-text", Static).update(msg.text)
+        self._progress[msg.key] = (msg.fraction, msg.text)
+        step = self.current()
+        if step is not None and step.key == msg.key:
+            self._show_progress(msg.key)
+
+    def _show_progress(self, key: str) -> None:
+        """The progress box shows the selected step's progress, never another step's."""
+        fraction, text = self._progress.get(key, (None, "starting…"))
+        self.query_one("#progress").display = True
+        self.query_one("#progress-text", Static).update(text)
         bar = self.query_one("#progress-bar", ProgressBar)
-        if msg.fraction is None:
+        if fraction is None:
             bar.update(total=None)
         else:
-            bar.update(total=1000, progress=int(msg.fraction * 1000))
+            bar.update(total=1000, progress=int(fraction * 1000))
 
     def running_titles(self) -> list[str]:
         """Titles of the steps running on this screen (their workers live with the screen)."""

@@ -127,12 +127,11 @@ class PlanScreen(Screen[None]):
     def _title(self) -> Text:
         s = self.plan.to_dict()["summary"]
         n = self.n_flagged
-        where = (f"  warning {self.at + 1} of {n}" if self.at is not None
-                 else f"  {n} with warnings (n: next)" if n else "")
-        t = Text.assemble(("Migration plan  ", "bold"),
-                          f"{s['files']} file(s), {s['statements']} statement(s), findings "
+        where = (f"warning {self.at + 1} of {n} · " if self.at is not None else "")
+        t = Text.assemble(("Plan ", "bold"), (where, "bold yellow"),
+                          f"{s['files']} file(s), {s['statements']} statement(s), "
                           + (", ".join(f"{c} {k}" for k, c in s["findings"].items() if c)
-                             or "none"), (where, "bold yellow"))
+                             or "no finding"))
         t.no_wrap, t.overflow = True, "ellipsis"
         return t
 

@@ -244,7 +244,7 @@ async def test_the_whole_upgrade_and_both_ways_back_by_keys(demo_target: Target)
         assert "4 file(s)" in shown(app.screen.query_one("#plan-title"))
         await pilot.press("n")
         await pilot.pause()
-        assert "warning 1 of" in shown(app.screen.query_one("#plan-title"))
+        assert "warning 1 of" in shown(app.screen.query_one("#plan-title"))  # n jumped
         await pilot.press("escape")
         await pilot.pause()
         time.sleep(1.1)  # the gate compares whole seconds of the backup and the ledger

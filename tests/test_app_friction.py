@@ -218,8 +218,12 @@ async def test_a_toast_waits_while_a_dialog_is_open(tmp_path: Path) -> None:
     app = make_app(FakeSession(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
+        app.notify("A toast shown before the dialog opens")
+        await pilot.pause()
         seen: list[Any] = []
         app.push_screen(ConfirmModal("Remove them?"), seen.append)
+        await pilot.pause()
+        assert len(app._notifications) == 0  # taken down while the dialog is open
         await pilot.pause()
         before = len(app._notifications)
         app.notify("Phase complete: the report is saved.")
@@ -227,7 +231,7 @@ async def test_a_toast_waits_while_a_dialog_is_open(tmp_path: Path) -> None:
         assert len(app._notifications) == before  # held back: it would cover the dialog
         await pilot.press("escape")
         await pilot.pause()
-        assert len(app._notifications) == before + 1  # shown once the dialog closed
+        assert len(app._notifications) == before + 2  # both shown once the dialog closed
 
 
 # -- steps the tool can check itself -------------------------------------------------------
@@ -308,3 +312,38 @@ def test_the_commands_shown_before_a_backup_are_the_ones_it_runs(target: Any) ->
         assert re.match(pattern(line), " ".join(argv)), (line, argv)
     env = preview[-1]
     assert "PGPASSWORD=(set, never shown)" in env and "test-secret-pw" not in " ".join(preview)
+
+
+async def test_a_second_step_does_not_start_while_one_runs(tmp_path: Path) -> None:
+    """Enter on another step while one runs used to queue it behind the first, unseen, with
+    the first one's progress shown under it."""
+    import threading
+
+    from nchat_tui.actions import Progress
+    from nchat_tui.checklist import StepResult
+
+    session = FakeSession(tmp_path)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(ctx):
+        started.set()
+        ctx.progress(Progress(0.5, "dumping public.nchat_messages"))
+        release.wait(10)
+        return StepResult("ok", "done")
+
+    session.scripts["connect"] = slow
+    app = make_app(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("1", "enter")
+        assert await until(started.is_set, 10)
+        screen = app.screen
+        await pilot.press("j", "j", "enter")  # Verify version: refused while connect runs
+        await pilot.pause()
+        assert session.executed == ["connect"]
+        assert session.checklist.state("pre.ledger").state == "pending"
+        assert not screen.query_one("#progress").display  # connect's progress stays with it
+        await pilot.press("k", "k")
+        assert await until(lambda: "nchat_messages" in str(
+            screen.query_one("#progress-text").render()), 5)
+        release.set()
+        await app.workers.wait_for_complete()
