@@ -539,8 +539,8 @@ def act_maintenance(ctx: ActionContext) -> StepResult:
     answer = ctx.decide(Question(
         "VACUUM ANALYZE and refresh",
         f"VACUUM (ANALYZE) {len(plan.tables)} new or changed table(s) (no lock that blocks "
-        "the app):\n  " + "\n  ".join(plan.tables[:12])
-        + (f"\n  ... and {len(plan.tables) - 12} more" if len(plan.tables) > 12 else "")
+        "the app):\n  " + ", ".join(t.removeprefix("public.") for t in plan.tables[:30])
+        + (f" ... and {len(plan.tables) - 30} more" if len(plan.tables) > 30 else "")
         + f"\nREFRESH MATERIALIZED VIEW:\n  {refresh}",
         [("no", "Not now"), ("go", "Run them")], default="no" if ctx.ask else "go"))
     if answer != "go":
@@ -716,9 +716,32 @@ def act_rollback(ctx: ActionContext) -> StepResult:
         return name if ok == "yes" else ""
 
     swap = restore_swap(ctx.target, backup, confirm_name=confirm_name,
-                        progress=_progress_fn(ctx), cancel=ctx.cancel, journal=ctx.journal)
+                        progress=_restore_progress(ctx), cancel=ctx.cancel, journal=ctx.journal)
     return StepResult("ok", f"{db} restored from {Path(backup).name}; the old database is "
                       f"kept as {swap.old_database}", swap.as_dict(), reverted=True)
+
+
+def _restore_progress(ctx: ActionContext) -> Any:
+    """The restore swap's progress with one fraction: while pg_restore runs, the bar and the
+    text both say how much of the data is restored (the swap's own scale gives the restore
+    0-80%, which beside the restore's own percentage read as two different numbers); the
+    comparison and the swap that follow have no fraction to show."""
+    import re
+
+    def say(text: str, frac: float | None) -> None:
+        m = re.match(r"restore: \[(\d+)/(\d+)\]", text)
+        if text.startswith("restore: ") and frac is not None:
+            done = min(1.0, frac / 0.8)
+            tables = f", {m.group(1)}/{m.group(2)} tables" if m else ""
+            ctx.progress(Progress(done, f"restoring the backup into a new database: "
+                                  f"{done:.0%} of its data{tables}; then the schema is "
+                                  "compared, then you confirm the swap"))
+        elif frac is not None and frac >= 1.0:
+            ctx.progress(Progress(1.0, text))
+        else:
+            ctx.progress(Progress(None, text))
+
+    return say
 
 
 def act_verify_rollback(ctx: ActionContext) -> StepResult:

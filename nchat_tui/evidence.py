@@ -72,6 +72,12 @@ def shorten_path(text: str, width: int) -> str:
     return short if len(short) < len(text) else text
 
 
+def _is_identifier_key(key: str) -> bool:
+    """A number that names something (a pid, a port, an oid, a version): never 10,877."""
+    return key in ("pid", "port", "oid", "id", "version", "xid", "run_id", "backend_pid") \
+        or key.endswith(("_pid", "_id", "_oid", "_port", "version"))
+
+
 def _looks_like_path(v: str) -> bool:
     return v.startswith(("/", "~/", "./")) and " " not in v and "\n" not in v
 
@@ -88,7 +94,7 @@ def value(key: str | None, v: Any, width: int | None = None) -> str:
             return duration(v / 1000)
         if k.endswith(DURATION_S_SUFFIXES):
             return duration(float(v))
-        if isinstance(v, int) and abs(v) >= 10000:
+        if isinstance(v, int) and abs(v) >= 10000 and not _is_identifier_key(k):
             return f"{v:,}"
         return str(v)
     if isinstance(v, str):

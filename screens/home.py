@@ -131,6 +131,7 @@ class HomeScreen(Screen[None]):
                 label.append(f"  {failed} failed", style="bold red")
             if undone:
                 label.append(f"  {undone} undone by the rollback", style="bold yellow")
+            label.no_wrap, label.overflow = True, "ellipsis"
             ol.add_option(Option(label, id=ph.id))
         ol.highlighted = hl if hl is not None else 0
         self.query_one("#path-title", Static).update(

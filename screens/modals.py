@@ -203,7 +203,9 @@ class ChoiceDialog(ModalScreen[T], Generic[T]):
                 self.answer(key if ok else self.default)
 
             self.app.push_screen(TypeToConfirmModal(
-                f"{dict(self.choices)[key]}: this cannot be undone.", self.confirm_word), typed)
+                f"{self.title_text}: {dict(self.choices)[key]}. This is the choice that "
+                "changes the database; typing the word is your confirmation.",
+                self.confirm_word), typed)
             return
         self.answer(key)
 

@@ -470,7 +470,7 @@ class PhaseScreen(Screen[None]):
         cl = self.nchat.session.checklist
         if cl.state(step.key).state in ("pending", "running"):
             return
-        self._guarded(cl.reset, step.key, "reopened by the operator")
+        self._guarded(cl.reset, step.key, "by the operator (r)")
 
     def action_view(self) -> None:
         """v: read the migration plan (SQL with syntax colour, locks, lint)."""

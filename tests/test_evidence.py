@@ -38,6 +38,7 @@ def test_values_read_as_words_not_raw_data() -> None:
     assert "sha256: 7dea01d9cfd8…" in text and "rows: 580,867" in text
     assert "{" not in text and "True" not in text and "200924519" not in text
     assert "counted as: postgres" in text
+    assert render({"pid": 10877, "port": 54321}) == "pid: 10877\nport: 54321"
 
 
 def test_a_long_path_keeps_its_file_name_whole() -> None:
