@@ -48,9 +48,10 @@ def pending_text(st: dict[str, Any], path: Any = None) -> Text:
     match them (a no-schema-change path with files pending, or the reverse)."""
     t = Text()
     pend = st.get("pending")
-    if pend is None:
+    if pend is None or st.get("pending_known") is False:
+        pend = None
         t.append("Pending migrations: unknown", style="bold")
-        t.append(" (no migrations directory: give --migrations DIR or --backend-dir DIR)")
+        t.append(f" ({st.get('pending_unknown') or 'no migrations directory'})")
     else:
         t.append(f"Pending migrations: {len(pend)}", style="bold")
         if pend:

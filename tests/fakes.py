@@ -33,6 +33,12 @@ FROZEN_STATUS: dict[str, Any] = {
     "migrations_dir": "/srv/chat/.backend/migrations",
     "pending": ["013_e2ee_system.sql", "014_e2ee_system.sql", "015_voice_calls.sql",
                 "016_live_streaming.sql"],
+    "pending_known": True,
+    "pending_unknown": None,
+    "pending_files": [{"name": f"{n:03d}_x.sql", "version": n, "out_of_order": False,
+                       "latest_applied": None, "depends_on": [], "notes": []}
+                      for n in (13, 14, 15, 16)],
+    "out_of_order": [],
     "warnings": ["plain name order (nself CLI) differs from numeric order for 0007_x.sql"],
 }
 
@@ -41,6 +47,7 @@ FROZEN_STATUS_V080: dict[str, Any] = {
     "ledger": {"kind": "go", "kinds": ["go"],
                "applied": [f"{n:03d}_x.sql" for n in range(1, 17)], "current_version": "016"},
     "pending": [],
+    "pending_files": [],
     "warnings": [],
 }
 """v0.7 -> v0.8.0 changes no schema: every file applied, nothing pending."""

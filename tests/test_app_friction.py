@@ -347,3 +347,17 @@ async def test_a_second_step_does_not_start_while_one_runs(tmp_path: Path) -> No
             screen.query_one("#progress-text").render()), 5)
         release.set()
         await app.workers.wait_for_complete()
+
+
+async def test_home_says_unknown_when_the_pending_files_cannot_be_listed(tmp_path: Path) -> None:
+    session = FakeSession(tmp_path)
+    session.status.update(pending=[], pending_known=False, pending_files=[],
+                          pending_unknown="no migrations directory (give --migrations or "
+                                          "--backend-dir)")
+    app = make_app(session, resume=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = str(app.screen.query_one("#pending").render())
+    assert "Pending migrations: unknown (no migrations directory" in text
+    assert "Pending migrations: 0" not in text
