@@ -216,6 +216,17 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
     return facts
 
 
+def _dump_of_manifest(manifest_path: str) -> str | None:
+    """The dump a backup manifest describes (its ``file``), looked up beside the manifest only:
+    restoring the manifest itself is what pg_restore refused."""
+    from nchat_tui.backup import read_manifest
+
+    m = read_manifest(Path(manifest_path)) or {}
+    name = Path(str(m.get("file") or "")).name
+    dump = Path(manifest_path).parent / name
+    return str(dump) if name and dump.exists() else None
+
+
 def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[str, Any],
                    source: str) -> RestoreFacts:
     from nchat_tui.snapshot import describe_writes, read_table_stats, writes_between
@@ -223,7 +234,7 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
 
     rf = RestoreFacts(available=True, manifest=source, taken_at=before.get("taken_at"))
     if source.endswith(".json"):
-        rf.backup = source
+        rf.backup = _dump_of_manifest(source)
     if rf.taken_at:
         taken = dt.datetime.fromisoformat(rf.taken_at)
         rf.age_s = round((dt.datetime.now(dt.UTC) - taken).total_seconds(), 1)
