@@ -385,3 +385,150 @@ def _summary_rows(summary: str) -> list[list[str]]:
         cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
         rows.append(cells)
     return rows
+
+
+# -- the way back a failed verification takes, as named -----------------------------------------
+@pytest.mark.parametrize("way_back", ["restore", "stop"])
+def test_failed_verification_takes_the_named_way_back(make_fleet: Any, way_back: str) -> None:
+    """The application's health endpoint does not answer after the migration: `restore` puts
+    the pre-upgrade backup in place by a rename swap (the failed database kept aside); `stop`
+    leaves the migrated database for the operator. Either way the host fails."""
+    from nchat_tui.pgcluster import free_port
+
+    fleet: Fleet = make_fleet({"db-one": {"002_more.sql": MORE, "002_more.down.sql": MORE_DOWN}})
+    (h,) = fleet.hosts
+    before = _fingerprint(h.conninfo)
+    play = fleet.play(way_back, "-e", f"nchat_rollback={way_back}",
+                      "-e", f"nchat_health_url=http://127.0.0.1:{free_port()}/health")
+    assert play.proc.returncode == 2, play.out
+    assert play.recap()["db-one"]["failed"] == 1
+    res = play.results("db-one")
+    assert res["failed_step"] == "verify" and res["applied"] == ["002_more.sql"]
+    assert "app.health" in res["error"] and "did not answer" in res["error"]
+    assert res["way_back"] == way_back and res["way_back_ok"] is True
+    row = _summary_rows(play.summary())[0]
+    assert row[5].startswith("FAILED at verify: verification failed: app.health: ")
+    with psycopg.connect(**fleet.cluster.socket_conninfo(), autocommit=True) as conn:
+        kept = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                           (h.db + r"\_before\_rollback\_%",))]
+    if way_back == "restore":
+        assert _fingerprint(h.conninfo) == before
+        assert len(kept) == 1
+        kept_info = dict(h.conninfo, dbname=kept[0])
+        assert _fingerprint(kept_info)["ledger"] == ["001_base.sql", "002_more.sql"]
+        assert f"the previous database is kept as {kept[0]}" in row[5]
+        assert row[1:3] == ["001", "001"]
+    else:
+        assert _ledger(h) == ["001_base.sql", "002_more.sql"] and kept == []
+        assert "left as is (nchat_rollback=stop): committed 002_more.sql" in row[5]
+        assert row[1:3] == ["001", "002"]
+    report = (play.run_dir / "db-one" / "report.md").read_text()
+    assert "did not answer" in report
+    _no_secret(fleet, play)
+
+
+# -- the play refuses to start without a way back ---------------------------------------------------
+def test_play_refuses_without_a_named_way_back(make_fleet: Any) -> None:
+    fleet: Fleet = make_fleet(
+        {"db-a": {"002_more.sql": MORE}, "db-b": {"002_more.sql": MORE}},
+        host_vars={"db-a": {"nchat_rollback": "restore"}})  # db-b names none
+    before = {h.name: _fingerprint(h.conninfo) for h in fleet.hosts}
+    missing = fleet.play("missing", verbose=True)
+    assert missing.proc.returncode != 0
+    assert "nchat_rollback is not set for db-b" in missing.out
+    wrong = fleet.play("wrong", "-e", "nchat_rollback=yolo", verbose=True)
+    assert wrong.proc.returncode != 0
+    assert 'nchat_rollback is "yolo" for db-a' in wrong.out
+    for p in (missing, wrong):
+        assert "EXEC" not in p.out and not p.run_dir.exists()  # no host touched, no run
+    for h in fleet.hosts:
+        assert _fingerprint(h.conninfo) == before[h.name] and _files(h.backups) == []
+
+
+# -- the lint gate --------------------------------------------------------------------------------
+def test_lint_errors_stop_the_host_unless_allowed(make_fleet: Any) -> None:
+    """A file with several transactions of its own is a lint error (it cannot run atomically):
+    the host stops at the plan, before any backup; allowed and confirmed, it runs as written."""
+    guarded = ("BEGIN;\nCREATE TABLE g1 (id int);\nCOMMIT;\n"
+               "BEGIN;\nCREATE TABLE g2 (id int);\nCOMMIT;\n")
+    fleet: Fleet = make_fleet({"db-lint": {"002_guarded.sql": guarded}})
+    (h,) = fleet.hosts
+    before = _fingerprint(h.conninfo)
+    stopped = fleet.play("stopped", "-e", "nchat_rollback=restore")
+    assert stopped.proc.returncode == 2
+    res = stopped.results("db-lint")
+    assert res["failed_step"] == "lint gate"
+    assert "002_guarded.sql: transaction-control:" in res["error"]
+    assert "nchat_allow_lint_errors=true" in res["error"]
+    assert "the database was not changed" in _summary_rows(stopped.summary())[0][5]
+    assert _fingerprint(h.conninfo) == before and _files(h.backups) == []
+
+    allowed = fleet.play("allowed", "-e", "nchat_rollback=restore",
+                         "-e", "nchat_allow_lint_errors=true",
+                         "-e", json.dumps({"nchat_confirm_as_written": ["002_guarded.sql"]}))
+    assert allowed.proc.returncode == 0, allowed.out
+    assert allowed.recap()["db-lint"]["changed"] == 1
+    assert _ledger(h) == ["001_base.sql", "002_guarded.sql"]
+
+
+# -- the module alone: refused, locked, check mode, a wrong password ------------------------------
+def _adhoc(fleet: Fleet, host: Host, args: dict[str, Any], *extra: str) -> dict[str, Any]:
+    """`ansible HOST -m nself.nchat_tui.nchat -a JSON`: its result (the tree callback's file)."""
+    tree = fleet.base / "tree"
+    c = host.conninfo
+    margs = {"executable": str(NCHAT), "host": c["host"], "port": int(c["port"]),
+             "user": c["user"], "database": host.db, "password": "{{ nchat_pg_password }}",
+             "migrations": str(host.migrations), "backup_dir": str(host.backups),
+             "state_dir": str(host.state), **args}
+    proc = subprocess.run(
+        [str(BIN / "ansible"), host.name, "-i", str(fleet.inventory), "-m", "nself.nchat_tui.nchat",
+         "-a", json.dumps(margs), "-t", str(tree), "--vault-password-file",
+         str(fleet.base / "vault-pass"), *extra],
+        env=fleet.env, capture_output=True, text=True, cwd=fleet.base, stdin=subprocess.DEVNULL)
+    assert fleet.cluster.password not in proc.stdout + proc.stderr
+    result: dict[str, Any] = json.loads((tree / host.name).read_text())
+    result["ansible_rc"] = proc.returncode  # 2: the task failed (the tree drops "failed")
+    return result
+
+
+def test_module_reports_refused_locked_and_check_mode(make_fleet: Any) -> None:
+    fleet: Fleet = make_fleet({"db-m": {"002_more.sql": MORE}})
+    (h,) = fleet.hosts
+    before = _fingerprint(h.conninfo)
+
+    check = _adhoc(fleet, h, {"command": "migrate"}, "--check")
+    assert check["changed"] is True and check["would_apply"] == ["002_more.sql"]
+    assert check["cmd"][1] == "plan" and _fingerprint(h.conninfo) == before
+
+    refused = _adhoc(fleet, h, {"command": "migrate"})  # no verified backup yet
+    assert refused["ansible_rc"] == 2 and refused["refused"] is True
+    assert refused["outcome"] == "refused" and refused["rc"] == 3 and refused["changed"] is False
+    assert refused["msg"].startswith("refused: no verified backup of " + h.db)
+    assert "--yes" in refused["cmd"] and not any("password" in a for a in refused["cmd"])
+
+    with psycopg.connect(**h.conninfo, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtext('nself:migrations'))")
+        locked = _adhoc(fleet, h, {"command": "migrate", "without_backup": "test: the lock"})
+    assert locked["ansible_rc"] == 2 and locked["locked"] is True and locked["refused"] is False
+    assert locked["outcome"] == "locked" and locked["rc"] == 4
+    assert locked["msg"].startswith("locked: ")
+    assert _fingerprint(h.conninfo) == before
+
+    applied = _adhoc(fleet, h, {"command": "migrate", "without_backup": "test: the module"})
+    assert applied["ansible_rc"] == 0 and applied["changed"] is True and applied["applied"] == ["002_more.sql"]
+    assert applied["outcome"] == "ok" and applied["msg"] == "applied: 002_more.sql"
+    again = _adhoc(fleet, h, {"command": "migrate", "without_backup": "test: nothing left"})
+    assert again["changed"] is False and again["msg"] == "nothing to apply"
+
+    wrong = _adhoc(fleet, h, {"command": "status", "password": "not-the-password"})
+    assert wrong["ansible_rc"] == 2 and wrong["outcome"] == "bad_input" and wrong["rc"] == 2
+    assert "password" in wrong["msg"] and "not-the-password" not in json.dumps(wrong)
+
+
+def test_module_and_role_documentation_parses(collections: Path, tmp_path: Path) -> None:
+    env = _ansible_env(tmp_path, collections)
+    for args in (["nself.nchat_tui.nchat"], ["-t", "role", "nself.nchat_tui.upgrade"]):
+        proc = subprocess.run([str(BIN / "ansible-doc"), *args], env=env, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0 and "[ERROR]" not in proc.stderr, proc.stderr
+    assert "refused" in proc.stdout or "nchat_rollback" in proc.stdout
