@@ -374,6 +374,30 @@ def test_fleet_canary_failure_stops_fix_and_rerun(make_fleet: Any) -> None:
           f"run3 (nothing pending) {run3.duration_s:.1f}")
 
 
+def test_one_failure_in_a_batch_stops_the_next_batches(make_fleet: Any) -> None:
+    """max_fail_percentage 0: a batch of two where one host fails stops the fleet after that
+    batch (Ansible alone would go on while any host of the batch succeeded); the host that ran
+    beside it finishes its upgrade, and both write the summary without losing a row."""
+    fleet: Fleet = make_fleet({
+        "db-bad": {"002_more.sql": MORE, "003_audit.sql": BAD},
+        "db-peer": {"002_more.sql": MORE},
+        "db-last": {"002_more.sql": MORE},
+    })
+    bad, peer, last = fleet.hosts
+    before = {h.name: _fingerprint(h.conninfo) for h in fleet.hosts}
+    play = fleet.play("batch", "-e", "nchat_rollback=restore",
+                      "-e", json.dumps({"nchat_serial": [2, 1]}))
+    assert play.proc.returncode == 2, play.out
+    assert _fingerprint(bad.conninfo) == before["db-bad"]  # restored
+    assert _ledger(peer) == ["001_base.sql", "002_more.sql"]
+    assert _fingerprint(last.conninfo) == before["db-last"] and _files(last.backups) == []
+    rows = {r[0]: r[5] for r in _summary_rows(play.summary())}
+    assert rows["db-bad (canary)"].startswith("FAILED at migrate: 003_audit.sql statement 2")
+    assert "way back (restore): " in rows["db-bad (canary)"]
+    assert rows["db-peer"].startswith("upgraded: 002_more.sql")
+    assert rows["db-last"] == "not run: the fleet stopped at db-bad"
+
+
 def _summary_rows(summary: str) -> list[list[str]]:
     """The fleet table's rows (host, before, after, backup, duration, result)."""
     lines = summary.splitlines()
@@ -388,26 +412,35 @@ def _summary_rows(summary: str) -> list[list[str]]:
 
 
 # -- the way back a failed verification takes, as named -----------------------------------------
-@pytest.mark.parametrize("way_back", ["restore", "stop"])
+@pytest.mark.parametrize("way_back", ["restore", "stop", "down-broken"])
 def test_failed_verification_takes_the_named_way_back(make_fleet: Any, way_back: str) -> None:
     """The application's health endpoint does not answer after the migration: `restore` puts
     the pre-upgrade backup in place by a rename swap (the failed database kept aside); `stop`
-    leaves the migrated database for the operator. Either way the host fails."""
+    leaves the migrated database for the operator; a `down` whose down file fails says so
+    loudly. Either way the host fails."""
     from nchat_tui.pgcluster import free_port
 
-    fleet: Fleet = make_fleet({"db-one": {"002_more.sql": MORE, "002_more.down.sql": MORE_DOWN}})
+    policy = way_back.split("-")[0]
+    down = MORE_DOWN if way_back != "down-broken" else "DROP TABLE tagz;\n"  # a typo
+    fleet: Fleet = make_fleet({"db-one": {"002_more.sql": MORE, "002_more.down.sql": down}})
     (h,) = fleet.hosts
     before = _fingerprint(h.conninfo)
-    play = fleet.play(way_back, "-e", f"nchat_rollback={way_back}",
+    play = fleet.play(way_back, "-e", f"nchat_rollback={policy}",
                       "-e", f"nchat_health_url=http://127.0.0.1:{free_port()}/health")
     assert play.proc.returncode == 2, play.out
     assert play.recap()["db-one"]["failed"] == 1
     res = play.results("db-one")
     assert res["failed_step"] == "verify" and res["applied"] == ["002_more.sql"]
     assert "app.health" in res["error"] and "did not answer" in res["error"]
-    assert res["way_back"] == way_back and res["way_back_ok"] is True
+    assert res["way_back"] == policy
+    assert res["way_back_ok"] is (way_back != "down-broken")
     row = _summary_rows(play.summary())[0]
     assert row[5].startswith("FAILED at verify: verification failed: app.health: ")
+    if way_back == "down-broken":
+        assert "; way back (down) FAILED: down to 001_base.sql: failed; reverted: none" in row[5]
+        assert '002_more.down.sql statement 1 line 1: table "tagz" does not exist' in row[5]
+        assert _ledger(h) == ["001_base.sql", "002_more.sql"]  # the down file rolled back whole
+        return
     with psycopg.connect(**fleet.cluster.socket_conninfo(), autocommit=True) as conn:
         kept = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
                                            (h.db + r"\_before\_rollback\_%",))]
@@ -472,7 +505,8 @@ def test_lint_errors_stop_the_host_unless_allowed(make_fleet: Any) -> None:
 
 
 # -- the module alone: refused, locked, check mode, a wrong password ------------------------------
-def _adhoc(fleet: Fleet, host: Host, args: dict[str, Any], *extra: str) -> dict[str, Any]:
+def _adhoc(fleet: Fleet, host: Host, args: dict[str, Any], *extra: str,
+           env: dict[str, str] | None = None) -> dict[str, Any]:
     """`ansible HOST -m nself.nchat_tui.nchat -a JSON`: its result (the tree callback's file)."""
     tree = fleet.base / "tree"
     c = host.conninfo
@@ -484,10 +518,12 @@ def _adhoc(fleet: Fleet, host: Host, args: dict[str, Any], *extra: str) -> dict[
         [str(BIN / "ansible"), host.name, "-i", str(fleet.inventory), "-m", "nself.nchat_tui.nchat",
          "-a", json.dumps(margs), "-t", str(tree), "--vault-password-file",
          str(fleet.base / "vault-pass"), *extra],
-        env=fleet.env, capture_output=True, text=True, cwd=fleet.base, stdin=subprocess.DEVNULL)
+        env={**fleet.env, **(env or {})}, capture_output=True, text=True, cwd=fleet.base,
+        stdin=subprocess.DEVNULL)
     assert fleet.cluster.password not in proc.stdout + proc.stderr
     result: dict[str, Any] = json.loads((tree / host.name).read_text())
     result["ansible_rc"] = proc.returncode  # 2: the task failed (the tree drops "failed")
+    result["ansible_out"] = proc.stdout + proc.stderr
     return result
 
 
@@ -515,10 +551,18 @@ def test_module_reports_refused_locked_and_check_mode(make_fleet: Any) -> None:
     assert _fingerprint(h.conninfo) == before
 
     applied = _adhoc(fleet, h, {"command": "migrate", "without_backup": "test: the module"})
-    assert applied["ansible_rc"] == 0 and applied["changed"] is True and applied["applied"] == ["002_more.sql"]
+    assert applied["ansible_rc"] == 0 and applied["changed"] is True
+    assert applied["applied"] == ["002_more.sql"]
     assert applied["outcome"] == "ok" and applied["msg"] == "applied: 002_more.sql"
     again = _adhoc(fleet, h, {"command": "migrate", "without_backup": "test: nothing left"})
     assert again["changed"] is False and again["msg"] == "nothing to apply"
+
+    # a password in the module's own environment (what `environment:` does) works, is masked,
+    # and the module says why the password option is the better way
+    inherited = _adhoc(fleet, h, {"command": "status", "password": None},
+                       env={"PGPASSWORD": fleet.cluster.password})
+    assert inherited["ansible_rc"] == 0 and inherited["version"] == "002"
+    assert "came from the task's `environment:` keyword" in inherited["ansible_out"]
 
     wrong = _adhoc(fleet, h, {"command": "status", "password": "not-the-password"})
     assert wrong["ansible_rc"] == 2 and wrong["outcome"] == "bad_input" and wrong["rc"] == 2
