@@ -330,6 +330,9 @@ def test_fleet_canary_failure_stops_fix_and_rerun(make_fleet: Any) -> None:
     assert "003_audit.sql statement 2 line 2: division by zero" in res["error"]
     assert res["way_back"] == "down" and res["way_back_ok"] is True
     assert res["steps"]["rollback"]["result"]["inventory_equal"] is True
+    assert Path(res["way_back_backup"]).parent == bad.backups  # what the failed run wrote
+    assert f"- Backup before the way back (what the failed upgrade wrote): {res['way_back_backup']}" \
+        in run1.summary()
     assert res["before_version"] == res["after_version"] == "001"
     report = (run1.run_dir / "db-bad" / "report.md").read_text()
     assert "division by zero" in report and "rollback_down_finished" in report
@@ -347,6 +350,8 @@ def test_fleet_canary_failure_stops_fix_and_rerun(make_fleet: Any) -> None:
     assert rows[2][5] == "not run: the fleet stopped at db-bad"
     assert re.fullmatch(r"\d+(\.\d+)? s", rows[0][4])
     assert "**STOPPED** at db-bad" in run1.summary()
+    assert "| Way back on failure | down: db-canary, db-bad, db-third (nchat_rollback) |" \
+        in run1.summary()
 
     # The file is fixed: the second run applies only where something is pending.
     canary_backups = _files(canary.backups)
