@@ -141,42 +141,28 @@ def analyse_files(files: list[tuple[str, str]]) -> Effects:
     return eff
 
 
-def _walk_plpgsql(node: Any, found: list[str], dynamic: list[str]) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "PLpgSQL_stmt_execsql":
-                q = ((v.get("sqlstmt") or {}).get("PLpgSQL_expr") or {}).get("query")
-                if q:
-                    found.append(q)
-            elif k in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors"):
-                dynamic.append(k)
-            _walk_plpgsql(v, found, dynamic)
-    elif isinstance(node, list):
-        for v in node:
-            _walk_plpgsql(v, found, dynamic)
-
-
 def _do_block(eff: Effects, node: Any, file: str) -> str | None:
-    """Apply the static SQL inside a DO block; say why it stays opaque, or None."""
-    body = next((a.arg.sval for a in node.args or () if a.defname == "as"), None)
+    """Apply the SQL inside a DO block (static statements and EXECUTE of a constant string,
+    read with the PL/pgSQL parser); say why some of it stays opaque, or None."""
+    from nchat_tui.plpgsql import do_body, read_plpgsql
+
+    body, lang = do_body(node)
     if body is None:
         return "a DO block without a body the parser can read"
-    try:
-        tree = pglast.parse_plpgsql("CREATE FUNCTION nchat_tui_do() RETURNS void AS "
-                                    f"$nchat_tui_do${body}$nchat_tui_do$ LANGUAGE plpgsql")
-    except Exception:  # not plpgsql, or unparsable: nothing can be said
+    if lang != "plpgsql":
+        return f"a DO block in language {lang}"
+    pb = read_plpgsql(body)
+    if pb.error:
         return "procedural code the parser cannot read"
-    found: list[str] = []
-    dynamic: list[str] = []
-    _walk_plpgsql(tree, found, dynamic)
-    for q in found:
+    for bs in pb.statements:
         try:
-            for raw in pglast.parse_sql(q):
+            for raw in pglast.parse_sql(bs.sql):
                 _effect(eff, raw.stmt, file)
         except Exception:
             return "a statement inside the DO block could not be parsed"
-    if dynamic:
-        return "dynamic SQL (EXECUTE): its effects are not visible to the parser"
+    if pb.dynamic:
+        return "dynamic SQL (EXECUTE of a string built at run time): its effects are not " \
+               "visible to the parser"
     return None
 
 

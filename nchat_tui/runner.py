@@ -194,6 +194,9 @@ class RunCallbacks:
     """(blocker, terminate?) -> really signal it? Default: yes (the decision was the confirmation)."""
     should_stop: Callable[[], bool] | None = None
     """Polled between files and between statements of non-transactional files."""
+    confirm_preflight: Callable[[list[str]], bool] | None = None
+    """The catalog preflight names objects the files need that the database lacks (one line
+    each) -> run anyway? Default: no, refuse before anything runs."""
 
 
 @dataclass
@@ -211,6 +214,8 @@ class RunOptions:
     gate: bool = True
     """False only for a scratch database we created ourselves (rehearsal)."""
     migrations_dir: Path | None = None
+    accept_preflight: str | None = None
+    """Run although the catalog preflight names missing objects; the reason is journaled."""
 
 
 @dataclass
@@ -635,6 +640,9 @@ class Runner:
                 self._j("migrate_nothing_to_do", direction=self.opt.direction)
                 return self.result
             prepared = self._preflight(files, pgv)
+            if self.opt.direction == "up":  # what the files need that the catalog lacks
+                from nchat_tui.preflight import catalog_gate
+                catalog_gate(self, work, [f for f, _, _ in prepared])
             kinds = list(ledger.kinds)
             if ("go" in kinds and self.opt.direction == "up"
                     and set(ledger.go_tables()) != {"schema_versions", "migrations"}):
