@@ -515,6 +515,23 @@ def test_lint_errors_stop_the_host_unless_allowed(make_fleet: Any) -> None:
     assert _ledger(h) == ["001_base.sql", "002_guarded.sql"]
 
 
+def test_catalog_preflight_stops_the_host_before_the_backup(make_fleet: Any) -> None:
+    """A file that needs a schema the database lacks: the plan's catalog preflight names it and
+    the host stops there, before a backup is taken, with the way to go on."""
+    fleet: Fleet = make_fleet({"db-needs": {"002_app.sql": "CREATE TABLE app.things (id int);\n"}})
+    (h,) = fleet.hosts
+    before = _fingerprint(h.conninfo)
+    play = fleet.play("preflight", "-e", "nchat_rollback=stop")
+    assert play.proc.returncode == 2
+    res = play.results("db-needs")
+    assert res["failed_step"] == "preflight gate"
+    assert res["error"].startswith("the files need 1 object(s) this database lacks: "
+                                   "002_app.sql line 1: ")
+    assert "schema" in res["error"] and "app" in res["error"]
+    assert "nchat_accept_preflight" in res["error"]
+    assert _fingerprint(h.conninfo) == before and _files(h.backups) == []
+
+
 # -- the module alone: refused, locked, check mode, a wrong password ------------------------------
 def _adhoc(fleet: Fleet, host: Host, args: dict[str, Any], *extra: str,
            env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -106,6 +106,10 @@ options:
   without_backup:
     description: (migrate) run without a verified backup; the reason is journaled.
     type: str
+  accept_preflight:
+    description: (migrate) run although the catalog preflight finds objects the files need
+      that the database lacks; the reason is journaled.
+    type: str
   confirm_as_written:
     description: (migrate, rehearse) files with their own transaction control to run exactly as written.
     type: list
@@ -282,6 +286,7 @@ FLAGS = {
     "statement_timeout": ("--statement-timeout", ("migrate", "rehearse")),
     "retries": ("--retries", ("migrate",)),
     "without_backup": ("--without-backup", ("migrate",)),
+    "accept_preflight": ("--accept-preflight", ("migrate",)),
     "confirm_as_written": ("--confirm-as-written", ("migrate", "rehearse")),
     "runner": ("--runner", ("migrate",)),
     "into": ("--into", ("restore",)),
@@ -477,10 +482,13 @@ def _plan(p, res, rc):
     extra = {"files": [fp.get("file") for fp in res.get("files") or []],
              "danger": danger_findings(res),
              "drift": [d.get("file") for d in res.get("drift") or []],
-             "needs_confirmation": s.get("needs_confirmation") or []}
+             "needs_confirmation": s.get("needs_confirmation") or [],
+             # the catalog preflight: what the files need that the database lacks
+             "preflight": [f"{fp.get('file')} {line}" for fp in res.get("files") or []
+                           for line in fp.get("preflight") or []]}
     msg = (f"{s.get('files')} file(s), {s.get('statements')} statement(s); findings: "
            f"{f.get('danger', 0)} danger, {f.get('warn', 0)} warn, {f.get('info', 0)} info; "
-           f"drift: {s.get('drift', 0)}")
+           f"drift: {s.get('drift', 0)}; preflight problems: {s.get('preflight_problems') or 0}")
     return msg, False, extra
 
 
@@ -622,6 +630,7 @@ def main():
             "statement_timeout": {"type": "float"},
             "retries": {"type": "int"},
             "without_backup": {"type": "str"},
+            "accept_preflight": {"type": "str"},
             "confirm_as_written": {"type": "list", "elements": "str", "default": []},
             "runner": {"type": "str", "choices": ["ours", "nself"]},
             "backup": {"type": "path"},
