@@ -30,7 +30,9 @@ from nchat_tui.runner import (
     RunEvent,
     RunOptions,
     RunResult,
-    interrupted_run,
+    check_timeouts,
+    describe_interrupted,
+    reconcile_interrupted,
     run_migrations,
 )
 
@@ -56,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "check the ledger ourselves")
     p.add_argument("--retries", type=int, default=3, metavar="N",
                    help="headless: retries after a lock timeout before giving up (default 3)")
+    p.add_argument("--rebuild-invalid-indexes", action="store_true",
+                   help="an invalid index (left by a killed CREATE INDEX CONCURRENTLY) that a "
+                   "file builds: drop it concurrently and build it again (default: refuse)")
     p.add_argument("--accept-preflight", metavar="REASON",
                    help="run although the catalog preflight names objects the files need that "
                    "the database lacks; the reason is journaled")
@@ -168,8 +173,7 @@ def render_result(res: RunResult) -> list[str]:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    if args.lock_timeout <= 0:
-        raise BadInput("--lock-timeout must be a positive number of seconds")
+    check_timeouts(args.lock_timeout, args.statement_timeout)
     if args.retries < 0:
         raise BadInput("--retries must be 0 or more")
     interactive = not args.yes and sys.stdin.isatty()
@@ -178,19 +182,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     target = ctx.target()
     journal = Journal.for_target(target.state_dir, target.masked())
     say = ctx.err if ctx.json else ctx.out
-    prev = interrupted_run(journal)
+    prev = reconcile_interrupted(target, journal)
     if prev is not None:
-        say(f"an earlier run ({prev['run_id']}, pid {prev['pid']}, started {prev['started']}) "
-            "ended without finishing:")
-        say(f"  files committed: {', '.join(prev['files_committed']) or 'none'}")
-        if prev["statements_committed"]:
-            say("  statements committed on their own: " + ", ".join(
-                f"{s['file']} #{s['statement']}" for s in prev["statements_committed"]))
-        if prev["running"]:
-            r = prev["running"]
-            say(f"  was running: {r['file']} #{r['statement']} line {r['line']} (the server "
-                "rolled back its open transaction; the ledger shows what committed)")
-        journal.append("migrate_interrupted_run_seen", run_id=prev["run_id"])
+        for line in describe_interrupted(prev):
+            say(line)
+        if not prev.get("live"):
+            journal.append("migrate_interrupted_run_seen", run_id=prev["run_id"])
     if args.runner == "nself":
         from nchat_tui.nself_runner import run_nself_cli
         return run_nself_cli(args, ctx, journal)
@@ -213,6 +210,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                       statement_timeout_s=args.statement_timeout, retries=args.retries,
                       without_backup=args.without_backup,
                       confirm_as_written=tuple(args.confirm_as_written),
+                      rebuild_invalid=args.rebuild_invalid_indexes,
                       accept_preflight=args.accept_preflight)
     res = run_migrations(target, opts, cbs, journal)
     if ctx.json:

@@ -84,7 +84,9 @@ class MigrationFile:
         return m.group("stem") if m else self.name
 
     def text(self) -> str:
-        return self.path.read_text(encoding="utf-8")
+        from nchat_tui.safeio import read_text_utf8
+
+        return read_text_utf8(self.path)
 
     def header_dependencies(self) -> list[dict[str, str]]:
         """What the file's header comment says it needs first (``Depends on:``, ``Run after:``,
@@ -97,7 +99,9 @@ class MigrationFile:
         return header_dependencies(text)
 
     def down_text(self) -> str | None:
-        return self.down_path.read_text(encoding="utf-8") if self.down_path else None
+        from nchat_tui.safeio import read_text_utf8
+
+        return read_text_utf8(self.down_path) if self.down_path else None
 
 
 @dataclass

@@ -944,7 +944,9 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
         if path is None:
             plan.warnings.append(f"{f.name}: no down file")
             continue
-        text = path.read_text(encoding="utf-8")
+        from nchat_tui.safeio import read_text_utf8
+
+        text = read_text_utf8(path)
         analyses.append((f, analyse_sql(text, pgv), path.name,
                          hashlib.sha256(path.read_bytes()).hexdigest()))
 
