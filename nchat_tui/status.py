@@ -27,6 +27,15 @@ def server_facts(conn: psycopg.Connection[Any]) -> dict[str, Any]:
 
 def pgss_state(facts: dict[str, Any]) -> dict[str, Any]:
     """pg_stat_statements: available, or which of its failure states, with the fix."""
+    if facts.get("shared_preload_libraries") is None:
+        # This role may not read the setting: whether the library is loaded is unknown here.
+        how = "GRANT pg_read_all_settings TO the role (or run as a superuser) to check"
+        if not facts.get("pgss_installed"):
+            return {"available": False, "state": "not_created",
+                    "fix": "CREATE EXTENSION pg_stat_statements; in this database (whether it is "
+                           f"in shared_preload_libraries cannot be read as this role: {how})"}
+        return {"available": False, "state": "unknown", "version": facts["pgss_installed"],
+                "fix": f"shared_preload_libraries cannot be read as this role: {how}"}
     preload = [s.strip() for s in (facts.get("shared_preload_libraries") or "").split(",")]
     if "pg_stat_statements" not in preload:
         return {"available": False, "state": "not_preloaded",
