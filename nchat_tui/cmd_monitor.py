@@ -1,7 +1,8 @@
-"""``nchat-tui monitor [--json] [--once] [--interval S] [--top N]``: live samples of the target.
+"""``nchat-tui monitor [--json] [--once] [--tui] [--interval S] [--top N]``: live samples.
 
 ``--once --json`` prints one sample as one JSON object; ``--json`` alone prints one object a
-line per sample (JSON lines). Without ``--json`` a compact text rendering. The sampling never
+line per sample (JSON lines). Without ``--json`` a compact text rendering; ``--tui`` opens the
+full dashboard alone (the app's ``m`` screen, without an upgrade session). The sampling never
 waits on the locks of the migration it watches (see ``monitor.py``).
 """
 
@@ -26,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="JSON output (with --once one object, else one object a line)")
     p.add_argument("--once", action="store_true", help="take one sample and exit")
+    p.add_argument("--tui", action="store_true",
+                   help="open the live dashboard (the app's monitor screen) on its own")
     p.add_argument("--interval", type=float, default=2.0, metavar="S",
                    help="seconds between samples (default 2)")
     p.add_argument("--top", type=int, default=10, metavar="N",
@@ -38,6 +41,15 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.top <= 0:
         raise BadInput("--top must be a positive number")
     mon = Monitor(ctx.target(), top=args.top, slow_limit=args.top)
+    if args.tui:
+        if args.once or ctx.json:
+            raise BadInput("--tui is interactive: it takes neither --once nor --json")
+        from nchat_tui.screens.dashboard import run_dashboard  # Textual only here
+
+        try:
+            return run_dashboard(mon, interval=args.interval)
+        finally:
+            mon.close()
     try:
         while True:
             started = time.monotonic()

@@ -249,7 +249,7 @@ class DashboardScreen(Screen[None]):
 
     CSS_PATH = "dashboard.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("escape,q", "leave", "Back"),
         Binding("p", "pause", "Pause"),
         Binding("plus,equals_sign", "interval(1)", "Slower", key_display="+"),
         Binding("minus", "interval(-1)", "Faster", key_display="-"),
@@ -690,6 +690,13 @@ class DashboardScreen(Screen[None]):
                 text = f"pid {row['pid']} {row.get('kind')} {row.get('relation')}: {row.get('phase')}"
         self._set("#dash-detail", one_line(text, 200))
 
+    def action_leave(self) -> None:
+        """Back to the screen below; alone (``monitor --tui``), quit."""
+        if len(self.app.screen_stack) > 2 or not getattr(self.app, "dashboard_only", False):
+            self.app.pop_screen()
+        else:
+            self.app.exit()
+
     def active_tab(self) -> str:
         return self.query_one(TabbedContent).active or "sessions"
 
@@ -892,3 +899,17 @@ class DashboardScreen(Screen[None]):
     def _action_finished(self, message: ActionFinished) -> None:
         self.notify(message.detail, severity="information" if message.ok else "error",
                     timeout=6)
+
+
+def run_dashboard(sampler: Any, interval: float = 2.0) -> int:
+    """``nchat-tui monitor --tui``: the dashboard alone, on ``sampler``; returns the exit code."""
+    from textual.app import App
+
+    class MonitorApp(App[int]):
+        TITLE = "nchat-tui monitor"
+        dashboard_only = True
+
+        def on_mount(self) -> None:
+            self.push_screen(DashboardScreen(sampler, interval=interval))
+
+    return MonitorApp().run() or 0
