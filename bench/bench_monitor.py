@@ -90,6 +90,8 @@ def load_average() -> float:
 class Client:
     """One monitoring client of a window: a tmux pane (pg_activity, the dashboard) or a pipe."""
 
+    made = 0
+
     def __init__(self, kind: str, argv: list[str], env: dict[str, str], size: tuple[int, int],
                  marker_pid: int) -> None:
         self.kind, self.argv, self.env, self.size = kind, argv, env, size
@@ -97,7 +99,8 @@ class Client:
         self.pid = 0
         self.started = 0.0
         self.first_data: float | None = None
-        self.session = f"mon-{kind}-{os.getpid()}"
+        Client.made += 1
+        self.session = f"mon-{kind}-{Client.made}"
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
@@ -356,7 +359,7 @@ def run_cluster(kind: str, args: argparse.Namespace, base: Path,
     out: dict[str, Any] = {k: v for k, v in info.items() if k not in ("params", "pgbench")}
     out["windows"] = []
     try:
-        with psycopg.connect(**cluster.socket_conninfo(), autocommit=True) as admin:
+        with psycopg.connect(**info["params"], autocommit=True) as admin:
             marker = Marker(info["params"])
             try:
                 if kind == "demo" and not args.no_app:
@@ -414,6 +417,8 @@ def main() -> int:
         "repeats": args.repeats, "load_before": load_average()}
     base = Path(tempfile.mkdtemp(prefix="nchat-bench-monitor-", dir="/tmp"))
     os.chmod(base, 0o755)
+    # one pane that lives for the whole run keeps the tmux server up between windows
+    tmux("new-session", "-d", "-s", "mon-keeper", "sleep 100000")
     try:
         for kind in args.clusters.split(","):
             run_cluster(kind, args, base, results)
