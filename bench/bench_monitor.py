@@ -107,14 +107,17 @@ class Client:
         self.started = time.monotonic()
         if self.kind == "headless":
             self.proc = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, text=True)
+                                         stderr=subprocess.DEVNULL, text=True,
+                                         cwd=self.env["HOME"])
             self.pid = self.proc.pid
             threading.Thread(target=self._drain, daemon=True).start()
             return
         w, h = self.size
         envs = [a for k, v in self.env.items() for a in ("-e", f"{k}={v}")]
         cmd = "exec " + " ".join(_quote(a) for a in self.argv)
-        tmux("new-session", "-d", "-s", self.session, "-x", str(w), "-y", str(h), *envs, cmd)
+        # the working directory is not the checkout: `python -m` puts it first on sys.path
+        tmux("new-session", "-d", "-s", self.session, "-x", str(w), "-y", str(h),
+             "-c", self.env["HOME"], *envs, cmd)
         self.pid = int(tmux("display-message", "-p", "-t", self.session, "#{pane_pid}").strip())
 
     def _drain(self) -> None:

@@ -152,6 +152,10 @@ def test_cli_once_json_during_access_exclusive(pg_db: dict[str, str],
     assert s["tables"][0]["name"] == "nchat_messages" and s["tables"][0]["locked"] is True
     root = next(n for n in s["locks"]["tree"] if n["pid"] == locked_db["holder"])
     assert root["queue"] == 2
+    # issue 12: the table's lock listed no waiter while the tree showed two
+    lock = s["tables"][0]["lock"]
+    assert lock["held_by"] == [locked_db["holder"]]
+    assert lock["waiting"] == sorted(locked_db["waiters"])
     assert pg_db["password"] not in proc.stdout + proc.stderr
 
 
@@ -171,7 +175,9 @@ def test_ddl_waiting_with_app_queue_behind_it(pg_db: dict[str, str],
     try:
         s = mon.sample()
         users = next(t for t in s["tables"] if t["name"] == "nchat_users")
-        assert users["locked"] is True and users["lock"]["waiting"] == [ddl.pid]
+        # every session queued on the table waits, the ALTER and the reader behind it
+        assert users["locked"] is True
+        assert users["lock"]["waiting"] == sorted([ddl.pid, app.pid])
         assert users["size_source"] == "catalog"
         root = next(n for n in s["locks"]["tree"] if n["pid"] == reader.info.backend_pid)
         assert root["held_modes"] == ["AccessShareLock"]
