@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pglast
 import psycopg
@@ -1162,3 +1162,86 @@ def summarize_connections(activity: list[dict[str, Any]], db: dict[str, Any],
     if degraded:
         out["hidden"] = by_state.get("hidden", 0)
     return out
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    """Which sessions to show: ``db:`` ``user:`` ``app:`` ``state:`` (substrings, any case),
+    ``min:`` (seconds since the query started; ``5``, ``2.5s``, ``3m``), and free words that
+    must appear in the application, user, database or query."""
+
+    database: str | None = None
+    user: str | None = None
+    application: str | None = None
+    state: str | None = None
+    min_duration_s: float | None = None
+    words: tuple[str, ...] = ()
+
+    FIELDS: ClassVar[dict[str, str]] = {
+        "db": "database", "database": "database", "user": "user", "u": "user",
+        "app": "application", "application": "application", "a": "application",
+        "state": "state", "s": "state", "min": "min_duration_s", "duration": "min_duration_s",
+    }
+
+    @classmethod
+    def parse(cls, text: str) -> SessionFilter:
+        """Read the filter an operator typed; a bad ``min:`` value raises BadInput."""
+        values: dict[str, Any] = {}
+        words: list[str] = []
+        for token in text.split():
+            key, sep, value = token.partition(":")
+            field_name = cls.FIELDS.get(key.lower()) if sep else None
+            if field_name is None:
+                words.append(token.lower())
+                continue
+            if field_name == "min_duration_s":
+                values[field_name] = _seconds(value)
+            elif value:
+                values[field_name] = value.lower()
+        return cls(**values, words=tuple(words))
+
+    def __bool__(self) -> bool:
+        return any((self.database, self.user, self.application, self.state,
+                    self.min_duration_s is not None, self.words))
+
+    def describe(self) -> str:
+        parts = [f"{k} {v}" for k, v in (("db", self.database), ("user", self.user),
+                                         ("app", self.application), ("state", self.state))
+                 if v]
+        if self.min_duration_s is not None:
+            parts.append(f"running >= {self.min_duration_s:g}s")
+        parts += [f"'{w}'" for w in self.words]
+        return ", ".join(parts)
+
+    def match(self, session: dict[str, Any]) -> bool:
+        def has(value: Any, wanted: str | None) -> bool:
+            return wanted is None or wanted in str(value or "").lower()
+
+        if not (has(session.get("database"), self.database)
+                and has(session.get("user"), self.user)
+                and has(session.get("application"), self.application)
+                and has(session.get("state") or "hidden", self.state)):
+            return False
+        if self.min_duration_s is not None:
+            age = session.get("query_age_s")
+            if age is None or session.get("state") == "idle" or float(age) < self.min_duration_s:
+                return False
+        if self.words:
+            hay = " ".join(str(session.get(k) or "") for k in
+                           ("application", "user", "database", "query")).lower()
+            if not all(w in hay for w in self.words):
+                return False
+        return True
+
+
+def _seconds(value: str) -> float:
+    v = value.strip().lower()
+    mult = 1.0
+    if v.endswith("ms"):
+        v, mult = v[:-2], 0.001
+    elif v[-1:] in ("s", "m", "h"):
+        v, mult = v[:-1], {"s": 1.0, "m": 60.0, "h": 3600.0}[v[-1]]
+    try:
+        return float(v) * mult
+    except ValueError:
+        raise BadInput(f"min:{value} is not a duration (try min:5, min:2.5s, min:3m)") from None

@@ -30,12 +30,15 @@ from textual.timer import Timer
 from textual.widgets import (
     DataTable,
     Footer,
+    Input,
     Label,
     Static,
     TabbedContent,
     TabPane,
 )
 
+from nchat_tui.errors import NchatError
+from nchat_tui.monitor import SessionFilter, lock_held_text, lock_wait_text
 from nchat_tui.screens.monitor_modals import ActionConfirmModal, PlanModal, TypePidModal
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
@@ -161,6 +164,32 @@ def query_line(sql_text: Any, width: int) -> str:
     return one_line(f"[nchat-tui {ours.group(1)}] {body}" if ours else body or text, width)
 
 
+def statement_line(q: dict[str, Any], width: int) -> str:
+    """A pg_stat_statements row on one line: its text without the header comment, labelled
+    with the tool that runs it when known; a text cut inside its header comment says so."""
+    body = str(q.get("query") or "")
+    if q.get("source"):
+        return one_line(f"[{q['source']}] {body}", width)
+    if q.get("monitoring"):
+        return one_line(f"[monitoring] {body}", width)
+    if body.strip():
+        return query_line(body, width)
+    if q.get("comment"):
+        return one_line(f"(text cut in its comment: {q['comment']})", width)
+    return "(no text)"
+
+
+def bucket_ms(ms: Any) -> str:
+    """A sample's cost as a coarse bound (<= 5 ms, <= 10 ms...): the status line then changes
+    when the cost does, not with every sample's jitter."""
+    if ms is None:
+        return "-"
+    for bound in (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000):
+        if float(ms) <= bound:
+            return f"≤{bound} ms"
+    return f"{float(ms) / 1000:.0f} s"
+
+
 STATE_SHORT = {"idle in transaction": "idle in tx", "idle in transaction (aborted)": "aborted tx",
                "fastpath function call": "fastpath"}
 STATE_TINY = {"active": "act", "idle": "idle", "idle in transaction": "idle-tx",
@@ -255,6 +284,9 @@ class DashboardScreen(Screen[None]):
         Binding("minus", "interval(-1)", "Faster", key_display="-"),
         Binding("s", "sort", "Sort"),
         Binding("r", "reverse", "Reverse", show=False),
+        Binding("d", "scope", "This db"),
+        Binding("slash,f", "filter", "Filter", key_display="/"),
+        Binding("m", "monitoring", "Monitoring q.", show=False),
         Binding("c", "cancel_backend", "Cancel"),
         Binding("k", "terminate_backend", "Kill"),
         Binding("e", "explain", "Explain", show=False),
@@ -269,6 +301,10 @@ class DashboardScreen(Screen[None]):
     """Polling stopped by the operator (p)."""
     interval: reactive[float] = reactive(2.0)
     """Seconds between the end of one sample and the start of the next."""
+    this_database: reactive[bool] = reactive(False)
+    """Show the monitored database only (d); the whole server otherwise."""
+    show_monitoring: reactive[bool] = reactive(False)
+    """List monitoring statements (ours, pg_activity's, PgHero's...) in Queries (m)."""
 
     def __init__(self, sampler: Any, actions: Any = None, interval: float = 2.0,
                  name: str | None = None, id: str | None = None) -> None:
@@ -284,10 +320,14 @@ class DashboardScreen(Screen[None]):
         self._shown: dict[str, Any] = {}
         self._conn_hist: deque[float] = deque(maxlen=HISTORY)
         self._tps_hist: deque[float] = deque(maxlen=HISTORY)
+        self._conn_hist_db: deque[float] = deque(maxlen=HISTORY)
+        self._tps_hist_db: deque[float] = deque(maxlen=HISTORY)
+        self.filter = SessionFilter()
+        self._host_columns = False
         self.specs: dict[str, TableSpec] = {
-            "sessions": TableSpec([("pid", "pid"), ("user", "user"), ("app", "application"),
-                                   ("state", "state"), ("wait", "wait"), ("xact", "xact"),
-                                   ("query", "query")]),
+            "sessions": TableSpec([("pid", "pid"), ("db", "db"), ("user", "user"),
+                                   ("app", "application"), ("state", "state"),
+                                   ("wait", "wait"), ("age", "age"), ("query", "query")]),
             "locks": TableSpec([("pid", "pid"), ("mode", "mode"), ("rel", "relation"),
                                 ("wait", "waited"), ("queue", "queue"), ("state", "state"),
                                 ("app", "application")]),
@@ -295,7 +335,8 @@ class DashboardScreen(Screen[None]):
                                  ("heap", "heap"), ("index", "index"), ("toast", "toast"),
                                  ("rows", "rows"), ("dead", "dead"), ("analyzed", "analyzed")]),
             "queries": TableSpec([("calls", "calls Δ"), ("mean", "mean ms"),
-                                  ("total", "total ms Δ"), ("all", "calls"), ("query", "query")]),
+                                  ("total", "total ms Δ"), ("all", "calls"),
+                                  ("query", "query")]),
             "progress": TableSpec([("kind", "kind"), ("rel", "relation"), ("phase", "phase"),
                                    ("pct", "done"), ("pid", "pid")]),
         }
@@ -324,6 +365,8 @@ class DashboardScreen(Screen[None]):
                                                       zebra_stripes=False)
                     yield table
         yield Static("", id="dash-detail")
+        yield Input(placeholder="filter: db:NAME user:NAME app:NAME state:active min:5s words",
+                    id="dash-filter")
         yield Static("", id="dash-status")
         yield Footer()
 
@@ -332,7 +375,11 @@ class DashboardScreen(Screen[None]):
             table = self.query_one(f"#{tab_id}-table", DataTable)
             for key, label in spec.columns:
                 table.add_column(label, key=key)
+        self.query_one("#dash-filter", Input).display = False
         self._update_status()
+        prefetch = getattr(self.sampler, "prefetch", None)
+        if callable(prefetch) and self.samples_taken == 0:
+            prefetch()  # connect and sample in a thread while the screen paints
         self._schedule(0)
 
     # -- polling ----------------------------------------------------------------------------
@@ -343,6 +390,8 @@ class DashboardScreen(Screen[None]):
         if self.paused or self._suspended:
             return
         if delay <= 0:
+            # after the first paint: a DataTable filled before its first layout keeps a
+            # garbled first row (the prefetch above has the sample under way meanwhile)
             self.call_after_refresh(self._poll_now)
         else:
             self._timer = self.set_timer(delay, self._poll_now, name="monitor-poll")
@@ -406,9 +455,14 @@ class DashboardScreen(Screen[None]):
         self.samples_taken += 1
         conns = s.get("connections") or {}
         if conns:
-            self._conn_hist.append(float(conns.get("this_database") or 0))
+            self._conn_hist.append(float(conns.get("total") or 0))
+            self._conn_hist_db.append(float(conns.get("this_database") or 0))
         if s.get("tps") is not None:
             self._tps_hist.append(float(s["tps"]))
+            self._tps_hist_db.append(float(s.get("tps_this_database") or 0))
+        self._render_all(s)
+
+    def _render_all(self, s: dict[str, Any]) -> None:
         with self.app.batch_update():
             self._render_header(s)
             self._render_sessions(s)
@@ -418,62 +472,134 @@ class DashboardScreen(Screen[None]):
             self._render_progress(s)
             self._update_status()
 
+    def _rerender(self) -> None:
+        if self.last is not None and self.is_mounted:
+            self._render_all(self.last)
+
     def _render_header(self, s: dict[str, Any]) -> None:
         acc = s.get("access") or {}
         ver = str(s.get("server_version") or "?").split(" ")[0]
+        scope = (f"database {s.get('database') or '?'}" if self.this_database
+                 else "whole server")
         title = Text.assemble(("Monitor ", "bold"), str(s.get("target") or ""),
-                              (f"  PostgreSQL {ver}", "dim"))
+                              (f"  PostgreSQL {ver}", "dim"), ("  · ", "dim"), (scope, "bold"))
         if acc.get("level") == "degraded":
             title.append("  DEGRADED VIEW", style="bold reverse")
         self._set("#dash-title", title)
         c = s.get("connections") or {}
-        by_state = c.get("by_state") or {}
-        states = ", ".join(f"{v} {STATE_TINY.get(k, k)}" for k, v in by_state.items())
         hit = (s.get("cache_hit_ratio") or {})
-        tps = s.get("tps")
-        tps_text = f"{tps:.1f}" if tps is not None else "-"
         ratio = hit.get("interval") if hit.get("interval") is not None else hit.get("cumulative")
-        line1 = (f"db {fmt_size(s.get('database_size'))} · conns {c.get('total', '-')}/"
-                 f"{c.get('max_connections', '-')} ({states or 'none'}) · tps {tps_text}"
-                 f" · hit {fmt_pct(ratio)}")
+        size = f"{s.get('database') or 'db'} {fmt_short_size(s.get('database_size'))}"
+        if self.this_database:
+            by_state = c.get("by_state_this_database") or {}
+            count = c.get("this_database", "-")
+            tps = s.get("tps_this_database")
+        else:
+            by_state = c.get("by_state") or {}
+            count = c.get("total", "-")
+            tps = s.get("tps")
+        states = ", ".join(f"{v} {STATE_TINY.get(k, k)}" for k, v in by_state.items())
+        tps_text = "-" if tps is None else f"{tps:.1f}" if tps < 100 else f"{tps:.0f}"
+        line1 = one_line(f"conns {count}/{c.get('max_connections', '-')} ({states or 'none'}) · "
+                         f"tps {tps_text} · hit {fmt_pct(ratio)} · {size}", 78)
         locks = s.get("locks") or {}
         lw = locks.get("longest")
         if lw:
-            line2 = Text(f"lock wait {fmt_secs(lw.get('wait_s'))}: pid {lw['pid']} wants "
-                         f"{lw.get('mode')} on {lw.get('relation') or 'a transaction'}, "
-                         f"{locks.get('waiting')} waiting", style="bold")
+            line2 = Text(one_line(f"lock wait {fmt_secs(lw.get('wait_s'))}: pid {lw['pid']} "
+                                  f"{lock_wait_text(lw)}, {locks.get('waiting')} waiting", 78),
+                         style="bold")
         else:
             line2 = Text("no lock waits", style="dim")
+            others = [d for d in s.get("databases") or []
+                      if not d.get("current") and (d.get("sessions") or d.get("tps"))]
+            if others and not self.this_database:
+                busiest = max(others, key=lambda d: (d.get("tps") or 0, d.get("sessions")))
+                line2.append(one_line(
+                    f" · {len(others)} other db(s), busiest {busiest['name']}: "
+                    f"{busiest['sessions']} sess" + (f", {busiest['tps']:.0f} tps"
+                                                     if busiest.get("tps") is not None else ""),
+                    78 - len(line2.plain)), style="")
         if acc.get("level") == "degraded":
             line2 = Text(one_line(acc.get("label"), 78), style="italic")
-        self._set("#dash-summary", Text.assemble(line1, "\n", line2))
+        lines: list[Any] = [line1, "\n", line2]
+        host = s.get("host") or {}
+        sysline = host.get("system") or {}
+        if host.get("local") and sysline:
+            load = " ".join(f"{x:.2f}" for x in sysline.get("load") or [])
+            lines += ["\n", Text(
+                f"host: load {load} · mem {sysline.get('mem_used_pct', 0):.0f}% of "
+                f"{fmt_short_size(sysline.get('mem_total'))} · disk r "
+                f"{fmt_short_size(sysline.get('disk_read_bps'))}/s w "
+                f"{fmt_short_size(sysline.get('disk_write_bps'))}/s", style="")]
+        self._set("#dash-summary", Text.assemble(*lines))
+        conn_hist = self._conn_hist_db if self.this_database else self._conn_hist
+        tps_hist = self._tps_hist_db if self.this_database else self._tps_hist
         self._set("#conn-label",
-                  f"connections {int(self._conn_hist[-1]) if self._conn_hist else '-'}")
-        self._set("#tps-label", f"transactions/s {self._tps_hist[-1]:.1f}" if self._tps_hist
+                  f"connections {int(conn_hist[-1]) if conn_hist else '-'}")
+        self._set("#tps-label", f"transactions/s {tps_hist[-1]:.1f}" if tps_hist
                   else "transactions/s -")
-        for sel, hist in (("#conn-spark", self._conn_hist), ("#tps-spark", self._tps_hist)):
+        for sel, hist in (("#conn-spark", conn_hist), ("#tps-spark", tps_hist)):
             # one style for the whole line: a per-bar colour costs ~25 bytes a bar on every
             # redraw, and an idle dashboard should write next to nothing
             width = self.query_one(sel, Static).content_size.width or 36
             self._set(sel, sparkline(list(hist), width))
 
+    def _ensure_host_columns(self, local: bool) -> None:
+        """On the database host, CPU/memory/IO columns join the sessions (once)."""
+        if not local or self._host_columns:
+            return
+        self._host_columns = True
+        table = self.query_one("#sessions-table", DataTable)
+        spec = self.specs["sessions"]
+        query = spec.columns.pop()
+        table.remove_column("query")
+        for key, label in (("cpu", "cpu%"), ("mem", "mem"), ("io", "r+w/s"), query):
+            table.add_column(label, key=key)
+            spec.columns.append((key, label))
+        for row_key in list(table.rows):  # rows are rebuilt with the new columns
+            table.remove_row(row_key)
+
+    def visible_sessions(self, s: dict[str, Any]) -> list[dict[str, Any]]:
+        """The sample's sessions under the scope (d) and the filter (/)."""
+        rows = (s.get("connections") or {}).get("sessions") or []
+        if self.this_database:
+            rows = [a for a in rows if a.get("database") == s.get("database")]
+        if self.filter:
+            rows = [a for a in rows if self.filter.match(a)]
+        return rows
+
     def _render_sessions(self, s: dict[str, Any]) -> None:
+        local = bool((s.get("host") or {}).get("local"))
+        self._ensure_host_columns(local)
         rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
-        for a in (s.get("connections") or {}).get("sessions") or []:
+        for a in self.visible_sessions(s):
             state = a.get("state") or "hidden"
             wait = (f"{a.get('wait_event_type')}:{a.get('wait_event')}"
                     if a.get("wait_event_type") else "")
             style = "bold" if state.startswith("idle in transaction") else ""
             app_name = (a.get("application") or "") + (" (ours)" if a.get("own") else "")
-            rows.append((str(a["pid"]), [
+            age = a.get("query_age_s") if state == "active" else a.get("state_age_s")
+            cells = [
                 num(str(a["pid"]), a["pid"]),
-                txt(one_line(a.get("user") or "?", 9)),
-                txt(one_line(app_name, 14), "dim" if a.get("own") else ""),
-                txt(STATE_SHORT.get(state, state), style),
-                txt(one_line(wait, 13)),
-                num(fmt_secs(a.get("xact_age_s")), a.get("xact_age_s")),
-                txt(query_line(a.get("query"), 40)),
-            ], a))
+                txt(one_line(a.get("database") or "", 8)),
+                txt(one_line(a.get("user") or "?", 8)),
+                txt(one_line(app_name, 12), "dim" if a.get("own") else ""),
+                txt(STATE_TINY.get(state, state), style),
+                txt(one_line(wait, 12)),
+                num(fmt_secs(age), age),
+            ]
+            if self._host_columns:
+                io = None
+                if a.get("read_bps") is not None or a.get("write_bps") is not None:
+                    io = (a.get("read_bps") or 0) + (a.get("write_bps") or 0)
+                cells += [
+                    num(f"{a['cpu_pct']:.0f}" if a.get("cpu_pct") is not None else "-",
+                        a.get("cpu_pct")),
+                    num(fmt_short_size(a.get("rss_bytes")), a.get("rss_bytes")),
+                    num(fmt_short_size(io), io),
+                ]
+            cells.append(txt(query_line(a.get("query"), 40)))
+            rows.append((str(a["pid"]), cells, a))
         self._sync("sessions", rows)
 
     def _render_locks(self, s: dict[str, Any]) -> None:
@@ -481,13 +607,19 @@ class DashboardScreen(Screen[None]):
         for n in (s.get("locks") or {}).get("rows") or []:
             depth = int(n.get("depth") or 0)
             label = ("  " * (depth - 1) + "└ " if depth else "") + str(n["pid"])
-            mode = n.get("mode") if n.get("waiting") else ",".join(
-                m.replace("Lock", "") for m in n.get("held_modes") or []) or "holds"
+            if n.get("waiting"):
+                mode = (str(n.get("mode")).removesuffix("Lock") if n.get("mode")
+                        else f"({n.get('locktype') or 'lock'})")
+            else:
+                mode = lock_held_text(n).replace("blocks (what it holds is not visible)",
+                                                 "blocking")
+            target = n.get("relation") or {
+                "transactionid": "a transaction", "virtualxid": "old snapshots",
+                "extend": "extension"}.get(n.get("locktype") or "", n.get("locktype") or "")
             rows.append((str(n["pid"]), [
                 SortCell(label, n["pid"], "left", "bold" if not depth else ""),
-                txt(one_line(str(mode).replace("Lock", "") if n.get("waiting") else
-                             f"holds {mode}", 21)),
-                txt(one_line(n.get("relation") or n.get("locktype") or "", 16)),
+                txt(one_line(mode, 21)),
+                txt(one_line(target, 16)),
                 num(fmt_secs(n.get("wait_s")), n.get("wait_s")),
                 num(str(n.get("queue", 0)), n.get("queue", 0)),
                 txt(STATE_SHORT.get(n.get("state") or "", n.get("state") or "")),
@@ -538,7 +670,12 @@ class DashboardScreen(Screen[None]):
                 extra.append(sq["limited"])
             self._set("#queries-note", "\n".join(extra))
             note.display = bool(extra)
-            for q in sq.get("top_by_total") or []:
+            # the statements in a stable order (cumulative time): the deltas of one interval
+            # would reshuffle the table on every sample and move the selection away
+            shown = list(sq.get("statements") or sq.get("top_by_total") or [])
+            if self.show_monitoring:
+                shown += list(sq.get("monitoring") or [])
+            for q in shown:
                 rows.append((f"{q['queryid']}:{q.get('user')}", [
                     num(str(q["calls_delta"]) if q.get("calls_delta") is not None else "-",
                         q.get("calls_delta")),
@@ -546,7 +683,7 @@ class DashboardScreen(Screen[None]):
                     num(f"{q['total_ms_delta']:.0f}" if q.get("total_ms_delta") is not None
                         else "-", q.get("total_ms_delta")),
                     num(humanize.intcomma(q["calls"]), q["calls"]),
-                    txt(query_line(q.get("query"), 40)),
+                    txt(statement_line(q, 40), "dim" if q.get("monitoring") else ""),
                 ], q))
         self._sync("queries", rows)
 
@@ -637,13 +774,15 @@ class DashboardScreen(Screen[None]):
         if not self.is_mounted:
             return
         s = self.last or {}
-        parts = [f"our sample {s['sample_ms']:.1f} ms" if s.get("sample_ms") is not None
-                 else "our sample -",
-                 f"every {self.interval:g}s"]
+        parts = [f"our sample {bucket_ms(s.get('sample_ms'))}", f"every {self.interval:g}s"]
         if self.paused:
             parts.append("PAUSED (p resumes)")
-        if s.get("ts"):
-            parts.append(f"at {str(s['ts'])[11:19]}")
+            if s.get("ts"):
+                parts.append(f"at {str(s['ts'])[11:19]}")
+        if self.filter:
+            parts.append(f"filter: {self.filter.describe()}")
+        if self.show_monitoring:
+            parts.append("with monitoring queries")
         stale = s.get("stale") or {}
         if s.get("error"):
             parts.append(f"ERROR {one_line(s['error'], 50)}")
@@ -677,10 +816,24 @@ class DashboardScreen(Screen[None]):
         row = spec.rows.get(key) if spec is not None and key is not None else None
         text = ""
         if row is not None:
-            if tab in ("sessions", "locks"):
-                text = f"pid {row['pid']} {row.get('application') or ''}: {row.get('query') or ''}"
+            if tab == "sessions":
+                extra = [f"db {row.get('database') or '?'}",
+                         f"xact {fmt_secs(row.get('xact_age_s'))}"]
+                if row.get("cpu_pct") is not None:
+                    extra.append(f"cpu {row['cpu_pct']:.0f}%")
+                if row.get("rss_bytes") is not None:
+                    extra.append(f"rss {fmt_short_size(row['rss_bytes'])}")
+                text = (f"pid {row['pid']} {row.get('application') or ''} "
+                        f"({', '.join(extra)}): {row.get('query') or ''}")
+            elif tab == "locks":
+                what = lock_wait_text(row) if row.get("waiting") else lock_held_text(row)
+                text = (f"pid {row['pid']} {row.get('application') or ''} {what}: "
+                        f"{row.get('query') or ''}")
             elif tab == "queries":
-                text = f"{row.get('max_ms', 0):.0f} ms max · {row.get('query') or ''}"
+                text = (f"{row.get('max_ms', 0):.0f} ms max · "
+                        + (f"[{row['source']}] " if row.get("source") else "")
+                        + (f"-- {row['comment']} · " if row.get("comment") else "")
+                        + str(row.get("query") or ""))
             elif tab == "tables":
                 vac = str(row.get("last_vacuum") or "never")[:16]
                 src = "catalog estimate (locked)" if row.get("size_source") == "catalog" else "exact"
@@ -706,6 +859,49 @@ class DashboardScreen(Screen[None]):
 
     def action_pause(self) -> None:
         self.paused = not self.paused
+
+    def action_scope(self) -> None:
+        """Whole server <-> this database (sessions, their counts, tps, sparklines)."""
+        self.this_database = not self.this_database
+
+    def watch_this_database(self) -> None:
+        self._rerender()
+        if self.is_mounted:
+            self.notify("showing this database only (d: whole server)" if self.this_database
+                        else "showing the whole server (d: this database only)", timeout=2)
+
+    def action_monitoring(self) -> None:
+        """Show or hide monitoring statements (ours and other tools') in Queries."""
+        self.show_monitoring = not self.show_monitoring
+
+    def watch_show_monitoring(self) -> None:
+        self._rerender()
+
+    def action_filter(self) -> None:
+        """Open the filter line (sessions: db:, user:, app:, state:, min:, words)."""
+        box = self.query_one("#dash-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#dash-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        try:
+            self.filter = SessionFilter.parse(event.value)
+        except NchatError:
+            return  # half-typed (min:3 while typing "min:3m"): keep the last good filter
+        self._rerender()
+
+    @on(Input.Submitted, "#dash-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.query_one(f"#{self.active_tab()}-table", DataTable).focus()
+
+    def on_key(self, event: Any) -> None:
+        box = self.query_one("#dash-filter", Input)
+        if event.key == "escape" and box.has_focus:
+            event.stop()  # Escape leaves the filter line (the filter stays), not the screen
+            box.display = False
+            self.query_one(f"#{self.active_tab()}-table", DataTable).focus()
 
     def action_interval(self, step: int) -> None:
         cur = min(range(len(INTERVALS)), key=lambda i: abs(INTERVALS[i] - self.interval))
