@@ -46,6 +46,7 @@ class HostStats:
         self._io: dict[int, tuple[float, int, int]] = {}
         self._disk: tuple[float, int, int] | None = None
         self._cpu_seen: set[int] = set()
+        self._system: tuple[float, dict[str, Any]] | None = None
 
     # -- where are we -----------------------------------------------------------------------
     def check(self, conn: Any) -> bool:
@@ -144,13 +145,23 @@ class HostStats:
             self._cpu_seen.discard(gone)
         return out
 
+    SYSTEM_EVERY_S = 2.0
+    """The system line is read at most this often (a screen redraws it no faster)."""
+
     def system(self) -> dict[str, Any]:
         """Load average, memory and disk IO per second of the host."""
         if not self.local:
             return {}
+        now = time.monotonic()
+        if self._system is not None and now - self._system[0] < self.SYSTEM_EVERY_S:
+            return self._system[1]
+        out = self._read_system(now)
+        self._system = (now, out)
+        return out
+
+    def _read_system(self, now: float) -> dict[str, Any]:
         import psutil
 
-        now = time.monotonic()
         out: dict[str, Any] = {"load": list(os.getloadavg()), "cpus": os.cpu_count()}
         mem = psutil.virtual_memory()
         out.update(mem_total=mem.total, mem_available=mem.available, mem_used_pct=mem.percent)

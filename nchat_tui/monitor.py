@@ -50,6 +50,8 @@ SESSIONS_SHOWN = 500
 #: Panels of a sample, in the order they are queried.
 PANELS = ("database", "connections", "locks", "tables", "slow_queries", "progress",
           "replication")
+#: Panels every sample queries: the summary, the sessions and the lock tree need them.
+ALWAYS = frozenset({"database", "connections", "locks"})
 
 #: Progress views and the server version that introduced each.
 PROGRESS_VIEWS = {
@@ -198,6 +200,8 @@ class Monitor:
     _relnames: dict[tuple[str, int], tuple[float, str]] = field(default_factory=dict, init=False,
                                                                 repr=False)
     _prefetch: threading.Thread | None = field(default=None, init=False, repr=False)
+    _want: set[str] | None = field(default=None, init=False, repr=False)
+    _pgss_at: float | None = field(default=None, init=False, repr=False)
     _prefetched: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     # -- connection -------------------------------------------------------------------------
@@ -318,10 +322,13 @@ class Monitor:
         return out
 
     # -- sampling ---------------------------------------------------------------------------
-    def sample(self) -> dict[str, Any]:
-        """One full sample (see the module docstring). Never raises for database errors.
+    def sample(self, panels: Iterable[str] | None = None) -> dict[str, Any]:
+        """One sample (see the module docstring). Never raises for database errors.
 
-        After ``prefetch()``, the first call returns the sample it took (waiting for it)."""
+        ``panels``: the optional panels to query this time (tables, slow_queries, progress,
+        replication; None: all). The others carry their last data, unchanged, so a screen
+        that shows one tab pays for that tab only; a panel never queried yet is always
+        queried. After ``prefetch()``, the first call returns the sample it took."""
         pre = self._prefetch
         if pre is not None:
             pre.join()
@@ -330,7 +337,11 @@ class Monitor:
             if got is not None:
                 return got
         with self._sample_lock:
-            return self._sample()
+            self._want = None if panels is None else set(ALWAYS) | set(panels)
+            try:
+                return self._sample()
+            finally:
+                self._want = None
 
     def prefetch(self) -> None:
         """Connect and take the first sample in a thread now, while the caller starts its
@@ -356,6 +367,7 @@ class Monitor:
         out["database"] = self._caps.get("database")
         out["server_version"] = self._caps.get("server_version")
         out["server_version_num"] = self._caps.get("server_version_num")
+        out["backend_pid"] = self.backend_pid  # our own sampling session
         out["access"] = self.access()
 
         db = self._run_panel("database", conn, self._q_database)
@@ -369,15 +381,16 @@ class Monitor:
         out["database_size"] = db.get("database_size") if db else None
         out["database_size_at"] = db.get("database_size_at") if db else None
         out["tables"] = tables if tables is not None else []
-        out["connections"] = self._connections(activity, db)
-        out["host"] = self._host(out["connections"])
+        out["connections"] = _jsonable(self._connections(activity, db))
+        out["host"] = _jsonable(self._host(out["connections"]))
         out["slow_queries"] = slow if slow is not None else {
             "unavailable": "no sample yet", "state": "no_data", "fix": None}
         out["locks"] = locks if locks is not None else {
             "waiting": 0, "longest_wait_s": None, "tree": [], "waiters": []}
         out["progress"] = progress if progress is not None else []
-        out.update(self._rates(db, interval, fresh=("database" not in self._stale_names())))
-        out["databases"] = self._databases(db, activity, out)
+        out.update(_jsonable(self._rates(db, interval,
+                                         fresh=("database" not in self._stale_names()))))
+        out["databases"] = _jsonable(self._databases(db, activity, out))
         out["replication"] = repl if repl is not None else {}
         out["stale"] = {
             name: {"since": st.stale_since, "reason": st.reason, "last_ok": st.ok_at,
@@ -387,7 +400,7 @@ class Monitor:
             out["error"] = self._last_connect_error
         self._prev_at = mono
         out["sample_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return _jsonable(out)
+        return out
 
     def _stale_names(self) -> set[str]:
         return {n for n, st in self._panels.items() if st.stale_since}
@@ -395,6 +408,9 @@ class Monitor:
     def _run_panel(self, name: str, conn: psycopg.Connection[Any] | None,
                    fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
         st = self._panels.setdefault(name, _PanelState())
+        if self._want is not None and name in PANELS and name not in self._want \
+                and st.ok_at is not None:
+            return st.data  # not asked for this time: the last data, as it was
         if conn is None or conn.closed or conn.broken:
             reason = (f"no connection: {self._last_connect_error}" if self._last_connect_error
                       else "no connection: lost during this sample")
@@ -402,7 +418,10 @@ class Monitor:
             st.reason = reason
             return st.data
         try:
-            data = fn(conn)
+            # made JSON-able once, here: a panel's data is carried unchanged by the samples
+            # that do not query it, and walking it again on every sample cost more than
+            # the queries themselves
+            data = _jsonable(fn(conn))
         except psycopg.Error as exc:
             st.stale_since = st.stale_since or now_iso()
             st.reason = _one_line(exc)
@@ -681,6 +700,9 @@ class Monitor:
             r["mean_ms_delta"] = (dt_ms / dc) if dc and dt_ms is not None else None
             r["queryid"] = str(r["queryid"])
         self._prev_pgss = cur
+        now = time.monotonic()
+        interval = None if self._pgss_at is None else round(now - self._pgss_at, 3)
+        self._pgss_at = now
         theirs = [r for r in rows if not r["monitoring"]]
         ours = [r for r in rows if r["monitoring"]]
         by_total = sorted(theirs, key=lambda r: (r["total_ms_delta"] or 0, r["total_ms"]),

@@ -12,6 +12,7 @@ row and nothing flickers.
 from __future__ import annotations
 
 import re
+import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -21,7 +22,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.reactive import reactive
@@ -31,7 +31,6 @@ from textual.widgets import (
     DataTable,
     Footer,
     Input,
-    Label,
     Static,
     TabbedContent,
     TabPane,
@@ -42,6 +41,11 @@ from nchat_tui.monitor import SessionFilter, lock_held_text, lock_wait_text
 from nchat_tui.screens.monitor_modals import ActionConfirmModal, PlanModal, TypePidModal
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+FULL_EVERY_S = 10.0
+RATES_EVERY_S = 1.9
+"""Rates and charts alone are redrawn at most this often (events at once)."""
+"""Every this many seconds a sample queries every panel, not only the visible tab's."""
+TAB_PANELS = {"tables": ("tables",), "queries": ("slow_queries",), "progress": ("progress",)}
 BARS = "▁▂▃▄▅▆▇█"
 
 
@@ -128,6 +132,30 @@ def fmt_secs(s: Any) -> str:
     if s < 3600:
         return f"{int(s // 60)}m{int(s % 60):02d}"
     return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}"
+
+
+def fmt_session_age(state: str, age: Any) -> str:
+    """A session's age at the resolution an operator reads it: seconds under a minute,
+    minutes under an hour, then hours; an idle session's under a minute is not shown (it
+    changes with every query the application sends). A coarse figure that did not change
+    is not redrawn: on a quiet server the sessions table then stays still."""
+    if age is None:
+        return "-"
+    a = max(0.0, float(age))
+    if state == "idle" and a < 60:
+        return ""
+    if a < 60:
+        return f"{a:.0f}s"
+    if a < 3600:
+        return f"{int(a // 60)}m"
+    return f"{int(a // 3600)}h{int(a % 3600 // 60):02d}"
+
+
+def _session_order(a: dict[str, Any]) -> tuple[int, float]:
+    xact = a.get("xact_age_s")
+    if xact is not None and float(xact) >= 5:
+        return (0, -float(xact))
+    return (1, float(a.get("pid") or 0))
 
 
 def fmt_pct(r: Any) -> str:
@@ -270,6 +298,8 @@ class TableSpec:
     sort_column: str | None = None
     reverse: bool = False
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shown: list[tuple[str, list[SortCell]]] = field(default_factory=list)
+    """The rows as last synced to the table: an equal list needs no table work at all."""
 
 
 # -- the screen -------------------------------------------------------------------------------
@@ -277,6 +307,8 @@ class DashboardScreen(Screen[None]):
     """The live dashboard. ``sampler.sample()`` runs in a thread; ``actions`` acts."""
 
     CSS_PATH = "dashboard.tcss"
+    COMPONENT_CLASSES = {"dash--label", "dash--bars", "dash--alert", "dash--quiet"}
+    """Styles of the summary's parts, from the stylesheet (theme variables)."""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "leave", "Back"),
         Binding("p", "pause", "Pause"),
@@ -324,6 +356,12 @@ class DashboardScreen(Screen[None]):
         self._tps_hist_db: deque[float] = deque(maxlen=HISTORY)
         self.filter = SessionFilter()
         self._host_columns = False
+        self._full_at: float | None = None
+        self._stale_tabs: set[str] = set()
+        self._costs: deque[float] = deque(maxlen=30)
+        self._header_events: tuple[Any, ...] = ()
+        self._header_at = 0.0
+        self._styles: dict[str, Any] = {}
         self.specs: dict[str, TableSpec] = {
             "sessions": TableSpec([("pid", "pid"), ("db", "db"), ("user", "user"),
                                    ("app", "application"), ("state", "state"),
@@ -344,14 +382,9 @@ class DashboardScreen(Screen[None]):
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static("Monitor: waiting for the first sample…", id="dash-title")
+        # the summary lines, the chart labels and both sparklines in ONE widget: a sample
+        # then repaints one region instead of six (each repaint costs a compositor pass)
         yield Static("", id="dash-summary")
-        with Horizontal(id="dash-sparks"):
-            with Vertical(classes="spark"):
-                yield Label("connections", id="conn-label")
-                yield Static("", id="conn-spark", classes="bars")
-            with Vertical(classes="spark"):
-                yield Label("transactions/s", id="tps-label")
-                yield Static("", id="tps-spark", classes="bars")
         with TabbedContent(id="dash-tabs", initial="sessions"):
             for tab_id, title in (("sessions", "1 Sessions"), ("locks", "2 Locks"),
                                   ("tables", "3 Tables"), ("queries", "4 Queries"),
@@ -376,6 +409,7 @@ class DashboardScreen(Screen[None]):
             for key, label in spec.columns:
                 table.add_column(label, key=key)
         self.query_one("#dash-filter", Input).display = False
+        self.watch(self.app, "theme", self._watch_theme, init=False)
         self._update_status()
         prefetch = getattr(self.sampler, "prefetch", None)
         if callable(prefetch) and self.samples_taken == 0:
@@ -405,12 +439,21 @@ class DashboardScreen(Screen[None]):
           description="monitor sample")
     def _poll(self) -> None:
         try:
-            sample = self.sampler.sample()
+            sample = self.sampler.sample(panels=self._wanted_panels())
         except Exception as exc:  # a sampler must not take the dashboard down
             self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(SampleTaken(sample))
         between_samples(self.sampler)
+
+    def _wanted_panels(self) -> set[str] | None:
+        """The optional panels this sample queries: the visible tab's, and all of them every
+        FULL_EVERY_S (the hidden tabs stay recent, and a tab opened shows its data at once)."""
+        now = time.monotonic()
+        if self._full_at is None or now - self._full_at >= FULL_EVERY_S:
+            self._full_at = now
+            return None
+        return set(TAB_PANELS.get(self.active_tab(), ()))
 
     @on(SampleTaken)
     def _sample_taken(self, message: SampleTaken) -> None:
@@ -441,18 +484,21 @@ class DashboardScreen(Screen[None]):
         self._update_status()
 
     # -- rendering --------------------------------------------------------------------------
-    def _set(self, selector: str, content: Any) -> None:
+    def _set(self, selector: str, content: Any, layout: bool = False) -> None:
         """Update a Static or Label only when its content changed (an idle dashboard then
-        writes almost nothing to the terminal)."""
+        writes almost nothing to the terminal), without a layout pass: these lines have a
+        fixed size, and re-arranging the whole screen cost more than the sample itself."""
         if self._shown.get(selector) == content:
             return
         self._shown[selector] = content
-        self.query_one(selector, Static).update(content)
+        self.query_one(selector, Static).update(content, layout=layout)
 
     def apply_sample(self, s: dict[str, Any]) -> None:
         """Render one sample (also called directly by tests and by the app)."""
         self.last = s
         self.samples_taken += 1
+        if s.get("sample_ms") is not None:
+            self._costs.append(float(s["sample_ms"]))
         conns = s.get("connections") or {}
         if conns:
             self._conn_hist.append(float(conns.get("total") or 0))
@@ -462,19 +508,39 @@ class DashboardScreen(Screen[None]):
             self._tps_hist_db.append(float(s.get("tps_this_database") or 0))
         self._render_all(s)
 
+    #: Tabs rendered only while visible (the others are cheap and feed the summary and the
+    #: actions); a hidden one is rendered from the last sample when it is opened.
+    LAZY_TABS = ("tables", "queries")
+
     def _render_all(self, s: dict[str, Any]) -> None:
+        active = self.active_tab() if self.is_mounted else "sessions"
         with self.app.batch_update():
             self._render_header(s)
             self._render_sessions(s)
             self._render_locks(s)
-            self._render_tables(s)
-            self._render_queries(s)
             self._render_progress(s)
+            for tab in self.LAZY_TABS:
+                if tab == active:
+                    getattr(self, f"_render_{tab}")(s)
+                else:
+                    self._stale_tabs.add(tab)
             self._update_status()
 
     def _rerender(self) -> None:
         if self.last is not None and self.is_mounted:
             self._render_all(self.last)
+
+    def _style(self, name: str, partial: bool = False) -> Any:
+        """A component class's Rich style, looked up once (CSS lookups cost per sample)."""
+        key = f"{name}:{partial}"
+        if key not in self._styles:
+            self._styles[key] = self.get_component_rich_style(name, partial=partial)
+        return self._styles[key]
+
+    def _watch_theme(self) -> None:
+        self._styles.clear()
+        self._shown.pop("#dash-summary", None)
+        self._rerender()
 
     def _render_header(self, s: dict[str, Any]) -> None:
         acc = s.get("access") or {}
@@ -507,9 +573,10 @@ class DashboardScreen(Screen[None]):
         if lw:
             line2 = Text(one_line(f"lock wait {fmt_secs(lw.get('wait_s'))}: pid {lw['pid']} "
                                   f"{lock_wait_text(lw)}, {locks.get('waiting')} waiting", 78),
-                         style="bold")
+                         style=self._style("dash--alert", partial=True))
         else:
-            line2 = Text("no lock waits", style="dim")
+            line2 = Text("no lock waits",
+                         style=self._style("dash--quiet"))
             others = [d for d in s.get("databases") or []
                       if not d.get("current") and (d.get("sessions") or d.get("tps"))]
             if others and not self.this_database:
@@ -530,19 +597,31 @@ class DashboardScreen(Screen[None]):
                 f"host: load {load} · mem {sysline.get('mem_used_pct', 0):.0f}% of "
                 f"{fmt_short_size(sysline.get('mem_total'))} · disk r "
                 f"{fmt_short_size(sysline.get('disk_read_bps'))}/s w "
-                f"{fmt_short_size(sysline.get('disk_write_bps'))}/s", style="")]
-        self._set("#dash-summary", Text.assemble(*lines))
+                f"{fmt_short_size(sysline.get('disk_write_bps'))}/s")]
         conn_hist = self._conn_hist_db if self.this_database else self._conn_hist
         tps_hist = self._tps_hist_db if self.this_database else self._tps_hist
-        self._set("#conn-label",
-                  f"connections {int(conn_hist[-1]) if conn_hist else '-'}")
-        self._set("#tps-label", f"transactions/s {tps_hist[-1]:.1f}" if tps_hist
-                  else "transactions/s -")
-        for sel, hist in (("#conn-spark", conn_hist), ("#tps-spark", tps_hist)):
-            # one style for the whole line: a per-bar colour costs ~25 bytes a bar on every
-            # redraw, and an idle dashboard should write next to nothing
-            width = self.query_one(sel, Static).content_size.width or 36
-            self._set(sel, sparkline(list(hist), width))
+        width = max(20, (self.query_one("#dash-summary", Static).content_size.width or 78))
+        half = (width - 2) // 2
+        label_style = self._style("dash--label")
+        bars_style = self._style("dash--bars", partial=True)
+        conn_label = f"connections {int(conn_hist[-1]) if conn_hist else '-'}"
+        tps_label = f"transactions/s {tps_hist[-1]:.1f}" if tps_hist else "transactions/s -"
+        # one style a line: a per-bar colour costs ~25 bytes a bar on every redraw
+        lines += ["\n", Text(conn_label.ljust(half + 2) + tps_label, style=label_style),
+                  "\n", Text(sparkline(list(conn_hist), half).ljust(half + 2)
+                              + sparkline(list(tps_hist), half), style=bars_style)]
+        summary = Text.assemble(*lines)
+        old = self._shown.get("#dash-summary")
+        # Rates (tps, hit ratio, host figures, the charts) move a little with every sample,
+        # our own queries included: they are redrawn at most every RATES_EVERY_S, while a
+        # change of anything else (sessions, states, lock waits) is drawn at once.
+        events = (f"{count}/{states}", line2.plain, self.this_database)
+        now = time.monotonic()
+        if events == self._header_events and now - self._header_at < RATES_EVERY_S:
+            return
+        self._header_events, self._header_at = events, now
+        self._set("#dash-summary", summary, layout=(
+            not isinstance(old, Text) or old.plain.count("\n") != summary.plain.count("\n")))
 
     def _ensure_host_columns(self, local: bool) -> None:
         """On the database host, CPU/memory/IO columns join the sessions (once)."""
@@ -560,8 +639,12 @@ class DashboardScreen(Screen[None]):
             table.remove_row(row_key)
 
     def visible_sessions(self, s: dict[str, Any]) -> list[dict[str, Any]]:
-        """The sample's sessions under the scope (d) and the filter (/)."""
-        rows = (s.get("connections") or {}).get("sessions") or []
+        """The sample's sessions under the scope (d) and the filter (/), in a stable order:
+        transactions open 5 s or more first (oldest first), then the others by pid, so the
+        rows do not reshuffle with each sample's short transactions."""
+        own = s.get("backend_pid")  # our sampling connection: counted, not listed
+        rows = sorted((a for a in (s.get("connections") or {}).get("sessions") or []
+                       if own is None or a.get("pid") != own), key=_session_order)
         if self.this_database:
             rows = [a for a in rows if a.get("database") == s.get("database")]
         if self.filter:
@@ -586,15 +669,16 @@ class DashboardScreen(Screen[None]):
                 txt(one_line(app_name, 12), "dim" if a.get("own") else ""),
                 txt(STATE_TINY.get(state, state), style),
                 txt(one_line(wait, 12)),
-                num(fmt_secs(age), age),
+                num(fmt_session_age(state, age), age),
             ]
             if self._host_columns:
                 io = None
                 if a.get("read_bps") is not None or a.get("write_bps") is not None:
                     io = (a.get("read_bps") or 0) + (a.get("write_bps") or 0)
+                # an idle backend's CPU is the noise of its last short query: not shown
+                cpu = a.get("cpu_pct") if state != "idle" else None
                 cells += [
-                    num(f"{a['cpu_pct']:.0f}" if a.get("cpu_pct") is not None else "-",
-                        a.get("cpu_pct")),
+                    num(f"{cpu:.0f}" if cpu is not None else "", cpu),
                     num(fmt_short_size(a.get("rss_bytes")), a.get("rss_bytes")),
                     num(fmt_short_size(io), io),
                 ]
@@ -659,8 +743,9 @@ class DashboardScreen(Screen[None]):
         if sq.get("unavailable"):
             self._set("#queries-note", Text.assemble(
                 ("pg_stat_statements unavailable ", "bold"),
-                f"({sq.get('state')}): {sq['unavailable']}\nfix: {sq.get('fix')}"))
-            note.display = True
+                f"({sq.get('state')}): {sq['unavailable']}\nfix: {sq.get('fix')}"), layout=True)
+            if not note.display:
+                note.display = True
         else:
             extra = []
             if sq.get("outdated"):
@@ -668,8 +753,9 @@ class DashboardScreen(Screen[None]):
                 extra.append(f"extension {o['installed']} older than {o['default']}: {o['fix']}")
             if sq.get("limited"):
                 extra.append(sq["limited"])
-            self._set("#queries-note", "\n".join(extra))
-            note.display = bool(extra)
+            self._set("#queries-note", "\n".join(extra), layout=True)
+            if note.display != bool(extra):
+                note.display = bool(extra)
             # the statements in a stable order (cumulative time): the deltas of one interval
             # would reshuffle the table on every sample and move the selection away
             shown = list(sq.get("statements") or sq.get("top_by_total") or [])
@@ -702,6 +788,9 @@ class DashboardScreen(Screen[None]):
 
     def _empty_note(self, tab_id: str, empty: bool) -> None:
         """Say what an empty table means, so an empty screen never looks like a broken one."""
+        if self._shown.get(f"#{tab_id}-empty-shown") == empty:
+            return  # unchanged: no update, no layout pass
+        self._shown[f"#{tab_id}-empty-shown"] = empty
         note = self.query_one(f"#{tab_id}-empty", Static)
         note.update(EMPTY_NOTES[tab_id] if empty else "")
         note.display = empty
@@ -709,7 +798,17 @@ class DashboardScreen(Screen[None]):
     def _sync(self, tab_id: str, rows: list[tuple[str, list[SortCell], dict[str, Any]]]) -> None:
         """Update a table in place by row key: changed cells, new rows, gone rows."""
         spec = self.specs[tab_id]
+        ordered = [(key, [replace(cells[0], order=i), *cells[1:]])
+                   for i, (key, cells, _raw) in enumerate(rows)]
+        spec.rows = {key: raw for key, _, raw in rows}
         table = self.query_one(f"#{tab_id}-table", DataTable)
+        if ordered == spec.shown and len(table.columns) == len(spec.columns):
+            # nothing the table shows changed: no cell, sort or cursor work (an idle
+            # dashboard spends its time here)
+            if self.is_mounted and tab_id == self.active_tab():
+                self._show_detail(tab_id, self._cursor_key(table))
+            return
+        spec.shown = ordered
         col_keys = [k for k, _ in spec.columns]
         cursor_key = self._cursor_key(table)
         wanted = {key for key, _, _ in rows}
@@ -717,15 +816,13 @@ class DashboardScreen(Screen[None]):
             if row_key.value not in wanted:
                 table.remove_row(row_key)
         present = {rk.value for rk in table.rows}
-        for i, (key, cells, _raw) in enumerate(rows):
-            cells = [replace(cells[0], order=i), *cells[1:]]
+        for key, cells in ordered:
             if key in present:
                 for ck, cell in zip(col_keys, cells, strict=True):
                     if table.get_cell(key, ck) != cell:
                         table.update_cell(key, ck, cell)
             else:
                 table.add_row(*cells, key=key)
-        spec.rows = {key: raw for key, _, raw in rows}
         self._apply_sort(tab_id)
         if cursor_key is not None and cursor_key in wanted:
             self._keep_cursor(table, cursor_key)
@@ -774,7 +871,9 @@ class DashboardScreen(Screen[None]):
         if not self.is_mounted:
             return
         s = self.last or {}
-        parts = [f"our sample {bucket_ms(s.get('sample_ms'))}", f"every {self.interval:g}s"]
+        # the dearest of the last samples, as a bound: steady while the cost is
+        parts = [f"our sample {bucket_ms(max(self._costs) if self._costs else None)}",
+                 f"every {self.interval:g}s"]
         if self.paused:
             parts.append("PAUSED (p resumes)")
             if s.get("ts"):
@@ -807,6 +906,12 @@ class DashboardScreen(Screen[None]):
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         tab = self.active_tab()
+        if tab in self._stale_tabs and self.last is not None:
+            self._stale_tabs.discard(tab)
+            with self.app.batch_update():
+                getattr(self, f"_render_{tab}")(self.last)
+        if TAB_PANELS.get(tab) and self.samples_taken and self._timer is not None:
+            self._schedule(0)  # its panel may be up to FULL_EVERY_S old: fetch it now
         if tab in self.specs:
             self._show_detail(tab, self._cursor_key(self.query_one(f"#{tab}-table", DataTable)))
 
@@ -817,9 +922,10 @@ class DashboardScreen(Screen[None]):
         text = ""
         if row is not None:
             if tab == "sessions":
-                extra = [f"db {row.get('database') or '?'}",
-                         f"xact {fmt_secs(row.get('xact_age_s'))}"]
-                if row.get("cpu_pct") is not None:
+                extra = [f"db {row.get('database') or '?'}"]
+                if row.get("xact_age_s") is not None:
+                    extra.append(f"xact {fmt_session_age('', row['xact_age_s'])}")
+                if row.get("cpu_pct") is not None and row.get("state") != "idle":
                     extra.append(f"cpu {row['cpu_pct']:.0f}%")
                 if row.get("rss_bytes") is not None:
                     extra.append(f"rss {fmt_short_size(row['rss_bytes'])}")

@@ -134,6 +134,7 @@ FROZEN_SAMPLE: dict[str, Any] = {
     "database": "nchat",
     "server_version": "15.8 (Debian 15.8-1)",
     "server_version_num": 150008,
+    "backend_pid": 4188,
     "access": {"role": "postgres", "superuser": True, "pg_monitor": True,
                "pg_read_all_stats": True, "pg_signal_backend": True, "level": "full"},
     "database_size": 3_758_096_384,
@@ -199,13 +200,16 @@ class FakeSampler:
         self.base = copy.deepcopy(sample or FROZEN_SAMPLE)
         self.calls = 0
         self.events: list[str] = []
+        self.panels: list[list[str] | None] = []
+        """What each sample() was asked for (None: every panel)."""
         self.lock = threading.Lock()
 
-    def sample(self) -> dict[str, Any]:
+    def sample(self, panels: Any = None) -> dict[str, Any]:
         with self.lock:
             i = self.calls
             self.calls += 1
             self.events.append("sample")
+            self.panels.append(None if panels is None else sorted(panels))
         s = copy.deepcopy(self.base)
         s["tps_this_database"] = TPS_SERIES[i % len(TPS_SERIES)]
         s["tps"] = s["tps_this_database"] + 1180.0
