@@ -43,6 +43,9 @@ SESSIONS = [
     _session(4120, "nchat", "nchat-api", "active", "SELECT count(*) FROM nchat_users", 0.2),
     _session(4188, "postgres", "nchat-tui monitor", "active", "-- activity.sql", 0.0,
              own=True, superuser=True),
+    _session(4190, "postgres", "nchat-tui", "active", "CREATE INDEX CONCURRENTLY "
+             "idx_messages_encrypted ON nchat_messages (is_encrypted)", 0.0, own=True,
+             superuser=True),
     _session(5201, "app", "pgbench", "active", "UPDATE pgbench_accounts SET abalance = "
              "abalance + $1 WHERE aid = $2", 0.01, database="pgbench"),
     _session(5202, "app", "pgbench", "active", "UPDATE pgbench_branches SET bbalance = "
@@ -138,13 +141,14 @@ FROZEN_SAMPLE: dict[str, Any] = {
     "access": {"role": "postgres", "superuser": True, "pg_monitor": True,
                "pg_read_all_stats": True, "pg_signal_backend": True, "level": "full"},
     "database_size": 3_758_096_384,
+    "database_size_at": "2026-11-22T02:59:40.000+00:00",
     "tables": TABLES,
     "connections": {
-        "total": 8, "this_database": 6, "max_connections": 100, "reserved": 3,
-        "available": 89, "used_ratio": 0.08,
-        "by_state": {"active": 6, "idle": 1, "idle in transaction": 1},
-        "by_state_this_database": {"active": 4, "idle": 1, "idle in transaction": 1},
-        "by_database": {"nchat": 6, "pgbench": 2},
+        "total": 9, "this_database": 7, "max_connections": 100, "reserved": 3,
+        "available": 88, "used_ratio": 0.09,
+        "by_state": {"active": 7, "idle": 1, "idle in transaction": 1},
+        "by_state_this_database": {"active": 5, "idle": 1, "idle in transaction": 1},
+        "by_database": {"nchat": 7, "pgbench": 2},
         "waits": {"Lock": 3},
         "by_application": [], "oldest_xact": {"pid": 4101, "database": "nchat",
                                               "xact_age_s": 42.5,
@@ -156,7 +160,7 @@ FROZEN_SAMPLE: dict[str, Any] = {
     "host": {"local": False, "reason": "host db.internal is not a socket or a loopback "
              "address"},
     "databases": [
-        {"name": "nchat", "current": True, "sessions": 6, "active": 4, "idle_in_transaction": 1,
+        {"name": "nchat", "current": True, "sessions": 7, "active": 5, "idle_in_transaction": 1,
          "lock_waits": 2, "waiting": 2, "tps": 143.5},
         {"name": "pgbench", "current": False, "sessions": 2, "active": 2,
          "idle_in_transaction": 0, "lock_waits": 1, "waiting": 1, "tps": 1180.0},
@@ -189,8 +193,26 @@ FROZEN_SAMPLE: dict[str, Any] = {
     "sample_ms": 11.4,
 }
 
+def local_sample() -> dict[str, Any]:
+    """FROZEN_SAMPLE as seen on the database host: per-backend CPU/memory/IO, a system line."""
+    s = copy.deepcopy(FROZEN_SAMPLE)
+    s["host"] = {"local": True, "reason": "on the database host (loopback 127.0.0.1)",
+                 "system": {"load": [1.52, 1.1, 0.87], "cpus": 8, "mem_total": 34_359_738_368,
+                            "mem_available": 20_615_843_020, "mem_used_pct": 40.0,
+                            "disk_read_bps": 1_258_291.0, "disk_write_bps": 8_598_323.0}}
+    figures = {4101: (0.0, 48_234_496, 0.0, 0.0), 4107: (12.0, 31_457_280, 524_288.0, 0.0),
+               4110: (3.0, 29_360_128, 0.0, 65_536.0), 4115: (0.0, 18_874_368, 0.0, 0.0),
+               4120: (41.0, 35_651_584, 2_097_152.0, 0.0), 4188: (1.0, 39_845_888, 0.0, 0.0),
+               4190: (87.0, 61_865_984, 8_388_608.0, 4_194_304.0),
+               5201: (9.0, 22_020_096, 0.0, 131_072.0), 5202: (0.0, 20_971_520, 0.0, 0.0)}
+    for sess in s["connections"]["sessions"]:
+        cpu, rss, rd, wr = figures[sess["pid"]]
+        sess.update(cpu_pct=cpu, rss_bytes=rss, read_bps=rd, write_bps=wr)
+    return s
+
+
 TPS_SERIES = [120.0, 131.5, 143.5, 98.0, 143.5]
-CONN_SERIES = [5, 6, 6, 7, 6]
+CONN_SERIES = [6, 7, 7, 8, 7]
 
 
 class FakeSampler:
@@ -229,7 +251,7 @@ class FakeActions:
 
     def __init__(self, own: set[int] | None = None) -> None:
         self.calls: list[tuple[str, int, bool]] = []
-        self.own = own or {4188}
+        self.own = own or {4188, 4190}
 
     def cancel_backend(self, pid: int, *, confirm_privileged: bool = False) -> dict[str, Any]:
         if pid in self.own:

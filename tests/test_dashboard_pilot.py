@@ -177,7 +177,7 @@ async def test_own_session_is_refused_without_a_dialog() -> None:
     app = dashboard_app(actions=actions)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _ready(pilot)
-        await _select_pid(pilot, screen, 4188)
+        await _select_pid(pilot, screen, 4190)
         await pilot.press("c")
         await pilot.pause()
         assert pilot.app.screen is screen
