@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import pglast
 import psycopg
 from psycopg import errors as pgerr
 from psycopg import sql
@@ -343,7 +342,7 @@ class Monitor:
             finally:
                 self._want = None
 
-    def prefetch(self) -> None:
+    def prefetch(self, panels: Iterable[str] | None = None) -> None:
         """Connect and take the first sample in a thread now, while the caller starts its
         screen; the first ``sample()`` returns it. First data then costs max(start-up,
         connect + sample) instead of their sum."""
@@ -352,7 +351,11 @@ class Monitor:
 
         def run() -> None:
             with self._sample_lock:
-                self._prefetched = self._sample()
+                self._want = None if panels is None else set(ALWAYS) | set(panels)
+                try:
+                    self._prefetched = self._sample()
+                finally:
+                    self._want = None
 
         self._prefetch = threading.Thread(target=run, name="monitor-prefetch", daemon=True)
         self._prefetch.start()
@@ -408,9 +411,8 @@ class Monitor:
     def _run_panel(self, name: str, conn: psycopg.Connection[Any] | None,
                    fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
         st = self._panels.setdefault(name, _PanelState())
-        if self._want is not None and name in PANELS and name not in self._want \
-                and st.ok_at is not None:
-            return st.data  # not asked for this time: the last data, as it was
+        if self._want is not None and name in PANELS and name not in self._want:
+            return st.data  # not asked for this time: the last data, as it was (or none)
         if conn is None or conn.closed or conn.broken:
             reason = (f"no connection: {self._last_connect_error}" if self._last_connect_error
                       else "no connection: lost during this sample")
@@ -950,6 +952,8 @@ def plan_explain(query: str, *, analyze: bool, server_version_num: int) -> tuple
     SELECT INTO or data-modifying CTEs; it runs in a read-only transaction that is rolled
     back, under a statement timeout.
     """
+    import pglast  # only here: the SQL parser weighs ~4 MiB in a process that may never EXPLAIN
+
     try:
         stmts = pglast.parse_sql(query)
     except pglast.parser.ParseError as exc:

@@ -445,7 +445,8 @@ class DashboardScreen(Screen[None]):
         self._update_status()
         prefetch = getattr(self.sampler, "prefetch", None)
         if callable(prefetch) and self.samples_taken == 0:
-            prefetch()  # connect and sample in a thread while the screen paints
+            # connect and sample in a thread while the screen paints
+            prefetch(panels=self._wanted_panels())
         self._schedule(0)
 
     # -- polling ----------------------------------------------------------------------------
@@ -482,10 +483,13 @@ class DashboardScreen(Screen[None]):
         """The optional panels this sample queries: the visible tab's, and all of them every
         FULL_EVERY_S (the hidden tabs stay recent, and a tab opened shows its data at once)."""
         now = time.monotonic()
+        wanted = set(TAB_PANELS.get(self.active_tab(), ()))
         if self._full_at is None or now - self._full_at >= FULL_EVERY_S:
             self._full_at = now
-            return None
-        return set(TAB_PANELS.get(self.active_tab(), ()))
+            # statements only for the Queries tab (opening it samples at once): reading
+            # and classifying them is the dearest part of a sample, client side
+            wanted |= {"tables", "progress", "replication"}
+        return wanted
 
     @on(SampleTaken)
     def _sample_taken(self, message: SampleTaken) -> None:
@@ -942,7 +946,7 @@ class DashboardScreen(Screen[None]):
             self._stale_tabs.discard(tab)
             with self.app.batch_update():
                 getattr(self, f"_render_{tab}")(self.last)
-        if TAB_PANELS.get(tab) and self.samples_taken and self._timer is not None:
+        if TAB_PANELS.get(tab) and self._timer is not None:
             self._schedule(0)  # its panel may be up to FULL_EVERY_S old: fetch it now
         if tab in self.specs:
             self._show_detail(tab, self._cursor_key(self.query_one(f"#{tab}-table", DataTable)))
