@@ -44,6 +44,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.tui:
         if args.once or ctx.json:
             raise BadInput("--tui is interactive: it takes neither --once nor --json")
+        # connect and take the first sample while Textual imports and the screen mounts:
+        # first data then costs the longer of the two, not their sum
+        mon.prefetch(panels={"tables", "progress", "replication"})
         from nchat_tui.screens.dashboard import run_dashboard  # Textual only here
 
         try:
