@@ -20,6 +20,7 @@ from nchat_tui.errors import BadInput
 from nchat_tui.monitor import Monitor, lock_held_text, lock_wait_text
 
 NAME = "monitor"
+FULL_EVERY_S = 10.0
 HELP = "live database observability: sizes, connections, slow queries, locks, progress"
 
 
@@ -53,10 +54,18 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             return run_dashboard(mon, interval=args.interval)
         finally:
             mon.close()
+    full_at: float | None = None
     try:
         while True:
             started = time.monotonic()
-            s = mon.sample()
+            # every panel on the first sample and every FULL_EVERY_S; in between the
+            # connections, locks and progress only (tables and statements cost the most, on
+            # the server with many tables, and change slowly): "panels_at" says when each was read
+            if args.once or full_at is None or started - full_at >= FULL_EVERY_S:
+                s = mon.sample()
+                full_at = started
+            else:
+                s = mon.sample(panels={"progress"})
             if ctx.json:
                 if args.once:
                     ctx.emit_json(s)

@@ -395,6 +395,9 @@ class Monitor:
                                          fresh=("database" not in self._stale_names()))))
         out["databases"] = _jsonable(self._databases(db, activity, out))
         out["replication"] = repl if repl is not None else {}
+        # when each panel last answered: a sample may carry a panel it did not query
+        out["panels_at"] = {name: st.ok_at for name, st in self._panels.items()
+                            if name in PANELS}
         out["stale"] = {
             name: {"since": st.stale_since, "reason": st.reason, "last_ok": st.ok_at,
                    "has_data": st.data is not None}

@@ -189,6 +189,9 @@ FROZEN_SAMPLE: dict[str, Any] = {
     "xact": {"commit": 9_120_331, "rollback": 1_204, "deadlocks": 0, "temp_bytes": 0},
     "replication": {"in_recovery": False, "replay_delay_s": None, "replicas": [], "slots": [],
                     "max_lag_bytes": None, "max_replay_lag_s": None},
+    "panels_at": {name: "2026-11-22T03:00:00.000+00:00" for name in (
+        "database", "connections", "locks", "tables", "slow_queries", "progress",
+        "replication")},
     "stale": {},
     "sample_ms": 11.4,
 }

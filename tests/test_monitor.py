@@ -849,7 +849,7 @@ def _shape(value: Any) -> Any:
 
 KEYED_BY_DATA = (
     ".tps_by_database", ".by_database", ".by_state", ".waits", ".by_state_this_database",
-    ".blocker_modes", ".stale", ".states")
+    ".blocker_modes", ".stale", ".states", ".panels_at")
 
 
 def _same_shape(fake: Any, real: Any, path: str = "sample") -> list[str]:
