@@ -406,9 +406,12 @@ def main() -> int:
     ap.add_argument("--output", default="/tmp/nchat-bench-monitor.json")
     ap.add_argument("--write-doc", action="store_true")
     ap.add_argument("--from-json", metavar="FILE", help="write the doc from a saved result")
+    ap.add_argument("--before", metavar="FILE", help="a saved result of the code before a "
+                    "change (--ours-path run), summarised beside this one in the doc")
     args = ap.parse_args()
+    before = json.loads(Path(args.before).read_text()) if args.before else None
     if args.from_json:
-        write_doc(json.loads(Path(args.from_json).read_text()))
+        write_doc(json.loads(Path(args.from_json).read_text()), before)
         return 0
     import importlib.metadata as md
 
@@ -432,7 +435,7 @@ def main() -> int:
     results["load_after"] = load_average()
     Path(args.output).write_text(json.dumps(results, indent=2))
     if args.write_doc:
-        write_doc(results)
+        write_doc(results, before)
     return 0
 
 
@@ -442,7 +445,31 @@ def _median(ws: list[dict[str, Any]], client: str, key: str) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def write_doc(r: dict[str, Any]) -> None:
+def _summary_rows(r: dict[str, Any], label: str) -> list[str]:
+    rows = []
+    for kind in ("demo", "many"):
+        c = r.get(kind)
+        if not c:
+            continue
+        for load in ("idle", "pgbench"):
+            ws = [w for w in c["windows"] if w["load"] == load]
+            if not ws:
+                continue
+            med = {cl: {k: _median(ws, cl, k) for k in ("server_ms_per_refresh", "cpu_pct",
+                                                          "rss_mib", "first_data_s")}
+                   for cl in CLIENTS}
+            pga, dash = med["pg_activity"], med["dashboard"]
+            rows.append(
+                f"| {label} | {kind} | {load} | {pga['server_ms_per_refresh']:.1f} / "
+                f"{dash['server_ms_per_refresh']:.1f} / {med['headless']['server_ms_per_refresh']:.1f}"
+                f" | {dash['server_ms_per_refresh'] / pga['server_ms_per_refresh']:.2f} | "
+                f"{pga['cpu_pct']:.2f} / {dash['cpu_pct']:.2f} / {med['headless']['cpu_pct']:.2f}"
+                f" | {dash['rss_mib'] - pga['rss_mib']:+.1f} | {pga['first_data_s']:.2f} / "
+                f"{dash['first_data_s']:.2f} |")
+    return rows
+
+
+def write_doc(r: dict[str, Any], before: dict[str, Any] | None = None) -> None:
     lines = [
         "## Monitor",
         "",
@@ -507,6 +534,12 @@ def write_doc(r: dict[str, Any]) -> None:
                       f"{', '.join(f'{x:.2f}' for x in a['first_screen_s'])}); `m` to dashboard "
                       f"data {a['key_to_data_median_s']:.2f} s (median of "
                       f"{', '.join(f'{x:.2f}' for x in a['key_to_data_s'])}).", ""]
+    lines += ["### Summary (medians; pg_activity / dashboard / headless)", "",
+              "| run | database | load | server ms / refresh | dashboard / pg_activity | "
+              "client CPU % | dashboard RSS - pg_activity's | first data s (pga / dash) |",
+              "|---|---|---|---|---|---|---|---|",
+              *(_summary_rows(before, f"before ({before['date']})") if before else []),
+              *_summary_rows(r, f"this run ({r['date']})"), ""]
     loads = [w["load1"] for k in ("demo", "many") if r.get(k) for w in r[k]["windows"]]
     if loads:
         lines += [f"Load average (1 min) at the end of the windows: {min(loads):.1f} to "

@@ -258,14 +258,25 @@ def txt(display: str, style: str = "") -> SortCell:
 
 
 class LiveTable(DataTable[Any]):
-    """A DataTable whose cell updates repaint one row.
+    """A DataTable whose cell updates repaint the rows they changed, not the whole table.
 
     DataTable keys every render cache on one update counter that each ``update_cell`` bumps,
     so one ticking age re-rendered every cell of every visible row (about 7 ms a sample, most
-    of an idle dashboard's CPU). Here a cell update evicts that row's cached renders only and
-    refreshes that row's region; sorting, adding and removing rows keep DataTable's own
-    invalidation.
+    of an idle dashboard's CPU). Here ``update_cell`` only records the row; ``commit_updates``
+    (the dashboard calls it once a sample) evicts those rows' cached renders in one pass and
+    refreshes their regions, or, when most rows changed, invalidates everything once as
+    DataTable would. Sorting, adding and removing rows keep DataTable's own invalidation. The
+    render caches are sized for a monitor's tables (DataTable's hold 10,000 cells).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from textual.cache import LRUCache
+
+        self._cell_render_cache = LRUCache(2000)
+        self._row_render_cache = LRUCache(400)
+        self._line_cache = LRUCache(400)
+        self._dirty_rows: set[RowKey] = set()
 
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *,
                     update_width: bool = False) -> None:
@@ -275,17 +286,29 @@ class LiveTable(DataTable[Any]):
             super().update_cell(row_key, column_key, value, update_width=update_width)
             return
         self._data[rk][ck] = value
-        row_index = self._row_locations.get(rk)
+        self._dirty_rows.add(rk)
+
+    def commit_updates(self) -> None:
+        """Make the recorded cell updates visible (once a sample, after all of them)."""
+        dirty, self._dirty_rows = self._dirty_rows, set()
+        if not dirty:
+            return
+        if len(dirty) > max(4, self.row_count // 3):
+            self._update_count += 1  # most rows changed: DataTable's own invalidation
+            self.refresh()
+            return
+        indexes = {self._row_locations.get(rk) for rk in dirty}
         caches: list[Any] = [self._cell_render_cache, self._row_render_cache]
         for cache in caches:
-            for key in [k for k in cache.keys() if k[0] == rk]:  # noqa: SIM118 (an LRUCache)
+            for key in [k for k in cache.keys() if k[0] in dirty]:  # noqa: SIM118 (LRUCache)
                 cache.discard(key)
         renderables: Any = self._row_renderable_cache
-        for key in [k for k in renderables.keys() if k[1] == row_index]:  # noqa: SIM118
+        for key in [k for k in renderables.keys() if k[1] in indexes]:  # noqa: SIM118
             renderables.discard(key)
         self._line_cache.clear()  # keyed by screen line: rebuilt from the row caches
-        if row_index is not None:
-            self.refresh_row(row_index)
+        for index in indexes:
+            if index is not None:
+                self.refresh_row(index)
 
 
 # -- messages ---------------------------------------------------------------------------------
@@ -351,6 +374,7 @@ class DashboardScreen(Screen[None]):
         Binding("d", "scope", "This db"),
         Binding("slash,f", "filter", "Filter", key_display="/"),
         Binding("m", "monitoring", "Monitoring q.", show=False),
+        Binding("i", "idle", "Idle sessions", show=False),
         Binding("c", "cancel_backend", "Cancel"),
         Binding("k", "terminate_backend", "Kill"),
         Binding("e", "explain", "Explain", show=False),
@@ -367,6 +391,9 @@ class DashboardScreen(Screen[None]):
     """Seconds between the end of one sample and the start of the next."""
     this_database: reactive[bool] = reactive(False)
     """Show the monitored database only (d); the whole server otherwise."""
+    show_idle: reactive[bool] = reactive(False)
+    """List idle sessions too (i); by default, as in pg_activity, only the ones doing
+    something (active, in a transaction, waiting): idle ones are counted in the summary."""
     show_monitoring: reactive[bool] = reactive(False)
     """List monitoring statements (ours, pg_activity's, PgHero's...) in Queries (m)."""
 
@@ -680,7 +707,10 @@ class DashboardScreen(Screen[None]):
         rows do not reshuffle with each sample's short transactions."""
         own = s.get("backend_pid")  # our sampling connection: counted, not listed
         rows = sorted((a for a in (s.get("connections") or {}).get("sessions") or []
-                       if own is None or a.get("pid") != own), key=_session_order)
+                       if (own is None or a.get("pid") != own)
+                       and (self.show_idle or a.get("state") != "idle"
+                            or (self.filter.state or "").startswith("idle"))),
+                      key=_session_order)
         if self.this_database:
             rows = [a for a in rows if a.get("database") == s.get("database")]
         if self.filter:
@@ -859,6 +889,8 @@ class DashboardScreen(Screen[None]):
                         table.update_cell(key, ck, cell)
             else:
                 table.add_row(*cells, key=key)
+        if isinstance(table, LiveTable):
+            table.commit_updates()
         self._apply_sort(tab_id)
         if cursor_key is not None and cursor_key in wanted:
             self._keep_cursor(table, cursor_key)
@@ -918,6 +950,8 @@ class DashboardScreen(Screen[None]):
             parts.append(f"filter: {self.filter.describe()}")
         if self.show_monitoring:
             parts.append("with monitoring queries")
+        if self.show_idle:
+            parts.append("with idle sessions")
         stale = s.get("stale") or {}
         if s.get("error"):
             parts.append(f"ERROR {one_line(s['error'], 50)}")
@@ -1011,6 +1045,13 @@ class DashboardScreen(Screen[None]):
         if self.is_mounted:
             self.notify("showing this database only (d: whole server)" if self.this_database
                         else "showing the whole server (d: this database only)", timeout=2)
+
+    def action_idle(self) -> None:
+        """Show or hide idle sessions in Sessions."""
+        self.show_idle = not self.show_idle
+
+    def watch_show_idle(self) -> None:
+        self._rerender()
 
     def action_monitoring(self) -> None:
         """Show or hide monitoring statements (ours and other tools') in Queries."""

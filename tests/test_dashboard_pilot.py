@@ -389,12 +389,17 @@ async def test_whole_server_by_default_and_this_database_on_d() -> None:
         assert f"conns {c['total']}/100" in str(screen.query_one("#dash-summary").render())
         await pilot.press("d")
         await pilot.pause()
-        assert {str(k.value) for k in table.rows} == {"4101", "4107", "4110", "4115", "4120",
-                                                      "4190"}
+        assert {str(k.value) for k in table.rows} == {"4101", "4107", "4110", "4120", "4190"}
         assert "database nchat" in str(screen.query_one("#dash-title").render())
         assert f"conns {c['this_database']}/100" in str(
             screen.query_one("#dash-summary").render())
         assert c["this_database"] < c["total"]
+        # idle sessions are counted in the summary and listed on i, as in pg_activity
+        assert "1 idle" in str(screen.query_one("#dash-summary").render())
+        await pilot.press("i")
+        await pilot.pause()
+        assert "4115" in {str(k.value) for k in table.rows}
+        assert "with idle sessions" in str(screen.query_one("#dash-status").render())
 
 
 async def test_filter_applies_as_it_is_typed() -> None:
