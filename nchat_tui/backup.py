@@ -50,7 +50,10 @@ from psycopg.rows import dict_row
 
 from nchat_tui import __version__
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused, ToolMissing
+from nchat_tui.failpoints import failpoint
 from nchat_tui.journal import Journal
+from nchat_tui.objkeys import split2, split_key
+from nchat_tui.objkeys import upgrade_snapshot_keys as snapshot_keys
 from nchat_tui.pgtools import (
     Cancelled,
     PgTool,
@@ -61,7 +64,9 @@ from nchat_tui.pgtools import (
     major_of,
 )
 from nchat_tui.pgtools import journal_command as _journal_command
+from nchat_tui.recovery import pid_alive, proc_start
 from nchat_tui.resources import sql_text
+from nchat_tui.safeio import contained, write_file_atomic
 from nchat_tui.snapshot import exported_snapshot, qualified
 from nchat_tui.target import Target
 
@@ -220,11 +225,15 @@ class ProgressTracker:
         self.emit("started", f"{Path(tp.argv[0]).name} pid {tp.pid}")
 
     def _match(self, short: str) -> str:
-        """``finished item`` names lack the schema: map to the first table not done yet."""
+        """``finished item`` names lack the schema: map to the first table not done yet.
+        Tools print names raw (``auth.Users Table``); weights use ``objkeys`` keys."""
         if short in self.weights:
             return short
+        raw = {".".join(split_key(k)): k for k in self.weights}
+        if short in raw:
+            return raw[short]
         for key in self.weights:
-            if key.split(".", 1)[-1] == short and key not in self.done:
+            if split_key(key)[-1] == short and key not in self.done:
                 return key
         return short
 
@@ -248,7 +257,7 @@ class ProgressTracker:
             if not self.parallel:
                 if self.current is not None:
                     self._table_done(self.current)
-                self.current = m.group(1)
+                self.current = self._match(m.group(1))
             return
         if "creating INDEX" in text or "creating CONSTRAINT" in text:
             if self.current is not None and not self.parallel:
@@ -282,28 +291,12 @@ class ProgressTracker:
 # small helpers
 # ---------------------------------------------------------------------------------------------
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    """Manifest instants, with microseconds: the migration gate orders a backup against the
+    ledger's latest change, which can fall in the same second."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
-def _proc_start(pid: int) -> str | None:
-    """The process's start time in clock ticks (tells a reused pid from ours)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[-1].split()[19]
-
-
-def pid_alive(pid: int | None, host: str | None, started: str | None) -> bool | None:
-    """True/False for a pid of this host; None when it ran on another host (cannot tell)."""
-    if not pid:
-        return False
-    if host and host != socket.gethostname():
-        return None
-    now = _proc_start(int(pid))
-    if now is None:
-        return False
-    return started is None or now == started
+_proc_start = proc_start  # the process start time: tells a reused pid from ours
 
 
 def path_size(p: Path) -> int:
@@ -367,23 +360,17 @@ def read_manifest(p: Path) -> dict[str, Any] | None:
 
 
 def write_manifest(p: Path, manifest: dict[str, Any]) -> None:
-    """Atomically (temp file, fsync, rename, fsync dir), 0600."""
-    tmp = p.with_name(p.name + ".tmp")
+    """Atomically (temp file, every byte written, fsync, rename, fsync dir), 0600. A short
+    write or a full disk raises (``OperationFailed`` for ENOSPC) and leaves the previous
+    manifest as it was."""
     data = json.dumps(manifest, indent=2, default=str, sort_keys=False).encode() + b"\n"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
+        write_file_atomic(p, data, mid_write_failpoint="manifest.mid_write")
     except OSError as exc:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        if exc.errno == errno.ENOSPC:
-            raise OperationFailed(f"disk full at {p.parent}: cannot write the manifest",
-                                  "free space at the backup directory") from None
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OperationFailed(f"disk full at {p.parent}: cannot write the manifest "
+                                  f"{p.name}", "free space at the backup directory") from None
         raise
-    os.close(fd)
-    os.replace(tmp, p)
-    _fsync_path(p.parent)
 
 
 def _journal(target: Target, journal: Journal | None) -> Journal:
@@ -609,11 +596,23 @@ def _names(target: Target, fmt: str) -> tuple[Path, Path, Path]:
 
 
 def ensure_backup_dir(d: Path) -> list[str]:
+    from nchat_tui.safeio import os_error_line, private_dir
+
     warnings: list[str] = []
-    if not d.exists():
-        d.mkdir(parents=True, mode=0o700)
-        os.chmod(d, 0o700)
-    elif d.stat().st_mode & 0o077:
+    if d.exists() and not d.is_dir():
+        raise BadInput(f"the backup directory {d} is not a directory (a file is in the way)",
+                       "give --backup-dir a directory")
+    try:
+        private_dir(d)
+        probe = d / f".nchat-tui-write-test-{os.getpid()}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        msg, hint = os_error_line(exc, "cannot write in the backup directory")
+        raise BadInput(msg if str(d) in msg else f"{msg} at {d}",
+                       hint or "choose another --backup-dir") from None
+    if d.stat().st_mode & 0o077:
         warnings.append(f"backup directory {d} is readable by other users "
                         f"(mode {d.stat().st_mode & 0o777:o}); 0700 recommended")
     return warnings
@@ -670,6 +669,7 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
     write_manifest(mpath, manifest)
     j.append("backup_started", file=str(final), temp_file=str(partial), format=fmt, jobs=jobs,
              manifest=str(mpath), pg_dump=pre.pg_dump.describe())
+    failpoint("backup.after_manifest")
     dump_proc: ToolProcess | None = None
     out_fh = None
     try:
@@ -710,6 +710,7 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
             dump_proc = ToolProcess(argv, env, on_line=tracker.on_line,
                                     stdout=out_fh if out_fh else subprocess.DEVNULL).start()
             tracker.started(dump_proc)
+            failpoint("backup.after_dump_started")
             tracker.start_ticker()
             # counts and inventory in the same snapshot, while pg_dump works on its own CPU
             watcher = _cancel_watcher(cancel_event, sconn, dump_proc)
@@ -736,6 +737,7 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
             raise _failed(kind, msg, hint)
         tracker.finish()
         _fsync_path(partial)
+        failpoint("backup.after_dump")
         size = path_size(partial)
         t_sha = time.monotonic()
         digest = sha256_of(partial)
@@ -795,12 +797,25 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
                      kind="verification")
             raise OperationFailed(f"the new dump failed verification: {verification.failure}",
                                   f"kept as {partial} for inspection; back up again")
+    failpoint("backup.before_rename")
     os.replace(partial, final)
     _fsync_path(target.backup_dir)
+    failpoint("backup.after_rename")
     manifest["state"] = "verified" if verify else "unverified"
     if manifest["verification"]:
         manifest["verification"]["path"] = str(final)
-    write_manifest(mpath, manifest)
+    try:
+        write_manifest(mpath, manifest)
+    except (OSError, OperationFailed) as exc:
+        why = exc.message if isinstance(exc, OperationFailed) else str(exc)
+        with contextlib.suppress(NchatError):
+            j.append("backup_failed", file=str(final), kind="manifest", reason=why,
+                     manifest_state="unverified")
+        raise OperationFailed(
+            f"{final.name} was written{' and verified' if verify else ''}, but its manifest "
+            f"could not record that ({why}): it is listed as unverified",
+            f"free space at {target.backup_dir}, then: nchat-tui verify-backup {final}"
+        ) from None
     duration = time.monotonic() - t0
     j.append("backup_finished", file=str(final), size=manifest["size"],
              sha256=manifest["sha256"], state=manifest["state"], duration_s=round(duration, 3),
@@ -924,6 +939,7 @@ def _run_restore_tool(argv: list[str], env: dict[str, str], stdin_path: Path | N
         tp = ToolProcess(argv, env, on_line=on_line, stdout=stdout, stdin=fh).start()
         if on_start:
             on_start(tp)
+            failpoint("restore.after_tool_started")
         tp.wait(cancel_event)
     finally:
         if fh:
@@ -937,6 +953,15 @@ TOC_DATA = re.compile(r"^\d+; \d+ \d+ TABLE DATA (.+)$")
 def toc_table_data(listing: str) -> list[str]:
     """The ``schema name owner`` strings of the TABLE DATA entries of ``pg_restore -l``."""
     return [m.group(1) for ln in listing.splitlines() if (m := TOC_DATA.match(ln.strip()))]
+
+
+def toc_tag(schema: str, name: str, owner: str) -> str:
+    """How ``pg_restore -l`` lists a table's data: ``schema name owner``, each with newlines
+    made spaces (and an empty one a hyphen), as its ``sanitize_line`` does."""
+    def clean(v: str) -> str:
+        return v.replace("\r", " ").replace("\n", " ") or "-"
+
+    return f"{clean(schema)} {clean(name)} {clean(owner)}"
 
 
 def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | None,
@@ -976,7 +1001,10 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
     tp = _run_restore_tool(argv, env, stdin, cancel_event=cancel_event, journal=journal,
                            purpose="verify: full read", stdout=subprocess.DEVNULL)
     rc = tp.wait()
-    if rc != 0:
+    if rc < 0:
+        v.add("full_read", False, f"pg_restore was killed by signal {-rc} before it finished "
+              "reading", "killed")
+    elif rc != 0:
         kind, msg, _hint = classify_tool_failure("pg_restore", list(tp.stderr_tail))
         if kind == "plain_sql":
             raise BadInput(msg)
@@ -992,8 +1020,8 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
     else:
         entries = set(toc_table_data(tp.stdout_text))
         if manifest is not None and manifest.get("snapshot"):
-            inv = manifest["snapshot"]["inventory"]["tables"]
-            expected = {k: f"{k.split('.', 1)[0]} {k.split('.', 1)[1]} {t['owner']}"
+            inv = snapshot_keys(manifest["snapshot"])["inventory"]["tables"]
+            expected = {k: toc_tag(*split2(k), t["owner"])
                         for k, t in inv.items() if t["kind"] == "r"}
             missing = sorted(k for k, e in expected.items() if e not in entries)
             extra = sorted(entries - set(expected.values()))
@@ -1029,9 +1057,8 @@ def _test_restore(target: Target, path: Path, manifest: dict[str, Any], v: Verif
     info: dict[str, Any] = {"database": scratch}
     created = False
     try:
-        _create_database(target, scratch, manifest)
+        _create_marked(target, scratch, manifest, "test restore", journal)
         created = True
-        _mark_scratch(target, scratch)
         if journal is not None:
             journal.append("database_created", database=scratch, purpose="test restore")
         rr = _restore_and_count(target, path, scratch, manifest, jobs=jobs,
@@ -1045,15 +1072,53 @@ def _test_restore(target: Target, path: Path, manifest: dict[str, Any], v: Verif
         else:
             v.add("test_restore", True, f"restored into scratch database {scratch}; "
                   f"{len(rr['counts'])} tables' row counts equal the manifest's")
+        _test_restore_schema(target, scratch, manifest, v, info)
     except NchatError as exc:
         if isinstance(exc, Cancelled):
             raise
         v.add("test_restore", False, exc.message, getattr(exc, "kind", "restore_failed"))
     finally:
         if created:
-            _drop_own_database(target, scratch, journal)
+            dropped, why = _drop_own_database(target, scratch, journal)
+            if not dropped:
+                info["drop_error"] = why
+                v.add("scratch_dropped", False, f"the scratch database {scratch} could not be "
+                      f"dropped ({why}): nchat-tui backups --remove-leftovers drops it later",
+                      "cleanup")
         info["duration_s"] = round(time.monotonic() - t0, 3)
     return info
+
+
+def _test_restore_schema(target: Target, scratch: str, manifest: dict[str, Any],
+                         v: Verification, info: dict[str, Any]) -> None:
+    """The scratch copy's schema against the manifest's inventory, by meaning: the same
+    comparison the restore rollback makes before it swaps (``inventory_compare``)."""
+    from nchat_tui.inventory_compare import compare_restored
+
+    snap = snapshot_keys(manifest["snapshot"])
+    if "inventory" not in snap:
+        v.add("restore_schema", True, "the manifest records no schema inventory: not compared")
+        return
+    try:
+        with target.connect("nchat-tui verify: test restore schema", dbname=scratch) as c:
+            cmp = compare_restored(c, snap["inventory"])
+    except (psycopg.Error, NchatError) as exc:
+        why = exc.message if isinstance(exc, NchatError) else (
+            exc.diag.message_primary if exc.diag else str(exc))
+        v.add("restore_schema", False, f"cannot read the restored schema: {why}",
+              "schema_mismatch")
+        return
+    info["schema"] = {"equal": cmp.equal, "same_meaning": len(cmp.same_meaning),
+                      "not_compared": cmp.not_compared, "warnings": cmp.warnings}
+    if not cmp.equal:
+        v.add("restore_schema", False, "the restored schema differs from the manifest's "
+              f"inventory (a restore rollback would refuse it): {cmp.describe()}",
+              "schema_mismatch")
+    else:
+        v.add("restore_schema", True, "the restored schema equals the manifest's inventory"
+              + (f" ({len(cmp.same_meaning)} definition(s) deparse differently but mean the "
+                 "same)" if cmp.same_meaning else "")
+              + ("; " + "; ".join(cmp.warnings) if cmp.warnings else ""))
 
 
 def _database_exists(target: Target, name: str) -> bool:
@@ -1094,44 +1159,123 @@ def _create_database(target: Target, name: str, manifest: dict[str, Any] | None)
                               f"{exc.diag.message_primary or exc}") from None
 
 
-def _mark_scratch(target: Target, name: str) -> None:
-    comment = (f"nchat-tui scratch: test restore by pid {os.getpid()} "
+SCRATCH_MARK = "nchat-tui scratch:"
+KEPT_MARK = "nchat-tui kept:"
+
+
+def _mark_scratch(target: Target, name: str, purpose: str) -> None:
+    """Mark a database this process just created as ours, with who made it and what for, so
+    that a crash leaves it listed (and offered for dropping) among the leftovers. The mark is
+    cleared (or replaced by ``KEPT_MARK``) when the database becomes something to keep."""
+    comment = (f"{SCRATCH_MARK} {purpose} of {target.database} by pid {os.getpid()} "
                f"start {_proc_start(os.getpid())} host {socket.gethostname()} at {_now()}")
+    _set_comment(target, name, comment)
+
+
+def _create_marked(target: Target, name: str, manifest: dict[str, Any] | None, purpose: str,
+                   journal: Journal | None) -> None:
+    """CREATE DATABASE, then mark it as ours. A kill between the two would leave a database
+    nobody knows about, so the intent is written first (``recovery.py``): the next start marks
+    a database so left, and it is listed with the leftovers."""
+    from nchat_tui.recovery import clear_intent, write_intent
+
+    marker = write_intent(target, "restore", {"database": name, "purpose": purpose}, journal)
+    try:
+        _create_database(target, name, manifest)
+    except BaseException:
+        clear_intent(marker)
+        raise
+    failpoint("restore.after_create")
+    try:
+        _mark_scratch(target, name, purpose)
+    except BaseException:
+        _drop_own_database(target, name, journal)
+        clear_intent(marker)
+        raise
+    clear_intent(marker)
+
+
+def recover_restore(target: Target, marker: Path, intent: dict[str, Any],
+                    journal: Journal | None) -> list[str]:
+    """A run killed between CREATE DATABASE and its mark: mark the database now (with the dead
+    run's pid), so it is listed with the leftovers and offered for dropping."""
+    from nchat_tui.recovery import clear_intent, pid_alive
+
+    name = intent.get("database")
+    if not isinstance(name, str):
+        os.replace(marker, marker.with_suffix(".bad"))
+        return [f"an unreadable restore marker {marker.name} was set aside (renamed *.bad)"]
+    alive = pid_alive(intent.get("pid"), intent.get("host"), intent.get("pid_started"))
+    if alive is not False:
+        return []  # still running (or elsewhere): its own business
+    lines: list[str] = []
+    with _admin_connect(target) as c, c.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql_text("backup/database_comment.sql"), {"name": name})
+        row = cur.fetchone()
+    if row is not None and not row["comment"]:
+        comment = (f"{SCRATCH_MARK} {intent.get('purpose') or 'restore'} of {target.database} "
+                   f"by pid {intent.get('pid')} start {intent.get('pid_started')} host "
+                   f"{intent.get('host')} at {intent.get('written_at')}")
+        _set_comment(target, name, comment)
+        if journal is not None:
+            journal.append("database_left_by_interrupted_run", database=name,
+                           purpose=intent.get("purpose"), pid=intent.get("pid"))
+        lines.append(f"an interrupted run (pid {intent.get('pid')}) left the new database "
+                     f"{name}: listed with the leftovers (nchat-tui backups --remove-leftovers "
+                     "drops it)")
+    clear_intent(marker)
+    return lines
+
+
+def _set_comment(target: Target, name: str, comment: str | None) -> None:
     with _admin_connect(target) as c:
         c.execute(sql.SQL(sql_text("backup/comment_scratch_database.sql")).format(
             name=sql.Identifier(name), comment=sql.Literal(comment)))
 
 
 SCRATCH_COMMENT = re.compile(r"pid (\d+) start (\S+) host (\S+)")
-
-
 def scratch_leftovers(target: Target) -> list[Leftover]:
-    """Scratch databases of test restores whose process is gone (a crash mid-verification).
-
-    Only databases with our name prefix AND our comment count; one whose process still runs
-    (or ran on another host) is not a leftover."""
+    """Databases that crashed runs of this tool left on the server: scratch databases of test
+    restores, restored copies of rollbacks and rehearsals, half-restored databases of
+    ``restore --into``. Only databases carrying our mark (whose process is gone) count (a run
+    killed between CREATE DATABASE and the mark left an intent that the next start turns into
+    the mark: ``recover_restore``); a database whose process still runs (or ran on another
+    host) is not a leftover."""
     out: list[Leftover] = []
     with _admin_connect(target) as c, c.cursor(row_factory=dict_row) as cur:
         cur.execute(sql_text("backup/scratch_databases.sql"))
         rows = cur.fetchall()
     for r in rows:
-        m = SCRATCH_COMMENT.search(r["comment"] or "")
+        comment = r["comment"] or ""
+        m = SCRATCH_COMMENT.search(comment)
         if not m:
             continue
         alive = pid_alive(int(m.group(1)), m.group(3), m.group(2))
         if alive is False:
-            out.append(Leftover([], f"scratch database {r['name']} of an interrupted test "
-                                    "restore", pid=int(m.group(1)), database=r["name"]))
+            what = comment[len(SCRATCH_MARK):].split(" by pid ", 1)[0].strip()
+            out.append(Leftover([], f"left by an interrupted run ({what}, pid {m.group(1)})",
+                                pid=int(m.group(1)), database=r["name"]))
     return out
 
 
-def _drop_own_database(target: Target, name: str, journal: Journal | None) -> None:
-    """Drop a database this process created a moment ago (scratch or failed restore)."""
-    with contextlib.suppress(NchatError, psycopg.Error), _admin_connect(target) as c:
-        c.execute(sql.SQL(sql_text("backup/drop_scratch_database.sql")).format(
-            name=sql.Identifier(name)))
+def _drop_own_database(target: Target, name: str, journal: Journal | None
+                       ) -> tuple[bool, str | None]:
+    """Drop a database this process created a moment ago (scratch or failed restore).
+    Returns (dropped, why not): a failure is journaled as one, never as a drop."""
+    try:
+        with _admin_connect(target) as c:
+            c.execute(sql.SQL(sql_text("backup/drop_scratch_database.sql")).format(
+                name=sql.Identifier(name)))
+    except (NchatError, psycopg.Error) as exc:
+        why = (exc.one_line() if isinstance(exc, NchatError) else
+               (exc.diag.message_primary if exc.diag else None) or str(exc).strip())
         if journal is not None:
-            journal.append("scratch_database_dropped", database=name)
+            with contextlib.suppress(NchatError):
+                journal.append("scratch_database_drop_failed", database=name, reason=why)
+        return False, why
+    if journal is not None:
+        journal.append("scratch_database_dropped", database=name)
+    return True, None
 
 
 def _restore_and_count(target: Target, path: Path, dbname: str, manifest: dict[str, Any] | None,
@@ -1162,7 +1306,11 @@ def _restore_and_count(target: Target, path: Path, dbname: str, manifest: dict[s
                                stdout=subprocess.DEVNULL, on_start=tracker.started)
     finally:
         tracker.stop_ticker()
-    if tp.wait() != 0:
+    rc = tp.wait()
+    if rc < 0:
+        raise _failed("killed", f"pg_restore was killed by signal {-rc} while restoring into "
+                      f"{dbname}", "nothing of it is kept; run the restore again")
+    if rc != 0:
         kind, msg, hint = classify_tool_failure("pg_restore", list(tp.stderr_tail))
         raise _failed(kind if kind != "tool_failed" else "restore_failed",
                       f"restore into {dbname} stopped at the first error: {msg}", hint)
@@ -1170,11 +1318,11 @@ def _restore_and_count(target: Target, path: Path, dbname: str, manifest: dict[s
     tracker.set_phase("count", f"counting rows in {dbname}")
     counts: dict[str, int] = {}
     mismatches: list[dict[str, Any]] = []
-    expected = snapshot.get("row_counts") or {}
+    expected = snapshot_keys(snapshot).get("row_counts") or {} if snapshot else {}
     template = sql.SQL(sql_text("snapshot/count_rows.sql"))
     with target.connect("nchat-tui restore count", dbname=dbname) as c:
         for key in expected:
-            schema, _, name = key.partition(".")
+            schema, name = split2(key)
             try:
                 row = c.execute(template.format(table=sql.Identifier(schema, name))).fetchone()
                 counts[key] = int(row[0]) if row else -1
@@ -1256,7 +1404,9 @@ class Leftover:
     started_at: str | None = None
     pid: int | None = None
     database: str | None = None
-    """A scratch database of an interrupted test restore (ours: prefix and comment)."""
+    """A database of an interrupted run (ours: our mark, or a name only we give)."""
+    base: Path | None = None
+    """The directory ``paths`` must stay inside: ``remove_leftovers`` refuses any other."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"paths": [str(p) for p in self.paths], "reason": self.reason,
@@ -1265,11 +1415,19 @@ class Leftover:
 
 def _classify_manifest(mpath: Path, m: dict[str, Any]) -> BackupInfo:
     d = mpath.parent
-    final = d / str(m.get("file") or "")
-    temp = d / str(m.get("temp_file") or "")
     state = m.get("state")
     base: dict[str, Any] = {"format": m.get("format"), "created": m.get("started_at"),
             "database": m.get("database"), "manifest_path": mpath, "manifest": m}
+    # Names read from the manifest: plain names inside this directory, or nothing is touched.
+    final_p = contained(d, m.get("file"))
+    temp_p = contained(d, m.get("temp_file")) if m.get("temp_file") else d / (
+        stem_of(mpath) + PARTIAL_SUFFIX)
+    if final_p is None or temp_p is None:
+        bad = [str(m.get(k)) for k, v in (("file", final_p), ("temp_file", temp_p)) if v is None]
+        return BackupInfo(mpath, "refused", size=None, detail="the manifest names a file "
+                          f"outside the backup directory ({', '.join(bad)}): nothing it names "
+                          "is read or removed; check who edited it", **base)
+    final, temp = final_p, temp_p
     if state == "running":
         alive = pid_alive(m.get("pid"), m.get("host"), m.get("pid_started"))
         if alive is None or alive:
@@ -1346,18 +1504,21 @@ def _mtime(p: Path) -> str:
 def find_leftovers(backup_dir: str | os.PathLike[str]) -> list[Leftover]:
     """Partial files and manifests of runs that died, and kept files of failed verifications."""
     out: list[Leftover] = []
+    d = Path(backup_dir)
     for b in list_backups(backup_dir):
+        if b.state == "refused":
+            out.append(Leftover([], b.detail, (b.manifest or {}).get("started_at"), base=d))
+            continue
         paths = [p for p in (b.path, b.manifest_path) if p is not None and p.exists()]
         m = b.manifest or {}
         if b.state == "partial":
             reason = b.detail or "interrupted backup"
-            out.append(Leftover(paths, reason, m.get("started_at"), m.get("pid")))
+            out.append(Leftover(paths, reason, m.get("started_at"), m.get("pid"), base=d))
         elif b.state == "failed" and b.path.name.endswith(PARTIAL_SUFFIX):
             out.append(Leftover(paths, f"failed verification: {b.detail}", m.get("started_at"),
-                                m.get("pid")))
-    for tmp in Path(backup_dir).glob("*" + MANIFEST_SUFFIX + ".tmp") if Path(
-            backup_dir).is_dir() else []:
-        out.append(Leftover([tmp], "half-written manifest"))
+                                m.get("pid"), base=d))
+    for tmp in d.glob("*" + MANIFEST_SUFFIX + ".tmp") if d.is_dir() else []:
+        out.append(Leftover([tmp], "half-written manifest", base=d))
     return out
 
 
@@ -1365,16 +1526,27 @@ def remove_leftovers(leftovers: list[Leftover], journal: Journal | None = None,
                      target: Target | None = None) -> list[str]:
     """Delete leftover files; drop leftover scratch databases when ``target`` is given."""
     removed: list[str] = []
+    refused: list[str] = []
     for lo in leftovers:
         if lo.database and target is not None:
-            _drop_own_database(target, lo.database, journal)
-            removed.append(f"database {lo.database}")
+            dropped, why = _drop_own_database(target, lo.database, journal)
+            if dropped:
+                removed.append(f"database {lo.database}")
+            else:
+                refused.append(f"database {lo.database}: {why}")
         for p in lo.paths:
-            if p.exists():
+            # Checked again here, whoever built the list: only plain names inside its directory.
+            if lo.base is None or contained(lo.base, p.name) is None or \
+                    Path(os.path.realpath(p.parent)) != Path(os.path.realpath(lo.base)):
+                refused.append(f"{p}: not inside the backup directory")
+                continue
+            if p.exists() or p.is_symlink():
                 _remove(p)
                 removed.append(str(p))
-    if journal is not None and removed:
-        journal.append("leftovers_removed", paths=removed)
+                if len(removed) == 1:
+                    failpoint("leftovers.after_first")
+    if journal is not None and (removed or refused):
+        journal.append("leftovers_removed", paths=removed, refused=refused)
     return removed
 
 
@@ -1435,7 +1607,7 @@ NAME_OK = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
 def restore_into(target: Target, path: str | os.PathLike[str], dbname: str, jobs: int = 2,
                  on_progress: ProgressCallback | None = None, *,
                  cancel_event: threading.Event | None = None, journal: Journal | None = None,
-                 keep_failed: bool = False) -> RestoreResult:
+                 keep_failed: bool = False, purpose: str = "restore") -> RestoreResult:
     """Restore a dump into a NEW database ``dbname`` on the target's server, then compare
     every table's row count with the manifest.
 
@@ -1467,27 +1639,36 @@ def restore_into(target: Target, path: str | os.PathLike[str], dbname: str, jobs
                                   "damaged; not restoring")
     t0 = time.monotonic()
     j.append("restore_started", file=str(p), database=dbname, jobs=jobs)
-    _create_database(target, dbname, manifest)  # Refused if it appeared meanwhile
-    j.append("database_created", database=dbname, purpose="restore")
+    _create_marked(target, dbname, manifest, purpose, j)  # Refused if it appeared meanwhile
     try:
+        j.append("database_created", database=dbname, purpose=purpose)
         rr = _restore_and_count(target, p, dbname, manifest, jobs=jobs, on_progress=on_progress,
-                                cancel_event=cancel_event, journal=j, purpose="restore")
+                                cancel_event=cancel_event, journal=j, purpose=purpose)
         if rr["mismatches"]:
             raise OperationFailed(
                 f"restored {dbname}, but row counts differ from the manifest: "
                 + ", ".join(f"{m['table']} {m['restored']} != {m['expected']}"
                             for m in rr["mismatches"][:10]))
+        failpoint("restore.after_restore")
     except BaseException as exc:
-        dropped = False
+        dropped: bool = False
+        why: str | None = "kept on request (keep_failed)"
         if not keep_failed:  # the database is the one this call created above
-            _drop_own_database(target, dbname, j)
-            dropped = True
-        j.append("restore_failed", file=str(p), database=dbname,
-                 reason=exc.message if isinstance(exc, NchatError) else repr(exc),
-                 dropped_own_database=dropped)
+            dropped, why = _drop_own_database(target, dbname, j)
+        with contextlib.suppress(NchatError):
+            j.append("restore_failed", file=str(p), database=dbname,
+                     reason=exc.message if isinstance(exc, NchatError) else repr(exc),
+                     dropped_own_database=dropped,
+                     **({} if dropped else {"drop_error": why,
+                                            "left": f"database {dbname} is left; nchat-tui "
+                                                    "backups --remove-leftovers drops it"}))
+        if not dropped and not keep_failed and isinstance(exc, NchatError):
+            exc.message += f"; the new database {dbname} could not be dropped ({why})"
         raise
     res = RestoreResult(dbname, str(p), round(time.monotonic() - t0, 3), rr["counts"],
                         rr["mismatches"], manifest is not None)
     j.append("restore_finished", file=str(p), database=dbname, duration_s=res.duration_s,
              tables=len(res.counts), compared_with_manifest=res.compared)
+    if purpose == "restore":  # the operator's new database, whole: no longer a scratch one
+        _set_comment(target, dbname, None)
     return res

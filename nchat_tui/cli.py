@@ -4,6 +4,14 @@ Each subcommand lives in its own ``nchat_tui/cmd_*.py`` module exposing ``NAME``
 ``add_arguments(parser)`` and ``run(args, ctx) -> int``, and is listed in ``COMMANDS``. This
 module owns the shared target options, the exit-code contract (see ``errors.py``) and the
 rule that an error is one clear line (or one JSON object with ``--json``), never a traceback.
+
+The error boundary (``main``): every expected failure ends as one line naming the cause and the
+next step, exit 2 for input, connection, disk, permission and encoding failures (an
+``OSError`` anywhere: disk full, read-only, a file where a directory should be; a file that is
+not UTF-8; a connection the server ended). A bug is one line too (exit 1), its traceback only
+with ``NCHAT_TUI_DEBUG=1``. Before a command that connects runs, ``recovery.recover_on_start``
+settles what a killed run left half-done (an unfinished restore swap is finished or undone,
+never left refusing logins) and says what it did on stderr.
 """
 
 from __future__ import annotations
@@ -11,14 +19,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from nchat_tui import __version__
-from nchat_tui.errors import EXIT_INPUT, NchatError
+from nchat_tui.errors import EXIT_FAILED, EXIT_INPUT, BadInput, ConnectError, NchatError
 from nchat_tui.target import Target, resolve_target
 
 # Order is the order of `nchat-tui --help`.
@@ -150,6 +160,54 @@ def _merge_target_defaults(args: argparse.Namespace, argv: list[str],
         args.env_cascade = top.env_cascade
 
 
+NO_RECOVERY = ("report", "demo", "app")
+"""Commands that never connect (report: it only says what is pending), have their own target
+(demo), or settle it before the screen opens and show it in the app's start-up notice (app,
+demo: ``run_app``)."""
+
+
+def _recover(ctx: CliContext, command: str) -> None:
+    if command == "report":  # never connects: says what is pending, settles nothing
+        from nchat_tui.recovery import pending_intents
+
+        for _path, intent in pending_intents(ctx.target()):
+            ctx.err(f"nchat-tui report: an interrupted {intent.get('op')} of "
+                    f"{intent.get('database')} (pid {intent.get('pid')}) is not settled yet: "
+                    "any command that connects (nchat-tui status) settles it")
+        return
+    if command in NO_RECOVERY:
+        return
+    from nchat_tui.recovery import recover_on_start
+
+    # migrate reconciles an interrupted run itself, in its own notice
+    for line in recover_on_start(ctx.target(), reconcile_runs=command != "migrate"):
+        ctx.err(f"nchat-tui {command}: {line}")
+
+
+def _boundary_error(exc: BaseException, ctx: CliContext) -> NchatError | None:
+    """An expected failure that is not an ``NchatError`` yet, as one (None: a bug)."""
+    import psycopg
+
+    from nchat_tui.safeio import os_error_line
+
+    if isinstance(exc, UnicodeDecodeError):
+        return BadInput(f"a file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                        "convert it to UTF-8")
+    if isinstance(exc, OSError):
+        msg, hint = os_error_line(exc)
+        return BadInput(msg, hint or None)
+    if isinstance(exc, psycopg.OperationalError):
+        why = (exc.diag.message_primary if getattr(exc, "diag", None) else None) or \
+            (str(exc).strip().splitlines() or ["connection lost"])[-1]
+        return ConnectError("connection_lost", f"the server ended the connection: {why}",
+                            "is it restarting? run the command again when it is back")
+    if isinstance(exc, psycopg.Error):
+        why = (exc.diag.message_primary if getattr(exc, "diag", None) else None) or str(exc)
+        err = NchatError(f"database error: {why.strip()}")
+        return err
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, modules = build_parser(only=_named_command(argv))
@@ -167,8 +225,20 @@ def main(argv: list[str] | None = None) -> int:
     ctx = CliContext(args)
     mod = modules[args.command]
     try:
-        return int(mod.run(args, ctx))
+        try:
+            _recover(ctx, args.command)
+            return int(mod.run(args, ctx))
+        except BrokenPipeError:
+            raise
+        except (OSError, UnicodeDecodeError, _psycopg_error()) as exc:
+            converted = _boundary_error(exc, ctx)
+            if converted is None:
+                raise
+            raise converted from exc
     except NchatError as exc:
+        if isinstance(exc, ConnectError) and "not currently accepting connections" in \
+                exc.message:
+            exc = _refusing(ctx, exc)
         if ctx.json:
             ctx.emit_json(exc.as_dict())
         ctx.err(f"nchat-tui {args.command}: {exc.one_line()}")
@@ -178,6 +248,33 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_INPUT
+    except Exception as exc:  # a bug: still one line; the traceback on request
+        if os.environ.get("NCHAT_TUI_DEBUG"):
+            traceback.print_exc()
+        ctx.err(f"nchat-tui {args.command}: internal error: {type(exc).__name__}: {exc} "
+                "(a bug; NCHAT_TUI_DEBUG=1 shows the traceback)")
+        return EXIT_FAILED
+
+
+def _psycopg_error() -> type[BaseException]:
+    import psycopg
+
+    return psycopg.Error
+
+
+def _refusing(ctx: CliContext, exc: ConnectError) -> NchatError:
+    """Say whether this tool made the database refuse connections, and how to undo it."""
+    import re
+
+    from nchat_tui.recovery import refusing_connections_line
+
+    m = re.search(r'database "([^"]+)" is not currently accepting connections', exc.message)
+    try:
+        target = ctx.target()
+        db = m.group(1) if m else target.database
+        return ConnectError("not_accepting", refusing_connections_line(target, db))
+    except NchatError:
+        return exc
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -62,6 +62,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                 + (f"  ({b.detail})" if b.detail else ""))
     for lo in leftovers:
         what = ", ".join(p.name for p in lo.paths) or lo.database
+        if what is None:  # nothing removable: said, not offered
+            ctx.out(f"refused     {lo.reason}")
+            continue
         ctx.out(f"leftover    {what}: {lo.reason} (nchat-tui backups --remove-leftovers)")
     for n in notes:
         ctx.out(f"note        {n}")

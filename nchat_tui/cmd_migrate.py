@@ -3,8 +3,8 @@
 Without ``--yes`` it asks on the terminal (the operator types the database name); without
 ``--yes`` and without a terminal it refuses (exit 3). Exit codes: 0 applied (or nothing to
 do), 1 a statement failed or a lock wait was given up (the JSON carries the blockers), 2 bad
-input, 3 refused (no verified backup, a pg_dump running, a file that needs confirming, no
-confirmation), 4 another run holds the migration lock.
+input, 3 refused (no verified backup, a pg_dump running, a file that needs confirming, objects
+the files need that the database lacks, no confirmation), 4 another run holds the migration lock.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from nchat_tui.runner import (
     RunEvent,
     RunOptions,
     RunResult,
-    interrupted_run,
+    check_timeouts,
+    describe_interrupted,
+    reconcile_interrupted,
     run_migrations,
 )
 
@@ -56,6 +58,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "check the ledger ourselves")
     p.add_argument("--retries", type=int, default=3, metavar="N",
                    help="headless: retries after a lock timeout before giving up (default 3)")
+    p.add_argument("--rebuild-invalid-indexes", action="store_true",
+                   help="an invalid index (left by a killed CREATE INDEX CONCURRENTLY) that a "
+                   "file builds: drop it concurrently and build it again (default: refuse)")
+    p.add_argument("--accept-preflight", metavar="REASON",
+                   help="run although the catalog preflight names objects the files need that "
+                   "the database lacks; the reason is journaled")
     p.add_argument("--confirm-as-written", action="append", default=[], metavar="FILE",
                    help="run FILE, which has its own ROLLBACK guard or several transactions, "
                    "exactly as written (not atomic)")
@@ -104,9 +112,16 @@ def _interactive_callbacks(ctx: CliContext, say: Any) -> RunCallbacks:
             "the statements before it stayed committed")
         return _ask("retry that statement now? [y/N] ").lower() in ("y", "yes")
 
+    def confirm_preflight(problems: list[str]) -> bool:
+        say("the files need objects this database lacks (each statement that needs one fails):")
+        for p in problems:
+            say(f"  - {p}")
+        return _ask("type 'run anyway' to start regardless: ") == "run anyway"
+
     return RunCallbacks(on_event=lambda ev: say(_event_line(ev)) if _event_line(ev) else None,
                         on_lock_wait=on_lock_wait, confirm_as_written=confirm_as_written,
-                        offer_cleanup=offer_cleanup, retry_failed=retry_failed)
+                        offer_cleanup=offer_cleanup, retry_failed=retry_failed,
+                        confirm_preflight=confirm_preflight)
 
 
 def _event_line(ev: RunEvent) -> str | None:
@@ -158,8 +173,7 @@ def render_result(res: RunResult) -> list[str]:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    if args.lock_timeout <= 0:
-        raise BadInput("--lock-timeout must be a positive number of seconds")
+    check_timeouts(args.lock_timeout, args.statement_timeout)
     if args.retries < 0:
         raise BadInput("--retries must be 0 or more")
     interactive = not args.yes and sys.stdin.isatty()
@@ -168,19 +182,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     target = ctx.target()
     journal = Journal.for_target(target.state_dir, target.masked())
     say = ctx.err if ctx.json else ctx.out
-    prev = interrupted_run(journal)
+    prev = reconcile_interrupted(target, journal)
     if prev is not None:
-        say(f"an earlier run ({prev['run_id']}, pid {prev['pid']}, started {prev['started']}) "
-            "ended without finishing:")
-        say(f"  files committed: {', '.join(prev['files_committed']) or 'none'}")
-        if prev["statements_committed"]:
-            say("  statements committed on their own: " + ", ".join(
-                f"{s['file']} #{s['statement']}" for s in prev["statements_committed"]))
-        if prev["running"]:
-            r = prev["running"]
-            say(f"  was running: {r['file']} #{r['statement']} line {r['line']} (the server "
-                "rolled back its open transaction; the ledger shows what committed)")
-        journal.append("migrate_interrupted_run_seen", run_id=prev["run_id"])
+        for line in describe_interrupted(prev):
+            say(line)
+        if not prev.get("live"):
+            journal.append("migrate_interrupted_run_seen", run_id=prev["run_id"])
     if args.runner == "nself":
         from nchat_tui.nself_runner import run_nself_cli
         return run_nself_cli(args, ctx, journal)
@@ -202,7 +209,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                       lock_timeout_s=args.lock_timeout,
                       statement_timeout_s=args.statement_timeout, retries=args.retries,
                       without_backup=args.without_backup,
-                      confirm_as_written=tuple(args.confirm_as_written))
+                      confirm_as_written=tuple(args.confirm_as_written),
+                      rebuild_invalid=args.rebuild_invalid_indexes,
+                      accept_preflight=args.accept_preflight)
     res = run_migrations(target, opts, cbs, journal)
     if ctx.json:
         d = res.to_dict()

@@ -16,7 +16,7 @@ from nchat_tui.cli import CliContext
 from nchat_tui.errors import BadInput
 from nchat_tui.ledger import detect_ledger
 from nchat_tui.migrations import discover
-from nchat_tui.plan import Plan, build_plan
+from nchat_tui.plan import Plan, build_plan, norm_name
 from nchat_tui.runner import RunOptions, select_files
 
 NAME = "plan"
@@ -73,12 +73,19 @@ def render_text(plan: Plan) -> list[str]:
         out.append(f"{fp.file}  [{fp.txn_mode}]  sha256 {fp.checksum[:12]}  "
                    f"strongest lock: {fp.strongest_lock or 'none'}")
         out.append(f"  {fp.txn_explanation}")
+        for note in fp.notes:
+            out.append(f"  {note}")
+        for line in fp.preflight:
+            out.append(f"  !! preflight {line}")
         for st in fp.statements:
             locks = []
+            own = {norm_name(c) for c in st.creates}
             for t in st.targets:
                 where = t.qualified or t.name
-                if t.created_by_plan:
-                    fig = "created by this plan"
+                if t.created_by_plan and norm_name(t.name) in own:
+                    fig = "created by this statement"
+                elif t.created_by_plan:
+                    fig = "created earlier in this plan"
                 elif t.exists:
                     fig = f"~{t.row_estimate or 0:,} rows, {_size(t.size_bytes)}"
                 else:
@@ -91,6 +98,11 @@ def render_text(plan: Plan) -> list[str]:
                        f"{st.summary}")
             for lk in locks:
                 out.append(f"        lock: {lk}")
+            for b in st.body:
+                where = f" ({b['where']})" if b.get("where") else ""
+                held = ", ".join(f"{lock} on {name}" for name, lock, _role in b["locks"])
+                out.append(f"        body line {b['line']}{where}: {b['summary']}"
+                           + (f"  [{held}]" if held else ""))
             for f in st.findings:
                 out.append(f"        {MARK[f.severity]} {f.severity} {f.rule}: {f.message}")
         for f in fp.findings:
@@ -102,8 +114,27 @@ def render_text(plan: Plan) -> list[str]:
                    f"{d.recorded[:12]}, now {d.current[:12]})")
     for w in plan.warnings:
         out.append(f"warning: {w}")
+    pf = plan.preflight
+    if pf is not None:
+        probs = pf.lines()
+        if probs:
+            out.append(f"PREFLIGHT: {len(probs)} object(s) the files need that this database "
+                       "lacks (migrate refuses to start until they exist):")
+            out += [f"  - {p}" for p in probs]
+        else:
+            out.append("preflight: every schema, role, function, type, extension, relation and "
+                       "operator class the files need exists or is created by an earlier file")
+        for g in pf.grouped(pf.guarded()):
+            where = "; ".join(f"{f} line {', '.join(str(x) for x in ls)}"
+                              for f, ls in g["where"].items())
+            out.append(f"  guarded: {g['kind']} {g['name']} ({where}): {g['detail']}")
+        for u in pf.unchecked:
+            out.append(f"  not checked: {u['file']}" + (f" line {u['line']}" if u["line"] else "")
+                       + f": {u['why']}")
     s = plan.to_dict()["summary"]
     out.append(f"{s['files']} file(s), {s['statements']} statement(s); findings: "
                f"{s['findings']['danger']} danger, {s['findings']['warn']} warn, "
-               f"{s['findings']['info']} info; drift: {s['drift']}")
+               f"{s['findings']['info']} info; drift: {s['drift']}"
+               + (f"; preflight: {s['preflight_problems']} missing"
+                  if s.get("preflight_problems") is not None else ""))
     return out

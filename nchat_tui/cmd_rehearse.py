@@ -61,6 +61,9 @@ def render_text(r: RehearsalResult) -> list[str]:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from nchat_tui.runner import check_timeouts
+
+    check_timeouts(args.lock_timeout, args.statement_timeout)
     target = ctx.target()
     journal = Journal.for_target(target.state_dir, target.masked())
     say = ctx.err if ctx.json else ctx.out

@@ -5,9 +5,11 @@ session's directory). Never contains a secret; never connects to the database.""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from nchat_tui.cli import CliContext
+from nchat_tui.errors import BadInput
 
 NAME = "report"
 HELP = "render a session's journal as a Markdown upgrade report for a change ticket"
@@ -31,7 +33,17 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.output == "-":
         ctx.out(build_report(sdir, secrets).rstrip("\n"))
         return 0
-    out = save_report(sdir, Path(args.output).expanduser() if args.output else None, secrets)
+    output = Path(args.output).expanduser().absolute() if args.output else None
+    if output is not None:
+        journal = sdir / "journal.jsonl"
+        if output.is_dir():
+            raise BadInput(f"--output {output} is a directory", f"give a file name, e.g. "
+                           f"--output {output / 'report.md'}")
+        if output.resolve() == journal.resolve() or (
+                output.exists() and journal.exists() and os.path.samefile(output, journal)):
+            raise BadInput(f"--output {output} is the session's journal: the journal is never "
+                           "overwritten", "choose another file")
+    out = save_report(sdir, output, secrets)
     if ctx.json:
         ctx.emit_json({"report": str(out), "session": sdir.name})
     else:

@@ -5,7 +5,7 @@
 - ``rollback --backup PATH [--yes] [--json]``: restore into a new database, verify it, then
   swap names; the old database is kept as ``<db>_before_rollback_<ts>``.
 - ``rollback --down [--to VERSION]``: the down files, then the inventory compared with the
-  before-snapshot.
+  before-snapshot of the run that applied them (``downplan``).
 - ``rollback --drop-old NAME``: drop a database an earlier rollback kept.
 
 Without ``--yes`` the operator types the database name; without ``--yes`` and without a
@@ -34,9 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--down", action="store_true", help="run the down migrations")
     g.add_argument("--drop-old", metavar="NAME", help="drop a <db>_before_rollback_<ts> database")
     p.add_argument("--to", metavar="VERSION", help="with --down: revert every file after VERSION "
-                   "(default: back to what the before-snapshot recorded)")
+                   "(default: the files of the last up run that are still applied)")
     p.add_argument("--against", metavar="MANIFEST", help="the before-snapshot's manifest "
-                   "(default: the latest verified backup's)")
+                   "(default: the before-snapshot of the run that applied the files to revert, "
+                   "from the session journals; else the newest backup that predates them)")
     p.add_argument("--yes", action="store_true", help="do not ask (headless)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="pg_restore jobs (default 2)")
@@ -107,10 +108,18 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             ctx.emit_json(dres.as_dict())
         else:
             run_ = dres.run
+            if run_.get("status") == "nothing_to_do" and dres.inventory_equal is None:
+                ctx.out(f"nothing to do: {run_.get('message')}")
+                return 0
             ctx.out(f"down to {dres.to_version}: {run_.get('status')}; reverted: "
                     + (", ".join(run_.get("committed") or []) or "none"))
+            ctx.out(f"compared with: {dres.notes[0] if dres.notes else dres.before_source}")
+            for n in dres.notes[1:]:
+                ctx.out(f"note: {n}")
             if dres.inventory_equal:
-                ctx.out("the schema inventory equals the before-snapshot's")
+                ctx.out("the schema inventory equals the before-snapshot's"
+                        + (" plus what the files that stay applied create"
+                           if dres.plan.get("extra") else ""))
             else:
                 ctx.out("the schema inventory DIFFERS from the before-snapshot's:")
                 for cat, part in dres.differences.items():

@@ -31,10 +31,15 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     led = st["ledger"]
     ctx.out(f"ledger      {led['kind']} ({len(led['applied'])} applied, current "
             f"{led['current_version'] or 'none'})")
-    if st["pending"]:
+    if not st.get("pending_known", True):
+        ctx.out(f"pending     unknown: {st.get('pending_unknown') or 'no migrations directory'}")
+    elif st["pending"]:
         ctx.out(f"pending     {len(st['pending'])} migration(s), in run order:")
+        notes = {p["name"]: p.get("notes") or [] for p in st.get("pending_files") or []}
         for name in st["pending"]:
             ctx.out(f"  - {name}")
+            for note in notes.get(name, []):
+                ctx.out(f"      {note}")
     else:
         ctx.out("pending     none")
     for w in st["warnings"]:

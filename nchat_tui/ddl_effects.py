@@ -18,6 +18,8 @@ import pglast
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
+from nchat_tui.objkeys import ident, key, split_key
+
 CATEGORIES = ("schemas", "tables", "columns", "indexes", "constraints", "functions",
               "triggers", "views", "sequences", "enums", "extensions")
 FK_ACTIONS = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL",
@@ -26,16 +28,25 @@ DEFAULT_SCHEMA = "public"
 
 
 def _rv(rv: Any) -> str:
-    """``schema.name`` of a RangeVar (public when unqualified)."""
-    return f"{rv.schemaname or DEFAULT_SCHEMA}.{rv.relname}"
+    """The ``objkeys`` key of a RangeVar (public when unqualified)."""
+    return key(str(rv.schemaname or DEFAULT_SCHEMA), str(rv.relname))
 
 
 def _qual(names: Any) -> str:
-    """``schema.name`` of a qualified name list (public when unqualified)."""
-    parts = [n.sval for n in names or () if isinstance(n, ast.String)]
+    """The ``objkeys`` key of a qualified name list (public when unqualified)."""
+    parts = [str(n.sval) for n in names or () if isinstance(n, ast.String)]
     if not parts:
         return "?"
-    return f"{parts[-2] if len(parts) > 1 else DEFAULT_SCHEMA}.{parts[-1]}"
+    return key(parts[-2] if len(parts) > 1 else DEFAULT_SCHEMA, parts[-1])
+
+
+def _sub(owner: str, name: str) -> str:
+    """The key of ``name`` inside the object keyed ``owner`` (a column, constraint, trigger)."""
+    return f"{owner}.{ident(name)}"
+
+
+def _schema(owner: str) -> str:
+    return split_key(owner)[0]
 
 
 @dataclass
@@ -56,10 +67,10 @@ class Effects:
     """Everything the parsed files do, keyed the way ``snapshot.schema_inventory`` keys objects.
 
     ``creates[category][key] = file`` for objects that exist after the files ran (an object
-    created then dropped by a later file is not there); ``drops`` likewise. Keys: tables,
-    views, indexes, sequences, enums ``schema.name``; columns, constraints, triggers
-    ``schema.table.name``; functions ``schema.name`` (any arguments); extensions and schemas
-    their name.
+    created then dropped by a later file is not there); ``drops`` likewise. Keys are
+    ``objkeys`` keys (quoted where a part needs it): tables, views, indexes, sequences, enums
+    ``schema.name``; columns, constraints, triggers ``schema.table.name``; functions
+    ``schema.name`` (any arguments); extensions and schemas their name.
     """
 
     files: list[str] = field(default_factory=list)
@@ -141,57 +152,41 @@ def analyse_files(files: list[tuple[str, str]]) -> Effects:
     return eff
 
 
-def _walk_plpgsql(node: Any, found: list[str], dynamic: list[str]) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "PLpgSQL_stmt_execsql":
-                q = ((v.get("sqlstmt") or {}).get("PLpgSQL_expr") or {}).get("query")
-                if q:
-                    found.append(q)
-            elif k in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors"):
-                dynamic.append(k)
-            _walk_plpgsql(v, found, dynamic)
-    elif isinstance(node, list):
-        for v in node:
-            _walk_plpgsql(v, found, dynamic)
-
-
 def _do_block(eff: Effects, node: Any, file: str) -> str | None:
-    """Apply the static SQL inside a DO block; say why it stays opaque, or None."""
-    body = next((a.arg.sval for a in node.args or () if a.defname == "as"), None)
+    """Apply the SQL inside a DO block (static statements and EXECUTE of a constant string,
+    read with the PL/pgSQL parser); say why some of it stays opaque, or None."""
+    from nchat_tui.plpgsql import do_body, read_plpgsql
+
+    body, lang = do_body(node)
     if body is None:
         return "a DO block without a body the parser can read"
-    try:
-        tree = pglast.parse_plpgsql("CREATE FUNCTION nchat_tui_do() RETURNS void AS "
-                                    f"$nchat_tui_do${body}$nchat_tui_do$ LANGUAGE plpgsql")
-    except Exception:  # not plpgsql, or unparsable: nothing can be said
+    if lang != "plpgsql":
+        return f"a DO block in language {lang}"
+    pb = read_plpgsql(body)
+    if pb.error:
         return "procedural code the parser cannot read"
-    found: list[str] = []
-    dynamic: list[str] = []
-    _walk_plpgsql(tree, found, dynamic)
-    for q in found:
+    for bs in pb.statements:
         try:
-            for raw in pglast.parse_sql(q):
+            for raw in pglast.parse_sql(bs.sql):
                 _effect(eff, raw.stmt, file)
         except Exception:
             return "a statement inside the DO block could not be parsed"
-    if dynamic:
-        return "dynamic SQL (EXECUTE): its effects are not visible to the parser"
+    if pb.dynamic:
+        return "dynamic SQL (EXECUTE of a string built at run time): its effects are not " \
+               "visible to the parser"
     return None
 
 
 def _column(eff: Effects, table: str, cd: Any, file: str, serial_seq: bool) -> None:
-    eff._create("columns", f"{table}.{cd.colname}", file)
-    tname = table.split(".", 1)[1]
+    eff._create("columns", _sub(table, cd.colname), file)
+    schema, tname = split_key(table)
     type_name = cd.typeName.names[-1].sval if cd.typeName and cd.typeName.names else ""
     if serial_seq and type_name in ("serial", "bigserial", "smallserial", "serial4",
                                     "serial8", "serial2"):
-        schema = table.split(".", 1)[0]
-        eff._create("sequences", f"{schema}.{tname}_{cd.colname}_seq", file)
+        eff._create("sequences", key(schema, f"{tname}_{cd.colname}_seq"), file)
     for con in cd.constraints or ():
         if con.contype == ConstrType.CONSTR_IDENTITY:
-            schema = table.split(".", 1)[0]
-            eff._create("sequences", f"{schema}.{tname}_{cd.colname}_seq", file)
+            eff._create("sequences", key(schema, f"{tname}_{cd.colname}_seq"), file)
         _constraint(eff, table, con, file, columns=[cd.colname])
 
 
@@ -204,11 +199,10 @@ def _constraint(eff: Effects, table: str, con: Any, file: str,
     if kind is None:  # NOT NULL, DEFAULT, ... are column properties
         return
     if con.conname:
-        eff._create("constraints", f"{table}.{con.conname}", file)
+        eff._create("constraints", _sub(table, con.conname), file)
         if con.contype in (ConstrType.CONSTR_PRIMARY, ConstrType.CONSTR_UNIQUE,
                            ConstrType.CONSTR_EXCLUSION):
-            schema = table.split(".", 1)[0]
-            eff._create("indexes", f"{schema}.{con.indexname or con.conname}", file)
+            eff._create("indexes", key(_schema(table), con.indexname or con.conname), file)
     else:
         eff.unnamed_on.setdefault(table, []).append(kind)
     if con.contype == ConstrType.CONSTR_FOREIGN:
@@ -241,17 +235,16 @@ def _effect(eff: Effects, node: Any, file: str) -> None:
             if st == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
                 _column(eff, table, cmd.def_, file, serial_seq=True)
             elif st == AlterTableType.AT_DropColumn:
-                eff._drop("columns", f"{table}.{cmd.name}", file)
+                eff._drop("columns", _sub(table, cmd.name), file)
             elif st == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
                 _constraint(eff, table, cmd.def_, file)
             elif st == AlterTableType.AT_DropConstraint:
-                eff._drop("constraints", f"{table}.{cmd.name}", file)
+                eff._drop("constraints", _sub(table, cmd.name), file)
     elif isinstance(node, ast.IndexStmt):
         table = _rv(node.relation)
         eff.altered_tables.setdefault(table, file)
-        schema = table.split(".", 1)[0]
         if node.idxname:
-            eff._create("indexes", f"{schema}.{node.idxname}", file)
+            eff._create("indexes", key(_schema(table), node.idxname), file)
         else:
             eff.unnamed_on.setdefault(table, []).append("index")
     elif isinstance(node, ast.CreateTableAsStmt):
@@ -268,7 +261,7 @@ def _effect(eff: Effects, node: Any, file: str) -> None:
         eff._create("functions", _qual(node.funcname), file)
     elif isinstance(node, ast.CreateTrigStmt):
         table = _rv(node.relation)
-        eff._create("triggers", f"{table}.{node.trigname}", file)
+        eff._create("triggers", _sub(table, str(node.trigname)), file)
     elif isinstance(node, ast.CreateSeqStmt):
         eff._create("sequences", _rv(node.sequence), file)
     elif isinstance(node, ast.CreateEnumStmt):
@@ -306,18 +299,18 @@ def _drop_stmt(eff: Effects, node: Any, file: str) -> None:
         return
     for obj in node.objects or ():
         if cat in ("extensions", "schemas"):
-            key = obj.sval if isinstance(obj, ast.String) else str(obj)
+            k = obj.sval if isinstance(obj, ast.String) else str(obj)
         elif cat == "functions":
-            key = _qual(obj.objname)
+            k = _qual(obj.objname)
         elif cat == "enums":
-            key = _qual(obj.names if isinstance(obj, ast.TypeName) else obj)
+            k = _qual(obj.names if isinstance(obj, ast.TypeName) else obj)
         elif cat == "triggers":  # (schema?, table, trigger)
             parts = [n.sval for n in obj]
             table = _qual([ast.String(p) for p in parts[:-1]])
-            key = f"{table}.{parts[-1]}"
+            k = _sub(table, parts[-1])
         else:
-            key = _qual(obj)
-        key = str(key)
-        eff._drop(cat, key, file)
+            k = _qual(obj)
+        k = str(k)
+        eff._drop(cat, k, file)
         if cat == "tables":
-            eff.deletes_rows[key] = file
+            eff.deletes_rows[k] = file

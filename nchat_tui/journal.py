@@ -5,10 +5,17 @@ resumed after a dropped SSH session or ``kill -9`` exactly where it stood, and r
 a report. A record never holds a secret: ``scrub`` masks password-like keys and DSN passwords
 before anything is written. A damaged line (a crash cut the last write) is skipped and
 reported, never fatal.
+
+An append writes every byte and fsyncs before it returns; when it cannot (a full disk, a
+read-only file system) it removes its own partial line and raises ``JournalWriteError`` (exit
+2): the caller stops instead of going on unrecorded. The state directory and everything in it
+are created private (0700/0600), and the session a target's pointer file names must be a plain
+name under ``sessions/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import hashlib
@@ -19,6 +26,9 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from nchat_tui.errors import BadInput
+from nchat_tui.safeio import contained, os_error_line, private_dir, write_all, write_file_atomic
 
 SECRET_KEY = re.compile(r"pass(word)?|secret|token|pgpassword", re.I)
 DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)@")
@@ -35,6 +45,20 @@ def scrub(value: Any) -> Any:
     if isinstance(value, str):
         return KV_PASSWORD.sub(r"\1***", DSN_PASSWORD.sub(r"\1***@", value))
     return value
+
+
+class JournalWriteError(BadInput):
+    """The journal (or the state directory) cannot be written: nothing may go on unrecorded."""
+
+    kind = "journal_write"
+
+    @classmethod
+    def from_os(cls, exc: OSError, path: Path, doing: str = "cannot write the journal"
+                ) -> JournalWriteError:
+        msg, hint = os_error_line(exc, doing)
+        if str(path) not in msg:
+            msg += f" at {path}"
+        return cls(msg, hint or "fix the state directory (--state-dir DIR), then run it again")
 
 
 def now_iso() -> str:
@@ -73,9 +97,10 @@ class Journal:
         key = target_key(masked_target)
         pointer = state_dir / "targets" / f"{key}.current"
         if not new and pointer.is_file():
-            sid = pointer.read_text().strip()
-            path = state_dir / "sessions" / sid / "journal.jsonl"
-            if path.is_file():
+            sid = pointer.read_text(errors="replace").strip()
+            sdir = contained(state_dir / "sessions", sid)  # a hand-edited pointer stays inside
+            path = (sdir / "journal.jsonl") if sdir is not None else None
+            if path is not None and path.is_file():
                 j = cls(path)
                 if not j.ended():
                     return j
@@ -85,11 +110,13 @@ class Journal:
         while path.exists():
             n += 1
             path = state_dir / "sessions" / f"{sid}-{n}" / "journal.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pointer.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = pointer.with_suffix(".tmp")
-        tmp.write_text(path.parent.name + "\n")
-        os.replace(tmp, pointer)
+        try:
+            private_dir(path.parent)
+            private_dir(pointer.parent)
+            write_file_atomic(pointer, (path.parent.name + "\n").encode())
+        except OSError as exc:
+            raise JournalWriteError.from_os(exc, state_dir,
+                                            "cannot create the session journal") from None
         j = cls(path)
         j.append("session_started", target=masked_target)
         return j
@@ -107,18 +134,31 @@ class Journal:
         self._seq += 1
         rec = {"seq": self._seq, "ts": now_iso(), "event": event, "user": os_user(),
                "host": socket.gethostname(), "pid": os.getpid(), **scrub(fields)}
-        line = json.dumps(rec, default=str, separators=(",", ":")) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        data = (json.dumps(rec, default=str, separators=(",", ":")) + "\n").encode()
         try:
+            private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            self._seq -= 1
+            raise JournalWriteError.from_os(exc, self.path) from None
+        size = -1
+        try:
+            size = os.fstat(fd).st_size
             # A crash may have left a partial line without its newline: start a fresh line.
-            if os.fstat(fd).st_size > 0:
+            if size > 0:
                 with open(self.path, "rb") as f:
                     f.seek(-1, os.SEEK_END)
                     if f.read(1) != b"\n":
-                        os.write(fd, b"\n")
-            os.write(fd, line.encode())
+                        data = b"\n" + data
+            write_all(fd, data)
             os.fsync(fd)
+        except OSError as exc:
+            # Never leave half a record behind, and never return as if it were written.
+            if size >= 0:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+            self._seq -= 1
+            raise JournalWriteError.from_os(exc, self.path) from None
         finally:
             os.close(fd)
         return rec

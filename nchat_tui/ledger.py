@@ -24,7 +24,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import OperationFailed
-from nchat_tui.migrations import MigrationFile
+from nchat_tui.migrations import MIGRATION_REF, Discovery, MigrationFile
 from nchat_tui.resources import sql_text
 
 KIND_PREFERENCE = ("go", "bash", "guide")
@@ -153,7 +153,7 @@ class Ledger:
             if a.name == f.name and a.checksum:
                 return a.checksum
         for a in self.ops_rows:
-            if not a.name and a.id == f.ledger_id and a.checksum:
+            if not a.name and a.id in (f.ledger_id, f.legacy_ledger_id) and a.checksum:
                 return a.checksum
         return None
 
@@ -259,6 +259,15 @@ def detect_ledger(conn: psycopg.Connection[Any]) -> Ledger:
                 else:
                     applied.append(a)
             recorded = {a.name for a in names}
+            # An older Go CLI keyed nself_ops.migrations by the version prefix: of two files
+            # sharing one ("20260207_a.sql", "20260207_b.sql") only one audit row survived.
+            lost = sorted(n for n in recorded if n and n not in ops_by_name and any(
+                o.id == _prefix_of(n) and o.name and o.name != n for o in ops_rows))
+            if lost:
+                notes.append("no audit row (checksum, applied_by) in nself_ops.migrations for "
+                             f"{', '.join(lost)}: an older nself CLI keyed that table by the "
+                             "version prefix, and another file with the same prefix took the "
+                             "row; drift of these files cannot be checked")
             stray = [a.name or a.id or "?" for a in ops_rows
                      if a.rolled_back_at is None and a.name and a.name not in recorded]
             if stray:
@@ -316,6 +325,61 @@ def pending(files: list[MigrationFile], ledger: Ledger) -> list[MigrationFile]:
     return [f for f in files if not ledger.is_applied(f)]
 
 
+def pending_context(disc: Discovery, ledger: Ledger, todo: list[MigrationFile]
+                    ) -> dict[str, dict[str, Any]]:
+    """What an operator should know about each pending file before running it, by name:
+
+    - ``out_of_order``: its version sorts below the latest applied one (``003`` pending under
+      an applied ``20260203070945``): it will run after files it numerically precedes, and a
+      file it was written before may already have done what it expects to do;
+    - ``depends_on``: the dependency lines of its header comment (``Depends on:``, ``Run
+      after:``, ...), each migration named in them with its state: applied, pending (before
+      this file in the run, or AFTER it), or not found in the folder.
+    """
+    top = max((a for a in ledger.applied if a.version is not None),
+              key=lambda a: a.version or 0, default=None)
+    order = {f.name: i for i, f in enumerate(todo)}
+    out: dict[str, dict[str, Any]] = {}
+    for f in todo:
+        late = top is not None and top.version is not None and f.version < top.version
+        deps = []
+        for d in f.header_dependencies():
+            refs = []
+            for m in MIGRATION_REF.finditer(d["text"]):
+                g = disc.resolve_ref(m.group("ref"))
+                if g is None:
+                    state = "not found in the migrations folder"
+                elif ledger.is_applied(g):
+                    state = "applied"
+                elif g.name in order and order[g.name] < order[f.name]:
+                    state = "pending, runs before this file"
+                elif g.name in order:
+                    state = "pending, runs AFTER this file"
+                else:
+                    state = "pending, not part of this run"
+                refs.append({"ref": m.group("ref"), "file": g.name if g else None,
+                             "state": state})
+            deps.append({**d, "refs": refs})
+        out[f.name] = {
+            "name": f.name, "version": f.version, "out_of_order": late,
+            "latest_applied": (top.label() if late and top is not None else None),
+            "depends_on": deps,
+        }
+    return out
+
+
+def describe_context(ctx: dict[str, Any]) -> list[str]:
+    """The lines ``status`` and ``plan`` print under a pending file."""
+    out = []
+    if ctx.get("out_of_order"):
+        out.append(f"out of order: its version sorts below the latest applied "
+                   f"{ctx['latest_applied']}; it runs after files it numerically precedes")
+    for d in ctx.get("depends_on") or []:
+        refs = "; ".join(f"{r['file'] or r['ref']}: {r['state']}" for r in d["refs"])
+        out.append(f"{d['label']}: {d['text']}" + (f"  [{refs}]" if refs else ""))
+    return out
+
+
 # -- writing (the runner's half) ---------------------------------------------------------------
 def ensure_go_ledger(conn: psycopg.Connection[Any]) -> None:
     """Create the Go CLI's two ledger tables exactly as it does (no-op when they exist)."""
@@ -335,6 +399,11 @@ def record_applied(conn: psycopg.Connection[Any], kinds: list[str], f: Migration
             ops = go.get("migrations")
             if ledger is None or ops is not None:
                 have = ops.columns if ops is not None else list(GO_OPS_COLUMNS)
+                if "id" in have and "name" in have:
+                    # The file's own row, if an older CLI keyed it by the version prefix, gets
+                    # its unique id first (as the current Go CLI's ledger upgrade does).
+                    conn.execute(sql_text("ledger/upgrade_go_ops_id.sql"),
+                                 {"id": f.ledger_id, "name": f.name})
                 cols: list[str] = [c for c in ("id", "name", "checksum", "applied_by",
                                                "duration_ms") if c in have]
                 updates: list[sql.Composable] = [

@@ -102,6 +102,8 @@ def cleanup_counts(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
 
 def maintenance_plan(target: Target, against: Any = None) -> MaintenancePlan:
     """New and changed tables since the before-snapshot, materialized views, cleanup jobs."""
+    from nchat_tui.objkeys import key as okey
+    from nchat_tui.objkeys import parent, split_key
     from nchat_tui.snapshot import schema_inventory
     from nchat_tui.verify import diff_inventory, load_before
 
@@ -133,13 +135,13 @@ def maintenance_plan(target: Target, against: Any = None) -> MaintenancePlan:
                     if cat == "indexes":
                         tbl = (obj or {}).get("table") if change != "changed" else \
                             (after["indexes"].get(key) or {}).get("table")
-                        owner = f"{key.split('.', 1)[0]}.{tbl}" if tbl else None
+                        owner = okey(split_key(key)[0], tbl) if tbl else None
                     else:
-                        owner = key.rsplit(".", 1)[0]
+                        owner = parent(key)
                     if owner and owner in tables and owner not in new:
                         touched.add(owner)
         changed = sorted(touched)
-    matviews = [{"view": f"{m['schema']}.{m['name']}", "populated": m["populated"],
+    matviews = [{"view": okey(m["schema"], m["name"]), "populated": m["populated"],
                  "unique_index": m["unique_index"],
                  "concurrently": bool(m["unique_index"] and m["populated"])} for m in mv]
     return MaintenancePlan(new, changed, matviews, cleanup, source, notes)
@@ -156,10 +158,9 @@ class ItemResult:
 
 
 def _split(key: str) -> tuple[str, str]:
-    schema, _, name = key.partition(".")
-    if not name:
-        return "public", schema
-    return schema, name
+    from nchat_tui.objkeys import split2
+
+    return split2(key)
 
 
 def _run_watched(target: Target, statement: sql.Composed, *, label: str,

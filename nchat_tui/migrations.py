@@ -22,6 +22,14 @@ UP_NAME = re.compile(r"^(?P<prefix>\d+)_(?P<stem>.+?)(?P<up>\.up)?\.sql$")
 TIMESTAMP_DIGITS = 14
 # Show at most this many order inversions in the warning; the rest are counted.
 MAX_INVERSIONS_SHOWN = 4
+# Header comments that state what a file needs first, as nChat's files write them
+# ("-- Depends on: 20260203070910_imported_schema (nchat_messages table)", "-- Run after: ...",
+# "-- Dependencies: Stripe plugin installed via nself CLI", "-- Requires: ...").
+DEPENDENCY_LINE = re.compile(
+    r"^\s*--+\s*(?P<label>depends\s+on|dependencies|dependency|run\s+after|must\s+run\s+after|"
+    r"requires|prerequisites?|needs)\s*:\s*(?P<text>\S.*?)\s*$", re.I)
+# A migration named inside such a line: a version prefix, optionally with its name.
+MIGRATION_REF = re.compile(r"(?<![\w.])(?P<ref>\d{3,}(?:_[A-Za-z0-9_]+)?(?:\.up)?(?:\.sql)?)")
 
 
 def _is_timestamp(prefix: str) -> bool:
@@ -58,7 +66,15 @@ class MigrationFile:
 
     @property
     def ledger_id(self) -> str:
-        """The prefix before the first ``_``: the Go CLI's ``nself_ops.migrations.id``."""
+        """The Go CLI's ``nself_ops.migrations.id``: the file name without ``.sql`` (and a
+        trailing ``.down``), unique per file. Older CLIs used the prefix before the first
+        ``_`` (``legacy_ledger_id``), so files sharing a version prefix (``20260207_a.sql``,
+        ``20260207_b.sql``) shared one row, and the second overwrote the first's."""
+        return self.name.removesuffix(".sql").removesuffix(".down")
+
+    @property
+    def legacy_ledger_id(self) -> str:
+        """The id older nself CLIs wrote: the prefix before the first ``_``."""
         return self.name.split("_", 1)[0]
 
     @property
@@ -68,10 +84,24 @@ class MigrationFile:
         return m.group("stem") if m else self.name
 
     def text(self) -> str:
-        return self.path.read_text(encoding="utf-8")
+        from nchat_tui.safeio import read_text_utf8
+
+        return read_text_utf8(self.path)
+
+    def header_dependencies(self) -> list[dict[str, str]]:
+        """What the file's header comment says it needs first (``Depends on:``, ``Run after:``,
+        ``Dependencies:``, ``Requires:``...): ``[{"label", "text"}]``, in order. Only the
+        comment lines before the first statement count (the header)."""
+        try:
+            text = self.text()
+        except (OSError, UnicodeDecodeError):
+            return []
+        return header_dependencies(text)
 
     def down_text(self) -> str | None:
-        return self.down_path.read_text(encoding="utf-8") if self.down_path else None
+        from nchat_tui.safeio import read_text_utf8
+
+        return read_text_utf8(self.down_path) if self.down_path else None
 
 
 @dataclass
@@ -94,13 +124,25 @@ class Discovery:
         if key in self.by_name:
             return self.by_name[key]
         for f in self.files:
-            if f.prefix == key or f.ledger_id == key:
+            if f.prefix == key or f.ledger_id == key or f.name.removesuffix(".sql") == key:
                 return f
         if key.isdigit():
             for f in self.files:
                 if f.version == int(key):
                     return f
         return None
+
+    def resolve_ref(self, ref: str) -> MigrationFile | None:
+        """The file a header's reference names: ``20260203070910_imported_schema``,
+        ``20260204000000_add_source_account_id.up.sql``, or a bare version."""
+        if ref in self.by_name:
+            return self.by_name[ref]
+        stem = ref.removesuffix(".sql").removesuffix(".up")
+        for f in self.files:
+            base = f.name.removesuffix(".sql").removesuffix(".up")
+            if base == stem:
+                return f
+        return self.find(stem) if stem.isdigit() else None
 
     def name_order(self) -> list[MigrationFile]:
         """The order the nself CLI runs them in: plain byte order of the file name."""
@@ -167,7 +209,16 @@ def discover(directory: Path) -> Discovery:
     if underscored:
         disc.warnings.append(
             f"{', '.join(underscored)}: down file(s) named *_down.sql (the older Bash CLI's "
-            "style); the Go CLI excludes only *.down.sql and would run these as UP migrations")
+            "style); Go CLIs that exclude only *.down.sql would run these as UP migrations "
+            "(the current one skips *_down.sql too)")
+    # The current Go CLI skips every file whose name ends in _down.sql (its down-file test),
+    # so an UP migration with such a name never runs under it.
+    unlucky = [f.name for f in files if f.name.removesuffix(".sql").lower().endswith("_down")]
+    if unlucky:
+        disc.warnings.append(
+            f"{', '.join(unlucky)}: an up migration whose name ends in _down.sql; the current "
+            "nself Go CLI takes every *_down.sql for a down file and never runs it (nchat-tui "
+            "does): rename it")
 
     by_version: dict[int, list[str]] = {}
     for f in files:
@@ -178,7 +229,9 @@ def discover(directory: Path) -> Discovery:
             disc.warnings.append(
                 f"duplicate version {v}: {', '.join(same)} (run here in name order; a "
                 "version-keyed ledger (Bash, guide) cannot tell them apart"
-                + ("; they also share the Go CLI's nself_ops.migrations id" if same_id else "")
+                + ("; older nself Go CLIs also gave them one nself_ops.migrations id, so only "
+                   "the last one's audit row survived (the current CLI, and nchat-tui, key it "
+                   "by file name)" if same_id else "")
                 + ")")
     inv = order_inversions(files)
     if inv:
@@ -189,6 +242,20 @@ def discover(directory: Path) -> Discovery:
             "the nself CLI runs files in plain name order, which differs from the numeric "
             f"order here: it would run {shown}{more}. nchat-tui runs them in numeric order")
     return disc
+
+
+def header_dependencies(text: str) -> list[dict[str, str]]:
+    """Dependency lines of a migration's header comment (see ``DEPENDENCY_LINE``)."""
+    out: list[dict[str, str]] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("--"):
+            break  # the first statement ends the header
+        m = DEPENDENCY_LINE.match(line)
+        if m:
+            out.append({"label": " ".join(m.group("label").split()).lower(),
+                        "text": m.group("text")})
+    return out
 
 
 def order_inversions(files: list[MigrationFile]) -> list[tuple[str, str]]:

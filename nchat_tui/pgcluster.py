@@ -125,10 +125,17 @@ class LocalCluster:
         self._prepare_dir(self.sockdir)
         os.chmod(self.sockdir, 0o755)
         pwfile = self.sockdir / ".pwfile"
-        pwfile.write_text(self.password + "\n")
-        if running_as_root():
-            shutil.chown(pwfile, "postgres", "postgres")
-        os.chmod(pwfile, 0o600)
+        pwfile.unlink(missing_ok=True)
+        # 0600 from creation (never a moment world-readable), then handed to postgres
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(self.password + "\n")
+            if running_as_root():
+                shutil.chown(pwfile, "postgres", "postgres")
+        except BaseException:
+            pwfile.unlink(missing_ok=True)
+            raise
         try:
             self._run(
                 str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", self.superuser,

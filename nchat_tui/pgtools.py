@@ -10,6 +10,13 @@ Every command run is journaled by its argv, which therefore holds no secret.
 Lookup order for a tool: ``$NCHAT_TUI_PG_BINDIR`` when set (and only there), else ``PATH``, else
 ``/usr/lib/postgresql/*/bin`` newest first. The first candidate whose major version is at least
 the server's wins; none means ``ToolMissing`` (exit 2) naming the version needed.
+
+A child never outlives the tool: it starts through a tiny ``python -I -S`` shim that asks the
+kernel for ``PR_SET_PDEATHSIG``/SIGKILL (Linux ``prctl``), checks its parent is still us, then
+``exec``s the tool in place (same pid). So a ``kill -9`` of nchat-tui (or a dropped SSH session
+that takes it down) also ends its ``pg_dump``/``pg_restore``/``psql`` at once, instead of a dump
+writing on for seconds behind nobody's back. (``docker exec``: the client dies; what it started
+inside the container is the container's.)
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -190,6 +198,28 @@ def journal_command(journal: Journal | None, argv: list[str], purpose: str) -> N
         journal.append("command_run", purpose=purpose, argv=argv)
 
 
+DEATH_SHIM = (
+    "import os, signal, sys\n"
+    "try:\n"
+    "    import ctypes\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)\n"
+    "except Exception:\n"
+    "    pass\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    os._exit(137)\n"
+    "try:\n"
+    "    os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "except OSError as e:\n"
+    "    sys.stderr.write(f'nchat-tui: cannot start {sys.argv[2]}: {e.strerror}\\n')\n"
+    "    os._exit(127)\n")
+"""Runs in the child: die with the parent (PR_SET_PDEATHSIG = 1), then become the tool."""
+
+
+def with_death_signal(argv: list[str]) -> list[str]:
+    """``argv`` run through ``DEATH_SHIM`` (same pid once it execs; see the module doc)."""
+    return [sys.executable, "-I", "-S", "-c", DEATH_SHIM, str(os.getpid()), *argv]
+
+
 @dataclass
 class ToolProcess:
     """A tool running as a child process, its stderr fed line by line to ``on_line``.
@@ -219,9 +249,15 @@ class ToolProcess:
     def start(self) -> ToolProcess:
         self.stderr_tail = collections.deque(maxlen=self.tail_lines)
         capture = self.stdout is None
+        exe = self.argv[0]
+        found = (os.access(exe, os.X_OK) and os.path.isfile(exe)) if os.sep in exe else \
+            shutil.which(exe, path=self.env.get("PATH")) is not None
+        if not found:
+            raise ToolMissing(f"cannot start {exe}: not found or not executable")
         try:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdin=self.stdin if self.stdin is not None
+                with_death_signal(self.argv), env=self.env,
+                stdin=self.stdin if self.stdin is not None
                 else subprocess.DEVNULL,
                 stdout=subprocess.PIPE if capture else self.stdout, stderr=subprocess.PIPE,
                 start_new_session=True, umask=0o077)  # dump files readable by us only

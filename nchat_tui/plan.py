@@ -134,6 +134,10 @@ class Statement:
     function_refreshes: str | None = None
     """CREATE FUNCTION whose body runs REFRESH MATERIALIZED VIEW: the function's name."""
     trigger_function: str | None = None
+    body: list[dict[str, Any]] = field(default_factory=list)
+    """What a DO block (or a function body) runs, read with the PL/pgSQL parser: one entry per
+    statement with its file line, summary, how it runs (``static``, ``execute-literal``,
+    ``dynamic``), where (inside an IF, ...), and the locks it takes."""
 
     def lock_on(self, name: str, lock: str, role: str = "table") -> None:
         for t in self.targets:
@@ -593,9 +597,109 @@ def _h_comment(node: Any, st: Statement, pgv: int) -> None:
             st.lock_on(".".join(quote_ident(p) for p in parts), SUE)
 
 
+# Statements a function body may run without changing the schema (reported only in DO blocks,
+# which run during the migration; a function's DML is its normal work).
+NOT_DDL = {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "VariableSetStmt",
+           "VariableShowStmt", "NotifyStmt", "ListenStmt", "UnlistenStmt", "CallStmt",
+           "ExplainStmt", "CopyStmt", "PrepareStmt", "ExecuteStmt", "DeallocateStmt",
+           "DeclareCursorStmt", "FetchStmt", "ClosePortalStmt", "CheckPointStmt", "LoadStmt",
+           "DiscardStmt"}
+
+
+def _first_body_line(st: Statement, body: str) -> int:
+    at = st.sql.find(body)
+    return st.line + (st.sql.count("\n", 0, at) if at >= 0 else 0)
+
+
+def _short(sql: str, n: int = 80) -> str:
+    flat = " ".join(sql.split())
+    return flat if len(flat) <= n else flat[:n - 3] + "..."
+
+
+def _inner(bs: Any, pgv: int) -> tuple[list[Statement], str | None]:
+    """The statements of one body statement (its SQL may hold several), each analysed alone."""
+    try:
+        raw = parse_sql(bs.sql)
+    except ParseError as exc:
+        return [], str(exc.args[0]) if exc.args else str(exc)
+    out = []
+    for r in raw:
+        start = r.stmt_location or 0
+        chunk = bs.sql[start:start + (r.stmt_len or len(bs.sql) - start)].strip()
+        line = bs.line if bs.how != "static" else bs.line + bs.sql.count("\n", 0, start)
+        sub = Statement(index=0, line=line, end_line=line, sql=chunk, kind=type(r.stmt).__name__,
+                        summary=_summary(chunk))
+        _analyse(r.stmt, sub, pgv)
+        out.append(sub)
+    return out, None
+
+
+def _describe_locks(sub: Statement) -> str:
+    return ", ".join(f"{t.lock} on {t.name}" for t in sub.targets) or "no table lock"
+
+
 def _h_do(node: Any, st: Statement, pgv: int) -> None:
-    st.find("do-block", "info", "DO block: its PL/pgSQL body is not analysed and may take any "
-            "lock; read it")
+    """A DO block runs now, inside the migration: what its body runs is this statement's."""
+    from nchat_tui.plpgsql import do_body, read_plpgsql
+
+    body, lang = do_body(node)
+    if body is None or lang != "plpgsql":
+        st.find("do-block-unread", "warn", f"DO block in language {lang}: its body is not "
+                "analysed and may take any lock; read it")
+        return
+    pb = read_plpgsql(body, _first_body_line(st, body))
+    if pb.error:
+        st.find("do-block-unread", "warn", f"DO block: {pb.error}; what it locks is unknown")
+        return
+    for bs in pb.statements:
+        subs, err = _inner(bs, pgv)
+        where = bs.where()
+        how = "EXECUTE of a constant string" if bs.how == "execute-literal" else ""
+        if err:
+            st.find("do-block-unread", "warn", f"DO block line {bs.line}: the statement cannot "
+                    f"be parsed ({err}); what it locks is unknown")
+        for sub in subs:
+            note = "; ".join(x for x in (how, where) if x)
+            st.body.append({"line": sub.line, "summary": sub.summary, "how": bs.how,
+                            "where": where or None, "kind": sub.kind,
+                            "locks": [[t.name, t.lock, t.role] for t in sub.targets],
+                            "rewrite": sub.rewrite_reason if sub.rewrite else None})
+            for t in sub.targets:
+                st.lock_on(t.name, t.lock, t.role)
+            if sub.rewrite:
+                reason = f"DO block line {sub.line}: {sub.rewrite_reason}"
+                if bs.conditional:
+                    reason += f" ({where}: when that runs)"
+                if not st.rewrite:
+                    st.rewrite, st.rewrite_reason = True, reason
+            st.scan = st.scan or sub.scan
+            st.creates += sub.creates
+            st.added_columns += sub.added_columns
+            st.volatile_candidates += sub.volatile_candidates
+            st.enum_value_added = st.enum_value_added or sub.enum_value_added
+            for f in sub.findings:
+                f.statement, f.line = st.index, sub.line
+                f.message = f"DO block line {sub.line}{' (' + note + ')' if note else ''}: " \
+                            + f.message
+                st.findings.append(f)
+            if sub.non_transactional:
+                st.find("non-transactional-in-do-block", "danger",
+                        f"DO block line {sub.line}: {sub.non_transactional_reason} cannot run "
+                        "inside a DO block (it always runs in a transaction): the block fails")
+                st.findings[-1].line = sub.line
+            if sub.transaction_control:
+                st.find("transaction-control-in-do-block", "danger",
+                        f"DO block line {sub.line}: {sub.transaction_control} is not allowed "
+                        "inside a DO block run in a transaction: the block fails")
+                st.findings[-1].line = sub.line
+    for d in pb.dynamic:
+        st.body.append({"line": d.line, "summary": f"{d.form} {_short(d.expr)}",
+                        "how": "dynamic", "where": None, "kind": "dynamic", "locks": [],
+                        "rewrite": None})
+        st.find("dynamic-sql", "warn",
+                f"DO block line {d.line}: {d.form} {_short(d.expr)} runs SQL built at run time: "
+                "what it locks or changes cannot be read from the file; read it")
+        st.findings[-1].line = d.line
 
 
 def _h_database(node: Any, st: Statement, pgv: int) -> None:
@@ -614,10 +718,51 @@ REFRESH_IN_BODY = re.compile(r"\bREFRESH\s+MATERIALIZED\s+VIEW\b", re.I)
 
 
 def _h_create_function(node: Any, st: Statement, pgv: int) -> None:
-    body = " ".join(" ".join(_names(o.arg)) for o in node.options or ()
+    from nchat_tui.plpgsql import BodyStatement, function_body, read_plpgsql
+
+    text = " ".join(" ".join(_names(o.arg)) for o in node.options or ()
                     if getattr(o, "defname", "") == "as" and isinstance(o.arg, tuple | list))
-    if REFRESH_IN_BODY.search(body):
+    if REFRESH_IN_BODY.search(text):
         st.function_refreshes = _names(node.funcname)[-1]
+    body, lang = function_body(node)
+    if body is None or lang not in ("plpgsql", "sql"):
+        return
+    fname = ".".join(_names(node.funcname)) + "()"
+    first = _first_body_line(st, body)
+    if lang == "plpgsql":
+        pb = read_plpgsql(body, first)
+        if pb.error:
+            st.find("function-body-unread", "info", f"{fname}: {pb.error}; what it runs when "
+                    "called is not analysed")
+            return
+        stmts, dynamic = pb.statements, pb.dynamic
+    else:
+        stmts, dynamic = [BodyStatement(first, body, "static")], []
+    for bs in stmts:
+        subs, _err = _inner(bs, pgv)
+        for sub in subs:
+            if sub.kind in NOT_DDL:
+                continue
+            st.body.append({"line": sub.line, "summary": sub.summary, "how": bs.how,
+                            "where": bs.where() or None, "kind": sub.kind,
+                            "locks": [[t.name, t.lock, t.role] for t in sub.targets],
+                            "rewrite": sub.rewrite_reason if sub.rewrite else None})
+            strong = any(t.lock == AE for t in sub.targets) or sub.rewrite
+            st.find("function-runs-ddl", "warn" if strong else "info",
+                    f"{fname} runs DDL when it is called (line {sub.line}: {_short(sub.summary)}"
+                    f"): {_describe_locks(sub)}"
+                    + (f", rewrites the table ({sub.rewrite_reason})" if sub.rewrite else "")
+                    + ": not while this migration runs, but every time the function does")
+            st.findings[-1].line = sub.line
+    for d in dynamic:
+        st.body.append({"line": d.line, "summary": f"{d.form} {_short(d.expr)}",
+                        "how": "dynamic", "where": None, "kind": "dynamic", "locks": [],
+                        "rewrite": None})
+        st.find("dynamic-sql-in-function", "info",
+                f"{fname} line {d.line}: {d.form} {_short(d.expr)} runs SQL built at run time "
+                "when the function is called: what it locks or changes cannot be read from the "
+                "file")
+        st.findings[-1].line = d.line
 
 
 def _h_create_trigger(node: Any, st: Statement, pgv: int) -> None:
@@ -674,6 +819,14 @@ class FilePlan:
     parse_error_line: int | None = None
     strongest_lock: str | None = None
     rewrites: list[str] = field(default_factory=list)
+    out_of_order: bool = False
+    """Its version sorts below the latest applied one (up plans)."""
+    depends_on: list[dict[str, Any]] = field(default_factory=list)
+    """The dependency lines of its header comment, with the state of each file they name."""
+    notes: list[str] = field(default_factory=list)
+    """Out of order and dependency lines, as ``status`` prints them."""
+    preflight: list[str] = field(default_factory=list)
+    """What the catalog preflight says this file needs that the database lacks."""
 
 
 @dataclass
@@ -690,6 +843,8 @@ class Plan:
     files: list[FilePlan]
     drift: list[Drift] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    preflight: Any = None
+    """The catalog preflight (``nchat_tui.preflight.Preflight``) of an up plan, or None."""
 
     def findings(self) -> list[Finding]:
         return [f for fp in self.files for f in fp.findings]
@@ -699,8 +854,16 @@ class Plan:
         return SEVERITIES[max(sev)] if sev else None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        pf = self.preflight
+        self.preflight = None
+        try:
+            d = asdict(self)
+        finally:
+            self.preflight = pf
+        d["preflight"] = pf.to_dict() if pf is not None else None
         d["summary"] = {
+            "preflight_problems": len(pf.grouped()) if pf is not None else None,
+            "out_of_order": [f.file for f in self.files if f.out_of_order],
             "files": len(self.files),
             "statements": sum(len(f.statements) for f in self.files),
             "findings": {s: sum(1 for f in self.findings() if f.severity == s) for s in SEVERITIES},
@@ -712,9 +875,16 @@ class Plan:
         return d
 
 
+def norm_name(name: str) -> str:
+    """A relation name as written, with the default schema dropped (``public.x`` is ``x``)."""
+    return name[len("public."):] if name.startswith("public.") else name
+
+
 def _size_class(t: LockTarget | None) -> str:
-    if t is None or t.created_by_plan or not t.exists:
+    if t is None or t.created_by_plan:
         return "new"
+    if not t.exists:
+        return "missing"
     rows, size = t.row_estimate or 0, t.size_bytes or 0
     if rows >= BIG_ROWS or size >= BIG_BYTES:
         return "big"
@@ -733,14 +903,17 @@ def _weigh(f: Finding, t: LockTarget | None) -> None:
         figures = f" [{t.qualified or t.name}: ~{t.row_estimate or 0:,} rows, " \
                   f"{(t.size_bytes or 0) / 1048576:,.1f} MiB]"
     if f.rule == "adding-required-field":
-        if cls == "new" or (t is not None and (t.row_estimate or 0) == 0):
+        if cls in ("new", "missing") or (t is not None and (t.row_estimate or 0) == 0):
             f.severity = "info"
             f.message += " (the table is new or empty now)"
         f.message += figures
         return
-    if cls in ("new",):
+    if cls == "new":
         f.severity = "info"
-        f.message += " (the table is created by this plan: nothing to wait for)"
+        f.message += " (the table is created earlier in this plan: nothing to wait for)"
+    elif cls == "missing":
+        f.severity = "info"
+        f.message += " (the table does not exist now: see missing-relation)"
     elif cls == "small":
         f.severity = "info"
         f.message += figures + " (small now: brief)"
@@ -754,12 +927,13 @@ def _weigh(f: Finding, t: LockTarget | None) -> None:
 
 def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger: Ledger, *,
                all_files: list[MigrationFile] | None = None, direction: str = "up",
-               warnings: list[str] | None = None) -> Plan:
+               warnings: list[str] | None = None, preflight: bool = True) -> Plan:
     """Analyse ``files`` (in run order) against the live database behind ``conn``.
 
     Reads only the catalog and statistics (no lock on any table). ``all_files`` (the whole
-    folder) lets it report drift of applied files against the Go ledger's checksums.
-    ``direction="down"`` analyses each file's down file instead.
+    folder) lets it report drift of applied files against the Go ledger's checksums, and the
+    files that header comments name. ``direction="down"`` analyses each file's down file
+    instead. An up plan also carries the catalog preflight (``preflight=False`` skips it).
     """
     pgv = int(conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0])  # type: ignore[index]
     plan = Plan(direction=direction, ledger_kind=ledger.kind, files=[],
@@ -770,7 +944,9 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
         if path is None:
             plan.warnings.append(f"{f.name}: no down file")
             continue
-        text = path.read_text(encoding="utf-8")
+        from nchat_tui.safeio import read_text_utf8
+
+        text = read_text_utf8(path)
         analyses.append((f, analyse_sql(text, pgv), path.name,
                          hashlib.sha256(path.read_bytes()).hexdigest()))
 
@@ -803,7 +979,17 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
 
     refreshers = {s.function_refreshes for _, a, _, _ in analyses for s in a.statements
                   if s.function_refreshes}
+    # Where each relation is first created in this plan (file, line, position in run order):
+    # a statement that needs a relation only a LATER statement creates will fail.
+    creators: dict[str, tuple[str, int, int]] = {}
+    pos = 0
+    for _, a, fname, _ in analyses:
+        for st in a.statements:
+            pos += 1
+            for c in st.creates:
+                creators.setdefault(norm_name(c), (fname, st.line, pos))
     created: set[str] = set()
+    pos = 0
     for f, a, fname, checksum in analyses:
         fp = FilePlan(file=fname, version=f.version, path=str(f.down_path if direction == "down"
                                                                 else f.path),
@@ -819,6 +1005,8 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
         elif a.txn_mode == "non_transactional":
             fp.findings.append(Finding("non-transactional", "warn", a.txn_explanation))
         for st in a.statements:
+            pos += 1
+            own = {norm_name(c) for c in st.creates}
             for t in st.targets:
                 # An index's lock lands on its table: report the table's figures.
                 if t.role == "index" and t.name in idx_state:
@@ -831,8 +1019,10 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
                     continue
                 row = stats.get(t.name)
                 t.exists = row is not None
-                # CREATE TABLE IF NOT EXISTS on a table that exists now creates nothing.
-                t.created_by_plan = t.name in created and not t.exists
+                # CREATE TABLE IF NOT EXISTS on a table that exists now creates nothing; only an
+                # earlier statement (or this one: CREATE OR REPLACE VIEW) creates for this one.
+                key = norm_name(t.name)
+                t.created_by_plan = (key in created or key in own) and not t.exists
                 if row is not None:
                     t.qualified = f"{row['schema_name']}.{row['rel_name']}"
                     t.size_bytes, t.row_estimate = row["size_bytes"], row["row_estimate"]
@@ -872,7 +1062,15 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
                 _weigh(finding, tgt)
             if st.kind != "DropStmt":
                 for t in st.targets:
-                    if t.role != "index" and not t.exists and t.name not in created:
+                    if t.role == "index" or t.exists or t.created_by_plan:
+                        continue
+                    later = creators.get(norm_name(t.name))
+                    if later is not None and later[2] > pos:
+                        st.find("missing-relation", "danger",
+                                f"{t.name} does not exist now; only {later[0]} (line {later[1]})"
+                                ", which runs after this statement, creates it: this statement "
+                                "fails (files run in numeric version order)", t.name)
+                    else:
                         st.find("missing-relation", "warn",
                                 f"{t.name} does not exist now and no earlier statement of this "
                                 "plan creates it: this statement fails unless the file changes "
@@ -884,12 +1082,30 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
                             f"takes ACCESS EXCLUSIVE on {t.qualified or t.name} (~"
                             f"{t.row_estimate or 0:,} rows): brief, but every query on it "
                             "queues behind it while it waits", t.name)
-            created.update(st.creates)
+            created.update(norm_name(c) for c in st.creates)
             fp.findings.extend(st.findings)
             fp.strongest_lock = stronger(fp.strongest_lock, st.lock)
             if st.rewrite:
                 fp.rewrites.append(f"statement {st.index} (line {st.line}): {st.rewrite_reason}")
         plan.files.append(fp)
+
+    if direction == "up" and analyses:
+        from nchat_tui.ledger import describe_context, pending_context
+        from nchat_tui.migrations import Discovery
+
+        folder = Discovery(directory=files[0].path.parent, files=list(all_files or files))
+        ctx = pending_context(folder, ledger, [f for f, *_ in analyses])
+        for fp, (f, *_rest) in zip(plan.files, analyses, strict=True):
+            pc = ctx[f.name]
+            fp.out_of_order, fp.depends_on = pc["out_of_order"], pc["depends_on"]
+            fp.notes = describe_context(pc)
+        if preflight:
+            from nchat_tui.preflight import run_preflight
+
+            texts = [(f.name, f.path.read_text(encoding="utf-8")) for f, *_ in analyses]
+            plan.preflight = run_preflight(conn, texts)
+            for fp in plan.files:
+                fp.preflight = plan.preflight.lines_for(fp.file)
 
     # Drift: applied files whose content changed since the Go ledger recorded their checksum.
     for f in all_files or []:

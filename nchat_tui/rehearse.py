@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from nchat_tui.errors import NchatError, Refused
+from nchat_tui.failpoints import failpoint
 from nchat_tui.journal import Journal
 from nchat_tui.ledger import detect_ledger
 from nchat_tui.migrations import discover
@@ -162,9 +163,10 @@ def rehearse(target: Target, *, journal: Journal | None = None,
     try:
         t0 = time.monotonic()
         ev(RunEvent("restore_started", message=f"restoring {b.path} into {scratch}"))
-        restore_into(target, b.path, scratch, journal=journal)
-        created = True
+        restore_into(target, b.path, scratch, journal=journal, purpose="rehearsal copy")
+        created = True  # restore_into drops its own database when it fails
         res.restore_s = round(time.monotonic() - t0, 3)
+        failpoint("rehearse.after_restore")
         with st.connect("nchat-tui rehearse") as sc:
             before = schema_inventory(sc)
             scratch_size = sc.execute("SELECT pg_database_size(current_database())").fetchone()
@@ -180,6 +182,7 @@ def rehearse(target: Target, *, journal: Journal | None = None,
                           applied_by="nchat-tui rehearse")
         t0 = time.monotonic()
         up: RunResult = Runner(st, opts, RunCallbacks(on_event=ev)).run()
+        failpoint("rehearse.after_up")
         res.up_s = round(time.monotonic() - t0, 3)
         res.up = up.to_dict()
         stmts = [(fo.file, so) for fo in up.files for so in fo.statements
@@ -235,9 +238,18 @@ def rehearse(target: Target, *, journal: Journal | None = None,
         raise
     finally:
         if created and not keep:
-            with contextlib.suppress(psycopg.Error, NchatError):
+            try:
                 _drop_database(target, scratch)
                 res.dropped = True
+            except (psycopg.Error, NchatError) as exc:
+                res.notes.append(f"the scratch database {scratch} could not be dropped "
+                                 f"({exc}): nchat-tui backups --remove-leftovers drops it later")
+        elif created and keep:
+            from nchat_tui.backup import KEPT_MARK, _set_comment
+
+            with contextlib.suppress(psycopg.Error, NchatError):
+                _set_comment(target, scratch, f"{KEPT_MARK} rehearsal copy of "
+                                              f"{target.database}, kept on request")
         if journal is not None:
             journal.append("rehearse_finished", status=res.status, scratch_database=scratch,
                            dropped=res.dropped, up_s=res.up_s, down_s=res.down_s,

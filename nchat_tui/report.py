@@ -84,9 +84,11 @@ def session_dir_for(state_dir: Path, masked_target: str, session: str | None = N
         raise BadInput(f"no session {session!r} under {state_dir / 'sessions'}")
     pointer = state_dir / "targets" / f"{target_key(masked_target)}.current"
     if pointer.is_file():
-        d = state_dir / "sessions" / pointer.read_text().strip()
-        if (d / "journal.jsonl").is_file():
-            return d
+        from nchat_tui.safeio import contained
+
+        cur = contained(state_dir / "sessions", pointer.read_text(errors="replace").strip())
+        if cur is not None and (cur / "journal.jsonl").is_file():  # never leads outside
+            return cur
     mine = [p.parent for p in Journal.list_sessions(state_dir)
             if _first_target(p) == masked_target]
     if not mine:
@@ -241,7 +243,37 @@ def _summary(doc: _Doc, recs: list[dict[str, Any]]) -> None:
     if fin:
         doc.add(f"- Migration run: {fin[-1].get('status')}; committed: "
                 + (", ".join(fin[-1].get("committed") or []) or "none"))
+    _interrupted_runs(doc, recs)
     doc.add("")
+
+
+def _interrupted_runs(doc: _Doc, recs: list[dict[str, Any]]) -> None:
+    """Runs that never journaled their end: what the ledger said when a later start
+    reconciled them (the ledger is the truth), or that it has not been checked yet."""
+    finished = {r.get("run_id") for r in recs if r.get("event") == "migrate_finished"}
+    reconciled = {r.get("run_id"): r for r in recs if r.get("event") == "migrate_reconciled"}
+    for r in recs:
+        rid = r.get("run_id")
+        if r.get("event") != "migrate_started" or rid in finished:
+            continue
+        rec = reconciled.get(rid)
+        if rec is None:
+            doc.add(f"- Interrupted run {rid} (pid {r.get('pid')}, started "
+                    f"{str(r.get('ts'))[:19]}): not yet checked against the ledger (the journal "
+                    "alone cannot show a commit made just before the kill); any nchat-tui "
+                    "command against the database checks it")
+            continue
+        line = (f"- Interrupted run {rid} (pid {r.get('pid')}, started {str(r.get('ts'))[:19]}):"
+                f" committed per the ledger: {', '.join(rec.get('files_committed') or []) or 'none'}")
+        if rec.get("files_not_committed"):
+            line += f"; not committed: {', '.join(rec['files_not_committed'])}"
+        if rec.get("journal_missed"):
+            line += (f"; the kill came between the COMMIT of {', '.join(rec['journal_missed'])} "
+                     "and its journal line")
+        if rec.get("invalid_indexes"):
+            line += "; invalid indexes: " + ", ".join(i.get("index", "?")
+                                                       for i in rec["invalid_indexes"])
+        doc.add(line)
 
 
 def _steps(doc: _Doc, recs: list[dict[str, Any]], path_id: str | None) -> None:

@@ -25,7 +25,9 @@ database, never connected to ``<db>`` itself. No textual here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -38,10 +40,15 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
+from nchat_tui.failpoints import failpoint
+from nchat_tui.objkeys import key as okey
+from nchat_tui.objkeys import split2, split_key
+from nchat_tui.recovery import clear_intent, pid_alive, quote_ident, write_intent
 from nchat_tui.resources import sql_text
 from nchat_tui.target import Target
 
 MAX_NAME = 63
+SWAP_APP_NAME = "nchat-tui rollback swap"
 TERMINATE_WAIT_S = 15.0
 ConfirmName = Callable[[str, list[dict[str, Any]]], str]
 """(database name, sessions connected to it) -> what the operator typed."""
@@ -160,7 +167,7 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
                                 "drops": {c: sorted(v) for c, v in eff.drops.items() if v},
                                 "tables": [], "columns": []}
         for key in sorted(eff.drops["tables"]):
-            schema, _, name = key.partition(".")
+            schema, name = split2(key)
             try:
                 row = conn.execute(tcount.format(table=sql.Identifier(schema, name))).fetchone()
                 n = int(row[0]) if row else 0
@@ -169,7 +176,7 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
             item["tables"].append({"table": key, "rows": n})
             facts.rows_lost += n
         for key in sorted(eff.drops["columns"]):
-            schema, table, column = key.split(".", 2)
+            schema, table, column = split_key(key)
             # A value equal to the column's default (is_encrypted = false on every old row) is
             # not data anyone wrote: only values that differ from it would be lost.
             default = (columns.get(key) or {}).get("default")
@@ -230,7 +237,7 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
     from nchat_tui.verify import LEDGER_TABLES
 
     for schema, name in data_tables(inv):
-        key = f"{schema}.{name}"
+        key = okey(schema, name)
         if key in LEDGER_TABLES:  # the migration's own ledger rows: a restore should drop them
             continue
         row = conn.execute(tcount.format(table=sql.Identifier(schema, name))).fetchone()
@@ -275,19 +282,26 @@ def rollback_options(target: Target, against: dict[str, Any] | Path | str | None
                      ) -> RollbackFacts:
     """Gather the facts for each way back (reads only)."""
     from nchat_tui.snapshot import schema_inventory
-    from nchat_tui.verify import diff_inventory, diff_is_empty, find_applied, load_before
+    from nchat_tui.verify import diff_inventory, diff_is_empty, load_before
 
     with target.connect("nchat-tui rollback facts") as conn:
-        before, source = load_before(target, against, conn)
+        # The way back is to the state before the files to revert were applied: the
+        # before-snapshot of the run that applied them (a backup taken after the migration,
+        # which the gate asks for, is no "before"), else the latest verified backup.
+        plan, why_not = _down_plan(target, conn, None, against)
+        if plan is not None and plan.before is not None:
+            before, source = plan.before, plan.source
+        else:
+            before, source = load_before(target, against, conn)
         after = schema_inventory(conn)
         d = diff_inventory(before["inventory"], after)
         changes = sum(len(p["added"]) + len(p["removed"]) + len(p["changed"])
                       for p in d.values())
-        appl = find_applied(conn, target.migrations_dir, before["inventory"], after)
-        files = appl.files if appl else []
+        files = _plan_files(plan)
         down = _down_facts(conn, files, after.get("columns") or {}) if files else DownFacts(
-            available=False, note="no migration applied since the backup" if appl else
-            "no migrations directory: down files unknown")
+            available=False, note=(plan.nothing_to_do if plan is not None else why_not))
+        if files and plan is not None:
+            down.note = "; ".join(x for x in (down.note, plan.reason) if x)
         restore = _restore_facts(conn, target, before, source)
     changed = not diff_is_empty(d)
     app_only = {"available": not changed,
@@ -308,16 +322,37 @@ def rollback_options(target: Target, against: dict[str, Any] | Path | str | None
 def down_facts(target: Target, against: dict[str, Any] | Path | str | None = None) -> DownFacts:
     """Only the down path's facts (what each down file destroys now): reads only."""
     from nchat_tui.snapshot import schema_inventory
-    from nchat_tui.verify import find_applied, load_before
 
     with target.connect("nchat-tui rollback facts") as conn:
-        before, _ = load_before(target, against, conn)
-        after = schema_inventory(conn)
-        appl = find_applied(conn, target.migrations_dir, before["inventory"], after)
-        files = appl.files if appl else []
+        plan, why_not = _down_plan(target, conn, None, against)
+        files = _plan_files(plan)
         if not files:
-            return DownFacts(available=False, note="no migration applied since the backup")
-        return _down_facts(conn, files, after.get("columns") or {})
+            return DownFacts(available=False, note=plan.nothing_to_do if plan else why_not)
+        after = schema_inventory(conn)
+        facts = _down_facts(conn, files, after.get("columns") or {})
+        facts.note = "; ".join(x for x in (facts.note, plan.reason if plan else "") if x)
+        return facts
+
+
+def _down_plan(target: Target, conn: psycopg.Connection[Any], to_version: str | None,
+               against: dict[str, Any] | Path | str | None) -> tuple[Any, str]:
+    """``downplan.plan_down``, or (None, why) when it cannot be made."""
+    from nchat_tui.downplan import plan_down
+
+    try:
+        return plan_down(target, conn, to_version, against), ""
+    except BadInput as exc:
+        return None, exc.message
+
+
+def _plan_files(plan: Any) -> list[Any]:
+    """The MigrationFile objects a down plan reverts, in run order."""
+    if plan is None or not plan.revert or plan.migrations_dir is None:
+        return []
+    from nchat_tui.migrations import discover
+
+    by_name = {f.name: f for f in discover(plan.migrations_dir).files}
+    return [by_name[n] for n in plan.revert if n in by_name]
 
 
 def record_choice(journal: Any, choice: str, facts: RollbackFacts, reason: str = "") -> None:
@@ -384,6 +419,29 @@ def _terminate_all(admin: psycopg.Connection[Any], name: str, wait_s: float,
         time.sleep(0.05)
 
 
+def _compare_restored_copy(target: Target, name: str, manifest: dict[str, Any],
+                           journal: Any) -> Any:
+    """The restored copy ``name`` against the manifest's inventory, by meaning
+    (``inventory_compare``); ``OperationFailed`` naming what really differs."""
+    from nchat_tui.inventory_compare import compare_restored
+    from nchat_tui.objkeys import upgrade_snapshot_keys
+
+    expected = upgrade_snapshot_keys(manifest["snapshot"])["inventory"]
+    with target.connect("nchat-tui rollback verify", dbname=name) as rc:
+        cmp = compare_restored(rc, expected)
+    if cmp.same_meaning or cmp.not_compared:
+        journal.append("rollback_restored_copy_compared", database=name, equal=cmp.equal,
+                       same_meaning=[{k: v for k, v in m.items() if k != "restored"}
+                                     for m in cmp.same_meaning][:50],
+                       not_compared=cmp.not_compared[:50])
+    if not cmp.equal:
+        raise OperationFailed(f"the restored copy {name} differs from the backup's inventory: "
+                              + cmp.describe(), "the dump does not restore what the backup "
+                              "recorded: do not swap it in; test other backups with "
+                              "nchat-tui verify-backup --test-restore")
+    return cmp
+
+
 def restore_swap(target: Target, backup: str | Path, *,
                  confirm_name: ConfirmName | str | None,
                  progress: ProgressFn | None = None,
@@ -396,8 +454,6 @@ def restore_swap(target: Target, backup: str | Path, *,
     return the name typed by the operator (or is that string already, for ``--yes``).
     """
     from nchat_tui.backup import manifest_path_for, read_manifest, restore_into
-    from nchat_tui.snapshot import schema_inventory
-    from nchat_tui.verify import diff_inventory, diff_is_empty
 
     say: ProgressFn = progress or (lambda _t, _f: None)
     j = _journal(target, journal)
@@ -434,7 +490,7 @@ def restore_swap(target: Target, backup: str | Path, *,
     t0 = time.monotonic()
     try:
         restore_into(target, path, restore_name, jobs=jobs, on_progress=on_restore,
-                     cancel_event=cancel, journal=j)
+                     cancel_event=cancel, journal=j, purpose="rollback restore copy")
     except BaseException as exc:
         j.append("rollback_aborted", stage="restore", database=db,
                  reason=exc.message if isinstance(exc, NchatError) else repr(exc),
@@ -454,14 +510,8 @@ def restore_swap(target: Target, backup: str | Path, *,
 
     try:
         say("comparing the restored schema with the manifest's inventory", 0.82)
-        with target.connect("nchat-tui rollback verify", dbname=restore_name) as rc:
-            inv = schema_inventory(rc)
-        d = diff_inventory(manifest["snapshot"]["inventory"], inv, include_ledgers=True)
-        if not diff_is_empty(d):
-            keys = {c: sorted(set(p["added"]) | set(p["removed"]) | set(p["changed"]))[:3]
-                    for c, p in d.items()}
-            raise OperationFailed(f"the restored copy {restore_name} differs from the backup's "
-                                  "inventory: " + ", ".join(f"{c} {k}" for c, k in keys.items()))
+        cmp = _compare_restored_copy(target, restore_name, manifest, j)
+        warnings += cmp.warnings
         if cancel is not None and cancel.is_set():
             raise OperationFailed("cancelled by the operator before the swap")
         with admin_connect(target) as admin:
@@ -485,44 +535,67 @@ def restore_swap(target: Target, backup: str | Path, *,
     say(f"swapping: {db} -> {old_name}, {restore_name} -> {db}", 0.9)
     t1 = time.monotonic()
     ended: list[dict[str, Any]] = []
-    with admin_connect(target, "nchat-tui rollback swap") as admin:
+    with admin_connect(target, SWAP_APP_NAME) as admin:
         orig = _exists(admin, db) or {}
-        _allow(admin, db, False)
-        j.append("rollback_swap_started", database=db, connections_refused=True)
+        # The intent first (journal + marker, both fsync'd): a kill from here on is finished or
+        # undone by the next start, never left refusing logins (see recovery.py).
+        intent = {"database": db, "old_name": old_name, "restore_name": restore_name,
+                  "allow_connections_before": bool(orig.get("allow_connections", True)),
+                  "backup": str(path)}
+        j.append("rollback_swap_intent", **intent, undo=_undo_sql(db))
+        marker = write_intent(target, "swap", intent, j)
+        failpoint("swap.after_intent")
         try:
+            _allow(admin, db, False)
+            failpoint("swap.after_disallow")
+            j.append("rollback_swap_started", database=db, connections_refused=True)
             listed = connections_to(admin, db)
             j.append("rollback_connections", database=db, sessions=listed)
             ended = _terminate_all(admin, db, terminate_wait_s, cancel)
             j.append("rollback_connections_terminated", database=db,
                      pids=[c["pid"] for c in ended])
+            failpoint("swap.after_terminate")
             # Nobody may sit in the restored copy either, or its rename would fail.
             _allow(admin, restore_name, False)
             _terminate_all(admin, restore_name, terminate_wait_s, cancel)
             with admin.transaction():
                 rename = sql.SQL(sql_text("rollback/rename_database.sql"))
                 admin.execute(rename.format(old=sql.Identifier(db), new=sql.Identifier(old_name)))
+                failpoint("swap.between_renames")
                 admin.execute(rename.format(old=sql.Identifier(restore_name),
                                             new=sql.Identifier(db)))
                 new_info = _exists(admin, db) or {}
                 if orig.get("owner") and new_info.get("owner") != orig["owner"]:
                     admin.execute(sql.SQL(sql_text("rollback/set_owner.sql")).format(
                         name=sql.Identifier(db), owner=sql.Identifier(orig["owner"])))
+                # The copy was marked as ours while it was a scratch database: production is not.
+                admin.execute(sql.SQL(sql_text("backup/comment_scratch_database.sql")).format(
+                    name=sql.Identifier(db), comment=sql.Literal(None)))
                 _allow(admin, db, True)
                 _allow(admin, old_name, True)
+                failpoint("swap.before_commit")
+            failpoint("swap.after_commit")
         except BaseException as exc:
             # The renames were one transaction: rolled back as a whole. Reopen production.
             try:
                 with admin_connect(target, "nchat-tui rollback undo") as undo:
                     if _exists(undo, db) is not None:
                         _allow(undo, db, bool(orig.get("allow_connections", True)))
+                    if _exists(undo, restore_name) is not None:
+                        _allow(undo, restore_name, True)
             except (psycopg.Error, NchatError) as undo_exc:
-                j.append("rollback_swap_undo_failed", database=db, reason=str(undo_exc))
+                with contextlib.suppress(NchatError):
+                    j.append("rollback_swap_undo_failed", database=db, reason=str(undo_exc))
                 raise OperationFailed(
                     f"the swap failed and {db} could not be reopened: {undo_exc}",
-                    f"run: ALTER DATABASE {db} ALLOW_CONNECTIONS true") from exc
-            j.append("rollback_swap_undone", database=db,
-                     reason=exc.message if isinstance(exc, NchatError) else repr(exc))
-            drop_restored("swap undone")
+                    f"the next nchat-tui command retries; or run: {_undo_sql(db)}") from exc
+            # Production is open again whatever else fails now (a full journal disk: the
+            # marker then stays, and the next start records the outcome).
+            with contextlib.suppress(NchatError):
+                j.append("rollback_swap_undone", database=db,
+                         reason=exc.message if isinstance(exc, NchatError) else repr(exc))
+                clear_intent(marker)
+                drop_restored("swap undone")
             raise
         if orig.get("settings"):
             warnings.append(f"{old_name} had per-database settings {orig['settings']}: a "
@@ -536,8 +609,99 @@ def restore_swap(target: Target, backup: str | Path, *,
     res = SwapResult(db, old_name, str(path), ended, round(restore_s, 3), round(swap_s, 3),
                      warnings)
     j.append("rollback_swap_finished", **res.as_dict())
+    clear_intent(marker)
     say(f"done: {db} is the restored copy; the old database is kept as {old_name}", 1.0)
     return res
+
+
+def _undo_sql(db: str) -> str:
+    return f"psql -d postgres -c 'ALTER DATABASE {quote_ident(db)} ALLOW_CONNECTIONS true'"
+
+
+def _swap_sessions(admin: psycopg.Connection[Any]) -> list[int]:
+    """Server sessions of a swap (``SWAP_APP_NAME``): a killed client's backend may take a
+    moment to notice and roll its transaction back."""
+    return [r["pid"] for r in _rows(admin, "rollback/sessions_by_application.sql",
+                                    {"application_name": SWAP_APP_NAME})]
+
+
+def recover_swap(target: Target, marker: Path, intent: dict[str, Any], journal: Any,
+                 settle_s: float = 15.0) -> list[str]:
+    """Finish or undo a restore swap whose process died (see ``recovery.py``): returns what
+    was done. A swap whose process still runs is left alone."""
+    db, old, rest = intent.get("database"), intent.get("old_name"), intent.get("restore_name")
+    if not (isinstance(db, str) and isinstance(old, str) and isinstance(rest, str)):
+        os.replace(marker, marker.with_suffix(".bad"))
+        return [f"an unreadable swap marker {marker.name} was set aside (renamed *.bad)"]
+    who = f"pid {intent.get('pid')}, started {intent.get('written_at')}"
+    alive = pid_alive(intent.get("pid"), intent.get("host"), intent.get("pid_started"))
+    if alive is not False:
+        where = "is still running" if alive else f"ran on host {intent.get('host')}"
+        return [f"a restore swap of {db} ({who}) {where}: not touched; if it refuses "
+                f"connections for long, {_undo_sql(db)}"]
+    journals = [journal]
+    from nchat_tui.recovery import intent_journal
+
+    own = intent_journal(intent, target.state_dir)
+    if own is not None and (journal is None or own.path != journal.path):
+        journals.append(own)
+
+    def record(event: str, **fields: Any) -> None:
+        for jj in journals:
+            if jj is not None:
+                jj.append(event, **fields)
+
+    with admin_connect(target, "nchat-tui rollback recovery") as a:
+        deadline = time.monotonic() + settle_s
+        while _swap_sessions(a) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the dead client's backend rolls its transaction back
+        left = _swap_sessions(a)
+        if left:
+            raise OperationFailed(
+                f"an interrupted restore swap of {db} ({who}) still has a server session "
+                f"(pid {left[0]}): not touched",
+                f"end it (SELECT pg_terminate_backend({left[0]})), then run the command again")
+        i_db, i_old, i_rest = _exists(a, db), _exists(a, old), _exists(a, rest)
+        exists = {db: i_db is not None, old: i_old is not None, rest: i_rest is not None}
+        facts = {"database": db, "old_name": old, "restore_name": rest, "swap_pid":
+                 intent.get("pid"), "exists": exists}
+        if i_db is not None and i_old is not None and i_rest is None:
+            # The renames committed (with ALLOW_CONNECTIONS true inside): the swap is done.
+            for name, info in ((db, i_db), (old, i_old)):
+                if not info.get("allow_connections"):
+                    _allow(a, name, True)
+            record("rollback_swap_recovered", outcome="completed", **facts)
+            line = (f"an unfinished restore swap of {db} ({who}) had committed its renames: "
+                    f"the swap is complete and connections are allowed; {db} is the restored "
+                    f"copy, the old database is kept as {old} (drop it once sure: nchat-tui "
+                    f"rollback --drop-old {old})")
+        elif i_db is not None and i_old is None:
+            reopened = False
+            if not i_db.get("allow_connections") and intent.get("allow_connections_before",
+                                                                 True):
+                _allow(a, db, True)
+                reopened = True
+            if i_rest is not None and not i_rest.get("allow_connections"):
+                _allow(a, rest, True)
+            record("rollback_swap_recovered", outcome="undone", reopened=reopened, **facts)
+            line = (f"an unfinished restore swap of {db} ({who}) was interrupted before its "
+                    "renames committed: "
+                    + ("connections allowed again" if reopened else
+                       "it had not refused connections yet")
+                    + f"; {db} is unchanged"
+                    + (f"; the restored copy {rest} is kept (run rollback --backup again, or "
+                       "drop it with nchat-tui backups --remove-leftovers)"
+                       if i_rest is not None else ""))
+        else:
+            record("rollback_swap_recovery_failed", **facts)
+            raise OperationFailed(
+                f"an interrupted restore swap of {db} ({who}) left an unexpected state: "
+                + ", ".join(f"{k} {'exists' if v else 'missing'}"
+                            for k, v in exists.items()),
+                f"look before acting; to give the old database its name back: ALTER DATABASE "
+                f"{quote_ident(old)} RENAME TO {quote_ident(db)}; {_undo_sql(db)}")
+    clear_intent(marker)
+    return [line]
 
 
 def drop_old_database(target: Target, name: str, confirm_name: Callable[[str], str] | str,
@@ -558,9 +722,46 @@ def drop_old_database(target: Target, name: str, confirm_name: Callable[[str], s
         if left:
             raise Refused(f"{len(left)} session(s) are connected to {name}: "
                           + ", ".join(f"pid {c['pid']}" for c in left[:5]))
-        admin.execute(sql.SQL(sql_text("rollback/drop_database.sql")).format(
-            name=sql.Identifier(name)))
+        j.append("rollback_old_database_drop_started", database=name)
+        marker = write_intent(target, "drop_old", {"database": name}, j)
+        failpoint("drop_old.after_intent")
+        try:
+            admin.execute(sql.SQL(sql_text("rollback/drop_database.sql")).format(
+                name=sql.Identifier(name)))
+        except psycopg.Error as exc:
+            why = (exc.diag.message_primary if exc.diag else None) or str(exc).strip()
+            j.append("rollback_old_database_drop_failed", database=name, reason=why)
+            clear_intent(marker)
+            raise OperationFailed(f"could not drop {name}: {why}; it is still kept") from None
+        failpoint("drop_old.after_drop")
     j.append("rollback_old_database_dropped", database=name)
+    clear_intent(marker)
+
+
+def recover_drop_old(target: Target, marker: Path, intent: dict[str, Any],
+                     journal: Any) -> list[str]:
+    """Record how a drop of a kept database whose process died ended (it ran or not)."""
+    name = intent.get("database")
+    if not isinstance(name, str):
+        os.replace(marker, marker.with_suffix(".bad"))
+        return [f"an unreadable drop marker {marker.name} was set aside (renamed *.bad)"]
+    alive = pid_alive(intent.get("pid"), intent.get("host"), intent.get("pid_started"))
+    if alive is not False:
+        return [f"a drop of {name} (pid {intent.get('pid')}) is still running: not touched"]
+    with admin_connect(target, "nchat-tui rollback recovery") as a:
+        exists = _exists(a, name) is not None
+    if journal is not None:
+        if exists:
+            journal.append("rollback_old_database_drop_interrupted", database=name,
+                           still_exists=True)
+        else:
+            journal.append("rollback_old_database_dropped", database=name, recovered=True)
+    clear_intent(marker)
+    if exists:
+        return [f"an interrupted drop of {name} (pid {intent.get('pid')}) did not happen: the "
+                f"database is still kept (drop it with nchat-tui rollback --drop-old {name})"]
+    return [f"an interrupted drop of {name} (pid {intent.get('pid')}) had completed: "
+            "recorded in the journal now"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -569,14 +770,22 @@ def drop_old_database(target: Target, name: str, confirm_name: Callable[[str], s
 @dataclass
 class DownResult:
     run: dict[str, Any]
-    inventory_equal: bool
+    inventory_equal: bool | None
+    """None when nothing ran and nothing was compared."""
     differences: dict[str, Any]
-    ledger_equal: bool
+    ledger_equal: bool | None
     to_version: str | None
+    before_source: str = ""
+    """The before-snapshot compared with (a manifest path)."""
+    plan: dict[str, Any] = field(default_factory=dict)
+    """How the files and the snapshot were chosen: the run read, the files reverted, the
+    files that stay applied on top of the snapshot (``downplan.DownPlan``)."""
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.run.get("status") in ("ok", "nothing_to_do") and self.inventory_equal
+        return self.run.get("status") in ("ok", "nothing_to_do") \
+            and self.inventory_equal is not False and self.ledger_equal is not False
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -588,36 +797,38 @@ def down_rollback(target: Target, to_version: str | None = None,
                   against: dict[str, Any] | Path | str | None = None, *,
                   callbacks: Any = None, journal: Any = None,
                   options: dict[str, Any] | None = None) -> DownResult:
-    """Run the down files back to ``to_version`` (default: the state the before-snapshot
-    recorded), then compare the schema inventory with the before-snapshot's."""
-    from nchat_tui.migrations import discover
+    """Run the down files, then compare the schema with the right before-snapshot.
+
+    Which files and which snapshot (``downplan.plan_down``): without ``to_version``, the last
+    up run whose files are still applied, compared with that run's before-snapshot (the
+    session journals know its backup); with ``to_version``, every applied file after it,
+    compared with the before-snapshot of the earliest run that applied one of them plus what
+    the files that stay applied create; ``against`` gives the snapshot explicitly. Nothing
+    runs when nothing is applied after the target, and the result says what was read."""
+    from nchat_tui.downplan import check_after_down, plan_down
     from nchat_tui.runner import Runner, RunOptions
-    from nchat_tui.snapshot import schema_inventory
-    from nchat_tui.verify import applied_before, diff_inventory, diff_is_empty, load_before
 
     j = _journal(target, journal)
     with target.connect("nchat-tui rollback") as conn:
-        before, source = load_before(target, against, conn)
-    if to_version is None:
-        if target.migrations_dir is None:
-            raise BadInput("no migrations directory: give --migrations DIR or --backend-dir DIR")
-        files = discover(target.migrations_dir).files
-        done = applied_before(files, before["inventory"].get("ledgers") or {})
-        versions = [f for f in files if f.name in done]
-        to_version = versions[-1].name if versions else "0"
-    j.append("rollback_down_started", to_version=to_version, before_source=source)
-    run = Runner(target, RunOptions(direction="down", to_version=to_version, **(options or {})),
-                 callbacks, journal=j).run()
+        plan = plan_down(target, conn, to_version, against)
+    if plan.to_version is None:
+        j.append("rollback_down_nothing_to_do", reason=plan.nothing_to_do,
+                 plan=plan.as_dict())
+        return DownResult({"status": "nothing_to_do", "committed": [],
+                           "message": plan.nothing_to_do}, None, {}, None, to_version,
+                          plan.source, plan.as_dict(), [plan.nothing_to_do])
+    j.append("rollback_down_started", to_version=plan.to_version, before_source=plan.source,
+             reverts=plan.revert, run_read=plan.run.run_id if plan.run else None,
+             reason=plan.reason, expected_on_top=plan.extra)
+    run = Runner(target, RunOptions(direction="down", to_version=plan.to_version,
+                                    **(options or {})), callbacks, journal=j).run()
+    failpoint("down.after_run")
     with target.connect("nchat-tui rollback") as conn:
-        after = schema_inventory(conn)
-    d = diff_inventory(before["inventory"], after)
-    led_before = before["inventory"].get("ledgers") or {}
-    led_after = after.get("ledgers") or {}
-    names_b = {r.get("name") for rows in led_before.values() for r in rows}
-    names_a = {r.get("name") for rows in led_after.values() for r in rows}
-    res = DownResult(run.to_dict(), diff_is_empty(d), d, names_b == names_a, to_version)
+        equal, d, ledger_ok, notes = check_after_down(plan, conn)
+    res = DownResult(run.to_dict(), equal, d, ledger_ok, plan.to_version, plan.source,
+                     plan.as_dict(), [plan.reason, *notes])
     j.append("rollback_down_finished", status=run.status, inventory_equal=res.inventory_equal,
-             ledger_equal=res.ledger_equal,
+             ledger_equal=res.ledger_equal, before_source=plan.source,
              differences={c: {k: sorted(v[k]) for k in ("added", "removed", "changed")}
                           for c, v in d.items()})
     return res

@@ -34,6 +34,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
+import re
 import threading
 import time
 import uuid
@@ -47,7 +49,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, LockHeld, NeedsBackup, OperationFailed, Refused
-from nchat_tui.journal import Journal, os_user
+from nchat_tui.failpoints import failpoint, fire, is_armed
+from nchat_tui.journal import Journal, JournalWriteError, os_user
 from nchat_tui.ledger import (
     Ledger,
     detect_ledger,
@@ -59,6 +62,7 @@ from nchat_tui.ledger import (
 from nchat_tui.migrations import Discovery, MigrationFile, discover
 from nchat_tui.plan import FileAnalysis, Statement, analyse_sql
 from nchat_tui.resources import sql_text
+from nchat_tui.safeio import read_text_utf8
 from nchat_tui.target import Target
 
 APP_NAME = "nchat-tui migrate"
@@ -194,6 +198,9 @@ class RunCallbacks:
     """(blocker, terminate?) -> really signal it? Default: yes (the decision was the confirmation)."""
     should_stop: Callable[[], bool] | None = None
     """Polled between files and between statements of non-transactional files."""
+    confirm_preflight: Callable[[list[str]], bool] | None = None
+    """The catalog preflight names objects the files need that the database lacks (one line
+    each) -> run anyway? Default: no, refuse before anything runs."""
 
 
 @dataclass
@@ -211,6 +218,11 @@ class RunOptions:
     gate: bool = True
     """False only for a scratch database we created ourselves (rehearsal)."""
     migrations_dir: Path | None = None
+    rebuild_invalid: bool = False
+    """An invalid index (a killed CREATE INDEX CONCURRENTLY) with the name a file creates:
+    drop it concurrently and build it again (the operator said so). Default: refuse the file."""
+    accept_preflight: str | None = None
+    """Run although the catalog preflight names missing objects; the reason is journaled."""
 
 
 @dataclass
@@ -386,10 +398,30 @@ def _ledger_moved_since(backup: Any, conn: psycopg.Connection[Any]) -> str:
     return "; ".join(parts)
 
 
+def backup_instant(backup: Any) -> tuple[dt.datetime | None, bool, str]:
+    """When a backup's data was taken: (instant, whole seconds only, where it was read).
+
+    The snapshot's ``taken_at`` (the server's clock, like the ledger's ``applied_at``, with
+    microseconds) is preferred over the manifest's ``started_at`` (this host's clock; whole
+    seconds in manifests written before sub-second times)."""
+    snap = (getattr(backup, "manifest", None) or {}).get("snapshot") or {}
+    for source, v in (("snapshot taken_at", snap.get("taken_at")),
+                      ("manifest started_at", getattr(backup, "created", None))):
+        t = _parse_time(v)
+        if t is not None:
+            whole = not (isinstance(v, dt.datetime) or re.search(r"T?\d\d:\d\d:\d\d\.\d",
+                                                                 str(v)))
+            return t, whole, source
+    return None, False, ""
+
+
 def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
                without_backup: str | None, journal: Journal | None,
-               recheck: bool = True) -> dict[str, Any]:
-    """Refuse (``Refused``, exit 3) unless it is safe to change the database now."""
+               recheck: bool = True, run_id: str | None = None) -> dict[str, Any]:
+    """Refuse (``Refused``, exit 3) unless it is safe to change the database now.
+
+    ``run_id`` (the runner's) goes into the journal record, so a later down rollback finds
+    the backup that was this run's before-snapshot."""
     db = target.database
     dumps = running_dumps(conn)
     if dumps:
@@ -416,7 +448,8 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
         if not reason:
             raise BadInput("--without-backup needs a reason")
         if journal is not None:
-            journal.append("migrate_gate_override", reason=reason, target=target.masked())
+            journal.append("migrate_gate_override", reason=reason, target=target.masked(),
+                           **({"run_id": run_id} if run_id else {}))
         return {"backup": None, "without_backup": reason}
     try:
         from nchat_tui.backup import latest_verified_backup
@@ -429,22 +462,26 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
     if b is None:
         raise NeedsBackup(f"no verified backup of {db} in {target.backup_dir}",
                           "run `nchat-tui backup` first, or give --without-backup \"REASON\"")
-    created = _parse_time(getattr(b, "created", None))
+    created, whole, when_from = backup_instant(b)
     if created is None:
         raise Refused(f"the latest verified backup {getattr(b, 'path', '?')} has no start time")
-    taken = created.isoformat(timespec="seconds")
-    if latest is not None and created <= latest:
+    taken = created.isoformat(timespec="seconds" if whole else "milliseconds")
+    # Older than the ledger's latest change: refused. A time with whole seconds only cannot
+    # order two instants of the same second; then (and at an exact tie) the ledger rows the
+    # snapshot recorded decide below: equal to the ledger now, it holds the latest change.
+    if latest is not None and created < (latest.replace(microsecond=0) if whole else latest):
         raise NeedsBackup(f"the latest verified backup ({taken}) is older than the ledger's "
-                          f"latest change ({latest.isoformat(timespec='seconds')})",
+                          f"latest change ({latest.isoformat(timespec='milliseconds')})",
                           "take a new backup: `nchat-tui backup`")
     changed = _ledger_moved_since(b, conn)
     if changed:
         raise NeedsBackup(f"the latest verified backup ({taken}) was taken at another "
                           f"migration state: {changed}", "take a new backup: `nchat-tui backup`")
     info = {"backup": str(getattr(b, "path", "")), "backup_created": created.isoformat(),
+            "backup_time_from": when_from,
             "ledger_latest_change": latest.isoformat() if latest else None}
     if journal is not None:
-        journal.append("migrate_gate_passed", **info)
+        journal.append("migrate_gate_passed", **info, **({"run_id": run_id} if run_id else {}))
     return info
 
 
@@ -603,6 +640,7 @@ class Runner:
     # -- entry point ------------------------------------------------------------------------
     def run(self) -> RunResult:
         t0 = time.monotonic()
+        check_timeouts(self.opt.lock_timeout_s, self.opt.statement_timeout_s)
         mdir = self.opt.migrations_dir or self.target.migrations_dir
         if mdir is None:
             raise BadInput("no migrations directory: give --migrations DIR or --backend-dir DIR")
@@ -625,7 +663,7 @@ class Runner:
                 try:
                     self.result.gate = check_gate(self.target, work, ledger,
                                                   without_backup=self.opt.without_backup,
-                                                  journal=self.journal)
+                                                  journal=self.journal, run_id=self.run_id)
                 except Refused as exc:
                     self._j("migrate_refused_by_gate", reason=exc.one_line(),
                             direction=self.opt.direction)
@@ -635,6 +673,9 @@ class Runner:
                 self._j("migrate_nothing_to_do", direction=self.opt.direction)
                 return self.result
             prepared = self._preflight(files, pgv)
+            if self.opt.direction == "up":  # what the files need that the catalog lacks
+                from nchat_tui.preflight import catalog_gate
+                catalog_gate(self, work, [f for f, _, _ in prepared])
             kinds = list(ledger.kinds)
             if ("go" in kinds and self.opt.direction == "up"
                     and set(ledger.go_tables()) != {"schema_versions", "migrations"}):
@@ -651,10 +692,13 @@ class Runner:
                                     "(np_common.schema_versions, nself_ops.migrations)"))
                 self._j("migrate_ledger_created", kinds=kinds)
             self.result.ledger_kinds = kinds
+            from nchat_tui.recovery import me
+
             self._j("migrate_started", direction=self.opt.direction, target=self.target.masked(),
-                    files=[f.name for f, _, _ in prepared], ledger_kinds=kinds,
+                    files=[n for _, _, n in prepared], ledger_kinds=kinds,
                     lock_timeout_s=self.opt.lock_timeout_s,
-                    statement_timeout_s=self.opt.statement_timeout_s)
+                    statement_timeout_s=self.opt.statement_timeout_s,
+                    migrations_dir=str(mdir), pid_started=me()["pid_started"])
             watcher = _Watcher(self.target, work.info.backend_pid)
             total = sum(len(a.body()) for _, a, _ in prepared)
             self._done, self._total = 0, total
@@ -678,6 +722,19 @@ class Runner:
                 if text_name not in reached:
                     self.result.files.append(FileOutcome(text_name, f.version, analysis.txn_mode))
             return self.result
+        except JournalWriteError as exc:
+            # The journal cannot record what happens next: stop, and say what committed.
+            if self.result.files:
+                self.result.status = "interrupted"
+            done = self.result.committed()
+            flight = [fo for fo in self.result.files if fo.status not in ("committed",
+                                                                          "not_run")]
+            raise JournalWriteError(
+                f"{exc.message}; the run stopped: committed: {', '.join(done) or 'none'}"
+                + ("" if not flight else f"; {flight[-1].file} was in flight ("
+                   + ("rolled back" if flight[-1].mode in ("atomic", "own_transaction")
+                      else "its statements that ran committed on their own") + ")"),
+                exc.hint) from None
         except BaseException:
             # Ctrl-C, a lost connection, a bug: the journal must not call this run "ok".
             if self.result.status == "ok" and self.result.files:
@@ -696,11 +753,13 @@ class Runner:
             with contextlib.suppress(Exception):
                 lock_conn.close()
             if self.result.files or self.result.status != "ok":
-                self._j("migrate_finished", status=self.result.status,
-                        committed=self.result.committed(), rolled_back=self.result.rolled_back(),
-                        error=asdict(self.result.error) if self.result.error else None,
-                        blockers=[asdict(b) for b in self.result.blockers],
-                        duration_ms=self.result.duration_ms)
+                with contextlib.suppress(JournalWriteError):  # already said, if it failed
+                    self._j("migrate_finished", status=self.result.status,
+                            committed=self.result.committed(),
+                            rolled_back=self.result.rolled_back(),
+                            error=asdict(self.result.error) if self.result.error else None,
+                            blockers=[asdict(b) for b in self.result.blockers],
+                            duration_ms=self.result.duration_ms)
             self._emit(RunEvent("run_finished", message=self.result.status))
 
     # -- before anything runs ---------------------------------------------------------------
@@ -716,7 +775,7 @@ class Runner:
                 raise Refused(f"{f.name} has no down file ({f.name.removesuffix('.up.sql')}"
                               ".down.sql): it cannot be reverted by a down migration",
                               "restore the backup instead, or write the down file")
-            a = analyse_sql(path.read_text(encoding="utf-8"), pgv)
+            a = analyse_sql(read_text_utf8(path), pgv)
             if a.txn_mode == "unparseable":
                 self.result.status = "failed"
                 self.result.error = RunError(path.name, None, a.parse_error_line,
@@ -797,6 +856,9 @@ class Runner:
                 summary=st.summary)
         watcher.begin()
         t0 = time.monotonic()
+        if is_armed("runner.cic_started") and \
+                st.non_transactional_reason == "CREATE INDEX CONCURRENTLY":
+            _fire_when_building(self.target, work.info.backend_pid)
         try:
             work.execute(st.sql)
         finally:
@@ -920,6 +982,7 @@ class Runner:
                     current = None
                     self._write_ledger(work, f, kinds, ledger,
                                        (time.monotonic() - t0) * 1000)
+                failpoint("runner.after_commit")
                 for so in fo.statements:
                     so.status = "committed"
                 fo.status, fo.ledger_written = "committed", True
@@ -947,8 +1010,8 @@ class Runner:
                     self.result.error = RunError(fo.file, None, None,
                                                  f"recording the ledger failed: {exc}",
                                                  exc.sqlstate)
-                self.result.choices = ["fix the file and run migrate again",
-                                       "restore the backup", "migrate --down"]
+                self.result.choices = _choices_after(exc, True) or [
+                    "fix the file and run migrate again", "restore the backup", "migrate --down"]
                 return False
 
     def _run_non_transactional(self, work: psycopg.Connection[Any], watcher: _Watcher,
@@ -956,6 +1019,10 @@ class Runner:
                                kinds: list[str], ledger: Ledger) -> bool:
         lock_s = self.opt.lock_timeout_s
         t0 = time.monotonic()
+        builds = [n for st in a.body() if st.non_transactional_reason ==
+                  "CREATE INDEX CONCURRENTLY" for n in st.creates]
+        if not self._settle_invalid(work, fo, builds, before_run=True):
+            return False
         invalid_before = {b.index for b in self._invalid_indexes(work)}
         try:
             for st, so in zip(a.body(), fo.statements, strict=True):
@@ -971,6 +1038,7 @@ class Runner:
                     self._set_timeouts(work, False, lock_s)
                     try:
                         self._exec(work, watcher, fo, st, so)
+                        failpoint("runner.after_statement")
                         self._statement_done(fo, st, so, "committed")
                         break
                     except psycopg.errors.LockNotAvailable:
@@ -985,6 +1053,10 @@ class Runner:
                         fo.status = "partial" if any(s.status == "committed"
                                                      for s in fo.statements) else "failed"
                         self._after_non_tx_failure(work, invalid_before)
+                        extra = _choices_after(exc, False)
+                        if extra:
+                            self.result.choices = extra + [c for c in self.result.choices
+                                                           if c.startswith("drop the invalid")]
                         err = self.result.error
                         if (err is not None and self.cb.retry_failed is not None
                                 and self.cb.retry_failed(err)):
@@ -993,14 +1065,74 @@ class Runner:
                             self.result.invalid_indexes = []
                             continue
                         return False
+            # Never record the file over an index it meant to build but that is invalid.
+            if not self._settle_invalid(work, fo, builds, before_run=False):
+                return False
             with work.transaction():
                 self._write_ledger(work, f, kinds, ledger, (time.monotonic() - t0) * 1000)
+            failpoint("runner.after_commit")
             fo.status, fo.ledger_written = "committed", True
             return True
         finally:
             with contextlib.suppress(psycopg.Error):
                 work.execute("RESET lock_timeout")
                 work.execute("RESET statement_timeout")
+
+    def _invalid_named(self, work: psycopg.Connection[Any], names: list[str]
+                       ) -> list[InvalidIndex]:
+        """The indexes among ``names`` (as the file spells them, resolved by the server) that
+        exist and are invalid."""
+        out: list[InvalidIndex] = []
+        with work.cursor(row_factory=dict_row) as cur:
+            for n in names:
+                cur.execute(sql_text("runner/index_validity.sql"), {"name": n})
+                r = cur.fetchone()
+                if r is not None and not r["valid"]:
+                    out.append(InvalidIndex(r["index"], r["table_name"], r["size_bytes"]))
+        return out
+
+    def _settle_invalid(self, work: psycopg.Connection[Any], fo: FileOutcome,
+                        names: list[str], *, before_run: bool) -> bool:
+        """An invalid index with a name this file builds: drop and rebuild it with the
+        operator's go-ahead, else refuse the file (it would be kept invalid by IF NOT EXISTS,
+        or fail on the name, and the ledger would lie). Returns whether to go on."""
+        if not names:
+            return True
+        bad = self._invalid_named(work, names)
+        if not bad:
+            return True
+        listed = ", ".join(f"{b.index} on {b.table}" for b in bad)
+        self._j("migrate_invalid_indexes", file=fo.file, indexes=[asdict(b) for b in bad],
+                when="before the file ran" if before_run else "after the file ran")
+        if before_run and (self.opt.rebuild_invalid or (
+                self.cb.offer_cleanup is not None and self.cb.offer_cleanup(bad))):
+            for b in bad:
+                try:
+                    work.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
+                        sql.SQL(b.index)))  # format('%I.%I') from the catalog: quoted
+                except psycopg.Error as exc:
+                    self._j("migrate_invalid_index_drop_failed", index=b.index, error=str(exc))
+                    break
+                self.result.dropped_indexes.append(b.index)
+                self._j("migrate_invalid_index_dropped", index=b.index,
+                        reason="rebuild: left invalid by an interrupted concurrent build")
+            else:
+                return True
+        fo.status = "not_run" if before_run else "partial"
+        self.result.status = "failed"
+        self.result.invalid_indexes = bad
+        why = ("left by an interrupted CREATE INDEX CONCURRENTLY; this file builds an index of "
+               "that name, and IF NOT EXISTS would keep it invalid" if before_run else
+               "this file's concurrent build left it invalid")
+        self.result.error = RunError(fo.file, None, None,
+                                     f"invalid index {listed} ({why}): the file is not "
+                                     "recorded as applied")
+        self.result.choices = [
+            "drop it and run migrate again: " + "; ".join(f"DROP INDEX CONCURRENTLY {b.index}"
+                                                         for b in bad),
+            "or run migrate --rebuild-invalid-indexes (drops it concurrently and builds it "
+            "again)"]
+        return False
 
     def _invalid_indexes(self, work: psycopg.Connection[Any]) -> list[InvalidIndex]:
         with work.cursor(row_factory=dict_row) as cur:
@@ -1080,12 +1212,73 @@ class Runner:
                     s.status = "rolled_back"
             with work.transaction():
                 self._write_ledger(work, f, kinds, ledger, (time.monotonic() - t0) * 1000)
+            failpoint("runner.after_commit")
             fo.status, fo.ledger_written = "committed", True
             return True
         finally:
             with contextlib.suppress(psycopg.Error):
                 work.execute("RESET lock_timeout")
                 work.execute("RESET statement_timeout")
+
+
+MAX_LOCK_TIMEOUT_S = 86400.0
+MAX_STATEMENT_TIMEOUT_S = 2_000_000.0  # PostgreSQL's limit is INT_MAX milliseconds
+
+
+def check_timeouts(lock_timeout_s: float, statement_timeout_s: float | None) -> None:
+    """``BadInput`` (exit 2) for a timeout PostgreSQL would refuse mid-run: nan, inf, zero or
+    negative, or beyond its range (None statement timeout: no limit)."""
+    if not math.isfinite(lock_timeout_s) or not 0 < lock_timeout_s <= MAX_LOCK_TIMEOUT_S:
+        raise BadInput(f"--lock-timeout {lock_timeout_s:g}: give a number of seconds above 0 "
+                       f"and at most {MAX_LOCK_TIMEOUT_S:g}")
+    st = statement_timeout_s
+    if st is not None and (not math.isfinite(st) or not 0 < st <= MAX_STATEMENT_TIMEOUT_S):
+        raise BadInput(f"--statement-timeout {st:g}: give a number of seconds above 0 and at "
+                       f"most {MAX_STATEMENT_TIMEOUT_S:g}, or leave it out for no limit")
+
+
+SERVER_ENDED = ("57P01", "57P02", "57P03", "57P04", "57P05")
+"""admin_shutdown, crash_shutdown, cannot_connect_now, database_dropped, idle_session_timeout"""
+
+
+def _choices_after(exc: psycopg.Error, transactional: bool) -> list[str]:
+    """What to do after a statement failed for a reason that is not the file's fault (the
+    server ended the session, a timeout, a deadlock, a full disk); [] when it is the file."""
+    state = exc.sqlstate or ""
+    kept = ("nothing of this file stayed (its transaction rolled back)" if transactional else
+            "the statements before it stayed committed; the file re-runs from its first "
+            "statement")
+    if (isinstance(exc, psycopg.OperationalError) and not state) or state in SERVER_ENDED \
+            or state.startswith("08"):
+        why = (exc.diag.message_primary if exc.diag else None) or "the connection was lost"
+        return [f"the server ended the session ({why}): {kept}; run migrate again when the "
+                "server is back (nchat-tui status shows what the ledger recorded)"]
+    if state == "57014":
+        return [f"the statement was cancelled (--statement-timeout, or an operator): {kept}; "
+                "raise --statement-timeout or run it at a quieter time, then run migrate again"]
+    if state == "40P01":
+        return [f"a deadlock with another session: {kept}; run migrate again"]
+    if state.startswith("53"):
+        return [f"the server ran out of a resource (disk, memory, connections): {kept}; fix "
+                "the server, then run migrate again"]
+    return []
+
+
+def _fire_when_building(target: Target, pid: int) -> None:
+    """The ``runner.cic_started`` fail point: from a helper thread, kill this process once the
+    server shows our CREATE INDEX CONCURRENTLY past its first transaction (the index is in the
+    catalog, invalid). Only ever started when that fail point is armed."""
+
+    def watch() -> None:
+        with target.connect("nchat-tui migrate (fail point)") as c:
+            while True:
+                row = c.execute("SELECT phase FROM pg_stat_progress_create_index "
+                                "WHERE pid = %s", (pid,)).fetchone()
+                if row and row[0] != "initializing":
+                    fire("runner.cic_started")
+                time.sleep(0.01)
+
+    threading.Thread(target=watch, name="failpoint-cic", daemon=True).start()
 
 
 def run_migrations(target: Target, options: RunOptions | None = None,
@@ -1099,7 +1292,7 @@ def run_migrations(target: Target, options: RunOptions | None = None,
 def interrupted_run(journal: Journal) -> dict[str, Any] | None:
     """The last run in this journal that never finished (a ``kill -9``, a lost SSH session):
     which files and statements it journaled as committed, and what was running. The ledger and
-    the catalog are the truth; this says what the runner saw."""
+    the catalog are the truth (``reconcile_interrupted``); this says what the runner saw."""
     recs = journal.records()
     start = None
     for r in recs:
@@ -1123,7 +1316,122 @@ def interrupted_run(journal: Journal) -> dict[str, Any] | None:
     running = [{"file": r["file"], "statement": r["statement"], "line": r.get("line"),
                 "summary": r.get("summary")} for r in started
                if (r["file"], r["statement"]) not in finished]
+    modes = {r.get("file"): r.get("mode") for r in mine if r.get("event") ==
+             "migrate_file_started"}
+    run = running[-1] if running else None
+    if run is not None:
+        run["mode"] = modes.get(run["file"])
+    last_file = next((r.get("file") for r in reversed(mine)
+                      if r.get("event") == "migrate_file_started"), None)
     return {"run_id": rid, "started": start.get("ts"), "pid": start.get("pid"),
+            "host": start.get("host"), "pid_started": start.get("pid_started"),
             "direction": start.get("direction"), "files": start.get("files"),
-            "files_committed": files_committed, "statements_committed": stmts_committed,
-            "running": running[-1] if running else None}
+            "migrations_dir": start.get("migrations_dir"),
+            "files_committed": files_committed, "journal_files_committed": files_committed,
+            "statements_committed": stmts_committed, "running": run,
+            "last_file": last_file, "last_file_mode": modes.get(last_file)}
+
+
+RECONCILED = ("files_committed", "files_not_committed", "journal_missed", "unknown",
+              "invalid_indexes")
+
+
+def reconcile_interrupted(target: Target, journal: Journal) -> dict[str, Any] | None:
+    """``interrupted_run`` checked against the live server: a run whose process still runs
+    (or whose lock an nchat-tui session holds) is ``live`` and never called dead; otherwise
+    the ledger says which files committed (also one whose journal line the kill cut), and the
+    catalog which indexes were left invalid. Journaled once per run (``migrate_reconciled``)
+    so the report tells the same truth; ``newly_reconciled`` is True that first time."""
+    from nchat_tui.errors import NchatError
+    from nchat_tui.recovery import pid_alive
+
+    prev = interrupted_run(journal)
+    if prev is None:
+        return None
+    done = [r for r in journal.records() if r.get("event") == "migrate_reconciled"
+            and r.get("run_id") == prev["run_id"]]
+    if done:
+        return {**prev, **{k: done[-1].get(k) for k in RECONCILED}, "reconciled": True,
+                "newly_reconciled": False}
+    alive = pid_alive(prev.get("pid"), prev.get("host"), prev.get("pid_started"))
+    if alive:
+        return {**prev, "live": True}
+    try:
+        conn = target.connect("nchat-tui reconcile")
+    except NchatError as exc:
+        return {**prev, "reconciled": False, "why": exc.one_line()}
+    with conn:
+        holder = lock_holder(conn)
+        if alive is None and holder is not None and holder.application == LOCK_APP_NAME:
+            return {**prev, "live": True, "holder": holder.describe()}
+        ledger = detect_ledger(conn)
+        mdir = prev.get("migrations_dir") or (str(target.migrations_dir)
+                                              if target.migrations_dir else None)
+        by_name: dict[str, MigrationFile] = {}
+        if mdir and Path(mdir).is_dir():
+            for f in discover(Path(mdir)).files:
+                by_name[f.name] = f
+                if f.down_path is not None:
+                    by_name[f.down_path.name] = f
+        committed: list[str] = []
+        not_committed: list[str] = []
+        unknown: list[str] = []
+        for name in prev.get("files") or []:
+            mf = by_name.get(name)
+            if mf is None:
+                unknown.append(name)
+                continue
+            applied = ledger.is_applied(mf)
+            (committed if applied == (prev.get("direction") != "down") else
+             not_committed).append(name)
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql_text("runner/invalid_indexes.sql"))
+            invalid = [{"index": r["index"], "table": r["table_name"]} for r in cur.fetchall()]
+    facts = {"files_committed": committed, "files_not_committed": not_committed,
+             "journal_missed": [n for n in committed if n not in prev["files_committed"]],
+             "unknown": unknown, "invalid_indexes": invalid}
+    journal.append("migrate_reconciled", run_id=prev["run_id"], pid=prev.get("pid"),
+                   started=prev.get("started"), running=prev.get("running"), **facts)
+    return {**prev, **facts, "reconciled": True, "newly_reconciled": True}
+
+
+def describe_interrupted(prev: dict[str, Any]) -> list[str]:
+    """Lines for the operator about an interrupted (or live) run: what the ledger says
+    committed, what was in flight and what that left."""
+    who = f"run {prev['run_id']}, pid {prev.get('pid')}, started {prev.get('started')}"
+    if prev.get("live"):
+        return [f"a migrate run is in progress ({who}"
+                + (f"; the migration lock is held by {prev['holder']}" if prev.get("holder")
+                   else "") + "): it is not interrupted; wait for it to finish"]
+    out = [f"an earlier migrate run ({who}) ended without finishing:"]
+    if prev.get("reconciled"):
+        out.append(f"  committed per the ledger: {', '.join(prev['files_committed']) or 'none'}")
+        if prev.get("files_not_committed"):
+            out.append(f"  not committed: {', '.join(prev['files_not_committed'])}")
+        if prev.get("journal_missed"):
+            out.append(f"  the kill came after the COMMIT of {', '.join(prev['journal_missed'])}"
+                       " and before its journal line: the ledger has it")
+        if prev.get("unknown"):
+            out.append(f"  not found in the migrations folder: {', '.join(prev['unknown'])}")
+    else:
+        out.append(f"  files committed as journaled: {', '.join(prev['files_committed']) or 'none'}"
+                   f" (not checked against the ledger: {prev.get('why') or 'not connected'})")
+    if prev.get("statements_committed"):
+        out.append("  statements committed on their own: " + ", ".join(
+            f"{s['file']} #{s['statement']}" for s in prev["statements_committed"]))
+    r = prev.get("running")
+    if r:
+        where = f"{r['file']} #{r['statement']} line {r['line']}"
+        if r["file"] in (prev.get("files_committed") or []):
+            out.append(f"  was running: {where}; its file committed before the kill")
+        elif r.get("mode") in ("atomic", "own_transaction"):
+            out.append(f"  was running: {where}: its file ran in one transaction, which the "
+                       "server rolled back (nothing of it stayed)")
+        else:
+            out.append(f"  was running: {where}: not in a transaction block ({r.get('mode')}): "
+                       "the statements before it stayed committed, and this one may have "
+                       "left work behind (a concurrent index build leaves an invalid index)")
+    for ix in prev.get("invalid_indexes") or []:
+        out.append(f"  invalid index: {ix['index']} on {ix['table']} (DROP INDEX CONCURRENTLY "
+                   f"{ix['index']}, or migrate --rebuild-invalid-indexes)")
+    return out

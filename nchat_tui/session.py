@@ -49,6 +49,8 @@ class UpgradeSession:
         self._lock = threading.Lock()
         self.cache: dict[str, Any] = {}
         """Results steps share within a session (the plan, a fresh verification)."""
+        self.settled_at_start: list[str] = []
+        """What was settled before the session opened (``run_app``), for the start-up notice."""
 
     def banner(self) -> dict[str, Any]:
         """Target banner facts (cached; ``refresh_banner`` re-reads)."""
@@ -144,10 +146,27 @@ class UpgradeSession:
         return removed
 
     def interrupted_run(self) -> dict[str, Any] | None:
-        """The last migration run of this session that never finished, as the journal saw it."""
-        from nchat_tui.runner import interrupted_run
+        """The last migration run of this session that never finished, reconciled with the
+        ledger (``live`` when its process still runs: never called dead)."""
+        from nchat_tui.runner import reconcile_interrupted
 
-        return interrupted_run(self.journal)
+        return reconcile_interrupted(self.target, self.journal)
+
+    def start_up_notices(self) -> list[str]:
+        """The app's start-up notice: what killed runs left half-done, settled now (a restore
+        swap finished or undone, so production never stays refusing logins; a drop recorded
+        as it happened) and an interrupted migration run as the ledger tells it. Raises
+        ``NchatError`` when something could not be settled (its message says what to do)."""
+        from nchat_tui.recovery import recover_on_start
+        from nchat_tui.runner import describe_interrupted
+
+        lines = self.settled_at_start + recover_on_start(self.target, self.journal,
+                                                         reconcile_runs=False)
+        self.settled_at_start = []
+        run = self.interrupted_run()
+        if run is not None:
+            lines += describe_interrupted(run)
+        return lines
 
 
 def ssh_without_multiplexer(environ: Mapping[str, str]) -> str | None:

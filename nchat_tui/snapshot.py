@@ -4,7 +4,9 @@
 keeps a REPEATABLE READ transaction open, exports its snapshot for ``pg_dump --snapshot`` and
 takes the same counts in it, so the counts describe exactly what the dump holds.
 ``schema_inventory(conn)`` is deterministic and diff-friendly (sorted, keyed by qualified name,
-no OIDs): the verification after a migration diffs two of them.
+no OIDs): the verification after a migration diffs two of them. Keys are ``objkeys`` keys: the
+quoted form (``public.nchat_users``, ``"a.b".c``, ``a."b.c"``), never a bare dotted string;
+the snapshot says so in ``key_format`` (older manifests: ``objkeys.upgrade_snapshot_keys``).
 
 Counts are taken as the connected role; the result records that role and the tables whose rows
 row-level security could hide from it. This module only reads: it never writes to the target.
@@ -25,6 +27,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import OperationFailed
+from nchat_tui.objkeys import KEY_FORMAT, split2
+from nchat_tui.objkeys import key as okey
 from nchat_tui.resources import sql_text
 
 LEDGERS = {
@@ -40,8 +44,8 @@ LEDGER_FLAGS = {
 
 
 def qualified(schema: str, name: str) -> str:
-    """The key used everywhere: ``schema.name`` (names are not quoted)."""
-    return f"{schema}.{name}"
+    """The key used everywhere: ``objkeys.key(schema, name)`` (quoted where a part needs it)."""
+    return okey(schema, name)
 
 
 def _rows(conn: psycopg.Connection[Any], name: str,
@@ -61,8 +65,8 @@ def _keyed(rows: list[dict[str, Any]], *key_cols: str,
            drop: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
-        key = ".".join(str(r[c]) for c in key_cols)
-        out[key] = {k: v for k, v in r.items() if k not in key_cols and k not in drop}
+        k = okey(*(str(r[c]) for c in key_cols)) if len(key_cols) > 1 else str(r[key_cols[0]])
+        out[k] = {f: v for f, v in r.items() if f not in key_cols and f not in drop}
     return dict(sorted(out.items()))
 
 
@@ -79,7 +83,8 @@ def read_ledgers(conn: psycopg.Connection[Any]) -> dict[str, list[dict[str, Any]
 def schema_inventory(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """Everything a migration could change, as sorted dicts keyed by qualified name.
 
-    Keys: schemas, tables, columns (``schema.relation.column``), indexes, constraints
+    Keys (``objkeys`` form): schemas and extensions by name; tables, columns
+    (``schema.relation.column``), indexes, constraints
     (``schema.table_or_domain.name``), functions (``schema.name(args)``), triggers
     (``schema.table.name``), views (views and materialized views), sequences, extensions,
     enums, ledgers. Sequence ``last_value`` is informative (not transactional).
@@ -94,7 +99,7 @@ def schema_inventory(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         "constraints": _keyed(_rows(conn, "snapshot/constraints.sql"),
                               "schema", "owner_object", "name"),
         "functions": dict(sorted(
-            (f"{f['schema']}.{f['name']}({f['arguments']})",
+            (f"{okey(f['schema'], f['name'])}({f['arguments']})",
              {k: v for k, v in f.items() if k not in ("schema", "name", "arguments")})
             for f in functions)),
         "triggers": _keyed(_rows(conn, "snapshot/triggers.sql"), "schema", "table", "name"),
@@ -124,16 +129,15 @@ def database_identity(conn: psycopg.Connection[Any]) -> dict[str, Any]:
 def data_tables(inventory: dict[str, Any]) -> list[tuple[str, str]]:
     """(schema, name) of the tables holding rows of their own (not partitioned parents)."""
     out = []
-    for key, t in inventory["tables"].items():
+    for k, t in inventory["tables"].items():
         if t["kind"] == "r":
-            schema, _, name = key.partition(".")
-            out.append((schema, name))
+            out.append(split2(k))
     return out
 
 
 def count_rows(conn: psycopg.Connection[Any], tables: list[tuple[str, str]],
                on_table: Callable[[str, int], None] | None = None) -> dict[str, int]:
-    """Exact ``count(*)`` of each table, keyed ``schema.name``."""
+    """Exact ``count(*)`` of each table, keyed ``qualified(schema, name)``."""
     template = sql.SQL(sql_text("snapshot/count_rows.sql"))
     out: dict[str, int] = {}
     for schema, name in tables:
@@ -178,6 +182,7 @@ class SnapshotSession:
         role = role_info(self.conn)
         counts = count_rows(self.conn, self.tables(), on_table)
         return {
+            "key_format": KEY_FORMAT,
             "snapshot_id": self.snapshot_id,
             "txid_snapshot": self.txid_snapshot,
             "taken_at": self.taken_at.isoformat() if hasattr(self.taken_at, "isoformat")
@@ -203,10 +208,10 @@ def read_table_stats(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     taken = rows[0]["taken_at"] if rows else dt.datetime.now(dt.UTC)
     return {"taken_at": taken.isoformat(),
             "stats_reset": reset.isoformat() if reset else None,
-            "tables": {f"{r['schema']}.{r['name']}": {"ins": int(r["n_tup_ins"]),
-                                                       "upd": int(r["n_tup_upd"]),
-                                                       "del": int(r["n_tup_del"]),
-                                                       "relid": int(r["relid"])}
+            "tables": {qualified(r["schema"], r["name"]): {"ins": int(r["n_tup_ins"]),
+                                                           "upd": int(r["n_tup_upd"]),
+                                                           "del": int(r["n_tup_del"]),
+                                                           "relid": int(r["relid"])}
                        for r in rows}}
 
 

@@ -44,7 +44,7 @@ def pgss_state(facts: dict[str, Any]) -> dict[str, Any]:
 
 def gather_status(target: Target, conn: psycopg.Connection[Any] | None = None) -> dict[str, Any]:
     """Everything `status --json` prints. Opens (and closes) its own connection if none given."""
-    from nchat_tui.ledger import detect_ledger, pending
+    from nchat_tui.ledger import describe_context, detect_ledger, pending, pending_context
     from nchat_tui.migrations import discover
 
     own = conn is None
@@ -69,16 +69,33 @@ def gather_status(target: Target, conn: psycopg.Connection[Any] | None = None) -
                    "current_version": ledger.current_version()},
         "migrations_dir": str(target.migrations_dir) if target.migrations_dir else None,
         "pending": [],
+        "pending_known": False,
+        "pending_unknown": None,
+        "pending_files": [],
+        "out_of_order": [],
         "warnings": list(target.notes),
     }
     if target.migrations_dir:
         if not target.migrations_dir.is_dir():
-            out["warnings"].append(f"migrations directory {target.migrations_dir} does not exist")
+            out["pending_unknown"] = f"migrations directory {target.migrations_dir} does not exist"
+            out["warnings"].append(out["pending_unknown"])
         else:
             disc = discover(target.migrations_dir)
-            out["pending"] = [f.name for f in pending(disc.files, ledger)]
+            todo = pending(disc.files, ledger)
+            ctx = pending_context(disc, ledger, todo)
+            out["pending"] = [f.name for f in todo]
+            out["pending_known"] = True
+            out["pending_files"] = [{**ctx[f.name], "notes": describe_context(ctx[f.name])}
+                                    for f in todo]
+            out["out_of_order"] = [f.name for f in todo if ctx[f.name]["out_of_order"]]
+            if out["out_of_order"]:
+                out["warnings"].append(
+                    f"{len(out['out_of_order'])} pending file(s) sort below the latest applied "
+                    f"version ({ledger.current_version()}): {', '.join(out['out_of_order'])} "
+                    "will run out of order, after files they numerically precede")
             out["warnings"].extend(disc.warnings)
     else:
-        out["warnings"].append("no migrations directory (give --migrations or --backend-dir): "
-                               "pending migrations cannot be listed")
+        out["pending_unknown"] = ("no migrations directory (give --migrations or "
+                                  "--backend-dir)")
+        out["warnings"].append(out["pending_unknown"] + ": pending migrations cannot be listed")
     return out

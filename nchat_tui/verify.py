@@ -7,18 +7,25 @@ its evidence:
 - schema: the live inventory diffed against the before one; the objects the applied migration
   files create must exist (derived from the files' own DDL by ``ddl_effects``, never a hand
   list), what they drop must be gone, and every other change is "unexpected";
-- data: every table that existed before has at least its before row count (exact counts under
-  a size threshold, ``pg_class.reltuples`` estimates with a stated tolerance above it), unless
-  a migration deletes rows from it; soft-deleted rows are reported separately; the counting
-  role and whether row-level security could hide rows from it are stated;
+- data: every table that existed before has at least its before row count, unless a migration
+  deletes rows from it: exact ``count(*)`` of every table by default, within a time budget the
+  operator sees (a table the budget did not reach fails the check: never assumed fine);
+  estimates only for the tables the operator asks for (``estimate_over_bytes``), ANALYZEd
+  first and reported with their error, never as a plain ``ok`` (``rowcounts``); soft-deleted
+  rows are reported separately; the counting role and whether row-level security could hide
+  rows from it are stated;
 - health: invalid indexes, NOT VALID constraints, disabled triggers, sequences near their
   limit, extensions behind the server's version, tables never analyzed, and ledger rows for
   every applied file;
-- seed 004 (v0.4.0) integrity checks, when that upgrade is the one applied;
+- the v0.4.0 guide's integrity checks (``release_v040``), when the applied files are that
+  release's, recognised by the objects they create (never by a version number); otherwise
+  they are skipped with the reason;
 - the application's health URL, when given.
 
-It only reads the target, apart from the "stats baseline" file it writes in the state
-directory (for the rollback decision's "rows written since"). It never imports textual.
+Objects are keyed by ``objkeys`` keys (quoted where a name needs it), never a bare dotted
+string. It only reads the target (apart from ANALYZE when estimates are asked for) and writes
+the "stats baseline" file in the state directory (for the rollback decision's "rows written
+since"). It never imports textual.
 """
 
 from __future__ import annotations
@@ -39,24 +46,21 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from nchat_tui import release_v040
 from nchat_tui.ddl_effects import Effects, analyse_files
 from nchat_tui.errors import BadInput, OperationFailed
+from nchat_tui.objkeys import function_base, parent, split2, split_key, upgrade_snapshot_keys
+from nchat_tui.objkeys import key as okey
 from nchat_tui.resources import sql_text
+from nchat_tui.rowcounts import DEFAULT_BUDGET_S, Counter
 from nchat_tui.snapshot import read_table_stats
 from nchat_tui.target import Target
 
 OK, WARN, FAILED, SKIPPED = "ok", "warn", "failed", "skipped"
-EXACT_COUNT_LIMIT_BYTES = 256 * 1024**2
-"""Tables larger than this (relpages, lock-free) are checked by estimate, not count(*)."""
-ESTIMATE_TOLERANCE = 0.10
-"""An estimated count may be this fraction below the before count and still pass."""
 SEQUENCE_WARN, SEQUENCE_FAIL = 0.80, 0.95
-SEED004_VERSIONS = {13, 14, 15, 16}
-SEED004_MIN_NEW_INDEXES = 15
 LEDGER_TABLES = {"np_common.schema_versions", "nself_ops.migrations", "public.schema_migrations"}
 LEDGER_SCHEMAS = {"np_common", "nself_ops"}
 HEALTHY = ("ok", "healthy")
-COUNT_TIMEOUT_MS = 120_000
 
 ProgressFn = Callable[[str, float | None], None]
 
@@ -85,6 +89,8 @@ class VerifyReport:
     started_at: str = ""
     duration_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    release_checks: dict[str, Any] = field(default_factory=dict)
+    """Whether the applied files were recognised as a release with checks of its own, why."""
 
     @property
     def ok(self) -> bool:
@@ -111,12 +117,13 @@ class VerifyReport:
 # the before-snapshot
 # ---------------------------------------------------------------------------------------------
 def snapshot_of(obj: dict[str, Any]) -> dict[str, Any]:
-    """The snapshot inside a manifest (``{"snapshot": {...}}``), or the snapshot itself."""
+    """The snapshot inside a manifest (``{"snapshot": {...}}``), or the snapshot itself,
+    keyed as ``objkeys`` keys objects (an older manifest's dotted keys are rewritten)."""
     if "inventory" in obj and "row_counts" in obj:
-        return obj
+        return upgrade_snapshot_keys(obj)
     snap = obj.get("snapshot")
     if isinstance(snap, dict) and "inventory" in snap:
-        return snap
+        return upgrade_snapshot_keys(snap)
     raise BadInput("this JSON is neither a backup manifest with a snapshot nor a snapshot "
                    "(no inventory and row_counts)")
 
@@ -160,19 +167,27 @@ def _rows(conn: psycopg.Connection[Any], name: str,
         return [dict(r) for r in cur.fetchall()]
 
 
-def _is_ledger_key(cat: str, key: str, obj: dict[str, Any] | None) -> bool:
+def _size(n: int) -> str:
+    import humanize
+
+    return str(humanize.naturalsize(n, binary=True))
+
+
+def _is_ledger_key(cat: str, k: str, obj: dict[str, Any] | None) -> bool:
     if cat == "schemas":
-        return key in LEDGER_SCHEMAS
+        return k in LEDGER_SCHEMAS
+    if cat not in ("tables", "sequences", "columns", "constraints", "triggers", "indexes"):
+        return False
+    parts = split_key(k)
     if cat in ("tables", "sequences"):
-        return key in LEDGER_TABLES or key.split(".", 1)[0] in LEDGER_SCHEMAS \
-            or any(key.startswith(t + "_") for t in LEDGER_TABLES)
+        return k in LEDGER_TABLES or parts[0] in LEDGER_SCHEMAS \
+            or any(k.startswith(t + "_") for t in LEDGER_TABLES)
     if cat in ("columns", "constraints", "triggers"):
-        return any(key.startswith(t + ".") for t in LEDGER_TABLES) \
-            or key.split(".", 1)[0] in LEDGER_SCHEMAS
+        return okey(*parts[:2]) in LEDGER_TABLES or parts[0] in LEDGER_SCHEMAS
     if cat == "indexes":
-        schema = key.split(".", 1)[0]
         table = (obj or {}).get("table")
-        return schema in LEDGER_SCHEMAS or f"{schema}.{table}" in LEDGER_TABLES
+        return parts[0] in LEDGER_SCHEMAS or (
+            table is not None and okey(parts[0], table) in LEDGER_TABLES)
     return False
 
 
@@ -207,12 +222,15 @@ def diff_inventory(before: dict[str, Any], after: dict[str, Any], *,
             if not include_ledgers and _is_ledger_key(cat, k, a[k]):
                 continue
             ob, oa = _normalise(cat, b[k]), _normalise(cat, a[k])
-            if ob != oa:
-                if isinstance(ob, dict) and isinstance(oa, dict):
-                    changed[k] = {f: [ob.get(f), oa.get(f)] for f in sorted(set(ob) | set(oa))
-                                  if ob.get(f) != oa.get(f)}
-                else:
-                    changed[k] = {"value": [ob, oa]}
+            if isinstance(ob, dict) and isinstance(oa, dict):
+                # Only what the before side recorded: an older snapshot lacks newer fields
+                # (a view's full definition), which is not a change of the object.
+                fields = {f: [ob.get(f), oa.get(f)] for f in sorted(ob)
+                          if ob.get(f) != oa.get(f)}
+                if fields:
+                    changed[k] = fields
+            elif ob != oa:
+                changed[k] = {"value": [ob, oa]}
         if added or removed or changed:
             out[cat] = {"added": added, "removed": removed, "changed": changed}
     return out
@@ -222,16 +240,16 @@ def diff_is_empty(d: dict[str, dict[str, Any]]) -> bool:
     return not any(v["added"] or v["removed"] or v["changed"] for v in d.values())
 
 
-def _owner_table(cat: str, key: str, obj: dict[str, Any] | None) -> str | None:
+def _owner_table(cat: str, k: str, obj: dict[str, Any] | None) -> str | None:
     if cat in ("columns", "constraints", "triggers"):
-        return key.rsplit(".", 1)[0]
+        return parent(k)
     if cat == "indexes" and obj and obj.get("table"):
-        return f"{key.split('.', 1)[0]}.{obj['table']}"
+        return okey(split_key(k)[0], obj["table"])
     return None
 
 
-def _function_key(key: str) -> str:
-    return key.split("(", 1)[0]
+def _function_key(k: str) -> str:
+    return function_base(k)
 
 
 def explain_change(cat: str, key: str, change: str, obj: dict[str, Any] | None,
@@ -253,8 +271,10 @@ def explain_change(cat: str, key: str, change: str, obj: dict[str, Any] | None,
         if cat in ("constraints", "indexes") and owner and owner in eff.unnamed_on:
             return eff.altered_tables.get(owner) or "an unnamed constraint or index"
         if cat == "sequences":
+            seq_schema, seq_name = split2(key)
             for t, f in eff.created_tables.items():
-                if key.startswith(t + "_"):
+                t_schema, t_name = split2(t)
+                if seq_schema == t_schema and seq_name.startswith(t_name + "_"):
                     return f
         if cat == "enums" and key in eff.enum_values:
             return "ALTER TYPE ... ADD VALUE"
@@ -395,10 +415,14 @@ def find_applied(conn: psycopg.Connection[Any], migrations_dir: Path | None,
 class _Run:
     def __init__(self, conn: psycopg.Connection[Any], before: dict[str, Any],
                  after: dict[str, Any], eff: Effects, applied: AppliedSet | None,
-                 report: VerifyReport, exact_limit: int, tolerance: float) -> None:
+                 report: VerifyReport, *, estimate_over: int | None = None,
+                 budget_s: float = DEFAULT_BUDGET_S, say: ProgressFn | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.conn, self.before, self.after, self.eff = conn, before, after, eff
         self.applied, self.report = applied, report
-        self.exact_limit, self.tolerance = exact_limit, tolerance
+        self.estimate_over, self.budget_s = estimate_over, budget_s
+        self.say: ProgressFn = say or (lambda _t, _f: None)
+        self.cancel = cancel
         self.diff = diff_inventory(before["inventory"], after)
 
     def add(self, check_id: str, status: str, summary: str, **evidence: Any) -> Check:
@@ -428,129 +452,207 @@ class _Run:
                          + (" and valid" if self.eff.creates["indexes"] else ""),
                          expected=n_expected, effects=self.eff.as_dict())
         removed = [u for u in unexpected if u["change"] == "removed"]
-        others = [u for u in unexpected if u["change"] != "removed"]
         ev = {"explained": explained, "unexpected": unexpected}
         if self.eff.opaque:
             ev["opaque_statements"] = self.eff.opaque
         if not unexpected:
             self.add("schema.unexpected", OK, f"no unexpected change ({len(explained)} change(s) "
                      "explained by the applied files)", **ev)
-            return
-        listed = ", ".join(f"{u['category']} {u['key']} {u['change']}" for u in unexpected[:8])
-        more = f" (and {len(unexpected) - 8} more)" if len(unexpected) > 8 else ""
-        # A removal nobody asked for is lost schema (an index, a column): that fails. An
-        # unexplained addition or change is shown but does not fail, and neither does anything
-        # when a DO block could be the cause.
-        status = FAILED if removed and not self.eff.opaque else WARN
-        note = " (DO blocks in the applied files may explain them)" if self.eff.opaque else ""
-        self.add("schema.unexpected", status, f"{len(unexpected)} unexpected change(s): "
-                 f"{listed}{more}{note}", **ev)
-        _ = others
+        else:
+            listed = ", ".join(f"{u['category']} {u['key']} {u['change']}"
+                               for u in unexpected[:8])
+            more = f" (and {len(unexpected) - 8} more)" if len(unexpected) > 8 else ""
+            # A removal nobody asked for is lost schema (an index, a column): that fails. An
+            # unexplained addition or change is shown but does not fail, and neither does
+            # anything when a DO block could be the cause.
+            status = FAILED if removed and not self.eff.opaque else WARN
+            note = " (DO blocks in the applied files may explain them)" if self.eff.opaque else ""
+            self.add("schema.unexpected", status, f"{len(unexpected)} unexpected change(s): "
+                     f"{listed}{more}{note}", **ev)
+        if self.applied is not None:
+            self.foreign_keys()
+
+    def foreign_keys(self) -> None:
+        """Every foreign key the applied files declare exists with its declared delete rule."""
+        live = {(okey(r["schema"], r["table"]), tuple(r["columns"]),
+                 okey(r["ref_schema"], r["ref_table"])): r
+                for r in _rows(self.conn, "verify/foreign_keys.sql")}
+        fks: list[dict[str, Any]] = []
+        bad: list[str] = []
+        for fk in self.eff.foreign_keys:
+            if fk.table not in self.eff.created_tables and fk.table not in (
+                    self.after.get("tables") or {}):
+                continue  # a table a later file dropped again
+            r = live.get((fk.table, tuple(fk.columns), fk.ref_table))
+            item = {"table": fk.table, "columns": fk.columns, "references": fk.ref_table,
+                    "declared_on_delete": fk.on_delete, "file": fk.file,
+                    "live_on_delete": r["on_delete"] if r else None,
+                    "name": r["name"] if r else fk.name,
+                    "validated": r["validated"] if r else None}
+            fks.append(item)
+            if r is None:
+                bad.append(f"{fk.table}({', '.join(fk.columns)}) -> {fk.ref_table} missing")
+            elif r["on_delete"] != fk.on_delete:
+                bad.append(f"{fk.table}({', '.join(fk.columns)}) ON DELETE {r['on_delete']}, "
+                           f"declared {fk.on_delete}")
+        if bad:
+            self.add("schema.foreign_keys", FAILED, "foreign keys: " + "; ".join(bad),
+                     foreign_keys=fks)
+        elif not fks:
+            self.add("schema.foreign_keys", OK, "the applied files declare no foreign key",
+                     foreign_keys=fks)
+        else:
+            rules = sorted({f["live_on_delete"] for f in fks})
+            self.add("schema.foreign_keys", OK, f"{len(fks)} foreign key(s) declared by the "
+                     f"applied files present with their delete rules ({', '.join(rules)})",
+                     foreign_keys=fks)
 
     # -- data ---------------------------------------------------------------------------------
-    def data(self) -> None:
-        from nchat_tui.snapshot import role_info
+    def data(self, lo: float = 0.35, hi: float = 0.7) -> None:
+        from nchat_tui.snapshot import qualified, role_info
 
         role = role_info(self.conn)
-        sizes = {f"{r['schema']}.{r['name']}": r for r in _rows(self.conn,
-                                                                "verify/table_sizes.sql")}
+        sizes = {qualified(r["schema"], r["name"]): r for r in _rows(self.conn,
+                                                                    "verify/table_sizes.sql")}
         live_tables = self.after.get("tables") or {}
         before_counts: dict[str, int] = self.before.get("row_counts") or {}
-        template = sql.SQL(sql_text("snapshot/count_rows.sql"))
-        self.conn.execute(sql.SQL("SET statement_timeout = {}").format(
-            sql.Literal(f"{COUNT_TIMEOUT_MS}ms")))
+        counter = Counter(self.conn, budget_s=self.budget_s, cancel=self.cancel)
+        todo = sorted(before_counts.items())
+        here = [k for k, _ in todo if k in live_tables]
+        total_bytes = sum(int((sizes.get(k) or {}).get("bytes") or 0) for k in here)
+        done_bytes = 0
         tables: list[dict[str, Any]] = []
         lower: list[str] = []
         gone: list[str] = []
-        for key, before_n in sorted(before_counts.items()):
-            schema, _, name = key.partition(".")
-            t: dict[str, Any] = {"table": key, "before": before_n}
-            if key not in live_tables:
-                by = self.eff.drops["tables"].get(key)
-                t.update(after=None, method="absent", ok=bool(by), dropped_by=by)
-                if not by:
-                    gone.append(key)
+        unproven: list[str] = []
+        uncounted: list[str] = []
+        try:
+            for i, (k, before_n) in enumerate(todo, 1):
+                t: dict[str, Any] = {"table": k, "before": before_n}
+                if k not in live_tables:
+                    by = self.eff.drops["tables"].get(k)
+                    t.update(after=None, method="absent", ok=bool(by), dropped_by=by,
+                             status="ok" if by else "gone")
+                    if not by:
+                        gone.append(k)
+                    tables.append(t)
+                    continue
+                nbytes = int((sizes.get(k) or {}).get("bytes") or 0)
+                estimate = self.estimate_over is not None and nbytes > self.estimate_over
+                frac = lo + (hi - lo) * (done_bytes + i) / (total_bytes + len(todo) or 1)
+                self.say(f"data: {'estimating' if estimate else 'counting'} {k} "
+                         f"({i} of {len(todo)}, {_size(done_bytes)} of {_size(total_bytes)}; "
+                         f"{counter.elapsed():.0f}s of a {self.budget_s:g}s budget)",
+                         min(frac, hi))
+                schema, name = split2(k)
+                c = counter.estimate(schema, name) if estimate else counter.exact(schema, name)
+                done_bytes += nbytes
+                t.update(after=c.rows, method=c.method, bytes=nbytes, seconds=c.seconds)
+                if c.note:
+                    t["note"] = c.note
+                if c.method == "exact":
+                    assert c.rows is not None
+                    t["delta"] = c.rows - before_n
+                    status = "ok" if c.rows >= before_n else "lost"
+                elif c.method == "estimate":
+                    assert c.rows is not None and c.error is not None
+                    t.update(delta=c.rows - before_n, error=c.error)
+                    # Below the before count by more than its error: rows are gone. Otherwise
+                    # the estimate cannot prove anything either way.
+                    status = "lost" if c.rows + c.error < before_n else "estimate"
+                else:
+                    status = "not_counted"
+                deleting = self.eff.deletes_rows.get(k)
+                if status in ("lost", "estimate") and deleting:
+                    t["deleted_by_migration"] = deleting
+                    status = "ok" if status == "lost" else status
+                t["status"] = status
+                t["ok"] = status == "ok"
+                t["rls_could_hide_rows"] = bool(live_tables[k].get("rls_could_hide_rows"))
+                {"lost": lower, "estimate": unproven, "not_counted": uncounted}.get(
+                    status, []).append(k)
                 tables.append(t)
-                continue
-            size = sizes.get(key) or {}
-            nbytes = int(size.get("bytes") or 0)
-            estimate = float(size.get("reltuples") or -1)
-            if nbytes > self.exact_limit and estimate >= 0:
-                after_n = int(estimate)
-                ok = after_n >= before_n * (1 - self.tolerance)
-                t.update(after=after_n, method="estimate", bytes=nbytes,
-                         tolerance=self.tolerance)
-            else:
-                row = self.conn.execute(template.format(
-                    table=sql.Identifier(schema, name))).fetchone()
-                assert row is not None
-                after_n = int(row[0])
-                ok = after_n >= before_n
-                t.update(after=after_n, method="exact")
-            t["delta"] = after_n - before_n
-            deleting = self.eff.deletes_rows.get(key)
-            if not ok and deleting:
-                t["deleted_by_migration"] = deleting
-                ok = True
-            t["ok"] = ok
-            t["rls_could_hide_rows"] = bool(live_tables[key].get("rls_could_hide_rows"))
-            if not ok:
-                lower.append(key)
-            tables.append(t)
-        self.conn.execute("RESET statement_timeout")
+        except BaseException:
+            counter.done()
+            raise
         hidden = [k for k, t in live_tables.items() if t.get("rls_could_hide_rows")]
         ev: dict[str, Any] = {
             "counted_as": role, "before_counted_as": self.before.get("counted_as"),
-            "rls_could_hide_rows": hidden,
-            "exact_count_limit_bytes": self.exact_limit, "estimate_tolerance": self.tolerance,
-            "tables": tables}
+            "rls_could_hide_rows": hidden, "count_budget_s": self.budget_s,
+            "count_seconds": round(counter.elapsed(), 3),
+            "estimate_over_bytes": self.estimate_over, "tables": tables}
         who = f"counted as {role['role']}" + (" (superuser)" if role.get("is_superuser") else "")
-        if lower or gone:
-            parts = [f"{t['table']} has {t['after']} row(s), {t['before']} before"
-                     + (" (estimate)" if t.get("method") == "estimate" else "")
-                     for t in tables if t["table"] in lower]
+        by_key = {t["table"]: t for t in tables}
+        if lower or gone or uncounted:
+            parts = []
+            for k in lower:
+                t = by_key[k]
+                parts.append(f"{k} has {t['after']} row(s), {t['before']} before"
+                             if t["method"] == "exact" else
+                             f"{k} has about {t['after']} +- {t['error']} row(s) (estimate after "
+                             f"ANALYZE), {t['before']} before")
             parts += [f"{k} is gone" for k in gone]
             rls = (" - row-level security could hide rows from this role: count as the owner or "
                    "a superuser") if hidden else ""
-            self.add("data.row_counts", FAILED, f"rows missing: {'; '.join(parts)} ({who}){rls}",
-                     **ev)
+            text = f"rows missing: {'; '.join(parts)} ({who}){rls}" if parts else ""
+            if uncounted:
+                spent = " (the time budget ran out)" if counter.spent else ""
+                text += ("; " if text else "") + (
+                    f"{len(uncounted)} table(s) not counted{spent}: {', '.join(uncounted[:5])}"
+                    + (" ..." if len(uncounted) > 5 else "") + " - their rows are not verified; "
+                    "give a larger --count-budget, or --estimate-over MB for the large tables")
+            self.add("data.row_counts", FAILED, text, **ev)
+        elif unproven:
+            n_exact = sum(1 for t in tables if t.get("method") == "exact")
+            est = "; ".join(f"{k} about {by_key[k]['after']:,} +- {by_key[k]['error']:,} "
+                            f"({by_key[k]['before']:,} before)" for k in unproven[:4])
+            more = f" and {len(unproven) - 4} more" if len(unproven) > 4 else ""
+            self.add("data.row_counts", WARN, f"{n_exact} table(s) counted exactly have at "
+                     f"least their before row count; {len(unproven)} estimated after ANALYZE "
+                     f"(not proven, as asked): {est}{more} ({who})", **ev)
         elif hidden:
             self.add("data.row_counts", WARN, f"every table has at least its before row count, "
                      f"but row-level security could hide rows of {len(hidden)} table(s) from "
                      f"{role['role']} ({who})", **ev)
         else:
-            n_est = sum(1 for t in tables if t.get("method") == "estimate")
-            est = (f"; {n_est} large table(s) by estimate within {self.tolerance:.0%}"
-                   if n_est else "")
             self.add("data.row_counts", OK, f"all {len(tables)} table(s) have at least their "
-                     f"before row count ({who}{est})", **ev)
-        self.soft_deleted(sizes)
+                     f"before row count, counted exactly in {counter.elapsed():.1f}s ({who})",
+                     **ev)
+        try:
+            self.soft_deleted(counter, {t["table"] for t in tables if t.get("method") == "exact"})
+        finally:
+            counter.done()
 
-    def soft_deleted(self, sizes: dict[str, dict[str, Any]]) -> None:
+    def soft_deleted(self, counter: Counter, counted: set[str]) -> None:
         preds = {"deleted_at": "{col} IS NOT NULL", "is_deleted": "{col} IS TRUE",
                  "is_archived": "{col} IS TRUE"}
         template = sql.SQL(sql_text("verify/count_flagged.sql"))
         found: list[dict[str, Any]] = []
         for col in _rows(self.conn, "verify/soft_delete_columns.sql"):
-            key = f"{col['schema']}.{col['table']}"
-            item: dict[str, Any] = {"table": key, "column": col["column"]}
-            if int((sizes.get(key) or {}).get("bytes") or 0) > self.exact_limit:
-                item["flagged"] = None
-                item["note"] = "too large to count here"
-            elif col["column"] != "deleted_at" and col["type"] != "boolean":
+            k = okey(col["schema"], col["table"])
+            item: dict[str, Any] = {"table": k, "column": col["column"]}
+            if col["column"] != "deleted_at" and col["type"] != "boolean":
                 item["flagged"] = None
                 item["note"] = f"type {col['type']}: not a flag"
+            elif k not in counted:
+                item["flagged"] = None
+                item["note"] = "not counted: its rows were estimated or not counted"
             else:
                 pred = sql.SQL(preds[col["column"]]).format(col=sql.Identifier(col["column"]))
-                row = self.conn.execute(template.format(
-                    predicate=pred, table=sql.Identifier(col["schema"], col["table"]))).fetchone()
-                assert row is not None
-                item["flagged"], item["total"] = int(row[0]), int(row[1])
+                rows = counter.query(template.format(
+                    predicate=pred, table=sql.Identifier(col["schema"], col["table"])))
+                if rows is None:
+                    item["flagged"] = None
+                    item["note"] = "not counted: the time budget was spent"
+                else:
+                    item["flagged"], item["total"] = int(rows[0]["flagged"]), int(rows[0]["total"])
             found.append(item)
-        counted = [f for f in found if f.get("flagged")]
+        counted_items = [f for f in found if f.get("flagged")]
         summary = ("soft-deleted or archived rows (still counted above): "
-                   + ", ".join(f"{f['table']}.{f['column']} {f['flagged']}" for f in counted)
-                   if counted else f"no soft-deleted rows ({len(found)} marker column(s) found)")
+                   + ", ".join(f"{f['table']}.{f['column']} {f['flagged']}"
+                               for f in counted_items)
+                   if counted_items else f"no soft-deleted rows ({len(found)} marker column(s) "
+                   "found)")
         self.add("data.soft_deleted", OK, summary, columns=found)
 
     # -- health -------------------------------------------------------------------------------
@@ -558,13 +660,13 @@ class _Run:
         inv = _rows(self.conn, "verify/invalid_indexes.sql")
         if inv:
             self.add("health.invalid_indexes", FAILED, "invalid index(es): " + ", ".join(
-                f"{r['schema']}.{r['name']} on {r['table']}" for r in inv)
+                f"{okey(r['schema'], r['name'])} on {r['table']}" for r in inv)
                 + " (drop with DROP INDEX CONCURRENTLY and rebuild)", indexes=inv)
         else:
             self.add("health.invalid_indexes", OK, "no invalid index")
         nv = _rows(self.conn, "verify/not_valid_constraints.sql")
         before_c = self.before["inventory"].get("constraints") or {}
-        new_nv = [r for r in nv if (before_c.get(f"{r['schema']}.{r['owner_object']}.{r['name']}")
+        new_nv = [r for r in nv if (before_c.get(okey(r["schema"], r["owner_object"], r["name"]))
                                     or {}).get("validated", True)]
         if nv:
             self.add("health.not_valid_constraints", WARN,
@@ -576,7 +678,7 @@ class _Run:
             self.add("health.not_valid_constraints", OK, "every constraint is validated")
         dis = _rows(self.conn, "verify/disabled_triggers.sql")
         before_t = self.before["inventory"].get("triggers") or {}
-        newly = [r for r in dis if (before_t.get(f"{r['schema']}.{r['table']}.{r['name']}") or {})
+        newly = [r for r in dis if (before_t.get(okey(r["schema"], r["table"], r["name"])) or {})
                  .get("enabled", "O") not in ("D", "R")]
         if newly:
             self.add("health.disabled_triggers", FAILED, "trigger(s) disabled since the backup: "
@@ -594,7 +696,7 @@ class _Run:
         if hot:
             status = FAILED if worst >= SEQUENCE_FAIL else WARN
             self.add("health.sequences", status, "sequence(s) near exhaustion: " + ", ".join(
-                f"{r['schema']}.{r['name']} {r['used_fraction']:.0%}" for r in hot),
+                f"{okey(r['schema'], r['name'])} {r['used_fraction']:.0%}" for r in hot),
                 sequences=hot, warn_at=SEQUENCE_WARN, fail_at=SEQUENCE_FAIL)
         else:
             self.add("health.sequences", OK, f"{len(seqs)} sequence(s), the fullest at "
@@ -611,7 +713,7 @@ class _Run:
         if na:
             self.add("health.never_analyzed", WARN, f"{len(na)} table(s) never analyzed: the "
                      "planner guesses their size (run the maintenance step VACUUM ANALYZE): "
-                     + ", ".join(f"{r['schema']}.{r['name']}" for r in na[:8])
+                     + ", ".join(okey(r["schema"], r["name"]) for r in na[:8])
                      + (" ..." if len(na) > 8 else ""), tables=na)
         else:
             self.add("health.never_analyzed", OK, "every table has been analyzed")
@@ -647,67 +749,6 @@ class _Run:
             self.add("health.ledger", OK, f"{a.ledger_kind} ledger records all "
                      f"{len(a.files)} file(s) applied by this upgrade"
                      + (": " + ", ".join(f.name for f in a.files) if a.files else ""), **ev)
-
-    # -- seed 004 -----------------------------------------------------------------------------
-    def seed004(self) -> None:
-        taken = self.before.get("taken_at")
-        before_ts = dt.datetime.fromisoformat(taken) if taken else dt.datetime.now(dt.UTC)
-
-        def has(table: str, column: str) -> bool:
-            return bool(_rows(self.conn, "verify/column_exists.sql",
-                              {"schema": "public", "table": table, "column": column})[0]["present"])
-
-        if has("nchat_messages", "is_encrypted") and has("nchat_messages", "created_at"):
-            m = _rows(self.conn, "verify/seed004_messages.sql", {"before": before_ts})[0]
-            st = FAILED if m["encrypted_existing"] else OK
-            self.add("seed004.messages", st, f"{m['total']} message(s): {m['unencrypted']} "
-                     f"unencrypted, {m['encrypted']} encrypted"
-                     + (f"; {m['encrypted_existing']} that existed before are marked encrypted"
-                        if m["encrypted_existing"] else "; existing messages unencrypted"), **m)
-        else:
-            self.add("seed004.messages", FAILED, "nchat_messages.is_encrypted is missing "
-                     "(migration 014 not applied?)")
-        if has("nchat_channels", "enforce_encryption") and has("nchat_channels", "created_at"):
-            c = _rows(self.conn, "verify/seed004_channels.sql", {"before": before_ts})[0]
-            st = FAILED if c["enforced_existing"] else OK
-            self.add("seed004.channels", st, f"{c['total']} channel(s): {c['non_enforced']} not "
-                     f"enforcing encryption, {c['enforced']} enforcing"
-                     + (f"; {c['enforced_existing']} that existed before now enforce it"
-                        if c["enforced_existing"] else "; existing channels unchanged"), **c)
-        else:
-            self.add("seed004.channels", FAILED, "nchat_channels.enforce_encryption is missing "
-                     "(migration 014 not applied?)")
-        live = {(f"{r['schema']}.{r['table']}", tuple(r["columns"]),
-                 f"{r['ref_schema']}.{r['ref_table']}"): r
-                for r in _rows(self.conn, "verify/foreign_keys.sql")}
-        fks: list[dict[str, Any]] = []
-        bad: list[str] = []
-        for fk in self.eff.foreign_keys:
-            r = live.get((fk.table, tuple(fk.columns), fk.ref_table))
-            item = {"table": fk.table, "columns": fk.columns, "references": fk.ref_table,
-                    "declared_on_delete": fk.on_delete, "file": fk.file,
-                    "live_on_delete": r["on_delete"] if r else None,
-                    "name": r["name"] if r else fk.name,
-                    "validated": r["validated"] if r else None}
-            fks.append(item)
-            if r is None:
-                bad.append(f"{fk.table}({', '.join(fk.columns)}) -> {fk.ref_table} missing")
-            elif r["on_delete"] != fk.on_delete:
-                bad.append(f"{fk.table}({', '.join(fk.columns)}) ON DELETE {r['on_delete']}, "
-                           f"declared {fk.on_delete}")
-        if bad:
-            self.add("seed004.foreign_keys", FAILED, "foreign keys: " + "; ".join(bad),
-                     foreign_keys=fks)
-        else:
-            rules = sorted({f["live_on_delete"] for f in fks})
-            self.add("seed004.foreign_keys", OK if fks else WARN,
-                     f"{len(fks)} foreign key(s) declared by the applied files present with their "
-                     f"delete rules ({', '.join(rules) or 'none'})", foreign_keys=fks)
-        idx = self.diff.get("indexes", {}).get("added", {})
-        valid = sorted(k for k, v in idx.items() if v.get("valid"))
-        st = OK if len(valid) >= SEED004_MIN_NEW_INDEXES else FAILED
-        self.add("seed004.new_indexes", st, f"{len(valid)} new valid index(es) (the guide "
-                 f"expects {SEED004_MIN_NEW_INDEXES}+)", indexes=valid)
 
 
 def check_health_url(url: str, release: str | None, timeout: float = 5.0) -> Check:
@@ -773,11 +814,11 @@ def record_stats_baseline(conn: psycopg.Connection[Any], target: Target,
     """Write the write counters now to the state dir (atomically) and return them."""
     stats = read_table_stats(conn)
     stats["label"] = label
+    from nchat_tui.safeio import private_dir, write_file_atomic
+
     p = stats_baseline_path(target)
-    p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = p.with_suffix(".tmp")
-    tmp.write_text(json.dumps(stats, indent=1, default=str))
-    tmp.replace(p)
+    private_dir(p.parent)  # 0700/0600 from creation, every byte written and fsync'd
+    write_file_atomic(p, json.dumps(stats, indent=1, default=str).encode())
     return stats
 
 
@@ -787,8 +828,8 @@ def record_stats_baseline(conn: psycopg.Connection[Any], target: Target,
 def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None = None,
                    health_url: str | None = None, *, release: str | None = None,
                    applied: list[str] | None = None,
-                   exact_limit_bytes: int = EXACT_COUNT_LIMIT_BYTES,
-                   tolerance: float = ESTIMATE_TOLERANCE,
+                   estimate_over_bytes: int | None = None,
+                   count_budget_s: float = DEFAULT_BUDGET_S,
                    progress: ProgressFn | None = None,
                    cancel: threading.Event | None = None,
                    journal: Any = None, record_baseline: bool = True) -> VerifyReport:
@@ -798,7 +839,10 @@ def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None =
     backup's. ``applied`` names the files this upgrade applied (default: the files recorded in
     the ledger now but not in the snapshot's ledger rows). ``release``: the application version
     the health URL must report (default 0.4.0 when the v0.4.0 files were applied).
-    Raises ``BadInput`` when there is no before-snapshot; a failed check is in the report.
+    Row counts are exact, all of them within ``count_budget_s`` seconds; tables larger than
+    ``estimate_over_bytes`` (None: no table) are estimated after ANALYZE instead, with their
+    error (``rowcounts``). Raises ``BadInput`` when there is no before-snapshot; a failed check
+    is in the report.
     """
     from nchat_tui.pgtools import Cancelled
     from nchat_tui.snapshot import schema_inventory
@@ -807,7 +851,7 @@ def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None =
     t0 = time.monotonic()
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
-    def step(text: str, frac: float) -> None:
+    def step(text: str, frac: float | None) -> None:
         if cancel is not None and cancel.is_set():
             raise Cancelled("verification cancelled by the operator")
         say(text, frac)
@@ -833,18 +877,26 @@ def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None =
                                 "were not checked")
         if eff.parse_errors:
             report.notes += [f"{e['file']}: cannot parse ({e['error']})" for e in eff.parse_errors]
-        run = _Run(conn, before, after, eff, appl, report, exact_limit_bytes, tolerance)
+        if count_budget_s <= 0:
+            raise BadInput("the count budget must be a positive number of seconds")
+        run = _Run(conn, before, after, eff, appl, report, estimate_over=estimate_over_bytes,
+                   budget_s=count_budget_s, say=step, cancel=cancel)
         step("schema: comparing with the before-snapshot", 0.2)
         run.schema()
-        step("data: row counts", 0.35)
+        step("data: row counts" + (f" (estimates for tables over {_size(estimate_over_bytes)})"
+                                   if estimate_over_bytes is not None else
+                                   f", exact, within a {count_budget_s:g}s budget"), 0.35)
         run.data()
         step("health: indexes, constraints, triggers, sequences, extensions, ledger", 0.7)
         run.health()
-        seed004 = any(f.version in SEED004_VERSIONS for f in files)
-        if seed004:
-            step("seed 004 integrity checks (v0.4.0)", 0.85)
-            run.seed004()
-            release = release or "0.4.0"
+        recognised = release_v040.recognise(eff)
+        report.release_checks = {"release": release_v040.RELEASE, **recognised.__dict__}
+        if recognised.applied:
+            step(f"the v{release_v040.RELEASE} guide's integrity checks", 0.85)
+            release_v040.run_checks(conn, before, run.diff, run.add, recognised)
+            release = release or release_v040.RELEASE
+        else:
+            release_v040.skip_all(run.add, recognised)
         if record_baseline:
             try:
                 report.notes.append("stats baseline recorded at "
@@ -891,7 +943,7 @@ __all__ = ["Check", "VerifyReport", "check_health_url", "classify_diff", "diff_i
 # ---------------------------------------------------------------------------------------------
 # checklist actions (the lead registers them in actions.ACTIONS: "verify_schema", "verify_data")
 # ---------------------------------------------------------------------------------------------
-SCHEMA_STEP_CHECKS = ("schema.", "health.", "seed004.new_indexes", "seed004.foreign_keys")
+SCHEMA_STEP_CHECKS = ("schema.", "health.", "seed004.new_indexes")
 DATA_STEP_CHECKS = ("data.", "seed004.messages", "seed004.channels", "app.")
 STEP_CACHE_S = 120.0
 
@@ -911,8 +963,11 @@ def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
     if hit and time.monotonic() - hit[0] < STEP_CACHE_S:
         rep = hit[1]
     else:
+        # Exact counts unless the session asked for estimates of large tables (never silently).
         rep = verify_upgrade(ctx.target, ctx.options.get("against"),
                              ctx.options.get("health_url"), release=ctx.options.get("release"),
+                             estimate_over_bytes=ctx.options.get("estimate_over_bytes"),
+                             count_budget_s=ctx.options.get("count_budget_s") or DEFAULT_BUDGET_S,
                              progress=progress, cancel=ctx.cancel, journal=ctx.journal)
         cache["verify"] = (time.monotonic(), rep)
     mine = [c for c in rep.checks if c.id.startswith(prefixes)]
@@ -924,7 +979,10 @@ def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
         return StepResult("failed", f"{title}: " + "; ".join(f"{c.id}: {c.summary}"
                                                             for c in failed), ev)
     status = "warn" if warned else "ok"
-    return StepResult(status, f"{title}: {len(mine) - len(warned)} check(s) ok"
+    n_ok = sum(1 for c in mine if c.status == OK)
+    skipped = sum(1 for c in mine if c.status == SKIPPED)
+    return StepResult(status, f"{title}: {n_ok} check(s) ok"
+                      + (f", {skipped} skipped" if skipped else "")
                       + (", " + "; ".join(f"{c.id}: {c.summary}" for c in warned)
                          if warned else ""), ev)
 

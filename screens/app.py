@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -18,6 +17,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
+from nchat_tui.errors import NchatError
 from nchat_tui.screens.home import HomeScreen
 from nchat_tui.screens.modals import ConfirmModal, HelpModal
 from nchat_tui.screens.phase import PhaseScreen
@@ -73,12 +73,12 @@ class NchatApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="leftovers",
           description="looking for what an interrupted run left behind")
     def check_leftovers(self) -> None:
-        run = self.session.interrupted_run()
-        if run:
-            self.call_from_thread(
-                self.notify, "A migration run of this session was interrupted: "
-                f"{json.dumps(run, default=str)[:300]}. The ledger and the catalog are the truth: "
-                "run 'Check migrations were recorded'.", severity="error", timeout=30)
+        try:
+            notes = self.session.start_up_notices()
+        except NchatError as exc:
+            notes = [f"What an interrupted run left could not be settled: {exc.one_line()}"]
+        if notes:
+            self.call_from_thread(self.notify, "\n".join(notes), severity="error", timeout=30)
         found = self.session.leftovers()
         if not found:
             return
@@ -198,13 +198,26 @@ def make_app(session: UpgradeSession, monitor: Any = None, workload: Any = None,
     return NchatApp(session, monitor=monitor, workload=workload, resume=resume)
 
 
-def run_app(target: Target, workload: Any = None, path_id: str | None = None,
-            new_session: bool = False) -> int:
-    """Open the app on ``target``; the connection is checked first so a bad target is one line."""
+def open_session(target: Target, path_id: str | None = None,
+                 new_session: bool = False) -> UpgradeSession:
+    """The session ``run_app`` opens: first what a killed run left half-done is settled (an
+    unfinished restore swap would otherwise keep even the connection check out; what was done
+    goes into the start-up notice), then the connection is checked (a bad target is one line,
+    exit 2, before any screen)."""
+    from nchat_tui.recovery import recover_on_start
     from nchat_tui.status import gather_status
 
+    settled = recover_on_start(target, reconcile_runs=False)
     status = gather_status(target)  # raises ConnectError (exit 2) before the screen opens
     session = UpgradeSession(target, path_id=path_id, new=new_session, status=status)
+    session.settled_at_start = settled
+    return session
+
+
+def run_app(target: Target, workload: Any = None, path_id: str | None = None,
+            new_session: bool = False) -> int:
+    """Open the app on ``target`` (``open_session``, then the screens)."""
+    session = open_session(target, path_id, new_session)
     monitor = None
     try:
         from nchat_tui.monitor import Monitor

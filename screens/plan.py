@@ -26,6 +26,11 @@ def render_plan(plan: Any) -> list[RenderableType]:
                                               for d in plan.drift), style="bold red"))
     for w in plan.warnings:
         out.append(Text(f"! {w}", style="yellow"))
+    pf = getattr(plan, "preflight", None)
+    if pf is not None and pf.problems():
+        out.append(Text("Preflight: the files need objects this database lacks (migrate "
+                        "refuses until they exist):\n" + "\n".join(f"  {x}" for x in pf.lines()),
+                        style="bold red"))
     if not plan.files:
         out.append(Text("Nothing to apply."))
     for fp in plan.files:
@@ -34,6 +39,10 @@ def render_plan(plan: Any) -> list[RenderableType]:
         head.append(f"  {fp.txn_mode}  strongest lock {fp.strongest_lock or 'none'}  "
                     f"sha256 {fp.checksum[:12]}\n")
         head.append(fp.txn_explanation, style="italic")
+        for note in getattr(fp, "notes", []):
+            head.append(f"\n{note}", style="yellow")
+        for line in getattr(fp, "preflight", []):
+            head.append(f"\npreflight {line}", style="bold red")
         out.append(head)
         if fp.parse_error:
             out.append(Text(f"parse error line {fp.parse_error_line}: {fp.parse_error}",
@@ -50,6 +59,10 @@ def render_plan(plan: Any) -> list[RenderableType]:
                 else:
                     size = ""  # not looked up (no database)
                 info.append(f"\n  {t.lock} on {t.name}{size}")
+            for b in getattr(st, "body", []):
+                held = ", ".join(f"{lock} on {name}" for name, lock, _role in b["locks"])
+                info.append(f"\n  body line {b['line']}: {b['summary']}"
+                            + (f" [{held}]" if held else ""))
             if st.rewrite:
                 info.append(f"\n  rewrites the table: {st.rewrite_reason}", style="yellow")
             if st.non_transactional:

@@ -95,3 +95,6 @@ class FakeSession(UpgradeSession):
 
     def interrupted_run(self) -> dict[str, Any] | None:
         return None
+
+    def start_up_notices(self) -> list[str]:
+        return []

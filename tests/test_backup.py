@@ -151,7 +151,7 @@ def test_backup_json_verified_file_and_counts_match_a_test_restore(
     assert subprocess.run(["pg_restore", "-f", "/dev/null", str(path)]).returncode == 0
     counts = manifest["snapshot"]["row_counts"]
     assert counts["public.nchat_messages"] == 5000
-    assert counts['auth.Users Table'] == 30
+    assert counts['auth."Users Table"'] == 30
     assert counts["np_common.schema_versions"] == 2
     assert counts["public.nchat_empty"] == 0
     assert manifest["snapshot"]["counted_as"]["role"] == "postgres"
@@ -659,13 +659,13 @@ def test_inventory_is_deterministic_and_complete(pg_conn: psycopg.Connection[Any
     assert "public.nchat_messages_id_seq" in inv["sequences"]
     assert "pgcrypto" in inv["extensions"]
     assert "public.nchat_touch()" in inv["functions"]
-    assert inv["columns"]["auth.Users Table.email"]["position"] == 2
+    assert inv["columns"]['auth."Users Table".email']["position"] == 2
     assert set(inv["ledgers"]) == {"np_common.schema_versions", "nself_ops.migrations",
                                    "public.schema_migrations"}
     assert inv["ledgers"]["nself_ops.migrations"][0]["id"] == "014"
     assert list(inv["tables"]) == sorted(inv["tables"])
     assert not any("oid" in k for k in json.dumps(inv))
-    assert a["row_counts"]["auth.Users Table"] == 30
+    assert a["row_counts"]['auth."Users Table"'] == 30
 
 
 def test_rls_hiding_rows_from_the_counting_role_is_recorded(

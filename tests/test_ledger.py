@@ -152,7 +152,7 @@ def test_record_and_remove_as_the_go_cli(pg_conn: Conn, tmp_path: Path) -> None:
                        duration_ms=12, ledger=led)
     row = pg_conn.execute("SELECT id, name, checksum, applied_by, duration_ms, rolled_back_at "
                           "FROM nself_ops.migrations").fetchall()
-    assert row == [("00013", "00013_e2ee.sql", f.sha256(), "tester", 12, None)]
+    assert row == [("00013_e2ee", "00013_e2ee.sql", f.sha256(), "tester", 12, None)]
     assert pg_conn.execute("SELECT name FROM np_common.schema_versions").fetchall() == [
         ("00013_e2ee.sql",)]
     led = detect_ledger(pg_conn)

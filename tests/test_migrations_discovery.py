@@ -30,7 +30,11 @@ def test_three_styles_ordered_numerically(tmp_path: Path) -> None:
         "003_x.sql", "0007_y.sql", "00013_z.sql", "015_voice.sql", "20260203070900_ts.up.sql"]
     assert [f.version for f in disc.files] == [3, 7, 13, 15, 20260203070900]
     assert [f.prefix for f in disc.files] == ["003", "0007", "00013", "015", "20260203070900"]
-    assert [f.ledger_id for f in disc.files] == ["003", "0007", "00013", "015", "20260203070900"]
+    # the current Go CLI's nself_ops.migrations id: the file name without ".sql"
+    assert [f.ledger_id for f in disc.files] == ["003_x", "0007_y", "00013_z", "015_voice",
+                                                 "20260203070900_ts.up"]
+    assert [f.legacy_ledger_id for f in disc.files] == ["003", "0007", "00013", "015",
+                                                        "20260203070900"]
     assert [f.style for f in disc.files] == ["numbered"] * 4 + ["timestamp"]
     ts = disc.files[-1]
     assert ts.down_path == tmp_path / "20260203070900_ts.down.sql"
@@ -69,7 +73,7 @@ def test_duplicates_unparseable_and_orphans(tmp_path: Path) -> None:
     text = "\n".join(disc.warnings)
     assert "duplicate version 13: 0013_b.sql, 013_a.sql" in text
     assert "duplicate version 14: 014_c.sql, 014_d.sql" in text
-    assert "share the Go CLI's nself_ops.migrations id" in text  # 014 and 014
+    assert "one nself_ops.migrations id" in text  # 014 and 014
     assert "seed_data.sql: not a migration name" in text
     assert "099_gone.down.sql: a down file without its up file" in text
 
@@ -106,3 +110,6 @@ def test_older_bash_underscore_down_files(tmp_path: Path) -> None:
     assert [f.name for f in disc.files] == ["005_slow_down.sql", "20260101120000_add_x.sql"]
     assert disc.files[1].down_path == tmp_path / "20260101120000_add_x_down.sql"
     assert any("would run these as UP migrations" in w for w in disc.warnings)
+    # the current Go CLI skips every *_down.sql: 005_slow_down.sql would never run under it
+    assert any(w.startswith("005_slow_down.sql: an up migration whose name ends in _down.sql")
+               for w in disc.warnings)

@@ -26,7 +26,8 @@ def test_split_lines_and_semicolons_in_bodies() -> None:
     assert a.txn_mode == "atomic"
     assert [s.line for s in a.statements] == [2, 4, 5, 6]
     assert a.statements[1].sql == "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$"
-    assert [f.rule for f in a.statements[2].findings] == ["do-block"]
+    # the DO block's body is read: RAISE NOTICE runs no SQL, so nothing to say about it
+    assert a.statements[2].findings == [] and a.statements[2].body == []
 
 
 @pytest.mark.parametrize(("text", "mode"), [

@@ -112,7 +112,8 @@ def test_error_in_second_statement_leaves_no_trace(target: Target, pg_conn: Conn
         "001_ok.sql": "CREATE TABLE ok1 (id int);",
         "002_bad.sql": "CREATE TABLE a (id int);\nINSERT INTO a\n  SELECT * FROM missing_table;\n",
     })
-    res = _run(target, d)
+    # the preflight names missing_table before anything runs; run anyway to see the failure
+    res = _run(target, d, accept_preflight="test: the runner's own failure path")
     assert res.status == "failed" and res.exit_code == 1
     assert res.committed() == ["001_ok.sql"] and res.rolled_back() == ["002_bad.sql"]
     assert res.error.file == "002_bad.sql" and res.error.statement == 2
@@ -138,7 +139,7 @@ def test_own_begin_commit_is_one_transaction_with_its_ledger_row(target: Target,
     xmins = pg_conn.execute(
         "SELECT (SELECT xmin::text FROM t1), (SELECT xmin::text FROM np_common.schema_versions "
         "WHERE name = '001_tx.sql'), (SELECT xmin::text FROM nself_ops.migrations "
-        "WHERE id = '001')").fetchone()
+        "WHERE id = '001_tx')").fetchone()
     assert xmins is not None and len(set(xmins)) == 1
 
 
@@ -187,7 +188,7 @@ def test_down_reverts_in_reverse_order_and_forgets_the_rows(target: Target, pg_c
     res = _run(target, d, direction="down", to_version="001")
     assert res.committed() == ["20260101000000_b.down.sql"]
     assert _go_ledger(pg_conn) == ([("001_a.sql",)], [
-        ("001", "001_a.sql", discover(d).files[0].sha256())])
+        ("001_a", "001_a.sql", discover(d).files[0].sha256())])
     assert _exists(pg_conn, "a") and not _exists(pg_conn, "b")
 
 
@@ -506,7 +507,7 @@ def test_older_go_ledger_shape_is_completed_and_written(target: Target, pg_conn:
     res = _run(target, d)
     assert res.status == "ok" and res.ledger_kinds == ["go"]
     f = discover(d).files[0]
-    assert _go_ledger(pg_conn) == ([("001_a.sql",)], [("001", "001_a.sql", f.sha256())])
+    assert _go_ledger(pg_conn) == ([("001_a.sql",)], [("001_a", "001_a.sql", f.sha256())])
 
 
 def test_demo_013_to_016_up_then_down(target: Target, pg_db: dict[str, str], pg_conn: Conn) -> None:

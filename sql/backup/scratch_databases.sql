@@ -1,8 +1,12 @@
--- scratch_databases.sql: databases this tool created for a test restore (name prefix
--- nchat_tui_verify_ AND the comment nchat-tui wrote on them), with that comment, for leftover
--- detection after a crash. PostgreSQL 9.x+. Takes no lock.
-SELECT d.datname AS name, shobj_description(d.oid, 'pg_database') AS comment
+-- scratch_databases.sql: databases that may be leftovers of this tool's runs: those carrying
+-- the comment nchat-tui writes on the databases it creates (test restores, rollback and
+-- rehearsal copies, restores in progress), whatever their name, and those without any comment
+-- (the caller keeps only names nchat-tui alone gives). With the comment and the number of
+-- sessions connected, for leftover detection after a crash. PostgreSQL 9.x+. Takes no lock.
+SELECT d.datname AS name, shobj_description(d.oid, 'pg_database') AS comment,
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname) AS connections
 FROM pg_database d
-WHERE d.datname LIKE 'nchat\_tui\_verify\_%'
-  AND shobj_description(d.oid, 'pg_database') LIKE 'nchat-tui scratch:%'
+WHERE NOT d.datistemplate
+  AND (shobj_description(d.oid, 'pg_database') LIKE 'nchat-tui scratch:%'
+       OR shobj_description(d.oid, 'pg_database') IS NULL)
 ORDER BY 1

@@ -469,7 +469,8 @@ SELECT s.id, s.channel_id, au.id, s.type,
            ((g.i * 69069 + d.c * 13) % 10037)::float8 / 10037 AS r7
       FROM demo_channels d
       CROSS JOIN demo_params p
-      CROSS JOIN LATERAL generate_series(1, d.msgs) g(i)
+      -- bigint: g.i * 69069 passes 2^31 once a channel holds 31,092 messages (scale 2)
+      CROSS JOIN LATERAL generate_series(1, d.msgs::bigint) g(i)
       CROSS JOIN LATERAL (SELECT random() + 0 * g.i AS r1, random() + 0 * g.i AS r2,
                                  random() + 0 * g.i AS r3, random() + 0 * g.i AS r4) r
      WHERE d.c % p.lanes = p.lane
