@@ -534,3 +534,33 @@ async def test_light_and_dark_themes_read_in_16_colours() -> None:
             # and the summary really draws its parts with those styles
             summary = screen.query_one("#dash-summary").render()
             assert "connections" in str(summary)
+
+
+async def test_panel_slowest_line_has_no_comment_header(pg_db: dict[str, str]) -> None:
+    """The compact panel's 'slowest' line showed the statement's SQL comment header."""
+    import psycopg
+
+    from nchat_tui.monitor import Monitor
+    from tests.monitor_fakes import panel_app
+
+    with psycopg.connect(**pg_db, autocommit=True) as c:
+        c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        c.execute("CREATE TABLE report_rows AS SELECT g AS id FROM generate_series(1, 20000) g")
+        for _ in range(3):  # the slowest statement by mean, with a header comment
+            c.execute("/* reports/weekly.sql: messages per user, for the Monday mail */\n"
+                      "SELECT count(*) FROM report_rows a JOIN report_rows b ON a.id = b.id")
+    mon = Monitor(pg_db)
+    try:
+        mon.sample()
+        sample = mon.sample()
+    finally:
+        mon.close()
+    top = next(q for q in sample["slow_queries"]["top_by_mean"]
+               if "FROM report_rows a JOIN" in q["query"])
+    assert top["query"].startswith("SELECT count(*) FROM report_rows")
+    sample["slow_queries"]["top_by_mean"] = [top]  # the slowest, as on a busy server
+    async with panel_app(sample).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        line = str(pilot.app.query_one("#mp-slow").render())
+        assert "SELECT count(*) FROM report_rows" in line
+        assert "/*" not in line and "--" not in line
