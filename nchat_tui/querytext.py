@@ -31,6 +31,17 @@ TOOL_MARKS = (
 MONITORING_HELPERS = re.compile(r"^(get_stat_\w+|get_load_average\w*|get_psutil_\w+|"
                                 r"get_table_bloat\w*|get_wal_size|get_sequences)$")
 CATALOG_SCHEMAS = {"pg_catalog", "information_schema"}
+#: Functions that read statistics or sizes: evidence of a monitoring query.
+STATS_FUNCTIONS = re.compile(
+    r"^pg_(stat_\w+|\w*_size|size_pretty|blocking_pids|safe_snapshot_blocking_pids|"
+    r"backend_pid|is_in_recovery|current_wal_\w+|last_\w+|wal_lsn_diff|"
+    r"postmaster_start_time|conf_load_time|ls_\w+|get_replication_slots)$")
+#: Functions that wait, lock, signal or change something: never part of a monitoring query
+#: (``SELECT pg_sleep($1)`` is an application's, or a test's, not a monitor's).
+ACTION_FUNCTIONS = re.compile(
+    r"^(pg_sleep\w*|pg_(try_)?advisory\w*|pg_notify|pg_terminate_backend|pg_cancel_backend|"
+    r"pg_reload_conf|pg_switch_wal|pg_create_\w+|pg_drop_\w+|pg_promote|pg_rotate_logfile|"
+    r"pg_stat_reset\w*|pg_stat_statements_reset|set_config|nextval|setval|lo_\w+|dblink\w*)$")
 
 
 @dataclass(frozen=True)
@@ -122,8 +133,10 @@ def _reads_only_statistics(sql_text: str) -> bool:
             names = [getattr(n, "sval", None) or "" for n in node.funcname or ()]
             name = names[-1] if names else ""
             schema = names[0] if len(names) > 1 else None
-            if name.startswith(("pg_", "get_")) and (schema in (None, *CATALOG_SCHEMAS)) \
-                    and (name.startswith("pg_") or MONITORING_HELPERS.match(name)):
+            if ACTION_FUNCTIONS.match(name):
+                found["other"] += 1
+            elif schema in (None, *CATALOG_SCHEMAS) and (
+                    STATS_FUNCTIONS.match(name) or MONITORING_HELPERS.match(name)):
                 found["catalog"] += 1
 
     for raw in stmts:

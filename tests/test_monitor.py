@@ -801,6 +801,8 @@ def test_describe_recognises_monitoring_statements() -> None:
     assert not describe("UPDATE pg_temp_x SET a = 1").monitoring  # a write is never ours
     assert not describe("SELECT * FROM pg_class c JOIN users u ON true").monitoring
     assert not describe("SELECT $1").monitoring
+    assert not describe("SELECT pg_sleep($1)").monitoring  # waits: an application's
+    assert not describe("SELECT pg_advisory_lock($1) FROM pg_stat_activity").monitoring
     cut = describe("-- =====\n-- Migration 013: E2EE system\n-- Creates the key tab")
     assert cut.body == "" and cut.comment == "Migration 013: E2EE system"
     block = describe("/* pghero */ SELECT query FROM pg_stat_activity")
