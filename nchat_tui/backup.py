@@ -742,6 +742,8 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
         t_sha = time.monotonic()
         digest = sha256_of(partial)
         timings["sha256_s"] = time.monotonic() - t_sha
+        if cancel_event is not None and cancel_event.is_set():  # confirmed while hashing
+            raise Cancelled("backup cancelled by the operator")
         manifest.update({"state": "unverified", "finished_at": _now(), "size": size,
                          "duration_s": round(time.monotonic() - t0, 3),
                          "sha256": digest, "snapshot": snapshot,
@@ -787,8 +789,22 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
     verification: Verification | None = None
     if verify:
         tracker.set_phase("verify", "checksum, full read, table of contents")
-        verification = _verify(partial, manifest, target=target, test_restore=test_restore,
-                               on_progress=on_progress, cancel_event=cancel_event, journal=j)
+        try:
+            verification = _verify(partial, manifest, target=target, test_restore=test_restore,
+                                   on_progress=on_progress, cancel_event=cancel_event,
+                                   journal=j)
+        except Cancelled:
+            if cancel_event is None or not cancel_event.is_set():
+                raise
+        if verification is None or (cancel_event is not None and cancel_event.is_set()):
+            # confirmed while verifying (it may have stopped pg_restore): a cancel, never a
+            # "damaged dump", and never a backup finished after the operator said stop
+            _remove(partial)
+            _remove(mpath)
+            j.append("backup_cancelled", file=str(final), removed=[str(partial), str(mpath)],
+                     stage="verification")
+            raise Cancelled("backup cancelled by the operator during its verification; the "
+                            "partial file was removed")
         manifest["verification"] = verification.as_dict()
         if not verification.ok:
             manifest["state"] = "failed"

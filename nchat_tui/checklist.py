@@ -5,6 +5,13 @@ automated (an action in ``actions.py`` reports ok / warn / failed with evidence)
 operator confirms, optionally with a note). A step may be gated by others; an override needs a
 typed reason. All state lives in the session journal: the checklist is rebuilt by replaying it,
 so a restart after ``kill -9`` or a dropped SSH session resumes exactly where it stood.
+
+Steps also say what their truth rests on, so the screen never shows a stale tick:
+``depends_on`` (when that step runs again or is reopened, this one is reopened: its result was
+drawn from the old one), ``undoes`` (a rollback step that took the database back reopens the
+steps whose effect it removed, and their dependants) and ``follows`` (skipping the step followed,
+say maintenance mode on, skips this one, maintenance mode off). Every such change is journaled
+as an ordinary step record, so a replay shows the same.
 """
 
 from __future__ import annotations
@@ -43,6 +50,12 @@ class StepDef:
     gated_by: tuple[str, ...] = ()
     guide_differs: str | None = None
     optional: bool = False
+    depends_on: tuple[str, ...] = ()
+    """Steps whose result this one was drawn from: re-running one of them reopens this."""
+    undoes: tuple[str, ...] = ()
+    """Steps whose effect this one removes when its result says it ``reverted`` (a rollback)."""
+    follows: str | None = None
+    """A step that only makes sense after that one: skipping that one skips this."""
 
     @property
     def key(self) -> str:
@@ -84,6 +97,11 @@ class UpgradePath:
         raise ChecklistError(f"no phase {phase_id!r} in upgrade path {self.id}")
 
 
+def _keys(ph: dict[str, Any], st: dict[str, Any], field_name: str) -> tuple[str, ...]:
+    """A step's references to other steps (``id`` within its phase, or ``phase.id``)."""
+    return tuple(g if "." in g else f"{ph['id']}.{g}" for g in st.get(field_name, []))
+
+
 def load_path(source: str | Path) -> UpgradePath:
     """Load an upgrade path by id (``"v0.4.0"``) or from a TOML file; validate its gates."""
     p = Path(source)
@@ -104,21 +122,27 @@ def load_path(source: str | Path) -> UpgradePath:
                 raise ChecklistError(f"{ph['id']}.{st['id']}: kind must be auto or manual")
             if kind == "auto" and not st.get("action"):
                 raise ChecklistError(f"{ph['id']}.{st['id']}: an auto step needs an action")
-            gates = tuple(g if "." in g else f"{ph['id']}.{g}" for g in st.get("gated_by", []))
+            follows = st.get("follows")
             steps.append(StepDef(
                 phase=ph["id"], id=st["id"], title=st["title"], kind=kind,
-                guide=st.get("guide", "").strip(), action=st.get("action"), gated_by=gates,
+                guide=st.get("guide", "").strip(), action=st.get("action"),
+                gated_by=_keys(ph, st, "gated_by"),
                 guide_differs=(st.get("guide_differs") or "").strip() or None,
-                optional=bool(st.get("optional", False))))
+                optional=bool(st.get("optional", False)),
+                depends_on=_keys(ph, st, "depends_on"), undoes=_keys(ph, st, "undoes"),
+                follows=(follows if "." in follows else f"{ph['id']}.{follows}") if follows
+                else None))
         phases.append(PhaseDef(ph["id"], ph["title"], tuple(steps)))
     path = UpgradePath(meta["id"], meta["title"], meta.get("from_version", ""),
                        meta.get("to_version", ""), tuple(meta.get("sources", [])),
                        tuple(meta.get("expects_migrations", [])), tuple(phases))
     keys = {s.key for s in path.steps()}
     for s in path.steps():
-        for g in s.gated_by:
-            if g not in keys:
-                raise ChecklistError(f"{s.key} is gated by unknown step {g}")
+        for what, refs in (("gated by", s.gated_by), ("depends on", s.depends_on),
+                           ("undoes", s.undoes), ("follows", (s.follows,) if s.follows else ())):
+            for g in refs:
+                if g not in keys:
+                    raise ChecklistError(f"{s.key} {what} unknown step {g}")
     return path
 
 
@@ -148,6 +172,8 @@ class StepResult:
     status: str  # ok | warn | failed
     summary: str
     evidence: Any = None
+    reverted: bool = False
+    """The action took the database back (a rollback): the step's ``undoes`` no longer hold."""
 
     def __post_init__(self) -> None:
         if self.status not in RESULT_STATES:
@@ -222,6 +248,18 @@ class Checklist:
         done = sum(1 for s in steps if self.states[s.key].state in DONE_STATES)
         return done, len(steps)
 
+    def dependants(self, keys: Iterable[str]) -> list[str]:
+        """Every step that depends on ``keys``, directly or through others, in path order."""
+        found: set[str] = set()
+        todo = list(keys)
+        while todo:
+            k = todo.pop()
+            for s in self.path.steps():
+                if k in s.depends_on and s.key not in found:
+                    found.add(s.key)
+                    todo.append(s.key)
+        return [s.key for s in self.path.steps() if s.key in found]
+
     def next_step(self, phase_id: str) -> str | None:
         """The first step of the phase not yet done (where a resumed session should land)."""
         for s in self.path.phase(phase_id).steps:
@@ -265,20 +303,43 @@ class Checklist:
                            "override_reason": extra.get("override_reason")})
         return st
 
+    def _reopen(self, keys: Iterable[str], summary: str) -> list[str]:
+        """Reopen the steps among ``keys`` that hold a result (done, warned, failed or
+        interrupted; a running or skipped step is left alone). Returns the reopened keys."""
+        out = []
+        for k in keys:
+            if self.states[k].state in (OK, WARN, FAILED, INTERRUPTED):
+                self._record(k, PENDING, summary, evidence=None)
+                out.append(k)
+        return out
+
+    def _reopen_dependants(self, key: str, why: str) -> list[str]:
+        title = self.path.step(key).title
+        return self._reopen(self.dependants([key]),
+                            f"reopened: it relied on '{title}', which {why}")
+
     def start(self, key: str) -> StepState:
-        """Mark an automated step running (journaled before the action starts)."""
+        """Mark an automated step running (journaled before the action starts). The steps
+        whose result was drawn from its previous run are reopened first."""
         step = self.path.step(key)
         if step.kind != "auto":
             raise ChecklistError(f"{step.title} is a manual step: confirm it instead")
         if self.states[key].state == RUNNING:
             raise ChecklistError(f"{step.title} is already running")
         self._check_gate(key)
+        self._reopen_dependants(key, "runs again")
         return self._record(key, RUNNING, "running")
 
     def finish(self, key: str, result: StepResult) -> StepState:
         if self.states[key].state != RUNNING:
             raise ChecklistError(f"{key} is not running")
-        return self._record(key, result.status, result.summary, evidence=result.evidence)
+        st = self._record(key, result.status, result.summary, evidence=result.evidence)
+        step = self.path.step(key)
+        if result.reverted and result.status in (OK, WARN) and step.undoes:
+            when = (st.at or "")[:19].replace("T", " ")
+            self._reopen([*step.undoes, *self.dependants(step.undoes)],
+                         f"rolled back by '{step.title}' at {when} UTC: this no longer holds")
+        return st
 
     def confirm(self, key: str, note: str | None = None) -> StepState:
         """The operator confirms a manual step (optionally with a note)."""
@@ -294,7 +355,12 @@ class Checklist:
             raise ChecklistError("skipping needs a reason")
         if not step.optional and step.kind == "auto":
             raise ChecklistError(f"{step.title} is required: it can be overridden, not skipped")
-        return self._record(key, SKIPPED, f"skipped: {reason.strip()}", note=reason.strip())
+        st = self._record(key, SKIPPED, f"skipped: {reason.strip()}", note=reason.strip())
+        for s in self.path.steps():  # what only follows a skipped step is skipped with it
+            if s.follows == key and self.states[s.key].state == PENDING:
+                self._record(s.key, SKIPPED, f"skipped: not needed, '{step.title}' was skipped",
+                             note=f"follows '{step.title}', which was skipped")
+        return st
 
     def override(self, key: str, reason: str) -> StepState:
         """Open a closed gate for ``key``; the typed reason is journaled."""
@@ -311,8 +377,16 @@ class Checklist:
                             evidence=st.evidence)
 
     def reset(self, key: str, reason: str) -> StepState:
-        """Reopen a done step (for example to re-run a check)."""
-        return self._record(key, PENDING, f"reopened: {reason}", evidence=None)
+        """Reopen a done step (for example to re-run a check), and the steps that relied on it
+        (by ``depends_on``, or by ``follows`` when they were skipped along with it)."""
+        title = self.path.step(key).title
+        st = self._record(key, PENDING, f"reopened: {reason}", evidence=None)
+        self._reopen_dependants(key, "was reopened")
+        for s in self.path.steps():
+            if s.follows == key and self.states[s.key].state == SKIPPED \
+                    and "was skipped" in self.states[s.key].summary:
+                self._record(s.key, PENDING, f"reopened with '{title}'", evidence=None)
+        return st
 
     def set_position(self, key: str) -> None:
         if key in self.states and key != self.position:

@@ -27,6 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only make sure the demo runs and print how to connect")
     p.add_argument("--no-workload", action="store_true",
                    help="no simulated app traffic while the app is open")
+    p.add_argument("--new-session", action="store_true",
+                   help="start a new upgrade session instead of resuming the current one "
+                   "(the demo's data is kept; --fresh rebuilds it, and starts a new session)")
+    p.add_argument("--upgrade-path", metavar="ID",
+                   help="which upgrade to walk (v0.4.0 or v0.8.0; default: chosen from the "
+                   "pending migrations)")
     p.add_argument("--stop", action="store_true", help="stop the demo server and exit")
     p.add_argument("--json", action="store_true",
                    help="print the connection details as JSON (implies --no-app)")
@@ -80,7 +86,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     try:
         from nchat_tui.screens.app import run_app  # Textual only when the app really opens
 
-        rc = run_app(target, workload=workload, new_session=args.fresh)
+        rc = run_app(target, workload=workload, path_id=args.upgrade_path,
+                     new_session=bool(args.fresh or args.new_session))
     finally:
         if workload is not None:
             workload.stop()

@@ -9,6 +9,7 @@ checklist loads even where an engine cannot (for example, pglast missing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,83 @@ def _reusable_backup(ctx: ActionContext) -> tuple[Any, str]:
                "it would lose them.")
 
 
+class BackupProgressView:
+    """The backup's progress as the app shows it: one fraction for the bar, the bytes line
+    and the time left, so they can never contradict each other.
+
+    The engine reports two measures that drift apart: the share of the table data done
+    (weighted by size, moving only when a table ends) and the bytes written (continuous,
+    against an estimate from an earlier backup's compression). Here one fraction is kept:
+    the larger of the two, never going back, below 100% until pg_dump ends. The total shown is
+    derived from it (``written / fraction``), so "X of ~Y" always equals the bar; the estimate
+    is recalibrated from the compression actually seen once a fifth of the data is done.
+    The time left is the rest divided by the rate of the last few seconds, said only once it
+    can be measured, and it covers writing the dump: verification follows and is not timed.
+    """
+
+    WINDOW_S = 5.0
+    """The rate behind the time left: the last few seconds, not the average since the start
+    (pg_dump's schema and small tables go faster than the big ones)."""
+
+    def __init__(self, now: Callable[[], float] | None = None) -> None:
+        import time
+
+        self._now = now or time.monotonic
+        self.fraction = 0.0
+        self.estimate: int | None = None
+        self._history: list[tuple[float, float]] = []
+        self._stage_start: float | None = None
+
+    def _left(self, t: float) -> str:
+        hist = [h for h in self._history if t - h[0] <= self.WINDOW_S] or self._history[-1:]
+        span = t - hist[0][0] if hist else 0.0
+        if self._stage_start is None or t - self._stage_start < 2.0 or span < 1.0 \
+                or self.fraction < 0.05:
+            return ""
+        rate = (self.fraction - hist[0][1]) / span
+        if rate <= 0:
+            return ""
+        left = (1 - self.fraction) / rate
+        return f", about {_secs(left)} left to write (verification follows)"
+
+    def update(self, p: Any) -> Progress:
+        """The app's Progress for one engine event."""
+        t = self._now()
+        if p.operation != "backup" or p.phase in ("verify", "checksum", "full-read", "toc",
+                                                 "done"):
+            if p.kind == "finished" or p.phase == "done":
+                return Progress(1.0, p.message or "backup finished")
+            what = {"checksum": "checksum", "full-read": "reading every block back "
+                    "(pg_restore -f /dev/null)", "toc": "table of contents against the "
+                    "manifest"}.get(p.phase, p.message or p.phase)
+            return Progress(None, f"verifying the dump: {what}")
+        if p.phase not in ("dump", "data", "indexes", "schema") and p.kind != "table" \
+                and not p.bytes_done:
+            return Progress(None, f"preparing: {p.message or p.phase}")
+        if self._stage_start is None:
+            self._stage_start = t
+        if p.bytes_estimate and self.estimate is None:
+            self.estimate = int(p.bytes_estimate)
+        if p.kind == "table" and p.fraction >= 0.2 and p.bytes_done:
+            self.estimate = int(p.bytes_done / p.fraction)  # the compression seen so far
+        by_bytes = p.bytes_done / self.estimate if self.estimate else 0.0
+        self.fraction = min(0.99, max(self.fraction, p.fraction, by_bytes))
+        self._history.append((t, self.fraction))
+        self._history = [h for h in self._history if t - h[0] <= 2 * self.WINDOW_S]
+        written = humanize.naturalsize(p.bytes_done, binary=True)
+        amount = (f"{written} of ~{humanize.naturalsize(p.bytes_done / self.fraction, binary=True)}"
+                  if p.bytes_done and self.fraction > 0 else written)
+        tables = f"{p.tables_done}/{p.tables_total} tables" if p.tables_total else ""
+        text = (f"writing the dump: {self.fraction:.0%}, {amount} written"
+                + (f", {tables}" if tables else "") + self._left(t))
+        return Progress(self.fraction, text)
+
+
+def _secs(s: float) -> str:
+    s = max(1, int(s + 0.999))
+    return f"{s} s" if s < 90 else f"{s // 60} min {s % 60:02d} s"
+
+
 def act_backup(ctx: ActionContext) -> StepResult:
     from nchat_tui import backup as bk
 
@@ -85,9 +163,10 @@ def act_backup(ctx: ActionContext) -> StepResult:
             return StepResult("ok", f"using the verified backup {existing.path}",
                               {**existing.as_dict(), "reused": True})
 
+    view = BackupProgressView()
+
     def on_progress(p: Any) -> None:
-        ctx.progress(Progress(p.fraction if p.kind in ("table", "tick", "finished") else None,
-                              p.line()))
+        ctx.progress(view.update(p))
 
     try:
         res = bk.run_backup(ctx.target, on_progress=on_progress, cancel_event=ctx.cancel,
@@ -277,7 +356,8 @@ def _gate_refusal(ctx: ActionContext, without_backup: str | None) -> StepResult 
     """The migration gate's verdict before the operator is asked anything (reads only; the
     file's checksum is left to the run itself): a question whose "yes" the gate would refuse
     anyway only wastes a tired operator's time. ``without_backup`` must be what the run
-    itself will be given."""
+    itself will be given. A refusal that a new backup fixes says so in its evidence
+    (``needs_backup``)."""
     from nchat_tui.errors import NeedsBackup, Refused
     from nchat_tui.ledger import detect_ledger
     from nchat_tui.runner import check_gate
@@ -287,14 +367,70 @@ def _gate_refusal(ctx: ActionContext, without_backup: str | None) -> StepResult 
             check_gate(ctx.target, conn, detect_ledger(conn), without_backup=without_backup,
                        journal=None, recheck=False)
         except Refused as exc:
-            howto = GATE_HOWTO if isinstance(exc, NeedsBackup) else (exc.hint or "")
-            return StepResult("failed", f"refused: {exc.message}. {howto}".rstrip(),
-                              {"error": "refused", "gate": exc.message})
+            needs = isinstance(exc, NeedsBackup)
+            howto = GATE_HOWTO if needs else (exc.hint or "")
+            ev: dict[str, Any] = {"error": "refused", "gate": exc.message}
+            if needs:
+                ev["needs_backup"] = True
+            return StepResult("failed", f"refused: {exc.message}. {howto}".rstrip(), ev)
     return None
 
 
-def _confirm_production_run(ctx: ActionContext) -> tuple[bool, dict[str, Any]]:
-    """The app's last word before the production migration: what runs, where, what it locks."""
+def _without_backup(ctx: ActionContext) -> tuple[str | None, StepResult | None]:
+    """Whether this run goes without a verified backup, and the gate's refusal if it may not.
+
+    An override of the step is a reason to run without a backup only when the gate it opened
+    is the backup's and the gate really finds no usable backup: an override of the review gate,
+    with a verified backup in place, keeps that backup as the run's way back."""
+    reason = _override_reason(ctx)
+    refused = _gate_refusal(ctx, without_backup=None)
+    if refused is None:
+        return None, None
+    cl, key = ctx.options.get("checklist"), ctx.options.get("step")
+    covers_backup = (reason is not None and cl is not None and key is not None
+                     and any(g.endswith(".backup") for g in cl.path.step(key).gated_by))
+    if covers_backup and (refused.evidence or {}).get("needs_backup"):
+        # the same gate with the reason: refusals a backup does not fix (a pg_dump reading
+        # the database) still stand
+        again = _gate_refusal(ctx, without_backup=reason)
+        return (reason, None) if again is None else (None, again)
+    return None, refused
+
+
+def _rehearsal_line(ctx: ActionContext, session: Any, plan: Any) -> str:
+    """What the rehearsal measured, and the margin production adds to it: a scratch copy
+    has no other sessions, so its time is a floor; each statement that locks an existing
+    table may wait for its lock (``lock_timeout``) before the operator is asked."""
+    from nchat_tui.runner import RunOptions
+
+    rec = ctx.journal.last("rehearse_finished") if ctx.journal is not None else None
+    est = session.cache.get("rehearsal_estimate_s") if session is not None else None
+    up = rec.get("up_s") if rec and rec.get("status") == "ok" else None
+    if est is None and rec and rec.get("status") == "ok":
+        est = rec.get("estimate_s")
+    if est is None:
+        return "\nNo rehearsal in this session ('Dry run on a copy' measures the run first)."
+    waits = sum(1 for fp in plan.files for st in fp.statements
+                if any(not t.created_by_plan and t.exists and t.lock in LOCK_ORDER
+                       for t in st.targets))
+    lt = RunOptions().lock_timeout_s
+    measured = (f"ran them in {up:.1f} s" if up is not None else f"estimated {est:.1f} s")
+    scaled = (f" ({est:.1f} s scaled to the database's size now)"
+              if up is not None and abs(est - up) >= 0.05 else "")
+    return (f"\nTime: the rehearsal {measured}{scaled} on a scratch copy of the backup, with "
+            f"no other sessions: a floor, not a promise. Here, {waits} statement(s) lock an "
+            f"existing table and each may wait up to {lt:g} s for its lock before you are "
+            f"asked: up to about {est + waits * lt:.0f} s before any question.")
+
+
+NO_BACKUP_WORD = "no backup"
+"""What the operator types to run the production migration without a verified backup."""
+
+
+def _confirm_production_run(ctx: ActionContext, without_backup: str | None = None,
+                            ) -> tuple[bool, dict[str, Any]]:
+    """The app's last word before the production migration: what runs, where, what it locks,
+    and first of all, when it is so, that there is no verified backup to go back to."""
     session = ctx.options.get("session")
     plan = build_target_plan(ctx)  # now, not the reviewed one: the ledger may have moved since
     files = [f.file for f in plan.files]
@@ -303,20 +439,27 @@ def _confirm_production_run(ctx: ActionContext) -> tuple[bool, dict[str, Any]]:
         return True, facts
     locks = _existing_locks(plan)
     n = sum(len(f.statements) for f in plan.files)
-    rehearsal = session.cache.get("rehearsal_estimate_s") if session is not None else None
-    if rehearsal is None and ctx.journal is not None:  # a rehearsal before a restart of the app
-        last = ctx.journal.last("rehearse_finished")
-        if last and last.get("status") == "ok":
-            rehearsal = last.get("estimate_s")
-    text = (f"Apply {len(files)} file(s), {n} statement(s), to {ctx.target.masked()}:\n  "
+    head = ""
+    if without_backup is not None:
+        head = (f"NO VERIFIED BACKUP: the gate was overridden ({without_backup}).\nIf this run "
+                "fails half-way or has to be undone, only the down files can take the "
+                "database back, and the rows they drop are gone for good.\n\n")
+    text = (head + f"Apply {len(files)} file(s), {n} statement(s), to {ctx.target.masked()}:\n  "
             + "\n  ".join(files)
             + "\nLocks on existing tables (the app's queries on them wait while each is held):\n  "
             + ("\n  ".join(locks[:6]) + (f"\n  ... and {len(locks) - 6} more" if len(locks) > 6
                                           else "") if locks else "none")
-            + (f"\nThe rehearsal estimated {rehearsal:.0f} s." if rehearsal is not None else "")
+            + _rehearsal_line(ctx, session, plan)
             + "\n" + _atomicity_line([(f.file, f.txn_mode) for f in plan.files]))
-    answer = ctx.decide(Question("Run the production migration", text,
-                                 [("run", "Run it now"), ("no", "Not now")], default="no"))
+    if without_backup is not None:
+        q = Question("Run the production migration", text,
+                     [("no", "Not now"), ("run", "Run WITHOUT a backup")], default="no",
+                     danger=("run",), confirm_word=NO_BACKUP_WORD)
+        facts["without_backup"] = without_backup
+    else:
+        q = Question("Run the production migration", text,
+                     [("no", "Not now"), ("run", "Run it now")], default="no")
+    answer = ctx.decide(q)
     facts["locks"] = locks
     return answer == "run", facts
 
@@ -325,16 +468,17 @@ def act_migrate(ctx: ActionContext, direction: str = "up") -> StepResult:
     from nchat_tui.runner import RunOptions, run_migrations
 
     confirmed: dict[str, Any] | None = None
+    without, refused = _without_backup(ctx)
+    if refused is not None and ctx.ask is not None:
+        return refused
     if ctx.ask is not None and direction == "up":
-        refused = _gate_refusal(ctx, without_backup=_override_reason(ctx))
-        if refused is not None:
-            return refused
-        go, confirmed = _confirm_production_run(ctx)
+        go, confirmed = _confirm_production_run(ctx, without)
         if not go:
             return StepResult("failed", "not run: the operator declined; nothing was changed",
                               {"declined": True, **confirmed})
+    # headless with a refusal: the runner's own gate refuses again, with its journal record
     opts = RunOptions(direction=direction, migrations_dir=ctx.target.migrations_dir,
-                      without_backup=_override_reason(ctx))
+                      without_backup=without)
     res = run_migrations(ctx.target, opts, _run_callbacks(ctx), ctx.journal)
     ev: dict[str, Any] = {
         "status": res.status, "committed": res.committed(), "rolled_back": res.rolled_back(),
@@ -383,32 +527,42 @@ def act_maintenance(ctx: ActionContext) -> StepResult:
     from nchat_tui.maintenance import maintenance_plan, refresh_matviews, vacuum_analyze
 
     plan = maintenance_plan(ctx.target)
-    ev: dict[str, Any] = {"tables": plan.tables, "matviews": [v.get("name") for v in plan.matviews],
+    names = [str(v.get("view")) for v in plan.matviews]
+    ev: dict[str, Any] = {"tables": plan.tables, "matviews": names,
                           "cleanup_candidates": plan.cleanup}
     if not plan.tables and not plan.matviews:
         return StepResult("ok", "nothing to maintain: no new or changed table", ev)
-    views = ", ".join(str(v.get("name")) for v in plan.matviews) or "none"
+    refresh = "\n  ".join(
+        f"{v.get('view')} (" + ("CONCURRENTLY: readers are not blocked)" if v.get("concurrently")
+                                else "blocks readers of the view while it runs)")
+        for v in plan.matviews) or "none"
     answer = ctx.decide(Question(
         "VACUUM ANALYZE and refresh",
-        f"VACUUM (ANALYZE) {len(plan.tables)} new or changed table(s):\n  "
-        + ", ".join(plan.tables[:12]) + (" ..." if len(plan.tables) > 12 else "")
-        + f"\nREFRESH MATERIALIZED VIEW: {views}\nVACUUM takes no lock that blocks the app; "
-        "a non-concurrent refresh blocks readers of the view while it runs.",
-        [("go", "Run them"), ("no", "Not now")], default="no" if ctx.ask else "go"))
+        f"VACUUM (ANALYZE) {len(plan.tables)} new or changed table(s) (no lock that blocks "
+        "the app):\n  " + ", ".join(t.removeprefix("public.") for t in plan.tables[:30])
+        + (f" ... and {len(plan.tables) - 30} more" if len(plan.tables) > 30 else "")
+        + f"\nREFRESH MATERIALIZED VIEW:\n  {refresh}",
+        [("no", "Not now"), ("go", "Run them")], default="no" if ctx.ask else "go"))
     if answer != "go":
         return StepResult("failed", "not run: the operator declined", ev)
     say = _progress_fn(ctx)
-    results = vacuum_analyze(ctx.target, plan.tables, progress=say, cancel=ctx.cancel,
-                             journal=ctx.journal)
-    results += refresh_matviews(ctx.target, plan.matviews, progress=say, cancel=ctx.cancel,
-                                journal=ctx.journal)
-    ev["results"] = {r.item: f"{r.status} {r.detail}".strip() for r in results}
+    vacuumed = vacuum_analyze(ctx.target, plan.tables, progress=say, cancel=ctx.cancel,
+                              journal=ctx.journal)
+    refreshed = refresh_matviews(ctx.target, plan.matviews, progress=say, cancel=ctx.cancel,
+                                 journal=ctx.journal)
+    results = vacuumed + refreshed
+    # a list, not a dict by name: a new materialized view is both vacuumed and refreshed
+    ev["results"] = [{"what": what, "item": r.item, "status": r.status, "took_s": r.duration_s,
+                      "detail": r.detail or None}
+                     for what, rs in (("VACUUM ANALYZE", vacuumed), ("REFRESH", refreshed))
+                     for r in rs]
     bad = [r for r in results if r.status in ("failed", "cancelled")]
     secs = sum(r.duration_s or 0 for r in results)
     if bad:
         return StepResult("failed", f"{len(bad)} of {len(results)} failed or cancelled: "
                           + "; ".join(f"{r.item}: {r.detail}" for r in bad), ev)
-    return StepResult("ok", f"{len(results)} item(s) done in {secs:.1f} s", ev)
+    return StepResult("ok", f"{len(results)} item(s) done in {secs:.1f} s: {len(vacuumed)} "
+                      f"table(s) vacuumed and analyzed, {len(refreshed)} view(s) refreshed", ev)
 
 
 # -- rollback ----------------------------------------------------------------------------------
@@ -536,7 +690,7 @@ def act_rollback(ctx: ActionContext) -> StepResult:
         ev = res.as_dict()
         if res.ok:
             return StepResult("ok", "down migrations ran; the schema equals the before-snapshot",
-                              ev)
+                              ev, reverted=True)
         return StepResult("failed", f"down rollback: run {res.run.get('status')}, inventory "
                           f"{'equal' if res.inventory_equal else 'DIFFERS'}", ev)
     backup = (facts.restore.backup if facts is not None else None)
@@ -562,9 +716,72 @@ def act_rollback(ctx: ActionContext) -> StepResult:
         return name if ok == "yes" else ""
 
     swap = restore_swap(ctx.target, backup, confirm_name=confirm_name,
-                        progress=_progress_fn(ctx), cancel=ctx.cancel, journal=ctx.journal)
-    return StepResult("ok", f"{db} restored from {backup}; the old database is kept as "
-                      f"{swap.old_database}", swap.as_dict())
+                        progress=_restore_progress(ctx), cancel=ctx.cancel, journal=ctx.journal)
+    return StepResult("ok", f"{db} restored from {Path(backup).name}; the old database is "
+                      f"kept as {swap.old_database}", swap.as_dict(), reverted=True)
+
+
+def _restore_progress(ctx: ActionContext) -> Any:
+    """The restore swap's progress with one fraction: while pg_restore runs, the bar and the
+    text both say how much of the data is restored (the swap's own scale gives the restore
+    0-80%, which beside the restore's own percentage read as two different numbers); the
+    comparison and the swap that follow have no fraction to show."""
+    import re
+
+    def say(text: str, frac: float | None) -> None:
+        m = re.match(r"restore: \[(\d+)/(\d+)\]", text)
+        if text.startswith("restore: ") and frac is not None:
+            done = min(1.0, frac / 0.8)
+            tables = f", {m.group(1)}/{m.group(2)} tables" if m else ""
+            ctx.progress(Progress(done, f"restoring the backup into a new database: "
+                                  f"{done:.0%} of its data{tables}; then the schema is "
+                                  "compared, then you confirm the swap"))
+        elif frac is not None and frac >= 1.0:
+            ctx.progress(Progress(1.0, text))
+        else:
+            ctx.progress(Progress(None, text))
+
+    return say
+
+
+def act_verify_rollback(ctx: ActionContext) -> StepResult:
+    """Check the way back worked, against the snapshot the decision was made on: the whole
+    schema (not only the guide's E2EE tables) and the migrations pending again."""
+    from nchat_tui.ledger import detect_ledger, pending
+    from nchat_tui.migrations import discover
+    from nchat_tui.snapshot import schema_inventory
+    from nchat_tui.verify import diff_inventory, diff_is_empty, load_before
+
+    rec = ctx.journal.last("rollback_decision") if ctx.journal is not None else None
+    if rec is None:
+        return StepResult("failed", "no way back was chosen in this session: run 'Choose the "
+                          "way back' and 'Roll the database back' first", {})
+    choice = rec.get("choice")
+    if choice in ("application", "none"):
+        return StepResult("ok", f"nothing to verify in the database: the way back chosen was "
+                          f"'{choice}'", {"choice": choice})
+    manifest = ((rec.get("facts") or {}).get("restore") or {}).get("manifest")
+    with ctx.target.connect("nchat-tui verify rollback") as conn:
+        before, source = load_before(ctx.target, manifest, conn)
+        after = schema_inventory(conn)
+        led = detect_ledger(conn)
+    d = diff_inventory(before["inventory"], after)
+    e2ee = sorted(k for k in after.get("tables") or {} if "e2ee" in k)
+    ev: dict[str, Any] = {"choice": choice, "before_snapshot": source,
+                          "schema_equal": diff_is_empty(d), "e2ee_tables": e2ee}
+    mdir = ctx.target.migrations_dir
+    if mdir is not None and mdir.is_dir():
+        ev["pending_again"] = [f.name for f in pending(discover(mdir).files, led)]
+    if not diff_is_empty(d):
+        ev["differences"] = {c: {k: sorted(v[k])[:20] for k in ("added", "removed", "changed")
+                                 if v.get(k)} for c, v in d.items()
+                             if any(v.get(k) for k in ("added", "removed", "changed"))}
+        return StepResult("failed", "the schema DIFFERS from the snapshot taken before the "
+                          f"upgrade ({Path(source).name}): see the differences", ev)
+    pend = ev.get("pending_again")
+    return StepResult("ok", f"the schema equals the snapshot taken before the upgrade "
+                      f"({Path(source).name}); no E2EE table left"
+                      + (f"; {len(pend)} migration(s) pending again" if pend else ""), ev)
 
 
 def _verify_actions() -> dict[str, Any]:
@@ -578,4 +795,59 @@ ENGINE_ACTIONS.update({
     "maintenance": act_maintenance,
     "rollback_options": act_rollback_options,
     "rollback": act_rollback,
+    "verify_rollback": act_verify_rollback,
 })
+
+
+# -- what a tool step will run, shown before it runs -------------------------------------------
+def _tool(name: str) -> str:
+    from nchat_tui.pgtools import candidates
+
+    found = candidates(name)
+    return found[0] if found else name
+
+
+def connection_env(target: Any) -> str:
+    """The connection a tool gets, as the environment it is given (the password by name)."""
+    e = target.effective()
+    parts = [f"PGHOST={e['host']}", f"PGPORT={e['port']}", f"PGUSER={e['user']}",
+             f"PGDATABASE={e['dbname']}"]
+    if target.params.get("password"):
+        parts.append("PGPASSWORD=(set, never shown)")
+    return " ".join(parts)
+
+
+def commands_preview(action: str | None, target: Any) -> list[str]:
+    """The commands a tool step runs, for the screen before it runs (no password, no
+    connection option on the command line: libpq reads them from the environment shown).
+    Names that only exist once it runs are in angle brackets. [] for steps that run no tool.
+    A test compares these with the commands a real run journals."""
+    from nchat_tui.backup import PARTIAL_SUFFIX
+
+    prefix = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in target.name)
+    stamp = "<YYYYMMDD_HHMMSS>"
+    where = target.backup_dir
+    if target.docker:
+        return [f"docker exec -i {target.docker} pg_dump/pg_restore (inside the container; "
+                f"-U {target.effective()['user']} -d {target.effective()['dbname']})"]
+    if action == "backup":
+        partial = where / f"{prefix}_{stamp}{PARTIAL_SUFFIX}"
+        final = where / f"{prefix}_{stamp}.dump"
+        return [f"{_tool('pg_dump')} -Fc --verbose --snapshot=<exported snapshot> "
+                f"--lock-wait-timeout=30000 -f {partial}",
+                f"{_tool('pg_restore')} -f /dev/null {partial}      (full read)",
+                f"{_tool('pg_restore')} -l {partial}      (table of contents)",
+                f"then renamed to {final} once verified",
+                f"environment: {connection_env(target)}"]
+    if action == "rehearse":
+        return [f"{_tool('pg_restore')} --verbose --exit-on-error --no-password -j 2 "
+                f"-d {target.database}_rehearse_<time> <latest verified backup>",
+                "then the pending files on that scratch copy, their down files, and DROP "
+                "DATABASE of the copy",
+                f"environment: {connection_env(target)}"]
+    if action == "rollback":
+        return [f"{_tool('pg_restore')} --verbose --exit-on-error --no-password -j 2 "
+                f"-d {target.database}_restore_<time> <the chosen backup>      (restore way)",
+                "or the down files through the migration runner      (down way)",
+                f"environment: {connection_env(target)}"]
+    return []

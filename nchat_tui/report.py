@@ -143,6 +143,7 @@ def render_report(records: list[dict[str, Any]], *, session_id: str = "",
                                            "unknown")
 
     doc.add(f"# nChat database upgrade report{': ' + title if title else ''}", "")
+    doc.add(f"**Outcome: {_outcome(recs)}**", "")
     doc.table(["", ""], [
         ["Session", session_id or "?"],
         ["Target (masked)", target],
@@ -217,6 +218,61 @@ def _manifest(recs: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
+def _run_directions(recs: list[dict[str, Any]]) -> dict[str, str]:
+    """run_id -> direction (``up``/``down``), from each run's ``migrate_started``."""
+    return {str(r.get("run_id")): str(r.get("direction") or "up") for r in recs
+            if r.get("event") == "migrate_started" and r.get("run_id")}
+
+
+DB_CHANGES = ("migrate_finished", "rollback_down_finished", "rollback_swap_finished")
+
+
+def _changes(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What changed the database, in order: up runs, down rollbacks, restore swaps (a down
+    rollback's own runner run is told by its rollback record, not twice)."""
+    dirs = _run_directions(recs)
+    return [r for r in recs if r.get("event") in DB_CHANGES
+            and not (r["event"] == "migrate_finished"
+                     and dirs.get(str(r.get("run_id")), "up") == "down")]
+
+
+def _at(r: dict[str, Any]) -> str:
+    who = f" by {r['user']}" if r.get("user") else ""
+    return f"{str(r.get('ts', ''))[:19].replace('T', ' ')} UTC{who}"
+
+
+def _outcome(recs: list[dict[str, Any]]) -> str:
+    """One line on what the database is now, said first: a reader who stops there knows
+    whether the upgrade is in place or was rolled back."""
+    changes = _changes(recs)
+    if not changes:
+        return "no database change was made in this session"
+    last = changes[-1]
+    e = last["event"]
+    earlier_rollback = any(c["event"] != "migrate_finished" for c in changes[:-1])
+    if e == "rollback_down_finished":
+        if last.get("status") in ("ok", "nothing_to_do") and last.get("inventory_equal"):
+            return (f"ROLLED BACK with the down migrations at {_at(last)}: the schema equals "
+                    "the before-snapshot; the migration run reported below is no longer in "
+                    "effect")
+        return (f"ROLLBACK FAILED (down migrations, run {last.get('status')}) at {_at(last)}: "
+                "the schema " + ("equals" if last.get("inventory_equal") else "DIFFERS from")
+                + " the before-snapshot; see Rollback and maintenance")
+    if e == "rollback_swap_finished":
+        return (f"ROLLED BACK by restoring {Path(str(last.get('backup') or '?')).name} at "
+                f"{_at(last)}: {last.get('database')} is the restored copy, the old database "
+                f"is kept as {last.get('old_database')}; the migration run reported below is "
+                "no longer in effect")
+    files = ", ".join(last.get("committed") or []) or "none"
+    again = " (after an earlier rollback)" if earlier_rollback else ""
+    if last.get("status") == "ok":
+        return f"MIGRATED at {_at(last)}{again}: committed {files}"
+    if last.get("status") == "nothing_to_do":
+        return f"no migration was pending at {_at(last)}{again}"
+    return (f"MIGRATION {str(last.get('status')).upper()} at {_at(last)}{again}: committed "
+            f"{files}; see Migration plan, lint and run")
+
+
 def _summary(doc: _Doc, recs: list[dict[str, Any]]) -> None:
     final: dict[str, str] = {}
     for r in recs:
@@ -232,17 +288,27 @@ def _summary(doc: _Doc, recs: list[dict[str, Any]]) -> None:
     doc.add("## Summary", "")
     doc.add("- Steps: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                             or "none recorded"))
+    changes = _changes(recs)
+    rollbacks = [c for c in changes if c["event"] != "migrate_finished"]
+    if rollbacks:
+        rb = rollbacks[-1]
+        how = ("down migrations" if rb["event"] == "rollback_down_finished"
+               else f"restore of {Path(str(rb.get('backup') or '?')).name}")
+        doc.add(f"- Rollback: {how} at {_at(rb)}"
+                + ("" if rb is changes[-1] else "; migrated again since"))
     if ver:
         v = ver[-1]
+        stale = "" if not rollbacks or str(rollbacks[-1].get("ts")) < str(v.get("ts")) else \
+            f" at {_at(v)}, before the rollback: it no longer describes the database"
         doc.add(f"- Verification: {'passed' if v.get('ok') else 'FAILED'}"
-                + (f" ({', '.join(v.get('failed') or [])})" if not v.get("ok") else ""))
+                + (f" ({', '.join(v.get('failed') or [])})" if not v.get("ok") else "") + stale)
     else:
         doc.add("- Verification: not run in this session")
     doc.add(f"- Decisions: {len(decisions)}; overrides: {len(overrides)}")
-    fin = [r for r in recs if r.get("event") == "migrate_finished"]
-    if fin:
-        doc.add(f"- Migration run: {fin[-1].get('status')}; committed: "
-                + (", ".join(fin[-1].get("committed") or []) or "none"))
+    ups = [c for c in changes if c["event"] == "migrate_finished"]
+    if ups:
+        doc.add(f"- Migration run: {ups[-1].get('status')} at {_at(ups[-1])}; committed: "
+                + (", ".join(ups[-1].get("committed") or []) or "none"))
     _interrupted_runs(doc, recs)
     doc.add("")
 

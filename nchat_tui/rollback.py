@@ -216,6 +216,17 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
     return facts
 
 
+def _dump_of_manifest(manifest_path: str) -> str | None:
+    """The dump a backup manifest describes (its ``file``), looked up beside the manifest only:
+    restoring the manifest itself is what pg_restore refused."""
+    from nchat_tui.backup import read_manifest
+
+    m = read_manifest(Path(manifest_path)) or {}
+    name = Path(str(m.get("file") or "")).name
+    dump = Path(manifest_path).parent / name
+    return str(dump) if name and dump.exists() else None
+
+
 def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[str, Any],
                    source: str) -> RestoreFacts:
     from nchat_tui.snapshot import describe_writes, read_table_stats, writes_between
@@ -223,7 +234,7 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
 
     rf = RestoreFacts(available=True, manifest=source, taken_at=before.get("taken_at"))
     if source.endswith(".json"):
-        rf.backup = source
+        rf.backup = _dump_of_manifest(source)
     if rf.taken_at:
         taken = dt.datetime.fromisoformat(rf.taken_at)
         rf.age_s = round((dt.datetime.now(dt.UTC) - taken).total_seconds(), 1)
@@ -812,11 +823,22 @@ def down_rollback(target: Target, to_version: str | None = None,
     with target.connect("nchat-tui rollback") as conn:
         plan = plan_down(target, conn, to_version, against)
     if plan.to_version is None:
+        # Nothing to revert; where a before-snapshot was chosen (``--against``), still compare
+        # with it: after a down run that was killed before its comparison, this is the check
+        # that did not happen.
+        equal_n: bool | None = None
+        d_n: dict[str, Any] = {}
+        ledger_n: bool | None = None
+        notes_n: list[str] = [plan.nothing_to_do]
+        if plan.before is not None and plan.migrations_dir is not None:
+            with target.connect("nchat-tui rollback") as conn:
+                equal_n, d_n, ledger_n, more = check_after_down(plan, conn)
+            notes_n += more
         j.append("rollback_down_nothing_to_do", reason=plan.nothing_to_do,
-                 plan=plan.as_dict())
+                 plan=plan.as_dict(), inventory_equal=equal_n, ledger_equal=ledger_n)
         return DownResult({"status": "nothing_to_do", "committed": [],
-                           "message": plan.nothing_to_do}, None, {}, None, to_version,
-                          plan.source, plan.as_dict(), [plan.nothing_to_do])
+                           "message": plan.nothing_to_do}, equal_n, d_n, ledger_n, to_version,
+                          plan.source, plan.as_dict(), notes_n)
     j.append("rollback_down_started", to_version=plan.to_version, before_source=plan.source,
              reverts=plan.revert, run_read=plan.run.run_id if plan.run else None,
              reason=plan.reason, expected_on_top=plan.extra)

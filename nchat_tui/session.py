@@ -47,20 +47,56 @@ class UpgradeSession:
         self.path: UpgradePath = load_path(pid)
         self.checklist = Checklist(self.path, self.journal)
         self._lock = threading.Lock()
+        self.status_loaded = status is not None
         self.cache: dict[str, Any] = {}
         """Results steps share within a session (the plan, a fresh verification)."""
         self.settled_at_start: list[str] = []
-        """What was settled before the session opened (``run_app``), for the start-up notice."""
+        """What was settled before the session opened (``open_session``), for the start-up
+        notice."""
+        self.connect_error: str | None = None
+        """Why the target could not be reached when the session opened (None: it was)."""
+        self.status_version = 0
+        """Bumped whenever a step changed or re-read what the banner shows (the ledger, the
+        pending files): a screen showing an older version reads the banner again."""
+        self._cancels: dict[str, str] = {}
+        """Steps the operator asked to cancel while they ran, with when (journaled)."""
+
+    status_loaded = False
+    """Whether the target was reached at least once in this process."""
 
     def banner(self) -> dict[str, Any]:
         """Target banner facts (cached; ``refresh_banner`` re-reads)."""
         if self._status is None:
             self._status = gather_status(self.target)
+        self.status_loaded = True
         return self._status
 
     def refresh_banner(self) -> dict[str, Any]:
         self._status = None
         return self.banner()
+
+    def status_changed(self) -> None:
+        """The database's migration state may differ from the banner's: read it again."""
+        self._status = None
+        self.status_version += 1
+
+    def request_cancel(self, key: str, cancel: threading.Event) -> None:
+        """The operator confirmed cancelling a running step: journal it, then signal it.
+
+        Journaled first, so whatever the action does next, the request is on record, and
+        ``run_step`` never records the step as done after it."""
+        rec = self.journal.append("cancel_requested", step=key,
+                                  title=self.path.step(key).title)
+        self._cancels[key] = str(rec.get("ts") or "")
+        cancel.set()
+
+    def plan(self) -> Any:
+        """The migration plan of the pending files as of now (cached for the plan viewer)."""
+        from nchat_tui.engine_actions import build_target_plan
+
+        plan = build_target_plan(ActionContext(self.target, self.journal))
+        self.cache["plan"] = plan
+        return plan
 
     def execute(self, action: str, ctx: ActionContext | None = None) -> StepResult:
         """Run one action (overridden by the snapshot tests' fake)."""
@@ -85,6 +121,7 @@ class UpgradeSession:
                             options={"step": key, "checklist": self.checklist, "session": self})
         with self._lock:
             self.checklist.start(key)
+            self._cancels.pop(key, None)
             try:
                 result = self.execute(step.action or "", ctx)
             except NchatError as exc:
@@ -99,8 +136,20 @@ class UpgradeSession:
                     "failed", f"not finished: the app closed while '{ctx.unanswered[0]}' waited "
                     "for an answer, and the safe default was taken; run the step again. "
                     f"({result.summary})", result.evidence)
-            if step.action in ("pending_migrations", "no_pending_migrations", "detect_ledger"):
-                self._status = None
+            asked = self._cancels.pop(key, None)
+            if asked is not None and result.status != "failed":
+                # The engine had passed its last cancel point (say, a backup verifying) and
+                # finished: the operator's cancel still stands, and the step is not done.
+                when = asked[11:19] or "?"
+                result = StepResult(
+                    "failed", f"cancelled by the operator at {when} UTC, but the action had "
+                    f"already finished: {result.summary}. Nothing was undone; run the step "
+                    "again to record it as done.",
+                    {**(result.evidence if isinstance(result.evidence, dict) else
+                        {"result": result.evidence}), "cancel_requested_at": asked})
+            if step.action in ("pending_migrations", "no_pending_migrations", "detect_ledger",
+                               "migrate", "rollback") or result.reverted:
+                self.status_changed()
             return self.checklist.finish(key, result)
 
     def step_changed(self, key: str) -> str | None:
@@ -111,18 +160,38 @@ class UpgradeSession:
         """
         phase = key.split(".", 1)[0]
         done, total = self.checklist.phase_progress(phase)
-        if done < total:
+        rolled_back = bool(self.path.step(key).undoes) and \
+            self.checklist.state(key).state in ("ok", "warn")
+        if done < total and not rolled_back:  # a rollback goes on record at once
             return None
+        return self.save_report("rollback" if rolled_back else f"phase {phase} complete")
+
+    def save_report(self, why: str) -> str | None:
+        """Write the report now (never fails the caller: a failure is journaled)."""
         from nchat_tui.report import save_report
 
         pw = self.target.params.get("password")
         try:
             path = save_report(self.journal.path.parent, secrets=[pw] if pw else [])
         except OSError as exc:
-            self.journal.append("report_failed", phase=phase, error=str(exc))
+            self.journal.append("report_failed", why=why, error=str(exc))
             return None
-        self.journal.append("report_saved", phase=phase, path=str(path))
+        self.journal.append("report_saved", why=why, path=str(path))
         return str(path)
+
+    def files(self) -> dict[str, Any]:
+        """Where this session's files are: the report (and whether it is written yet), the
+        journal, the latest backup this session took or reused, the backup directory."""
+        sdir = self.journal.path.parent
+        report = sdir / "report.md"
+        backup = None
+        for r in reversed(self.journal.records()):
+            if r.get("event") == "backup_finished" and r.get("file"):
+                backup = str(r["file"])
+                break
+        return {"report": str(report), "report_written": report.is_file(),
+                "journal": str(self.journal.path), "backup": backup,
+                "backup_dir": str(self.target.backup_dir), "session": self.journal.session_id}
 
     # -- what a crash left behind -------------------------------------------------------------
     def leftovers(self) -> list[Any]:

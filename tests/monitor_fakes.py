@@ -141,7 +141,7 @@ FROZEN_SAMPLE: dict[str, Any] = {
     "access": {"role": "postgres", "superuser": True, "pg_monitor": True,
                "pg_read_all_stats": True, "pg_signal_backend": True, "level": "full"},
     "database_size": 3_758_096_384,
-    "database_size_at": "2026-11-22T02:59:40.000+00:00",
+    "database_size_at": "2026-11-22T02:59:41.000+00:00",
     "tables": TABLES,
     "connections": {
         "total": 9, "this_database": 7, "max_connections": 100, "reserved": 3,

@@ -183,7 +183,9 @@ async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
         go_on.set()
         await _until(lambda: isinstance(app.screen, QuestionModal), 4)
         assert isinstance(app.screen, QuestionModal)
-        await pilot.press("1")  # number keys pick a choice
+        # the safe choice is listed first (1, enter, escape); the others follow in order
+        assert [k for k, _ in app.screen.choices] == ["stop", "retry"]
+        await pilot.press("2")  # number keys pick a choice
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert session.checklist.state("pre.connect").summary == "answered retry"

@@ -49,7 +49,7 @@ from nchat_tui.target import Target
 
 MY_COMMANDS = ["nchat_tui.cmd_backup", "nchat_tui.cmd_backups", "nchat_tui.cmd_verify_backup",
                "nchat_tui.cmd_restore"]
-PASSWORD = "test-secret-pw"  # the session cluster's superuser password (conftest)
+from tests.conftest import TEST_PASSWORD as PASSWORD  # noqa: E402
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS pgcrypto;

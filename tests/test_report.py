@@ -14,9 +14,8 @@ from nchat_tui.runner import Runner, RunOptions
 from nchat_tui.session import UpgradeSession
 from nchat_tui.target import Target
 from nchat_tui.verify import verify_upgrade
+from tests.conftest import TEST_PASSWORD as PASSWORD
 from tests.test_verify import prepare_v030
-
-PASSWORD = "test-secret-pw"  # the conftest cluster's password
 
 
 def test_report_of_a_real_session_holds_no_password(target: Target, tmp_path: Path) -> None:
