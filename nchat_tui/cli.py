@@ -160,7 +160,10 @@ def _merge_target_defaults(args: argparse.Namespace, argv: list[str],
         args.env_cascade = top.env_cascade
 
 
-NO_RECOVERY = ("report", "demo", "app")
+NO_RECOVERY = ("report", "demo", "app",
+               # read-only, and run beside a migration: watching never settles anything
+               # (nor pays for importing the runner on each start)
+               "monitor")
 """Commands that never connect (report: it only says what is pending), have their own target
 (demo), or settle it before the screen opens and show it in the app's start-up notice (app,
 demo: ``run_app``)."""
