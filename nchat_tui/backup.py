@@ -65,8 +65,9 @@ from nchat_tui.pgtools import (
 )
 from nchat_tui.pgtools import journal_command as _journal_command
 from nchat_tui.recovery import pid_alive, proc_start
-from nchat_tui.resources import sql_text
+from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.safeio import contained, write_file_atomic
+from nchat_tui.scrub import scrub_rows
 from nchat_tui.snapshot import exported_snapshot, qualified
 from nchat_tui.target import Target
 
@@ -456,13 +457,14 @@ def preflight(target: Target, *, check_space: bool = True, fmt: str = "custom",
             assert row is not None
             db_bytes, vnum = int(row["bytes"]), int(row["server_version_num"])
             server_version, database = row["server_version"], row["database"]
+            # other sessions' SQL text: secrets masked as it is read
             cur.execute(sql_text("backup/migration_lock_holders.sql"))
-            mig = [dict(r) for r in cur.fetchall()]
+            mig = scrub_rows(cur.fetchall())
             cur.execute(sql_text("backup/exclusive_lock_sessions.sql"))
-            excl = [dict(r) for r in cur.fetchall()]
+            excl = scrub_rows(cur.fetchall())
             cur.execute(sql_text("backup/long_transactions.sql"),
                         {"min_age_s": LONG_TX_S})
-            longtx = [dict(r) for r in cur.fetchall()]
+            longtx = scrub_rows(cur.fetchall())
     finally:
         if own:
             c.close()
@@ -1155,7 +1157,7 @@ def _admin_connect(target: Target) -> psycopg.Connection[Any]:
 
 def _create_database(target: Target, name: str, manifest: dict[str, Any] | None) -> None:
     db = ((manifest or {}).get("snapshot") or {}).get("database") or {}
-    q = sql.SQL(sql_text("backup/create_database.sql")).format(
+    q = sql_template("backup/create_database.sql").format(
         name=sql.Identifier(name), encoding=sql.Literal(db.get("encoding") or "UTF8"),
         collate=sql.Literal(db.get("collate") or "C.UTF-8"),
         ctype=sql.Literal(db.get("ctype") or "C.UTF-8"))
@@ -1245,7 +1247,7 @@ def recover_restore(target: Target, marker: Path, intent: dict[str, Any],
 
 def _set_comment(target: Target, name: str, comment: str | None) -> None:
     with _admin_connect(target) as c:
-        c.execute(sql.SQL(sql_text("backup/comment_scratch_database.sql")).format(
+        c.execute(sql_template("backup/comment_scratch_database.sql").format(
             name=sql.Identifier(name), comment=sql.Literal(comment)))
 
 
@@ -1280,7 +1282,7 @@ def _drop_own_database(target: Target, name: str, journal: Journal | None
     Returns (dropped, why not): a failure is journaled as one, never as a drop."""
     try:
         with _admin_connect(target) as c:
-            c.execute(sql.SQL(sql_text("backup/drop_scratch_database.sql")).format(
+            c.execute(sql_template("backup/drop_scratch_database.sql").format(
                 name=sql.Identifier(name)))
     except (NchatError, psycopg.Error) as exc:
         why = (exc.one_line() if isinstance(exc, NchatError) else
@@ -1335,7 +1337,7 @@ def _restore_and_count(target: Target, path: Path, dbname: str, manifest: dict[s
     counts: dict[str, int] = {}
     mismatches: list[dict[str, Any]] = []
     expected = snapshot_keys(snapshot).get("row_counts") or {} if snapshot else {}
-    template = sql.SQL(sql_text("snapshot/count_rows.sql"))
+    template = sql_template("snapshot/count_rows.sql")
     with target.connect("nchat-tui restore count", dbname=dbname) as c:
         for key in expected:
             schema, name = split2(key)

@@ -14,6 +14,7 @@ import humanize
 
 from nchat_tui.cli import CliContext
 from nchat_tui.errors import BadInput
+from nchat_tui.guard import guarded
 from nchat_tui.ledger import detect_ledger
 from nchat_tui.migrations import discover
 from nchat_tui.plan import Plan, build_plan, norm_name
@@ -41,7 +42,7 @@ def make_plan(ctx: CliContext, down: bool = False, to: str | None = None) -> Pla
     if not mdir.is_dir():
         raise BadInput(f"migrations directory {mdir} does not exist")
     disc = discover(mdir)
-    with target.connect("nchat-tui plan") as conn:
+    with guarded(target, "nchat-tui plan", "the plan", statement_timeout=60) as conn:
         ledger = detect_ledger(conn)
         opts = RunOptions(direction="down" if down else "up", to_version=to)
         files = select_files(disc, ledger, opts)

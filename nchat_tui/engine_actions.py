@@ -18,6 +18,7 @@ import humanize
 from nchat_tui.actions import ActionContext, Progress, Question
 from nchat_tui.checklist import StepResult
 from nchat_tui.errors import BadInput
+from nchat_tui.guard import guarded
 
 
 def _size(n: int | float | None) -> str:
@@ -205,7 +206,7 @@ def build_target_plan(ctx: ActionContext, direction: str = "up") -> Any:
     if mdir is None or not mdir.is_dir():
         raise BadInput("no migrations directory: give --migrations DIR or --backend-dir DIR")
     disc = discover(mdir)
-    with ctx.target.connect("nchat-tui plan") as conn:
+    with guarded(ctx.target, "nchat-tui plan", "the plan", statement_timeout=60) as conn:
         ledger = detect_ledger(conn)
         files = select_files(disc, ledger, RunOptions(direction=direction))
         return build_plan(conn, files, ledger, all_files=disc.files, direction=direction,
@@ -303,9 +304,22 @@ def _run_callbacks(ctx: ActionContext) -> Any:
             "so a retry can build them again?",
             [("no", "Keep them"), ("yes", "Drop concurrently")], default="no")) == "yes"
 
+    def confirm_preflight(problems: list[str]) -> bool:
+        shown = problems[:15]
+        more = f"\n  ... and {len(problems) - len(shown)} more (v reads the plan)" \
+            if len(problems) > len(shown) else ""
+        return ctx.decide(Question(
+            "The database lacks what the files need",
+            "The catalog preflight found objects these files need that the database does not "
+            "have; each statement that needs one will fail:\n"
+            + "\n".join(f"  {p}" for p in shown) + more
+            + "\nStop here and create them first (nothing has run), or run anyway.",
+            [("stop", "Stop: nothing runs"), ("run", "Run anyway")],
+            default="stop", danger=("run",), confirm_word="run anyway")) == "run"
+
     return RunCallbacks(on_event=on_event, on_lock_wait=on_lock_wait,
                         confirm_as_written=confirm_as_written, offer_cleanup=offer_cleanup,
-                        should_stop=ctx.cancel.is_set)
+                        should_stop=ctx.cancel.is_set, confirm_preflight=confirm_preflight)
 
 
 def _override_reason(ctx: ActionContext) -> str | None:

@@ -29,21 +29,26 @@ from typing import Any
 
 from nchat_tui.errors import BadInput
 from nchat_tui.safeio import contained, os_error_line, private_dir, write_all, write_file_atomic
+from nchat_tui.scrub import scrub_sql
 
 SECRET_KEY = re.compile(r"pass(word)?|secret|token|pgpassword", re.I)
 DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)@")
 KV_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
 
 
-def scrub(value: Any) -> Any:
-    """Mask secrets in a JSON-able value (keys named like passwords, passwords in DSNs)."""
+def scrub(value: Any, sql: bool = True) -> Any:
+    """Mask secrets in a JSON-able value (keys named like passwords, passwords in DSNs, and
+    with ``sql`` the secrets of SQL text in each string: see ``scrub.scrub_sql``). Give whole
+    documents ``sql=False``: their fields were scrubbed one by one before."""
     if isinstance(value, dict):
-        return {k: ("***" if SECRET_KEY.search(str(k)) and v not in (None, "") else scrub(v))
-                for k, v in value.items()}
+        return {k: ("***" if SECRET_KEY.search(str(k)) and v not in (None, "")
+                    else scrub(v, sql)) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [scrub(v) for v in value]
+        return [scrub(v, sql) for v in value]
     if isinstance(value, str):
-        return KV_PASSWORD.sub(r"\1***", DSN_PASSWORD.sub(r"\1***@", value))
+        value = KV_PASSWORD.sub(r"\1***", DSN_PASSWORD.sub(r"\1***@", value))
+        # last line of defence: a query text that reached a record unscrubbed
+        return scrub_sql(value) if sql else value
     return value
 
 

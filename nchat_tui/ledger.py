@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 
 from nchat_tui.errors import OperationFailed
 from nchat_tui.migrations import MIGRATION_REF, Discovery, MigrationFile
-from nchat_tui.resources import sql_text
+from nchat_tui.resources import sql_template, sql_text
 
 KIND_PREFERENCE = ("go", "bash", "guide")
 GO_OPS_COLUMNS = ("id", "name", "checksum", "applied_at", "applied_by", "duration_ms",
@@ -238,7 +238,7 @@ def detect_ledger(conn: psycopg.Connection[Any]) -> Ledger:
             select = sql.SQL(", ").join(
                 sql.SQL("{} AS {}").format(sql.Identifier(c) if c in cols else sql.SQL("NULL"),
                                            sql.Identifier(c)) for c in GO_OPS_COLUMNS)
-            q = sql.SQL(sql_text("ledger/go_ops_migrations.sql")).format(columns=select)
+            q = sql_template("ledger/go_ops_migrations.sql").format(columns=select)
             for r in _fetch(conn, q, "nself_ops.migrations"):
                 ops_rows.append(AppliedMigration(
                     name=r["name"], version=_version_of(r["name"] or r["id"]),
@@ -286,7 +286,7 @@ def detect_ledger(conn: psycopg.Connection[Any]) -> Ledger:
         name_col = sql.Identifier("name") if "name" in t.columns else sql.SQL("NULL")
         at = next((c for c in ("applied_at", "executed_at") if c in t.columns), None)
         at_col = sql.Identifier(at) if at else sql.SQL("NULL")
-        q = sql.SQL(sql_text("ledger/schema_migrations.sql")).format(
+        q = sql_template("ledger/schema_migrations.sql").format(
             table=sql.Identifier(t.schema, t.table), name_col=name_col, at_col=at_col)
         rows_by_kind[t.kind] = [
             AppliedMigration(name=r["name"], version=_version_of(r["version"]),
@@ -413,7 +413,7 @@ def record_applied(conn: psycopg.Connection[Any], kinds: list[str], f: Migration
                     updates.append(sql.SQL("applied_at = now()"))
                 if "rolled_back_at" in have:
                     updates.append(sql.SQL("rolled_back_at = NULL"))
-                q = sql.SQL(sql_text("ledger/record_go_ops.sql")).format(
+                q = sql_template("ledger/record_go_ops.sql").format(
                     columns=sql.SQL(", ").join(sql.Identifier(c) for c in cols),
                     values=sql.SQL(", ").join(sql.Placeholder(c) for c in cols),
                     updates=sql.SQL(", ").join(updates))
@@ -431,7 +431,7 @@ def record_applied(conn: psycopg.Connection[Any], kinds: list[str], f: Migration
             if at:
                 cols.append(at)
                 values.append(sql.SQL("now()"))
-            q = sql.SQL(sql_text("ledger/record_schema_migrations.sql")).format(
+            q = sql_template("ledger/record_schema_migrations.sql").format(
                 table=sql.Identifier(t.schema, t.table),
                 columns=sql.SQL(", ").join(sql.Identifier(c) for c in cols),
                 values=sql.SQL(", ").join(values))
@@ -459,6 +459,6 @@ def remove_applied(conn: psycopg.Connection[Any], kinds: list[str], f: Migration
             t = ledger.table(kind) if ledger else None
             if t is None:
                 continue
-            q = sql.SQL(sql_text("ledger/delete_schema_migrations.sql")).format(
+            q = sql_template("ledger/delete_schema_migrations.sql").format(
                 table=sql.Identifier(t.schema, t.table))
             conn.execute(q, {"version": f.version})

@@ -28,10 +28,13 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput
-from nchat_tui.resources import sql_text
+from nchat_tui.guard import connect_guarded, describe_lock_wait, guarded
+from nchat_tui.relnames import AmbiguousTable, UnknownTable, resolve_tables
+from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.target import Target
 
 POLL_S = 0.2
+PLAN_STATEMENT_TIMEOUT_S = 120.0
 ProgressFn = Callable[[str, float | None], None]
 Confirm = Callable[[str, dict[str, Any]], bool]
 """(what, facts) -> go ahead?"""
@@ -108,7 +111,8 @@ def maintenance_plan(target: Target, against: Any = None) -> MaintenancePlan:
     from nchat_tui.verify import diff_inventory, load_before
 
     notes: list[str] = []
-    with target.connect("nchat-tui maintenance") as conn:
+    with guarded(target, "nchat-tui maintenance", "the maintenance plan",
+                 statement_timeout=PLAN_STATEMENT_TIMEOUT_S) as conn:
         after = schema_inventory(conn)
         source: str | None
         try:
@@ -141,7 +145,8 @@ def maintenance_plan(target: Target, against: Any = None) -> MaintenancePlan:
                     if owner and owner in tables and owner not in new:
                         touched.add(owner)
         changed = sorted(touched)
-    matviews = [{"view": okey(m["schema"], m["name"]), "populated": m["populated"],
+    matviews = [{"view": okey(m["schema"], m["name"]), "schema": m["schema"], "name": m["name"],
+                 "populated": m["populated"],
                  "unique_index": m["unique_index"],
                  "concurrently": bool(m["unique_index"] and m["populated"])} for m in mv]
     return MaintenancePlan(new, changed, matviews, cleanup, source, notes)
@@ -157,21 +162,33 @@ class ItemResult:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def _split(key: str) -> tuple[str, str]:
-    from nchat_tui.objkeys import split2
-
-    return split2(key)
+def _resolve(target: Target, keys: list[str]) -> dict[str, tuple[str, str] | str]:
+    """(schema, name) of each table key, or why it names no single table."""
+    out: dict[str, tuple[str, str] | str] = {}
+    with guarded(target, "nchat-tui maintenance", "finding the tables",
+                 statement_timeout=PLAN_STATEMENT_TIMEOUT_S) as conn:
+        for k in keys:
+            try:
+                out[k] = resolve_tables(conn, [k])[k]
+            except UnknownTable:
+                out[k] = "no such table or view in this database"
+            except AmbiguousTable:
+                out[k] = "names more than one relation: write it quoted, e.g. \"a.b\".c"
+    return out
 
 
 def _run_watched(target: Target, statement: sql.Composed, *, label: str,
                  progress: ProgressFn, cancel: threading.Event | None,
                  watch: Callable[[psycopg.Connection[Any], int], str | None] | None,
-                 ) -> tuple[str, float, str]:
-    """Run ``statement`` on a worker connection, polling ``watch`` on a second one."""
-    worker = target.connect(f"nchat-tui maintenance: {label}")
-    monitor = target.connect("nchat-tui maintenance monitor")
+                 mode: str, relation: tuple[str, str]) -> tuple[str, float, str]:
+    """Run ``statement`` on a worker connection, polling ``watch`` on a second one. The worker
+    waits at most the guard's lock timeout for ``mode`` on ``relation`` (VACUUM and REFRESH
+    may then run for hours: no statement timeout); a lock wait that runs out names the holder."""
+    worker = connect_guarded(target, f"nchat-tui maintenance: {label}")
+    monitor = connect_guarded(target, "nchat-tui maintenance monitor", statement_timeout=10)
     pid = worker.info.backend_pid
     err: list[BaseException] = []
+    locked = ""
 
     def work() -> None:
         try:
@@ -193,6 +210,9 @@ def _run_watched(target: Target, statement: sql.Composed, *, label: str,
                 if text:
                     progress(f"{label}: {text}", None)
             th.join(POLL_S)
+        th.join()
+        if err and isinstance(err[0], psycopg.errors.LockNotAvailable):
+            locked = describe_lock_wait(monitor, label, mode=mode, relation=relation)
     finally:
         th.join()
         worker.close()
@@ -202,6 +222,8 @@ def _run_watched(target: Target, statement: sql.Composed, *, label: str,
         exc = err[0]
         if isinstance(exc, psycopg.errors.QueryCanceled) and cancelled:
             return "cancelled", took, "cancelled by the operator"
+        if locked:
+            return "failed", took, locked
         msg = exc.diag.message_primary if isinstance(exc, psycopg.Error) else repr(exc)
         return "failed", took, str(msg)
     return "done", took, ""
@@ -230,6 +252,7 @@ def vacuum_analyze(target: Target, tables: list[str], *, confirm: Confirm | None
     say: ProgressFn = progress or (lambda _t, _f: None)
     j = _journal(target, journal)
     out: list[ItemResult] = []
+    names = _resolve(target, tables) if tables else {}
     for n, key in enumerate(tables):
         if cancel is not None and cancel.is_set():
             out.append(ItemResult(key, "cancelled", detail="cancelled before it started"))
@@ -238,11 +261,16 @@ def vacuum_analyze(target: Target, tables: list[str], *, confirm: Confirm | None
             out.append(ItemResult(key, "skipped", detail="not confirmed"))
             j.append("maintenance_decision", job="vacuum", table=key, answer="no")
             continue
+        rel = names[key]
+        if isinstance(rel, str):
+            out.append(ItemResult(key, "failed", detail=rel))
+            j.append("maintenance_vacuum", table=key, status="failed", detail=rel)
+            continue
         say(f"VACUUM (ANALYZE) {key}", n / max(len(tables), 1))
-        stmt = sql.SQL(sql_text("maintenance/vacuum_analyze.sql")).format(
-            table=sql.Identifier(*_split(key)))
+        stmt = sql_template("maintenance/vacuum_analyze.sql").format(table=sql.Identifier(*rel))
         status, took, detail = _run_watched(target, stmt, label=f"vacuum {key}", progress=say,
-                                            cancel=cancel, watch=_vacuum_watch)
+                                            cancel=cancel, watch=_vacuum_watch,
+                                            mode="ShareUpdateExclusiveLock", relation=rel)
         res = ItemResult(key, status, round(took, 3), detail)
         out.append(res)
         j.append("maintenance_vacuum", table=key, status=status, duration_s=res.duration_s,
@@ -269,12 +297,18 @@ def refresh_matviews(target: Target, views: list[dict[str, Any]], *,
             out.append(ItemResult(key, "skipped", detail="not confirmed"))
             j.append("maintenance_decision", job="refresh", view=key, answer="no")
             continue
+        rel = ((v["schema"], v["name"]) if v.get("schema") is not None and v.get("name")
+               else _resolve(target, [key])[key])
+        if isinstance(rel, str):
+            out.append(ItemResult(key, "failed", detail=rel))
+            j.append("maintenance_refresh", view=key, status="failed", detail=rel)
+            continue
         say(f"REFRESH MATERIALIZED VIEW {how}{key}", n / max(len(views), 1))
-        stmt = sql.SQL(sql_text("maintenance/refresh_matview.sql")).format(
-            concurrently=sql.SQL("CONCURRENTLY" if how else ""),
-            view=sql.Identifier(*_split(key)))
-        status, took, detail = _run_watched(target, stmt, label=f"refresh {key}", progress=say,
-                                            cancel=cancel, watch=None)
+        stmt = sql_template("maintenance/refresh_matview.sql").format(
+            concurrently=sql.SQL("CONCURRENTLY" if how else ""), view=sql.Identifier(*rel))
+        status, took, detail = _run_watched(
+            target, stmt, label=f"refresh {key}", progress=say, cancel=cancel, watch=None,
+            mode="ExclusiveLock" if how else "AccessExclusiveLock", relation=rel)
         res = ItemResult(key, status, round(took, 3), detail,
                          {"concurrently": bool(how), "unique_index": v.get("unique_index")})
         out.append(res)
@@ -295,7 +329,8 @@ def run_cleanup(target: Target, jobs: list[str] | None = None, *,
         if name not in CLEANUP_JOBS:
             raise BadInput(f"unknown cleanup job {name!r} (known: {', '.join(CLEANUP_JOBS)})")
     out: list[ItemResult] = []
-    with target.connect("nchat-tui maintenance cleanup") as conn:
+    # the DELETE may run long on a big log: a lock wait is bounded, the statement is not
+    with guarded(target, "nchat-tui maintenance cleanup", "the cleanup") as conn:
         counts = {c["job"]: c for c in cleanup_counts(conn)}
         for name in wanted:
             c = counts[name]

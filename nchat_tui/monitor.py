@@ -38,6 +38,7 @@ from nchat_tui.hoststats import HostStats
 from nchat_tui.journal import Journal
 from nchat_tui.querytext import QueryText, describe
 from nchat_tui.resources import sql_text
+from nchat_tui.scrub import scrub_rows, scrub_sql
 from nchat_tui.target import Target, classify_connect_error
 
 APPLICATION_NAME = "nchat-tui monitor"
@@ -445,7 +446,7 @@ class Monitor:
                params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(query, params)
-            return list(cur.fetchall())
+            return scrub_rows(cur.fetchall())  # other sessions' SQL: secrets masked here
 
     def _q_database(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
         rows = self._fetch(conn, sql_text("monitor/database.sql"))
@@ -683,7 +684,10 @@ class Monitor:
             full = r.pop("full_query")
             info = self._qtext.get(qid)
             if info is None or full is not None:
-                info = self._qtext[qid] = describe(full if full is not None else r["query"])
+                # the whole text is read once per statement and shown (without its header
+                # comment): the same secret scrubbing as every other query text
+                info = self._qtext[qid] = describe(
+                    scrub_sql(full) if full is not None else r["query"])
             key = (r["queryid"], r["user"], r["database"])
             cur[key] = (int(r["calls"]), float(r["total_ms"]))
             if r["query"] == "<insufficient privilege>":

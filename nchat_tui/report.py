@@ -177,7 +177,7 @@ def render_report(records: list[dict[str, Any]], *, session_id: str = "",
 
 def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Mask DSN and ``password=`` passwords, and every literal secret given."""
-    out = str(scrub(text))
+    out = str(scrub(text, sql=False))  # a whole document: its records were scrubbed one by one
     for s in secrets:
         if s and len(s) >= 3:
             out = out.replace(s, "***")

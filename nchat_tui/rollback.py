@@ -41,14 +41,17 @@ from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
 from nchat_tui.failpoints import failpoint
+from nchat_tui.guard import guarded
 from nchat_tui.objkeys import key as okey
 from nchat_tui.objkeys import split2, split_key
 from nchat_tui.recovery import clear_intent, pid_alive, quote_ident, write_intent
-from nchat_tui.resources import sql_text
+from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.target import Target
 
 MAX_NAME = 63
 SWAP_APP_NAME = "nchat-tui rollback swap"
+FACTS_STATEMENT_TIMEOUT_S = 300.0
+"""A backstop for the facts' session: counts set their own (120 s) and RESET back to this."""
 TERMINATE_WAIT_S = 15.0
 ConfirmName = Callable[[str, list[dict[str, Any]]], str]
 """(database name, sessions connected to it) -> what the operator typed."""
@@ -148,14 +151,48 @@ class RollbackFacts:
         return asdict(self)
 
 
+def _constant_default(expr: str | None) -> str | None:
+    """The text a column default that is a constant (``false``, ``0``, ``'active'::text``,
+    ``'pending'::status``) has as the type's output (``format('%s', v)``: ``f`` for false),
+    else None: an expression with a function call is not data anyone wrote, and evaluating it
+    would run it. A value the output writes differently (``0`` in a numeric(5,2) is ``0.00``)
+    is counted as written: the facts then overstate the loss, never understate it."""
+    if not expr:
+        return None
+    import pglast
+    from pglast import ast
+
+    try:
+        stmts = pglast.parse_sql(f"SELECT {expr}")
+    except pglast.parser.ParseError:
+        return None
+    if len(stmts) != 1 or not isinstance(stmts[0].stmt, ast.SelectStmt):
+        return None
+    targets = stmts[0].stmt.targetList or ()
+    if len(targets) != 1:
+        return None
+    node = targets[0].val
+    if isinstance(node, ast.TypeCast):
+        node = node.arg
+    if not isinstance(node, ast.A_Const) or node.isnull:
+        return None
+    val = node.val
+    if isinstance(val, ast.Boolean):
+        return "t" if val.boolval else "f"
+    for attr in ("ival", "fval", "sval", "bsval"):
+        if hasattr(val, attr):
+            return str(getattr(val, attr))
+    return None
+
+
 def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
                 columns: dict[str, Any]) -> DownFacts:
     from nchat_tui.ddl_effects import analyse_files
     from nchat_tui.plan import analyse_sql
 
     facts = DownFacts(available=bool(files))
-    tcount = sql.SQL(sql_text("snapshot/count_rows.sql"))
-    ccount = sql.SQL(sql_text("rollback/count_not_null.sql"))
+    tcount = sql_template("snapshot/count_rows.sql")
+    ccount = sql_template("rollback/count_not_null.sql")
     conn.execute("SET statement_timeout = '120s'")
     for f in reversed(files):
         if f.down_path is None:
@@ -179,11 +216,15 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
             schema, table, column = split_key(key)
             # A value equal to the column's default (is_encrypted = false on every old row) is
             # not data anyone wrote: only values that differ from it would be lost.
-            default = (columns.get(key) or {}).get("default")
+            default = _constant_default((columns.get(key) or {}).get("default"))
             pred = sql.SQL("{c} IS NOT NULL").format(c=sql.Identifier(column))
-            if default:
-                pred = sql.SQL("{c} IS NOT NULL AND {c} IS DISTINCT FROM ({d})").format(
-                    c=sql.Identifier(column), d=sql.SQL(default))  # catalog text (pg_get_expr)
+            if default is not None:
+                # Compared as text through the type's output function and pg_catalog's <>:
+                # the default's own text is never run (a default may call any function, and
+                # nextval() would move a sequence), nor a cast or operator someone defined.
+                pred = sql.SQL("{c} IS NOT NULL AND pg_catalog.format('%s', {c}) "
+                               "OPERATOR(pg_catalog.<>) {d}").format(
+                    c=sql.Identifier(column), d=sql.Literal(default))
             try:
                 row = conn.execute(ccount.format(table=sql.Identifier(schema, table),
                                                  predicate=pred)).fetchone()
@@ -238,7 +279,7 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
     if rf.taken_at:
         taken = dt.datetime.fromisoformat(rf.taken_at)
         rf.age_s = round((dt.datetime.now(dt.UTC) - taken).total_seconds(), 1)
-    tcount = sql.SQL(sql_text("snapshot/count_rows.sql"))
+    tcount = sql_template("snapshot/count_rows.sql")
     from nchat_tui.snapshot import data_tables, schema_inventory
 
     inv = schema_inventory(conn)
@@ -295,7 +336,8 @@ def rollback_options(target: Target, against: dict[str, Any] | Path | str | None
     from nchat_tui.snapshot import schema_inventory
     from nchat_tui.verify import diff_inventory, diff_is_empty, load_before
 
-    with target.connect("nchat-tui rollback facts") as conn:
+    with guarded(target, "nchat-tui rollback facts", "the rollback facts",
+                 statement_timeout=FACTS_STATEMENT_TIMEOUT_S) as conn:
         # The way back is to the state before the files to revert were applied: the
         # before-snapshot of the run that applied them (a backup taken after the migration,
         # which the gate asks for, is no "before"), else the latest verified backup.
@@ -334,7 +376,8 @@ def down_facts(target: Target, against: dict[str, Any] | Path | str | None = Non
     """Only the down path's facts (what each down file destroys now): reads only."""
     from nchat_tui.snapshot import schema_inventory
 
-    with target.connect("nchat-tui rollback facts") as conn:
+    with guarded(target, "nchat-tui rollback facts", "the down files' facts",
+                 statement_timeout=FACTS_STATEMENT_TIMEOUT_S) as conn:
         plan, why_not = _down_plan(target, conn, None, against)
         files = _plan_files(plan)
         if not files:
@@ -397,7 +440,7 @@ def _exists(admin: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
 
 
 def _allow(admin: psycopg.Connection[Any], name: str, allow: bool) -> None:
-    admin.execute(sql.SQL(sql_text("rollback/allow_connections.sql")).format(
+    admin.execute(sql_template("rollback/allow_connections.sql").format(
         name=sql.Identifier(name), allow=sql.SQL("true" if allow else "false")))
 
 
@@ -513,7 +556,7 @@ def restore_swap(target: Target, backup: str | Path, *,
     def drop_restored(reason: str) -> None:
         with admin_connect(target) as a:
             try:
-                a.execute(sql.SQL(sql_text("rollback/drop_database.sql")).format(
+                a.execute(sql_template("rollback/drop_database.sql").format(
                     name=sql.Identifier(restore_name)))
                 j.append("rollback_restored_copy_dropped", database=restore_name, reason=reason)
             except psycopg.Error as exc:
@@ -570,17 +613,17 @@ def restore_swap(target: Target, backup: str | Path, *,
             _allow(admin, restore_name, False)
             _terminate_all(admin, restore_name, terminate_wait_s, cancel)
             with admin.transaction():
-                rename = sql.SQL(sql_text("rollback/rename_database.sql"))
+                rename = sql_template("rollback/rename_database.sql")
                 admin.execute(rename.format(old=sql.Identifier(db), new=sql.Identifier(old_name)))
                 failpoint("swap.between_renames")
                 admin.execute(rename.format(old=sql.Identifier(restore_name),
                                             new=sql.Identifier(db)))
                 new_info = _exists(admin, db) or {}
                 if orig.get("owner") and new_info.get("owner") != orig["owner"]:
-                    admin.execute(sql.SQL(sql_text("rollback/set_owner.sql")).format(
+                    admin.execute(sql_template("rollback/set_owner.sql").format(
                         name=sql.Identifier(db), owner=sql.Identifier(orig["owner"])))
                 # The copy was marked as ours while it was a scratch database: production is not.
-                admin.execute(sql.SQL(sql_text("backup/comment_scratch_database.sql")).format(
+                admin.execute(sql_template("backup/comment_scratch_database.sql").format(
                     name=sql.Identifier(db), comment=sql.Literal(None)))
                 _allow(admin, db, True)
                 _allow(admin, old_name, True)
@@ -737,7 +780,7 @@ def drop_old_database(target: Target, name: str, confirm_name: Callable[[str], s
         marker = write_intent(target, "drop_old", {"database": name}, j)
         failpoint("drop_old.after_intent")
         try:
-            admin.execute(sql.SQL(sql_text("rollback/drop_database.sql")).format(
+            admin.execute(sql_template("rollback/drop_database.sql").format(
                 name=sql.Identifier(name)))
         except psycopg.Error as exc:
             why = (exc.diag.message_primary if exc.diag else None) or str(exc).strip()

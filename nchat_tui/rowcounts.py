@@ -35,7 +35,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.objkeys import key
-from nchat_tui.resources import sql_text
+from nchat_tui.resources import ParamIdentifier, sql_template
 
 DEFAULT_BUDGET_S = 1800.0
 """The default time budget for all exact counts of one verification (30 minutes)."""
@@ -160,7 +160,7 @@ class Counter:
         if self.spent:
             return TableCount(k, "not_counted", note="not reached: the time budget was spent")
         try:
-            rows = self._run(sql.SQL(sql_text("snapshot/count_rows.sql")).format(
+            rows = self._run(sql_template("snapshot/count_rows.sql").format(
                 table=sql.Identifier(schema, name)))
         except BudgetSpent:
             return TableCount(k, "not_counted", seconds=round(time.monotonic() - t0, 3),
@@ -191,7 +191,7 @@ class Counter:
 
         self.conn.add_notice_handler(notice)
         try:
-            self._run(sql.SQL(sql_text("verify/analyze_table.sql")).format(
+            self._run(sql_template("verify/analyze_table.sql").format(
                 table=sql.Identifier(schema, name)))
         except BudgetSpent:
             return TableCount(k, "not_counted", seconds=round(time.monotonic() - t0, 3),
@@ -202,7 +202,7 @@ class Counter:
                               note=f"locked by another session: {exc.diag.message_primary}")
         finally:
             self.conn.remove_notice_handler(notice)
-        facts = self._run(sql.SQL(sql_text("verify/estimate_facts.sql")),
+        facts = self._run(sql_template("verify/estimate_facts.sql"),
                           {"schema": schema, "name": name})
         if skipped or not facts or facts[0]["reltuples"] is None or facts[0]["reltuples"] < 0:
             why = skipped[0] if skipped else "ANALYZE left no row estimate"
@@ -235,17 +235,17 @@ class Counter:
                      ) -> tuple[int, float]:
         """(pages read, standard deviation of live rows per page) over random pages, at
         least the rule-of-three floor (see the module doc)."""
-        table = sql.Identifier(schema, name)
+        table = ParamIdentifier(schema, name)  # these queries take parameters too
         ranged = self.conn.info.server_version >= 140000
         n = min(pages, PROBE_PAGES if ranged else PROBE_PAGES_OLD)
         blocks = sorted(random.Random(f"{schema}.{name}.{pages}").sample(range(pages), n))
         if ranged:
-            rows = self._run(sql.SQL(sql_text("verify/block_sample_range.sql")).format(
+            rows = self._run(sql_template("verify/block_sample_range.sql").format(
                 table=table), {"blocks": blocks})
         else:
             per_page = max(1, (block_size - 24) // 28)  # MaxHeapTuplesPerPage
             tids = [f"({b},{i})" for b in blocks for i in range(1, per_page + 1)]
-            rows = self._run(sql.SQL(sql_text("verify/block_sample.sql")).format(
+            rows = self._run(sql_template("verify/block_sample.sql").format(
                 table=table), {"tids": tids})
         live = {int(r["block"]): int(r["live"]) for r in rows}
         values = [live.get(b, 0) for b in blocks]

@@ -63,6 +63,7 @@ from nchat_tui.migrations import Discovery, MigrationFile, discover
 from nchat_tui.plan import FileAnalysis, Statement, analyse_sql
 from nchat_tui.resources import sql_text
 from nchat_tui.safeio import read_text_utf8
+from nchat_tui.scrub import scrub_rows, scrub_sql
 from nchat_tui.target import Target
 
 APP_NAME = "nchat-tui migrate"
@@ -310,7 +311,7 @@ def lock_holder(conn: psycopg.Connection[Any]) -> LockHolder | None:
     if r is None:
         return None
     return LockHolder(r["pid"], r["application_name"], r["client_addr"], r["usename"],
-                      r["state_change"] or r["backend_start"], r["state"], r["query"])
+                      r["state_change"] or r["backend_start"], r["state"], scrub_sql(r["query"]))
 
 
 def acquire_migration_lock(target: Target, *, wait_s: float = 0.0,
@@ -346,7 +347,7 @@ def acquire_migration_lock(target: Target, *, wait_s: float = 0.0,
 def running_dumps(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql_text("runner/pg_dump_running.sql"))
-        return list(cur.fetchall())
+        return scrub_rows(cur.fetchall())
 
 
 def _parse_time(v: Any) -> dt.datetime | None:
@@ -554,7 +555,7 @@ class _Watcher:
 def _blocker(r: dict[str, Any]) -> Blocker:
     return Blocker(pid=r["pid"], application=r.get("application_name"), user=r.get("usename"),
                    client_addr=r.get("client_addr"), state=r.get("state"),
-                   xact_age_s=r.get("xact_age_s"), query=r.get("query"),
+                   xact_age_s=r.get("xact_age_s"), query=scrub_sql(r.get("query")),
                    lock_mode=r.get("mode"))
 
 

@@ -29,7 +29,7 @@ from psycopg.rows import dict_row
 from nchat_tui.errors import OperationFailed
 from nchat_tui.objkeys import KEY_FORMAT, split2
 from nchat_tui.objkeys import key as okey
-from nchat_tui.resources import sql_text
+from nchat_tui.resources import sql_template, sql_text
 
 LEDGERS = {
     "np_common.schema_versions": "snapshot/ledger_np_common_schema_versions.sql",
@@ -138,7 +138,7 @@ def data_tables(inventory: dict[str, Any]) -> list[tuple[str, str]]:
 def count_rows(conn: psycopg.Connection[Any], tables: list[tuple[str, str]],
                on_table: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Exact ``count(*)`` of each table, keyed ``qualified(schema, name)``."""
-    template = sql.SQL(sql_text("snapshot/count_rows.sql"))
+    template = sql_template("snapshot/count_rows.sql")
     out: dict[str, int] = {}
     for schema, name in tables:
         row = conn.execute(template.format(table=sql.Identifier(schema, name))).fetchone()
@@ -284,7 +284,7 @@ def exported_snapshot(conn: psycopg.Connection[Any], *, lock_timeout_ms: int = 1
         # read, and counting rows afterwards takes minutes on a big database.
         session.table_stats = read_table_stats(conn)
         session.inventory = schema_inventory(conn)
-        lock = sql.SQL(sql_text("snapshot/lock_table.sql"))
+        lock = sql_template("snapshot/lock_table.sql")
         for schema, name in session.tables():
             try:
                 conn.execute(lock.format(table=sql.Identifier(schema, name)))

@@ -8,6 +8,7 @@ their environment, never argv; every display of the target masks it.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -97,10 +98,16 @@ class Target:
         if dbname:
             params["dbname"] = dbname
         try:
-            return psycopg.connect(make_conninfo(**params), autocommit=autocommit, **kwargs)
+            conn = psycopg.connect(make_conninfo(**params), autocommit=autocommit, **kwargs)
+            set_client_check(conn)
+            return conn
         except psycopg.OperationalError as exc:
             raise classify_connect_error(exc, self.masked() if not dbname else
-                                         self.with_database(dbname).masked()) from None
+                                         self.with_database(dbname).masked(),
+                                         secrets=[self.params.get("password") or ""]) from None
+        except psycopg.ProgrammingError as exc:  # a value libpq refuses (an invalid port, ...)
+            raise BadInput(f"cannot use the connection settings of {self.source}: "
+                           f"{_dsn_problem(str(exc))}", DSN_HINT) from None
 
     def with_database(self, dbname: str) -> Target:
         return Target(**{**self.__dict__, "params": {**self.params, "dbname": dbname}})
@@ -122,9 +129,28 @@ class Target:
         return env
 
 
-def classify_connect_error(exc: BaseException, where: str) -> ConnectError:
-    """Turn libpq's message into one line naming the cause (never the password)."""
+CLIENT_CHECK_INTERVAL_MS = 2000
+
+
+def set_client_check(conn: psycopg.Connection[Any]) -> None:
+    """``client_connection_check_interval`` on PostgreSQL 14+ (nothing before): a backend
+    whose client was killed while a query of ours waited (on a lock, say) ends within this
+    interval instead of staying queued, where it would hold up every session behind it."""
+    if conn.info.server_version < 140000:
+        return
+    conn.execute(f"SET client_connection_check_interval = {CLIENT_CHECK_INTERVAL_MS}")
+    if not conn.autocommit:
+        conn.commit()
+
+
+def classify_connect_error(exc: BaseException, where: str,
+                           secrets: list[str] | None = None) -> ConnectError:
+    """Turn libpq's message into one line naming the cause (never the password: ``secrets``
+    are cut out of libpq's own words wherever they appear)."""
     msg = str(exc)
+    for s in secrets or ():
+        if s:
+            msg = msg.replace(s, "***")
     low = msg.lower()
     m = re.search(r'database "([^"]+)" does not exist', msg)
     if m:
@@ -167,16 +193,92 @@ def classify_connect_error(exc: BaseException, where: str) -> ConnectError:
 
 def mask_dsn(text: str) -> str:
     """Mask a password inside a DSN/URL or conninfo string."""
-    text = re.sub(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)@", r"\1***@", text)
-    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text)
+    text = re.sub(r"(postgres(?:ql)?://[^:/@\s]*:)((?:[^@\s]|@(?=\S*@))*)@", r"\1***@", text)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S+)", r"\1***", text)
 
 
-def _params_from_dsn(dsn: str) -> dict[str, str]:
-    try:
-        return {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
-    except psycopg.ProgrammingError as exc:
-        raise BadInput(f"cannot parse the connection string {mask_dsn(dsn)!r}: "
-                       f"{mask_dsn(str(exc))}") from None
+#: libpq's connection keywords (PostgreSQL 15-18): a name outside this list is a typo
+CONNINFO_KEYWORDS = (
+    "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding",
+    "connect_timeout", "client_encoding", "options", "application_name",
+    "fallback_application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+    "keepalives_count", "tcp_user_timeout", "replication", "gssencmode", "sslmode",
+    "requiressl", "sslcompression", "sslcert", "sslkey", "sslpassword", "sslcertmode",
+    "sslrootcert", "sslcrl", "sslcrldir", "sslsni", "requirepeer", "ssl_min_protocol_version",
+    "ssl_max_protocol_version", "krbsrvname", "gsslib", "gssdelegation", "service",
+    "target_session_attrs", "load_balance_hosts", "require_auth", "sslnegotiation",
+    "min_protocol_version", "max_protocol_version", "scram_client_key", "scram_server_key",
+    "oauth_issuer", "oauth_client_id", "oauth_client_secret", "oauth_scope")
+DSN_HINT = "fix the connection string; it is not shown here because it may hold a password"
+
+
+def _dsn_problem(message: str) -> str:
+    """What is wrong with a connection string, from libpq's parse error, in words that never
+    repeat the input: libpq quotes the offending text, which can be (part of) the password."""
+    def word(quoted: str) -> str | None:
+        """``quoted`` if it is a libpq keyword (safe to show), else a close keyword."""
+        if quoted in CONNINFO_KEYWORDS:
+            return f'"{quoted}"'
+        close = difflib.get_close_matches(quoted.lower(), CONNINFO_KEYWORDS, n=1, cutoff=0.75)
+        return f'a misspelled option (did you mean "{close[0]}"?)' if close else None
+
+    m = re.search(r'invalid (?:connection option|URI query parameter):? "([^"]*)"', message)
+    if m:
+        w = word(m.group(1))
+        if w and w.startswith('"'):  # a real keyword in the wrong place (e.g. URL only)
+            return f"the option {w} is not allowed there"
+        return w or ("an option that is not a libpq keyword (a value with spaces must be "
+                     "quoted: password='a b')")
+    m = re.search(r'missing "=" after "([^"]*)"', message)
+    if m:
+        w = word(m.group(1))
+        if w and w.startswith('"'):
+            return f'{w} has no "=" (write {m.group(1)}=value)'
+        return 'a word without "=" (write key=value; quote a value with spaces: key=\'a b\')'
+    low = message.lower()
+    if "unterminated quoted string" in low:
+        return "a quoted value is not closed (write a quote inside a value as \\')"
+    if "percent-encoded" in low:
+        return 'the URL holds a "%" that is not followed by two hex digits (write % as %25)'
+    if "key/value separator" in low:
+        return 'a URL parameter after "?" needs exactly one "=" (key=value)'
+    if "unexpected spaces" in low:
+        return "the URL holds a space (write it %20)"
+    if "ipv6" in low:
+        return "an IPv6 host address in [ ] is not closed or is empty"
+    # anything else: libpq's words, with every quoted piece of the input cut out
+    return re.sub(r'"[^"]*"', '"…"', message.strip().splitlines()[0] if message.strip()
+                  else "unknown error")
+
+
+def _url_problem(dsn: str) -> str | None:
+    """A URL whose user or password holds an unencoded "@" or "/" parses "fine" into the wrong
+    host, port and database, which error messages then print: refuse it before parsing."""
+    m = re.match(r"postgres(?:ql)?://", dsn, re.I)
+    if not m:
+        return None
+    rest = dsn[m.end():]
+    netloc_and_more = rest.split("?", 1)[0]
+    ats = [i for i, c in enumerate(netloc_and_more) if c == "@"]
+    if len(ats) > 1:
+        return ('the URL holds more than one "@" before the host: write an "@" in the user '
+                'name or password as %40')
+    if ats:
+        slash = netloc_and_more.find("/")
+        if 0 <= slash < ats[0]:
+            return ('the URL\'s user name or password holds a "/": write it as %2F')
+    return None
+
+
+def _params_from_dsn(dsn: str, source: str = "--dsn") -> dict[str, str]:
+    """Parse a conninfo string or URL; an error names the problem, never the input."""
+    problem = _url_problem(dsn)
+    if problem is None:
+        try:
+            return {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+        except psycopg.Error as exc:
+            problem = _dsn_problem(str(exc))
+    raise BadInput(f"cannot parse the connection string of {source}: {problem}", DSN_HINT)
 
 
 def resolve_target(
@@ -203,9 +305,9 @@ def resolve_target(
             notes.append(f"no env files found in {bdir}")
 
     if dsn:
-        params, source = _params_from_dsn(dsn), "--dsn"
+        params, source = _params_from_dsn(dsn, "--dsn"), "--dsn"
     elif env.get("DATABASE_URL"):
-        params, source = _params_from_dsn(env["DATABASE_URL"]), "DATABASE_URL"
+        params, source = _params_from_dsn(env["DATABASE_URL"], "DATABASE_URL"), "DATABASE_URL"
         if bdir:
             notes.append("DATABASE_URL wins over the backend's env files here; "
                          "the nself CLI itself never reads DATABASE_URL")

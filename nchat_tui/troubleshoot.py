@@ -30,15 +30,21 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, ConnectError, NchatError, OperationFailed, Refused
+from nchat_tui.guard import connect_guarded, describe_lock_wait
 from nchat_tui.journal import Journal
 from nchat_tui.monitor import OWN_SESSIONS, Monitor
-from nchat_tui.resources import sql_text
+from nchat_tui.relnames import AmbiguousTable, UnknownTable, resolve_tables
+from nchat_tui.resources import sql_template, sql_text
+from nchat_tui.scrub import scrub_rows
 from nchat_tui.target import Target
 
 APPLICATION_NAME = "nchat-tui troubleshoot"
 FIX_APPLICATION_NAME = "nchat-tui troubleshoot fix"
 STATUSES = ("ok", "problem", "warning", "info", "error", "skipped")
 GIB = 1024 ** 3
+FIX_LOCK_MODES = {"analyze": "ShareUpdateExclusiveLock", "vacuum": "ShareUpdateExclusiveLock",
+                  "reindex": "ShareUpdateExclusiveLock", "create_index": "ShareUpdateExclusiveLock"}
+"""The lock each fix waits for on its table (all CONCURRENTLY-style: reads and writes go on)."""
 
 
 @dataclass
@@ -208,11 +214,10 @@ class CheckContext:
 
     def conn(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            conn = self.target.connect(application_name=APPLICATION_NAME, connect_timeout=5)
+            # lock and statement timeouts from the guard (a lock wait names its holder)
+            conn = connect_guarded(self.target, APPLICATION_NAME,
+                                   statement_timeout=self.statement_timeout_ms / 1000)
             conn.execute("SET default_transaction_read_only = on")
-            conn.execute(sql.SQL("SET statement_timeout = {}").format(
-                sql.Literal(f"{int(self.statement_timeout_ms)}ms")))
-            conn.execute("SET lock_timeout = '2s'")
             conn.execute("SET jit = off")  # compiling catalog queries costs more than running
             OWN_SESSIONS.add(conn.info.backend_pid, APPLICATION_NAME)
             self._conn = conn
@@ -220,16 +225,25 @@ class CheckContext:
 
     def rows(self, name: str, params: dict[str, Any] | None = None,
              **fmt: sql.Composable) -> list[dict[str, Any]]:
-        text = sql_text(f"checks/{name}.sql")
-        query: sql.Composed | sql.SQL | str = (
-            sql.SQL(text).format(**fmt) if fmt else text)
+        name = f"checks/{name}.sql"
+        if fmt and params:
+            # psycopg reads a "%s" inside a quoted name as a placeholder when parameters
+            # are passed: a query that takes names never takes parameters too
+            raise ValueError(f"{name}: identifiers and parameters in one query")
+        query: sql.Composed | str = sql_template(name).format(**fmt) if fmt else sql_text(name)
         with self.conn().cursor(row_factory=dict_row) as cur:
             cur.execute(query, params)
-            return list(cur.fetchall())
+            return scrub_rows(cur.fetchall())  # other sessions' SQL: secrets masked here
 
-    def exists(self, qualified: str) -> bool:
-        row = self.conn().execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()
-        return bool(row and row[0])
+    def relation(self, key: str) -> tuple[str, str] | None:
+        """(schema, name) of the table a key names (``public.t``, ``"a.b".c``), else None."""
+        try:
+            return resolve_tables(self.conn(), [key])[key]
+        except (UnknownTable, AmbiguousTable):
+            return None
+
+    def exists(self, key: str) -> bool:
+        return self.relation(key) is not None
 
     def close(self) -> None:
         if self._conn is not None:
@@ -259,6 +273,14 @@ def run_check(name: str, ctx: CheckContext) -> Finding:
                        action=exc.hint)
     except NchatError as exc:
         return Finding(name, "error", exc.message, action=exc.hint)
+    except psycopg.errors.LockNotAvailable:
+        where = ctx._conn if ctx._conn is not None else None
+        what = f"the check {name}"
+        summary = (describe_lock_wait(where, what) if where is not None
+                   else f"{what}: gave up waiting for a lock")
+        return Finding(name, "error", summary, {"sqlstate": "55P03"},
+                       action="wait for that session to finish (or end it from the monitor), "
+                              "then walk the tree again")
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return Finding(name, "error", f"the check's query failed: {first}",
@@ -289,11 +311,17 @@ def normalize_snapshot(snap: Any) -> dict[str, int]:
     ``schema``/``name`` or ``table`` and ``rows``/``row_count``/``count``)."""
     if not isinstance(snap, dict):
         raise BadInput("a before-snapshot must be a JSON object")
+    if isinstance(snap.get("snapshot"), dict):  # a backup manifest: its snapshot's counts
+        snap = snap["snapshot"]
+    if isinstance(snap.get("row_counts"), dict):
+        snap = {"tables": snap["row_counts"]}
     tables = snap.get("tables", snap)
     out: dict[str, int] = {}
 
     def qual(name: str, schema: str | None = None) -> str:
-        return name if "." in name else f"{schema or 'public'}.{name}"
+        if schema:
+            return f"{schema}.{name}"
+        return name if "." in name else f"public.{name}"
 
     def count_of(v: Any) -> int | None:
         if isinstance(v, bool):
@@ -453,6 +481,7 @@ def check_row_counts(ctx: CheckContext) -> Finding:
         counts = {}
         for t in names:
             counts[t] = ctx.rows("count_rows", table=sql.Identifier(*_split(t)))[0]["n"]
+            # fixed, plain names: splitting these on their dot is exact
         return Finding("row_counts", "info", "no before-snapshot given: current counts only",
                        {**who, "counts": counts},
                        action="give the snapshot taken before the change (--before FILE) to "
@@ -462,11 +491,12 @@ def check_row_counts(ctx: CheckContext) -> Finding:
     same = 0
     details: list[dict[str, Any]] = []
     for t, before in sorted(ctx.before.items()):
-        if not ctx.exists(t):
+        rel = ctx.relation(t)
+        if rel is None:
             missing_tables.append(t)
             details.append({"table": t, "before": before, "now": None})
             continue
-        now = ctx.rows("count_rows", table=sql.Identifier(*_split(t)))[0]["n"]
+        now = ctx.rows("count_rows", table=sql.Identifier(*rel))[0]["n"]
         details.append({"table": t, "before": before, "now": now, "diff": now - before})
         if now < before:
             fewer.append(t)
@@ -696,7 +726,7 @@ def check_dead_tuples(ctx: CheckContext) -> Finding:
 def check_invalid_indexes(ctx: CheckContext) -> Finding:
     rows = ctx.rows("invalid_indexes")
     if rows:
-        fixes = [Fix("reindex", r["schema"], r["table"].split(".")[-1], index=r["index"])
+        fixes = [Fix("reindex", r["schema"], r["table_name"], index=r["index"])
                  for r in rows[:20]]
         return Finding("invalid_indexes", "problem", f"{len(rows)} invalid index(es) (a failed "
                        f"concurrent build): {', '.join(r['index'] for r in rows[:3])}", rows,
@@ -886,11 +916,9 @@ def run_fix(target: Target, fix: Fix, *, confirmed: bool, journal: Journal | Non
     stmt = fix.text()
     if not confirmed:
         raise Refused(f"{stmt} needs confirmation", "confirm to run it")
-    conn = target.connect(application_name=FIX_APPLICATION_NAME)
+    conn = connect_guarded(target, FIX_APPLICATION_NAME, lock_timeout=lock_timeout_ms / 1000)
     pid = conn.info.backend_pid
     OWN_SESSIONS.add(pid, FIX_APPLICATION_NAME)
-    conn.execute(sql.SQL("SET lock_timeout = {}").format(
-        sql.Literal(f"{int(lock_timeout_ms)}ms")))
     if journal is not None:
         journal.append("troubleshoot_fix_started", target=target.masked(), sql=stmt, pid=pid)
     outcome: dict[str, Any] = {}
@@ -900,6 +928,11 @@ def run_fix(target: Target, fix: Fix, *, confirmed: bool, journal: Journal | Non
         try:
             conn.execute(fix.statement())
             outcome["ok"] = True
+        except psycopg.errors.LockNotAvailable:
+            outcome["ok"] = False
+            outcome["error"] = describe_lock_wait(
+                conn, "the fix", mode=FIX_LOCK_MODES.get(fix.kind, "AccessExclusiveLock"),
+                relation=(fix.schema, fix.table))
         except psycopg.Error as exc:
             outcome["ok"] = False
             outcome["error"] = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

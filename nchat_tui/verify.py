@@ -49,9 +49,10 @@ from psycopg.rows import dict_row
 from nchat_tui import release_v040
 from nchat_tui.ddl_effects import Effects, analyse_files
 from nchat_tui.errors import BadInput, OperationFailed
+from nchat_tui.guard import guarded
 from nchat_tui.objkeys import function_base, parent, split2, split_key, upgrade_snapshot_keys
 from nchat_tui.objkeys import key as okey
-from nchat_tui.resources import sql_text
+from nchat_tui.resources import sql_template, sql_text
 from nchat_tui.rowcounts import DEFAULT_BUDGET_S, Counter
 from nchat_tui.snapshot import read_table_stats
 from nchat_tui.target import Target
@@ -61,6 +62,8 @@ SEQUENCE_WARN, SEQUENCE_FAIL = 0.80, 0.95
 LEDGER_TABLES = {"np_common.schema_versions", "nself_ops.migrations", "public.schema_migrations"}
 LEDGER_SCHEMAS = {"np_common", "nself_ops"}
 HEALTHY = ("ok", "healthy")
+VERIFY_STATEMENT_TIMEOUT_S = 300.0
+"""A backstop for the session (guard.py); counts SET their own budget and RESET back."""
 
 ProgressFn = Callable[[str, float | None], None]
 
@@ -626,7 +629,7 @@ class _Run:
     def soft_deleted(self, counter: Counter, counted: set[str]) -> None:
         preds = {"deleted_at": "{col} IS NOT NULL", "is_deleted": "{col} IS TRUE",
                  "is_archived": "{col} IS TRUE"}
-        template = sql.SQL(sql_text("verify/count_flagged.sql"))
+        template = sql_template("verify/count_flagged.sql")
         found: list[dict[str, Any]] = []
         for col in _rows(self.conn, "verify/soft_delete_columns.sql"):
             k = okey(col["schema"], col["table"])
@@ -856,7 +859,8 @@ def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None =
             raise Cancelled("verification cancelled by the operator")
         say(text, frac)
 
-    with target.connect("nchat-tui verify") as conn:
+    with guarded(target, "nchat-tui verify", "the verification",
+                 statement_timeout=VERIFY_STATEMENT_TIMEOUT_S) as conn:
         step("reading the before-snapshot", 0.0)
         before, source = load_before(target, against, conn)
         step("reading the live schema inventory", 0.1)

@@ -137,3 +137,38 @@ def test_the_gate_refuses_before_the_question_with_the_fix_that_applies(demo_tar
     assert refused is not None and "a pg_dump is reading" in refused.summary
     assert GATE_HOWTO not in refused.summary and "wait for the backup to finish" in refused.summary
     assert _gate_refusal(ctx, without_backup="maintenance window, backup by the DBA") is None
+
+
+def test_the_app_asks_before_running_files_that_need_missing_objects(demo_target, tmp_path):
+    """The catalog preflight in the app: a question naming what the database lacks, Enter
+    (the default) stops with nothing run; running anyway is a danger choice with a typed word."""
+    import shutil
+    from dataclasses import replace
+
+    import psycopg
+
+    mig = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), mig)
+    (mig / "017_app_schema.sql").write_text("CREATE TABLE billing.audit_trail (id int);\n")
+    t = replace(demo_target, migrations_dir=mig)
+    asked: list[Question] = []
+
+    def operator(q: Question) -> str:
+        asked.append(q)
+        return "run" if q.title == "Run the production migration" else q.default
+
+    s = UpgradeSession(t, path_id="v0.4.0")
+    for key in ("pre.connect", "pre.ledger", "pre.pending", "pre.disk", "pre.backup",
+                "migration.review-sql"):
+        assert s.run_step(key, ask=operator).state in ("ok", "warn"), key
+    st = s.run_step("migration.run", ask=operator)
+    titles = [q.title for q in asked] + [st.summary]
+    assert "The database lacks what the files need" in titles, titles
+    q = next(q for q in asked if q.title == "The database lacks what the files need")
+    assert "017_app_schema.sql" in q.text and "billing" in q.text
+    assert q.default == "stop" and q.danger == ("run",) and q.confirm_word == "run anyway"
+    assert st.state == "failed", st.summary
+    with psycopg.connect(**t.params) as c:  # nothing ran: 013 is still pending
+        assert c.execute("SELECT to_regclass('public.nchat_identity_keys')").fetchone() == (None,)
+    events = [r.get("event") for r in s.journal.records()]
+    assert "migrate_refused_by_preflight" in events

@@ -4,7 +4,7 @@
 -- asks for (mode, lock type, relation oid and, in this database, its name; the database it
 -- belongs to), the wait event, how long it has waited (pg_locks.waitstart from PG14, read
 -- through to_jsonb; older servers fall back to the state change time), and the modes each
--- blocker holds on that same lock target (blocker_modes: {pid: [mode, ...]}; a parallel
+-- blocker holds on that same lock target (blocker_modes: pid -> [mode, ...]; a parallel
 -- worker's locks count for its leader, as pg_blocking_pids reports the leader).
 -- A session that shows a Lock wait but has no ungranted lock and no blocker by the time
 -- pg_locks is read got its lock in between, and is left out. Relation extension waits

@@ -1,14 +1,14 @@
 -- slow_queries.sql: this database's statements from pg_stat_statements, top by total and by
 -- mean execution time (a template: the monitor fills in the view's schema and
--- the version's column names, {total}/{mean}/{max}/{read_time}, as identifiers).
--- Monitoring statements (the queryids in %(monitoring)s, which the monitor recognised from
+-- the version's column names, the total, mean, max and read-time columns, as identifiers).
+-- Monitoring statements (the queryids in monitoring, which the monitor recognised from
 -- their text) are ranked apart, so other tools' and our own queries never push the
 -- operator's out of the top N; they come back flagged, for the view that shows them.
 -- Returns one row per statement: queryid, database, role, calls, total/mean/max ms (planning
 -- included when pg_stat_statements.track_planning is on), rows, shared blocks hit/read, block
 -- read time, the text cut to 300 characters, and the whole text only for queryids not in
--- %(known)s (the monitor reads each statement's text once).
--- Parameters: %(limit)s, %(monitoring)s and %(known)s (bigint arrays).
+-- known (the monitor reads each statement's text once).
+-- Parameters: limit, monitoring and known (bigint arrays).
 -- pg_stat_statements 1.7 (PG12) to 1.11 (PG17). No relation locks.
 WITH s AS MATERIALIZED (
     SELECT p.queryid, p.userid, p.dbid, p.calls, p.{total} AS total_ms, p.{mean} AS mean_ms,

@@ -6,12 +6,12 @@
 -- it and every session waiting for a lock on it (any mode: the readers queued behind the
 -- holder wait for ACCESS SHARE, not for the exclusive lock).
 -- Never waits on a relation lock: relations are ranked by catalog page counts
--- (pg_class.relpages * block_size, no lock needed; candidates are the %(candidates)s largest
+-- (pg_class.relpages * block_size, no lock needed; candidates are the candidates largest
 -- heaps, so index and TOAST pages are summed for those only); the size functions, which open the
 -- relation and so queue behind an ACCESS EXCLUSIVE lock, are called only for the ranked
 -- candidates that have no granted or pending AccessExclusiveLock, and not at all when
--- %(catalog_only)s is true. The monitor's short lock_timeout bounds the race in between.
--- Parameters: %(limit)s (N), %(candidates)s, %(catalog_only)s (boolean). PostgreSQL 12+.
+-- catalog_only is true. The monitor's short lock_timeout bounds the race in between.
+-- Parameters: limit (N), candidates, catalog_only (boolean). PostgreSQL 12+.
 WITH rel_locks AS MATERIALIZED (
     SELECT l.relation AS relid, l.pid, l.granted, l.mode = 'AccessExclusiveLock' AS ael
     FROM pg_locks l
