@@ -101,7 +101,32 @@ def _load(modname: str) -> ModuleType:
     return importlib.import_module(modname)
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
+def _command_name(modname: str) -> str:
+    return modname.rsplit(".", 1)[1].removeprefix("cmd_").replace("_", "-")
+
+
+def _named_command(argv: list[str]) -> str | None:
+    """The module of the subcommand argv names, if it names one: only that module is then
+    imported (each imports its engines; all of them cost ~150 ms and 3 MiB before any screen).
+    Target options are read off first, so an option's value is never taken for a command."""
+    pre = argparse.ArgumentParser(add_help=False)
+    add_target_options(pre)
+    try:
+        _, rest = pre.parse_known_args(argv)
+    except SystemExit:
+        return None
+    names = {_command_name(m): m for m in COMMANDS}
+    for tok in rest:
+        if tok in ("-h", "--help") or not tok or tok.startswith("-"):
+            if tok in ("-h", "--help"):
+                return None  # the overview lists every command
+            continue
+        return names.get(tok)
+    return "nchat_tui.cmd_app" if "nchat_tui.cmd_app" in COMMANDS else None  # the default
+
+
+def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser,
+                                                    dict[str, ModuleType]]:
     parser = argparse.ArgumentParser(
         prog="nchat-tui",
         description="Guided, verified, resumable nChat database upgrades with live observability.",
@@ -112,6 +137,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules: dict[str, ModuleType] = {}
     for modname in COMMANDS:
+        if only is not None and modname != only:
+            sub.add_parser(_command_name(modname), add_help=False)  # named, not loaded
+            continue
         mod = _load(modname)
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         add_target_options(p)
@@ -132,7 +160,10 @@ def _merge_target_defaults(args: argparse.Namespace, argv: list[str],
         args.env_cascade = top.env_cascade
 
 
-NO_RECOVERY = ("report", "demo", "app")
+NO_RECOVERY = ("report", "demo", "app",
+               # read-only, and run beside a migration: watching never settles anything
+               # (nor pays for importing the runner on each start)
+               "monitor")
 """Commands that never connect (report: it only says what is pending), have their own target
 (demo), or settle it before the screen opens and show it in the app's start-up notice (app,
 demo: ``run_app``)."""
@@ -182,7 +213,7 @@ def _boundary_error(exc: BaseException, ctx: CliContext) -> NchatError | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser, modules = build_parser()
+    parser, modules = build_parser(only=_named_command(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help/--version exit 0, bad usage exits 2
@@ -190,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         args.command = "app"
         args = parser.parse_args([*argv, "app"]) if argv else parser.parse_args(["app"])
+    if args.command not in modules:  # the lazy guess missed: load every command
+        parser, modules = build_parser()
+        args = parser.parse_args(argv)
     _merge_target_defaults(args, argv, parser)
     ctx = CliContext(args)
     mod = modules[args.command]

@@ -1,7 +1,8 @@
-"""``nchat-tui monitor [--json] [--once] [--interval S] [--top N]``: live samples of the target.
+"""``nchat-tui monitor [--json] [--once] [--tui] [--interval S] [--top N]``: live samples.
 
 ``--once --json`` prints one sample as one JSON object; ``--json`` alone prints one object a
-line per sample (JSON lines). Without ``--json`` a compact text rendering. The sampling never
+line per sample (JSON lines). Without ``--json`` a compact text rendering; ``--tui`` opens the
+full dashboard alone (the app's ``m`` screen, without an upgrade session). The sampling never
 waits on the locks of the migration it watches (see ``monitor.py``).
 """
 
@@ -16,9 +17,10 @@ import humanize
 
 from nchat_tui.cli import CliContext
 from nchat_tui.errors import BadInput
-from nchat_tui.monitor import Monitor
+from nchat_tui.monitor import Monitor, lock_held_text, lock_wait_text
 
 NAME = "monitor"
+FULL_EVERY_S = 10.0
 HELP = "live database observability: sizes, connections, slow queries, locks, progress"
 
 
@@ -26,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="JSON output (with --once one object, else one object a line)")
     p.add_argument("--once", action="store_true", help="take one sample and exit")
+    p.add_argument("--tui", action="store_true",
+                   help="open the live dashboard (the app's monitor screen) on its own")
     p.add_argument("--interval", type=float, default=2.0, metavar="S",
                    help="seconds between samples (default 2)")
     p.add_argument("--top", type=int, default=10, metavar="N",
@@ -38,10 +42,30 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.top <= 0:
         raise BadInput("--top must be a positive number")
     mon = Monitor(ctx.target(), top=args.top, slow_limit=args.top)
+    if args.tui:
+        if args.once or ctx.json:
+            raise BadInput("--tui is interactive: it takes neither --once nor --json")
+        # connect and take the first sample while Textual imports and the screen mounts:
+        # first data then costs the longer of the two, not their sum
+        mon.prefetch(panels={"tables", "progress", "replication"})
+        from nchat_tui.screens.dashboard import run_dashboard  # Textual only here
+
+        try:
+            return run_dashboard(mon, interval=args.interval)
+        finally:
+            mon.close()
+    full_at: float | None = None
     try:
         while True:
             started = time.monotonic()
-            s = mon.sample()
+            # every panel on the first sample and every FULL_EVERY_S; in between the
+            # connections, locks and progress only (tables and statements cost the most, on
+            # the server with many tables, and change slowly): "panels_at" says when each was read
+            if args.once or full_at is None or started - full_at >= FULL_EVERY_S:
+                s = mon.sample()
+                full_at = started
+            else:
+                s = mon.sample(panels={"progress"})
             if ctx.json:
                 if args.once:
                     ctx.emit_json(s)
@@ -107,8 +131,24 @@ def render_text(s: dict[str, Any], top: int = 10) -> list[str]:
                f"cumulative  tps {tps_text}")
     if c:
         states = ", ".join(f"{k} {v}" for k, v in (c.get("by_state") or {}).items())
-        out.append(f"connections {c.get('total')}/{c.get('max_connections')} server-wide, "
-                   f"{c.get('this_database')} here ({states or 'none'})")
+        out.append(f"connections {c.get('total')}/{c.get('max_connections')} server-wide "
+                   f"({states or 'none'}), {c.get('this_database')} in this database")
+        dbs = [d for d in s.get("databases") or [] if d.get("sessions") or d.get("tps")]
+        if dbs:
+            out.append("  by database: " + "; ".join(
+                f"{d['name']}{' (this)' if d.get('current') else ''} {d['sessions']} sessions"
+                f" {d['active']} active"
+                + (f" {d['lock_waits']} lock-waiting" if d.get("lock_waits") else "")
+                + (f" {d['tps']:.0f} tps" if d.get("tps") is not None else "") for d in dbs))
+    host = s.get("host") or {}
+    sysline = host.get("system") or {}
+    if host.get("local") and sysline:
+        out.append(f"host: load {' '.join(f'{x:.2f}' for x in sysline.get('load') or [])}, "
+                   f"memory {sysline.get('mem_used_pct', 0):.0f}% of "
+                   f"{_size(sysline.get('mem_total'))}, disk read "
+                   f"{_size(sysline.get('disk_read_bps'))}/s write "
+                   f"{_size(sysline.get('disk_write_bps'))}/s")
+    if c:
         ox = c.get("oldest_xact")
         if ox:
             out.append(f"  oldest transaction: pid {ox['pid']} {_secs(ox['xact_age_s'])} "
@@ -123,11 +163,11 @@ def render_text(s: dict[str, Any], top: int = 10) -> list[str]:
         for n in locks.get("rows") or []:
             pad = "  " * (n["depth"] + 1)
             if n["waiting"]:
-                out.append(f"{pad}└ pid {n['pid']} waits {_secs(n['wait_s'])} for {n['mode']} on "
-                           f"{n.get('relation') or n.get('locktype')} (queue {n['queue']}) "
+                out.append(f"{pad}└ pid {n['pid']} {lock_wait_text(n)} for "
+                           f"{_secs(n['wait_s'])} (queue {n['queue']}) "
                            f"{(n.get('query') or '')[:40]!r}")
             else:
-                out.append(f"{pad}pid {n['pid']} holds {', '.join(n['held_modes']) or '?'} "
+                out.append(f"{pad}pid {n['pid']} {lock_held_text(n)} "
                            f"({n.get('state')}, {n.get('application') or '-'}, xact "
                            f"{_secs(n.get('xact_age_s'))}) blocks {n['queue']}")
     else:
@@ -154,7 +194,9 @@ def render_text(s: dict[str, Any], top: int = 10) -> list[str]:
             out.append(f"pg_stat_statements {o['installed']} is older than the server's "
                        f"{o['default']}: {o['fix']}")
         out.append("slow queries (by total time" + (", since last sample)" if sq.get("deltas")
-                                                    else ")"))
+                                                    else ")") + (
+            f"; {len(sq['monitoring'])} monitoring statements left out"
+            if sq.get("monitoring") else ""))
         for q in (sq.get("top_by_total") or [])[:min(top, 5)]:
             text = " ".join((q.get("query") or "").split())[:60]
             out.append(f"  {q['calls']:>8} calls {q['mean_ms']:>9.2f} ms mean "

@@ -25,9 +25,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-import pglast
 import psycopg
 from psycopg import errors as pgerr
 from psycopg import sql
@@ -35,17 +34,24 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
+from nchat_tui.hoststats import HostStats
 from nchat_tui.journal import Journal
+from nchat_tui.querytext import QueryText, describe
 from nchat_tui.resources import sql_text
-from nchat_tui.scrub import scrub_rows
+from nchat_tui.scrub import scrub_rows, scrub_sql
 from nchat_tui.target import Target, classify_connect_error
 
 APPLICATION_NAME = "nchat-tui monitor"
 ACTION_APPLICATION_NAME = "nchat-tui monitor action"
 
+#: Sessions carried in a sample (the oldest transactions first); the rest are counted only.
+SESSIONS_SHOWN = 500
+
 #: Panels of a sample, in the order they are queried.
 PANELS = ("database", "connections", "locks", "tables", "slow_queries", "progress",
           "replication")
+#: Panels every sample queries: the summary, the sessions and the lock tree need them.
+ALWAYS = frozenset({"database", "connections", "locks"})
 
 #: Progress views and the server version that introduced each.
 PROGRESS_VIEWS = {
@@ -187,6 +193,16 @@ class Monitor:
     _size: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _size_at: float | None = field(default=None, init=False, repr=False)
     _sample_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    host_stats: bool = True
+    """Read per-backend CPU/memory/IO and the system line when on the database host."""
+    host: HostStats = field(default_factory=HostStats, init=False, repr=False)
+    _qtext: dict[int, QueryText] = field(default_factory=dict, init=False, repr=False)
+    _relnames: dict[tuple[str, int], tuple[float, str]] = field(default_factory=dict, init=False,
+                                                                repr=False)
+    _prefetch: threading.Thread | None = field(default=None, init=False, repr=False)
+    _want: set[str] | None = field(default=None, init=False, repr=False)
+    _pgss_at: float | None = field(default=None, init=False, repr=False)
+    _prefetched: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     # -- connection -------------------------------------------------------------------------
     def masked(self) -> str:
@@ -203,13 +219,17 @@ class Monitor:
             return {k: str(v) for k, v in self.target.items()}
         return {k: str(v) for k, v in conninfo_to_dict(self.target).items() if v is not None}
 
-    def _open(self, application_name: str) -> psycopg.Connection[Any]:
+    def _open(self, application_name: str, dbname: str | None = None,
+              connect_timeout_s: int | None = None) -> psycopg.Connection[Any]:
+        timeout = connect_timeout_s or self.connect_timeout_s
         if isinstance(self.target, Target):
             conn = self.target.connect(application_name=application_name,
-                                       connect_timeout=self.connect_timeout_s)
+                                       connect_timeout=timeout, dbname=dbname)
         else:
             params = {**self._params(), "application_name": application_name}
-            params.setdefault("connect_timeout", str(self.connect_timeout_s))
+            params.setdefault("connect_timeout", str(timeout))
+            if dbname:
+                params["dbname"] = dbname
             try:
                 conn = psycopg.connect(make_conninfo(**params), autocommit=True)
             except psycopg.OperationalError as exc:
@@ -240,6 +260,8 @@ class Monitor:
         self._caps = dict(caps)
         self._conn = conn
         self.registry.add(int(caps["backend_pid"]), APPLICATION_NAME)
+        if self.host_stats:
+            self.host.check(conn)
         parts = [sql.SQL(sql_text(path).rstrip().rstrip(";"))
                  for view, (path, _v) in PROGRESS_VIEWS.items() if view in views]
         self._progress_sql = sql.SQL("\nUNION ALL\n").join(parts) if parts else None
@@ -300,10 +322,44 @@ class Monitor:
         return out
 
     # -- sampling ---------------------------------------------------------------------------
-    def sample(self) -> dict[str, Any]:
-        """One full sample (see the module docstring). Never raises for database errors."""
+    def sample(self, panels: Iterable[str] | None = None) -> dict[str, Any]:
+        """One sample (see the module docstring). Never raises for database errors.
+
+        ``panels``: the optional panels to query this time (tables, slow_queries, progress,
+        replication; None: all). The others carry their last data, unchanged, so a screen
+        that shows one tab pays for that tab only; a panel never queried yet is always
+        queried. After ``prefetch()``, the first call returns the sample it took."""
+        pre = self._prefetch
+        if pre is not None:
+            pre.join()
+            self._prefetch = None
+            got, self._prefetched = self._prefetched, None
+            if got is not None:
+                return got
         with self._sample_lock:
-            return self._sample()
+            self._want = None if panels is None else set(ALWAYS) | set(panels)
+            try:
+                return self._sample()
+            finally:
+                self._want = None
+
+    def prefetch(self, panels: Iterable[str] | None = None) -> None:
+        """Connect and take the first sample in a thread now, while the caller starts its
+        screen; the first ``sample()`` returns it. First data then costs max(start-up,
+        connect + sample) instead of their sum."""
+        if self._prefetch is not None:
+            return
+
+        def run() -> None:
+            with self._sample_lock:
+                self._want = None if panels is None else set(ALWAYS) | set(panels)
+                try:
+                    self._prefetched = self._sample()
+                finally:
+                    self._want = None
+
+        self._prefetch = threading.Thread(target=run, name="monitor-prefetch", daemon=True)
+        self._prefetch.start()
 
     def _sample(self) -> dict[str, Any]:
         started = time.perf_counter()
@@ -315,6 +371,7 @@ class Monitor:
         out["database"] = self._caps.get("database")
         out["server_version"] = self._caps.get("server_version")
         out["server_version_num"] = self._caps.get("server_version_num")
+        out["backend_pid"] = self.backend_pid  # our own sampling session
         out["access"] = self.access()
 
         db = self._run_panel("database", conn, self._q_database)
@@ -328,14 +385,20 @@ class Monitor:
         out["database_size"] = db.get("database_size") if db else None
         out["database_size_at"] = db.get("database_size_at") if db else None
         out["tables"] = tables if tables is not None else []
-        out["connections"] = self._connections(activity, db)
+        out["connections"] = _jsonable(self._connections(activity, db))
+        out["host"] = _jsonable(self._host(out["connections"]))
         out["slow_queries"] = slow if slow is not None else {
             "unavailable": "no sample yet", "state": "no_data", "fix": None}
         out["locks"] = locks if locks is not None else {
             "waiting": 0, "longest_wait_s": None, "tree": [], "waiters": []}
         out["progress"] = progress if progress is not None else []
-        out.update(self._rates(db, interval, fresh=("database" not in self._stale_names())))
+        out.update(_jsonable(self._rates(db, interval,
+                                         fresh=("database" not in self._stale_names()))))
+        out["databases"] = _jsonable(self._databases(db, activity, out))
         out["replication"] = repl if repl is not None else {}
+        # when each panel last answered: a sample may carry a panel it did not query
+        out["panels_at"] = {name: st.ok_at for name, st in self._panels.items()
+                            if name in PANELS}
         out["stale"] = {
             name: {"since": st.stale_since, "reason": st.reason, "last_ok": st.ok_at,
                    "has_data": st.data is not None}
@@ -344,7 +407,7 @@ class Monitor:
             out["error"] = self._last_connect_error
         self._prev_at = mono
         out["sample_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return _jsonable(out)
+        return out
 
     def _stale_names(self) -> set[str]:
         return {n for n, st in self._panels.items() if st.stale_since}
@@ -352,6 +415,8 @@ class Monitor:
     def _run_panel(self, name: str, conn: psycopg.Connection[Any] | None,
                    fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
         st = self._panels.setdefault(name, _PanelState())
+        if self._want is not None and name in PANELS and name not in self._want:
+            return st.data  # not asked for this time: the last data, as it was (or none)
         if conn is None or conn.closed or conn.broken:
             reason = (f"no connection: {self._last_connect_error}" if self._last_connect_error
                       else "no connection: lost during this sample")
@@ -359,7 +424,10 @@ class Monitor:
             st.reason = reason
             return st.data
         try:
-            data = fn(conn)
+            # made JSON-able once, here: a panel's data is carried unchanged by the samples
+            # that do not query it, and walking it again on every sample cost more than
+            # the queries themselves
+            data = _jsonable(fn(conn))
         except psycopg.Error as exc:
             st.stale_since = st.stale_since or now_iso()
             st.reason = _one_line(exc)
@@ -382,7 +450,9 @@ class Monitor:
 
     def _q_database(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
         rows = self._fetch(conn, sql_text("monitor/database.sql"))
-        db = dict(rows[0]) if rows else {}
+        current = next((r for r in rows if r.get("is_current")), rows[0] if rows else {})
+        db = dict(current)
+        db["databases"] = rows
         if self._size is None:  # the first sample: the operator needs a size at once
             self._run_panel("database_size", conn, self._q_size)
         size = self._size or {}
@@ -441,7 +511,61 @@ class Monitor:
     def _q_locks(self, conn: psycopg.Connection[Any],
                  activity: list[dict[str, Any]] | None) -> dict[str, Any]:
         rows = self._fetch(conn, sql_text("monitor/locks.sql"))
+        self._name_other_relations(rows)
         return build_lock_tree(rows, activity or [], self.registry)
+
+    RELNAME_TTL_S = 300.0
+    """How long a relation name resolved in another database is trusted (oids are stable;
+    a rename shows after this)."""
+
+    def _name_other_relations(self, rows: list[dict[str, Any]]) -> None:
+        """Name the relations of lock rows that belong to other databases of the server.
+
+        Our connection can only read its own database's catalog, so each other database
+        with a lock wait gets one short connection (cached names, at most every
+        RELNAME_TTL_S); where it cannot connect, the relation is named by its database.
+        """
+        ours = self._caps.get("database")
+        now = time.monotonic()
+        need: dict[str, set[int]] = {}
+        for r in rows:
+            oid, dbname = r.get("relation_oid"), r.get("relation_database")
+            if r.get("relation") is not None or oid is None or not dbname or dbname == ours:
+                continue
+            hit = self._relnames.get((dbname, int(oid)))
+            if hit is not None and now - hit[0] < self.RELNAME_TTL_S:
+                r["relation"] = hit[1]
+            else:
+                need.setdefault(dbname, set()).add(int(oid))
+        for dbname, oids in need.items():
+            names: dict[int, str] = {}
+            why = ""
+            try:
+                conn = self._open(APPLICATION_NAME, dbname=dbname, connect_timeout_s=2)
+            except (NchatError, psycopg.Error) as exc:
+                why = exc.one_line() if isinstance(exc, NchatError) else _one_line(exc)
+            else:
+                self.registry.add(int(conn.info.backend_pid), APPLICATION_NAME)
+                try:
+                    for oid, name in conn.execute(
+                            "SELECT c.oid::bigint, c.oid::regclass::text FROM pg_class c "
+                            "WHERE c.oid = ANY(%s::oid[])", (sorted(oids),)).fetchall():
+                        names[int(oid)] = f"{name} (database {dbname})"
+                except psycopg.Error as exc:
+                    why = _one_line(exc)
+                finally:
+                    self._release(conn)
+            for oid in oids:
+                name = names.get(oid) or f"relation {oid} in database {dbname}"
+                # an unresolved name is retried sooner than a resolved one
+                self._relnames[(dbname, oid)] = (now if oid in names
+                                                 else now - self.RELNAME_TTL_S + 30, name)
+            for r in rows:
+                if r.get("relation") is None and r.get("relation_database") == dbname \
+                        and r.get("relation_oid") is not None:
+                    r["relation"] = self._relnames[(dbname, int(r["relation_oid"]))][1]
+                    if why and int(r["relation_oid"]) not in names:
+                        r["relation_unresolved"] = why
 
     def _q_progress(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
         if self._progress_sql is None:
@@ -539,8 +663,11 @@ class Monitor:
             plan = self._pgss_plan = built
             fresh = True
         base, found_names = plan["base"], plan["columns"]
+        monitoring = [q for q, t in self._qtext.items() if t.monitoring]
         try:
-            rows = self._fetch(conn, plan["query"], {"limit": int(self.slow_limit)})
+            rows = self._fetch(conn, plan["query"], {"limit": int(self.slow_limit),
+                                                     "monitoring": monitoring,
+                                                     "known": list(self._qtext)})
         except (pgerr.ObjectNotInPrerequisiteState, pgerr.InsufficientPrivilege,
                 pgerr.UndefinedColumn, pgerr.UndefinedTable, pgerr.InvalidSchemaName) as exc:
             self._pgss_plan = None
@@ -550,11 +677,26 @@ class Monitor:
         prev = self._prev_pgss
         cur: dict[tuple[Any, ...], tuple[int, float]] = {}
         hidden = 0
+        if len(self._qtext) > 20000:  # pg_stat_statements.max is 5000 by default
+            self._qtext.clear()
         for r in rows:
-            key = (r["queryid"], r["user"])
+            qid = int(r["queryid"])
+            full = r.pop("full_query")
+            info = self._qtext.get(qid)
+            if info is None or full is not None:
+                # the whole text is read once per statement and shown (without its header
+                # comment): the same secret scrubbing as every other query text
+                info = self._qtext[qid] = describe(
+                    scrub_sql(full) if full is not None else r["query"])
+            key = (r["queryid"], r["user"], r["database"])
             cur[key] = (int(r["calls"]), float(r["total_ms"]))
             if r["query"] == "<insufficient privilege>":
                 hidden += 1
+            else:
+                r["query"] = info.body[:300]
+            r["comment"] = info.comment
+            r["monitoring"] = info.monitoring
+            r["source"] = info.source
             dc: int | None = None
             dt_ms: float | None = None
             if key in prev and prev[key][0] <= r["calls"]:
@@ -567,14 +709,23 @@ class Monitor:
             r["mean_ms_delta"] = (dt_ms / dc) if dc and dt_ms is not None else None
             r["queryid"] = str(r["queryid"])
         self._prev_pgss = cur
-        by_total = sorted(rows, key=lambda r: (r["total_ms_delta"] or 0, r["total_ms"]),
+        now = time.monotonic()
+        interval = None if self._pgss_at is None else round(now - self._pgss_at, 3)
+        self._pgss_at = now
+        theirs = [r for r in rows if not r["monitoring"]]
+        ours = [r for r in rows if r["monitoring"]]
+        by_total = sorted(theirs, key=lambda r: (r["total_ms_delta"] or 0, r["total_ms"]),
                           reverse=True)[: self.slow_limit]
-        by_mean = sorted(rows, key=lambda r: r["mean_ms"], reverse=True)[: self.slow_limit]
+        by_mean = sorted(theirs, key=lambda r: r["mean_ms"], reverse=True)[: self.slow_limit]
         out: dict[str, Any] = {
             **base, "state": "ok",
             "columns": found_names,
             "deltas": bool(prev), "interval_s": interval,
             "top_by_total": by_total, "top_by_mean": by_mean,
+            # every statement picked, in a stable order (cumulative time): a table of them
+            # does not reshuffle with each interval's deltas
+            "statements": sorted(theirs, key=lambda r: (-r["total_ms"], r["queryid"])),
+            "monitoring": sorted(ours, key=lambda r: (-r["total_ms"], r["queryid"])),
         }
         if hidden:
             out["limited"] = (f"{hidden} statements of other roles show <insufficient "
@@ -592,26 +743,78 @@ class Monitor:
 
     def _rates(self, db: dict[str, Any] | None, interval: float | None,
                fresh: bool) -> dict[str, Any]:
+        """Transactions per second and cache hits of the whole server, and per database."""
         out: dict[str, Any] = {"cache_hit_ratio": {"interval": None, "cumulative": None},
-                               "tps": None}
+                               "tps": None, "tps_this_database": None, "tps_by_database": {}}
         if not db:
             return out
-        hit, read = int(db.get("blks_hit") or 0), int(db.get("blks_read") or 0)
+        rows = db.get("databases") or [db]
+        hit = sum(int(r.get("blks_hit") or 0) for r in rows)
+        read = sum(int(r.get("blks_read") or 0) for r in rows)
         out["cache_hit_ratio"]["cumulative"] = hit / (hit + read) if hit + read else None
         out["xact"] = {"commit": db.get("xact_commit"), "rollback": db.get("xact_rollback"),
                        "deadlocks": db.get("deadlocks"), "temp_bytes": db.get("temp_bytes")}
         prev = self._prev_db
-        if fresh and prev and interval and interval > 0 \
-                and prev.get("stats_reset") == db.get("stats_reset"):
-            dh = hit - int(prev.get("blks_hit") or 0)
-            dr = read - int(prev.get("blks_read") or 0)
+        if fresh and prev and interval and interval > 0:
+            before = {r.get("datname"): r for r in prev.get("databases") or [prev]}
+            dh = dr = 0
+            tps: dict[str, float] = {}
+            for r in rows:
+                p = before.get(r.get("datname"))
+                if p is None or p.get("stats_reset") != r.get("stats_reset"):
+                    continue  # a new database, or its counters were reset
+                dh += int(r.get("blks_hit") or 0) - int(p.get("blks_hit") or 0)
+                dr += int(r.get("blks_read") or 0) - int(p.get("blks_read") or 0)
+                dx = (int(r.get("xact_commit") or 0) + int(r.get("xact_rollback") or 0)
+                      - int(p.get("xact_commit") or 0) - int(p.get("xact_rollback") or 0))
+                tps[str(r.get("datname"))] = max(dx, 0) / interval
             out["cache_hit_ratio"]["interval"] = dh / (dh + dr) if dh + dr > 0 else None
-            dx = (int(db.get("xact_commit") or 0) + int(db.get("xact_rollback") or 0)
-                  - int(prev.get("xact_commit") or 0) - int(prev.get("xact_rollback") or 0))
-            out["tps"] = max(dx, 0) / interval
+            out["tps"] = sum(tps.values())
+            out["tps_by_database"] = tps
+            out["tps_this_database"] = tps.get(str(db.get("datname")))
         if fresh:
             self._prev_db = dict(db)
         return out
+
+    def _databases(self, db: dict[str, Any] | None, activity: list[dict[str, Any]] | None,
+                   out: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every database of the server: sessions by state, lock waits and tps."""
+        ours = self._caps.get("database")
+        per: dict[str, dict[str, Any]] = {}
+
+        def entry(name: str) -> dict[str, Any]:
+            return per.setdefault(name, {"name": name, "current": name == ours, "sessions": 0,
+                                         "active": 0, "idle_in_transaction": 0,
+                                         "lock_waits": 0, "waiting": 0, "tps": None})
+
+        for r in (db or {}).get("databases") or []:
+            entry(str(r["datname"]))["tps"] = (out.get("tps_by_database") or {}).get(
+                str(r["datname"]))
+        for a in activity or []:
+            if a.get("backend_type") != "client backend" or not a.get("database"):
+                continue
+            e = entry(str(a["database"]))
+            e["sessions"] += 1
+            state = a.get("state") or ""
+            e["active"] += state == "active"
+            e["idle_in_transaction"] += state.startswith("idle in transaction")
+            e["waiting"] += bool(a.get("wait_event_type")) and state == "active"
+            e["lock_waits"] += a.get("wait_event_type") == "Lock"
+        return sorted(per.values(), key=lambda e: (not e["current"], -e["sessions"], e["name"]))
+
+    def _host(self, connections: dict[str, Any]) -> dict[str, Any]:
+        """Per-backend CPU/memory/IO into each session, and the system line, on the host."""
+        sessions = connections.get("sessions") or []
+        blank = {"cpu_pct": None, "rss_bytes": None, "read_bps": None, "write_bps": None}
+        if not (self.host_stats and self.host.local):
+            for sess in sessions:
+                sess.update(blank)
+            return {"local": False, "reason": self.host.reason if self.host_stats
+                    else "host figures switched off"}
+        stats = self.host.backends([int(x["pid"]) for x in sessions])
+        for sess in sessions:
+            sess.update(stats.get(int(sess["pid"]), blank))
+        return {"local": True, "reason": self.host.reason, "system": self.host.system()}
 
     # -- guarded actions --------------------------------------------------------------------
     def _journal(self, event: str, **fields: Any) -> None:
@@ -756,6 +959,8 @@ def plan_explain(query: str, *, analyze: bool, server_version_num: int) -> tuple
     SELECT INTO or data-modifying CTEs; it runs in a read-only transaction that is rolled
     back, under a statement timeout.
     """
+    import pglast  # only here: the SQL parser weighs ~4 MiB in a process that may never EXPLAIN
+
     try:
         stmts = pglast.parse_sql(query)
     except pglast.parser.ParseError as exc:
@@ -845,10 +1050,12 @@ def build_lock_tree(rows: list[dict[str, Any]], activity: Iterable[dict[str, Any
         n: dict[str, Any] = {
             "pid": pid, "user": a.get("user"), "application": a.get("application"),
             "state": a.get("state"), "xact_age_s": a.get("xact_age_s"),
-            "query": a.get("query"), "waiting": w is not None,
+            "query": a.get("query"), "database": a.get("database"),
+            "waiting": w is not None,
             "mode": w.get("mode") if w else None,
             "locktype": w.get("locktype") if w else None,
             "relation": w.get("relation") if w else None,
+            "wait_event": w.get("wait_event") if w else None,
             "wait_s": w.get("wait_s") if w else None,
             "blocked_by": [int(b) for b in (w.get("blocked_by") or [])] if w else [],
             "held_modes": sorted(held.get(pid, set())),
@@ -875,44 +1082,95 @@ def build_lock_tree(rows: list[dict[str, Any]], activity: Iterable[dict[str, Any
         "longest_wait_s": max(waits) if waits else None,
         "longest": ({"pid": longest["pid"], "wait_s": longest.get("wait_s"),
                      "mode": longest.get("mode"), "relation": longest.get("relation"),
+                     "locktype": longest.get("locktype"),
+                     "wait_event": longest.get("wait_event"),
                      "blocked_by": longest.get("blocked_by") or []} if longest else None),
         "tree": tree,
         "rows": flat,
     }
 
 
+def _short_mode(mode: Any) -> str:
+    return str(mode).removesuffix("Lock") if mode else ""
+
+
+def lock_wait_text(node: dict[str, Any]) -> str:
+    """What a waiting session waits for, in words (never 'None'): ``wants AccessShare on
+    nchat_messages``, ``waits for another transaction to end (a row it changed)``."""
+    mode = _short_mode(node.get("mode"))
+    locktype = node.get("locktype")
+    rel = node.get("relation")
+    if locktype == "relation":
+        return f"wants {mode or 'a lock'} on {rel or 'a relation'}"
+    if locktype in ("tuple", "page"):
+        return f"wants {mode or 'a lock'} on a row of {rel or 'a table'}"
+    if locktype == "extend":
+        return f"waits to extend {rel}" if rel else "waits to extend a relation"
+    if locktype == "transactionid":
+        return "waits for another transaction to end (a row it changed)"
+    if locktype == "virtualxid":
+        return "waits for older transactions to end"
+    if locktype == "advisory":
+        return f"wants an advisory lock ({mode or '?'})"
+    if locktype:
+        return f"wants {mode + ' ' if mode else ''}{locktype} lock".replace("  ", " ")
+    event = node.get("wait_event")
+    return f"waits for a lock ({event})" if event else "waits for a lock"
+
+
+def lock_held_text(node: dict[str, Any]) -> str:
+    """What a blocking session holds, in words (never 'holds holds')."""
+    modes = [_short_mode(m) for m in node.get("held_modes") or []]
+    return f"holds {', '.join(modes)}" if modes else "blocks (what it holds is not visible)"
+
+
 def summarize_connections(activity: list[dict[str, Any]], db: dict[str, Any],
                           database: str | None, registry: SessionRegistry | None = None,
                           degraded: bool = False, self_pid: int | None = None) -> dict[str, Any]:
-    """Connections by state, application and user, against max_connections.
+    """Connections of the whole server by state, application and user, against
+    max_connections; ``*_this_database`` and each session's ``database`` give the view of one.
 
     Our own sampling session counts as a connection but never as the oldest transaction.
     """
     clients = [a for a in activity if a.get("backend_type") == "client backend"]
     here = [a for a in clients if a.get("database") == database]
-    by_state: dict[str, int] = {}
-    for a in here:
-        state = a.get("state") or "hidden"
-        by_state[state] = by_state.get(state, 0) + 1
+
+    def states(rows: list[dict[str, Any]]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for a in rows:
+            state = a.get("state") or "hidden"
+            out[state] = out.get(state, 0) + 1
+        return dict(sorted(out.items()))
+
+    by_state = states(clients)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for a in here:
+    for a in clients:
         key = (a.get("application") or "", a.get("user") or "")
         g = groups.setdefault(key, {"application": key[0], "user": key[1], "count": 0,
                                     "states": {}})
         g["count"] += 1
         st = a.get("state") or "hidden"
         g["states"][st] = g["states"].get(st, 0) + 1
-    in_xact = [a for a in here if a.get("xact_age_s") is not None and a.get("pid") != self_pid]
+    in_xact = [a for a in clients
+               if a.get("xact_age_s") is not None and a.get("pid") != self_pid]
     oldest = max(in_xact, key=lambda a: float(a["xact_age_s"])) if in_xact else None
-    idle_x = sorted((a for a in here if (a.get("state") or "").startswith("idle in transaction")),
+    idle_x = sorted((a for a in clients
+                     if (a.get("state") or "").startswith("idle in transaction")),
                     key=lambda a: -(a.get("state_age_s") or 0))
+    waits: dict[str, int] = {}
+    for a in clients:
+        if a.get("wait_event_type") and a.get("state") == "active":
+            waits[a["wait_event_type"]] = waits.get(a["wait_event_type"], 0) + 1
+    by_database: dict[str, int] = {}
+    for a in clients:
+        by_database[a.get("database") or "?"] = by_database.get(a.get("database") or "?", 0) + 1
     max_conn = db.get("max_connections")
     reserved = db.get("superuser_reserved_connections") or 0
     sessions = []
-    for a in here[:200]:
-        s = dict(a)
-        s["own"] = bool(registry is not None and int(a["pid"]) in registry)
-        sessions.append(s)
+    for a in clients[:SESSIONS_SHOWN]:
+        sess = dict(a)
+        sess["own"] = bool(registry is not None and int(a["pid"]) in registry)
+        sessions.append(sess)
     out: dict[str, Any] = {
         "total": len(clients),
         "this_database": len(here),
@@ -920,16 +1178,103 @@ def summarize_connections(activity: list[dict[str, Any]], db: dict[str, Any],
         "reserved": reserved,
         "available": (max_conn - reserved - len(clients)) if max_conn else None,
         "used_ratio": (len(clients) / max_conn) if max_conn else None,
-        "by_state": dict(sorted(by_state.items())),
+        "by_state": by_state,
+        "by_state_this_database": states(here),
+        "by_database": dict(sorted(by_database.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "waits": dict(sorted(waits.items())),
         "by_application": sorted(groups.values(), key=lambda g: (-g["count"], g["application"])),
-        "oldest_xact": ({k: oldest.get(k) for k in ("pid", "xact_age_s", "state", "application",
-                                                     "user", "query")} if oldest else None),
-        "idle_in_transaction": [{k: a.get(k) for k in ("pid", "state_age_s", "xact_age_s",
-                                                        "application", "user", "has_xid",
-                                                        "query")} for a in idle_x],
+        "oldest_xact": ({k: oldest.get(k) for k in ("pid", "database", "xact_age_s", "state",
+                                                     "application", "user", "query")}
+                        if oldest else None),
+        "idle_in_transaction": [{k: a.get(k) for k in ("pid", "database", "state_age_s",
+                                                        "xact_age_s", "application", "user",
+                                                        "has_xid", "query")} for a in idle_x],
         "replication_senders": len([a for a in activity if a.get("backend_type") == "walsender"]),
         "sessions": sessions,
     }
     if degraded:
         out["hidden"] = by_state.get("hidden", 0)
     return out
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    """Which sessions to show: ``db:`` ``user:`` ``app:`` ``state:`` (substrings, any case),
+    ``min:`` (seconds since the query started; ``5``, ``2.5s``, ``3m``), and free words that
+    must appear in the application, user, database or query."""
+
+    database: str | None = None
+    user: str | None = None
+    application: str | None = None
+    state: str | None = None
+    min_duration_s: float | None = None
+    words: tuple[str, ...] = ()
+
+    FIELDS: ClassVar[dict[str, str]] = {
+        "db": "database", "database": "database", "user": "user", "u": "user",
+        "app": "application", "application": "application", "a": "application",
+        "state": "state", "s": "state", "min": "min_duration_s", "duration": "min_duration_s",
+    }
+
+    @classmethod
+    def parse(cls, text: str) -> SessionFilter:
+        """Read the filter an operator typed; a bad ``min:`` value raises BadInput."""
+        values: dict[str, Any] = {}
+        words: list[str] = []
+        for token in text.split():
+            key, sep, value = token.partition(":")
+            field_name = cls.FIELDS.get(key.lower()) if sep else None
+            if field_name is None:
+                words.append(token.lower())
+                continue
+            if field_name == "min_duration_s":
+                values[field_name] = _seconds(value)
+            elif value:
+                values[field_name] = value.lower()
+        return cls(**values, words=tuple(words))
+
+    def __bool__(self) -> bool:
+        return any((self.database, self.user, self.application, self.state,
+                    self.min_duration_s is not None, self.words))
+
+    def describe(self) -> str:
+        parts = [f"{k} {v}" for k, v in (("db", self.database), ("user", self.user),
+                                         ("app", self.application), ("state", self.state))
+                 if v]
+        if self.min_duration_s is not None:
+            parts.append(f"running >= {self.min_duration_s:g}s")
+        parts += [f"'{w}'" for w in self.words]
+        return ", ".join(parts)
+
+    def match(self, session: dict[str, Any]) -> bool:
+        def has(value: Any, wanted: str | None) -> bool:
+            return wanted is None or wanted in str(value or "").lower()
+
+        if not (has(session.get("database"), self.database)
+                and has(session.get("user"), self.user)
+                and has(session.get("application"), self.application)
+                and has(session.get("state") or "hidden", self.state)):
+            return False
+        if self.min_duration_s is not None:
+            age = session.get("query_age_s")
+            if age is None or session.get("state") == "idle" or float(age) < self.min_duration_s:
+                return False
+        if self.words:
+            hay = " ".join(str(session.get(k) or "") for k in
+                           ("application", "user", "database", "query")).lower()
+            if not all(w in hay for w in self.words):
+                return False
+        return True
+
+
+def _seconds(value: str) -> float:
+    v = value.strip().lower()
+    mult = 1.0
+    if v.endswith("ms"):
+        v, mult = v[:-2], 0.001
+    elif v[-1:] in ("s", "m", "h"):
+        v, mult = v[:-1], {"s": 1.0, "m": 60.0, "h": 3600.0}[v[-1]]
+    try:
+        return float(v) * mult
+    except ValueError:
+        raise BadInput(f"min:{value} is not a duration (try min:5, min:2.5s, min:3m)") from None

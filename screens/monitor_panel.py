@@ -20,14 +20,15 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
+from nchat_tui.monitor import lock_wait_text
 from nchat_tui.screens.dashboard import (
     STATE_TINY,
     between_samples,
     fmt_secs,
     fmt_size,
     one_line,
-    query_line,
     sparkline,
+    statement_line,
 )
 
 
@@ -89,7 +90,7 @@ class MonitorPanel(Widget):
           description="monitor panel sample")
     def _poll(self) -> None:
         try:
-            sample = self.sampler.sample()
+            sample = self.sampler.sample(panels={"slow_queries"})  # its three lines only
         except Exception as exc:
             sample = {"error": f"{type(exc).__name__}: {exc}", "stale": {}}
         self.post_message(PanelSampled(sample))
@@ -132,11 +133,11 @@ class MonitorPanel(Widget):
         if lw:
             queue = next((n.get("queue", 0) for n in locks.get("rows") or []
                           if n.get("pid") in (lw.get("blocked_by") or [])), 0)
+            behind = (lw.get("blocked_by") or [None])[0]
             lock_line.update(one_line(
-                f"lock wait {fmt_secs(lw.get('wait_s'))} on "
-                f"{lw.get('relation') or 'a transaction'}: pid {lw['pid']} "
-                f"({str(lw.get('mode')).replace('Lock', '')}) behind "
-                f"{(lw.get('blocked_by') or ['?'])[0]}, {queue} queued", 78))
+                f"lock wait {fmt_secs(lw.get('wait_s'))}: pid {lw['pid']} {lock_wait_text(lw)}"
+                + (f", behind {behind}" if behind is not None else "")
+                + f", {queue} queued", 78))
             lock_line.set_class(True, "-waiting")
         else:
             lock_line.update("no lock waits")
@@ -150,5 +151,5 @@ class MonitorPanel(Widget):
         else:
             top = next(iter(sq.get("top_by_mean") or []), None)
             slow_line.update(one_line(f"slowest {top['mean_ms']:.0f} ms mean, {top['calls']} calls: "
-                                      + query_line(top.get("query"), 78), 78)
+                                      + statement_line(top, 78), 78)
                              if top else "no statements yet")
