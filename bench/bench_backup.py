@@ -32,13 +32,13 @@ import psycopg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from nchat_tui.pgcluster import LocalCluster  # noqa: E402
+from nchat_tui.pg.cluster import LocalCluster  # noqa: E402
 
 # `nchat-tui` itself, except that subcommand modules other engineers have not landed yet are
 # left out of the parser (a missing one would stop every command from starting).
 RUNNER = """
 import importlib.util, sys
-from nchat_tui import cli
+from nchat_tui.cli import main as cli
 cli.COMMANDS = [m for m in cli.COMMANDS if importlib.util.find_spec(m) is not None]
 sys.exit(cli.main())
 """

@@ -54,7 +54,7 @@ import psycopg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from nchat_tui.pgcluster import LocalCluster, find_server_bindir  # noqa: E402
+from nchat_tui.pg.cluster import LocalCluster, find_server_bindir  # noqa: E402
 
 ROLES = {"pg_activity": "bench_pga", "dashboard": "bench_dash", "headless": "bench_headless",
          "app": "bench_app"}
@@ -177,7 +177,7 @@ def setup_cluster(kind: str, base: Path, tables: int) -> tuple[LocalCluster, dic
     params: dict[str, Any] = dict(cluster.tcp_conninfo(dbname))
     t0 = time.monotonic()
     if kind == "demo":
-        from nchat_tui.demo import load_demo
+        from nchat_tui.demo.builder import load_demo
 
         load_demo(params, scale=1.0)
     else:

@@ -19,11 +19,11 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from nchat_tui.errors import ConnectError, NchatError
+from nchat_tui.pg.target import Target
+from nchat_tui.screens.dialogs.modals import ConfirmModal, HelpModal
 from nchat_tui.screens.home import HomeScreen
-from nchat_tui.screens.modals import ConfirmModal, HelpModal
 from nchat_tui.screens.phase import PhaseScreen
-from nchat_tui.session import UpgradeSession, ssh_without_multiplexer
-from nchat_tui.target import Target
+from nchat_tui.upgrade.session import UpgradeSession, ssh_without_multiplexer
 
 PHASE_KEYS = {"1": 0, "2": 1, "3": 2, "4": 3}
 
@@ -171,7 +171,7 @@ class NchatApp(App[int]):
         if self.monitor is None:
             return
         try:
-            from nchat_tui.screens.monitor_panel import MonitorPanel
+            from nchat_tui.screens.widgets.monitor_panel import MonitorPanel
         except ImportError:
             return
         yield MonitorPanel(self.monitor)
@@ -258,8 +258,8 @@ class NchatApp(App[int]):
 
     def action_where(self) -> None:
         """w: the files of this session (report, journal, backups) and how to copy them."""
-        from nchat_tui.engine_actions import commands_preview
         from nchat_tui.screens.files import FilesModal
+        from nchat_tui.upgrade.steps import commands_preview
 
         commands: list[str] = []
         if isinstance(self.screen, PhaseScreen):
@@ -293,7 +293,7 @@ class NchatApp(App[int]):
         """P: psql on the target; the app is suspended until psql exits, then comes back to the
         same screen. A troubleshooting screen passes the query to load."""
         from nchat_tui.errors import ToolMissing
-        from nchat_tui.psql_shell import prepare_psql, run_psql, wait_for_enter
+        from nchat_tui.upgrade.psql_shell import prepare_psql, run_psql, wait_for_enter
 
         phase = self.current_phase_title()
         try:
@@ -323,7 +323,7 @@ class NchatApp(App[int]):
         yield SystemCommand("Monitor dashboard", "Live table sizes, connections, locks",
                             self.action_dashboard)
         try:
-            from nchat_tui.troubleshoot import TREES
+            from nchat_tui.monitor.troubleshoot import TREES
         except ImportError:
             TREES = {}
         for name, tree in TREES.items():
@@ -372,8 +372,8 @@ def open_session(target: Target, path_id: str | None = None,
     goes into the start-up notice), then the connection is checked. When the target cannot be
     reached the session still opens, with ``connect_error`` set: the app then starts on the
     connection troubleshooting instead of dropping the operator back to the shell."""
-    from nchat_tui.recovery import recover_on_start
-    from nchat_tui.status import gather_status
+    from nchat_tui.migrate.status import gather_status
+    from nchat_tui.upgrade.recovery import recover_on_start
 
     status: dict[str, Any] | None = None
     connect_error: str | None = None
@@ -398,7 +398,7 @@ def prepare_app(target: Target, workload: Any = None, path_id: str | None = None
     connect_error = session.connect_error
     monitor = None
     try:
-        from nchat_tui.monitor import Monitor
+        from nchat_tui.monitor.sampler import Monitor
 
         monitor = Monitor(target, journal=session.journal)
     except Exception:  # the monitor is optional: the checklist must still work without it

@@ -1,7 +1,7 @@
 """The full monitor dashboard: sessions, locks, tables, slow queries and progress, live.
 
 It renders what a ``sampler`` (anything with ``.sample() -> dict``, normally
-``nchat_tui.monitor.Monitor``) reports and asks the ``actions`` object (``cancel_backend``,
+``nchat_tui.monitor.sampler.Monitor``) reports and asks the ``actions`` object (``cancel_backend``,
 ``terminate_backend``; by default the sampler itself when it has them) to act. It holds no
 SQL. Polling runs in a thread worker that re-arms a timer after each sample, so samples never
 overlap, and stops while the screen is hidden or paused. Tables are updated by keyed rows
@@ -38,8 +38,8 @@ from textual.widgets import (
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from nchat_tui.errors import NchatError
-from nchat_tui.monitor import SessionFilter, lock_held_text, lock_wait_text
-from nchat_tui.screens.monitor_modals import ActionConfirmModal, PlanModal, TypePidModal
+from nchat_tui.monitor.sampler import SessionFilter, lock_held_text, lock_wait_text
+from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 FULL_EVERY_S = 10.0
@@ -318,7 +318,7 @@ class SampleTaken(Message):
     def __init__(self, sample: dict[str, Any]) -> None:
         super().__init__()
         self.sample = sample
-        """The sample dict (see ``nchat_tui.monitor``)."""
+        """The sample dict (see ``nchat_tui.monitor.sampler``)."""
 
 
 class SampleFailed(Message):

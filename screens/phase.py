@@ -17,13 +17,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, ListItem, ListView, ProgressBar, Static
 
-from nchat_tui.actions import DefaultAnswer, Progress, Question
-from nchat_tui.checklist import STATES, ChecklistError, StepDef, StepState
-from nchat_tui.engine_actions import commands_preview
-from nchat_tui.evidence import render as render_evidence
-from nchat_tui.evidence import shorten_path
+from nchat_tui.report.evidence import render as render_evidence
+from nchat_tui.report.evidence import shorten_path
+from nchat_tui.screens.dialogs.modals import ConfirmModal, QuestionModal, ReasonModal
 from nchat_tui.screens.messages import StepChanged, StepProgressed
-from nchat_tui.screens.modals import ConfirmModal, QuestionModal, ReasonModal
+from nchat_tui.upgrade.actions import DefaultAnswer, Progress, Question
+from nchat_tui.upgrade.checklist import STATES, ChecklistError, StepDef, StepState
+from nchat_tui.upgrade.steps import commands_preview
 
 if TYPE_CHECKING:
     from nchat_tui.screens.app import NchatApp

@@ -80,7 +80,7 @@ def _preamble(plan: Any) -> list[RenderableType]:
 
 
 def render_plan(plan: Any) -> list[RenderableType]:
-    """Rich renderables for a ``nchat_tui.plan.Plan`` (one block per file)."""
+    """Rich renderables for a ``nchat_tui.migrate.plan.Plan`` (one block per file)."""
     out = _preamble(plan)
     for fp in plan.files:
         out += _file_head(fp)

@@ -1,7 +1,7 @@
 """The troubleshooting screen: walk a decision tree of live checks and read what each found.
 
 Pick a tree (cannot connect, data looks missing, everything is slow, the v0.4.0 cases);
-its checks run in a thread worker (``nchat_tui.troubleshoot.walk``), each finding arriving
+its checks run in a thread worker (``nchat_tui.monitor.troubleshoot.walk``), each finding arriving
 as a message, the branch taken decided by the finding. A finding shows its evidence and the
 proposed action; maintenance fixes (ANALYZE, VACUUM, REINDEX/CREATE INDEX CONCURRENTLY) run
 after confirmation, with progress, and the check runs again. No SQL here.
@@ -21,10 +21,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from nchat_tui.evidence import render as render_evidence
-from nchat_tui.resources import sql_text
-from nchat_tui.screens.modals import ConfirmModal
-from nchat_tui.troubleshoot import TREES, CheckContext, Finding, run_check, run_fix, walk
+from nchat_tui.monitor.troubleshoot import TREES, CheckContext, Finding, run_check, run_fix, walk
+from nchat_tui.pg.queries import sql_text
+from nchat_tui.report.evidence import render as render_evidence
+from nchat_tui.screens.dialogs.modals import ConfirmModal
 
 ICONS = {"ok": ("✓", "green"), "problem": ("✗", "bold red"), "warning": ("!", "yellow"),
          "info": ("i", "cyan"), "error": ("?", "bold red"), "skipped": ("-", "dim"),

@@ -21,8 +21,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.pgcluster import LocalCluster
-from nchat_tui.target import Target, resolve_target
+from nchat_tui.pg.cluster import LocalCluster
+from nchat_tui.pg.target import Target, resolve_target
 
 REPO = Path(__file__).resolve().parent.parent
 

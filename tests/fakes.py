@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nchat_tui.actions import ActionContext
-from nchat_tui.checklist import StepResult
-from nchat_tui.session import UpgradeSession
-from nchat_tui.target import resolve_target
+from nchat_tui.pg.target import resolve_target
+from nchat_tui.upgrade.actions import ActionContext
+from nchat_tui.upgrade.checklist import StepResult
+from nchat_tui.upgrade.session import UpgradeSession
 from tests.fake_evidence import FROZEN_EVIDENCE
 
 FROZEN_STATUS: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """Frozen monitor samples and fakes for the dashboard's snapshot and Pilot tests.
 
-The sample has the shape ``nchat_tui.monitor.Monitor.sample()`` returns (a real sample taken
+The sample has the shape ``nchat_tui.monitor.sampler.Monitor.sample()`` returns (a real sample taken
 during a held ACCESS EXCLUSIVE lock, with the numbers frozen): live figures drift, snapshots
 must not. ``test_monitor.test_frozen_sample_has_the_real_shape`` compares its keys, at every
 level, with a sample taken on a real server, so the fake cannot drift from the real thing.
@@ -294,7 +294,7 @@ def panel_app(sample: dict[str, Any], extra: list[dict[str, Any]] | None = None)
     from textual.app import App, ComposeResult
     from textual.widgets import Footer, Static
 
-    from nchat_tui.screens.monitor_panel import MonitorPanel
+    from nchat_tui.screens.widgets.monitor_panel import MonitorPanel
 
     class PanelApp(App[None]):
         CSS = "#body { height: 1fr; }"

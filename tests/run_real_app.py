@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from nchat_tui.pg.target import resolve_target
 from nchat_tui.screens.app import prepare_app
-from nchat_tui.target import resolve_target
 
 if __name__ == "__main__":
     dsn = Path(sys.argv[1]).read_text().strip()

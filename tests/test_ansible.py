@@ -24,9 +24,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.pgcluster import LocalCluster
-from nchat_tui.runner import RunOptions, run_migrations
-from nchat_tui.target import resolve_target
+from nchat_tui.migrate.runner import RunOptions, run_migrations
+from nchat_tui.pg.cluster import LocalCluster
+from nchat_tui.pg.target import resolve_target
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -429,7 +429,7 @@ def test_failed_verification_takes_the_named_way_back(make_fleet: Any, way_back:
     the pre-upgrade backup in place by a rename swap (the failed database kept aside); `stop`
     leaves the migrated database for the operator; a `down` whose down file fails says so
     loudly. Either way the host fails."""
-    from nchat_tui.pgcluster import free_port
+    from nchat_tui.pg.cluster import free_port
 
     policy = way_back.split("-")[0]
     down = MORE_DOWN if way_back != "down-broken" else "DROP TABLE tagz;\n"  # a typo

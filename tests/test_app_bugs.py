@@ -14,11 +14,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.actions import Question
-from nchat_tui.checklist import ChecklistError
-from nchat_tui.demo import default_migrations_dir, load_demo
-from nchat_tui.session import UpgradeSession
-from nchat_tui.target import Target, resolve_target
+from nchat_tui.demo.builder import default_migrations_dir, load_demo
+from nchat_tui.pg.target import Target, resolve_target
+from nchat_tui.upgrade.actions import Question
+from nchat_tui.upgrade.checklist import ChecklistError
+from nchat_tui.upgrade.session import UpgradeSession
 
 PENDING = ["013_e2ee_system.sql", "014_e2ee_system.sql", "015_voice_calls.sql",
            "016_live_streaming.sql"]
@@ -72,7 +72,7 @@ def _migrated(target: Target, operator: Operator) -> UpgradeSession:
 def test_bug1_the_restore_rollback_restores_the_dump_not_its_manifest(demo_target):
     """Phase 1 backup, phase 2 migration, phase 4 'Restore backup', then 'Roll the database
     back': it failed with '...manifest.json is not a pg_dump archive'."""
-    from nchat_tui.rollback import rollback_options
+    from nchat_tui.rollback.engine import rollback_options
 
     op = Operator(**{"Choose_the_way_back": "restore", "Run_the_production_migration": "run",
                      "Swap_in_the_restored_database": "yes"})
@@ -145,8 +145,8 @@ def test_bug6_the_maintenance_question_names_the_view_and_the_count_adds_up(demo
 def test_bug7_a_cancel_during_verification_is_a_cancel_not_a_bad_dump(demo_target):
     """A cancel confirmed after pg_dump finished (checksum, full read) was not honoured as a
     cancel: the backup either finished or was called damaged."""
-    from nchat_tui import backup as bk
-    from nchat_tui.journal import Journal
+    from nchat_tui.backup import engine as bk
+    from nchat_tui.state.journal import Journal
 
     cancel = threading.Event()
 
@@ -165,7 +165,7 @@ def test_bug7_a_cancel_during_verification_is_a_cancel_not_a_bad_dump(demo_targe
 def test_bug7_a_step_that_ends_after_a_confirmed_cancel_is_not_done(tmp_path):
     """Whatever the engine did after the cancel, the operator's cancel is journaled and the
     step is not recorded as done."""
-    from nchat_tui.checklist import StepResult
+    from nchat_tui.upgrade.checklist import StepResult
     from tests.fakes import FakeSession
 
     s = FakeSession(tmp_path)
@@ -196,8 +196,9 @@ def test_bug8_make_demo_args_new_session_reaches_the_app(monkeypatch, tmp_path):
     """`make demo ARGS=--new-session` was refused: `demo` did not know the option."""
     import subprocess
 
-    from nchat_tui import cli, cmd_demo
-    from nchat_tui.demo import DemoInfo
+    from nchat_tui.cli import demo as cmd_demo
+    from nchat_tui.cli import main as cli
+    from nchat_tui.demo.builder import DemoInfo
 
     repo = Path(__file__).resolve().parent.parent
     dry = subprocess.run(["make", "-n", "demo", "ARGS=--new-session"], cwd=repo,
@@ -225,8 +226,8 @@ def test_bug8_make_demo_args_new_session_reaches_the_app(monkeypatch, tmp_path):
 # -- bug 3 -------------------------------------------------------------------------------------
 def test_bug3_rerunning_a_step_reopens_the_steps_that_depend_on_it(tmp_path):
     """Re-running a step left the steps that depend on its result marked done."""
-    from nchat_tui.checklist import Checklist, StepResult, load_path
-    from nchat_tui.journal import Journal
+    from nchat_tui.state.journal import Journal
+    from nchat_tui.upgrade.checklist import Checklist, StepResult, load_path
 
     path = load_path("v0.4.0")
     assert "migration.run" in path.step("migration.no-pending").depends_on
@@ -247,8 +248,8 @@ def test_bug3_rerunning_a_step_reopens_the_steps_that_depend_on_it(tmp_path):
 
 def test_bug3_a_rollback_undoes_the_migration_steps(tmp_path):
     """After a rollback the phases still said 'Migration 9/9 done', 'Verify no pending ✔'."""
-    from nchat_tui.checklist import Checklist, StepResult, load_path
-    from nchat_tui.journal import Journal
+    from nchat_tui.state.journal import Journal
+    from nchat_tui.upgrade.checklist import Checklist, StepResult, load_path
 
     path = load_path("v0.4.0")
     cl = Checklist(path, Journal(tmp_path / "journal.jsonl"))
@@ -273,9 +274,9 @@ def test_bug3_a_rollback_undoes_the_migration_steps(tmp_path):
 
 
 async def test_bug3_home_shows_the_database_as_it_is_after_a_rollback(tmp_path):
-    from nchat_tui.checklist import StepResult
     from nchat_tui.screens.app import make_app
     from nchat_tui.screens.home import HomeScreen
+    from nchat_tui.upgrade.checklist import StepResult
     from tests.fakes import FakeSession
 
     s = FakeSession(tmp_path)
@@ -319,7 +320,7 @@ async def test_bug3_home_shows_the_database_as_it_is_after_a_rollback(tmp_path):
 # -- bug 4 -------------------------------------------------------------------------------------
 def test_bug4_the_report_says_first_that_the_database_was_rolled_back():
     """After a down rollback report.md opened with the run 'ok' and 'Verification: passed'."""
-    from nchat_tui.report import render_report
+    from nchat_tui.report.markdown import render_report
 
     t = "2026-11-22T03:%02d:00.000+00:00"
     recs = [
@@ -343,7 +344,7 @@ def test_bug4_the_report_says_first_that_the_database_was_rolled_back():
 
 # -- bug 5 -------------------------------------------------------------------------------------
 def _bk_progress(**kw: Any) -> Any:
-    from nchat_tui.backup import Progress
+    from nchat_tui.backup.engine import Progress
 
     base = {"operation": "backup", "kind": "tick", "phase": "data", "tables_total": 43}
     return Progress(**{**base, **kw})
@@ -353,7 +354,7 @@ def test_bug5_backup_progress_has_one_fraction_for_bar_bytes_and_eta():
     """'32.4 of ~57.1 MiB written' beside a bar at 81%; '20.7 of ~44.4 MiB' at 8%."""
     import re
 
-    from nchat_tui.engine_actions import BackupProgressView
+    from nchat_tui.upgrade.steps import BackupProgressView
 
     mib = 1024 ** 2
     clock = [100.0]

@@ -21,15 +21,15 @@ import psycopg
 import pytest
 from textual.widgets import OptionList, Static
 
-from nchat_tui.demo import default_migrations_dir, load_demo
-from nchat_tui.ledger import detect_ledger
+from nchat_tui.demo.builder import default_migrations_dir, load_demo
+from nchat_tui.migrate.ledger import detect_ledger
+from nchat_tui.migrate.status import gather_status
+from nchat_tui.pg.target import Target, resolve_target
 from nchat_tui.screens.app import NchatApp, make_app
+from nchat_tui.screens.dialogs.modals import QuestionModal, ReasonModal, TypeToConfirmModal
 from nchat_tui.screens.home import HomeScreen
-from nchat_tui.screens.modals import QuestionModal, ReasonModal, TypeToConfirmModal
 from nchat_tui.screens.phase import PhaseScreen
-from nchat_tui.session import UpgradeSession
-from nchat_tui.status import gather_status
-from nchat_tui.target import Target, resolve_target
+from nchat_tui.upgrade.session import UpgradeSession
 
 SIZE = (80, 24)
 STEP_S = 240  # a loaded 2-core machine: the backup or a restore may take a while

@@ -17,8 +17,8 @@ from textual.widgets import Button
 from textual.widgets._footer import FooterKey
 
 from nchat_tui.screens.app import make_app
+from nchat_tui.screens.dialogs.modals import ConfirmModal, HelpModal, QuestionModal
 from nchat_tui.screens.home import HomeScreen
-from nchat_tui.screens.modals import ConfirmModal, HelpModal, QuestionModal
 from nchat_tui.screens.phase import PhaseScreen
 from tests.fakes import FakeSession
 
@@ -121,7 +121,7 @@ async def test_at_200x50_the_dialog_is_sized_to_its_facts_without_a_scrollbar() 
 def plain(help_modal: HelpModal) -> str:
     from rich.console import Console
 
-    from nchat_tui.screens.modals import help_text
+    from nchat_tui.screens.dialogs.modals import help_text
 
     console = Console(width=80, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(help_text(help_modal.sections))
@@ -251,8 +251,8 @@ def test_maintenance_off_is_skipped_with_maintenance_on_and_reopened_with_it(tmp
 def test_an_unreachable_target_still_opens_the_app(tmp_path: Path) -> None:
     import socket
 
+    from nchat_tui.pg.target import resolve_target
     from nchat_tui.screens.app import prepare_app
-    from nchat_tui.target import resolve_target
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -294,9 +294,9 @@ def test_the_commands_shown_before_a_backup_are_the_ones_it_runs(target: Any) ->
     snapshot id and the time in the file name are unknown beforehand)."""
     import re
 
-    from nchat_tui.backup import run_backup
-    from nchat_tui.engine_actions import commands_preview
-    from nchat_tui.journal import Journal
+    from nchat_tui.backup.engine import run_backup
+    from nchat_tui.state.journal import Journal
+    from nchat_tui.upgrade.steps import commands_preview
 
     preview = commands_preview("backup", target)
     j = Journal.for_target(target.state_dir, target.masked())
@@ -319,8 +319,8 @@ async def test_a_second_step_does_not_start_while_one_runs(tmp_path: Path) -> No
     the first one's progress shown under it."""
     import threading
 
-    from nchat_tui.actions import Progress
-    from nchat_tui.checklist import StepResult
+    from nchat_tui.upgrade.actions import Progress
+    from nchat_tui.upgrade.checklist import StepResult
 
     session = FakeSession(tmp_path)
     started, release = threading.Event(), threading.Event()

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nchat_tui.journal import Journal
-from nchat_tui.target import resolve_target
+from nchat_tui.pg.target import resolve_target
+from nchat_tui.state.journal import Journal
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -131,7 +131,7 @@ def test_psql_from_the_app_keeps_the_password_in_its_environment_only(pg_db: dic
 
 def test_a_loaded_query_waits_in_psql_until_the_operator_runs_it(pg_db: dict[str, str],
                                                                  tmp_path: Path) -> None:
-    from nchat_tui.psql_shell import prepare_psql
+    from nchat_tui.upgrade.psql_shell import prepare_psql
 
     dsn = " ".join(f"{k}={v}" for k, v in pg_db.items())
     target = resolve_target(dsn=dsn, state_dir=tmp_path / "state", environ={})

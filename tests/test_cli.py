@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nchat_tui.pgcluster import free_port
+from nchat_tui.pg.cluster import free_port
 
 MIGRATION_NAMES = [
     "003_users.sql", "0007_channels.sql", "00013_e2ee.sql",

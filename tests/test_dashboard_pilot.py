@@ -11,8 +11,8 @@ from textual.widgets import DataTable
 
 from nchat_tui.errors import Refused
 from nchat_tui.screens.dashboard import DashboardScreen
-from nchat_tui.screens.monitor_modals import ActionConfirmModal, PlanModal, TypePidModal
-from nchat_tui.screens.monitor_panel import MonitorPanel
+from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
+from nchat_tui.screens.widgets.monitor_panel import MonitorPanel
 from tests.monitor_fakes import (
     FROZEN_SAMPLE,
     LOCK_ROWS,
@@ -457,7 +457,7 @@ async def test_dashboard_on_a_real_server(pg_db: dict[str, str]) -> None:
     """The real Monitor behind the screen: whole server, query age, filter, host columns."""
     import psycopg
 
-    from nchat_tui.monitor import Monitor
+    from nchat_tui.monitor.sampler import Monitor
 
     sleeper = psycopg.connect(**pg_db, autocommit=True, application_name="sleeper")
     runner = __import__("threading").Thread(
@@ -540,7 +540,7 @@ async def test_panel_slowest_line_has_no_comment_header(pg_db: dict[str, str]) -
     """The compact panel's 'slowest' line showed the statement's SQL comment header."""
     import psycopg
 
-    from nchat_tui.monitor import Monitor
+    from nchat_tui.monitor.sampler import Monitor
     from tests.monitor_fakes import panel_app
 
     with psycopg.connect(**pg_db, autocommit=True) as c:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nchat_tui.evidence import render, shorten_path
+from nchat_tui.report.evidence import render, shorten_path
 
 
 def test_nested_run_evidence_reads_as_indented_lines() -> None:

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from nchat_tui.actions import ACTIONS, Question
-from nchat_tui.checklist import load_path
-from nchat_tui.demo import default_migrations_dir, load_demo
-from nchat_tui.session import UpgradeSession
-from nchat_tui.status import gather_status
-from nchat_tui.target import Target, resolve_target
+from nchat_tui.demo.builder import default_migrations_dir, load_demo
+from nchat_tui.migrate.status import gather_status
+from nchat_tui.pg.target import Target, resolve_target
+from nchat_tui.upgrade.actions import ACTIONS, Question
+from nchat_tui.upgrade.checklist import load_path
+from nchat_tui.upgrade.session import UpgradeSession
 from tests.fakes import FROZEN_RESULTS, FROZEN_STATUS, FROZEN_STATUS_V080, FakeSession
 from tests.shapes import shape_diff
 
@@ -83,7 +83,7 @@ def test_the_frozen_status_has_the_real_status_shape(demo_target: Target) -> Non
 
 def test_every_frozen_result_has_the_real_actions_shape(demo_target: Target) -> None:
     """Each action the checklists name runs for real once; its evidence is the fake's shape."""
-    from nchat_tui.engine_actions import ENGINE_ACTIONS
+    from nchat_tui.upgrade.steps import ENGINE_ACTIONS
 
     used = {s.action for p in ("v0.4.0", "v0.8.0") for s in load_path(p).steps() if s.action}
     assert used <= set(ACTIONS) | set(ENGINE_ACTIONS)
@@ -117,7 +117,7 @@ def test_every_frozen_result_has_the_real_actions_shape(demo_target: Target) -> 
 
 
 def test_the_frozen_monitor_sample_has_the_real_samples_shape(demo_target: Target) -> None:
-    from nchat_tui.monitor import Monitor
+    from nchat_tui.monitor.sampler import Monitor
     from tests.monitor_fakes import FROZEN_SAMPLE
 
     m = Monitor(demo_target)

@@ -31,7 +31,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from nchat_tui.pgcluster import LocalCluster
+from nchat_tui.pg.cluster import LocalCluster
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -328,7 +328,7 @@ def _assert_no_payload(h: Hostile) -> None:
 
 def _row_counts(snapshot: dict[str, Any]) -> dict[tuple[str, str], int]:
     """The snapshot's row counts by (schema, table) (keys in objkeys' quoted form)."""
-    from nchat_tui.objkeys import split2
+    from nchat_tui.pg.objkeys import split2
 
     return {split2(k): int(v) for k, v in snapshot["row_counts"].items()}
 
@@ -336,7 +336,7 @@ def _row_counts(snapshot: dict[str, Any]) -> dict[tuple[str, str], int]:
 def _mentions(obj: Any, name: str) -> bool:
     """``name`` appears whole in ``obj``, as it is or in a key's quoted form (objkeys),
     JSON-escaped the same way on both sides."""
-    from nchat_tui.objkeys import ident
+    from nchat_tui.pg.objkeys import ident
 
     text = json.dumps(obj, ensure_ascii=False)
     return any(json.dumps(n, ensure_ascii=False)[1:-1] in text for n in (name, ident(name)))

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.guard import LockWaitTimeout, display, lock_guard, mode_name
+from nchat_tui.pg.guard import LockWaitTimeout, display, lock_guard, mode_name
 
 HOLDER_APP = "stuck-migration"
 
@@ -130,8 +130,8 @@ def test_vacuum_meets_the_lock_per_table(stuck: dict[str, Any],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Each table is its own item: the one that met the lock failed, naming it and its holder;
     the next one was vacuumed."""
-    from nchat_tui.maintenance import vacuum_analyze
-    from nchat_tui.target import resolve_target
+    from nchat_tui.pg.target import resolve_target
+    from nchat_tui.verify.maintenance import vacuum_analyze
 
     monkeypatch.setenv("NCHAT_TUI_LOCK_TIMEOUT", "1")
     a = stuck["common"]

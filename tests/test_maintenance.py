@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from nchat_tui.journal import Journal
-from nchat_tui.maintenance import maintenance_plan, refresh_matviews, run_cleanup, vacuum_analyze
-from nchat_tui.target import Target
-from nchat_tui.verify import verify_upgrade
+from nchat_tui.pg.target import Target
+from nchat_tui.state.journal import Journal
+from nchat_tui.verify.engine import verify_upgrade
+from nchat_tui.verify.maintenance import maintenance_plan, refresh_matviews, run_cleanup, vacuum_analyze
 from tests.test_verify import backup_then_upgrade
 
 

@@ -25,9 +25,9 @@ import psycopg
 import pytest
 
 from nchat_tui.errors import BadInput, Refused
-from nchat_tui.journal import Journal
-from nchat_tui.monitor import Monitor, SessionRegistry, build_lock_tree, plan_explain
-from nchat_tui.pgcluster import LocalCluster
+from nchat_tui.monitor.sampler import Monitor, SessionRegistry, build_lock_tree, plan_explain
+from nchat_tui.pg.cluster import LocalCluster
+from nchat_tui.state.journal import Journal
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -510,7 +510,7 @@ def test_refuses_any_nchat_tui_session_even_from_another_process(pg_db):
     import psycopg as _pg
 
     from nchat_tui.errors import Refused as _Refused
-    from nchat_tui.monitor import Monitor as _Monitor
+    from nchat_tui.monitor.sampler import Monitor as _Monitor
 
     other = _pg.connect(**pg_db, application_name="nchat-tui", autocommit=True)
     try:
@@ -523,7 +523,7 @@ def test_refuses_any_nchat_tui_session_even_from_another_process(pg_db):
 
 
 def test_text_output_says_a_lost_connection_once() -> None:
-    from nchat_tui.cmd_monitor import render_text
+    from nchat_tui.cli.monitor import render_text
 
     why = "no connection: connection refused by postgres@127.0.0.1:1/nchat"
     never = {"error": why, "stale": {n: {"since": "t0", "reason": why, "has_data": False}
@@ -620,8 +620,8 @@ def test_whole_server_sessions_tps_waits_and_lock_names_in_other_databases(
 def test_row_lock_wait_reads_in_words(pg_db: dict[str, str],
                                       pg_conn: psycopg.Connection[Any]) -> None:
     """A writer waiting on another's row: no 'wants None', no 'holds holds'."""
-    from nchat_tui.cmd_monitor import render_text
-    from nchat_tui.monitor import lock_held_text, lock_wait_text
+    from nchat_tui.cli.monitor import render_text
+    from nchat_tui.monitor.sampler import lock_held_text, lock_wait_text
 
     _make_tables(pg_conn)
     first = psycopg.connect(**pg_db, application_name="first-writer")
@@ -652,7 +652,7 @@ def test_row_lock_wait_reads_in_words(pg_db: dict[str, str],
 
 
 def test_lock_texts_never_say_none_or_holds_holds() -> None:
-    from nchat_tui.monitor import lock_held_text, lock_wait_text
+    from nchat_tui.monitor.sampler import lock_held_text, lock_wait_text
 
     # what locks.sql reports for a relation extension wait (outside pg_locks since PG13),
     # and for a blocker whose granted locks were not visible (a parallel leader, a race)
@@ -710,7 +710,7 @@ def test_host_figures_on_the_database_host_only(pg_cluster: LocalCluster,
     """The test server runs here: per-backend CPU/memory and a system line. Through a port
     forward (a loopback address, but not our backend's connection) and on a remote host
     address they are hidden, with why."""
-    from nchat_tui.hoststats import _loopback
+    from nchat_tui.monitor.hoststats import _loopback
 
     sleeper = _Waiter(pg_db, "SELECT pg_sleep(30)", "sleeper")
     sleeper.start()
@@ -790,7 +790,7 @@ def test_monitoring_queries_are_kept_out_of_slow_queries(
 
 
 def test_describe_recognises_monitoring_statements() -> None:
-    from nchat_tui.querytext import describe
+    from nchat_tui.monitor.querytext import describe
 
     assert describe("-- activity.sql: every client backend\nSELECT 1").source == \
         "nchat-tui activity.sql"
@@ -810,7 +810,7 @@ def test_describe_recognises_monitoring_statements() -> None:
 
 
 def test_session_filter() -> None:
-    from nchat_tui.monitor import SessionFilter
+    from nchat_tui.monitor.sampler import SessionFilter
 
     rows = [{"pid": 1, "database": "nchat", "user": "app", "application": "hasura",
              "state": "active", "query_age_s": 7.0, "query": "SELECT 1"},

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from nchat_tui.backup import manifest_path_for, run_backup, verify_backup
+from nchat_tui.backup.engine import manifest_path_for, run_backup, verify_backup
 from nchat_tui.errors import OperationFailed
-from nchat_tui.rollback import admin_connect, drop_old_database, restore_swap
-from nchat_tui.target import Target
+from nchat_tui.pg.target import Target
+from nchat_tui.rollback.engine import admin_connect, drop_old_database, restore_swap
 
 # Our own SQL with the traits of real nChat's 20260203070945_tenant_tables.up.sql.
 TENANTS_SQL = """

@@ -11,9 +11,9 @@ import random
 
 import pytest
 
-from nchat_tui.journal import scrub as journal_scrub
-from nchat_tui.resources import SQL_DIR
-from nchat_tui.scrub import scrub_row, scrub_rows, scrub_sql
+from nchat_tui.pg.queries import SQL_DIR
+from nchat_tui.pg.scrub import scrub_row, scrub_rows, scrub_sql
+from nchat_tui.state.journal import scrub as journal_scrub
 
 CASES = [
     ("ALTER ROLE app WITH ENCRYPTED PASSWORD 'hunter2xyz' VALID UNTIL 'infinity'", "hunter2xyz"),

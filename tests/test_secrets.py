@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from nchat_tui.pgcluster import LocalCluster
+from nchat_tui.pg.cluster import LocalCluster
 
 PW = "S3cr3tPw9"
 
@@ -211,7 +211,7 @@ def test_other_sessions_secrets_never_show(leaky: psycopg.Connection[Any],
 
 def test_the_monitor_masks_statement_statistics(leaky: psycopg.Connection[Any],
                                                pg_db: dict[str, str]) -> None:
-    from nchat_tui.monitor import Monitor
+    from nchat_tui.monitor.sampler import Monitor
 
     mon = Monitor(dict(pg_db), slow_limit=200)
     try:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from nchat_tui.actions import Question
-from nchat_tui.demo import default_migrations_dir, load_demo
-from nchat_tui.session import UpgradeSession
-from nchat_tui.target import resolve_target
+from nchat_tui.demo.builder import default_migrations_dir, load_demo
+from nchat_tui.pg.target import resolve_target
+from nchat_tui.upgrade.actions import Question
+from nchat_tui.upgrade.session import UpgradeSession
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_full_upgrade_then_down_rollback(demo_target):
 
     for key in ("pre.connect", "pre.ledger", "pre.pending", "pre.disk"):
         assert run(key) in ("ok", "warn"), (key, s.checklist.state(key).summary)
-    from nchat_tui.checklist import ChecklistError
+    from nchat_tui.upgrade.checklist import ChecklistError
 
     with pytest.raises(ChecklistError, match="gated"):  # no verified backup yet
         run("migration.run")
@@ -80,7 +80,7 @@ def test_full_upgrade_then_down_rollback(demo_target):
     assert "VACUUM ANALYZE and refresh" in asked
     # The way back: the operator picks the down migrations, which return the schema exactly.
     # The app closing on the question is nobody's choice: no decision is recorded or used.
-    from nchat_tui.actions import DefaultAnswer
+    from nchat_tui.upgrade.actions import DefaultAnswer
 
     st = s.run_step("rollback.decide", ask=lambda q: DefaultAnswer(q.default))
     assert st.state == "failed" and "waited for an answer" in st.summary
@@ -124,8 +124,8 @@ def test_the_gate_refuses_before_the_question_with_the_fix_that_applies(demo_tar
     the app; any other refusal keeps the gate's own hint."""
     import psycopg
 
-    from nchat_tui.actions import ActionContext
-    from nchat_tui.engine_actions import GATE_HOWTO, _gate_refusal
+    from nchat_tui.upgrade.actions import ActionContext
+    from nchat_tui.upgrade.steps import GATE_HOWTO, _gate_refusal
 
     ctx = ActionContext(demo_target, None)
     refused = _gate_refusal(ctx, without_backup=None)

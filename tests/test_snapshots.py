@@ -10,9 +10,9 @@ import pytest
 from textual.app import App
 from textual.widgets import Input
 
-from nchat_tui import journal as journal_mod
-from nchat_tui.checklist import StepResult
 from nchat_tui.screens.app import make_app
+from nchat_tui.state import journal as journal_mod
+from nchat_tui.upgrade.checklist import StepResult
 from tests.fakes import FakeSession
 
 SIZE = (80, 24)
@@ -107,7 +107,7 @@ class TestPlan:
     """The plan viewer: SQL with syntax colour, locks and lint per statement (no database)."""
 
     def test_plan_screen(self, snap_compare):
-        from nchat_tui.plan import FilePlan, Plan, analyse_sql
+        from nchat_tui.migrate.plan import FilePlan, Plan, analyse_sql
         from nchat_tui.screens.plan import PlanScreen
 
         sql = ("ALTER TABLE nchat_messages ADD COLUMN is_encrypted BOOLEAN NOT NULL DEFAULT FALSE;\n"
@@ -163,7 +163,7 @@ class TestDialogs:
     waits until the facts were scrolled to their end."""
 
     def test_lock_wait_question(self, snap_compare):
-        from nchat_tui.screens.modals import QuestionModal
+        from nchat_tui.screens.dialogs.modals import QuestionModal
 
         app = _dialog_app(lambda: QuestionModal(
             "Lock wait", LOCK_TEXT,
@@ -175,7 +175,7 @@ class TestDialogs:
 
     @pytest.mark.parametrize("size", [(60, 20), (200, 50)])
     def test_production_run_confirmation(self, snap_compare, size):
-        from nchat_tui.screens.modals import QuestionModal
+        from nchat_tui.screens.dialogs.modals import QuestionModal
 
         app = _dialog_app(lambda: QuestionModal(
             "Run the production migration", RUN_TEXT, [("run", "Run it now"), ("no", "Not now")],

@@ -18,9 +18,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from nchat_tui import resources
-from nchat_tui.resources import SQL_DIR, TemplateError, check_comments, sql_template, sql_text
-from nchat_tui.sqltokens import strip_comments, tokenize
+from nchat_tui.pg import queries as resources
+from nchat_tui.pg.queries import SQL_DIR, TemplateError, check_comments, sql_template, sql_text
+from nchat_tui.pg.sqltokens import strip_comments, tokenize
 
 HOSTILE = ['x\nALTER ROLE victim SUPERUSER;--', 'y"; DROP TABLE t;--', "z'); SELECT 1;--",
            "a.b c", "{table}", "%s %(x)s %%", "/* open", "*/ close", "$$ dollar", "Ü\r\n--"]
@@ -179,7 +179,7 @@ def test_tokenizer_never_fails_and_covers_random_text() -> None:
 def test_a_percent_in_a_name_never_meets_a_parameter(pg_conn) -> None:
     """psycopg reads a "%s" inside a quoted name as a placeholder when the query also takes
     parameters; ParamIdentifier doubles it (the block sample of an estimate does this)."""
-    from nchat_tui.resources import ParamIdentifier
+    from nchat_tui.pg.queries import ParamIdentifier
 
     pg_conn.execute('CREATE TABLE "a%s %(x)s %%" (id int)')
     pg_conn.execute('INSERT INTO "a%s %(x)s %%" VALUES (1), (2), (3)')
