@@ -31,6 +31,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 bench: setup
+	$(PY) -m pip install -q --group bench
 	$(PY) bench/bench_backup.py
 	$(PY) bench/bench_monitor.py
 

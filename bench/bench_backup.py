@@ -46,13 +46,13 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import backup_data  # noqa: E402
 
-from nchat_tui.pgcluster import LocalCluster  # noqa: E402
+from nchat_tui.pg.cluster import LocalCluster  # noqa: E402
 
 # `nchat-tui` itself, except that subcommand modules other engineers have not landed yet are
 # left out of the parser (a missing one would stop every command from starting).
 RUNNER = """
 import importlib.util, sys
-from nchat_tui import cli
+from nchat_tui.cli import main as cli
 cli.COMMANDS = [m for m in cli.COMMANDS if importlib.util.find_spec(m) is not None]
 sys.exit(cli.main())
 """
@@ -242,7 +242,7 @@ def bench_size(cluster: LocalCluster, info: dict[str, Any], pairs: int, out_dir:
                   flush=True)
         r["levels"] = lv
         six = lv["6"]
-        print("  for nchat_tui/dumpmethod.py GZIP_LEVELS (per CPU second): {" + ", ".join(
+        print("  for nchat_tui/backup/method.py GZIP_LEVELS (per CPU second): {" + ", ".join(
             f"{k}: ({six['cpu'] / x['cpu']:.2f}, {x['size'] / six['size']:.2f})"
             for k, x in sorted(lv.items(), key=lambda kv: int(kv[0]))) + "}", flush=True)
     if directory:

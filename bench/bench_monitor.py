@@ -1,23 +1,35 @@
-"""Benchmark: the cost of one monitor sample, beside pg_activity's and PgHero's queries.
+"""Benchmark: our monitor beside the real pg_activity (PyPI release, the ``bench`` group).
 
-Usage: .venv/bin/python bench/bench_monitor.py [--samples 20] [--tables 10000]
-                                               [--dashboard-seconds 60] [--write-doc]
+Usage: .venv/bin/python bench/bench_monitor.py [--window 40] [--repeats 1] [--tables 10000]
+                                               [--sizes 80x24,200x50] [--loads idle,pgbench]
+                                               [--ours-path DIR] [--write-doc]
 
-It creates a throwaway PostgreSQL cluster under /tmp (LocalCluster, pg_stat_statements
-preloaded) with two databases: the demo nChat v0.3.0 database (``nchat_tui.demo.load_demo``,
-scale 1.0) and one with --tables small tables (one row and a primary key each). Then, in one
-run:
-  - server time of one full ``Monitor.sample()`` (summed ``total_exec_time`` of its
-    statements in pg_stat_statements, reset before each series, divided by the samples) and
-    the client-observed ``sample_ms``;
-  - the same for equivalents of pg_activity's activity/blocking/size queries and PgHero's
-    relation sizes, table sizes and running queries (bench/queries/*.sql, written after the
-    tools' documented behaviour), against the same databases;
-  - while a session holds ACCESS EXCLUSIVE on nchat_messages: our sample's time, and how long
-    the PgHero-like table-size query waits (cut at a 5 s statement_timeout);
-  - the dashboard at a 1 s interval on the idle demo database, in a pseudo-terminal of 80x24:
-    its CPU share and the bytes it writes to the terminal per minute.
-With --write-doc the results replace the "## Monitor" section of docs/PERFORMANCE.md.
+One throwaway PostgreSQL 15 cluster per database size (so one tool's price is never charged to
+the other: pg_activity sums the size of every database of its cluster on each refresh):
+``demo`` holds the nChat demo database (``load_demo``, scale 1.0), ``many`` a database of
+--tables small tables; each also holds a ``pgbench`` database for the load. Both clusters run
+with ``pg_stat_statements.track_planning = on``.
+
+In each window the three clients run at the same time, each as its own superuser role, over
+TCP on 127.0.0.1, at a 1 s refresh, their start order alternating from one window to the next:
+  - ``pg_activity``: the real pg_activity 3.6.2, in a tmux pane of the window's size;
+  - ``dashboard``: ``nchat-tui monitor --tui`` (the app's dashboard), in a pane of that size;
+  - ``headless``: ``nchat-tui monitor --json`` (the sampler alone), its output discarded.
+Windows: each load (idle; ``pgbench -c 50`` on the pgbench database) times each terminal size,
+--repeats times. Per client and window:
+  - server ms per refresh: the role's summed ``total_exec_time + total_plan_time`` in
+    pg_stat_statements (reset when the window starts) divided by its refreshes (the calls of
+    its most-called statement: each runs once per refresh);
+  - client CPU % of one core (utime + stime from /proc/PID/stat over the window) and RSS
+    (/proc/PID/status at the end of the window);
+  - time to first data: from the process start until a session that was already running
+    (a ``pg_sleep`` marker in the monitored database) shows on its screen (the pane, polled
+    every 50 ms), or its first JSON line for the headless sampler.
+On the demo cluster, idle, 80x24, the app itself: ``nchat-tui`` until its first screen, and
+``m`` until the dashboard shows data (three tries each, medians).
+The load average (1 min) is read at the end of every window. Results go to
+/tmp/nchat-bench-monitor.json; with --write-doc the "## Monitor" section of
+docs/PERFORMANCE.md is rewritten from them (the other sections are left as they are).
 """
 
 from __future__ import annotations
@@ -26,14 +38,12 @@ import argparse
 import json
 import os
 import platform
-import pty
-import select
+import re
 import shutil
 import statistics
-import struct
+import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
 from pathlib import Path
@@ -44,347 +54,501 @@ import psycopg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from nchat_tui.monitor import Monitor  # noqa: E402
-from nchat_tui.pgcluster import LocalCluster  # noqa: E402
+from nchat_tui.pg.cluster import LocalCluster, find_server_bindir  # noqa: E402
 
-QUERIES = REPO / "bench" / "queries"
-TOOLS = {
-    "pg_activity (activity + blocking + db size)": [
-        "pg_activity_activity.sql", "pg_activity_blocking.sql", "pg_activity_dbsize.sql"],
-    "PgHero relation sizes": ["pghero_relation_sizes.sql"],
-    "PgHero table sizes": ["pghero_table_sizes.sql"],
-    "PgHero running queries": ["pghero_running_queries.sql"],
-}
-READ_MARK = "/* bench-read */"
-SIZE_ROW = "nchat-tui size upkeep, between samples, every 30 s"
-
-DASHBOARD_CHILD = """
-import os, sys
-sys.path.insert(0, {repo!r})
-from textual.app import App
-from nchat_tui.monitor import Monitor
-from nchat_tui.screens.dashboard import DashboardScreen
-params = dict(x.split("=", 1) for x in os.environ["BENCH_CONNINFO"].split())
-params["password"] = os.environ.pop("BENCH_PASSWORD")
-seconds = float(os.environ["BENCH_SECONDS"])
-
-class Bench(App):
-    def on_mount(self):
-        self.push_screen(DashboardScreen(Monitor(params), interval=1.0))
-        self.set_timer(seconds, self.exit)
-
-Bench().run()
-"""
+ROLES = {"pg_activity": "bench_pga", "dashboard": "bench_dash", "headless": "bench_headless",
+         "app": "bench_app"}
+CLIENTS = ("pg_activity", "dashboard", "headless")
+ROLE_PASSWORD = "bench-role-pw"
+TMUX_SOCKET = f"mon-bench-{os.getpid()}"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def conninfo(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in params.items() if k != "password")
+# -- processes -------------------------------------------------------------------------------
+def tmux(*args: str, check: bool = True) -> str:
+    proc = subprocess.run(["tmux", "-L", TMUX_SOCKET, *args], capture_output=True, text=True,
+                          check=check)
+    return proc.stdout
 
 
-def cluster_dsn(cluster: LocalCluster) -> str:
-    return " ".join(f"{k}={v}" for k, v in cluster.socket_conninfo().items())
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
-def make_10k(params: dict[str, Any], n: int) -> None:
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load_average() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+class Client:
+    """One monitoring client of a window: a tmux pane (pg_activity, the dashboard) or a pipe."""
+
+    made = 0
+
+    def __init__(self, kind: str, argv: list[str], env: dict[str, str], size: tuple[int, int],
+                 marker_pid: int) -> None:
+        self.kind, self.argv, self.env, self.size = kind, argv, env, size
+        self.marker = re.compile(rf"\b{marker_pid}\b")
+        self.pid = 0
+        self.started = 0.0
+        self.first_data: float | None = None
+        Client.made += 1
+        self.session = f"mon-{kind}-{Client.made}"
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        if self.kind == "headless":
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, text=True,
+                                         cwd=self.env["HOME"])
+            self.pid = self.proc.pid
+            threading.Thread(target=self._drain, daemon=True).start()
+            return
+        w, h = self.size
+        envs = [a for k, v in self.env.items() for a in ("-e", f"{k}={v}")]
+        cmd = "exec " + " ".join(_quote(a) for a in self.argv)
+        # the working directory is not the checkout: `python -m` puts it first on sys.path
+        tmux("new-session", "-d", "-s", self.session, "-x", str(w), "-y", str(h),
+             "-c", self.env["HOME"], *envs, cmd)
+        self.pid = int(tmux("display-message", "-p", "-t", self.session, "#{pane_pid}").strip())
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for _line in self.proc.stdout:
+            if self.first_data is None:
+                self.first_data = time.monotonic() - self.started
+
+    def poll_first_data(self) -> bool:
+        if self.first_data is None and self.kind != "headless":
+            screen = tmux("capture-pane", "-p", "-t", self.session, check=False)
+            if self.marker.search(screen):
+                self.first_data = time.monotonic() - self.started
+        return self.first_data is not None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        else:
+            tmux("kill-session", "-t", self.session, check=False)
+
+
+def _quote(a: str) -> str:
+    return "'" + a.replace("'", "'\\''") + "'"
+
+
+# -- the clusters ---------------------------------------------------------------------------
+def make_many(params: dict[str, Any], n: int) -> None:
     with psycopg.connect(**params, autocommit=True) as conn:
-        batch = 500
-        for start in range(1, n + 1, batch):
-            stop = min(n, start + batch - 1)
+        for start in range(1, n + 1, 500):
+            stop = min(n, start + 499)
             conn.execute(f"""DO $$ BEGIN FOR i IN {start}..{stop} LOOP
                 EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v text)', lpad(i::text, 5, '0'));
                 EXECUTE format('INSERT INTO t%s VALUES (1, ''x'')', lpad(i::text, 5, '0'));
                 END LOOP; END $$""")
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         conn.execute("VACUUM ANALYZE")
 
 
-def server_ms(conn: psycopg.Connection[Any]) -> tuple[float, int]:
-    """Summed execution time and calls of every statement since the last reset."""
-    row = conn.execute(
-        f"{READ_MARK} SELECT coalesce(sum(total_exec_time), 0), coalesce(sum(calls), 0) "
-        "FROM pg_stat_statements WHERE query NOT LIKE '%%pg_stat_statements_reset%%' "
-        f"AND query NOT LIKE '%%bench-read%%'").fetchone()
+def setup_cluster(kind: str, base: Path, tables: int) -> tuple[LocalCluster, dict[str, Any]]:
+    cluster = LocalCluster(datadir=base / kind / "data", sockdir=base / kind / "run",
+                           password="bench-admin-pw",
+                           extra_conf={"pg_stat_statements.track_planning": "on",
+                                       "max_connections": "200"})
+    (base / kind).mkdir(parents=True)
+    os.chmod(base / kind, 0o755)
+    cluster.start()
+    dbname = "nchat" if kind == "demo" else "many"
+    with psycopg.connect(**cluster.socket_conninfo(), autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {dbname}")
+        c.execute("CREATE DATABASE pgbench")
+        for role in ROLES.values():
+            c.execute(f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{ROLE_PASSWORD}'")
+    params: dict[str, Any] = dict(cluster.tcp_conninfo(dbname))
+    t0 = time.monotonic()
+    if kind == "demo":
+        from nchat_tui.demo.builder import load_demo
+
+        load_demo(params, scale=1.0)
+    else:
+        make_many(params, tables)
+    with psycopg.connect(**params, autocommit=True) as c:
+        c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        c.execute("VACUUM ANALYZE")
+        row = c.execute("SELECT pg_database_size(current_database()), (SELECT count(*) "
+                        "FROM pg_class WHERE relkind IN ('r','m') AND relnamespace NOT IN "
+                        "('pg_catalog'::regnamespace, 'information_schema'::regnamespace))"
+                        ).fetchone()
     assert row is not None
-    return float(row[0]), int(row[1])
+    info = {"database": dbname, "bytes": row[0], "tables": row[1],
+            "load_s": round(time.monotonic() - t0, 1)}
+    pgb = dict(cluster.tcp_conninfo("pgbench"))
+    subprocess.run([str(find_server_bindir() / "pgbench"), "-i", "-q", "-s", "10", "-h",
+                    pgb["host"], "-p", str(pgb["port"]), "-U", pgb["user"], "pgbench"],
+                   env={**os.environ, "PGPASSWORD": pgb["password"]}, check=True,
+                   capture_output=True)
+    print(f"{kind}: {info}", flush=True)
+    return cluster, {"params": params, "pgbench": pgb, **info}
 
 
-def reset(conn: psycopg.Connection[Any]) -> None:
-    conn.execute("SELECT pg_stat_statements_reset()")
+class Marker:
+    """A session that runs ``pg_sleep`` the whole time: what 'first data' waits to see."""
 
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.conn = psycopg.connect(**params, autocommit=True, application_name="bench-marker")
+        self.pid = self.conn.info.backend_pid
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
 
-def measure_monitor(params: dict[str, Any], admin: psycopg.Connection[Any],
-                    n: int) -> dict[str, Any]:
-    """Full samples, as a poller takes them (the size upkeep is measured on its own)."""
-    mon = Monitor(params, top=10)
-    try:
-        for _ in range(3):
-            mon.sample()  # warm caches and the connection
-        reset(admin)
-        sample_ms = []
-        for _ in range(n):
-            s = mon.sample()
-            sample_ms.append(s["sample_ms"])
-            assert not s["stale"], s["stale"]
-        total, calls = server_ms(admin)
-    finally:
-        mon.close()
-    return {"server_ms": total / n, "statements": calls / n,
-            "client_ms_median": statistics.median(sample_ms),
-            "client_ms_max": max(sample_ms)}
-
-
-def measure_size_refresh(params: dict[str, Any], admin: psycopg.Connection[Any],
-                         n: int) -> dict[str, Any]:
-    """The between-samples upkeep: pg_database_size(), forced n times."""
-    mon = Monitor(params, top=10)
-    try:
-        mon.sample()
-        mon.refresh_size(force=True)
-        reset(admin)
-        walls = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            assert mon.refresh_size(force=True)
-            walls.append((time.perf_counter() - t0) * 1000)
-        total, calls = server_ms(admin)
-        assert not mon.sample()["stale"]  # no refresh failed (read after the counters)
-    finally:
-        mon.close()
-    return {"server_ms": total / n, "statements": calls / n,
-            "client_ms_median": statistics.median(walls), "client_ms_max": max(walls)}
-
-
-def measure_queries(params: dict[str, Any], admin: psycopg.Connection[Any], files: list[str],
-                    n: int) -> dict[str, Any]:
-    texts = [(QUERIES / f).read_text() for f in files]
-    with psycopg.connect(**params, autocommit=True) as conn:
-        for t in texts:
-            conn.execute(t).fetchall()
-        reset(admin)
-        walls = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            for t in texts:
-                conn.execute(t).fetchall()
-            walls.append((time.perf_counter() - t0) * 1000)
-        total, calls = server_ms(admin)
-    return {"server_ms": total / n, "statements": calls / n,
-            "client_ms_median": statistics.median(walls), "client_ms_max": max(walls)}
-
-
-def during_lock(params: dict[str, Any]) -> dict[str, Any]:
-    holder = psycopg.connect(**params, application_name="bench-ddl")
-    holder.execute("LOCK TABLE nchat_messages IN ACCESS EXCLUSIVE MODE")
-    out: dict[str, Any] = {}
-    try:
-        mon = Monitor(params)
+    def _run(self) -> None:
         try:
-            t0 = time.perf_counter()
-            s = mon.sample()
-            out["ours_ms"] = (time.perf_counter() - t0) * 1000
-            top = next(t for t in s["tables"] if t["name"] == "nchat_messages")
-            out["ours_marked_locked"] = bool(top["locked"])
-        finally:
-            mon.close()
-        with psycopg.connect(**params, autocommit=True) as conn:
-            conn.execute("SET statement_timeout = '5s'")
-            t0 = time.perf_counter()
-            try:
-                conn.execute((QUERIES / "pghero_table_sizes.sql").read_text()).fetchall()
-                out["pghero_outcome"] = "answered"
-            except psycopg.errors.QueryCanceled:
-                out["pghero_outcome"] = "waited for the lock, cancelled by a 5 s statement_timeout"
-            out["pghero_ms"] = (time.perf_counter() - t0) * 1000
+            self.conn.execute("SELECT pg_sleep(100000)")
+        except psycopg.Error:
+            pass
+
+    def stop(self, admin: psycopg.Connection[Any]) -> None:
+        admin.execute("SELECT pg_cancel_backend(%s)", (self.pid,))
+        self.thread.join(10)
+        self.conn.close()
+
+
+def start_pgbench(pgb: dict[str, Any]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(find_server_bindir() / "pgbench"), "-n", "-c", "50", "-j", "2", "-T", "100000",
+         "-h", pgb["host"], "-p", str(pgb["port"]), "-U", pgb["user"], "pgbench"],
+        env={**os.environ, "PGPASSWORD": pgb["password"]}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+
+
+# -- one window -------------------------------------------------------------------------------
+def client_env(home: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items()
+            if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV")}
+    return {**keep, "HOME": str(home), "XDG_STATE_HOME": str(home / "state"),
+            "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
+            "PGPASSWORD": ROLE_PASSWORD, "TERM": "xterm-256color"}
+
+
+def dsn(params: dict[str, Any], role: str) -> str:
+    return (f"host={params['host']} port={params['port']} dbname={params['dbname']} "
+            f"user={role}")
+
+
+def ours_argv(args: argparse.Namespace, *rest: str) -> list[str]:
+    return [sys.executable, "-m", "nchat_tui", *rest]
+
+
+def clients_for(args: argparse.Namespace, params: dict[str, Any], size: tuple[int, int],
+                home: Path, marker: int) -> dict[str, Client]:
+    env = client_env(home)
+    if args.ours_path:
+        env["PYTHONPATH"] = args.ours_path
+    pga = shutil.which("pg_activity", path=str(Path(sys.executable).parent)) or "pg_activity"
+    return {
+        "pg_activity": Client("pg_activity", [pga, "--refresh", "1",
+                                              dsn(params, ROLES["pg_activity"])],
+                              {**env, "PYTHONPATH": ""}, size, marker),
+        "dashboard": Client("dashboard", ours_argv(args, "monitor", "--tui", "--interval", "1",
+                                                   "--dsn", dsn(params, ROLES["dashboard"])),
+                            env, size, marker),
+        "headless": Client("headless", ours_argv(args, "monitor", "--json", "--interval", "1",
+                                                 "--dsn", dsn(params, ROLES["headless"])),
+                           env, size, marker),
+    }
+
+
+def server_cost(admin: psycopg.Connection[Any]) -> dict[str, dict[str, float]]:
+    rows = admin.execute(
+        "SELECT r.rolname, sum(s.total_exec_time + s.total_plan_time), max(s.calls), "
+        "sum(s.calls) FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+        "WHERE r.rolname = ANY(%s) GROUP BY r.rolname", (list(ROLES.values()),)).fetchall()
+    return {name: {"ms": float(ms), "refreshes": int(mx), "statements": int(n)}
+            for name, ms, mx, n in rows}
+
+
+def window(args: argparse.Namespace, info: dict[str, Any], admin: psycopg.Connection[Any],
+           size: tuple[int, int], order: list[str], marker: Marker, home: Path) -> dict[str, Any]:
+    clients = clients_for(args, info["params"], size, home, marker.pid)
+    for name in order:
+        clients[name].start()
+    try:
+        deadline = time.monotonic() + 30
+        while not all(c.poll_first_data() for c in clients.values()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no first data in 30 s: " + ", ".join(
+                    f"{k}: {tmux('capture-pane', '-p', '-t', c.session, check=False)[-400:]}"
+                    for k, c in clients.items() if c.first_data is None and k != "headless"))
+            time.sleep(0.05)
+        time.sleep(3)  # past the start-up: the window measures the steady state
+        admin.execute("SELECT pg_stat_statements_reset()")
+        cpu0 = {k: cpu_seconds(c.pid) for k, c in clients.items()}
+        t0 = time.monotonic()
+        time.sleep(args.window)
+        wall = time.monotonic() - t0
+        cpu1 = {k: cpu_seconds(c.pid) for k, c in clients.items()}
+        rss = {k: rss_mib(c.pid) for k, c in clients.items()}
+        cost = server_cost(admin)
+        load = load_average()
     finally:
-        holder.rollback()
-        holder.close()
+        for c in clients.values():
+            c.stop()
+    out: dict[str, Any] = {"size": f"{size[0]}x{size[1]}", "order": order, "load1": load,
+                           "wall_s": round(wall, 1)}
+    for k, c in clients.items():
+        sc = cost.get(ROLES[k], {"ms": 0.0, "refreshes": 0, "statements": 0})
+        out[k] = {"first_data_s": round(c.first_data or -1, 3),
+                  "cpu_pct": round(100 * (cpu1[k] - cpu0[k]) / wall, 2),
+                  "rss_mib": round(rss[k], 1),
+                  "server_ms_per_refresh": round(sc["ms"] / sc["refreshes"], 2)
+                  if sc["refreshes"] else None,
+                  "refreshes": sc["refreshes"],
+                  "server_ms_per_s": round(sc["ms"] / wall, 2)}
     return out
 
 
-def dashboard_cost(params: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """Run the dashboard in an 80x24 pseudo-terminal; CPU share and bytes per minute."""
-    warmup = 5.0
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update(TERM="xterm-256color", COLUMNS="80", LINES="24",
-               BENCH_CONNINFO=conninfo(params), BENCH_PASSWORD=params["password"],
-               BENCH_SECONDS=str(seconds + warmup))
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the dashboard
-        os.execve(sys.executable, [sys.executable, "-c", DASHBOARD_CHILD.format(repo=str(REPO))],
-                  env)
-    import fcntl
+def app_timings(args: argparse.Namespace, info: dict[str, Any], marker: Marker,
+                home: Path, tries: int = 3) -> dict[str, Any]:
+    """``nchat-tui``: its first screen, then ``m`` until the dashboard shows data."""
+    env = client_env(home)
+    if args.ours_path:
+        env["PYTHONPATH"] = args.ours_path
+    first, data = [], []
+    for i in range(tries):
+        app_home = home / f"app{i}"
+        app_env = {**env, "XDG_STATE_HOME": str(app_home / "state")}
+        c = Client("app", ours_argv(args, "--dsn", dsn(info["params"], ROLES["app"]), "app",
+                                    "--new-session"), app_env, (80, 24), marker.pid)
+        c.start()
+        try:
+            deadline = time.monotonic() + 30
+            while "Pre-migration" not in tmux("capture-pane", "-p", "-t", c.session, check=False):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the app showed no home screen in 30 s")
+                time.sleep(0.05)
+            first.append(time.monotonic() - c.started)
+            time.sleep(2)
+            tmux("send-keys", "-t", c.session, "m")
+            c.started = time.monotonic()
+            deadline = time.monotonic() + 30
+            while not c.poll_first_data():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the dashboard showed no data in 30 s")
+                time.sleep(0.05)
+            data.append(c.first_data or -1.0)
+        finally:
+            c.stop()
+    return {"first_screen_s": [round(x, 3) for x in first],
+            "first_screen_median_s": round(statistics.median(first), 3),
+            "key_to_data_s": [round(x, 3) for x in data],
+            "key_to_data_median_s": round(statistics.median(data), 3)}
 
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    total = 0
-    at_warmup: int | None = None
-    started = time.monotonic()
-    while True:
-        if at_warmup is None and time.monotonic() - started >= warmup:
-            at_warmup = total
-        r, _, _ = select.select([fd], [], [], 0.5)
-        if r:
+
+def run_cluster(kind: str, args: argparse.Namespace, base: Path,
+                results: dict[str, Any]) -> None:
+    cluster, info = setup_cluster(kind, base, args.tables)
+    home = base / f"home-{kind}"
+    home.mkdir()
+    sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
+    out: dict[str, Any] = {k: v for k, v in info.items() if k not in ("params", "pgbench")}
+    out["windows"] = []
+    try:
+        with psycopg.connect(**info["params"], autocommit=True) as admin:
+            marker = Marker(info["params"])
             try:
-                data = os.read(fd, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            total += len(data)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.monotonic() - started
-    cpu = usage.ru_utime + usage.ru_stime
-    steady = total - (at_warmup or 0)
-    return {"seconds": seconds, "cpu_share": cpu / wall, "cpu_s": cpu, "wall_s": wall,
-            "bytes_total": total, "bytes_per_minute_steady": steady / seconds * 60,
-            "exit_status": status}
+                if kind == "demo" and not args.no_app:
+                    out["app"] = app_timings(args, info, marker, home)
+                    print(kind, "app", out["app"], flush=True)
+                for load in args.loads.split(","):
+                    bench = start_pgbench(info["pgbench"]) if load == "pgbench" else None
+                    try:
+                        if bench is not None:
+                            time.sleep(5)  # let the 50 clients connect and settle
+                        for rep in range(args.repeats):
+                            for size in sizes:
+                                n = len(out["windows"])
+                                order = list(CLIENTS) if n % 2 == 0 else list(reversed(CLIENTS))
+                                w = window(args, info, admin, size, order, marker, home)  # type: ignore[arg-type]
+                                w.update(load=load, repeat=rep)
+                                out["windows"].append(w)
+                                print(kind, json.dumps(w), flush=True)
+                    finally:
+                        if bench is not None:
+                            bench.terminate()
+                            bench.wait(30)
+            finally:
+                marker.stop(admin)
+    finally:
+        cluster.stop(mode="immediate")
+    results[kind] = out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--window", type=float, default=40.0, help="seconds measured per window")
+    ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--tables", type=int, default=10000)
-    ap.add_argument("--dashboard-seconds", type=float, default=60.0)
+    ap.add_argument("--sizes", default="80x24,200x50")
+    ap.add_argument("--loads", default="idle,pgbench")
+    ap.add_argument("--clusters", default="demo,many")
+    ap.add_argument("--no-app", action="store_true", help="skip the app's start-up timings")
+    ap.add_argument("--ours-path", help="PYTHONPATH of another nchat-tui checkout to measure "
+                    "(a 'before' run), instead of this one")
+    ap.add_argument("--output", default="/tmp/nchat-bench-monitor.json")
     ap.add_argument("--write-doc", action="store_true")
-    ap.add_argument("--from-json", metavar="FILE", help="write the doc from a saved result "
-                    "(/tmp/nchat-bench-monitor.json) instead of measuring")
+    ap.add_argument("--from-json", metavar="FILE", help="write the doc from a saved result")
+    ap.add_argument("--before", metavar="FILE", help="a saved result of the code before a "
+                    "change (--ours-path run), summarised beside this one in the doc")
     args = ap.parse_args()
+    before = json.loads(Path(args.before).read_text()) if args.before else None
     if args.from_json:
-        write_doc(json.loads(Path(args.from_json).read_text()), args)
+        write_doc(json.loads(Path(args.from_json).read_text()), before)
         return 0
+    import importlib.metadata as md
 
-    from nchat_tui.demo import load_demo
-
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
+                   f"{platform.python_version()}",
+        "pg_activity": md.version("pg_activity"), "window_s": args.window,
+        "repeats": args.repeats, "load_before": load_average()}
     base = Path(tempfile.mkdtemp(prefix="nchat-bench-monitor-", dir="/tmp"))
     os.chmod(base, 0o755)
-    cluster = LocalCluster(datadir=base / "data", sockdir=base / "run", password="bench-pw")
-    results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-                               f"Python {platform.python_version()}"}
+    # one pane that lives for the whole run keeps the tmux server up between windows
+    tmux("new-session", "-d", "-s", "mon-keeper", "sleep 100000")
     try:
-        cluster.start()
-        with psycopg.connect(cluster_dsn(cluster), autocommit=True) as c:
-            c.execute("CREATE DATABASE bench_demo")
-            c.execute("CREATE DATABASE bench_many")
-            results["server"] = c.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-        demo: dict[str, Any] = dict(cluster.tcp_conninfo("bench_demo"))
-        many: dict[str, Any] = dict(cluster.tcp_conninfo("bench_many"))
-        t0 = time.monotonic()
-        load_demo(demo, scale=1.0)
-        with psycopg.connect(**demo, autocommit=True) as c:
-            c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            c.execute("VACUUM ANALYZE")
-            row = c.execute("SELECT pg_database_size(current_database()), (SELECT count(*) "
-                            "FROM pg_class WHERE relkind IN ('r','m') AND relnamespace NOT IN "
-                            "('pg_catalog'::regnamespace, 'information_schema'::regnamespace))"
-                            ).fetchone()
-            assert row is not None
-            results["demo_db"] = {"bytes": row[0], "tables": row[1]}
-        print(f"demo loaded in {time.monotonic() - t0:.0f}s: {results['demo_db']}", flush=True)
-        t0 = time.monotonic()
-        make_10k(many, args.tables)
-        with psycopg.connect(**many, autocommit=True) as c:
-            row = c.execute("SELECT pg_database_size(current_database())").fetchone()
-            results["many_db"] = {"bytes": row[0] if row else None, "tables": args.tables}
-        print(f"{args.tables} tables made in {time.monotonic() - t0:.0f}s", flush=True)
-
-        for label, params in (("demo", demo), ("many", many)):
-            with psycopg.connect(**params, autocommit=True) as admin:
-                res = {
-                    "nchat-tui monitor (full sample)": measure_monitor(
-                        params, admin, args.samples),
-                    SIZE_ROW: measure_size_refresh(params, admin, args.samples)}
-                for tool, files in TOOLS.items():
-                    res[tool] = measure_queries(params, admin, files, args.samples)
-            results[label] = res
-            print(label, json.dumps(res, indent=1), flush=True)
-        results["lock"] = during_lock(demo)
-        print("lock", results["lock"], flush=True)
-        if args.dashboard_seconds > 0:
-            results["dashboard"] = dashboard_cost(demo, args.dashboard_seconds)
-            print("dashboard", results["dashboard"], flush=True)
+        for kind in args.clusters.split(","):
+            run_cluster(kind, args, base, results)
+            Path(args.output).write_text(json.dumps(results, indent=2))
     finally:
-        cluster.stop(mode="immediate")
+        tmux("kill-server", check=False)
         shutil.rmtree(base, ignore_errors=True)
-    (base.parent / "nchat-bench-monitor.json").write_text(json.dumps(results, indent=2))
+    results["load_after"] = load_average()
+    Path(args.output).write_text(json.dumps(results, indent=2))
     if args.write_doc:
-        write_doc(results, args)
+        write_doc(results, before)
     return 0
 
 
-def write_doc(r: dict[str, Any], args: argparse.Namespace) -> None:
-    def row(name: str, m: dict[str, Any]) -> str:
-        return (f"| {name} | {m['server_ms']:.2f} ms | {m['statements']:.0f} | "
-                f"{m['client_ms_median']:.2f} ms | {m['client_ms_max']:.2f} ms |")
+# -- the doc --------------------------------------------------------------------------------
+def _median(ws: list[dict[str, Any]], client: str, key: str) -> float | None:
+    vals = [w[client][key] for w in ws if w[client].get(key) is not None]
+    return statistics.median(vals) if vals else None
 
-    head = ("| queries | server time per sample | statements | client median | client max |\n"
-            "|---|---|---|---|---|")
-    demo_mb = r["demo_db"]["bytes"] / 1024 ** 2
-    many_mb = r["many_db"]["bytes"] / 1024 ** 2
-    lock = r["lock"]
-    dash = r.get("dashboard")
-    ours_demo = r["demo"]["nchat-tui monitor (full sample)"]["server_ms"]
-    ours_many = r["many"]["nchat-tui monitor (full sample)"]["server_ms"]
+
+def _summary_rows(r: dict[str, Any], label: str) -> list[str]:
+    rows = []
+    for kind in ("demo", "many"):
+        c = r.get(kind)
+        if not c:
+            continue
+        for load in ("idle", "pgbench"):
+            ws = [w for w in c["windows"] if w["load"] == load]
+            if not ws:
+                continue
+            med = {cl: {k: _median(ws, cl, k) for k in ("server_ms_per_refresh", "cpu_pct",
+                                                          "rss_mib", "first_data_s")}
+                   for cl in CLIENTS}
+            pga, dash = med["pg_activity"], med["dashboard"]
+            rows.append(
+                f"| {label} | {kind} | {load} | {pga['server_ms_per_refresh']:.1f} / "
+                f"{dash['server_ms_per_refresh']:.1f} / {med['headless']['server_ms_per_refresh']:.1f}"
+                f" | {dash['server_ms_per_refresh'] / pga['server_ms_per_refresh']:.2f} | "
+                f"{pga['cpu_pct']:.2f} / {dash['cpu_pct']:.2f} / {med['headless']['cpu_pct']:.2f}"
+                f" | {dash['rss_mib'] - pga['rss_mib']:+.1f} | {pga['first_data_s']:.2f} / "
+                f"{dash['first_data_s']:.2f} |")
+    return rows
+
+
+def write_doc(r: dict[str, Any], before: dict[str, Any] | None = None) -> None:
     lines = [
         "## Monitor",
         "",
-        f"Measured by `bench/bench_monitor.py` on {time.strftime('%Y-%m-%d')} ({r['machine']}), "
-        f"PostgreSQL {r['server']} in a throwaway local cluster, {args.samples} samples per "
-        "row after 3 warm-up samples. *Server time* is the summed `total_exec_time` of the "
-        "statements in pg_stat_statements (reset before each row) divided by the samples; "
-        "*client* is the time seen by the Python caller over TCP on 127.0.0.1 (for our "
-        "monitor, its own `sample_ms`, which includes building the JSON-able sample). The "
-        "pg_activity and PgHero rows run equivalents of their documented queries "
-        "(`bench/queries/`, written here, not their code) on the same databases in the same "
-        "run. pg_database_size() stats every file of the database, so a sample never calls "
-        "it (except the very first, when no size is known): the pollers refresh the size "
-        "after delivering a sample, at most every 30 s, and the next sample carries it with "
-        "`database_size_at`. The first row is every sample; the second is that upkeep alone "
-        "(client time: the refresh call).",
-        "",
-        f"### Demo database ({r['demo_db']['tables']} tables, {demo_mb:.0f} MiB; "
-        f"target <= 20 ms: {'met' if ours_demo <= 20 else 'NOT met'}, {ours_demo:.2f} ms)",
-        "",
-        head,
-        *[row(k, v) for k, v in r["demo"].items()],
-        "",
-        f"### {r['many_db']['tables']:,} tables ({many_mb:.0f} MiB; target <= 200 ms: "
-        f"{'met' if ours_many <= 200 else 'NOT met'}, {ours_many:.2f} ms)",
-        "",
-        head,
-        *[row(k, v) for k, v in r["many"].items()],
-        "",
-        "Reading the rows: every sample meets both targets. The size upkeep costs "
-        f"{r['many'][SIZE_ROW]['server_ms']:.0f} ms of server time with 10,000 tables, "
-        f"once per 30 s ({r['many'][SIZE_ROW]['server_ms'] / 30:.1f} ms per second of "
-        "watching), and the operator never waits for it: before it moved between samples, "
-        "one sample in 30 included it (229 ms in that run). pg_activity pays the size price "
-        "on every "
-        "refresh (it sums the size of every "
-        "database of the cluster, here both benchmark databases, hence its cost on the demo "
-        "database too). PgHero's size queries open every relation: "
-        f"{r['demo']['PgHero table sizes']['server_ms']:.1f} ms with "
-        f"{r['demo_db']['tables']} tables, {r['many']['PgHero table sizes']['server_ms']:.0f} ms "
-        f"with {r['many_db']['tables']:,}, and they wait behind an ACCESS EXCLUSIVE lock (below). "
-        "The first run of this benchmark, before the fix, measured 492 ms per sample on the "
-        "10,000-table database: JIT compiled the catalog query, index and TOAST pages were "
-        "summed for every table, and pg_database_size() ran on every sample.",
-        "",
-        "### During a held ACCESS EXCLUSIVE lock on nchat_messages (demo database)",
-        "",
-        f"- nchat-tui monitor: one full sample in {lock['ours_ms']:.1f} ms (client), "
-        f"nchat_messages marked locked: {lock['ours_marked_locked']}.",
-        f"- PgHero-like table sizes: {lock['pghero_outcome']} after {lock['pghero_ms']:.0f} ms.",
+        f"Measured by `bench/bench_monitor.py` on {r['date']} ({r['machine']}), PostgreSQL 15, "
+        f"against the real pg_activity {r['pg_activity']} (from PyPI, the `bench` dependency "
+        "group), one throwaway cluster per database size (pg_activity sums the size of every "
+        "database of its cluster on each refresh, so sharing a cluster would charge one "
+        "database's size to the other), `pg_stat_statements.track_planning = on`. In each "
+        f"window of {r['window_s']:.0f} s the three clients run at the same time at a 1 s "
+        "refresh, each as its own superuser role over TCP on 127.0.0.1, start order "
+        "alternating between windows: pg_activity and our dashboard (`nchat-tui monitor "
+        "--tui`) each in a tmux pane of the window's size, and our headless sampler "
+        "(`nchat-tui monitor --json`). *Server ms per refresh*: the role's summed execution "
+        "and planning time in pg_stat_statements (reset at the window's start) divided by its "
+        "refreshes. *CPU*: utime + stime of the client process over the window, in % of one "
+        "core; *RSS* at the window's end. *First data*: from the process start until a session "
+        "that was already running shows on its screen (or the first JSON line). Load: "
+        "`pgbench -c 50 -j 2` on another database of the same cluster.",
         "",
     ]
-    if dash:
-        lines += [
-            "### The dashboard itself (demo database, idle, 1 s interval, 80x24 pseudo-terminal)",
-            "",
-            f"- CPU share of the app process: {100 * dash['cpu_share']:.1f}% "
-            f"({dash['cpu_s']:.1f} s CPU over {dash['wall_s']:.0f} s, start-up included).",
-            f"- Bytes written to the terminal: {dash['bytes_per_minute_steady'] / 1024:.1f} KiB "
-            f"per minute after a 5 s warm-up ({dash['bytes_total'] / 1024:.0f} KiB in total).",
-            "",
-        ]
+    for kind, title in (("demo", "Demo database"), ("many", "Many tables")):
+        c = r.get(kind)
+        if not c:
+            continue
+        lines += [f"### {title} ({c['tables']:,} tables, {c['bytes'] / 1024 ** 2:.0f} MiB)", "",
+                  "| load | terminal | client | server ms / refresh | refreshes | CPU % | "
+                  "RSS MiB | first data s | load avg |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for w in c["windows"]:
+            for client in ("pg_activity", "dashboard", "headless"):
+                m = w[client]
+                srv = m["server_ms_per_refresh"]
+                lines.append(
+                    f"| {w['load']} | {w['size']} | {client} | "
+                    f"{srv:.2f} | {m['refreshes']} | " if srv is not None else
+                    f"| {w['load']} | {w['size']} | {client} | - | 0 | ")
+                lines[-1] += (f"{m['cpu_pct']:.2f} | {m['rss_mib']:.0f} | "
+                              f"{m['first_data_s']:.2f} | {w['load1']:.1f} |")
+        lines.append("")
+        lines += ["Medians over the windows above, and our share of pg_activity's:", "",
+                  "| load | measure | pg_activity | dashboard | headless | dashboard / "
+                  "pg_activity |", "|---|---|---|---|---|---|"]
+        for load in sorted({w["load"] for w in c["windows"]}, key=["idle", "pgbench"].index):
+            ws = [w for w in c["windows"] if w["load"] == load]
+            for key, label in (("server_ms_per_refresh", "server ms / refresh"),
+                               ("cpu_pct", "client CPU %"), ("rss_mib", "RSS MiB"),
+                               ("first_data_s", "first data s")):
+                vals = {cl: _median(ws, cl, key) for cl in CLIENTS}
+                ratio = (f"{vals['dashboard'] / vals['pg_activity']:.2f}"
+                         if vals["dashboard"] is not None and vals["pg_activity"] else "-")
+                if key == "rss_mib" and vals["dashboard"] is not None and vals["pg_activity"]:
+                    ratio = f"{vals['dashboard'] - vals['pg_activity']:+.1f} MiB"
+                lines.append(f"| {load} | {label} | " + " | ".join(
+                    f"{v:.2f}" if v is not None else "-" for v in vals.values())
+                    + f" | {ratio} |")
+        lines.append("")
+        if c.get("app"):
+            a = c["app"]
+            lines += [f"The app on this database (idle, 80x24, {len(a['first_screen_s'])} "
+                      "tries): first screen after start "
+                      f"{a['first_screen_median_s']:.2f} s (median of "
+                      f"{', '.join(f'{x:.2f}' for x in a['first_screen_s'])}); `m` to dashboard "
+                      f"data {a['key_to_data_median_s']:.2f} s (median of "
+                      f"{', '.join(f'{x:.2f}' for x in a['key_to_data_s'])}).", ""]
+    lines += ["### Summary (medians; pg_activity / dashboard / headless)", "",
+              "| run | database | load | server ms / refresh | dashboard / pg_activity | "
+              "client CPU % | dashboard RSS - pg_activity's | first data s (pga / dash) |",
+              "|---|---|---|---|---|---|---|---|",
+              *(_summary_rows(before, f"before ({before['date']})") if before else []),
+              *_summary_rows(r, f"this run ({r['date']})"), ""]
+    loads = [w["load1"] for k in ("demo", "many") if r.get(k) for w in r[k]["windows"]]
+    if loads:
+        lines += [f"Load average (1 min) at the end of the windows: {min(loads):.1f} to "
+                  f"{max(loads):.1f} (before the run {r['load_before']:.1f}, after "
+                  f"{r.get('load_after', float('nan')):.1f}); the machine is shared with other "
+                  "work, which is why the clients run in the same windows and the comparison is "
+                  "read as ratios.", ""]
+    if r.get("notes"):
+        lines += [*r["notes"], ""]
     import textwrap
 
     section = "\n".join(textwrap.fill(line, 100, break_on_hyphens=False)
@@ -402,5 +566,4 @@ def write_doc(r: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    threading.excepthook = lambda a: None  # a cancelled waiter thread must not spam stderr
     sys.exit(main())

@@ -1,7 +1,7 @@
 """The full monitor dashboard: sessions, locks, tables, slow queries and progress, live.
 
 It renders what a ``sampler`` (anything with ``.sample() -> dict``, normally
-``nchat_tui.monitor.Monitor``) reports and asks the ``actions`` object (``cancel_backend``,
+``nchat_tui.monitor.sampler.Monitor``) reports and asks the ``actions`` object (``cancel_backend``,
 ``terminate_backend``; by default the sampler itself when it has them) to act. It holds no
 SQL. Polling runs in a thread worker that re-arms a timer after each sample, so samples never
 overlap, and stops while the screen is hidden or paused. Tables are updated by keyed rows
@@ -12,6 +12,7 @@ row and nothing flickers.
 from __future__ import annotations
 
 import re
+import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -21,7 +22,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.reactive import reactive
@@ -30,15 +30,23 @@ from textual.timer import Timer
 from textual.widgets import (
     DataTable,
     Footer,
-    Label,
+    Input,
     Static,
     TabbedContent,
     TabPane,
 )
+from textual.widgets.data_table import ColumnKey, RowKey
 
-from nchat_tui.screens.monitor_modals import ActionConfirmModal, PlanModal, TypePidModal
+from nchat_tui.errors import NchatError
+from nchat_tui.monitor.sampler import SessionFilter, lock_held_text, lock_wait_text
+from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+FULL_EVERY_S = 10.0
+RATES_EVERY_S = 1.9
+"""Rates and charts alone are redrawn at most this often (events at once)."""
+"""Every this many seconds a sample queries every panel, not only the visible tab's."""
+TAB_PANELS = {"tables": ("tables",), "queries": ("slow_queries",), "progress": ("progress",)}
 BARS = "▁▂▃▄▅▆▇█"
 
 
@@ -127,6 +135,30 @@ def fmt_secs(s: Any) -> str:
     return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}"
 
 
+def fmt_session_age(state: str, age: Any) -> str:
+    """A session's age at the resolution an operator reads it: seconds under a minute,
+    minutes under an hour, then hours; an idle session's under a minute is not shown (it
+    changes with every query the application sends). A coarse figure that did not change
+    is not redrawn: on a quiet server the sessions table then stays still."""
+    if age is None:
+        return "-"
+    a = max(0.0, float(age))
+    if state == "idle" and a < 60:
+        return ""
+    if a < 60:
+        return f"{a:.0f}s"
+    if a < 3600:
+        return f"{int(a // 60)}m"
+    return f"{int(a // 3600)}h{int(a % 3600 // 60):02d}"
+
+
+def _session_order(a: dict[str, Any]) -> tuple[int, float]:
+    xact = a.get("xact_age_s")
+    if xact is not None and float(xact) >= 5:
+        return (0, -float(xact))
+    return (1, float(a.get("pid") or 0))
+
+
 def fmt_pct(r: Any) -> str:
     return f"{100 * float(r):.1f}%" if r is not None else "-"
 
@@ -159,6 +191,32 @@ def query_line(sql_text: Any, width: int) -> str:
         # its first line says what the query is for.
         body = text[ours.end():].splitlines()[0].strip()
     return one_line(f"[nchat-tui {ours.group(1)}] {body}" if ours else body or text, width)
+
+
+def statement_line(q: dict[str, Any], width: int) -> str:
+    """A pg_stat_statements row on one line: its text without the header comment, labelled
+    with the tool that runs it when known; a text cut inside its header comment says so."""
+    body = str(q.get("query") or "")
+    if q.get("source"):
+        return one_line(f"[{q['source']}] {body}", width)
+    if q.get("monitoring"):
+        return one_line(f"[monitoring] {body}", width)
+    if body.strip():
+        return query_line(body, width)
+    if q.get("comment"):
+        return one_line(f"(text cut in its comment: {q['comment']})", width)
+    return "(no text)"
+
+
+def bucket_ms(ms: Any) -> str:
+    """A sample's cost as a coarse bound (<= 5 ms, <= 10 ms...): the status line then changes
+    when the cost does, not with every sample's jitter."""
+    if ms is None:
+        return "-"
+    for bound in (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000):
+        if float(ms) <= bound:
+            return f"≤{bound} ms"
+    return f"{float(ms) / 1000:.0f} s"
 
 
 STATE_SHORT = {"idle in transaction": "idle in tx", "idle in transaction (aborted)": "aborted tx",
@@ -199,6 +257,60 @@ def txt(display: str, style: str = "") -> SortCell:
     return SortCell(display, display, "left", style)
 
 
+class LiveTable(DataTable[Any]):
+    """A DataTable whose cell updates repaint the rows they changed, not the whole table.
+
+    DataTable keys every render cache on one update counter that each ``update_cell`` bumps,
+    so one ticking age re-rendered every cell of every visible row (about 7 ms a sample, most
+    of an idle dashboard's CPU). Here ``update_cell`` only records the row; ``commit_updates``
+    (the dashboard calls it once a sample) evicts those rows' cached renders in one pass and
+    refreshes their regions, or, when most rows changed, invalidates everything once as
+    DataTable would. Sorting, adding and removing rows keep DataTable's own invalidation. The
+    render caches are sized for a monitor's tables (DataTable's hold 10,000 cells).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from textual.cache import LRUCache
+
+        self._cell_render_cache = LRUCache(2000)
+        self._row_render_cache = LRUCache(400)
+        self._line_cache = LRUCache(400)
+        self._dirty_rows: set[RowKey] = set()
+
+    def update_cell(self, row_key: Any, column_key: Any, value: Any, *,
+                    update_width: bool = False) -> None:
+        rk = row_key if isinstance(row_key, RowKey) else RowKey(row_key)
+        ck = column_key if isinstance(column_key, ColumnKey) else ColumnKey(column_key)
+        if update_width or rk not in self._row_locations or ck not in self._column_locations:
+            super().update_cell(row_key, column_key, value, update_width=update_width)
+            return
+        self._data[rk][ck] = value
+        self._dirty_rows.add(rk)
+
+    def commit_updates(self) -> None:
+        """Make the recorded cell updates visible (once a sample, after all of them)."""
+        dirty, self._dirty_rows = self._dirty_rows, set()
+        if not dirty:
+            return
+        if len(dirty) > max(4, self.row_count // 3):
+            self._update_count += 1  # most rows changed: DataTable's own invalidation
+            self.refresh()
+            return
+        indexes = {self._row_locations.get(rk) for rk in dirty}
+        caches: list[Any] = [self._cell_render_cache, self._row_render_cache]
+        for cache in caches:
+            for key in [k for k in cache.keys() if k[0] in dirty]:  # noqa: SIM118 (LRUCache)
+                cache.discard(key)
+        renderables: Any = self._row_renderable_cache
+        for key in [k for k in renderables.keys() if k[1] in indexes]:  # noqa: SIM118
+            renderables.discard(key)
+        self._line_cache.clear()  # keyed by screen line: rebuilt from the row caches
+        for index in indexes:
+            if index is not None:
+                self.refresh_row(index)
+
+
 # -- messages ---------------------------------------------------------------------------------
 class SampleTaken(Message):
     """A sample arrived from the poll worker."""
@@ -206,7 +318,7 @@ class SampleTaken(Message):
     def __init__(self, sample: dict[str, Any]) -> None:
         super().__init__()
         self.sample = sample
-        """The sample dict (see ``nchat_tui.monitor``)."""
+        """The sample dict (see ``nchat_tui.monitor.sampler``)."""
 
 
 class SampleFailed(Message):
@@ -241,6 +353,8 @@ class TableSpec:
     sort_column: str | None = None
     reverse: bool = False
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shown: list[tuple[str, list[SortCell]]] = field(default_factory=list)
+    """The rows as last synced to the table: an equal list needs no table work at all."""
 
 
 # -- the screen -------------------------------------------------------------------------------
@@ -248,13 +362,19 @@ class DashboardScreen(Screen[None]):
     """The live dashboard. ``sampler.sample()`` runs in a thread; ``actions`` acts."""
 
     CSS_PATH = "dashboard.tcss"
+    COMPONENT_CLASSES = {"dash--label", "dash--bars", "dash--alert", "dash--quiet"}
+    """Styles of the summary's parts, from the stylesheet (theme variables)."""
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("escape,q", "leave", "Back"),
         Binding("p", "pause", "Pause"),
         Binding("plus,equals_sign", "interval(1)", "Slower", key_display="+"),
         Binding("minus", "interval(-1)", "Faster", key_display="-"),
         Binding("s", "sort", "Sort"),
         Binding("r", "reverse", "Reverse", show=False),
+        Binding("d", "scope", "This db"),
+        Binding("slash,f", "filter", "Filter", key_display="/"),
+        Binding("m", "monitoring", "Monitoring q.", show=False),
+        Binding("i", "idle", "Idle sessions", show=False),
         Binding("c", "cancel_backend", "Cancel"),
         Binding("k", "terminate_backend", "Kill"),
         Binding("e", "explain", "Explain", show=False),
@@ -269,6 +389,13 @@ class DashboardScreen(Screen[None]):
     """Polling stopped by the operator (p)."""
     interval: reactive[float] = reactive(2.0)
     """Seconds between the end of one sample and the start of the next."""
+    this_database: reactive[bool] = reactive(False)
+    """Show the monitored database only (d); the whole server otherwise."""
+    show_idle: reactive[bool] = reactive(False)
+    """List idle sessions too (i); by default, as in pg_activity, only the ones doing
+    something (active, in a transaction, waiting): idle ones are counted in the summary."""
+    show_monitoring: reactive[bool] = reactive(False)
+    """List monitoring statements (ours, pg_activity's, PgHero's...) in Queries (m)."""
 
     def __init__(self, sampler: Any, actions: Any = None, interval: float = 2.0,
                  name: str | None = None, id: str | None = None) -> None:
@@ -284,10 +411,20 @@ class DashboardScreen(Screen[None]):
         self._shown: dict[str, Any] = {}
         self._conn_hist: deque[float] = deque(maxlen=HISTORY)
         self._tps_hist: deque[float] = deque(maxlen=HISTORY)
+        self._conn_hist_db: deque[float] = deque(maxlen=HISTORY)
+        self._tps_hist_db: deque[float] = deque(maxlen=HISTORY)
+        self.filter = SessionFilter()
+        self._host_columns = False
+        self._full_at: float | None = None
+        self._stale_tabs: set[str] = set()
+        self._costs: deque[float] = deque(maxlen=30)
+        self._header_events: tuple[Any, ...] = ()
+        self._header_at = 0.0
+        self._styles: dict[str, Any] = {}
         self.specs: dict[str, TableSpec] = {
-            "sessions": TableSpec([("pid", "pid"), ("user", "user"), ("app", "application"),
-                                   ("state", "state"), ("wait", "wait"), ("xact", "xact"),
-                                   ("query", "query")]),
+            "sessions": TableSpec([("pid", "pid"), ("db", "db"), ("user", "user"),
+                                   ("app", "application"), ("state", "state"),
+                                   ("wait", "wait"), ("age", "age"), ("query", "query")]),
             "locks": TableSpec([("pid", "pid"), ("mode", "mode"), ("rel", "relation"),
                                 ("wait", "waited"), ("queue", "queue"), ("state", "state"),
                                 ("app", "application")]),
@@ -295,7 +432,8 @@ class DashboardScreen(Screen[None]):
                                  ("heap", "heap"), ("index", "index"), ("toast", "toast"),
                                  ("rows", "rows"), ("dead", "dead"), ("analyzed", "analyzed")]),
             "queries": TableSpec([("calls", "calls Δ"), ("mean", "mean ms"),
-                                  ("total", "total ms Δ"), ("all", "calls"), ("query", "query")]),
+                                  ("total", "total ms Δ"), ("all", "calls"),
+                                  ("query", "query")]),
             "progress": TableSpec([("kind", "kind"), ("rel", "relation"), ("phase", "phase"),
                                    ("pct", "done"), ("pid", "pid")]),
         }
@@ -303,14 +441,9 @@ class DashboardScreen(Screen[None]):
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static("Monitor: waiting for the first sample…", id="dash-title")
+        # the summary lines, the chart labels and both sparklines in ONE widget: a sample
+        # then repaints one region instead of six (each repaint costs a compositor pass)
         yield Static("", id="dash-summary")
-        with Horizontal(id="dash-sparks"):
-            with Vertical(classes="spark"):
-                yield Label("connections", id="conn-label")
-                yield Static("", id="conn-spark", classes="bars")
-            with Vertical(classes="spark"):
-                yield Label("transactions/s", id="tps-label")
-                yield Static("", id="tps-spark", classes="bars")
         with TabbedContent(id="dash-tabs", initial="sessions"):
             for tab_id, title in (("sessions", "1 Sessions"), ("locks", "2 Locks"),
                                   ("tables", "3 Tables"), ("queries", "4 Queries"),
@@ -320,10 +453,12 @@ class DashboardScreen(Screen[None]):
                         yield Static("", id="queries-note")
                     if tab_id in EMPTY_NOTES:
                         yield Static("", id=f"{tab_id}-empty", classes="empty-note")
-                    table: DataTable[Any] = DataTable(id=f"{tab_id}-table", cursor_type="row",
+                    table: DataTable[Any] = LiveTable(id=f"{tab_id}-table", cursor_type="row",
                                                       zebra_stripes=False)
                     yield table
         yield Static("", id="dash-detail")
+        yield Input(placeholder="filter: db:NAME user:NAME app:NAME state:active min:5s words",
+                    id="dash-filter")
         yield Static("", id="dash-status")
         yield Footer()
 
@@ -332,7 +467,13 @@ class DashboardScreen(Screen[None]):
             table = self.query_one(f"#{tab_id}-table", DataTable)
             for key, label in spec.columns:
                 table.add_column(label, key=key)
+        self.query_one("#dash-filter", Input).display = False
+        self.watch(self.app, "theme", self._watch_theme, init=False)
         self._update_status()
+        prefetch = getattr(self.sampler, "prefetch", None)
+        if callable(prefetch) and self.samples_taken == 0:
+            # connect and sample in a thread while the screen paints
+            prefetch(panels=self._wanted_panels())
         self._schedule(0)
 
     # -- polling ----------------------------------------------------------------------------
@@ -343,6 +484,8 @@ class DashboardScreen(Screen[None]):
         if self.paused or self._suspended:
             return
         if delay <= 0:
+            # after the first paint: a DataTable filled before its first layout keeps a
+            # garbled first row (the prefetch above has the sample under way meanwhile)
             self.call_after_refresh(self._poll_now)
         else:
             self._timer = self.set_timer(delay, self._poll_now, name="monitor-poll")
@@ -356,12 +499,24 @@ class DashboardScreen(Screen[None]):
           description="monitor sample")
     def _poll(self) -> None:
         try:
-            sample = self.sampler.sample()
+            sample = self.sampler.sample(panels=self._wanted_panels())
         except Exception as exc:  # a sampler must not take the dashboard down
             self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(SampleTaken(sample))
         between_samples(self.sampler)
+
+    def _wanted_panels(self) -> set[str] | None:
+        """The optional panels this sample queries: the visible tab's, and all of them every
+        FULL_EVERY_S (the hidden tabs stay recent, and a tab opened shows its data at once)."""
+        now = time.monotonic()
+        wanted = set(TAB_PANELS.get(self.active_tab(), ()))
+        if self._full_at is None or now - self._full_at >= FULL_EVERY_S:
+            self._full_at = now
+            # statements only for the Queries tab (opening it samples at once): reading
+            # and classifying them is the dearest part of a sample, client side
+            wanted |= {"tables", "progress", "replication"}
+        return wanted
 
     @on(SampleTaken)
     def _sample_taken(self, message: SampleTaken) -> None:
@@ -392,88 +547,209 @@ class DashboardScreen(Screen[None]):
         self._update_status()
 
     # -- rendering --------------------------------------------------------------------------
-    def _set(self, selector: str, content: Any) -> None:
+    def _set(self, selector: str, content: Any, layout: bool = False) -> None:
         """Update a Static or Label only when its content changed (an idle dashboard then
-        writes almost nothing to the terminal)."""
+        writes almost nothing to the terminal), without a layout pass: these lines have a
+        fixed size, and re-arranging the whole screen cost more than the sample itself."""
         if self._shown.get(selector) == content:
             return
         self._shown[selector] = content
-        self.query_one(selector, Static).update(content)
+        self.query_one(selector, Static).update(content, layout=layout)
 
     def apply_sample(self, s: dict[str, Any]) -> None:
         """Render one sample (also called directly by tests and by the app)."""
         self.last = s
         self.samples_taken += 1
+        if s.get("sample_ms") is not None:
+            self._costs.append(float(s["sample_ms"]))
         conns = s.get("connections") or {}
         if conns:
-            self._conn_hist.append(float(conns.get("this_database") or 0))
+            self._conn_hist.append(float(conns.get("total") or 0))
+            self._conn_hist_db.append(float(conns.get("this_database") or 0))
         if s.get("tps") is not None:
             self._tps_hist.append(float(s["tps"]))
+            self._tps_hist_db.append(float(s.get("tps_this_database") or 0))
+        self._render_all(s)
+
+    #: Tabs rendered only while visible (the others are cheap and feed the summary and the
+    #: actions); a hidden one is rendered from the last sample when it is opened.
+    LAZY_TABS = ("tables", "queries")
+
+    def _render_all(self, s: dict[str, Any]) -> None:
+        active = self.active_tab() if self.is_mounted else "sessions"
         with self.app.batch_update():
             self._render_header(s)
             self._render_sessions(s)
             self._render_locks(s)
-            self._render_tables(s)
-            self._render_queries(s)
             self._render_progress(s)
+            for tab in self.LAZY_TABS:
+                if tab == active:
+                    getattr(self, f"_render_{tab}")(s)
+                else:
+                    self._stale_tabs.add(tab)
             self._update_status()
+
+    def _rerender(self) -> None:
+        if self.last is not None and self.is_mounted:
+            self._render_all(self.last)
+
+    def _style(self, name: str, partial: bool = False) -> Any:
+        """A component class's Rich style, looked up once (CSS lookups cost per sample)."""
+        key = f"{name}:{partial}"
+        if key not in self._styles:
+            self._styles[key] = self.get_component_rich_style(name, partial=partial)
+        return self._styles[key]
+
+    def _watch_theme(self) -> None:
+        self._styles.clear()
+        self._shown.pop("#dash-summary", None)
+        self._rerender()
 
     def _render_header(self, s: dict[str, Any]) -> None:
         acc = s.get("access") or {}
         ver = str(s.get("server_version") or "?").split(" ")[0]
+        scope = (f"database {s.get('database') or '?'}" if self.this_database
+                 else "whole server")
         title = Text.assemble(("Monitor ", "bold"), str(s.get("target") or ""),
-                              (f"  PostgreSQL {ver}", "dim"))
+                              (f"  PostgreSQL {ver}", "dim"), ("  · ", "dim"), (scope, "bold"))
         if acc.get("level") == "degraded":
             title.append("  DEGRADED VIEW", style="bold reverse")
         self._set("#dash-title", title)
         c = s.get("connections") or {}
-        by_state = c.get("by_state") or {}
-        states = ", ".join(f"{v} {STATE_TINY.get(k, k)}" for k, v in by_state.items())
         hit = (s.get("cache_hit_ratio") or {})
-        tps = s.get("tps")
-        tps_text = f"{tps:.1f}" if tps is not None else "-"
         ratio = hit.get("interval") if hit.get("interval") is not None else hit.get("cumulative")
-        line1 = (f"db {fmt_size(s.get('database_size'))} · conns {c.get('total', '-')}/"
-                 f"{c.get('max_connections', '-')} ({states or 'none'}) · tps {tps_text}"
-                 f" · hit {fmt_pct(ratio)}")
+        size = f"{s.get('database') or 'db'} {fmt_short_size(s.get('database_size'))}"
+        if self.this_database:
+            by_state = c.get("by_state_this_database") or {}
+            count = c.get("this_database", "-")
+            tps = s.get("tps_this_database")
+        else:
+            by_state = c.get("by_state") or {}
+            count = c.get("total", "-")
+            tps = s.get("tps")
+        states = ", ".join(f"{v} {STATE_TINY.get(k, k)}" for k, v in by_state.items())
+        tps_text = "-" if tps is None else f"{tps:.1f}" if tps < 100 else f"{tps:.0f}"
+        line1 = one_line(f"conns {count}/{c.get('max_connections', '-')} ({states or 'none'}) · "
+                         f"tps {tps_text} · hit {fmt_pct(ratio)} · {size}", 78)
         locks = s.get("locks") or {}
         lw = locks.get("longest")
         if lw:
-            line2 = Text(f"lock wait {fmt_secs(lw.get('wait_s'))}: pid {lw['pid']} wants "
-                         f"{lw.get('mode')} on {lw.get('relation') or 'a transaction'}, "
-                         f"{locks.get('waiting')} waiting", style="bold")
+            line2 = Text(one_line(f"lock wait {fmt_secs(lw.get('wait_s'))}: pid {lw['pid']} "
+                                  f"{lock_wait_text(lw)}, {locks.get('waiting')} waiting", 78),
+                         style=self._style("dash--alert", partial=True))
         else:
-            line2 = Text("no lock waits", style="dim")
+            line2 = Text("no lock waits",
+                         style=self._style("dash--quiet"))
+            others = [d for d in s.get("databases") or []
+                      if not d.get("current") and (d.get("sessions") or d.get("tps"))]
+            if others and not self.this_database:
+                busiest = max(others, key=lambda d: (d.get("tps") or 0, d.get("sessions")))
+                line2.append(one_line(
+                    f" · {len(others)} other db(s), busiest {busiest['name']}: "
+                    f"{busiest['sessions']} sess" + (f", {busiest['tps']:.0f} tps"
+                                                     if busiest.get("tps") is not None else ""),
+                    78 - len(line2.plain)), style="")
         if acc.get("level") == "degraded":
             line2 = Text(one_line(acc.get("label"), 78), style="italic")
-        self._set("#dash-summary", Text.assemble(line1, "\n", line2))
-        self._set("#conn-label",
-                  f"connections {int(self._conn_hist[-1]) if self._conn_hist else '-'}")
-        self._set("#tps-label", f"transactions/s {self._tps_hist[-1]:.1f}" if self._tps_hist
-                  else "transactions/s -")
-        for sel, hist in (("#conn-spark", self._conn_hist), ("#tps-spark", self._tps_hist)):
-            # one style for the whole line: a per-bar colour costs ~25 bytes a bar on every
-            # redraw, and an idle dashboard should write next to nothing
-            width = self.query_one(sel, Static).content_size.width or 36
-            self._set(sel, sparkline(list(hist), width))
+        lines: list[Any] = [line1, "\n", line2]
+        host = s.get("host") or {}
+        sysline = host.get("system") or {}
+        if host.get("local") and sysline:
+            load = " ".join(f"{x:.2f}" for x in sysline.get("load") or [])
+            lines += ["\n", Text(
+                f"host: load {load} · mem {sysline.get('mem_used_pct', 0):.0f}% of "
+                f"{fmt_short_size(sysline.get('mem_total'))} · disk r "
+                f"{fmt_short_size(sysline.get('disk_read_bps'))}/s w "
+                f"{fmt_short_size(sysline.get('disk_write_bps'))}/s")]
+        conn_hist = self._conn_hist_db if self.this_database else self._conn_hist
+        tps_hist = self._tps_hist_db if self.this_database else self._tps_hist
+        width = max(20, (self.query_one("#dash-summary", Static).content_size.width or 78))
+        half = (width - 2) // 2
+        label_style = self._style("dash--label")
+        bars_style = self._style("dash--bars", partial=True)
+        conn_label = f"connections {int(conn_hist[-1]) if conn_hist else '-'}"
+        tps_label = f"transactions/s {tps_hist[-1]:.1f}" if tps_hist else "transactions/s -"
+        # one style a line: a per-bar colour costs ~25 bytes a bar on every redraw
+        lines += ["\n", Text(conn_label.ljust(half + 2) + tps_label, style=label_style),
+                  "\n", Text(sparkline(list(conn_hist), half).ljust(half + 2)
+                              + sparkline(list(tps_hist), half), style=bars_style)]
+        summary = Text.assemble(*lines)
+        old = self._shown.get("#dash-summary")
+        # Rates (tps, hit ratio, host figures, the charts) move a little with every sample,
+        # our own queries included: they are redrawn at most every RATES_EVERY_S, while a
+        # change of anything else (sessions, states, lock waits) is drawn at once.
+        events = (f"{count}/{states}", line2.plain, self.this_database)
+        now = time.monotonic()
+        if events == self._header_events and now - self._header_at < RATES_EVERY_S:
+            return
+        self._header_events, self._header_at = events, now
+        self._set("#dash-summary", summary, layout=(
+            not isinstance(old, Text) or old.plain.count("\n") != summary.plain.count("\n")))
+
+    def _ensure_host_columns(self, local: bool) -> None:
+        """On the database host, CPU/memory/IO columns join the sessions (once)."""
+        if not local or self._host_columns:
+            return
+        self._host_columns = True
+        table = self.query_one("#sessions-table", DataTable)
+        spec = self.specs["sessions"]
+        query = spec.columns.pop()
+        table.remove_column("query")
+        for key, label in (("cpu", "cpu%"), ("mem", "mem"), ("io", "r+w/s"), query):
+            table.add_column(label, key=key)
+            spec.columns.append((key, label))
+        for row_key in list(table.rows):  # rows are rebuilt with the new columns
+            table.remove_row(row_key)
+
+    def visible_sessions(self, s: dict[str, Any]) -> list[dict[str, Any]]:
+        """The sample's sessions under the scope (d) and the filter (/), in a stable order:
+        transactions open 5 s or more first (oldest first), then the others by pid, so the
+        rows do not reshuffle with each sample's short transactions."""
+        own = s.get("backend_pid")  # our sampling connection: counted, not listed
+        rows = sorted((a for a in (s.get("connections") or {}).get("sessions") or []
+                       if (own is None or a.get("pid") != own)
+                       and (self.show_idle or a.get("state") != "idle"
+                            or (self.filter.state or "").startswith("idle"))),
+                      key=_session_order)
+        if self.this_database:
+            rows = [a for a in rows if a.get("database") == s.get("database")]
+        if self.filter:
+            rows = [a for a in rows if self.filter.match(a)]
+        return rows
 
     def _render_sessions(self, s: dict[str, Any]) -> None:
+        local = bool((s.get("host") or {}).get("local"))
+        self._ensure_host_columns(local)
         rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
-        for a in (s.get("connections") or {}).get("sessions") or []:
+        for a in self.visible_sessions(s):
             state = a.get("state") or "hidden"
             wait = (f"{a.get('wait_event_type')}:{a.get('wait_event')}"
                     if a.get("wait_event_type") else "")
             style = "bold" if state.startswith("idle in transaction") else ""
             app_name = (a.get("application") or "") + (" (ours)" if a.get("own") else "")
-            rows.append((str(a["pid"]), [
+            age = a.get("query_age_s") if state == "active" else a.get("state_age_s")
+            cells = [
                 num(str(a["pid"]), a["pid"]),
-                txt(one_line(a.get("user") or "?", 9)),
-                txt(one_line(app_name, 14), "dim" if a.get("own") else ""),
-                txt(STATE_SHORT.get(state, state), style),
-                txt(one_line(wait, 13)),
-                num(fmt_secs(a.get("xact_age_s")), a.get("xact_age_s")),
-                txt(query_line(a.get("query"), 40)),
-            ], a))
+                txt(one_line(a.get("database") or "", 8)),
+                txt(one_line(a.get("user") or "?", 8)),
+                txt(one_line(app_name, 12), "dim" if a.get("own") else ""),
+                txt(STATE_TINY.get(state, state), style),
+                txt(one_line(wait, 12)),
+                num(fmt_session_age(state, age), age),
+            ]
+            if self._host_columns:
+                io = None
+                if a.get("read_bps") is not None or a.get("write_bps") is not None:
+                    io = (a.get("read_bps") or 0) + (a.get("write_bps") or 0)
+                # an idle backend's CPU is the noise of its last short query: not shown
+                cpu = a.get("cpu_pct") if state != "idle" else None
+                cells += [
+                    num(f"{cpu:.0f}" if cpu is not None else "", cpu),
+                    num(fmt_short_size(a.get("rss_bytes")), a.get("rss_bytes")),
+                    num(fmt_short_size(io), io),
+                ]
+            cells.append(txt(query_line(a.get("query"), 40)))
+            rows.append((str(a["pid"]), cells, a))
         self._sync("sessions", rows)
 
     def _render_locks(self, s: dict[str, Any]) -> None:
@@ -481,13 +757,19 @@ class DashboardScreen(Screen[None]):
         for n in (s.get("locks") or {}).get("rows") or []:
             depth = int(n.get("depth") or 0)
             label = ("  " * (depth - 1) + "└ " if depth else "") + str(n["pid"])
-            mode = n.get("mode") if n.get("waiting") else ",".join(
-                m.replace("Lock", "") for m in n.get("held_modes") or []) or "holds"
+            if n.get("waiting"):
+                mode = (str(n.get("mode")).removesuffix("Lock") if n.get("mode")
+                        else f"({n.get('locktype') or 'lock'})")
+            else:
+                mode = lock_held_text(n).replace("blocks (what it holds is not visible)",
+                                                 "blocking")
+            target = n.get("relation") or {
+                "transactionid": "a transaction", "virtualxid": "old snapshots",
+                "extend": "extension"}.get(n.get("locktype") or "", n.get("locktype") or "")
             rows.append((str(n["pid"]), [
                 SortCell(label, n["pid"], "left", "bold" if not depth else ""),
-                txt(one_line(str(mode).replace("Lock", "") if n.get("waiting") else
-                             f"holds {mode}", 21)),
-                txt(one_line(n.get("relation") or n.get("locktype") or "", 16)),
+                txt(one_line(mode, 21)),
+                txt(one_line(target, 16)),
                 num(fmt_secs(n.get("wait_s")), n.get("wait_s")),
                 num(str(n.get("queue", 0)), n.get("queue", 0)),
                 txt(STATE_SHORT.get(n.get("state") or "", n.get("state") or "")),
@@ -527,8 +809,9 @@ class DashboardScreen(Screen[None]):
         if sq.get("unavailable"):
             self._set("#queries-note", Text.assemble(
                 ("pg_stat_statements unavailable ", "bold"),
-                f"({sq.get('state')}): {sq['unavailable']}\nfix: {sq.get('fix')}"))
-            note.display = True
+                f"({sq.get('state')}): {sq['unavailable']}\nfix: {sq.get('fix')}"), layout=True)
+            if not note.display:
+                note.display = True
         else:
             extra = []
             if sq.get("outdated"):
@@ -536,9 +819,15 @@ class DashboardScreen(Screen[None]):
                 extra.append(f"extension {o['installed']} older than {o['default']}: {o['fix']}")
             if sq.get("limited"):
                 extra.append(sq["limited"])
-            self._set("#queries-note", "\n".join(extra))
-            note.display = bool(extra)
-            for q in sq.get("top_by_total") or []:
+            self._set("#queries-note", "\n".join(extra), layout=True)
+            if note.display != bool(extra):
+                note.display = bool(extra)
+            # the statements in a stable order (cumulative time): the deltas of one interval
+            # would reshuffle the table on every sample and move the selection away
+            shown = list(sq.get("statements") or sq.get("top_by_total") or [])
+            if self.show_monitoring:
+                shown += list(sq.get("monitoring") or [])
+            for q in shown:
                 rows.append((f"{q['queryid']}:{q.get('user')}", [
                     num(str(q["calls_delta"]) if q.get("calls_delta") is not None else "-",
                         q.get("calls_delta")),
@@ -546,7 +835,7 @@ class DashboardScreen(Screen[None]):
                     num(f"{q['total_ms_delta']:.0f}" if q.get("total_ms_delta") is not None
                         else "-", q.get("total_ms_delta")),
                     num(humanize.intcomma(q["calls"]), q["calls"]),
-                    txt(query_line(q.get("query"), 40)),
+                    txt(statement_line(q, 40), "dim" if q.get("monitoring") else ""),
                 ], q))
         self._sync("queries", rows)
 
@@ -565,6 +854,9 @@ class DashboardScreen(Screen[None]):
 
     def _empty_note(self, tab_id: str, empty: bool) -> None:
         """Say what an empty table means, so an empty screen never looks like a broken one."""
+        if self._shown.get(f"#{tab_id}-empty-shown") == empty:
+            return  # unchanged: no update, no layout pass
+        self._shown[f"#{tab_id}-empty-shown"] = empty
         note = self.query_one(f"#{tab_id}-empty", Static)
         note.update(EMPTY_NOTES[tab_id] if empty else "")
         note.display = empty
@@ -572,7 +864,17 @@ class DashboardScreen(Screen[None]):
     def _sync(self, tab_id: str, rows: list[tuple[str, list[SortCell], dict[str, Any]]]) -> None:
         """Update a table in place by row key: changed cells, new rows, gone rows."""
         spec = self.specs[tab_id]
+        ordered = [(key, [replace(cells[0], order=i), *cells[1:]])
+                   for i, (key, cells, _raw) in enumerate(rows)]
+        spec.rows = {key: raw for key, _, raw in rows}
         table = self.query_one(f"#{tab_id}-table", DataTable)
+        if ordered == spec.shown and len(table.columns) == len(spec.columns):
+            # nothing the table shows changed: no cell, sort or cursor work (an idle
+            # dashboard spends its time here)
+            if self.is_mounted and tab_id == self.active_tab():
+                self._show_detail(tab_id, self._cursor_key(table))
+            return
+        spec.shown = ordered
         col_keys = [k for k, _ in spec.columns]
         cursor_key = self._cursor_key(table)
         wanted = {key for key, _, _ in rows}
@@ -580,15 +882,15 @@ class DashboardScreen(Screen[None]):
             if row_key.value not in wanted:
                 table.remove_row(row_key)
         present = {rk.value for rk in table.rows}
-        for i, (key, cells, _raw) in enumerate(rows):
-            cells = [replace(cells[0], order=i), *cells[1:]]
+        for key, cells in ordered:
             if key in present:
                 for ck, cell in zip(col_keys, cells, strict=True):
                     if table.get_cell(key, ck) != cell:
                         table.update_cell(key, ck, cell)
             else:
                 table.add_row(*cells, key=key)
-        spec.rows = {key: raw for key, _, raw in rows}
+        if isinstance(table, LiveTable):
+            table.commit_updates()
         self._apply_sort(tab_id)
         if cursor_key is not None and cursor_key in wanted:
             self._keep_cursor(table, cursor_key)
@@ -637,13 +939,19 @@ class DashboardScreen(Screen[None]):
         if not self.is_mounted:
             return
         s = self.last or {}
-        parts = [f"our sample {s['sample_ms']:.1f} ms" if s.get("sample_ms") is not None
-                 else "our sample -",
+        # the dearest of the last samples, as a bound: steady while the cost is
+        parts = [f"our sample {bucket_ms(max(self._costs) if self._costs else None)}",
                  f"every {self.interval:g}s"]
         if self.paused:
             parts.append("PAUSED (p resumes)")
-        if s.get("ts"):
-            parts.append(f"at {str(s['ts'])[11:19]}")
+            if s.get("ts"):
+                parts.append(f"at {str(s['ts'])[11:19]}")
+        if self.filter:
+            parts.append(f"filter: {self.filter.describe()}")
+        if self.show_monitoring:
+            parts.append("with monitoring queries")
+        if self.show_idle:
+            parts.append("with idle sessions")
         stale = s.get("stale") or {}
         if s.get("error"):
             parts.append(f"ERROR {one_line(s['error'], 50)}")
@@ -668,6 +976,12 @@ class DashboardScreen(Screen[None]):
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         tab = self.active_tab()
+        if tab in self._stale_tabs and self.last is not None:
+            self._stale_tabs.discard(tab)
+            with self.app.batch_update():
+                getattr(self, f"_render_{tab}")(self.last)
+        if TAB_PANELS.get(tab) and self._timer is not None:
+            self._schedule(0)  # its panel may be up to FULL_EVERY_S old: fetch it now
         if tab in self.specs:
             self._show_detail(tab, self._cursor_key(self.query_one(f"#{tab}-table", DataTable)))
 
@@ -677,10 +991,25 @@ class DashboardScreen(Screen[None]):
         row = spec.rows.get(key) if spec is not None and key is not None else None
         text = ""
         if row is not None:
-            if tab in ("sessions", "locks"):
-                text = f"pid {row['pid']} {row.get('application') or ''}: {row.get('query') or ''}"
+            if tab == "sessions":
+                extra = [f"db {row.get('database') or '?'}"]
+                if row.get("xact_age_s") is not None:
+                    extra.append(f"xact {fmt_session_age('', row['xact_age_s'])}")
+                if row.get("cpu_pct") is not None and row.get("state") != "idle":
+                    extra.append(f"cpu {row['cpu_pct']:.0f}%")
+                if row.get("rss_bytes") is not None:
+                    extra.append(f"rss {fmt_short_size(row['rss_bytes'])}")
+                text = (f"pid {row['pid']} {row.get('application') or ''} "
+                        f"({', '.join(extra)}): {row.get('query') or ''}")
+            elif tab == "locks":
+                what = lock_wait_text(row) if row.get("waiting") else lock_held_text(row)
+                text = (f"pid {row['pid']} {row.get('application') or ''} {what}: "
+                        f"{row.get('query') or ''}")
             elif tab == "queries":
-                text = f"{row.get('max_ms', 0):.0f} ms max · {row.get('query') or ''}"
+                text = (f"{row.get('max_ms', 0):.0f} ms max · "
+                        + (f"[{row['source']}] " if row.get("source") else "")
+                        + (f"-- {row['comment']} · " if row.get("comment") else "")
+                        + str(row.get("query") or ""))
             elif tab == "tables":
                 vac = str(row.get("last_vacuum") or "never")[:16]
                 src = "catalog estimate (locked)" if row.get("size_source") == "catalog" else "exact"
@@ -689,6 +1018,13 @@ class DashboardScreen(Screen[None]):
             elif tab == "progress":
                 text = f"pid {row['pid']} {row.get('kind')} {row.get('relation')}: {row.get('phase')}"
         self._set("#dash-detail", one_line(text, 200))
+
+    def action_leave(self) -> None:
+        """Back to the screen below; alone (``monitor --tui``), quit."""
+        if len(self.app.screen_stack) > 2 or not getattr(self.app, "dashboard_only", False):
+            self.app.pop_screen()
+        else:
+            self.app.exit()
 
     def active_tab(self) -> str:
         return self.query_one(TabbedContent).active or "sessions"
@@ -699,6 +1035,56 @@ class DashboardScreen(Screen[None]):
 
     def action_pause(self) -> None:
         self.paused = not self.paused
+
+    def action_scope(self) -> None:
+        """Whole server <-> this database (sessions, their counts, tps, sparklines)."""
+        self.this_database = not self.this_database
+
+    def watch_this_database(self) -> None:
+        self._rerender()
+        if self.is_mounted:
+            self.notify("showing this database only (d: whole server)" if self.this_database
+                        else "showing the whole server (d: this database only)", timeout=2)
+
+    def action_idle(self) -> None:
+        """Show or hide idle sessions in Sessions."""
+        self.show_idle = not self.show_idle
+
+    def watch_show_idle(self) -> None:
+        self._rerender()
+
+    def action_monitoring(self) -> None:
+        """Show or hide monitoring statements (ours and other tools') in Queries."""
+        self.show_monitoring = not self.show_monitoring
+
+    def watch_show_monitoring(self) -> None:
+        self._rerender()
+
+    def action_filter(self) -> None:
+        """Open the filter line (sessions: db:, user:, app:, state:, min:, words)."""
+        box = self.query_one("#dash-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#dash-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        try:
+            self.filter = SessionFilter.parse(event.value)
+        except NchatError:
+            return  # half-typed (min:3 while typing "min:3m"): keep the last good filter
+        self._rerender()
+
+    @on(Input.Submitted, "#dash-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.query_one(f"#{self.active_tab()}-table", DataTable).focus()
+
+    def on_key(self, event: Any) -> None:
+        box = self.query_one("#dash-filter", Input)
+        if event.key == "escape" and box.has_focus:
+            event.stop()  # Escape leaves the filter line (the filter stays), not the screen
+            box.display = False
+            self.query_one(f"#{self.active_tab()}-table", DataTable).focus()
 
     def action_interval(self, step: int) -> None:
         cur = min(range(len(INTERVALS)), key=lambda i: abs(INTERVALS[i] - self.interval))
@@ -892,3 +1278,17 @@ class DashboardScreen(Screen[None]):
     def _action_finished(self, message: ActionFinished) -> None:
         self.notify(message.detail, severity="information" if message.ok else "error",
                     timeout=6)
+
+
+def run_dashboard(sampler: Any, interval: float = 2.0) -> int:
+    """``nchat-tui monitor --tui``: the dashboard alone, on ``sampler``; returns the exit code."""
+    from textual.app import App
+
+    class MonitorApp(App[int]):
+        TITLE = "nchat-tui monitor"
+        dashboard_only = True
+
+        def on_mount(self) -> None:
+            self.push_screen(DashboardScreen(sampler, interval=interval))
+
+    return MonitorApp().run() or 0

@@ -43,15 +43,32 @@ def banner_text(st: dict[str, Any]) -> Text:
     return t
 
 
-def pending_text(st: dict[str, Any]) -> Text:
+def pending_text(st: dict[str, Any], path: Any = None) -> Text:
+    """The pending files in run order; and a warning when the upgrade path followed does not
+    match them (a no-schema-change path with files pending, or the reverse)."""
     t = Text()
-    pend = st["pending"]
-    t.append(f"Pending migrations: {len(pend)}", style="bold")
-    if pend:
-        t.append(" (run order)\n")
-        t.append("\n".join(f"  {n}" for n in pend))
-    for w in st["warnings"]:
+    pend = st.get("pending")
+    if pend is None or st.get("pending_known") is False:
+        pend = None
+        t.append("Pending migrations: unknown", style="bold")
+        t.append(f" ({st.get('pending_unknown') or 'no migrations directory'})")
+    else:
+        t.append(f"Pending migrations: {len(pend)}", style="bold")
+        if pend:
+            t.append(" (run order)\n")
+            t.append("\n".join(f"  {n}" for n in pend))
+    for w in st.get("warnings") or []:
         t.append(f"\n! {w}", style="yellow")
+    if path is not None and pend:
+        expects = set(path.expects_migrations)
+        prefixes = {n.split("_", 1)[0].lstrip("0") for n in pend}
+        if not expects:
+            t.append(f"\n! The upgrade path {path.id} expects no schema change, but "
+                     f"{len(pend)} file(s) are pending: is this the right path? (start a "
+                     "new session with --upgrade-path to switch)", style="bold yellow")
+        elif not prefixes & {e.lstrip("0") for e in expects}:
+            t.append(f"\n! None of the pending files is one the upgrade path {path.id} "
+                     "expects: is this the right path?", style="bold yellow")
     return t
 
 
@@ -62,7 +79,22 @@ class HomeScreen(Screen[None]):
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
         Binding("g", "refresh", "Refresh"),
+        # the app's keys, named in this footer where there is room for them
+        Binding("m", "app.dashboard", "Monitor"),
+        Binding("t", "app.troubleshoot", "Troubleshoot"),
+        Binding("w", "app.where", "Files"),
     ]
+    HELP_TITLE = "home"
+
+    def help_sections(self) -> list[tuple[str, list[tuple[str, str]] | str]]:
+        return [("Home", [
+            ("up / down, j / k", "choose a phase"),
+            ("enter", "open the phase's checklist"),
+            ("g", "read the target's status again (server, ledger, pending files)"),
+        ]), ("What this shows", "The target (never its password), the server and database, "
+             "the migration ledger the deployment uses, the pending files in the order they "
+             "will run, and each phase's progress. It is read again after any step that moves "
+             "the ledger (a migration, a rollback).")]
 
     @property
     def nchat(self) -> NchatApp:
@@ -75,6 +107,9 @@ class HomeScreen(Screen[None]):
             yield Static("", id="path-title")
             yield OptionList(id="phases")
         yield Footer()
+
+    shown_version = -1
+    """The session's ``status_version`` the banner was last read at."""
 
     def on_mount(self) -> None:
         self.refresh_phases()
@@ -89,9 +124,15 @@ class HomeScreen(Screen[None]):
             done, total = session.checklist.phase_progress(ph.id)
             failed = sum(1 for s in ph.steps if session.checklist.states[s.key].state
                          in ("failed", "interrupted"))
+            undone = sum(1 for s in ph.steps if session.checklist.states[s.key].state
+                         == "pending" and session.checklist.states[s.key].summary
+                         .startswith("rolled back"))
             label = Text(f"{n}  {ph.title:<24} {done:>2}/{total} done")
             if failed:
                 label.append(f"  {failed} failed", style="bold red")
+            if undone:
+                label.append(f"  {undone} undone by the rollback", style="bold yellow")
+            label.no_wrap, label.overflow = True, "ellipsis"
             ol.add_option(Option(label, id=ph.id))
         ol.highlighted = hl if hl is not None else 0
         self.query_one("#path-title", Static).update(
@@ -101,6 +142,7 @@ class HomeScreen(Screen[None]):
           description="reading the target's status")
     def load_banner(self, refresh: bool = False) -> None:
         session = self.nchat.session
+        self.shown_version = session.status_version
         try:
             st = session.refresh_banner() if refresh else session.banner()
         except NchatError as exc:
@@ -111,14 +153,16 @@ class HomeScreen(Screen[None]):
     @on(BannerLoaded)
     def _loaded(self, msg: BannerLoaded) -> None:
         self.query_one("#banner", Static).update(banner_text(msg.status))
-        self.query_one("#pending", Static).update(pending_text(msg.status))
+        self.query_one("#pending", Static).update(pending_text(msg.status,
+                                                              self.nchat.session.path))
         self.query_one("#banner").set_class(False, "-error")
 
     @on(BannerFailed)
     def _failed(self, msg: BannerFailed) -> None:
         banner = self.query_one("#banner", Static)
         banner.update(Text.assemble(("Cannot reach the target: ", "bold"), msg.message,
-                                    "\nPress g to retry."))
+                                    "\nPress g to retry; t opens the connection "
+                                    "troubleshooting."))
         banner.set_class(True, "-error")
 
     @on(OptionList.OptionSelected, "#phases")
@@ -128,6 +172,10 @@ class HomeScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.refresh_phases()
+        if self.nchat.session.status_version != self.shown_version:
+            # a step ran that moved the ledger (a migration, a rollback): what the banner and
+            # the pending list said is no longer true
+            self.load_banner(refresh=True)
 
     def action_refresh(self) -> None:
         self.query_one("#banner", Static).update("Refreshing...")

@@ -11,7 +11,7 @@ from textual.message import Message
 @dataclass
 class BannerLoaded(Message):
     status: dict[str, Any]
-    """What nchat_tui.status.gather_status returned."""
+    """What nchat_tui.migrate.status.gather_status returned."""
 
 
 @dataclass

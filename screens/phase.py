@@ -17,11 +17,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, ListItem, ListView, ProgressBar, Static
 
-from nchat_tui.actions import DefaultAnswer, Progress, Question
-from nchat_tui.checklist import STATES, ChecklistError, StepDef, StepState
-from nchat_tui.evidence import render as render_evidence
+from nchat_tui.report.evidence import render as render_evidence
+from nchat_tui.report.evidence import shorten_path
+from nchat_tui.screens.dialogs.modals import ConfirmModal, QuestionModal, ReasonModal
 from nchat_tui.screens.messages import StepChanged, StepProgressed
-from nchat_tui.screens.modals import ConfirmModal, QuestionModal, ReasonModal
+from nchat_tui.upgrade.actions import DefaultAnswer, Progress, Question
+from nchat_tui.upgrade.checklist import STATES, ChecklistError, StepDef, StepState
+from nchat_tui.upgrade.steps import commands_preview
 
 if TYPE_CHECKING:
     from nchat_tui.screens.app import NchatApp
@@ -50,18 +52,22 @@ class StepItem(ListItem):
 
 
 class PhaseScreen(Screen[None]):
+    # The footer shows only what applies to the selected step (check_action), so it fits 80
+    # columns; ? lists every key.
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("enter", "run", "Run", show=True),
+        Binding("escape", "back", "Back", show=False),
+        # priority: the step list's own enter would hide this one from the footer
+        Binding("enter", "run", "Run", show=True, priority=True),
         Binding("space", "confirm", "Confirm"),
         Binding("o", "override", "Override"),
         Binding("s", "skip", "Skip"),
         Binding("r", "reopen", "Reopen"),
-        Binding("c", "cancel_step", "Cancel run", show=False),
-        Binding("v", "view", "View plan", show=False),
+        Binding("c", "cancel_step", "Cancel run"),
+        Binding("v", "view", "Plan"),
         Binding("j", "down", "Down", show=False),
         Binding("k", "up", "Up", show=False),
     ]
+    HELP_TITLE = "a phase's checklist"
 
     def __init__(self, phase_id: str, focus_step: str | None = None) -> None:
         # No fixed id: a popped phase screen is removed asynchronously, and the next one for
@@ -72,6 +78,8 @@ class PhaseScreen(Screen[None]):
         self._position_timer: Any = None
         self._cancel: dict[str, threading.Event] = {}
         self._waiting: set[threading.Event] = set()
+        self._progress: dict[str, tuple[float | None, str]] = {}
+        """The last progress of each running step (shown when that step is selected)."""
         self._closed = False
 
     @property
@@ -109,7 +117,7 @@ class PhaseScreen(Screen[None]):
     def refresh_all(self) -> None:
         cl = self.nchat.session.checklist
         done, total = cl.phase_progress(self.phase_id)
-        title = Text.assemble((self.phase.title, "bold"), f"  {done}/{total} done   ",
+        title = Text.assemble((self.phase.title, "bold"), f" · {done}/{total} done · ",
                               (self.nchat.session.path.title, "dim"))
         title.no_wrap, title.overflow = True, "ellipsis"
         self.query_one("#phase-title", Static).update(title)
@@ -122,28 +130,76 @@ class PhaseScreen(Screen[None]):
         item = lv.highlighted_child
         return item.step if isinstance(item, StepItem) else None
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that do nothing for the selected step stay out of the footer."""
+        if action not in ("confirm", "override", "skip", "reopen", "cancel_step", "view", "run"):
+            return True
+        if not self.is_mounted or not self.query("#steps"):
+            return True
+        step = self.current()
+        if action == "cancel_step":
+            return any(not ev.is_set() for ev in self._cancel.values())
+        if action == "view":
+            return self.nchat.session.cache.get("plan") is not None or any(
+                s.action == "plan" for s in self.phase.steps)
+        if step is None:
+            return False
+        cl = self.nchat.session.checklist
+        st = cl.state(step.key).state
+        if action == "run":  # enter: runs an automated step, confirms a manual one
+            return st != "running" and step.key not in self._cancel
+        if action == "confirm":
+            return step.kind == "manual" and st not in ("ok",)
+        if action == "override":
+            return bool(cl.open_gates(step.key)) and not cl.state(step.key).override_reason
+        if action == "skip":
+            return (step.optional or step.kind == "manual") and st in ("pending", "failed",
+                                                                     "interrupted")
+        if action == "reopen":
+            return st not in ("pending", "running")
+        return True
+
+    def help_sections(self) -> list[tuple[str, list[tuple[str, str]] | str]]:
+        return [("This phase's checklist", [
+            ("up / down, j / k", "move between steps"),
+            ("enter", "run the selected automated step (a manual one: confirm it)"),
+            ("space", "confirm a manual step (asks for an optional note)"),
+            ("o", "override a closed gate (asks for a reason, journaled with your name)"),
+            ("s", "skip an optional step (asks why)"),
+            ("r", "reopen a done step, to run it again (what relied on it reopens too)"),
+            ("c", "cancel the running step (asks first; journaled)"),
+            ("v", "read the migration plan: SQL, locks, lint (n / N jump between warnings)"),
+            ("tab", "focus the right pane: up / down / page keys scroll the step's evidence"),
+            ("escape", "back to the phases (refused while a step runs: c cancels it)"),
+        ]), ("What the marks mean", "✔ done   ! done with a warning   ✘ failed   » running\n"
+             "· to do   ↷ skipped   ⚡ interrupted by a crash   ⊘ gated (o overrides)")]
+
     def show_detail(self) -> None:
+        self.refresh_bindings()
         step = self.current()
         running = step is not None and step.key in self._cancel
         self.query_one("#progress").display = running
+        if running and step is not None:
+            self._show_progress(step.key)
         box = self.query_one("#detail-text", Static)
         if step is None:
             box.update("")
             return
         cl = self.nchat.session.checklist
         st = cl.state(step.key)
+        state = "running" if running else st.state
         t = Text()
         t.append(step.title + "\n", style="bold")
         kind = ("automated check: enter runs it" if step.kind == "auto"
                 else "manual: space confirms it")
-        t.append(f"{st.state.upper()}", style=f"bold {_state_style(st.state)}")
-        t.append(f"  {kind}{'  (optional)' if step.optional else ''}\n")
-        if st.summary and st.state != "pending":
+        t.append(f"{state.upper()}", style=f"bold {_state_style(state)}")
+        t.append(f" · {kind}{' (optional)' if step.optional else ''}\n")
+        if st.summary and not running:
             t.append(st.summary + "\n")
-        if st.by and st.state != "pending":
+        if st.by and st.state != "pending" and not running:
             when = (st.at or "")[:19].replace("T", " ")
             t.append(f"by {st.by}, {when} UTC\n", style="dim")
-        if st.note:
+        if st.note and not st.summary.endswith(st.note):
             t.append(f"note: {st.note}\n")
         gates = cl.open_gates(step.key)
         if gates:
@@ -152,16 +208,25 @@ class PhaseScreen(Screen[None]):
                 t.append(f"gate overridden: {st.override_reason}\n", style="yellow")
             else:
                 t.append(f"gated by: {titles} (o to override)\n", style="yellow")
-        ev = render_evidence(st.evidence)
+        width = max(20, self.query_one("#detail").size.width - 2)
+        commands = commands_preview(step.action, self.nchat.session.target)
+        if commands and st.state in ("pending", "failed", "interrupted", "running"):
+            t.append("\nWhat it runs", style="bold")
+            t.append("  (w shows it whole)\n", style="dim")
+            # a long path is shortened in its middle, never cut inside a file name
+            t.append("\n".join(" ".join(shorten_path(w, width) for w in c.split(" "))
+                               for c in commands) + "\n")
+        ev = render_evidence(st.evidence, width=width) if not running else ""
         if ev:
-            t.append("\nEvidence\n", style="bold")
+            t.append("\nEvidence", style="bold")
+            t.append("  (tab, then up / down scrolls; w shows whole paths)\n", style="dim")
             t.append(ev + "\n")
         if step.guide:
             t.append("\nThe guide says\n", style="bold")
-            t.append(step.guide + "\n", style="italic")
+            t.append(reflow(step.guide) + "\n", style="italic")
         if step.guide_differs:
             t.append("\nWhere the guide differs from the real system\n", style="bold yellow")
-            t.append(step.guide_differs + "\n")
+            t.append(reflow(step.guide_differs) + "\n")
         box.update(t)
 
     @on(ListView.Highlighted, "#steps")
@@ -189,7 +254,10 @@ class PhaseScreen(Screen[None]):
     def _after_change(self, key: str) -> None:
         saved = self.nchat.session.step_changed(key)
         if saved:
-            self.notify(f"Phase complete: report saved to {saved}", timeout=10)
+            what = "Rollback recorded" if self.nchat.session.path.step(key).undoes else \
+                "Phase complete"
+            self.notify(f"{what}: the report is saved (w shows where, and how to copy it).",
+                        timeout=10)
 
     # -- actions --------------------------------------------------------------------------
     def _guarded(self, fn: Any, *args: Any) -> bool:
@@ -219,10 +287,16 @@ class PhaseScreen(Screen[None]):
             return
         if cl.state(step.key).state == "running" or step.key in self._cancel:
             return  # already running (a double enter must not start it twice)
+        others = self.running_titles()
+        if others:  # one at a time: the second would only queue behind the first, unseen
+            self.notify(f"'{others[0]}' is running: wait for it to finish, or press c to "
+                        "cancel it.", severity="warning", timeout=6)
+            return
         # Registered here, on the UI thread, before the worker starts: from this moment Escape,
         # the phase keys and quit know the step runs, however late the worker gets going.
         cancel = self._cancel[step.key] = threading.Event()
         self._mark_running(step.key)
+        self.show_detail()
         self.run_step(step.key, cancel)
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="steps",
@@ -239,6 +313,7 @@ class PhaseScreen(Screen[None]):
             self.app.call_from_thread(self.notify, str(exc), severity="warning")
         finally:
             self._cancel.pop(key, None)
+            self._progress.pop(key, None)
         self.post_message(StepChanged(key))
 
     def _ask_from_thread(self, q: Question) -> str:
@@ -277,14 +352,21 @@ class PhaseScreen(Screen[None]):
 
     @on(StepProgressed)
     def _progressed(self, msg: StepProgressed) -> None:
-        box = self.query_one("#progress")
-        box.display = True
-        self.query_one("#progress-text", Static).update(msg.text)
+        self._progress[msg.key] = (msg.fraction, msg.text)
+        step = self.current()
+        if step is not None and step.key == msg.key:
+            self._show_progress(msg.key)
+
+    def _show_progress(self, key: str) -> None:
+        """The progress box shows the selected step's progress, never another step's."""
+        fraction, text = self._progress.get(key, (None, "starting…"))
+        self.query_one("#progress").display = True
+        self.query_one("#progress-text", Static).update(text)
         bar = self.query_one("#progress-bar", ProgressBar)
-        if msg.fraction is None:
+        if fraction is None:
             bar.update(total=None)
         else:
-            bar.update(total=1000, progress=int(msg.fraction * 1000))
+            bar.update(total=1000, progress=int(fraction * 1000))
 
     def running_titles(self) -> list[str]:
         """Titles of the steps running on this screen (their workers live with the screen)."""
@@ -311,10 +393,16 @@ class PhaseScreen(Screen[None]):
         key = running[0]
 
         def done(yes: bool | None) -> None:
-            if yes and key in self._cancel:
-                self._cancel[key].set()
-                self.notify("Cancelling: the child process is stopped and its partial "
-                            "output removed.", timeout=6)
+            if not yes:
+                return
+            ev = self._cancel.get(key)
+            if ev is None:
+                self.notify("It had already finished: nothing to cancel (its result is "
+                            "shown).", timeout=6)
+                return
+            self.nchat.session.request_cancel(key, ev)
+            self.notify("Cancelling: the child process is stopped and its partial "
+                        "output removed.", timeout=6)
 
         self.app.push_screen(ConfirmModal(
             f"Cancel '{self.nchat.session.path.step(key).title}' while it runs?",
@@ -382,7 +470,7 @@ class PhaseScreen(Screen[None]):
         cl = self.nchat.session.checklist
         if cl.state(step.key).state in ("pending", "running"):
             return
-        self._guarded(cl.reset, step.key, "reopened by the operator")
+        self._guarded(cl.reset, step.key, "by the operator (r)")
 
     def action_view(self) -> None:
         """v: read the migration plan (SQL with syntax colour, locks, lint)."""
@@ -399,6 +487,21 @@ class PhaseScreen(Screen[None]):
 
     def action_up(self) -> None:
         self.query_one("#steps", ListView).action_cursor_up()
+
+
+def reflow(text: str) -> str:
+    """Join the lines a checklist's prose was wrapped at in its TOML file, so the pane wraps
+    it at its own width (no sentence broken after three words); commands and SQL lines, short
+    or ending in punctuation, keep their own lines."""
+    out: list[str] = []
+    for line in text.splitlines():
+        prev = out[-1].rstrip() if out else ""
+        if len(prev) >= 40 and not prev.endswith((":", ";", ".", "?", "!")) \
+                and line[:1].islower():
+            out[-1] = f"{prev} {line.strip()}"
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def _state_style(state: str) -> str:

@@ -1,7 +1,7 @@
 """The troubleshooting screen: walk a decision tree of live checks and read what each found.
 
 Pick a tree (cannot connect, data looks missing, everything is slow, the v0.4.0 cases);
-its checks run in a thread worker (``nchat_tui.troubleshoot.walk``), each finding arriving
+its checks run in a thread worker (``nchat_tui.monitor.troubleshoot.walk``), each finding arriving
 as a message, the branch taken decided by the finding. A finding shows its evidence and the
 proposed action; maintenance fixes (ANALYZE, VACUUM, REINDEX/CREATE INDEX CONCURRENTLY) run
 after confirmation, with progress, and the check runs again. No SQL here.
@@ -21,9 +21,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from nchat_tui.evidence import render as render_evidence
-from nchat_tui.screens.monitor_modals import ActionConfirmModal
-from nchat_tui.troubleshoot import TREES, CheckContext, Finding, run_check, run_fix, walk
+from nchat_tui.monitor.troubleshoot import TREES, CheckContext, Finding, run_check, run_fix, walk
+from nchat_tui.pg.queries import sql_text
+from nchat_tui.report.evidence import render as render_evidence
+from nchat_tui.screens.dialogs.modals import ConfirmModal
 
 ICONS = {"ok": ("✓", "green"), "problem": ("✗", "bold red"), "warning": ("!", "yellow"),
          "info": ("i", "cyan"), "error": ("?", "bold red"), "skipped": ("-", "dim"),
@@ -85,16 +86,23 @@ class TroubleshootScreen(Screen[None]):
         Binding("enter", "run", "Run tree", show=True, priority=False),
         Binding("f", "fix", "Fix"),
         Binding("r", "rerun", "Re-check"),
+        Binding("P", "psql", "psql"),
         Binding("tab", "focus_next", "Next pane", show=False),
     ]
+    HELP_TITLE = "Troubleshooting"
 
     def __init__(self, target: Any, before: dict[str, int] | None = None,
-                 journal: Any = None, name: str | None = None, id: str | None = None) -> None:
+                 journal: Any = None, name: str | None = None, id: str | None = None,
+                 tree: str | None = None, autorun: bool = False,
+                 note: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self.target = target
         self.before = before
         self.journal = journal
-        self.tree_name = next(iter(TREES))
+        self.tree_name = tree if tree in TREES else next(iter(TREES))
+        self.autorun = autorun
+        self.note = note
+        """Why this screen opened on its own (the target could not be reached at start)."""
         self.findings: dict[str, dict[str, Finding]] = {t: {} for t in TREES}
         self.running: dict[str, str | None] = {t: None for t in TREES}
         self.walking: str | None = None
@@ -108,17 +116,26 @@ class TroubleshootScreen(Screen[None]):
                 yield OptionList(id="ts-steps")
                 with VerticalScroll(id="ts-finding"):
                     yield Static("", id="ts-detail")
-        yield Static("enter: run the selected tree against the live database", id="ts-status")
+        yield Static("enter runs the selected tree against the live database · tab moves to "
+                     "the checks, then the finding · P opens psql with the finding's SQL",
+                     id="ts-status")
         yield Footer()
 
     def on_mount(self) -> None:
         masked = self.target.masked() if hasattr(self.target, "masked") else str(self.target)
-        self.query_one("#ts-title", Static).update(
-            Text.assemble(("Troubleshoot ", "bold"), masked))
+        title = Text.assemble(("Troubleshoot ", "bold"), masked)
+        if self.note:
+            title.append(f"  unreachable at start: {self.note}", style="bold red")
+        title.no_wrap, title.overflow = True, "ellipsis"
+        self.query_one("#ts-title", Static).update(title)
         trees = self.query_one("#ts-trees", OptionList)
-        trees.highlighted = 0
+        trees.highlighted = list(TREES).index(self.tree_name)
         trees.focus()
         self._render_steps()
+        if self.note:
+            self._status(f"Cannot reach the target: {self.note}")
+        if self.autorun:
+            self.action_run()
 
     # -- rendering --------------------------------------------------------------------------
     def _step_state(self, tree: str, step_id: str) -> str:
@@ -152,6 +169,9 @@ class TroubleshootScreen(Screen[None]):
         out = Text()
         f = self.findings[self.tree_name].get(step_id or "")
         if f is None:
+            if self.note and self.tree_name == "connection":
+                out.append(f"The app could not reach the target at start: {self.note}\n\n",
+                           style="bold")
             out.append(tree.description + "\n\n", style="italic")
             out.append("Not checked yet." if self.walking != self.tree_name else "Checking…")
         else:
@@ -277,7 +297,8 @@ class TroubleshootScreen(Screen[None]):
         listing = "\n".join(fx.text() for fx in f.fixes[:8])
         more = f"\n… and {len(f.fixes) - 8} more" if len(f.fixes) > 8 else ""
         ok = await self.app.push_screen(
-            ActionConfirmModal(f"Run {len(f.fixes)} fix(es)?", listing + more, yes="Run"),
+            ConfirmModal(listing + more, yes="Run them", no="Not now",
+                         title=f"Run {len(f.fixes)} fix(es)?"),
             wait_for_dismiss=True)
         if ok:
             self._run_fixes(tree, step_id, f)
@@ -307,3 +328,43 @@ class TroubleshootScreen(Screen[None]):
     @on(FixProgressed)
     def _fix_progressed(self, message: FixProgressed) -> None:
         self._status(message.text)
+
+    # -- psql and help ----------------------------------------------------------------------
+    def query_to_load(self) -> tuple[str | None, str]:
+        """The SQL worth having in psql for the selected check: its proposed fix to review,
+        else the fixes it would run, else the check's own read-only query."""
+        step_id = self._selected_step()
+        f = self.findings[self.tree_name].get(step_id or "")
+        if f is not None and f.action_sql:
+            return f.action_sql, "The finding's SQL (review it before you run it)"
+        if f is not None and f.fixes:
+            return ";\n".join(fx.text() for fx in f.fixes) + ";", "The finding's fixes"
+        if step_id:
+            check = TREES[self.tree_name].step(step_id).check
+            try:
+                text = sql_text(f"checks/{check}.sql")
+            except (OSError, KeyError, ValueError):
+                return None, ""
+            if "{" not in text and "%(" not in text and "%s" not in text:
+                # (a template or a parameterised query is not runnable as it is)
+                return text, f"The check '{check}' (read-only)"
+        return None, ""
+
+    def action_psql(self) -> None:
+        query, label = self.query_to_load()
+        run = getattr(self.app, "action_psql", None)
+        if run is None:
+            self.notify("psql is not available here.", severity="warning")
+            return
+        run(query=query, label=label)
+
+    def help_sections(self) -> list[tuple[str, list[tuple[str, str]] | str]]:
+        return [("Troubleshooting", [
+            ("up / down", "choose a tree (left), a check (middle), scroll the finding"),
+            ("enter", "walk the selected tree: each check runs against the live database"),
+            ("tab / shift+tab", "move between the trees, the checks and the finding"),
+            ("r", "run the selected check again"),
+            ("f", "run the finding's fix (ANALYZE, VACUUM, REINDEX...) after you confirm"),
+            ("P", "psql on the target with the finding's SQL (or the check's query) loaded"),
+            ("escape", "back"),
+        ])]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -20,17 +21,21 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.pgcluster import LocalCluster
-from nchat_tui.target import Target, resolve_target
+from nchat_tui.pg.cluster import LocalCluster
+from nchat_tui.pg.target import Target, resolve_target
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Unique per run: tests that scan every process (or file) for the password must not match
+# another test run's processes on a shared machine. The prefix keeps plain searches working.
+TEST_PASSWORD = f"test-secret-pw-{secrets.token_hex(6)}"
 
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[LocalCluster]:
     base = Path(tempfile.mkdtemp(prefix="nchat-test-pg-", dir="/tmp"))
     os.chmod(base, 0o755)
-    cluster = LocalCluster(datadir=base / "data", sockdir=base / "run", password="test-secret-pw")
+    cluster = LocalCluster(datadir=base / "data", sockdir=base / "run", password=TEST_PASSWORD)
     cluster.start()
     try:
         yield cluster

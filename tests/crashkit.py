@@ -14,8 +14,8 @@ from typing import Any
 
 import psycopg
 
-from nchat_tui.failpoints import ENV as FAILPOINT_ENV
-from nchat_tui.target import Target
+from nchat_tui.pg.target import Target
+from nchat_tui.state.failpoints import ENV as FAILPOINT_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -6,14 +6,16 @@ engine and the journal are the real ones, writing to a temporary state dir.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nchat_tui.actions import ActionContext
-from nchat_tui.checklist import StepResult
-from nchat_tui.session import UpgradeSession
-from nchat_tui.target import resolve_target
+from nchat_tui.pg.target import resolve_target
+from nchat_tui.upgrade.actions import ActionContext
+from nchat_tui.upgrade.checklist import StepResult
+from nchat_tui.upgrade.session import UpgradeSession
+from tests.fake_evidence import FROZEN_EVIDENCE
 
 FROZEN_STATUS: dict[str, Any] = {
     "target": "postgres@db.example.internal:5432/nchat",
@@ -27,36 +29,64 @@ FROZEN_STATUS: dict[str, Any] = {
     "pg_stat_statements": {"available": True, "state": "available", "version": "1.10"},
     "ledger": {"kind": "go", "kinds": ["go"],
                "applied": [f"{n:03d}_x.sql" for n in range(1, 13)],
-               "current_version": "012_search_and_audit.sql"},
+               "current_version": "012"},
     "migrations_dir": "/srv/chat/.backend/migrations",
     "pending": ["013_e2ee_system.sql", "014_e2ee_system.sql", "015_voice_calls.sql",
                 "016_live_streaming.sql"],
+    "pending_known": True,
+    "pending_unknown": None,
+    "pending_files": [{"name": f"{n:03d}_x.sql", "version": n, "out_of_order": False,
+                       "latest_applied": None, "depends_on": [], "notes": []}
+                      for n in (13, 14, 15, 16)],
+    "out_of_order": [],
     "warnings": ["plain name order (nself CLI) differs from numeric order for 0007_x.sql"],
 }
 
+FROZEN_STATUS_V080: dict[str, Any] = {
+    **FROZEN_STATUS,
+    "ledger": {"kind": "go", "kinds": ["go"],
+               "applied": [f"{n:03d}_x.sql" for n in range(1, 17)], "current_version": "016"},
+    "pending": [],
+    "pending_files": [],
+    "warnings": [],
+}
+"""v0.7 -> v0.8.0 changes no schema: every file applied, nothing pending."""
+
+E = FROZEN_EVIDENCE
+
 FROZEN_RESULTS: dict[str, StepResult] = {
     "connect": StepResult("ok", "PostgreSQL 15.18, database nchat (700 MiB) as postgres",
-                          {"server_version": "15.18", "database": "nchat"}),
-    "detect_ledger": StepResult("ok", "go ledger: 12 applied, current 012_search_and_audit.sql",
-                                {"kind": "go", "applied": 12}),
+                          E["connect"]),
+    "detect_ledger": StepResult("ok", "go ledger: 12 applied, current 012", E["detect_ledger"]),
     "pending_migrations": StepResult("ok", "4 pending, in run order: 013_e2ee_system.sql, "
                                      "014_e2ee_system.sql, 015_voice_calls.sql, "
-                                     "016_live_streaming.sql", {"pending": 4}),
-    "no_pending_migrations": StepResult("failed", "4 migration(s) still pending", {"pending": 4}),
+                                     "016_live_streaming.sql", E["pending_migrations"]),
+    "no_pending_migrations": StepResult("failed", "4 migration(s) still pending: "
+                                        "013_e2ee_system.sql, 014_e2ee_system.sql, "
+                                        "015_voice_calls.sql, 016_live_streaming.sql",
+                                        E["no_pending_migrations"]),
     "backup": StepResult("ok", "verified: nchat_20261122_030000.dump, 212.4 MiB, 318,542 rows, "
-                         "in 41.3 s", {"path": "/srv/backups/nchat_20261122_030000.dump"}),
-    "plan": StepResult("warn", "4 file(s), 96 statement(s); findings: 3 warn, 1 danger "
-                       "(press v to read the plan before running)", {"statements": 96}),
-    "rehearse": StepResult("ok", "ok: up 12.0 s, down 3.1 s; scratch dropped", {}),
-    "migrate": StepResult("ok", "applied 4 file(s) in 14.2 s", {"committed": 4}),
-    "verify_schema": StepResult("ok", "schema and health: all 14 check(s) hold", {}),
-    "verify_data": StepResult("ok", "data against the before-snapshot: all 3 check(s) hold", {}),
-    "maintenance": StepResult("ok", "17 item(s) done in 3.2 s", {}),
-    "rollback_options": StepResult("ok", "chosen: restore (recommended: down)", {}),
-    "rollback": StepResult("ok", "nchat restored; the old database is kept as "
-                           "nchat_before_rollback_20261122_040000", {}),
+                         "in 41.3 s", E["backup"]),
+    "plan": StepResult("warn", "4 file(s), 140 statement(s); findings: 51 info, 3 warn "
+                       "(press v to read the plan before running)", E["plan"]),
+    "rehearse": StepResult("ok", "ok: up 12.0 s, down 3.1 s, slowest 014_e2ee_system.sql#46 "
+                           "4.1s; production estimate 12 s; scratch dropped", E["rehearse"]),
+    "migrate": StepResult("ok", "applied 4 file(s): 013_e2ee_system.sql, 014_e2ee_system.sql, "
+                          "015_voice_calls.sql, 016_live_streaming.sql in 14.2 s", E["migrate"]),
+    "verify_schema": StepResult("ok", "schema and health: 11 check(s) ok", E["verify_schema"]),
+    "verify_data": StepResult("ok", "data: 5 check(s) ok", E["verify_data"]),
+    "maintenance": StepResult("ok", "16 item(s) done in 3.2 s: 15 table(s) vacuumed and "
+                              "analyzed, 1 view(s) refreshed", E["maintenance"]),
+    "rollback_options": StepResult("ok", "chosen: restore (recommended: down)",
+                                   E["rollback_options"]),
+    "rollback": StepResult("ok", "nchat restored from nchat_20261122_030000.dump; the old "
+                           "database is kept as nchat_before_rollback_20261122_040000",
+                           E["rollback"], reverted=True),
+    "verify_rollback": StepResult("ok", "the schema equals the snapshot taken before the upgrade "
+                                  "(nchat_20261122_030000.manifest.json); no E2EE table left; 4 "
+                                  "migration(s) pending again", E["verify_rollback"]),
     "disk_space": StepResult("warn", "1.9 GiB free at /srv/backups for a 700 MiB database "
-                             "(needs 1.0 GiB): tight", {"free_bytes": 2_040_109_465}),
+                             "(needs 1.0 GiB): tight", E["disk_space"]),
 }
 
 
@@ -67,14 +97,17 @@ class FakeSession(UpgradeSession):
                 "password=hunter2-secret",
             state_dir=state_dir, backup_dir="/srv/backups", migrations="/srv/chat/migrations",
             environ={})
-        super().__init__(target, path_id=path_id, new=new, status=dict(FROZEN_STATUS))
+        frozen = FROZEN_STATUS_V080 if path_id == "v0.8.0" else FROZEN_STATUS
+        super().__init__(target, path_id=path_id, new=new, status=copy.deepcopy(frozen))
+        self.status: dict[str, Any] = copy.deepcopy(frozen)
+        """What the banner shows; a test's script may change it (a migration, a rollback)."""
         self.executed: list[str] = []
         self.scripts: dict[str, Callable[[ActionContext], StepResult]] = {}
         self.fake_leftovers: list[Any] = []
         self.removed: list[Any] = []
 
     def banner(self) -> dict[str, Any]:
-        return dict(FROZEN_STATUS)
+        return copy.deepcopy(self.status)
 
     def refresh_banner(self) -> dict[str, Any]:
         return self.banner()

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from nchat_tui.checklist import Checklist, load_path
-from nchat_tui.journal import Journal
 from nchat_tui.screens.app import make_app
+from nchat_tui.screens.dialogs.modals import ReasonModal
 from nchat_tui.screens.home import HomeScreen
-from nchat_tui.screens.modals import ReasonModal
 from nchat_tui.screens.phase import PhaseScreen
+from nchat_tui.state.journal import Journal
+from nchat_tui.upgrade.checklist import Checklist, load_path
 from tests.fakes import FakeSession
 
 SIZE = (80, 24)
@@ -153,9 +153,9 @@ def test_position_is_journaled(tmp_path):
 async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
     import threading
 
-    from nchat_tui.actions import Progress, Question
-    from nchat_tui.checklist import StepResult
-    from nchat_tui.screens.modals import QuestionModal
+    from nchat_tui.screens.dialogs.modals import QuestionModal
+    from nchat_tui.upgrade.actions import Progress, Question
+    from nchat_tui.upgrade.checklist import StepResult
 
     session = FakeSession(tmp_path)
     halfway = threading.Event()
@@ -183,7 +183,9 @@ async def test_long_step_shows_progress_and_asks_the_operator(tmp_path):
         go_on.set()
         await _until(lambda: isinstance(app.screen, QuestionModal), 4)
         assert isinstance(app.screen, QuestionModal)
-        await pilot.press("1")  # number keys pick a choice
+        # the safe choice is listed first (1, enter, escape); the others follow in order
+        assert [k for k, _ in app.screen.choices] == ["stop", "retry"]
+        await pilot.press("2")  # number keys pick a choice
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert session.checklist.state("pre.connect").summary == "answered retry"
@@ -207,8 +209,8 @@ def test_completed_phase_saves_the_report_without_secrets(tmp_path):
 
 
 async def test_leftovers_of_an_interrupted_backup_are_offered_for_removal(tmp_path):
-    from nchat_tui.backup import Leftover
-    from nchat_tui.screens.modals import ConfirmModal
+    from nchat_tui.backup.engine import Leftover
+    from nchat_tui.screens.dialogs.modals import ConfirmModal
 
     session = FakeSession(tmp_path)
     lo = Leftover([tmp_path / "nchat_20261122_030000.partial"], "interrupted backup (pid 4242)")
@@ -242,8 +244,8 @@ async def test_pressing_the_open_phase_again_keeps_the_screen(tmp_path):
 async def test_a_running_step_keeps_its_screen_and_quit_asks_first(tmp_path):
     import threading
 
-    from nchat_tui.checklist import StepResult
-    from nchat_tui.screens.modals import ConfirmModal
+    from nchat_tui.screens.dialogs.modals import ConfirmModal
+    from nchat_tui.upgrade.checklist import StepResult
 
     session = FakeSession(tmp_path)
     started, release = threading.Event(), threading.Event()
@@ -286,9 +288,9 @@ async def test_a_running_step_keeps_its_screen_and_quit_asks_first(tmp_path):
 
 async def test_closing_the_app_on_an_open_question_is_not_the_operators_choice(tmp_path):
 
-    from nchat_tui.actions import Question
-    from nchat_tui.checklist import StepResult
-    from nchat_tui.screens.modals import QuestionModal
+    from nchat_tui.screens.dialogs.modals import QuestionModal
+    from nchat_tui.upgrade.actions import Question
+    from nchat_tui.upgrade.checklist import StepResult
 
     session = FakeSession(tmp_path)
 
@@ -314,7 +316,7 @@ async def test_closing_the_app_on_an_open_question_is_not_the_operators_choice(t
 
 
 def test_ssh_without_tmux_is_warned_about() -> None:
-    from nchat_tui.session import ssh_without_multiplexer
+    from nchat_tui.upgrade.session import ssh_without_multiplexer
 
     over_ssh = {"SSH_CONNECTION": "10.0.0.9 52314 10.0.0.2 22"}
     assert ssh_without_multiplexer({}) is None
@@ -335,7 +337,7 @@ async def test_double_enter_runs_a_step_once_and_escape_right_after_stays(tmp_pa
     import asyncio
     import threading
 
-    from nchat_tui.checklist import StepResult
+    from nchat_tui.upgrade.checklist import StepResult
 
     session = FakeSession(tmp_path)
     calls: list[int] = []
@@ -365,8 +367,8 @@ async def test_double_enter_runs_a_step_once_and_escape_right_after_stays(tmp_pa
 async def test_a_question_after_the_app_closed_does_not_hang_the_step(tmp_path):
     import threading
 
-    from nchat_tui.actions import Question
-    from nchat_tui.checklist import StepResult
+    from nchat_tui.upgrade.actions import Question
+    from nchat_tui.upgrade.checklist import StepResult
 
     session = FakeSession(tmp_path)
     started, finished = threading.Event(), threading.Event()
@@ -398,13 +400,13 @@ async def test_the_app_exiting_while_a_dialog_mounts_raises_nothing():
     """A dropped SSH session can close the app just as a running step opens a question."""
     from textual.app import App
 
-    from nchat_tui.screens.modals import (
+    from nchat_tui.screens.dialogs.modals import (
         ConfirmModal,
         QuestionModal,
         ReasonModal,
         TypeToConfirmModal,
     )
-    from nchat_tui.screens.monitor_modals import ActionConfirmModal, TypePidModal
+    from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, TypePidModal
 
     dialogs = [lambda: QuestionModal("Lock wait", "blocked", [("retry", "Retry"), ("stop", "Stop")],
                                      default="stop"),

@@ -27,8 +27,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui import cli
-from nchat_tui.backup import (
+from nchat_tui.backup.engine import (
     Progress,
     find_leftovers,
     latest_verified_backup,
@@ -40,16 +39,17 @@ from nchat_tui.backup import (
     run_backup,
     verify_backup,
 )
+from nchat_tui.cli import main as cli
 from nchat_tui.errors import OperationFailed, Refused, ToolMissing
-from nchat_tui.journal import Journal
-from nchat_tui.pgcluster import LocalCluster
-from nchat_tui.pgtools import Cancelled
-from nchat_tui.snapshot import take_snapshot
-from nchat_tui.target import Target
+from nchat_tui.pg.cluster import LocalCluster
+from nchat_tui.pg.snapshot import take_snapshot
+from nchat_tui.pg.target import Target
+from nchat_tui.pg.tools import Cancelled
+from nchat_tui.state.journal import Journal
 
-MY_COMMANDS = ["nchat_tui.cmd_backup", "nchat_tui.cmd_backups", "nchat_tui.cmd_verify_backup",
-               "nchat_tui.cmd_restore"]
-PASSWORD = "test-secret-pw"  # the session cluster's superuser password (conftest)
+MY_COMMANDS = ["nchat_tui.cli.backup", "nchat_tui.cli.backups", "nchat_tui.cli.verify_backup",
+               "nchat_tui.cli.restore"]
+from tests.conftest import TEST_PASSWORD as PASSWORD  # noqa: E402
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
@@ -211,8 +211,8 @@ def test_kill_9_of_pg_dump_leaves_no_file_under_the_final_name(
 
 APP_SCRIPT = """
 import sys
-from nchat_tui.target import resolve_target
-from nchat_tui.backup import run_backup
+from nchat_tui.pg.target import resolve_target
+from nchat_tui.backup.engine import run_backup
 t = resolve_target(dsn=sys.argv[1], backup_dir=sys.argv[2], state_dir=sys.argv[3], environ={})
 def cb(ev):
     if ev.kind == "started" and sys.argv[4] == "dump":
@@ -698,18 +698,18 @@ def test_rls_hiding_rows_from_the_counting_role_is_recorded(
 
 
 def test_core_modules_never_import_textual() -> None:
-    for mod in ("nchat_tui.backup", "nchat_tui.snapshot", "nchat_tui.pgtools",
-                "nchat_tui.cmd_backup", "nchat_tui.cmd_restore"):
+    for mod in ("nchat_tui.backup.engine", "nchat_tui.pg.snapshot", "nchat_tui.pg.tools",
+                "nchat_tui.cli.backup", "nchat_tui.cli.restore"):
         code = f"import sys, {mod}; assert 'textual' not in sys.modules, {mod!r}"
         subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("nchat_tui.demo") is None,
-                    reason="nchat_tui.demo not there yet")
+@pytest.mark.skipif(importlib.util.find_spec("nchat_tui.demo.builder") is None,
+                    reason="nchat_tui.demo.builder not there yet")
 def test_backup_of_the_demo_dataset(pg_conn: psycopg.Connection[Any], target: Target) -> None:
-    demo = importlib.import_module("nchat_tui.demo")
+    demo = importlib.import_module("nchat_tui.demo.builder")
     if not hasattr(demo, "load_demo"):
-        pytest.skip("nchat_tui.demo.load_demo not there yet")
+        pytest.skip("nchat_tui.demo.builder.load_demo not there yet")
     demo.load_demo(pg_conn, scale=0.02)
     res = run_backup(target, test_restore=True)
     assert res.state == "verified"
@@ -764,7 +764,7 @@ def test_a_role_that_cannot_read_every_table_fails_cleanly(
 
 def test_tool_lookup_override_path_and_versions(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from nchat_tui.pgtools import candidates, find_tool, parse_version
+    from nchat_tui.pg.tools import candidates, find_tool, parse_version
 
     assert parse_version("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)") == (15, 18)
     assert parse_version("pg_restore (PostgreSQL) 9.6.24") == (9, 6)

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.backup import (
+from nchat_tui.backup.engine import (
     Progress,
     find_leftovers,
     list_backups,
@@ -27,8 +27,8 @@ from nchat_tui.backup import (
     verify_backup,
 )
 from nchat_tui.errors import BadInput, OperationFailed
-from nchat_tui.journal import Journal
-from nchat_tui.target import Target
+from nchat_tui.pg.target import Target
+from nchat_tui.state.journal import Journal
 from tests.test_backup import gone, load_schema, run_cli
 
 
@@ -196,8 +196,8 @@ def test_directory_format_says_nself_cannot_restore_it(
 
 def test_the_app_step_shows_the_method_and_keeps_it_in_its_evidence(
         pg_conn: psycopg.Connection[Any], target: Target) -> None:
-    from nchat_tui.actions import ActionContext
-    from nchat_tui.engine_actions import act_backup
+    from nchat_tui.upgrade.actions import ActionContext
+    from nchat_tui.upgrade.steps import act_backup
 
     load_schema(pg_conn, messages=1000, pad=5)
     lines: list[str] = []

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from nchat_tui.checklist import (
+from nchat_tui.state.journal import Journal
+from nchat_tui.upgrade.checklist import (
     Checklist,
     ChecklistError,
     StepResult,
     known_paths,
     load_path,
 )
-from nchat_tui.journal import Journal
 
 
 @pytest.fixture

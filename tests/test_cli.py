@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nchat_tui.pgcluster import free_port
+from nchat_tui.pg.cluster import free_port
 
 MIGRATION_NAMES = [
     "003_users.sql", "0007_channels.sql", "00013_e2ee.sql",
@@ -137,3 +137,25 @@ def test_version_and_help():
 def test_bad_usage_exits_2():
     r = _cli("status", "--no-such-flag")
     assert r.returncode == 2
+
+
+def test_status_as_a_plain_role_that_cannot_read_superuser_settings(pg_conn, pg_db, mdir):
+    """An application role without pg_read_all_settings: shared_preload_libraries is hidden
+    from it, and `status` says what it cannot tell instead of failing."""
+    import uuid
+
+    role = f"plain_{uuid.uuid4().hex[:8]}"
+    pg_conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'plain-role-pw'")
+    try:
+        dsn = (f"host=127.0.0.1 port={pg_db['port']} user={role} dbname={pg_db['dbname']} "
+               "password=plain-role-pw")
+        r = _cli("status", "--json", "--dsn", dsn, "--migrations", str(mdir))
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = json.loads(r.stdout)
+        assert out["user"] == role
+        pgss = out["pg_stat_statements"]
+        assert pgss["available"] is False and pgss["state"] in ("unknown", "not_created")
+        assert "pg_read_all_settings" in pgss["fix"]
+    finally:
+        pg_conn.execute(f"DROP OWNED BY {role}")
+        pg_conn.execute(f"DROP ROLE {role}")

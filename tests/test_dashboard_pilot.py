@@ -5,14 +5,21 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable
 
 from nchat_tui.errors import Refused
 from nchat_tui.screens.dashboard import DashboardScreen
-from nchat_tui.screens.monitor_modals import ActionConfirmModal, PlanModal, TypePidModal
-from nchat_tui.screens.monitor_panel import MonitorPanel
-from tests.monitor_fakes import FakeActions, FakeSampler, dashboard_app
+from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
+from nchat_tui.screens.widgets.monitor_panel import MonitorPanel
+from tests.monitor_fakes import (
+    FROZEN_SAMPLE,
+    LOCK_ROWS,
+    FakeActions,
+    FakeSampler,
+    dashboard_app,
+)
 
 
 async def _ready(pilot: Any) -> DashboardScreen:
@@ -119,10 +126,10 @@ async def test_header_click_sorts() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _ready(pilot)
         table = screen.query_one("#sessions-table", DataTable)
-        table.post_message(DataTable.HeaderSelected(table, table.ordered_columns[5].key, 5,
-                                                    table.ordered_columns[5].label))
+        table.post_message(DataTable.HeaderSelected(table, table.ordered_columns[6].key, 6,
+                                                    table.ordered_columns[6].label))
         await pilot.pause()
-        assert screen.specs["sessions"].sort_column == "xact"
+        assert screen.specs["sessions"].sort_column == "age"
         assert _first_column(table)[0] == "4101"  # the oldest transaction first
 
 
@@ -177,7 +184,7 @@ async def test_own_session_is_refused_without_a_dialog() -> None:
     app = dashboard_app(actions=actions)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _ready(pilot)
-        await _select_pid(pilot, screen, 4188)
+        await _select_pid(pilot, screen, 4190)
         await pilot.press("c")
         await pilot.pause()
         assert pilot.app.screen is screen
@@ -304,3 +311,256 @@ async def test_empty_locks_and_progress_say_so_and_own_queries_are_labelled() ->
     assert query_line("-- a note\nUPDATE t SET a = 1", 60) == "UPDATE t SET a = 1"
     cut = "-- slow_queries.sql: this database's statements\n-- by mean execution time (a templ"
     assert query_line(cut, 60) == "[nchat-tui slow_queries.sql] this database's statements"
+
+
+# -- issue 11/12: stable Queries, scope, filter, monitoring statements, lock rows in words ----
+def _cursor_key(table: DataTable[Any]) -> str:
+    return str(table.coordinate_to_cell_key(table.cursor_coordinate)[0].value)
+
+
+async def _samples(pilot: Any, screen: DashboardScreen, n: int) -> None:
+    for _ in range(400):
+        if screen.samples_taken >= n:
+            return
+        await pilot.pause(0.01)
+    raise AssertionError(f"{n} samples not taken")
+
+
+async def test_queries_keep_their_order_and_selection_across_samples() -> None:
+    """The Queries tab re-sorted by each interval's deltas and the selection jumped."""
+    sampler = FakeSampler()
+    app = dashboard_app(sampler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        await pilot.press("4")
+        table = screen.query_one("#queries-table", DataTable)
+        before = [table.coordinate_to_cell_key(Coordinate(i, 0))[0].value
+                  for i in range(table.row_count)]
+        await pilot.press("down")
+        selected, row = _cursor_key(table), table.cursor_row
+        # the next interval: the third statement is now the busiest; the core ranks
+        # top_by_total by the interval's deltas, as the real Monitor does
+        s = sampler.sample()
+        sq = s["slow_queries"]
+        for q in sq["top_by_total"]:
+            if q["queryid"] == "7001":
+                q.update(calls_delta=90, total_ms_delta=72_000.0)
+        sq["top_by_total"].sort(key=lambda q: -(q["total_ms_delta"] or 0))
+        for q in sq["statements"]:
+            if q["queryid"] == "7001":
+                q.update(calls_delta=90, total_ms_delta=72_000.0)
+        screen.apply_sample(s)
+        await pilot.pause()
+        after = [table.coordinate_to_cell_key(Coordinate(i, 0))[0].value
+                 for i in range(table.row_count)]
+        assert after == before
+        assert (_cursor_key(table), table.cursor_row) == (selected, row)
+        assert "72000" in [c.display for c in table.get_row("7001:nchat")]
+
+
+async def test_monitoring_statements_show_on_m_only() -> None:
+    app = dashboard_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        await pilot.press("4")
+        table = screen.query_one("#queries-table", DataTable)
+        keys = {str(k.value) for k in table.rows}
+        assert "5550001:postgres" not in keys and len(keys) == 3
+        await pilot.press("m")
+        await pilot.pause()
+        cells = [c.display for c in table.get_row("5550001:postgres")]
+        assert cells[-1].startswith("[pg_activity] SELECT a.pid")
+        assert "with monitoring queries" in str(screen.query_one("#dash-status").render())
+        await pilot.press("m")
+        await pilot.pause()
+        assert "5550001:postgres" not in {str(k.value) for k in table.rows}
+
+
+async def test_whole_server_by_default_and_this_database_on_d() -> None:
+    app = dashboard_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        table = screen.query_one("#sessions-table", DataTable)
+        pids = {str(k.value) for k in table.rows}
+        assert {"5201", "5202"} <= pids  # pgbench's sessions, in another database
+        assert "4188" not in pids  # our own sampling session is counted, not listed
+        assert "whole server" in str(screen.query_one("#dash-title").render())
+        c = (screen.last or {})["connections"]
+        assert f"conns {c['total']}/100" in str(screen.query_one("#dash-summary").render())
+        await pilot.press("d")
+        await pilot.pause()
+        assert {str(k.value) for k in table.rows} == {"4101", "4107", "4110", "4120", "4190"}
+        assert "database nchat" in str(screen.query_one("#dash-title").render())
+        assert f"conns {c['this_database']}/100" in str(
+            screen.query_one("#dash-summary").render())
+        assert c["this_database"] < c["total"]
+        # idle sessions are counted in the summary and listed on i, as in pg_activity
+        assert "1 idle" in str(screen.query_one("#dash-summary").render())
+        await pilot.press("i")
+        await pilot.pause()
+        assert "4115" in {str(k.value) for k in table.rows}
+        assert "with idle sessions" in str(screen.query_one("#dash-status").render())
+
+
+async def test_filter_applies_as_it_is_typed() -> None:
+    app = dashboard_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        table = screen.query_one("#sessions-table", DataTable)
+        await pilot.press("slash")
+        box = screen.query_one("#dash-filter")
+        assert box.display and box.has_focus
+        for key in "db:pgbench":
+            await pilot.press(key)
+        await pilot.pause()
+        assert {str(k.value) for k in table.rows} == {"5201", "5202"}
+        await pilot.press("escape")  # leaves the filter line, keeps the filter
+        await pilot.pause()
+        assert not box.display and pilot.app.screen is screen
+        assert "filter: db pgbench" in str(screen.query_one("#dash-status").render())
+        await pilot.press("slash")
+        for _ in range(len("db:pgbench")):
+            await pilot.press("backspace")
+        for key in "state:idle min:30s":
+            await pilot.press("space" if key == " " else key)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert {str(k.value) for k in table.rows} == {"4101"}  # idle in transaction, 42 s
+
+
+async def test_lock_rows_and_summary_read_in_words() -> None:
+    """A lock row read 'holds holds'; another 'wants None on a transaction'."""
+    sample = copy.deepcopy(FROZEN_SAMPLE)
+    sample["locks"] = {
+        "waiting": 1, "longest_wait_s": 3.2,
+        "longest": {"pid": 5202, "wait_s": 3.2, "mode": None, "relation": None,
+                    "locktype": "extend", "wait_event": "extend", "blocked_by": [5201]},
+        "tree": [],
+        "rows": [
+            {**LOCK_ROWS[0], "pid": 5201, "held_modes": [], "queue": 1},
+            {**LOCK_ROWS[1], "pid": 5202, "mode": None, "locktype": "extend",
+             "relation": None, "wait_event": "extend", "blocked_by": [5201], "wait_s": 3.2}]}
+    app = dashboard_app(FakeSampler(sample))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        summary = str(screen.query_one("#dash-summary").render())
+        assert "lock wait 3.2s: pid 5202 waits to extend a relation" in summary
+        await pilot.press("2")
+        table = screen.query_one("#locks-table", DataTable)
+        text = " | ".join(c.display for i in range(table.row_count)
+                          for c in table.get_row_at(i))
+        assert "holds holds" not in text and "None" not in text
+        assert "blocking" in text and "(extend)" in text
+
+
+async def test_dashboard_on_a_real_server(pg_db: dict[str, str]) -> None:
+    """The real Monitor behind the screen: whole server, query age, filter, host columns."""
+    import psycopg
+
+    from nchat_tui.monitor.sampler import Monitor
+
+    sleeper = psycopg.connect(**pg_db, autocommit=True, application_name="sleeper")
+    runner = __import__("threading").Thread(
+        target=lambda: _swallow(sleeper, "SELECT pg_sleep(30)"), daemon=True)
+    runner.start()
+    mon = Monitor(pg_db)
+    app = dashboard_app(mon, actions=FakeActions(), interval=0.5)
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = pilot.app.screen
+            assert isinstance(screen, DashboardScreen)
+            await _samples(pilot, screen, 3)
+            table = screen.query_one("#sessions-table", DataTable)
+            pid = str(sleeper.info.backend_pid)
+            for _ in range(200):
+                if pid in {str(k.value) for k in table.rows}:
+                    break
+                await pilot.pause(0.02)
+            labels = [str(c.label) for c in table.ordered_columns]
+            assert labels[:7] == ["pid", "db", "user", "application", "state", "wait", "age"]
+            assert {"cpu%", "mem", "r+w/s"} <= set(labels)  # the test server runs here
+            row = dict(zip([str(c.key.value) for c in table.ordered_columns],
+                           [c.display for c in table.get_row(pid)], strict=True))
+            assert row["db"] == pg_db["dbname"][:7] or row["db"].startswith(pg_db["dbname"][:6])
+            assert row["state"] == "act" and row["age"].endswith("s")
+            assert "host: load" in str(screen.query_one("#dash-summary").render())
+            await pilot.press("slash", *"app:sleeper", "enter")
+            await pilot.pause()
+            assert {str(k.value) for k in table.rows} == {pid}
+    finally:
+        mon.close()
+        with psycopg.connect(**pg_db, autocommit=True) as c:
+            c.execute("SELECT pg_cancel_backend(%s)", (sleeper.info.backend_pid,))
+        runner.join(timeout=10)
+        sleeper.close()
+
+
+def _swallow(conn: Any, query: str) -> None:
+    try:
+        conn.execute(query)
+    except Exception:
+        pass
+
+
+LIGHT = {7, 15}
+DARK = {0, 8}
+
+
+async def test_light_and_dark_themes_read_in_16_colours() -> None:
+    """Summary lines, chart labels, the detail and status lines: on a 16-colour terminal
+    (Rich's standard palette, what Textual emits for TERM=xterm) each foreground lands on an
+    ANSI colour other than its background's, never light on light or dark on dark."""
+    from rich.color import ColorSystem
+
+    for theme in ("textual-dark", "textual-light"):
+        app = dashboard_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            pilot.app.theme = theme
+            screen = await _ready(pilot)
+            await pilot.pause()
+            styles = {sel: screen.query_one(sel).rich_style
+                      for sel in ("#dash-title", "#dash-summary", "#dash-detail",
+                                  "#dash-status", "#sessions-table")}
+            bg = styles["#dash-summary"].bgcolor
+            for part in ("dash--label", "dash--bars", "dash--alert", "dash--quiet"):
+                st = screen.get_component_rich_style(part, partial=True)
+                styles[part] = st.__class__(color=st.color, bgcolor=bg)
+            for name, st in styles.items():
+                assert st.color is not None and st.bgcolor is not None, (theme, name)
+                fg = st.color.downgrade(ColorSystem.STANDARD).number
+                back = st.bgcolor.downgrade(ColorSystem.STANDARD).number
+                assert fg != back, (theme, name, fg, back)
+                assert not ({fg, back} <= LIGHT or {fg, back} <= DARK), (theme, name, fg, back)
+            # and the summary really draws its parts with those styles
+            summary = screen.query_one("#dash-summary").render()
+            assert "connections" in str(summary)
+
+
+async def test_panel_slowest_line_has_no_comment_header(pg_db: dict[str, str]) -> None:
+    """The compact panel's 'slowest' line showed the statement's SQL comment header."""
+    import psycopg
+
+    from nchat_tui.monitor.sampler import Monitor
+    from tests.monitor_fakes import panel_app
+
+    with psycopg.connect(**pg_db, autocommit=True) as c:
+        c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        c.execute("CREATE TABLE report_rows AS SELECT g AS id FROM generate_series(1, 20000) g")
+        for _ in range(3):  # the slowest statement by mean, with a header comment
+            c.execute("/* reports/weekly.sql: messages per user, for the Monday mail */\n"
+                      "SELECT count(*) FROM report_rows a JOIN report_rows b ON a.id = b.id")
+    mon = Monitor(pg_db)
+    try:
+        mon.sample()
+        sample = mon.sample()
+    finally:
+        mon.close()
+    top = next(q for q in sample["slow_queries"]["top_by_mean"]
+               if "FROM report_rows a JOIN" in q["query"])
+    assert top["query"].startswith("SELECT count(*) FROM report_rows")
+    sample["slow_queries"]["top_by_mean"] = [top]  # the slowest, as on a busy server
+    async with panel_app(sample).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        line = str(pilot.app.query_one("#mp-slow").render())
+        assert "SELECT count(*) FROM report_rows" in line
+        assert "/*" not in line and "--" not in line

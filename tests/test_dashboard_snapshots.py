@@ -5,20 +5,29 @@ from __future__ import annotations
 import copy
 
 from nchat_tui.screens.dashboard import DashboardScreen
-from tests.monitor_fakes import FROZEN_SAMPLE, FakeSampler, dashboard_app, panel_app
+from tests.monitor_fakes import (
+    FROZEN_SAMPLE,
+    FakeSampler,
+    dashboard_app,
+    local_sample,
+    panel_app,
+)
 
 SIZE = (80, 24)
 
 
-def _settled(*keys: str, extra_samples: int = 4):
+def _settled(*keys: str, extra_samples: int = 4, theme: str | None = None):
     """Wait for the first sample, feed a few more (sparklines), then press ``keys``."""
 
     async def run_before(pilot) -> None:
+        if theme:
+            pilot.app.theme = theme
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         screen = pilot.app.screen
         assert isinstance(screen, DashboardScreen)
         for _ in range(extra_samples):
+            screen._header_at = 0.0  # the rates' redraw pace is wall-clock: not here
             screen.apply_sample(pilot.app.sampler.sample())
         for k in keys:
             await pilot.press(k)
@@ -78,6 +87,31 @@ class TestDashboard:
     def test_degraded_and_paused(self, snap_compare):
         app = dashboard_app(FakeSampler(_degraded()))
         assert snap_compare(app, terminal_size=SIZE, run_before=_settled("p"))
+
+
+    def test_on_the_database_host(self, snap_compare):
+        """CPU/memory/IO per backend and the host line, as on the database host."""
+        app = dashboard_app(FakeSampler(local_sample()))
+        assert snap_compare(app, terminal_size=SIZE, run_before=_settled())
+
+    def test_this_database_only(self, snap_compare):
+        assert snap_compare(dashboard_app(), terminal_size=SIZE, run_before=_settled("d"))
+
+    def test_filter(self, snap_compare):
+        keys = ("slash", *"state:act", "enter")
+        assert snap_compare(dashboard_app(), terminal_size=SIZE, run_before=_settled(*keys))
+
+    def test_queries_with_monitoring_statements(self, snap_compare):
+        assert snap_compare(dashboard_app(), terminal_size=SIZE, run_before=_settled("4", "m"))
+
+    def test_light_theme(self, snap_compare):
+        app = dashboard_app(FakeSampler(local_sample()))
+        assert snap_compare(app, terminal_size=SIZE,
+                            run_before=_settled(theme="textual-light"))
+
+    def test_wide_terminal(self, snap_compare):
+        app = dashboard_app(FakeSampler(local_sample()))
+        assert snap_compare(app, terminal_size=(200, 50), run_before=_settled())
 
 
 class TestPanel:

@@ -24,8 +24,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from nchat_tui import cli
-from nchat_tui.demo import (
+from nchat_tui.cli import main as cli
+from nchat_tui.demo.builder import (
     APP_NAME,
     LoadReport,
     Workload,
@@ -36,7 +36,7 @@ from nchat_tui.demo import (
     stop_demo,
     up_files,
 )
-from nchat_tui.pgcluster import LocalCluster
+from nchat_tui.pg.cluster import LocalCluster
 
 MIGRATIONS = default_migrations_dir()
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from nchat_tui.backup import manifest_path_for, run_backup
-from nchat_tui.cli import main
+from nchat_tui.backup.engine import manifest_path_for, run_backup
+from nchat_tui.cli.main import main
 from nchat_tui.errors import Refused
-from nchat_tui.ledger import detect_ledger
-from nchat_tui.runner import check_gate
-from nchat_tui.target import Target
+from nchat_tui.migrate.ledger import detect_ledger
+from nchat_tui.migrate.runner import check_gate
+from nchat_tui.pg.target import Target
 from tests.test_verify import with_migrations
 
 FILES = {

@@ -1,4 +1,4 @@
-"""The dump method (nchat_tui/dumpmethod.py): format, jobs and compression for this client,
+"""The dump method (nchat_tui/backup/method.py): format, jobs and compression for this client,
 server and database, and the words that explain it.
 
 The probe runs the real pg_dump 15 (Debian) and the real pg_dump 16 and 18 of the
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from nchat_tui import dumpmethod
-from nchat_tui.dumpmethod import (
+from nchat_tui.backup import method as dumpmethod
+from nchat_tui.backup.method import (
     Compression,
     auto_jobs,
     choose_method,
@@ -24,7 +24,7 @@ from nchat_tui.dumpmethod import (
     probe_compressions,
 )
 from nchat_tui.errors import BadInput
-from nchat_tui.pgtools import PgTool, find_tool
+from nchat_tui.pg.tools import PgTool, find_tool
 
 MB = 1024**2
 NCHAT_LIKE = {"public.nchat_messages": 466 * MB, "public.nchat_notifications": 163 * MB,

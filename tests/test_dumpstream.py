@@ -1,4 +1,4 @@
-"""The streamed dump (nchat_tui/dumpstream.py): pg_dump to a pipe, file + sha256 as it goes, the
+"""The streamed dump (nchat_tui/backup/stream.py): pg_dump to a pipe, file + sha256 as it goes, the
 file read back by the real pg_restore while it grows. Real server, real pg_dump/pg_restore.
 
 Stand-ins, said plainly: to hand the reader a damaged archive, the "dump" command of three tests
@@ -20,11 +20,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.backup import classify_tool_failure
-from nchat_tui.dumpstream import StreamedDump
+from nchat_tui.backup.engine import classify_tool_failure
+from nchat_tui.backup.stream import StreamedDump
 from nchat_tui.errors import ToolMissing
-from nchat_tui.pgtools import Cancelled, find_tool
-from nchat_tui.target import Target
+from nchat_tui.pg.target import Target
+from nchat_tui.pg.tools import Cancelled, find_tool
 
 READ = ["pg_restore", "-f", "/dev/null"]
 

@@ -11,7 +11,10 @@ import pytest
 import nchat_tui
 
 PKG = Path(nchat_tui.__file__).resolve().parent
-CORE = sorted(p.stem for p in PKG.glob("*.py") if p.stem not in ("__main__",))
+CORE = sorted(
+    ".".join(p.relative_to(PKG).with_suffix("").parts).removesuffix(".__init__")
+    for p in PKG.rglob("*.py")
+    if p.relative_to(PKG).parts[0] not in ("screens", "sql") and p.stem != "__main__")
 
 
 @pytest.mark.parametrize("module", CORE)
@@ -24,4 +27,5 @@ def test_core_module_does_not_import_textual(module):
 
 
 def test_the_list_is_not_empty():
-    assert {"checklist", "journal", "target", "cli", "session", "status"} <= set(CORE)
+    assert {"upgrade.checklist", "state.journal", "pg.target", "cli.main", "upgrade.session",
+            "migrate.status"} <= set(CORE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from nchat_tui.journal import Journal, scrub
+from nchat_tui.state.journal import Journal, scrub
 
 
 def test_records_are_appended_and_read_back(tmp_path):

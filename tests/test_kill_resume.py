@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from nchat_tui.checklist import Checklist, load_path
-from nchat_tui.journal import Journal
+from nchat_tui.state.journal import Journal
+from nchat_tui.upgrade.checklist import Checklist, load_path
 
 REPO = Path(__file__).resolve().parent.parent
 

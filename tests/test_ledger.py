@@ -8,14 +8,14 @@ from typing import Any
 
 import psycopg
 
-from nchat_tui.ledger import (
+from nchat_tui.migrate.discovery import discover
+from nchat_tui.migrate.ledger import (
     detect_ledger,
     ensure_go_ledger,
     pending,
     record_applied,
     remove_applied,
 )
-from nchat_tui.migrations import discover
 
 Conn = psycopg.Connection[Any]
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from nchat_tui.journal import Journal
-from nchat_tui.maintenance import maintenance_plan, refresh_matviews, run_cleanup, vacuum_analyze
-from nchat_tui.target import Target
-from nchat_tui.verify import verify_upgrade
+from nchat_tui.pg.target import Target
+from nchat_tui.state.journal import Journal
+from nchat_tui.verify.engine import verify_upgrade
+from nchat_tui.verify.maintenance import maintenance_plan, refresh_matviews, run_cleanup, vacuum_analyze
 from tests.test_verify import backup_then_upgrade
 
 
@@ -27,7 +27,8 @@ def test_plan_vacuum_and_refresh(upgraded: tuple[Target, Path]) -> None:
     assert "public.nchat_identity_keys" in plan.new_tables and len(plan.new_tables) == 8
     assert "public.nchat_prekey_bundles" in plan.new_tables  # the materialized view
     assert plan.changed_tables == ["public.nchat_channels", "public.nchat_messages"]
-    assert plan.matviews == [{"view": "public.nchat_prekey_bundles", "populated": True,
+    assert plan.matviews == [{"view": "public.nchat_prekey_bundles", "schema": "public",
+                              "name": "nchat_prekey_bundles", "populated": True,
                               "unique_index": "idx_prekey_bundles_device",
                               "concurrently": True}]
     before = verify_upgrade(t).check("health.never_analyzed")

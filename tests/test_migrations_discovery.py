@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from nchat_tui.migrations import discover
+from nchat_tui.migrate.discovery import discover
 
 
 def _write(d: Path, files: dict[str, str]) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.journal import Journal
-from nchat_tui.nself_runner import generation, parse_status, run_with_nself
-from nchat_tui.target import Target
+from nchat_tui.migrate.nself import generation, parse_status, run_with_nself
+from nchat_tui.pg.target import Target
+from nchat_tui.state.journal import Journal
 
 Conn = psycopg.Connection[Any]
 

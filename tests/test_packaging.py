@@ -38,7 +38,7 @@ def test_installed_wheel_runs_from_anywhere(wheel, tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True, cwd="/tmp")
     env = {**os.environ, "PYTHONPATH": str(target)}
-    code = ("import nchat_tui, nchat_tui.resources as r, nchat_tui.checklist as c;"
+    code = ("import nchat_tui, nchat_tui.pg.queries as r, nchat_tui.upgrade.checklist as c;"
             "print(nchat_tui.__file__);"
             "print(r.sql_text('status/server_facts.sql')[:2]);"
             "print(c.load_path('v0.4.0').id)")

@@ -9,9 +9,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.ledger import detect_ledger, ensure_go_ledger, pending
-from nchat_tui.migrations import discover
-from nchat_tui.plan import analyse_sql, build_plan
+from nchat_tui.migrate.discovery import discover
+from nchat_tui.migrate.ledger import detect_ledger, ensure_go_ledger, pending
+from nchat_tui.migrate.plan import analyse_sql, build_plan
 
 Conn = psycopg.Connection[Any]
 
@@ -185,7 +185,7 @@ def test_if_not_exists_on_a_live_table_and_missing_relations(pg_conn: Conn, tmp_
 
 def test_plan_of_the_demo_013_to_016(pg_db: dict[str, str], pg_conn: Conn) -> None:
     """The embedded demo at scale 0.02: 013-016 pending, in order, with live locks and lint."""
-    from nchat_tui.demo import default_migrations_dir, load_demo
+    from nchat_tui.demo.builder import default_migrations_dir, load_demo
 
     mdir = default_migrations_dir()
     load_demo(pg_db, scale=0.02, migrations_dir=mdir)

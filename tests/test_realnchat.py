@@ -15,12 +15,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.cli import main
-from nchat_tui.ledger import detect_ledger, ensure_go_ledger, pending, record_applied
-from nchat_tui.migrations import discover
-from nchat_tui.plan import build_plan
-from nchat_tui.runner import RunOptions, run_migrations
-from nchat_tui.target import Target
+from nchat_tui.cli.main import main
+from nchat_tui.migrate.discovery import discover
+from nchat_tui.migrate.ledger import detect_ledger, ensure_go_ledger, pending, record_applied
+from nchat_tui.migrate.plan import build_plan
+from nchat_tui.migrate.runner import RunOptions, run_migrations
+from nchat_tui.pg.target import Target
 
 Conn = psycopg.Connection[Any]
 FIX = Path(__file__).resolve().parent / "fixtures" / "realnchat"
@@ -119,7 +119,7 @@ def test_item4_static_ddl_in_a_function_body_is_reported(pg_conn: Conn, tmp_path
 # -- item 5: the catalog preflight --------------------------------------------------------------
 def test_item5_preflight_on_a_fresh_database_names_each_missing_object(
         pg_conn: Conn, tmp_path: Path) -> None:
-    from nchat_tui.preflight import run_preflight
+    from nchat_tui.migrate.preflight import run_preflight
 
     files = [(f.name, f.text()) for f in discover(MIGRATIONS).files]
     pf = run_preflight(pg_conn, files)
@@ -159,7 +159,7 @@ def test_item5_preflight_on_a_fresh_database_names_each_missing_object(
 
 def test_item5_preflight_on_an_nself_base_with_the_timestamps_applied(
         target: Target, pg_conn: Conn, tmp_path: Path) -> None:
-    from nchat_tui.preflight import run_preflight
+    from nchat_tui.migrate.preflight import run_preflight
 
     _applied_timestamps(target, pg_conn, tmp_path)
     disc = discover(MIGRATIONS)
@@ -380,7 +380,7 @@ def test_item8_an_older_cli_prefix_row_is_upgraded_not_duplicated(pg_conn: Conn,
 def test_preflight_with_hostile_names(pg_conn: Conn) -> None:
     """Names with quotes, dots, semicolons and newlines reach the catalog only as parameters
     and are shown on one line."""
-    from nchat_tui.preflight import run_preflight
+    from nchat_tui.migrate.preflight import run_preflight
 
     text = ('CREATE SCHEMA "we.ird""s";\n'
             'CREATE TABLE "we.ird""s"."ta\nble" ("co;l" int PRIMARY KEY, "x""y" uuid);\n'

@@ -8,11 +8,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.backup import run_backup
+from nchat_tui.backup.engine import run_backup
 from nchat_tui.errors import Refused
-from nchat_tui.journal import Journal
-from nchat_tui.rehearse import rehearse
-from nchat_tui.target import Target
+from nchat_tui.migrate.rehearse import rehearse
+from nchat_tui.pg.target import Target
+from nchat_tui.state.journal import Journal
 
 Conn = psycopg.Connection[Any]
 

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.backup import (
+from nchat_tui.backup.engine import (
     find_leftovers,
     read_manifest,
     remove_leftovers,
@@ -30,8 +30,8 @@ from nchat_tui.backup import (
     write_manifest,
 )
 from nchat_tui.errors import NchatError, OperationFailed
-from nchat_tui.journal import Journal
-from nchat_tui.target import Target
+from nchat_tui.pg.target import Target
+from nchat_tui.state.journal import Journal
 from tests.crashkit import (
     REPO,
     cli,
@@ -173,8 +173,8 @@ def test_remove_leftovers_never_deletes_outside_the_backup_dir(target: Target, t
 
 def test_a_hand_edited_session_pointer_never_leads_outside_the_state_dir(
         target: Target, tmp_path: Path) -> None:
-    from nchat_tui.journal import target_key
-    from nchat_tui.report import session_dir_for
+    from nchat_tui.report.markdown import session_dir_for
+    from nchat_tui.state.journal import target_key
 
     outside = tmp_path / "outside"
     (outside / "x").mkdir(parents=True)
@@ -495,8 +495,8 @@ def test_a_real_server_restart_mid_migrate_is_not_a_file_to_fix(tmp_path: Path) 
     import shutil
     import tempfile
 
-    from nchat_tui.pgcluster import LocalCluster
-    from nchat_tui.target import resolve_target
+    from nchat_tui.pg.cluster import LocalCluster
+    from nchat_tui.pg.target import resolve_target
 
     base = Path(tempfile.mkdtemp(prefix="nchat-test-pg-restart-", dir="/tmp"))
     os.chmod(base, 0o755)
@@ -536,7 +536,7 @@ def test_a_real_server_restart_mid_migrate_is_not_a_file_to_fix(tmp_path: Path) 
 
 
 def test_demo_seed_at_scale_2_does_not_overflow(pg_db: dict[str, str]) -> None:
-    from nchat_tui.demo import load_demo
+    from nchat_tui.demo.builder import load_demo
 
     rep = load_demo(pg_db, scale=2.0)
     assert rep.counts["nchat_messages"] >= 590000
@@ -547,7 +547,7 @@ def test_demo_seed_at_scale_2_does_not_overflow(pg_db: dict[str, str]) -> None:
 # ---------------------------------------------------------------------------------------------
 def test_state_files_and_folders_are_private_from_creation(target: Target, pg_conn: Conn,
                                                            tmp_path: Path) -> None:
-    from nchat_tui.verify import record_stats_baseline
+    from nchat_tui.verify.engine import record_stats_baseline
 
     state = tmp_path / "fresh" / "state"
     t = replace(target, state_dir=state, migrations_dir=_migrations(tmp_path))
@@ -567,7 +567,7 @@ def test_state_files_and_folders_are_private_from_creation(target: Target, pg_co
 
 def test_cluster_password_file_is_never_world_readable(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from nchat_tui import pgcluster
+    from nchat_tui.pg import cluster as pgcluster
 
     base = Path("/tmp") / f"nchat-test-pwfile-{os.getpid()}"
     base.mkdir(mode=0o755)
@@ -602,7 +602,7 @@ def test_cluster_password_file_is_never_world_readable(tmp_path: Path,
 
 def test_a_child_tool_dies_with_the_tool(tmp_path: Path) -> None:
     code = ("import os, sys, time\n"
-            "from nchat_tui.pgtools import ToolProcess\n"
+            "from nchat_tui.pg.tools import ToolProcess\n"
             "tp = ToolProcess(['sleep', '120'], dict(os.environ)).start()\n"
             "print(tp.pid, flush=True)\n"
             "time.sleep(120)\n")

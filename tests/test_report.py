@@ -7,16 +7,15 @@ import json
 import time
 from pathlib import Path
 
-from nchat_tui.backup import run_backup
-from nchat_tui.journal import Journal
-from nchat_tui.report import render_report, save_report, session_dir_for
-from nchat_tui.runner import Runner, RunOptions
-from nchat_tui.session import UpgradeSession
-from nchat_tui.target import Target
-from nchat_tui.verify import verify_upgrade
+from nchat_tui.backup.engine import run_backup
+from nchat_tui.migrate.runner import Runner, RunOptions
+from nchat_tui.pg.target import Target
+from nchat_tui.report.markdown import render_report, save_report, session_dir_for
+from nchat_tui.state.journal import Journal
+from nchat_tui.upgrade.session import UpgradeSession
+from nchat_tui.verify.engine import verify_upgrade
+from tests.conftest import TEST_PASSWORD as PASSWORD
 from tests.test_verify import prepare_v030
-
-PASSWORD = "test-secret-pw"  # the conftest cluster's password
 
 
 def test_report_of_a_real_session_holds_no_password(target: Target, tmp_path: Path) -> None:
@@ -55,7 +54,7 @@ def test_report_of_a_real_session_holds_no_password(target: Target, tmp_path: Pa
 
 
 def test_report_cli_writes_file_and_never_the_password(target: Target, tmp_path: Path) -> None:
-    from nchat_tui.cli import main
+    from nchat_tui.cli.main import main
 
     j = Journal.for_target(target.state_dir, target.masked())
     j.append("decision", title="restore or down?", answer="down", asked=True,

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from nchat_tui.backup import manifest_path_for, run_backup, verify_backup
+from nchat_tui.backup.engine import manifest_path_for, run_backup, verify_backup
 from nchat_tui.errors import OperationFailed
-from nchat_tui.rollback import admin_connect, drop_old_database, restore_swap
-from nchat_tui.target import Target
+from nchat_tui.pg.target import Target
+from nchat_tui.rollback.engine import admin_connect, drop_old_database, restore_swap
 
 # Our own SQL with the traits of real nChat's 20260203070945_tenant_tables.up.sql.
 TENANTS_SQL = """
@@ -127,4 +127,7 @@ def test_really_different_copies_are_still_caught(backed_up: tuple[Target, Path]
         restore_swap(t, dump, confirm_name=t.database)
     with admin_connect(t, "test") as a:  # production untouched, the copy dropped
         names = [r[0] for r in a.execute("SELECT datname FROM pg_database")]
-    assert t.database in names and not [n for n in names if "_restore_" in n]
+    # this database's copy (other tests' kept databases share the cluster)
+    mine = t.database[:30]
+    assert t.database in names and not [n for n in names if n.startswith(mine)
+                                        and "_restore_" in n]

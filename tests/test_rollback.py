@@ -15,19 +15,19 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.backup import manifest_path_for, read_manifest, run_backup
-from nchat_tui.cli import main
+from nchat_tui.backup.engine import manifest_path_for, read_manifest, run_backup
+from nchat_tui.cli.main import main
 from nchat_tui.errors import NchatError, Refused
-from nchat_tui.rollback import (
+from nchat_tui.pg.snapshot import schema_inventory
+from nchat_tui.pg.target import Target
+from nchat_tui.rollback.engine import (
     admin_connect,
     down_rollback,
     drop_old_database,
     restore_swap,
     rollback_options,
 )
-from nchat_tui.snapshot import schema_inventory
-from nchat_tui.target import Target
-from nchat_tui.verify import diff_inventory, diff_is_empty
+from nchat_tui.verify.engine import diff_inventory, diff_is_empty
 from tests.test_verify import backup_then_upgrade, prepare_v030, run_up
 
 
@@ -243,7 +243,7 @@ def test_down_rollback_returns_the_inventory_exactly(upgraded: tuple[Target, Pat
 
 
 def test_rows_written_since_verification(upgraded: tuple[Target, Path]) -> None:
-    from nchat_tui.verify import verify_upgrade
+    from nchat_tui.verify.engine import verify_upgrade
 
     t, dump = upgraded
     assert verify_upgrade(t).ok  # records the stats baseline
@@ -305,7 +305,7 @@ def test_demo_rollback_by_restore_cli(pg_db: dict[str, str], target: Target,
     before row counts and schema and keeps the old database renamed."""
     import json
 
-    from nchat_tui.demo import default_migrations_dir, load_demo, table_counts
+    from nchat_tui.demo.builder import default_migrations_dir, load_demo, table_counts
 
     load_demo(pg_db, scale=0.02)
     t = Target(**{**target.__dict__, "migrations_dir": default_migrations_dir()})
@@ -346,7 +346,7 @@ def test_demo_down_rollback_cli(pg_db: dict[str, str], target: Target,
     `rollback --down --yes` reverts all four and the inventory equals the first backup's."""
     import json
 
-    from nchat_tui.demo import default_migrations_dir, load_demo
+    from nchat_tui.demo.builder import default_migrations_dir, load_demo
 
     load_demo(pg_db, scale=0.02)
     t = Target(**{**target.__dict__, "migrations_dir": default_migrations_dir()})
@@ -368,7 +368,7 @@ def test_demo_down_rollback_cli(pg_db: dict[str, str], target: Target,
 
 
 def test_write_counters_that_went_backwards_are_not_a_difference() -> None:
-    from nchat_tui.snapshot import describe_writes, writes_between
+    from nchat_tui.pg.snapshot import describe_writes, writes_between
 
     before = {"stats_reset": None, "tables": {"public.t": {"ins": 100, "upd": 5, "del": 0}}}
     grew = {"stats_reset": None, "tables": {"public.t": {"ins": 130, "upd": 5, "del": 2},
@@ -392,10 +392,10 @@ def test_down_files_that_delete_rows_count_as_losing_data(target: Target, tmp_pa
     the database name, like a down run that drops rows."""
     from dataclasses import replace
 
-    from nchat_tui.actions import ActionContext, Question
-    from nchat_tui.engine_actions import _confirm_down
-    from nchat_tui.rollback import down_facts
-    from nchat_tui.runner import RunOptions, run_migrations
+    from nchat_tui.migrate.runner import RunOptions, run_migrations
+    from nchat_tui.rollback.engine import down_facts
+    from nchat_tui.upgrade.actions import ActionContext, Question
+    from nchat_tui.upgrade.steps import _confirm_down
 
     d = tmp_path / "mig"
     d.mkdir()

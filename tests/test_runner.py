@@ -17,11 +17,10 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from nchat_tui.cli import main
+from nchat_tui.cli.main import main
 from nchat_tui.errors import LockHeld, OperationFailed, Refused
-from nchat_tui.journal import Journal
-from nchat_tui.migrations import discover
-from nchat_tui.runner import (
+from nchat_tui.migrate.discovery import discover
+from nchat_tui.migrate.runner import (
     TERMINATE_BLOCKER,
     LockDecision,
     LockWait,
@@ -32,7 +31,8 @@ from nchat_tui.runner import (
     interrupted_run,
     run_migrations,
 )
-from nchat_tui.target import Target
+from nchat_tui.pg.target import Target
+from nchat_tui.state.journal import Journal
 
 Conn = psycopg.Connection[Any]
 REPO = Path(__file__).resolve().parent.parent
@@ -428,7 +428,7 @@ def test_kill_9_mid_run_then_restart_shows_what_committed(pg_db: dict[str, str],
 
 def test_gate_passes_after_a_verified_backup_and_not_after_a_newer_change(
         target: Target, pg_conn: Conn, tmp_path: Path) -> None:
-    from nchat_tui.backup import run_backup
+    from nchat_tui.backup.engine import run_backup
 
     d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);"})
     pg_conn.execute("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1);")
@@ -448,7 +448,7 @@ def test_gate_refuses_a_backup_from_before_a_down_run(target: Target, pg_conn: C
     ledger rows the backup recorded with the ledger now."""
     import time
 
-    from nchat_tui.backup import run_backup
+    from nchat_tui.backup.engine import run_backup
 
     d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);",
                            "001_a.down.sql": "DROP TABLE a;"})
@@ -467,7 +467,7 @@ def test_gate_compares_ledger_instants_not_their_time_zone(target: Target, pg_co
     """The backup's connection and the gate's may have different TimeZone settings."""
     import time
 
-    from nchat_tui.backup import run_backup
+    from nchat_tui.backup.engine import run_backup
 
     d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);"})
     assert _run(target, d, without_backup="first file of a new database").status == "ok"
@@ -512,7 +512,7 @@ def test_older_go_ledger_shape_is_completed_and_written(target: Target, pg_conn:
 
 def test_demo_013_to_016_up_then_down(target: Target, pg_db: dict[str, str], pg_conn: Conn) -> None:
     """The demo's v0.4.0 migrations apply with correct checksums and revert with their downs."""
-    from nchat_tui.demo import default_migrations_dir, load_demo
+    from nchat_tui.demo.builder import default_migrations_dir, load_demo
 
     mdir = default_migrations_dir()
     load_demo(pg_db, scale=0.02, migrations_dir=mdir)
@@ -616,7 +616,7 @@ def test_cli_asks_for_the_database_name_on_a_terminal(target: Target, pg_conn: C
 
 def test_gate_refuses_while_our_own_backup_is_written(target: Target, pg_conn: Conn,
                                                       tmp_path: Path) -> None:
-    from nchat_tui.backup import run_backup
+    from nchat_tui.backup.engine import run_backup
 
     pg_conn.execute("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1);")
     d = _folder(tmp_path, {"001_a.sql": "CREATE TABLE a (id int);"})

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from nchat_tui.actions import Question
-from nchat_tui.demo import default_migrations_dir, load_demo
-from nchat_tui.session import UpgradeSession
-from nchat_tui.target import resolve_target
+from nchat_tui.demo.builder import default_migrations_dir, load_demo
+from nchat_tui.pg.target import resolve_target
+from nchat_tui.upgrade.actions import Question
+from nchat_tui.upgrade.session import UpgradeSession
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_full_upgrade_then_down_rollback(demo_target):
 
     for key in ("pre.connect", "pre.ledger", "pre.pending", "pre.disk"):
         assert run(key) in ("ok", "warn"), (key, s.checklist.state(key).summary)
-    from nchat_tui.checklist import ChecklistError
+    from nchat_tui.upgrade.checklist import ChecklistError
 
     with pytest.raises(ChecklistError, match="gated"):  # no verified backup yet
         run("migration.run")
@@ -62,7 +62,9 @@ def test_full_upgrade_then_down_rollback(demo_target):
     put: list[Question] = []
     st = s.run_step("migration.run", ask=lambda q: put.append(q) or "no")
     assert st.state == "failed" and "declined" in st.summary
-    assert "The rehearsal estimated" in put[0].text
+    # what the rehearsal measured, and the margin production adds (lock waits)
+    assert "the rehearsal ran them in" in put[0].text and "a floor, not a promise" in put[0].text
+    assert "may wait up to 5 s for its lock" in put[0].text
     assert s.refresh_banner()["pending"] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
                                              "015_voice_calls.sql", "016_live_streaming.sql"]
     s.checklist.reset("migration.run", "declined, now running it")
@@ -78,7 +80,7 @@ def test_full_upgrade_then_down_rollback(demo_target):
     assert "VACUUM ANALYZE and refresh" in asked
     # The way back: the operator picks the down migrations, which return the schema exactly.
     # The app closing on the question is nobody's choice: no decision is recorded or used.
-    from nchat_tui.actions import DefaultAnswer
+    from nchat_tui.upgrade.actions import DefaultAnswer
 
     st = s.run_step("rollback.decide", ask=lambda q: DefaultAnswer(q.default))
     assert st.state == "failed" and "waited for an answer" in st.summary
@@ -122,8 +124,8 @@ def test_the_gate_refuses_before_the_question_with_the_fix_that_applies(demo_tar
     the app; any other refusal keeps the gate's own hint."""
     import psycopg
 
-    from nchat_tui.actions import ActionContext
-    from nchat_tui.engine_actions import GATE_HOWTO, _gate_refusal
+    from nchat_tui.upgrade.actions import ActionContext
+    from nchat_tui.upgrade.steps import GATE_HOWTO, _gate_refusal
 
     ctx = ActionContext(demo_target, None)
     refused = _gate_refusal(ctx, without_backup=None)
@@ -135,3 +137,38 @@ def test_the_gate_refuses_before_the_question_with_the_fix_that_applies(demo_tar
     assert refused is not None and "a pg_dump is reading" in refused.summary
     assert GATE_HOWTO not in refused.summary and "wait for the backup to finish" in refused.summary
     assert _gate_refusal(ctx, without_backup="maintenance window, backup by the DBA") is None
+
+
+def test_the_app_asks_before_running_files_that_need_missing_objects(demo_target, tmp_path):
+    """The catalog preflight in the app: a question naming what the database lacks, Enter
+    (the default) stops with nothing run; running anyway is a danger choice with a typed word."""
+    import shutil
+    from dataclasses import replace
+
+    import psycopg
+
+    mig = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), mig)
+    (mig / "017_app_schema.sql").write_text("CREATE TABLE billing.audit_trail (id int);\n")
+    t = replace(demo_target, migrations_dir=mig)
+    asked: list[Question] = []
+
+    def operator(q: Question) -> str:
+        asked.append(q)
+        return "run" if q.title == "Run the production migration" else q.default
+
+    s = UpgradeSession(t, path_id="v0.4.0")
+    for key in ("pre.connect", "pre.ledger", "pre.pending", "pre.disk", "pre.backup",
+                "migration.review-sql"):
+        assert s.run_step(key, ask=operator).state in ("ok", "warn"), key
+    st = s.run_step("migration.run", ask=operator)
+    titles = [q.title for q in asked] + [st.summary]
+    assert "The database lacks what the files need" in titles, titles
+    q = next(q for q in asked if q.title == "The database lacks what the files need")
+    assert "017_app_schema.sql" in q.text and "billing" in q.text
+    assert q.default == "stop" and q.danger == ("run",) and q.confirm_word == "run anyway"
+    assert st.state == "failed", st.summary
+    with psycopg.connect(**t.params) as c:  # nothing ran: 013 is still pending
+        assert c.execute("SELECT to_regclass('public.nchat_identity_keys')").fetchone() == (None,)
+    events = [r.get("event") for r in s.journal.records()]
+    assert "migrate_refused_by_preflight" in events

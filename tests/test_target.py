@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from nchat_tui.errors import ConnectError
-from nchat_tui.pgcluster import free_port
-from nchat_tui.target import mask_dsn, resolve_target
+from nchat_tui.pg.cluster import free_port
+from nchat_tui.pg.target import mask_dsn, resolve_target
 
 
 def test_dsn_connects_and_masks(target):

@@ -14,13 +14,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui import cmd_troubleshoot
-from nchat_tui.cli import CliContext
+from nchat_tui.cli import troubleshoot as cmd_troubleshoot
+from nchat_tui.cli.main import CliContext
 from nchat_tui.errors import BadInput, Refused
-from nchat_tui.journal import Journal
-from nchat_tui.pgcluster import free_port
-from nchat_tui.target import Target, resolve_target
-from nchat_tui.troubleshoot import (
+from nchat_tui.monitor.troubleshoot import (
     CheckContext,
     Finding,
     context,
@@ -29,6 +26,9 @@ from nchat_tui.troubleshoot import (
     run_fix,
     walk,
 )
+from nchat_tui.pg.cluster import free_port
+from nchat_tui.pg.target import Target, resolve_target
+from nchat_tui.state.journal import Journal
 
 
 def _target(params: dict[str, str], tmp_path: Path) -> Target:
@@ -465,7 +465,7 @@ class TestScreen:
 
 
 def screen_trees(name: str) -> Any:
-    from nchat_tui.troubleshoot import TREES
+    from nchat_tui.monitor.troubleshoot import TREES
 
     return TREES[name].steps
 
@@ -476,7 +476,7 @@ def test_no_free_connection_slots_is_named(tmp_path: Path) -> None:
     import shutil
     import tempfile
 
-    from nchat_tui.pgcluster import LocalCluster
+    from nchat_tui.pg.cluster import LocalCluster
 
     base = Path(tempfile.mkdtemp(prefix="nchat-test-pg-slots-", dir="/tmp"))
     os.chmod(base, 0o755)

@@ -18,12 +18,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.backup import manifest_path_for, run_backup
-from nchat_tui.cli import main
-from nchat_tui.runner import Runner, RunOptions
-from nchat_tui.snapshot import schema_inventory
-from nchat_tui.target import Target
-from nchat_tui.verify import diff_inventory, diff_is_empty, verify_upgrade
+from nchat_tui.backup.engine import manifest_path_for, run_backup
+from nchat_tui.cli.main import main
+from nchat_tui.migrate.runner import Runner, RunOptions
+from nchat_tui.pg.snapshot import schema_inventory
+from nchat_tui.pg.target import Target
+from nchat_tui.verify.engine import diff_inventory, diff_is_empty, verify_upgrade
 
 BASE_SQL = """
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
@@ -451,7 +451,7 @@ def test_demo_backup_migrate_verify_cli(pg_db: dict[str, str], target: Target,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """The issue's "done when": backup, migrate and verify on the demo exit 0; deleting one
     nchat_users row makes verify exit 1 naming nchat_users."""
-    from nchat_tui.demo import default_migrations_dir, load_demo
+    from nchat_tui.demo.builder import default_migrations_dir, load_demo
 
     load_demo(pg_db, scale=0.02)
     t = with_migrations(target, default_migrations_dir())
@@ -475,9 +475,9 @@ def test_demo_backup_migrate_verify_cli(pg_db: dict[str, str], target: Target,
 
 
 def test_checklist_actions(upgraded: tuple[Target, Path]) -> None:
-    from nchat_tui.actions import ActionContext, Progress
-    from nchat_tui.journal import Journal
-    from nchat_tui.verify import act_verify_data, act_verify_schema
+    from nchat_tui.state.journal import Journal
+    from nchat_tui.upgrade.actions import ActionContext, Progress
+    from nchat_tui.verify.engine import act_verify_data, act_verify_schema
 
     t, _ = upgraded
     seen: list[Progress] = []

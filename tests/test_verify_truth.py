@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from nchat_tui.cli import main
-from nchat_tui.objkeys import key
-from nchat_tui.snapshot import take_snapshot
-from nchat_tui.target import Target
-from nchat_tui.verify import verify_upgrade
+from nchat_tui.cli.main import main
+from nchat_tui.pg.objkeys import key
+from nchat_tui.pg.snapshot import take_snapshot
+from nchat_tui.pg.target import Target
+from nchat_tui.verify.engine import verify_upgrade
 from tests.test_verify import BASE_SQL, E2EE_SQL, SEED_DATA_SQL, run_up, with_migrations
 
 
@@ -193,7 +193,7 @@ def test_a_hand_edited_key_is_one_line_exit_2(target: Target, tmp_path: Path,
 
 
 def test_ddl_effects_key_names_as_snapshots_do() -> None:
-    from nchat_tui.ddl_effects import analyse_files
+    from nchat_tui.migrate.ddl_effects import analyse_files
 
     eff = analyse_files([("001.sql", 'CREATE TABLE "a.b".c (id serial PRIMARY KEY, "x.y" int);'
                                      'CREATE TABLE a."b.c" (id int);'
@@ -243,7 +243,7 @@ def _project(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def _backup_then_migrate(target: Target, mdir: Path) -> Target:
-    from nchat_tui.backup import run_backup
+    from nchat_tui.backup.engine import run_backup
 
     t = with_migrations(target, mdir)
     run_up(t, to_version="1", gate=False)

@@ -24,8 +24,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from nchat_tui.pgcluster import LocalCluster
-from nchat_tui.target import Target, resolve_target
+from nchat_tui.pg.cluster import LocalCluster
+from nchat_tui.pg.target import Target, resolve_target
 
 SCHEMA = """
 CREATE TYPE msg_kind AS ENUM ('text', 'file');
@@ -115,7 +115,7 @@ def other_target(other_server: tuple[str, LocalCluster, Path], tmp_path: Path,
 
 
 def test_monitor_during_a_held_access_exclusive_lock(other_target: Any) -> None:
-    from nchat_tui.monitor import Monitor
+    from nchat_tui.monitor.sampler import Monitor
 
     major, _t, params = other_target
     holder = psycopg.connect(**params, application_name="migration-ddl")
@@ -160,10 +160,10 @@ def test_monitor_during_a_held_access_exclusive_lock(other_target: Any) -> None:
 
 
 def test_backup_restore_migrate_verify(other_target: Any) -> None:
-    from nchat_tui.backup import read_manifest, restore_into, run_backup
-    from nchat_tui.runner import RunOptions, run_migrations
-    from nchat_tui.status import gather_status
-    from nchat_tui.verify import verify_upgrade
+    from nchat_tui.backup.engine import read_manifest, restore_into, run_backup
+    from nchat_tui.migrate.runner import RunOptions, run_migrations
+    from nchat_tui.migrate.status import gather_status
+    from nchat_tui.verify.engine import verify_upgrade
 
     major, t, params = other_target
     res = run_backup(t, verify=True, check_space=False)
@@ -195,8 +195,9 @@ def test_backup_restore_migrate_verify(other_target: Any) -> None:
 def test_backup_method_and_streamed_verification_on_16_and_18(other_target: Any) -> None:
     """pg_dump 16+ takes a compression spec (gzip:1 here: this build has no zstd or lz4), and
     its own pg_restore reads the dump while it is written (issue 15)."""
-    from nchat_tui.backup import run_backup
     from nchat_tui.journal import Journal
+
+    from nchat_tui.backup import run_backup
 
     major, t, _params = other_target
     res = run_backup(t, check_space=False)

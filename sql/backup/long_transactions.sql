@@ -1,6 +1,7 @@
 -- long_transactions.sql: other sessions in this database whose transaction is older than
--- %(min_age_s)s seconds (they do not block pg_dump, but they hold back vacuum and will block the
--- migration's DDL that follows the backup). PostgreSQL 10+ (backend_type). Takes no lock.
+-- min_age_s seconds, a parameter (they do not block pg_dump, but they hold back vacuum and
+-- will block the migration's DDL that follows the backup). PostgreSQL 10+ (backend_type).
+-- Takes no lock.
 SELECT a.pid, a.usename AS "user", a.application_name, a.state,
        EXTRACT(EPOCH FROM now() - a.xact_start)::float8 AS xact_age_s,
        left(a.query, 200) AS query

@@ -1,5 +1,5 @@
--- dead_tuples.sql: user tables with many dead tuples (over %(min_dead)s and over
--- %(ratio)s of the live ones): space and scan time wasted until VACUUM.
+-- dead_tuples.sql: user tables with many dead tuples (over the min_dead parameter and
+-- over the ratio parameter of the live ones): space and scan time wasted until VACUUM.
 -- Returns schema, table, live and dead tuples, the dead ratio, last (auto)vacuum.
 -- PostgreSQL 12+. Statistics views only, no relation locks.
 SELECT s.schemaname AS schema, s.relname AS "table", s.n_live_tup AS live_tuples,

@@ -2,25 +2,30 @@
 -- The N largest, plus any table under an ACCESS EXCLUSIVE lock whatever its size.
 -- Returns one row per relation: heap, index, toast and total bytes, row estimate, dead tuples,
 -- last (auto)vacuum and (auto)analyze, and whether an ACCESS EXCLUSIVE lock is held or
--- requested on the table, its TOAST table or any of its indexes.
+-- requested on the table, its TOAST table or any of its indexes; for such a table, who holds
+-- it and every session waiting for a lock on it (any mode: the readers queued behind the
+-- holder wait for ACCESS SHARE, not for the exclusive lock).
 -- Never waits on a relation lock: relations are ranked by catalog page counts
--- (pg_class.relpages * block_size, no lock needed; candidates are the %(candidates)s largest
+-- (pg_class.relpages * block_size, no lock needed; candidates are the candidates largest
 -- heaps, so index and TOAST pages are summed for those only); the size functions, which open the
 -- relation and so queue behind an ACCESS EXCLUSIVE lock, are called only for the ranked
 -- candidates that have no granted or pending AccessExclusiveLock, and not at all when
--- %(catalog_only)s is true. The monitor's short lock_timeout bounds the race in between.
--- Parameters: %(limit)s (N), %(candidates)s, %(catalog_only)s (boolean). PostgreSQL 12+.
-WITH ael AS MATERIALIZED (
-    SELECT l.relation AS relid, l.pid, l.granted
+-- catalog_only is true. The monitor's short lock_timeout bounds the race in between.
+-- Parameters: limit (N), candidates, catalog_only (boolean). PostgreSQL 12+.
+WITH rel_locks AS MATERIALIZED (
+    SELECT l.relation AS relid, l.pid, l.granted, l.mode = 'AccessExclusiveLock' AS ael
     FROM pg_locks l
-    WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
+    WHERE l.locktype = 'relation'
+      AND (l.mode = 'AccessExclusiveLock' OR NOT l.granted)
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-), ael_table AS MATERIALIZED (
+), rel_locks_table AS MATERIALIZED (
     -- map a lock on an index or a TOAST table to the table that owns it
-    SELECT coalesce(i.indrelid, t.oid, a.relid) AS table_oid, a.pid, a.granted
-    FROM ael a
+    SELECT coalesce(i.indrelid, t.oid, a.relid) AS table_oid, a.pid, a.granted, a.ael
+    FROM rel_locks a
     LEFT JOIN pg_index i ON i.indexrelid = a.relid
     LEFT JOIN pg_class t ON t.reltoastrelid = a.relid
+), ael_table AS MATERIALIZED (
+    SELECT r.table_oid, r.pid, r.granted FROM rel_locks_table r WHERE r.ael
 ), cand AS MATERIALIZED (
     -- candidates: the largest heaps by catalog page count (one pass over pg_class, no
     -- lock), plus every table under an ACCESS EXCLUSIVE lock whatever its size
@@ -85,7 +90,7 @@ SELECT
     r.locked,
     (SELECT array_agg(DISTINCT a.pid) FROM ael_table a
       WHERE a.table_oid = r.oid AND a.granted) AS lock_holders,
-    (SELECT array_agg(DISTINCT a.pid) FROM ael_table a
-      WHERE a.table_oid = r.oid AND NOT a.granted) AS lock_waiters
+    (SELECT array_agg(DISTINCT a.pid) FROM rel_locks_table a
+      WHERE r.locked AND a.table_oid = r.oid AND NOT a.granted) AS lock_waiters
 FROM flagged r
 ORDER BY total_bytes DESC, r.oid

@@ -1,7 +1,8 @@
 -- relations.sql: the relations (tables, views, sequences, indexes) a migration names, as
 -- written, resolved with to_regclass under the search_path (never waits on a lock).
 -- Parameter: names (text[]). Returns one row per name: name, oid (NULL when missing), relkind,
--- qualified (schema.name), schema_name, rel_name, columns (json: [{name, type_oid, type}] in order),
+-- qualified (schema.name), schema_name, rel_name, columns (a JSON array of objects with
+-- name, type_oid and type, in order),
 -- constraints (text[]: constraint names), index_table (for an index: its table, qualified),
 -- index_columns (text[]: an index's key columns, NULL for an expression), elsewhere (text[]:
 -- for a missing name, schemas holding a relation of that name). PostgreSQL 9.4+.

@@ -1,4 +1,4 @@
--- database_connections.sql: every session connected to database %(name)s except this one:
+-- database_connections.sql: every session connected to database name (a parameter) except this one:
 -- pid, role, application, client address, state, since when (not the query text: it may hold
 -- a secret, and this list is journaled). Run from the maintenance database.
 -- PostgreSQL 9.6+. Statistics views only: takes no lock.

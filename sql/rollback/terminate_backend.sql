@@ -1,4 +1,4 @@
--- terminate_backend.sql: end session %(pid)s if it is still connected to database %(name)s
+-- terminate_backend.sql: end session pid if it is still connected to database name (parameters)
 -- (the pid may have been reused by then). Returns whether a signal was sent. Needs superuser,
 -- the session's role, or pg_signal_backend. Takes no lock.
 SELECT pg_terminate_backend(pid) AS terminated

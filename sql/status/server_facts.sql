@@ -7,7 +7,10 @@ SELECT
     current_user AS "user",
     (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS is_superuser,
     pg_database_size(current_database()) AS database_size,
-    current_setting('shared_preload_libraries') AS shared_preload_libraries,
+    -- pg_settings hides superuser-only settings from a role without pg_read_all_settings
+    -- (NULL here) where current_setting() would raise
+    (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries')
+        AS shared_preload_libraries,
     (SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements') AS pgss_installed,
     (SELECT default_version FROM pg_available_extensions WHERE name = 'pg_stat_statements')
         AS pgss_default,

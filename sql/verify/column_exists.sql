@@ -1,4 +1,5 @@
--- column_exists.sql: whether column %(column)s exists on table %(schema)s.%(table)s. One row.
+-- column_exists.sql: whether a column exists on a table (parameters schema, table, column). One
+-- row.
 -- PostgreSQL 9.x+. Catalog reads only: takes no lock.
 SELECT EXISTS (
     SELECT 1 FROM pg_attribute a

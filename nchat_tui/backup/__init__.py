@@ -1,0 +1,1 @@
+"""Proven backups: the dump, its manifest, verification, restore into a new database."""

@@ -1,0 +1,1 @@
+"""The command line: the parser and its error boundary (``main``), one module per subcommand."""

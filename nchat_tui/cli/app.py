@@ -1,0 +1,23 @@
+"""``nchat-tui [app]``: open the upgrade assistant on the target."""
+
+from __future__ import annotations
+
+import argparse
+
+from nchat_tui.cli.main import CliContext
+
+NAME = "app"
+HELP = "open the upgrade assistant (the default command)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--upgrade-path", metavar="ID", help="which upgrade to walk (v0.4.0 or v0.8.0; "
+                   "default: chosen from the pending migrations)")
+    p.add_argument("--new-session", action="store_true",
+                   help="start a new session instead of resuming the current one")
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from nchat_tui.screens.app import run_app  # Textual only when the app really opens
+
+    return run_app(ctx.target(), path_id=args.upgrade_path, new_session=args.new_session)

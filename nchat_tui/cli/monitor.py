@@ -1,0 +1,214 @@
+"""``nchat-tui monitor [--json] [--once] [--tui] [--interval S] [--top N]``: live samples.
+
+``--once --json`` prints one sample as one JSON object; ``--json`` alone prints one object a
+line per sample (JSON lines). Without ``--json`` a compact text rendering; ``--tui`` opens the
+full dashboard alone (the app's ``m`` screen, without an upgrade session). The sampling never
+waits on the locks of the migration it watches (see ``monitor.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import humanize
+
+from nchat_tui.cli.main import CliContext
+from nchat_tui.errors import BadInput
+from nchat_tui.monitor.sampler import Monitor, lock_held_text, lock_wait_text
+
+NAME = "monitor"
+FULL_EVERY_S = 10.0
+HELP = "live database observability: sizes, connections, slow queries, locks, progress"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="JSON output (with --once one object, else one object a line)")
+    p.add_argument("--once", action="store_true", help="take one sample and exit")
+    p.add_argument("--tui", action="store_true",
+                   help="open the live dashboard (the app's monitor screen) on its own")
+    p.add_argument("--interval", type=float, default=2.0, metavar="S",
+                   help="seconds between samples (default 2)")
+    p.add_argument("--top", type=int, default=10, metavar="N",
+                   help="how many tables and slow queries to show (default 10)")
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    if args.interval <= 0:
+        raise BadInput("--interval must be a positive number of seconds")
+    if args.top <= 0:
+        raise BadInput("--top must be a positive number")
+    mon = Monitor(ctx.target(), top=args.top, slow_limit=args.top)
+    if args.tui:
+        if args.once or ctx.json:
+            raise BadInput("--tui is interactive: it takes neither --once nor --json")
+        # connect and take the first sample while Textual imports and the screen mounts:
+        # first data then costs the longer of the two, not their sum
+        mon.prefetch(panels={"tables", "progress", "replication"})
+        from nchat_tui.screens.dashboard import run_dashboard  # Textual only here
+
+        try:
+            return run_dashboard(mon, interval=args.interval)
+        finally:
+            mon.close()
+    full_at: float | None = None
+    try:
+        while True:
+            started = time.monotonic()
+            # every panel on the first sample and every FULL_EVERY_S; in between the
+            # connections, locks and progress only (tables and statements cost the most, on
+            # the server with many tables, and change slowly): "panels_at" says when each was read
+            if args.once or full_at is None or started - full_at >= FULL_EVERY_S:
+                s = mon.sample()
+                full_at = started
+            else:
+                s = mon.sample(panels={"progress"})
+            if ctx.json:
+                if args.once:
+                    ctx.emit_json(s)
+                else:
+                    ctx.out(json.dumps(s, default=str, separators=(",", ":")))
+            else:
+                for line in render_text(s, top=args.top):
+                    ctx.out(line)
+            if args.once:
+                return 0 if not s.get("error") else 2
+            if not ctx.json:
+                ctx.out("")
+            mon.refresh_size()  # when due: after the output, never inside a sample
+            time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
+    finally:
+        mon.close()
+
+
+def _size(n: Any) -> str:
+    return humanize.naturalsize(n, binary=True) if isinstance(n, int | float) else "?"
+
+
+def _secs(s: Any) -> str:
+    if s is None:
+        return "-"
+    s = float(s)
+    if s < 60:
+        return f"{s:.1f}s"
+    if s < 3600:
+        return f"{int(s // 60)}m{int(s % 60):02d}s"
+    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
+
+
+def _pct(r: Any) -> str:
+    return f"{100 * float(r):.1f}%" if r is not None else "-"
+
+
+def render_text(s: dict[str, Any], top: int = 10) -> list[str]:
+    """A compact, plain-text rendering of one sample (what `monitor` prints without --json)."""
+    out: list[str] = []
+    acc = s.get("access", {})
+    out.append(f"{s.get('ts')}  {s.get('target')}  PostgreSQL {s.get('server_version') or '?'}"
+               f"  sample {s.get('sample_ms')} ms")
+    if s.get("error"):
+        out.append(f"  ERROR {s['error']}")
+    if acc.get("level") == "degraded":
+        out.append(f"  {acc.get('label')} (fix: {acc.get('fix')})")
+    stale = s.get("stale") or {}
+    if s.get("error") and stale and not any(st.get("has_data") for st in stale.values()):
+        out.append("  nothing sampled yet: every panel needs the connection above")
+        return out
+    by_reason: dict[tuple[Any, Any], list[str]] = {}
+    for name, st in stale.items():  # a lost connection stales every panel for one reason
+        by_reason.setdefault((st.get("since"), st.get("reason")), []).append(name)
+    for (since, reason), names in by_reason.items():
+        out.append(f"  STALE {', '.join(names)} since {since}: {reason}")
+    c = s.get("connections") or {}
+    chr_ = s.get("cache_hit_ratio") or {}
+    tps = s.get("tps")
+    tps_text = f"{tps:.1f}" if tps is not None else "-"
+    out.append(f"database {_size(s.get('database_size'))}  cache hit "
+               f"{_pct(chr_.get('interval'))} interval, {_pct(chr_.get('cumulative'))} "
+               f"cumulative  tps {tps_text}")
+    if c:
+        states = ", ".join(f"{k} {v}" for k, v in (c.get("by_state") or {}).items())
+        out.append(f"connections {c.get('total')}/{c.get('max_connections')} server-wide "
+                   f"({states or 'none'}), {c.get('this_database')} in this database")
+        dbs = [d for d in s.get("databases") or [] if d.get("sessions") or d.get("tps")]
+        if dbs:
+            out.append("  by database: " + "; ".join(
+                f"{d['name']}{' (this)' if d.get('current') else ''} {d['sessions']} sessions"
+                f" {d['active']} active"
+                + (f" {d['lock_waits']} lock-waiting" if d.get("lock_waits") else "")
+                + (f" {d['tps']:.0f} tps" if d.get("tps") is not None else "") for d in dbs))
+    host = s.get("host") or {}
+    sysline = host.get("system") or {}
+    if host.get("local") and sysline:
+        out.append(f"host: load {' '.join(f'{x:.2f}' for x in sysline.get('load') or [])}, "
+                   f"memory {sysline.get('mem_used_pct', 0):.0f}% of "
+                   f"{_size(sysline.get('mem_total'))}, disk read "
+                   f"{_size(sysline.get('disk_read_bps'))}/s write "
+                   f"{_size(sysline.get('disk_write_bps'))}/s")
+    if c:
+        ox = c.get("oldest_xact")
+        if ox:
+            out.append(f"  oldest transaction: pid {ox['pid']} {_secs(ox['xact_age_s'])} "
+                       f"({ox.get('state')}, {ox.get('application') or '-'})")
+        for x in (c.get("idle_in_transaction") or [])[:3]:
+            out.append(f"  idle in transaction: pid {x['pid']} for {_secs(x['state_age_s'])}"
+                       f" ({x.get('application') or '-'}, {x.get('user')})"
+                       f"{' holding writes' if x.get('has_xid') else ''}")
+    locks = s.get("locks") or {}
+    if locks.get("waiting"):
+        out.append(f"locks: {locks['waiting']} waiting, longest {_secs(locks['longest_wait_s'])}")
+        for n in locks.get("rows") or []:
+            pad = "  " * (n["depth"] + 1)
+            if n["waiting"]:
+                out.append(f"{pad}└ pid {n['pid']} {lock_wait_text(n)} for "
+                           f"{_secs(n['wait_s'])} (queue {n['queue']}) "
+                           f"{(n.get('query') or '')[:40]!r}")
+            else:
+                out.append(f"{pad}pid {n['pid']} {lock_held_text(n)} "
+                           f"({n.get('state')}, {n.get('application') or '-'}, xact "
+                           f"{_secs(n.get('xact_age_s'))}) blocks {n['queue']}")
+    else:
+        out.append("locks: none waiting")
+    tables = s.get("tables") or []
+    if tables:
+        out.append(f"{'table':<32} {'total':>10} {'heap':>10} {'index':>10} {'rows':>10} "
+                   f"{'dead':>8}")
+        for t in tables[:top]:
+            rows = t.get("row_estimate")
+            mark = " LOCKED" if t.get("locked") else ""
+            out.append(f"{t['qualified_name'][:32]:<32} {_size(t['total_bytes']):>10} "
+                       f"{_size(t['heap_bytes']):>10} {_size(t['index_bytes']):>10} "
+                       f"{rows if rows is not None else '?':>10} "
+                       f"{t.get('dead_tuples') if t.get('dead_tuples') is not None else '-':>8}"
+                       f"{mark}")
+    sq = s.get("slow_queries") or {}
+    if sq.get("unavailable"):
+        out.append(f"slow queries: unavailable ({sq.get('state')}): {sq['unavailable']}"
+                   + (f"; fix: {sq['fix']}" if sq.get("fix") else ""))
+    else:
+        if sq.get("outdated"):
+            o = sq["outdated"]
+            out.append(f"pg_stat_statements {o['installed']} is older than the server's "
+                       f"{o['default']}: {o['fix']}")
+        out.append("slow queries (by total time" + (", since last sample)" if sq.get("deltas")
+                                                    else ")") + (
+            f"; {len(sq['monitoring'])} monitoring statements left out"
+            if sq.get("monitoring") else ""))
+        for q in (sq.get("top_by_total") or [])[:min(top, 5)]:
+            text = " ".join((q.get("query") or "").split())[:60]
+            out.append(f"  {q['calls']:>8} calls {q['mean_ms']:>9.2f} ms mean "
+                       f"{q['total_ms']:>10.0f} ms total  {text}")
+    for p in s.get("progress") or []:
+        pct = f"{p['percent']}%" if p.get("percent") is not None else f"{p.get('done')} {p['unit']}"
+        out.append(f"progress: {p['kind']} {p.get('relation')} {p.get('phase')} {pct} "
+                   f"(pid {p['pid']})")
+    rep = s.get("replication") or {}
+    for r in rep.get("replicas") or []:
+        out.append(f"replica {r.get('application')} {r.get('state')} lag "
+                   f"{_size(r.get('lag_bytes'))} replay {_secs(r.get('replay_lag_s'))}")
+    if rep.get("in_recovery"):
+        out.append(f"this server is a standby; replay delay {_secs(rep.get('replay_delay_s'))}")
+    return out

@@ -1,0 +1,1 @@
+"""Live observability: the sampler, host figures, query text, troubleshooting trees."""

@@ -1,0 +1,1 @@
+"""Each nChat release the tool knows, as data: its checklist, checks and how it is recognised."""

@@ -1,0 +1,1 @@
+"""The session journal as Markdown, and evidence in words."""

@@ -1,0 +1,1 @@
+"""The ways back: the decision's facts, the restore swap, the down rollback."""

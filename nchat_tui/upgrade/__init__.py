@@ -1,0 +1,1 @@
+"""The guided upgrade: the session, the checklist engine, its steps, start-up recovery, psql."""

@@ -1,0 +1,254 @@
+"""An upgrade session: target + journal + checklist, the one object the app drives.
+
+The Textual app holds no SQL and runs no commands: it asks the session for the banner and to
+run or confirm steps, from worker threads. Tests of the screens subclass it with frozen
+figures (``banner`` and ``execute``), everything else stays real.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from nchat_tui.errors import NchatError
+from nchat_tui.migrate.status import gather_status
+from nchat_tui.pg.target import Target
+from nchat_tui.state.journal import Journal
+from nchat_tui.upgrade.actions import ACTIONS, ActionContext, Progress, Question
+from nchat_tui.upgrade.checklist import Checklist, StepResult, StepState, UpgradePath, load_path
+
+
+def choose_path(status: dict[str, Any] | None, journal: Journal) -> str:
+    """The session's upgrade path: the one it already follows, else from the pending files."""
+    opened = journal.last("checklist_opened")
+    if opened and opened.get("path"):
+        return str(opened["path"])
+    if status:
+        names = status.get("pending", []) + [str(a) for a in status["ledger"]["applied"]]
+        prefixes = {n.split("_", 1)[0].lstrip("0") for n in names}
+        if {"13", "14", "15", "16"} & prefixes and status.get("pending"):
+            return "v0.4.0"
+        if not status.get("pending"):
+            return "v0.8.0"
+    return "v0.4.0"
+
+
+class UpgradeSession:
+    """Drive one upgrade of one target. Thread-safe for one step at a time."""
+
+    def __init__(self, target: Target, path_id: str | None = None, new: bool = False,
+                 status: dict[str, Any] | None = None) -> None:
+        self.target = target
+        self.journal = Journal.for_target(target.state_dir, target.masked(), new=new)
+        self._status = status
+        pid = path_id or choose_path(status, self.journal)
+        self.path: UpgradePath = load_path(pid)
+        self.checklist = Checklist(self.path, self.journal)
+        self._lock = threading.Lock()
+        self.status_loaded = status is not None
+        self.cache: dict[str, Any] = {}
+        """Results steps share within a session (the plan, a fresh verification)."""
+        self.settled_at_start: list[str] = []
+        """What was settled before the session opened (``open_session``), for the start-up
+        notice."""
+        self.connect_error: str | None = None
+        """Why the target could not be reached when the session opened (None: it was)."""
+        self.status_version = 0
+        """Bumped whenever a step changed or re-read what the banner shows (the ledger, the
+        pending files): a screen showing an older version reads the banner again."""
+        self._cancels: dict[str, str] = {}
+        """Steps the operator asked to cancel while they ran, with when (journaled)."""
+
+    status_loaded = False
+    """Whether the target was reached at least once in this process."""
+
+    def banner(self) -> dict[str, Any]:
+        """Target banner facts (cached; ``refresh_banner`` re-reads)."""
+        if self._status is None:
+            self._status = gather_status(self.target)
+        self.status_loaded = True
+        return self._status
+
+    def refresh_banner(self) -> dict[str, Any]:
+        self._status = None
+        return self.banner()
+
+    def status_changed(self) -> None:
+        """The database's migration state may differ from the banner's: read it again."""
+        self._status = None
+        self.status_version += 1
+
+    def request_cancel(self, key: str, cancel: threading.Event) -> None:
+        """The operator confirmed cancelling a running step: journal it, then signal it.
+
+        Journaled first, so whatever the action does next, the request is on record, and
+        ``run_step`` never records the step as done after it."""
+        rec = self.journal.append("cancel_requested", step=key,
+                                  title=self.path.step(key).title)
+        self._cancels[key] = str(rec.get("ts") or "")
+        cancel.set()
+
+    def plan(self) -> Any:
+        """The migration plan of the pending files as of now (cached for the plan viewer)."""
+        from nchat_tui.upgrade.steps import build_target_plan
+
+        plan = build_target_plan(ActionContext(self.target, self.journal))
+        self.cache["plan"] = plan
+        return plan
+
+    def execute(self, action: str, ctx: ActionContext | None = None) -> StepResult:
+        """Run one action (overridden by the snapshot tests' fake)."""
+        from nchat_tui.upgrade.steps import ENGINE_ACTIONS
+
+        fn = ACTIONS.get(action) or ENGINE_ACTIONS.get(action)
+        if fn is None:
+            return StepResult("failed", f"unknown action {action!r}", {})
+        return fn(ctx or ActionContext(self.target, self.journal))
+
+    def run_step(self, key: str, progress: Callable[[Progress], None] | None = None,
+                 ask: Callable[[Question], str] | None = None,
+                 cancel: threading.Event | None = None) -> StepState:
+        """Start, run and finish an automated step; an exception becomes a failed result.
+
+        ``progress`` receives the action's progress, ``ask`` puts decisions to the operator
+        (None: the safe default is taken), ``cancel`` asks a long action to stop.
+        """
+        step = self.path.step(key)
+        ctx = ActionContext(self.target, self.journal, progress=progress or (lambda _: None),
+                            cancel=cancel or threading.Event(), ask=ask,
+                            options={"step": key, "checklist": self.checklist, "session": self})
+        with self._lock:
+            self.checklist.start(key)
+            self._cancels.pop(key, None)
+            try:
+                result = self.execute(step.action or "", ctx)
+            except NchatError as exc:
+                result = StepResult("failed", exc.one_line(), {"error": exc.kind})
+            except Exception as exc:  # a bug must not leave the step "running" forever
+                result = StepResult("failed", f"{type(exc).__name__}: {exc}",
+                                    {"traceback": traceback.format_exc(limit=5)})
+            if ctx.unanswered:
+                # The action went on with a safe default nobody chose: never report that as the
+                # operator's decision, and never as done.
+                result = StepResult(
+                    "failed", f"not finished: the app closed while '{ctx.unanswered[0]}' waited "
+                    "for an answer, and the safe default was taken; run the step again. "
+                    f"({result.summary})", result.evidence)
+            asked = self._cancels.pop(key, None)
+            if asked is not None and result.status != "failed":
+                # The engine had passed its last cancel point (say, a backup verifying) and
+                # finished: the operator's cancel still stands, and the step is not done.
+                when = asked[11:19] or "?"
+                result = StepResult(
+                    "failed", f"cancelled by the operator at {when} UTC, but the action had "
+                    f"already finished: {result.summary}. Nothing was undone; run the step "
+                    "again to record it as done.",
+                    {**(result.evidence if isinstance(result.evidence, dict) else
+                        {"result": result.evidence}), "cancel_requested_at": asked})
+            if step.action in ("pending_migrations", "no_pending_migrations", "detect_ledger",
+                               "migrate", "rollback") or result.reverted:
+                self.status_changed()
+            return self.checklist.finish(key, result)
+
+    def step_changed(self, key: str) -> str | None:
+        """Call after any change of a step: when its phase is complete, save the report.
+
+        Returns the report's path when one was written. A failure to write the report never
+        fails the step: it is journaled instead.
+        """
+        phase = key.split(".", 1)[0]
+        done, total = self.checklist.phase_progress(phase)
+        rolled_back = bool(self.path.step(key).undoes) and \
+            self.checklist.state(key).state in ("ok", "warn")
+        if done < total and not rolled_back:  # a rollback goes on record at once
+            return None
+        return self.save_report("rollback" if rolled_back else f"phase {phase} complete")
+
+    def save_report(self, why: str) -> str | None:
+        """Write the report now (never fails the caller: a failure is journaled)."""
+        from nchat_tui.report.markdown import save_report
+
+        pw = self.target.params.get("password")
+        try:
+            path = save_report(self.journal.path.parent, secrets=[pw] if pw else [])
+        except OSError as exc:
+            self.journal.append("report_failed", why=why, error=str(exc))
+            return None
+        self.journal.append("report_saved", why=why, path=str(path))
+        return str(path)
+
+    def files(self) -> dict[str, Any]:
+        """Where this session's files are: the report (and whether it is written yet), the
+        journal, the latest backup this session took or reused, the backup directory."""
+        sdir = self.journal.path.parent
+        report = sdir / "report.md"
+        backup = None
+        for r in reversed(self.journal.records()):
+            if r.get("event") == "backup_finished" and r.get("file"):
+                backup = str(r["file"])
+                break
+        return {"report": str(report), "report_written": report.is_file(),
+                "journal": str(self.journal.path), "backup": backup,
+                "backup_dir": str(self.target.backup_dir), "session": self.journal.session_id}
+
+    # -- what a crash left behind -------------------------------------------------------------
+    def leftovers(self) -> list[Any]:
+        """Partial backups, dead runs' manifests and scratch databases of interrupted runs."""
+        from nchat_tui.backup.engine import find_leftovers, scratch_leftovers
+
+        found: list[Any] = list(find_leftovers(self.target.backup_dir))
+        try:
+            found += scratch_leftovers(self.target)
+        except NchatError:
+            pass  # cannot reach the server: the banner says so
+        if found:
+            self.journal.append("leftovers_found", leftovers=[lo.as_dict() for lo in found])
+        return found
+
+    def remove_leftovers(self, found: list[Any]) -> list[str]:
+        from nchat_tui.backup.engine import remove_leftovers
+
+        removed = remove_leftovers(found, journal=self.journal, target=self.target)
+        self.journal.append("leftovers_removed", removed=removed)
+        return removed
+
+    def interrupted_run(self) -> dict[str, Any] | None:
+        """The last migration run of this session that never finished, reconciled with the
+        ledger (``live`` when its process still runs: never called dead)."""
+        from nchat_tui.migrate.runner import reconcile_interrupted
+
+        return reconcile_interrupted(self.target, self.journal)
+
+    def start_up_notices(self) -> list[str]:
+        """The app's start-up notice: what killed runs left half-done, settled now (a restore
+        swap finished or undone, so production never stays refusing logins; a drop recorded
+        as it happened) and an interrupted migration run as the ledger tells it. Raises
+        ``NchatError`` when something could not be settled (its message says what to do)."""
+        from nchat_tui.migrate.runner import describe_interrupted
+        from nchat_tui.upgrade.recovery import recover_on_start
+
+        lines = self.settled_at_start + recover_on_start(self.target, self.journal,
+                                                         reconcile_runs=False)
+        self.settled_at_start = []
+        run = self.interrupted_run()
+        if run is not None:
+            lines += describe_interrupted(run)
+        return lines
+
+
+def ssh_without_multiplexer(environ: Mapping[str, str]) -> str | None:
+    """A warning when the app runs over SSH outside tmux/screen, else None.
+
+    A dropped SSH session then kills the app: a running file rolls back (the runner commits a
+    file with its ledger rows or not at all) and the journal resumes the checklist, but the
+    run must be started again. Inside tmux or screen the run goes on.
+    """
+    if not (environ.get("SSH_CONNECTION") or environ.get("SSH_TTY")):
+        return None
+    if environ.get("TMUX") or environ.get("STY") or environ.get("ZELLIJ"):
+        return None
+    return ("Over SSH without tmux or screen: if the connection drops, a running step stops "
+            "(a migration file in flight rolls back; the journal resumes the checklist). For "
+            "the long steps, start nchat-tui inside tmux or screen.")

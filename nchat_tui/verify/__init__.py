@@ -1,0 +1,1 @@
+"""After a migration: verification against the before-snapshot, row counts, maintenance."""

@@ -1,0 +1,1 @@
+"""Modal dialogs: confirmations, questions, reasons, help."""
