@@ -195,9 +195,8 @@ def test_backup_restore_migrate_verify(other_target: Any) -> None:
 def test_backup_method_and_streamed_verification_on_16_and_18(other_target: Any) -> None:
     """pg_dump 16+ takes a compression spec (gzip:1 here: this build has no zstd or lz4), and
     its own pg_restore reads the dump while it is written (issue 15)."""
-    from nchat_tui.state.journal import Journal
-
     from nchat_tui.backup.engine import run_backup
+    from nchat_tui.state.journal import Journal
 
     major, t, _params = other_target
     res = run_backup(t, check_space=False)
