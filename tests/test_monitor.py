@@ -894,3 +894,195 @@ def test_frozen_sample_has_the_real_shape(pg_db: dict[str, str],
     remote = {**real, "host": {k: v for k, v in real["host"].items() if k != "system"}}
     diffs = _same_shape(_shape(FROZEN_SAMPLE), _shape(remote))
     assert diffs == [], "\n".join(diffs)
+
+
+# -- the JSON contract: `monitor --once --json` and the journal, pinned key by key --------------
+def _key_tree(value: Any, where: str = "") -> Any:
+    """The keys of a JSON value at every level: a dict's keys with their own trees, a list's
+    first element's tree; a map keyed by data (database names, states) as ``{"*": tree}``."""
+    if isinstance(value, dict):
+        if where.endswith(KEYED_BY_DATA):
+            return {"*": _key_tree(next(iter(value.values())), where + "[*]")} if value else {}
+        return {k: _key_tree(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_key_tree(value[0], where + "[0]")] if value else []
+    return None
+
+
+def _cli_json(params: dict[str, str], *extra: str) -> tuple[int, dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["PGPASSWORD"] = params["password"]
+    proc = subprocess.run([sys.executable, "-m", "nchat_tui", "monitor", "--once", "--json",
+                           "--dsn", _dsn(params, with_password=False), *extra],
+                          capture_output=True, text=True, env=env, timeout=60)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def _key_sets(value: Any, where: str = "") -> dict[str, list[str]]:
+    """Every dict of a JSON value as ``path: sorted keys`` (``[0]`` a list's first element,
+    ``[*]`` the values of a map keyed by data), to compare with a pinned contract."""
+    out: dict[str, list[str]] = {}
+    if isinstance(value, dict):
+        if where.endswith(KEYED_BY_DATA):
+            if value:
+                out.update(_key_sets(next(iter(value.values())), where + "[*]"))
+            return out
+        out[where or "$"] = sorted(value)
+        for k, v in value.items():
+            out.update(_key_sets(v, f"{where}.{k}"))
+    elif isinstance(value, list) and value:
+        out.update(_key_sets(value[0], where + "[0]"))
+    return out
+
+
+def _keys(words: str) -> list[str]:
+    return sorted(words.split())
+
+
+SESSION_KEYS = _keys("""pid database user application client_addr backend_type hidden state
+    wait_event_type wait_event backend_age_s xact_age_s query_age_s state_age_s has_xid
+    leader_pid superuser query own cpu_pct rss_bytes read_bps write_bps""")
+STATEMENT_KEYS = _keys("""queryid database user calls total_ms mean_ms max_ms rows
+    shared_blks_hit shared_blks_read read_ms query comment monitoring source calls_delta
+    total_ms_delta mean_ms_delta""")
+LOCK_NODE_KEYS = _keys("""pid user application state xact_age_s query database waiting mode
+    locktype relation wait_event wait_s blocked_by held_modes own queue""")
+TOP_KEYS = _keys("""ts target interval_s database server_version server_version_num backend_pid
+    access database_size database_size_at tables connections host slow_queries locks progress
+    cache_hit_ratio tps tps_this_database tps_by_database xact databases replication panels_at
+    stale sample_ms""")
+
+#: The key sets of `monitor --once --json` on a server with a lock queue, an index build waiting
+#: for a writer and pg_stat_statements: every object the JSON holds (``[0]`` a list's first
+#: element). Pinned before the sample became dataclasses; scripts read these keys.
+PINNED_SAMPLE = {
+    "$": TOP_KEYS,
+    ".access": _keys("role superuser pg_monitor pg_read_all_stats pg_signal_backend level"),
+    ".tables[0]": _keys("""oid schema name kind size_source total_bytes heap_bytes index_bytes
+        toast_bytes row_estimate live_tuples dead_tuples mod_since_analyze last_vacuum
+        last_analyze locked qualified_name lock"""),
+    ".tables[0].lock": _keys("mode held_by waiting"),
+    ".connections": _keys("""total this_database max_connections reserved available used_ratio
+        by_state by_state_this_database by_database waits by_application oldest_xact
+        idle_in_transaction replication_senders sessions"""),
+    ".connections.by_application[0]": _keys("application user count states"),
+    ".connections.oldest_xact": _keys("pid database xact_age_s state application user query"),
+    ".connections.idle_in_transaction[0]": _keys("""pid database state_age_s xact_age_s
+        application user has_xid query"""),
+    ".connections.sessions[0]": SESSION_KEYS,
+    ".host": _keys("local reason system"),
+    ".host.system": _keys("""load cpus mem_total mem_available mem_used_pct disk_read_bps
+        disk_write_bps"""),
+    ".slow_queries": _keys("""installed_version default_version state columns deltas interval_s
+        top_by_total top_by_mean statements monitoring"""),
+    ".slow_queries.columns": _keys("total mean max read_time"),
+    ".slow_queries.top_by_total[0]": STATEMENT_KEYS,
+    ".slow_queries.top_by_mean[0]": STATEMENT_KEYS,
+    ".slow_queries.statements[0]": STATEMENT_KEYS,
+    ".slow_queries.monitoring[0]": STATEMENT_KEYS,
+    ".locks": _keys("waiting longest_wait_s longest tree rows"),
+    ".locks.longest": _keys("pid wait_s mode relation locktype wait_event blocked_by"),
+    ".locks.tree[0]": sorted([*LOCK_NODE_KEYS, "children"]),
+    ".locks.tree[0].children[0]": sorted([*LOCK_NODE_KEYS, "children"]),
+    ".locks.rows[0]": sorted([*LOCK_NODE_KEYS, "depth"]),
+    ".progress[0]": _keys("kind pid relation phase done total unit percent"),
+    ".cache_hit_ratio": _keys("interval cumulative"),
+    ".xact": _keys("commit rollback deadlocks temp_bytes"),
+    ".databases[0]": _keys("""name current sessions active idle_in_transaction lock_waits waiting
+        tps"""),
+    ".replication": _keys("""in_recovery replay_delay_s replicas slots max_lag_bytes
+        max_replay_lag_s"""),
+}
+
+
+def test_once_json_keys_are_pinned(pg_db: dict[str, str], pg_conn: psycopg.Connection[Any],
+                                   locked_db: dict[str, Any], pg_cluster: LocalCluster) -> None:
+    """The JSON of `monitor --once --json` keeps its keys, in every state a script meets:
+    full, pg_stat_statements not created, a degraded role, an unreachable server."""
+    rc, missing = _cli_json(pg_db)
+    assert rc == 0
+    assert _key_sets(missing["slow_queries"], ".slow_queries") == {
+        ".slow_queries": _keys("installed_version default_version state unavailable fix")}
+    assert missing["slow_queries"]["state"] == "not_created"
+
+    pg_conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    for _ in range(3):
+        pg_conn.execute("SELECT count(*) FROM nchat_users")
+    writer = psycopg.connect(**pg_db, application_name="chat-api")
+    writer.execute("INSERT INTO nchat_users VALUES (1000, 'late')")  # open write transaction
+    build = _Waiter(pg_db, "CREATE INDEX CONCURRENTLY users_name_idx ON nchat_users (name)",
+                    "index-build")
+    build.start()
+    try:
+        _wait_until(lambda: _waiting(pg_conn, build.pid))
+        rc, full = _cli_json(pg_db)
+    finally:
+        writer.rollback()
+        writer.close()
+        build.join(timeout=10)
+        build.conn.close()
+    assert rc == 0
+    got = _key_sets(full)
+    assert got == PINNED_SAMPLE
+    assert set(full["panels_at"]) == {"database", "connections", "locks", "tables",
+                                      "slow_queries", "progress", "replication"}
+    assert full["stale"] == {} and full["tps_by_database"] == {}  # one sample: no rates yet
+
+    role = f"mon_{uuid.uuid4().hex[:8]}"
+    pg_conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'rolepw'")
+    try:
+        rc, degraded = _cli_json({**pg_db, "user": role, "password": "rolepw"})
+    finally:
+        pg_conn.execute(f"DROP ROLE {role}")
+    assert rc == 0
+    got = _key_sets(degraded)
+    assert got["$"] == TOP_KEYS
+    assert got[".access"] == sorted([*PINNED_SAMPLE[".access"], "label", "fix"])
+    assert got[".connections"] == sorted([*PINNED_SAMPLE[".connections"], "hidden"])
+    assert got[".connections.sessions[0]"] == SESSION_KEYS
+
+    rc, down = _cli_json({**pg_db, "port": "1"})
+    assert rc == 2
+    assert _key_sets(down) == {
+        "$": sorted([*(k for k in TOP_KEYS if k != "xact"), "error"]),
+        ".access": ["level"],
+        ".connections": [],
+        ".host": _keys("local reason"),
+        ".slow_queries": _keys("unavailable state fix"),
+        ".locks": _keys("waiting longest_wait_s tree waiters"),
+        ".cache_hit_ratio": _keys("interval cumulative"),
+        ".replication": [],
+        ".stale[*]": _keys("since reason last_ok has_data"),
+    }
+
+
+def test_journal_records_of_the_guarded_actions_are_pinned(
+        pg_db: dict[str, str], pg_conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    """What the journal keeps of a cancel, a refusal, an EXPLAIN and a failed EXPLAIN."""
+    _make_tables(pg_conn)
+    journal = Journal(tmp_path / "journal.jsonl")
+    mon = Monitor(pg_db, journal=journal, registry=SessionRegistry())
+    victim = _Waiter(pg_db, "SELECT pg_sleep(60)", "slow-report")
+    victim.start()
+    try:
+        _wait_until(lambda: bool(pg_conn.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
+            (victim.pid,)).fetchone()))
+        with pytest.raises(Refused):
+            mon.cancel_backend(victim.pid)  # a superuser's session: needs the second yes
+        mon.cancel_backend(victim.pid, confirm_privileged=True)
+        victim.join(timeout=10)
+        mon.explain("SELECT count(*) FROM nchat_users")
+        with pytest.raises(Exception, match="EXPLAIN failed"):
+            mon.explain("SELECT * FROM no_such_table")
+    finally:
+        victim.conn.close()
+        mon.close()
+    base = ["event", "host", "pid", "seq", "target", "ts", "user"]
+    got = [(r["event"], sorted(r)) for r in journal.records()]
+    assert got == [
+        ("monitor_action_refused", sorted([*base, "action", "reason"])),
+        ("monitor_action", sorted([*base, "action", "ok", "application", "query"])),
+        ("monitor_explain", sorted([*base, "mode", "query"])),
+        ("monitor_explain_failed", sorted([*base, "mode", "query", "reason"])),
+    ]
