@@ -676,6 +676,15 @@ class DashboardScreen(Screen[None]):
                     78 - len(line2.plain)), style="")
         if acc.level == "degraded":
             line2 = Text(one_line(acc.label, 78), style="italic")
+        # Rates (tps, hit ratio, host figures, the charts) move a little with every sample,
+        # our own queries included: they are redrawn at most every RATES_EVERY_S, while a
+        # change of anything else (sessions, states, lock waits) is drawn at once. Checked
+        # before the rest of the summary is built: most idle samples end here.
+        events = (f"{count}/{states}", line2.plain, self.this_database)
+        now = time.monotonic()
+        if events == self._header_events and now - self._header_at < RATES_EVERY_S:
+            return
+        self._header_events, self._header_at = events, now
         lines: list[Any] = [line1, "\n", line2]
         sysline = s.host.system
         if s.host.local and sysline:
@@ -699,14 +708,6 @@ class DashboardScreen(Screen[None]):
                               + sparkline(list(tps_hist), half), style=bars_style)]
         summary = Text.assemble(*lines)
         old = self._shown.get("#dash-summary")
-        # Rates (tps, hit ratio, host figures, the charts) move a little with every sample,
-        # our own queries included: they are redrawn at most every RATES_EVERY_S, while a
-        # change of anything else (sessions, states, lock waits) is drawn at once.
-        events = (f"{count}/{states}", line2.plain, self.this_database)
-        now = time.monotonic()
-        if events == self._header_events and now - self._header_at < RATES_EVERY_S:
-            return
-        self._header_events, self._header_at = events, now
         self._set("#dash-summary", summary, layout=(
             not isinstance(old, Text) or old.plain.count("\n") != summary.plain.count("\n")))
 
