@@ -642,7 +642,7 @@ class DashboardScreen(Screen[None]):
         hit = s.cache_hit_ratio
         ratio = hit.interval if hit.interval is not None else hit.cumulative
         size = f"{s.database or 'db'} {fmt_short_size(s.database_size)}"
-        count: Any = "-"
+        count: int | str = "-"
         by_state: dict[str, int] = {}
         if self.this_database:
             if c is not None:
