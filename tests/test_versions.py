@@ -138,7 +138,7 @@ def test_monitor_during_a_held_access_exclusive_lock(other_target: Any) -> None:
     try:
         deadline = time.monotonic() + 15  # a loaded machine starts the waiter late
         while True:
-            s = mon.sample()
+            s = mon.sample().to_json()
             if s["locks"]["waiting"] >= 1 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
