@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +36,7 @@ from nchat_tui.pg.queries import sql_template, sql_text
 from nchat_tui.pg.relnames import AmbiguousTable, UnknownTable, resolve_tables
 from nchat_tui.pg.scrub import scrub_rows
 from nchat_tui.pg.target import Target
+from nchat_tui.pg.tools import run_captured
 from nchat_tui.state.journal import Journal
 
 APPLICATION_NAME = "nchat-tui troubleshoot"
@@ -383,8 +384,7 @@ def check_pg_isready(ctx: CheckContext) -> Finding:
     exe = shutil.which(cmd[0])
     if exe is None:
         return Finding("pg_isready", "skipped", f"{cmd[0]} is not installed here", w)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=20,
-                          env=ctx.target.subprocess_env())
+    proc = run_captured(cmd, ctx.target.subprocess_env(), timeout=20)
     meaning = {0: "accepting connections", 1: "rejecting connections (starting up or "
                "shutting down)", 2: "no response", 3: "no attempt made (bad parameters)"}
     ev = {**w, "exit_code": proc.returncode, "output": proc.stdout.strip() or proc.stderr.strip(),
@@ -790,9 +790,9 @@ def check_duplicate_device_ids(ctx: CheckContext) -> Finding:
 def _free_bytes(ctx: CheckContext, data_directory: str | None) -> tuple[int | None, str]:
     """Free bytes where the data directory lives, and how we measured it."""
     if ctx.target.docker:
-        proc = subprocess.run(["docker", "exec", ctx.target.docker, "df", "-Pk",
-                               data_directory or "/var/lib/postgresql/data"],
-                              capture_output=True, text=True, timeout=20)
+        proc = run_captured(["docker", "exec", ctx.target.docker, "df", "-Pk",
+                             data_directory or "/var/lib/postgresql/data"], dict(os.environ),
+                            timeout=20)
         if proc.returncode == 0:
             lines = proc.stdout.strip().splitlines()
             if len(lines) >= 2:
