@@ -46,7 +46,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from nchat_tui.errors import BadInput, OperationFailed
+from nchat_tui.errors import BadInput
 from nchat_tui.migrate.ddl_effects import Effects, analyse_files
 from nchat_tui.pg.guard import guarded
 from nchat_tui.pg.objkeys import function_base, parent, split2, split_key, upgrade_snapshot_keys
@@ -931,12 +931,6 @@ def _discovered(target: Target) -> list[Any]:
 
     assert target.migrations_dir is not None
     return discover(target.migrations_dir).files
-
-
-def verify_or_raise(report: VerifyReport) -> None:
-    if not report.ok:
-        raise OperationFailed("verification failed: " + "; ".join(
-            f"{c.id}: {c.summary}" for c in report.failed()))
 
 
 __all__ = ["Check", "VerifyReport", "check_health_url", "classify_diff", "diff_inventory",
