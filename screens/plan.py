@@ -79,16 +79,6 @@ def _preamble(plan: Any) -> list[RenderableType]:
     return out
 
 
-def render_plan(plan: Any) -> list[RenderableType]:
-    """Rich renderables for a ``nchat_tui.migrate.plan.Plan`` (one block per file)."""
-    out = _preamble(plan)
-    for fp in plan.files:
-        out += _file_head(fp)
-        for st in fp.statements:
-            out += _statement_blocks(fp, st)
-    return out
-
-
 FLAGGED = ("warn", "danger")
 """The findings ``n`` / ``N`` jump between (info findings are many and routine)."""
 
