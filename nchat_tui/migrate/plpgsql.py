@@ -283,4 +283,3 @@ def _expr(expr: Any, line: int, ctx: list[Context], out: Body) -> None:
     q = _query(expr)
     if q:
         out.expressions.append(Expression(line, as_statement(q, _mode(expr)), list(ctx)))
-
