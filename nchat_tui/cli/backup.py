@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import humanize
-
+from nchat_tui import fmt
 from nchat_tui.backup.engine import Progress, run_backup
 from nchat_tui.cli.main import CliContext
 
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     snap = res.manifest["snapshot"]
     ctx.out(f"backup      {res.path}")
     ctx.out(f"state       {res.state}")
-    ctx.out(f"size        {humanize.naturalsize(res.size, binary=True)}  sha256 {res.sha256}")
+    ctx.out(f"size        {fmt.size(res.size)}  sha256 {res.sha256}")
     ctx.out(f"contents    {len(snap['row_counts'])} tables, {snap['total_rows']} rows, counted as "
             f"{snap['counted_as']['role']} in snapshot {snap['snapshot_id']}")
     ctx.out(f"manifest    {res.manifest_path}")
