@@ -181,15 +181,14 @@ def run_with_nself(target: Target, *, journal: Journal | None = None,
                 for name in s.creates:
                     if name in dropped:
                         continue
-                    r = conn.execute("SELECT to_regclass(%s) IS NOT NULL OR "
-                                     "to_regtype(%s) IS NOT NULL", (name, name)).fetchone()
+                    r = conn.execute(sql_text("runner/object_exists.sql"),
+                                     {"name": name}).fetchone()
                     if not (r and r[0]):
                         missing.append(name)
                 for col in s.added_columns:
                     rel, _, att = col.rpartition(".")
-                    r = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
-                                     "to_regclass(%s) AND attname = %s AND NOT attisdropped)",
-                                     (rel, att.strip('"'))).fetchone()
+                    r = conn.execute(sql_text("runner/added_column_exists.sql"),
+                                     {"relation": rel, "column": att.strip('"')}).fetchone()
                     if not (r and r[0]):
                         missing.append(col)
             if missing:

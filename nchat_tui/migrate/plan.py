@@ -921,7 +921,7 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
     files that header comments name. ``direction="down"`` analyses each file's down file
     instead. An up plan also carries the catalog preflight (``preflight=False`` skips it).
     """
-    pgv = int(conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0])  # type: ignore[index]
+    pgv = int(conn.execute(sql_text("plan/server_version_num.sql")).fetchone()[0])  # type: ignore[index]
     plan = Plan(direction=direction, ledger_kind=ledger.kind, files=[],
                 warnings=list(warnings or []))
     analyses: list[tuple[MigrationFile, FileAnalysis, str, str]] = []

@@ -1273,8 +1273,8 @@ def _fire_when_building(target: Target, pid: int) -> None:
     def watch() -> None:
         with target.connect("nchat-tui migrate (fail point)") as c:
             while True:
-                row = c.execute("SELECT phase FROM pg_stat_progress_create_index "
-                                "WHERE pid = %s", (pid,)).fetchone()
+                row = c.execute(sql_text("runner/create_index_phase.sql"),
+                                {"pid": pid}).fetchone()
                 if row and row[0] != "initializing":
                     fire("runner.cic_started")
                 time.sleep(0.01)
