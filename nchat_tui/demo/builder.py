@@ -353,10 +353,8 @@ def run_seed(conns: list[psycopg.Connection[Any]], text: str, scale: float) -> d
     """Run the seed file on one or more autocommit sessions (lanes), phase by phase."""
     lanes = len(conns)
     for k, c in enumerate(conns):
-        c.execute("SELECT set_config('nchat_demo.scale', %s, false), "
-                  "set_config('nchat_demo.lane', %s, false), "
-                  "set_config('nchat_demo.lanes', %s, false)",
-                  (repr(float(scale)), str(k), str(lanes)))
+        c.execute(sql_text("demo/admin/seed_settings.sql"),
+                  {"scale": repr(float(scale)), "lane": str(k), "lanes": str(lanes)})
     timings: dict[str, float] = {}
     try:
         for phase in parse_seed(text):
@@ -604,8 +602,8 @@ def _set_password(admin: Mapping[str, str], user: str, password: str) -> None:
     with _admin_connect(admin) as conn:
         verifier = conn.pgconn.encrypt_password(password.encode(), user.encode(),
                                                 b"scram-sha-256")
-        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-            sql.Identifier(user), sql.Literal(verifier.decode())))
+        conn.execute(sql_template("demo/admin/set_password.sql").format(
+            role=sql.Identifier(user), verifier=sql.Literal(verifier.decode())))
 
 
 def _admin_connect(params: Mapping[str, str]) -> psycopg.Connection[Any]:
