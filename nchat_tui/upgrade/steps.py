@@ -98,6 +98,8 @@ class BackupProgressView:
                     "(pg_restore -f /dev/null)", "toc": "table of contents against the "
                     "manifest"}.get(p.phase, p.message or p.phase)
             return Progress(None, f"verifying the dump: {what}")
+        if p.phase == "method":  # how it dumps and why, said before the dump starts
+            return Progress(None, f"method: {p.message}")
         if p.phase not in ("dump", "data", "indexes", "schema") and p.kind != "table" \
                 and not p.bytes_done:
             return Progress(None, f"preparing: {p.message or p.phase}")
@@ -156,6 +158,11 @@ def act_backup(ctx: ActionContext) -> StepResult:
         "size": res.size, "sha256": res.sha256, "duration_s": round(res.duration_s, 1),
         "rows_in_snapshot": rows, "counted_as": res.manifest["snapshot"]["counted_as"]["role"],
         "rls_could_hide_rows": res.manifest["snapshot"]["rls"]["rls_could_hide_rows"]}
+    method = res.manifest.get("method") or {}
+    if method:  # how it was dumped, why, and whether nself db restore can read it
+        ev["method"] = {"summary": method["summary"], "reason": method["reason"],
+                        "nself_restorable": method["nself_restorable"],
+                        "notes": method.get("notes") or []}
     if res.leftovers:
         ev["leftovers"] = [lo.as_dict() for lo in res.leftovers]
     if res.warnings:
