@@ -25,8 +25,12 @@ group (``_new_session``): a cancel, a timeout or an exception kills the whole gr
 workers, what ``nself`` started). stderr is read line by line as it comes (``on_line``: the
 progress of pg_dump and pg_restore).
 
-Kept outside sh: nothing. (sh's callbacks stop the stream when they return a truthy value; ours
-return None whatever the caller's callback returns.)
+Every guarantee of the old Popen wrapper holds through sh. Two things are done around it on
+purpose: a streamed dump's pipes (``stdout=PIPE``/``stdin=PIPE``) are our own ``os.pipe`` ends,
+handed to sh as file descriptors, because sh's pipes go through its reader threads and buffers
+(a copy per chunk, and memory) while ``backup.stream`` must read pg_dump's bytes itself; and
+sh's callbacks stop the stream when they return a truthy value, so ours return None whatever
+the caller's callback returns.
 """
 
 from __future__ import annotations
