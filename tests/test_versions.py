@@ -138,7 +138,7 @@ def test_monitor_during_a_held_access_exclusive_lock(other_target: Any) -> None:
     try:
         deadline = time.monotonic() + 15  # a loaded machine starts the waiter late
         while True:
-            s = mon.sample()
+            s = mon.sample().to_json()
             if s["locks"]["waiting"] >= 1 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
@@ -195,9 +195,8 @@ def test_backup_restore_migrate_verify(other_target: Any) -> None:
 def test_backup_method_and_streamed_verification_on_16_and_18(other_target: Any) -> None:
     """pg_dump 16+ takes a compression spec (gzip:1 here: this build has no zstd or lz4), and
     its own pg_restore reads the dump while it is written (issue 15)."""
-    from nchat_tui.journal import Journal
-
-    from nchat_tui.backup import run_backup
+    from nchat_tui.backup.engine import run_backup
+    from nchat_tui.state.journal import Journal
 
     major, t, _params = other_target
     res = run_backup(t, check_space=False)

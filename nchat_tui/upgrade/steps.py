@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from nchat_tui import fmt
-from nchat_tui.errors import BadInput
+from nchat_tui.backup.method import Compression, fastest_gzip_level
+from nchat_tui.errors import BadInput, NchatError
 from nchat_tui.pg.guard import guarded
+from nchat_tui.pg.tools import find_tool
 from nchat_tui.upgrade.actions import ActionContext, Progress, Question
 from nchat_tui.upgrade.checklist import StepResult
 
@@ -804,6 +806,18 @@ def _tool(name: str) -> str:
     return found[0] if found else name
 
 
+def _compression_preview() -> str:
+    """pg_dump's compression flags as the backup will choose them (``backup.method``): a gzip
+    level up to pg_dump 15; from 16 it depends on the server, known once connected."""
+    try:
+        major = find_tool("pg_dump").major
+    except NchatError:
+        major = 0
+    if 0 < major < 16:
+        return " ".join(Compression("gzip", fastest_gzip_level()).pg_dump_args(major))
+    return "<compression: chosen when it starts>"
+
+
 def connection_env(target: Any) -> str:
     """The connection a tool gets, as the environment it is given (the password by name)."""
     e = target.effective()
@@ -830,9 +844,11 @@ def commands_preview(action: str | None, target: Any) -> list[str]:
     if action == "backup":
         partial = where / f"{prefix}_{stamp}{PARTIAL_SUFFIX}"
         final = where / f"{prefix}_{stamp}.dump"
-        return [f"{_tool('pg_dump')} -Fc --verbose --snapshot=<exported snapshot> "
-                f"--lock-wait-timeout=30000 -f {partial}",
-                f"{_tool('pg_restore')} -f /dev/null {partial}      (full read)",
+        return [f"{_tool('pg_dump')} -Fc {_compression_preview()} --verbose "
+                "--snapshot=<exported snapshot> --lock-wait-timeout=30000      (to a pipe: "
+                f"written to {partial} and hashed as it comes)",
+                f"{_tool('pg_restore')} -f /dev/null      (full read of the same bytes, while "
+                "pg_dump writes)",
                 f"{_tool('pg_restore')} -l {partial}      (table of contents)",
                 f"then renamed to {final} once verified",
                 f"environment: {connection_env(target)}"]
