@@ -449,7 +449,7 @@ def check_login(ctx: CheckContext) -> Finding:
     except ConnectError as exc:
         return Finding("login", "problem", exc.message, {**w, "cause": exc.kind},
                        action=exc.hint)
-    row = ctx.conn().execute("SELECT version()").fetchone()
+    row = ctx.conn().execute(sql_text("checks/server_version_text.sql")).fetchone()
     return Finding("login", "ok", f"logged in as {w['user']} to {w['dbname']}",
                    {**w, "version": row[0] if row else None})
 
@@ -472,8 +472,7 @@ def check_connection_slots(ctx: CheckContext) -> Finding:
 # -- missing data -----------------------------------------------------------------------------
 @check("row_counts")
 def check_row_counts(ctx: CheckContext) -> Finding:
-    role = ctx.conn().execute("SELECT current_user, (SELECT rolsuper OR rolbypassrls FROM "
-                              "pg_roles WHERE rolname = current_user)").fetchone()
+    role = ctx.conn().execute(sql_text("checks/counting_role.sql")).fetchone()
     who = {"counted_as": role[0] if role else None, "sees_all_rows": bool(role and role[1])}
     if not ctx.before:
         names = [t for t in ("public.nchat_users", "public.nchat_channels",
@@ -546,7 +545,7 @@ def check_rls(ctx: CheckContext) -> Finding:
     rows = ctx.rows("rls_tables")
     filtered = [r for r in rows if r["filtered"]]
     if filtered:
-        role = ctx.conn().execute("SELECT current_user").fetchone()
+        role = ctx.conn().execute(sql_text("checks/current_role.sql")).fetchone()
         return Finding("rls", "problem", f"row-level security filters {len(filtered)} table(s) "
                        f"for role {role[0] if role else '?'}: its counts are not the real ones",
                        filtered, action=f"count as the table owner ({filtered[0]['owner']}) or a "
@@ -886,7 +885,7 @@ def check_statement_timeout(ctx: CheckContext) -> Finding:
 @check("permissions")
 def check_permissions(ctx: CheckContext) -> Finding:
     rows = ctx.rows("migration_privileges")
-    role = ctx.conn().execute("SELECT current_user").fetchone()
+    role = ctx.conn().execute(sql_text("checks/current_role.sql")).fetchone()
     me = role[0] if role else "?"
     if rows and rows[0]["superuser"]:
         return Finding("permissions", "ok", f"{me} is a superuser", rows)
