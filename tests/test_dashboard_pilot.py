@@ -155,6 +155,26 @@ async def test_cancel_asks_then_cancels() -> None:
         assert actions.calls == [("cancel", 4107, False)]
 
 
+async def test_the_cancel_question_puts_the_safe_choice_first_and_enter_answers_no() -> None:
+    """The dialog convention (safe choice first, Enter on it answers no): the monitor's own
+    question showed "Cancel query" before "No"."""
+    from textual.widgets import Button
+
+    actions = FakeActions()
+    app = dashboard_app(actions=actions)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        await _select_pid(pilot, screen, 4107)
+        await pilot.press("c")
+        await pilot.pause()
+        modal = pilot.app.screen
+        assert isinstance(modal, ActionConfirmModal)
+        assert [b.id for b in modal.query(Button)] == ["no", "yes"]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert pilot.app.screen is screen and actions.calls == []
+
+
 async def test_cancel_of_superuser_session_needs_second_confirmation() -> None:
     actions = FakeActions()
     app = dashboard_app(actions=actions)

@@ -43,8 +43,8 @@ class ActionConfirmModal(ModalScreen[bool]):
             yield Label(self.title_text, classes="title")
             yield Static(self.question, classes="question")
             with Horizontal(classes="buttons"):
+                yield Button("No (n)", id="no", variant="primary")  # the safe choice first
                 yield Button(f"{self.yes} (y)", id="yes", variant="warning")
-                yield Button("No (n)", id="no", variant="primary")
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
