@@ -253,6 +253,10 @@ def test_a_release_folder_that_cannot_be_read_says_why(
     with pytest.raises(ReleaseError, match=says):
         registry.releases()
     assert registry.known_ids() == "a release folder's id"  # --help still works
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["troubleshoot", "--help"]) == 0
+    assert "connection" in out.getvalue()
 
 
 # -- the shipped releases: the path the version-number guess chose, now from the files ---------
