@@ -48,6 +48,13 @@ objects = "widget objects"
 tables = ["public.test_widgets"]
 columns = ["public.test_gadgets.widget_id"]
 
+[cleanup.widgets-old]
+title = "delete old widgets"
+table = "public.test_widgets"
+column = "created_at"
+count = "maintenance/test_widgets_count.sql"
+delete = "maintenance/test_widgets_delete.sql"
+
 [[phase]]
 id = "pre"
 title = "Pre-migration"
@@ -197,6 +204,10 @@ def test_verification_runs_the_test_release_checks_only_on_its_files(
     # v0.4.0's own checks are skipped, saying why
     for cid in ("seed004.messages", "seed004.channels", "seed004.new_indexes"):
         assert added[cid][0] == "skipped" and added[cid][1].startswith("not the v0.4.0 upgrade")
+    # the maintenance offers its cleanup job after the shipped releases'
+    jobs = registry.cleanup_jobs()
+    assert list(jobs) == ["audit-log-90d", "prekeys-30d", "widgets-old"]
+    assert jobs["widgets-old"]["release"] == "v9.0.0"
     # the checklist's verify steps report the release's checks with their own
     assert "test900.widgets" in registry.check_ids("schema")
     assert "test900.widgets" not in registry.check_ids("data")
@@ -244,8 +255,10 @@ def test_without_the_folder_the_tool_knows_only_its_own_releases(
     (CHECKLIST.replace("[recognise.creates]", "[recognise.makes]"), "names no object"),
     (CHECKLIST.replace('tables = ["public.test_widgets"]', 'tablez = ["x"]'),
      "unknown categories"),
+    (CHECKLIST.replace('column = "created_at"\n', ""), r"\[cleanup.widgets-old\] needs"),
     ("[meta\n", "is not valid TOML"),
-])
+], ids=["version-numbers", "no-expects", "duplicate-id", "no-creates", "bad-category",
+        "bad-cleanup", "bad-toml"])
 def test_a_release_folder_that_cannot_be_read_says_why(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, says: str) -> None:
     _write(tmp_path / "bad" / "checklist.toml", toml)

@@ -17,8 +17,8 @@ without writing into the tree under test (other runs share it). A folder named t
 like a ``PYTHONPATH`` entry: its Python parts are imported.
 
 Engines ask here, never name a release: the checklist loader (``find``), the path choice
-(``releases.choice``), the verification (``run_checks``, ``check_ids``) and the
-troubleshooting trees (``trees``).
+(``releases.choice``), the verification (``run_checks``, ``check_ids``), the maintenance's
+cleanup jobs (``cleanup_jobs``) and the troubleshooting trees (``trees``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from nchat_tui.releases.release import (
     Add,
     Release,
     ReleaseError,
+    cleanup_from,
     signature_from,
 )
 
@@ -76,7 +77,7 @@ def _read(folder: Path, package: str) -> Release:
         from_version=str(meta.get("from_version", "")),
         to_version=str(meta.get("to_version", "")),
         default_for_unrecognised=bool(meta.get("default_for_unrecognised", False)),
-        signature=signature_from(data, where))
+        signature=signature_from(data, where), cleanup=cleanup_from(data, where))
 
 
 def _outside_package(folder: Path) -> str:
@@ -179,11 +180,24 @@ def run_checks(conn: psycopg.Connection[Any], before: dict[str, Any],
     return summary, version
 
 
+# -- maintenance -------------------------------------------------------------------------------
+def cleanup_jobs() -> dict[str, dict[str, str]]:
+    """Every release's cleanup jobs by name, in search order (``release``: its id)."""
+    out: dict[str, dict[str, str]] = {}
+    for rel in releases():
+        for job, spec in rel.cleanup.items():
+            if job in out:
+                raise ReleaseError(f"{rel.folder}: a cleanup job named {job!r} exists already "
+                                   f"({out[job]['release']})")
+            out[job] = {**spec, "release": rel.id}
+    return out
+
+
 # -- troubleshooting ---------------------------------------------------------------------------
 def trees() -> list[tuple[Release, Tree]]:
     """Every release's troubleshooting trees, in search order."""
     return [(rel, tree) for rel in releases() for tree in rel.trees()]
 
 
-__all__ = ["ENV", "PACKAGE_DIR", "check_ids", "find", "get", "ids", "known_ids", "releases", "run_checks",
-           "trees"]
+__all__ = ["ENV", "PACKAGE_DIR", "check_ids", "cleanup_jobs", "find", "get", "ids", "known_ids",
+           "releases", "run_checks", "trees"]

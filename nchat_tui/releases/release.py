@@ -14,6 +14,7 @@ A ``Release`` is what an engine may ask about a release, never a code path of it
   path followed when no release recognises the pending files);
 - ``checks()``: the verification checks of its guide (``checks.py`` in the folder:
   ``ReleaseChecks``), run only when the applied files are recognised as the release's;
+- ``cleanup``: its guide's cleanup jobs (``[cleanup.<job>]``), which ``maintain`` offers;
 - ``trees()``: its troubleshooting trees (``troubleshoot.py``: ``TREES``, built on
   ``monitor.troubleshoot``'s ``Tree`` and registered ``check`` functions).
 """
@@ -145,6 +146,9 @@ class Release:
     default_for_unrecognised: bool = False
     signature: Signature | None = None
     """How its migration files are known (None: it has none, ``expects_migrations = []``)."""
+    cleanup: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
+    """Its guide's cleanup jobs by name (``[cleanup.<job>]``: title, table, column, and the
+    count and delete statements' names under ``sql/``), for ``maintain --cleanup``."""
 
     @property
     def schema_change(self) -> bool:
@@ -212,6 +216,21 @@ def _register_package(name: str, folder: Path) -> None:
         spec.loader.exec_module(mod)
 
 
+CLEANUP_KEYS = ("title", "table", "column", "count", "delete")
+
+
+def cleanup_from(data: dict[str, Any], where: Path) -> dict[str, dict[str, str]]:
+    """The ``[cleanup.<job>]`` tables of a checklist.toml, in their order."""
+    jobs = data.get("cleanup") or {}
+    out: dict[str, dict[str, str]] = {}
+    for job, spec in jobs.items():
+        if not isinstance(spec, dict) or not all(isinstance(spec.get(k), str) and spec[k]
+                                                 for k in CLEANUP_KEYS):
+            raise ReleaseError(f"{where}: [cleanup.{job}] needs {', '.join(CLEANUP_KEYS)}")
+        out[str(job)] = {k: str(spec[k]) for k in CLEANUP_KEYS}
+    return out
+
+
 def expected_files(meta: dict[str, Any], where: Path) -> tuple[str, ...]:
     """``expects_migrations`` of a checklist.toml's ``[meta]``: the release's migration files by
     name without their version prefix (``e2ee_system`` for ``014_e2ee_system.sql``; ``[]``: the
@@ -257,4 +276,4 @@ def signature_from(data: dict[str, Any], where: Path) -> Signature | None:
 
 
 __all__ = ["CHECKLIST", "VERIFY_STEPS", "Add", "Recognition", "Release", "ReleaseChecks",
-           "ReleaseError", "Signature", "expected_files", "signature_from"]
+           "ReleaseError", "Signature", "cleanup_from", "expected_files", "signature_from"]
