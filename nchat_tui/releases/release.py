@@ -171,8 +171,8 @@ class Release:
         """The folder's ``<name>.py`` imported (None when the folder has none)."""
         if not (self.folder / f"{name}.py").is_file():
             return None
-        if self.package not in sys.modules:
-            _register_package(self.package, self.folder)
+        if self.package not in sys.modules and importlib.util.find_spec(self.package) is None:
+            _register_package(self.package, self.folder)  # a folder outside the package
         return importlib.import_module(f"{self.package}.{name}")
 
     def checks(self) -> ReleaseChecks | None:
