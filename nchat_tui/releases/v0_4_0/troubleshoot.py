@@ -10,6 +10,7 @@ walk it. Like every check, these only read.
 from __future__ import annotations
 
 from nchat_tui.monitor.troubleshoot import CheckContext, Finding, Step, Tree, check
+from nchat_tui.pg.queries import sql_text
 
 TREES = (
     Tree("v040", "v0.4.0 migration problems (seed 004)",
@@ -137,7 +138,7 @@ def check_statement_timeout(ctx: CheckContext) -> Finding:
 @check("permissions")
 def check_permissions(ctx: CheckContext) -> Finding:
     rows = ctx.rows("migration_privileges")
-    role = ctx.conn().execute("SELECT current_user").fetchone()
+    role = ctx.conn().execute(sql_text("checks/current_role.sql")).fetchone()
     me = role[0] if role else "?"
     if rows and rows[0]["superuser"]:
         return Finding("permissions", "ok", f"{me} is a superuser", rows)
