@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from nchat_tui import fmt
 from nchat_tui.errors import NchatError
+from nchat_tui.releases.choice import path_mismatch
 from nchat_tui.screens.messages import BannerFailed, BannerLoaded
 
 if TYPE_CHECKING:
@@ -60,15 +61,9 @@ def pending_text(st: dict[str, Any], path: Any = None) -> Text:
     for w in st.get("warnings") or []:
         t.append(f"\n! {w}", style="yellow")
     if path is not None and pend:
-        expects = set(path.expects_migrations)
-        prefixes = {n.split("_", 1)[0].lstrip("0") for n in pend}
-        if not expects:
-            t.append(f"\n! The upgrade path {path.id} expects no schema change, but "
-                     f"{len(pend)} file(s) are pending: is this the right path? (start a "
-                     "new session with --upgrade-path to switch)", style="bold yellow")
-        elif not prefixes & {e.lstrip("0") for e in expects}:
-            t.append(f"\n! None of the pending files is one the upgrade path {path.id} "
-                     "expects: is this the right path?", style="bold yellow")
+        mismatch = path_mismatch(st, path.id)  # by what the files create, not their numbers
+        if mismatch:
+            t.append(f"\n! {mismatch}", style="bold yellow")
     return t
 
 

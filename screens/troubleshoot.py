@@ -99,7 +99,7 @@ class TroubleshootScreen(Screen[None]):
         self.target = target
         self.before = before
         self.journal = journal
-        self.tree_name = tree if tree in TREES else next(iter(TREES))
+        self.tree_name = tree if tree is not None and tree in TREES else next(iter(TREES))
         self.autorun = autorun
         self.note = note
         """Why this screen opened on its own (the target could not be reached at start)."""

@@ -29,7 +29,8 @@ def test_wheel_has_only_nchat_tui(wheel):
     assert "nchat_tui/screens/app.py" in names
     assert "nchat_tui/screens/app.tcss" in names
     assert "nchat_tui/sql/status/server_facts.sql" in names
-    assert "nchat_tui/checklists/v0_4_0.toml" in names
+    assert "nchat_tui/releases/v0_4_0/checklist.toml" in names
+    assert "nchat_tui/releases/v0_8_0/checklist.toml" in names
     assert any(n.startswith("nchat_tui/sql/demo/migrations/") for n in names)
 
 

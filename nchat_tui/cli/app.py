@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 
 from nchat_tui.cli.main import CliContext
+from nchat_tui.releases import registry
 
 NAME = "app"
 HELP = "open the upgrade assistant (the default command)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--upgrade-path", metavar="ID", help="which upgrade to walk (v0.4.0 or v0.8.0; "
-                   "default: chosen from the pending migrations)")
+    p.add_argument("--upgrade-path", metavar="ID", help=f"which upgrade to walk "
+                   f"({registry.known_ids()}; default: chosen from the pending migrations)")
     p.add_argument("--new-session", action="store_true",
                    help="start a new session instead of resuming the current one")
 

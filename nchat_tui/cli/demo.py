@@ -14,6 +14,7 @@ from nchat_tui.cli.main import CliContext
 from nchat_tui.demo.builder import DemoInfo, Workload, ensure_demo, stop_demo
 from nchat_tui.errors import BadInput
 from nchat_tui.pg.target import resolve_target
+from nchat_tui.releases import registry
 
 NAME = "demo"
 HELP = "start the embedded demo nChat database (v0.3.0, v0.4.0 pending) and open the app on it"
@@ -30,9 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--new-session", action="store_true",
                    help="start a new upgrade session instead of resuming the current one "
                    "(the demo's data is kept; --fresh rebuilds it, and starts a new session)")
-    p.add_argument("--upgrade-path", metavar="ID",
-                   help="which upgrade to walk (v0.4.0 or v0.8.0; default: chosen from the "
-                   "pending migrations)")
+    p.add_argument("--upgrade-path", metavar="ID", help=f"which upgrade to walk "
+                   f"({registry.known_ids()}; default: chosen from the pending migrations)")
     p.add_argument("--stop", action="store_true", help="stop the demo server and exit")
     p.add_argument("--json", action="store_true",
                    help="print the connection details as JSON (implies --no-app)")

@@ -11,7 +11,16 @@ import argparse
 import json
 
 from nchat_tui.cli.main import CliContext
-from nchat_tui.monitor.troubleshoot import TREES, Finding, Step, context, load_snapshot, walk
+from nchat_tui.monitor.troubleshoot import (
+    GENERIC_TREES,
+    TREES,
+    Finding,
+    Step,
+    context,
+    load_snapshot,
+    walk,
+)
+from nchat_tui.releases.release import ReleaseError
 
 NAME = "troubleshoot"
 HELP = "guided troubleshooting: connection errors, missing data, slow performance, v0.4.0 cases"
@@ -20,8 +29,17 @@ MARK = {"ok": "ok  ", "problem": "FAIL", "warning": "WARN", "info": "info", "err
         "skipped": "skip"}
 
 
+def _tree_names() -> list[str]:
+    """Every tree's name, the release folders' too (a folder that cannot be read is reported
+    when the command runs, as one line, not while its options are built)."""
+    try:
+        return sorted(TREES)
+    except ReleaseError:
+        return sorted(GENERIC_TREES)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("tree", nargs="?", choices=sorted(TREES), help="which tree to walk "
+    p.add_argument("tree", nargs="?", choices=_tree_names(), help="which tree to walk "
                    "(default: all)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--before", metavar="FILE", help="before-snapshot JSON (row counts) for the "

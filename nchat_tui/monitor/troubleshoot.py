@@ -4,8 +4,8 @@ A tree (``TREES``) is data: steps, each naming a check and the step to go to whe
 finds a problem or not. A check looks at the live target and returns a ``Finding``: a status,
 a one-line summary, the evidence it saw, and the action it proposes (in words, as SQL to
 review, and for maintenance as a ``Fix`` that ``run_fix`` executes after confirmation, with
-progress). The trees cover connection errors, missing data, slow performance and the five
-v0.4.0 cases of seed 004.
+progress). The trees here cover connection errors, missing data and slow performance; each
+release folder adds its own (the five v0.4.0 cases of seed 004: ``releases/v0_4_0``).
 
 What it must never do: change the database on its own. Checks read (a read-only connection
 with short timeouts); only ``run_fix`` writes, and only when ``confirmed=True``.
@@ -20,7 +20,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from nchat_tui.pg.relnames import AmbiguousTable, UnknownTable, resolve_tables
 from nchat_tui.pg.scrub import scrub_rows
 from nchat_tui.pg.target import Target
 from nchat_tui.pg.tools import run_captured
+from nchat_tui.releases import registry
 from nchat_tui.state.journal import Journal
 
 APPLICATION_NAME = "nchat-tui troubleshoot"
@@ -137,7 +138,7 @@ def _chain(*steps: tuple[str, str, str]) -> tuple[Step, ...]:
     return tuple(out)
 
 
-TREES: dict[str, Tree] = {
+GENERIC_TREES: dict[str, Tree] = {
     "connection": Tree(
         "connection", "Cannot connect",
         "pg_isready first; when nothing answers, name the cause (DNS, refused port); when the "
@@ -181,21 +182,43 @@ TREES: dict[str, Tree] = {
             ("dead", "Dead tuples and bloat", "dead_tuples"),
             ("invalid", "Invalid indexes", "invalid_indexes"),
         )),
-    "v040": Tree(
-        "v040", "v0.4.0 migration problems (seed 004)",
-        "The five troubleshooting cases of the v0.4.0 guide, checked before or after a failed "
-        "run: orphaned identity keys, duplicate device ids, disk space, statement timeout, "
-        "permission denied.",
-        _chain(
-            ("orphans", "Issue 1: orphaned identity keys (foreign key error)",
-             "orphaned_identity_keys"),
-            ("duplicates", "Issue 2: duplicate device ids (materialized view unique index)",
-             "duplicate_device_ids"),
-            ("disk", "Issue 3: disk space", "disk_space"),
-            ("timeout", "Issue 4: statement timeout", "statement_timeout"),
-            ("permissions", "Issue 5: permission denied", "permissions"),
-        )),
 }
+
+
+class TreeRegistry(Mapping[str, Tree]):
+    """The trees above, then each release folder's own (``releases.registry``), by name, in
+    that order. Read on first use (and again when the release folders found change), never at
+    import: a release's tree is built on this module, and its checks register here."""
+
+    def __init__(self, generic: Mapping[str, Tree]) -> None:
+        self._generic = generic
+        self._trees: dict[str, Tree] = dict(generic)
+        self._releases: object = None
+
+    def load(self) -> dict[str, Tree]:
+        found = registry.releases()
+        if found is not self._releases:
+            trees = dict(self._generic)
+            for rel, tree in registry.trees():
+                if tree.name in trees:
+                    raise BadInput(f"{rel.folder}: a troubleshooting tree named "
+                                   f"{tree.name!r} exists already")
+                trees[tree.name] = tree
+            self._trees, self._releases = trees, found
+        return self._trees
+
+    def __getitem__(self, name: str) -> Tree:
+        return self.load()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.load())
+
+    def __len__(self) -> int:
+        return len(self.load())
+
+
+_TREES = TreeRegistry(GENERIC_TREES)
+TREES: Mapping[str, Tree] = _TREES
 
 
 # -- the context checks run in ----------------------------------------------------------------
@@ -268,6 +291,8 @@ def check(name: str) -> Callable[[CheckFn], CheckFn]:
 def run_check(name: str, ctx: CheckContext) -> Finding:
     """Run one check; a failure of the check itself becomes an ``error`` finding."""
     try:
+        if name not in CHECKS:
+            _TREES.load()  # a release's checks register when its trees are first read
         return CHECKS[name](ctx)
     except ConnectError as exc:
         return Finding(name, "error", f"cannot connect: {exc.message}", {"kind": exc.kind},
@@ -735,58 +760,7 @@ def check_invalid_indexes(ctx: CheckContext) -> Finding:
     return Finding("invalid_indexes", "ok", "no invalid index")
 
 
-# -- the five v0.4.0 cases --------------------------------------------------------------------
-@check("orphaned_identity_keys")
-def check_orphaned_identity_keys(ctx: CheckContext) -> Finding:
-    if not ctx.exists("public.nchat_identity_keys"):
-        return Finding("orphaned_identity_keys", "ok", "public.nchat_identity_keys does not "
-                       "exist yet: the migration creates it empty, no orphans possible")
-    if not ctx.exists("public.nchat_users"):
-        return Finding("orphaned_identity_keys", "problem", "public.nchat_users does not "
-                       "exist: every foreign key to it fails",
-                       action="is this the nChat database? check the target")
-    r = ctx.rows("orphaned_identity_keys")[0]
-    if r["orphans"]:
-        return Finding("orphaned_identity_keys", "problem", f"{r['orphans']} identity key(s) "
-                       "belong to users that no longer exist: the foreign key to nchat_users "
-                       "will fail", r,
-                       action="back up, then delete the orphans (review first), then retry",
-                       action_sql="DELETE FROM public.nchat_identity_keys k WHERE NOT EXISTS "
-                                  "(SELECT 1 FROM public.nchat_users u WHERE u.id = k.user_id);")
-    return Finding("orphaned_identity_keys", "ok", "every identity key has its user", r)
-
-
-@check("duplicate_device_ids")
-def check_duplicate_device_ids(ctx: CheckContext) -> Finding:
-    if not ctx.exists("public.nchat_identity_keys"):
-        return Finding("duplicate_device_ids", "ok", "public.nchat_identity_keys does not exist "
-                       "yet: no duplicates possible")
-    dups = ctx.rows("duplicate_device_ids")
-    multi = (ctx.rows("multiple_active_prekeys") if ctx.exists("public.nchat_signed_prekeys")
-             else [])
-    ev = {"duplicate_device_ids": dups, "devices_with_several_active_prekeys": multi}
-    if dups:
-        return Finding("duplicate_device_ids", "problem", f"{len(dups)} device id(s) appear "
-                       f"more than once (e.g. {dups[0]['device_id']!r} x{dups[0]['copies']}): "
-                       "the unique index idx_prekey_bundles_device cannot be built", ev,
-                       action="keep the newest row per device_id and delete the others, then "
-                              "retry (an older draft table without the primary key allowed "
-                              "them)",
-                       action_sql="DELETE FROM public.nchat_identity_keys k USING "
-                                  "public.nchat_identity_keys n WHERE k.device_id = n.device_id "
-                                  "AND k.ctid < n.ctid;")
-    if multi:
-        return Finding("duplicate_device_ids", "problem", f"{len(multi)} device(s) have several "
-                       "active signed prekeys: the view's join yields duplicate device ids and "
-                       "its unique index fails (the guide's query misses this)", ev,
-                       action="deactivate all but the newest active signed prekey per device",
-                       action_sql="UPDATE public.nchat_signed_prekeys s SET is_active = false "
-                                  "WHERE s.is_active AND EXISTS (SELECT 1 FROM "
-                                  "public.nchat_signed_prekeys n WHERE n.device_id = s.device_id "
-                                  "AND n.is_active AND n.rotation_date > s.rotation_date);")
-    return Finding("duplicate_device_ids", "ok", "device ids are unique", ev)
-
-
+# -- disk space (the v0.4.0 tree asks it: releases/v0_4_0/troubleshoot.py) ------------
 def _free_bytes(ctx: CheckContext, data_directory: str | None) -> tuple[int | None, str]:
     """Free bytes where the data directory lives, and how we measured it."""
     if ctx.target.docker:
@@ -829,82 +803,6 @@ def check_disk_space(ctx: CheckContext) -> Finding:
                               "for unused images only) or grow it, then retry")
     return Finding("disk_space", "ok", f"{free // (1024 ** 2)} MiB free, "
                    f"{need // (1024 ** 2)} MiB needed", ev)
-
-
-def _ms(setting: str) -> int:
-    """A time setting as PostgreSQL shows it ('0', '250ms', '30s', '10min', '1h') in ms."""
-    s = setting.strip()
-    units = {"ms": 1, "s": 1000, "min": 60000, "h": 3600000, "d": 86400000}
-    for u in ("ms", "min", "s", "h", "d"):
-        if s.endswith(u):
-            return int(float(s[: -len(u)]) * units[u])
-    return int(s or 0)
-
-
-#: Rough index build speed used to estimate the migration's longest statement.
-INDEX_BUILD_BYTES_PER_S = 20 * 1024 ** 2
-#: The nself Go CLI runs each migration file with statement_timeout=60s.
-NSELF_GO_STATEMENT_TIMEOUT_S = 60
-
-
-@check("statement_timeout")
-def check_statement_timeout(ctx: CheckContext) -> Finding:
-    r = ctx.rows("timeouts")[0]
-    # what a fresh session of this role in this database gets (ours overrides it)
-    effective = None
-    for o in (r["overrides"] or []):
-        for item in o["settings"]:
-            k, _, v = item.partition("=")
-            if k == "statement_timeout" and (effective is None or o["role"]):
-                effective = v
-    session_default = effective if effective is not None else "0"
-    timeout_ms = _ms(session_default)
-    msg_bytes = r["messages_bytes"] or 0
-    estimate_s = max(5.0, msg_bytes / INDEX_BUILD_BYTES_PER_S)
-    ev = {"statement_timeout_for_new_sessions": session_default, "overrides": r["overrides"],
-          "nchat_messages_bytes": msg_bytes, "estimated_longest_statement_s": round(estimate_s),
-          "nself_go_cli_statement_timeout_s": NSELF_GO_STATEMENT_TIMEOUT_S}
-    if timeout_ms and timeout_ms / 1000 < estimate_s:
-        return Finding("statement_timeout", "problem", f"statement_timeout is {session_default} "
-                       f"for new sessions, but building the indexes on nchat_messages may take "
-                       f"about {estimate_s:.0f}s", ev,
-                       action="run the migration with a longer timeout for its session only "
-                              "(nchat-tui sets it per session); do not change it server-wide",
-                       action_sql="SET statement_timeout = '10min';  -- in the migration's "
-                                  "session only")
-    if estimate_s > NSELF_GO_STATEMENT_TIMEOUT_S:
-        return Finding("statement_timeout", "warning", f"the nself Go CLI runs each file with "
-                       f"statement_timeout=60s; the index builds may take about "
-                       f"{estimate_s:.0f}s", ev,
-                       action="run the migration from nchat-tui (no 60s cap) instead of nself "
-                              "db migrate up")
-    return Finding("statement_timeout", "ok", f"statement_timeout for new sessions is "
-                   f"{session_default}; estimated longest statement {estimate_s:.0f}s", ev)
-
-
-@check("permissions")
-def check_permissions(ctx: CheckContext) -> Finding:
-    rows = ctx.rows("migration_privileges")
-    role = ctx.conn().execute(sql_text("checks/current_role.sql")).fetchone()
-    me = role[0] if role else "?"
-    if rows and rows[0]["superuser"]:
-        return Finding("permissions", "ok", f"{me} is a superuser", rows)
-    missing = []
-    if rows and not rows[0]["can_create_in_public"]:
-        missing.append("CREATE on schema public (PostgreSQL 15 no longer grants it to PUBLIC)")
-    for r in rows:
-        if r["exists"] and r["ok"] is False:
-            missing.append(f"{'ownership of' if r['need'] == 'owner' else 'REFERENCES on'} "
-                           f"public.{r['table']} (owner {r['owner']})")
-    if missing:
-        owners = sorted({r["owner"] for r in rows if r["exists"]})
-        return Finding("permissions", "problem", f"role {me} cannot run the migration: missing "
-                       + "; ".join(missing), rows,
-                       action=f"connect as the tables' owner ({', '.join(owners) or 'postgres'})"
-                              " (--dsn user=...). The guide's 'docker exec -u postgres' sets "
-                              "the OS user, not the database role: psql -U decides")
-    return Finding("permissions", "ok", f"{me} owns or may alter every table the migration "
-                   "touches", rows)
 
 
 # -- running a fix ----------------------------------------------------------------------------

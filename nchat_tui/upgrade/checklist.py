@@ -1,6 +1,7 @@
 """The checklist engine: upgrade paths made of phases of steps, their states, gates and overrides.
 
-An upgrade path is data (``nchat_tui/checklists/*.toml``), never a code path. A step is
+An upgrade path is data (each release folder's ``checklist.toml``, found by
+``releases.registry``), never a code path. A step is
 automated (an action in ``actions.py`` reports ok / warn / failed with evidence) or manual (the
 operator confirms, optionally with a note). A step may be gated by others; an override needs a
 typed reason. All state lives in the session journal: the checklist is rebuilt by replaying it,
@@ -22,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nchat_tui.releases import registry
 from nchat_tui.state.journal import Journal
-
-CHECKLIST_DIR = Path(__file__).resolve().parents[1] / "checklists"
 
 PENDING, RUNNING, OK, WARN, FAILED, SKIPPED, INTERRUPTED = (
     "pending", "running", "ok", "warn", "failed", "skipped", "interrupted")
@@ -103,10 +103,15 @@ def _keys(ph: dict[str, Any], st: dict[str, Any], field_name: str) -> tuple[str,
 
 
 def load_path(source: str | Path) -> UpgradePath:
-    """Load an upgrade path by id (``"v0.4.0"``) or from a TOML file; validate its gates."""
+    """Load an upgrade path by its release's id (``"v0.4.0"``) or from a TOML file; validate
+    its gates."""
     p = Path(source)
     if p.suffix != ".toml":
-        p = CHECKLIST_DIR / (str(source).replace(".", "_") + ".toml")
+        rel = registry.find(str(source))
+        if rel is None:
+            raise ChecklistError(f"no upgrade path {source!r} (known: "
+                                 f"{', '.join(known_paths())})")
+        p = rel.checklist
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -147,7 +152,8 @@ def load_path(source: str | Path) -> UpgradePath:
 
 
 def known_paths() -> list[str]:
-    return sorted(p.stem.replace("_", ".") for p in CHECKLIST_DIR.glob("*.toml"))
+    """The upgrade paths of every release folder found, in the registry's order."""
+    return registry.ids()
 
 
 @dataclass

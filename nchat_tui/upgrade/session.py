@@ -15,24 +15,22 @@ from typing import Any
 from nchat_tui.errors import NchatError
 from nchat_tui.migrate.status import gather_status
 from nchat_tui.pg.target import Target
+from nchat_tui.releases.choice import PathChoice, choose, path_mismatch
 from nchat_tui.state.journal import Journal
 from nchat_tui.upgrade.actions import ACTIONS, ActionContext, Progress, Question
 from nchat_tui.upgrade.checklist import Checklist, StepResult, StepState, UpgradePath, load_path
 
 
-def choose_path(status: dict[str, Any] | None, journal: Journal) -> str:
-    """The session's upgrade path: the one it already follows, else from the pending files."""
+def path_choice(status: dict[str, Any] | None, journal: Journal,
+                path_id: str | None = None) -> PathChoice:
+    """The session's upgrade path and why: the operator's ``--upgrade-path``, else the one the
+    session already follows, else the release whose files are pending (``releases.choice``)."""
+    if path_id:
+        return PathChoice(path_id, "operator", "chosen with --upgrade-path")
     opened = journal.last("checklist_opened")
     if opened and opened.get("path"):
-        return str(opened["path"])
-    if status:
-        names = status.get("pending", []) + [str(a) for a in status["ledger"]["applied"]]
-        prefixes = {n.split("_", 1)[0].lstrip("0") for n in names}
-        if {"13", "14", "15", "16"} & prefixes and status.get("pending"):
-            return "v0.4.0"
-        if not status.get("pending"):
-            return "v0.8.0"
-    return "v0.4.0"
+        return PathChoice(str(opened["path"]), "session", "the path this session follows")
+    return choose(status)
 
 
 class UpgradeSession:
@@ -43,8 +41,9 @@ class UpgradeSession:
         self.target = target
         self.journal = Journal.for_target(target.state_dir, target.masked(), new=new)
         self._status = status
-        pid = path_id or choose_path(status, self.journal)
-        self.path: UpgradePath = load_path(pid)
+        self.path_choice = path_choice(status, self.journal, path_id)
+        """Which upgrade path this session follows, and why."""
+        self.path: UpgradePath = load_path(self.path_choice.path)
         self.checklist = Checklist(self.path, self.journal)
         self._lock = threading.Lock()
         self.status_loaded = status is not None
@@ -68,6 +67,9 @@ class UpgradeSession:
         """Target banner facts (cached; ``refresh_banner`` re-reads)."""
         if self._status is None:
             self._status = gather_status(self.target)
+            # read the pending files here, in the caller's worker thread: the home screen
+            # asks the same (cached) when it shows them
+            path_mismatch(self._status, self.path.id)
         self.status_loaded = True
         return self._status
 

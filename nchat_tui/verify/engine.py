@@ -17,9 +17,9 @@ its evidence:
 - health: invalid indexes, NOT VALID constraints, disabled triggers, sequences near their
   limit, extensions behind the server's version, tables never analyzed, and ledger rows for
   every applied file;
-- the v0.4.0 guide's integrity checks (``release_v040``), when the applied files are that
-  release's, recognised by the objects they create (never by a version number); otherwise
-  they are skipped with the reason;
+- each release's own checks (the v0.4.0 guide's integrity checks: ``releases.registry``), when
+  the applied files are that release's, recognised by the objects they create (never by a
+  version number); otherwise they are skipped with the reason;
 - the application's health URL, when given.
 
 Objects are keyed by ``objkeys`` keys (quoted where a name needs it), never a bare dotted
@@ -55,7 +55,7 @@ from nchat_tui.pg.objkeys import key as okey
 from nchat_tui.pg.queries import sql_template, sql_text
 from nchat_tui.pg.snapshot import read_table_stats
 from nchat_tui.pg.target import Target
-from nchat_tui.releases.v0_4_0 import checks as release_v040
+from nchat_tui.releases import registry as releases
 from nchat_tui.verify.rowcounts import DEFAULT_BUDGET_S, Counter
 
 OK, WARN, FAILED, SKIPPED = "ok", "warn", "failed", "skipped"
@@ -836,7 +836,8 @@ def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None =
     ``against``: a manifest or snapshot dict, a manifest path, or None for the latest verified
     backup's. ``applied`` names the files this upgrade applied (default: the files recorded in
     the ledger now but not in the snapshot's ledger rows). ``release``: the application version
-    the health URL must report (default 0.4.0 when the v0.4.0 files were applied).
+    the health URL must report (default: the version of the release the applied files are,
+    0.4.0 for the v0.4.0 files).
     Row counts are exact, all of them within ``count_budget_s`` seconds; tables larger than
     ``estimate_over_bytes`` (None: no table) are estimated after ANALYZE instead, with their
     error (``rowcounts``). Raises ``BadInput`` when there is no before-snapshot; a failed check
@@ -888,14 +889,9 @@ def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None =
         run.data()
         step("health: indexes, constraints, triggers, sequences, extensions, ledger", 0.7)
         run.health()
-        recognised = release_v040.recognise(eff)
-        report.release_checks = {"release": release_v040.RELEASE, **recognised.__dict__}
-        if recognised.applied:
-            step(f"the v{release_v040.RELEASE} guide's integrity checks", 0.85)
-            release_v040.run_checks(conn, before, run.diff, run.add, recognised)
-            release = release or release_v040.RELEASE
-        else:
-            release_v040.skip_all(run.add, recognised)
+        report.release_checks, recognised = releases.run_checks(conn, before, run.diff,
+                                                                run.add, eff, step)
+        release = release or recognised
         if record_baseline:
             try:
                 report.notes.append("stats baseline recorded at "
@@ -936,8 +932,9 @@ __all__ = ["Check", "VerifyReport", "check_health_url", "classify_diff", "diff_i
 # ---------------------------------------------------------------------------------------------
 # checklist actions (the lead registers them in actions.ACTIONS: "verify_schema", "verify_data")
 # ---------------------------------------------------------------------------------------------
-SCHEMA_STEP_CHECKS = ("schema.", "health.", "seed004.new_indexes")
-DATA_STEP_CHECKS = ("data.", "seed004.messages", "seed004.channels", "app.")
+SCHEMA_STEP_CHECKS = ("schema.", "health.")
+DATA_STEP_CHECKS = ("data.", "app.")
+"""With each release's own checks of that step (``releases.check_ids``)."""
 STEP_CACHE_S = 120.0
 
 
@@ -981,10 +978,11 @@ def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
 
 
 def act_verify_schema(ctx: Any) -> Any:
-    """Checklist action: the schema, health and seed-004 schema checks."""
-    return _step_result(ctx, SCHEMA_STEP_CHECKS, "schema and health")
+    """Checklist action: the schema and health checks, and the releases' schema checks."""
+    return _step_result(ctx, SCHEMA_STEP_CHECKS + releases.check_ids("schema"),
+                        "schema and health")
 
 
 def act_verify_data(ctx: Any) -> Any:
-    """Checklist action: row counts, soft-deleted rows, seed-004 data checks, health URL."""
-    return _step_result(ctx, DATA_STEP_CHECKS, "data")
+    """Checklist action: row counts, soft-deleted rows, the releases' data checks, health URL."""
+    return _step_result(ctx, DATA_STEP_CHECKS + releases.check_ids("data"), "data")

@@ -1,5 +1,6 @@
 """Post-migration maintenance: VACUUM ANALYZE of the new and changed tables, REFRESH of the
-materialized views, and seed 004's optional cleanup jobs, each confirmed and journaled.
+materialized views, and the releases' optional cleanup jobs (seed 004's, in its release folder),
+each confirmed and journaled.
 
 - ``maintenance_plan``: which tables are new or changed since the before-snapshot, which
   materialized views exist and whether each can be refreshed CONCURRENTLY (a valid, plain
@@ -32,26 +33,13 @@ from nchat_tui.pg.guard import connect_guarded, describe_lock_wait, guarded
 from nchat_tui.pg.queries import sql_template, sql_text
 from nchat_tui.pg.relnames import AmbiguousTable, UnknownTable, resolve_tables
 from nchat_tui.pg.target import Target
+from nchat_tui.releases import registry
 
 POLL_S = 0.2
 PLAN_STATEMENT_TIMEOUT_S = 120.0
 ProgressFn = Callable[[str, float | None], None]
 Confirm = Callable[[str, dict[str, Any]], bool]
 """(what, facts) -> go ahead?"""
-
-CLEANUP_JOBS = {
-    "audit-log-90d": {
-        "title": "delete E2EE audit log rows older than 90 days",
-        "table": "public.nchat_e2ee_audit_log", "column": "created_at",
-        "count": "maintenance/cleanup_audit_log_count.sql",
-        "delete": "maintenance/cleanup_audit_log_delete.sql"},
-    "prekeys-30d": {
-        "title": "delete one-time prekeys consumed more than 30 days ago",
-        "table": "public.nchat_one_time_prekeys", "column": "consumed_at",
-        "count": "maintenance/cleanup_prekeys_count.sql",
-        "delete": "maintenance/cleanup_prekeys_delete.sql"},
-}
-
 
 def _rows(conn: psycopg.Connection[Any], name: str,
           params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -88,15 +76,16 @@ class MaintenancePlan:
 
 
 def cleanup_counts(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    """Each seed-004 cleanup job with the rows it would delete now (absent tables: skipped)."""
+    """Each release's cleanup job (seed 004's: ``releases/v0_4_0``) with the rows it would
+    delete now (absent tables: skipped)."""
     out = []
-    for job, spec in CLEANUP_JOBS.items():
+    for job, spec in registry.cleanup_jobs().items():
         schema, table = spec["table"].split(".", 1)
         present = _rows(conn, "verify/column_exists.sql",
                         {"schema": schema, "table": table, "column": spec["column"]})[0]["present"]
         item: dict[str, Any] = {"job": job, "title": spec["title"], "table": spec["table"]}
         if not present:
-            item.update(rows=None, note="table not there (v0.4.0 not applied)")
+            item.update(rows=None, note=f"table not there ({spec['release']} not applied)")
         else:
             item["rows"] = int(_rows(conn, spec["count"])[0]["rows"])
         out.append(item)
@@ -324,17 +313,18 @@ def run_cleanup(target: Target, jobs: list[str] | None = None, *,
     """Count each cleanup job's rows, show them through ``confirm``, delete only on yes."""
     say: ProgressFn = progress or (lambda _t, _f: None)
     j = _journal(target, journal)
-    wanted = jobs or list(CLEANUP_JOBS)
+    known = registry.cleanup_jobs()
+    wanted = jobs or list(known)
     for name in wanted:
-        if name not in CLEANUP_JOBS:
-            raise BadInput(f"unknown cleanup job {name!r} (known: {', '.join(CLEANUP_JOBS)})")
+        if name not in known:
+            raise BadInput(f"unknown cleanup job {name!r} (known: {', '.join(known)})")
     out: list[ItemResult] = []
     # the DELETE may run long on a big log: a lock wait is bounded, the statement is not
     with guarded(target, "nchat-tui maintenance cleanup", "the cleanup") as conn:
         counts = {c["job"]: c for c in cleanup_counts(conn)}
         for name in wanted:
             c = counts[name]
-            spec = CLEANUP_JOBS[name]
+            spec = known[name]
             if c["rows"] is None:
                 out.append(ItemResult(name, "skipped", detail=c.get("note", "")))
                 continue
