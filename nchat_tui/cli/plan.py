@@ -13,12 +13,8 @@ import argparse
 import humanize
 
 from nchat_tui.cli.main import CliContext
-from nchat_tui.errors import BadInput
-from nchat_tui.migrate.discovery import discover
-from nchat_tui.migrate.ledger import detect_ledger
-from nchat_tui.migrate.plan import Plan, build_plan, norm_name
-from nchat_tui.migrate.runner import RunOptions, select_files
-from nchat_tui.pg.guard import guarded
+from nchat_tui.migrate.plan import Plan, norm_name
+from nchat_tui.migrate.target_plan import plan_for_target
 
 NAME = "plan"
 HELP = "review the pending migrations: locks, live table sizes, rewrites, lint, checksums"
@@ -35,20 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def make_plan(ctx: CliContext, down: bool = False, to: str | None = None) -> Plan:
-    target = ctx.target()
-    mdir = target.migrations_dir
-    if mdir is None:
-        raise BadInput("no migrations directory: give --migrations DIR or --backend-dir DIR")
-    if not mdir.is_dir():
-        raise BadInput(f"migrations directory {mdir} does not exist")
-    disc = discover(mdir)
-    with guarded(target, "nchat-tui plan", "the plan", statement_timeout=60) as conn:
-        ledger = detect_ledger(conn)
-        opts = RunOptions(direction="down" if down else "up", to_version=to)
-        files = select_files(disc, ledger, opts)
-        return build_plan(conn, files, ledger, all_files=disc.files,
-                          direction=opts.direction,
-                          warnings=[*disc.warnings, *ledger.notes])
+    return plan_for_target(ctx.target(), down, to)
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
