@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import humanize
 import psycopg
@@ -632,21 +632,10 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
     manifest saying ``failed``), ``Cancelled`` when ``cancel_event`` is set (child killed,
     partial file and manifest removed).
     """
-    if fmt not in FORMAT_SUFFIX:
-        raise BadInput(f"unknown backup format {fmt!r}: use custom or directory")
-    if jobs < 1:
-        raise BadInput("--jobs must be at least 1")
-    if jobs > 1 and fmt != "directory":
-        raise BadInput("parallel dumps (--jobs > 1) need --format directory")
+    _check_backup_args(fmt, jobs)
     j = _journal(target, journal)
     warnings = ensure_backup_dir(target.backup_dir)
-    leftovers = find_leftovers(target.backup_dir)
-    with contextlib.suppress(NchatError, psycopg.Error):
-        leftovers += scratch_leftovers(target)
-    for lo in leftovers:
-        j.append("backup_interrupted", database=lo.database,
-                 leftover=[str(p) for p in lo.paths], reason=lo.reason,
-                 started_at=lo.started_at, pid=lo.pid)
+    leftovers = _journal_leftovers(target, j)
     tracker = ProgressTracker("backup", {}, on_progress)
     tracker.set_phase("preflight", "checking pg_dump, free space and server activity")
     t_pre = time.monotonic()
@@ -657,7 +646,69 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
     warnings += pre.warnings
     final, partial, mpath = _names(target, fmt)
     t0 = time.monotonic()
-    manifest: dict[str, Any] = {
+    manifest = _new_manifest(target, pre, fmt, jobs, final, partial)
+    write_manifest(mpath, manifest)
+    j.append("backup_started", file=str(final), temp_file=str(partial), format=fmt, jobs=jobs,
+             manifest=str(mpath), pg_dump=pre.pg_dump.describe())
+    failpoint("backup.after_manifest")
+    run = _DumpRun(target, pre, fmt, jobs, partial, j, tracker, on_progress, cancel_event,
+                   timings, t0)
+    try:
+        rc, snapshot = _dump(run)
+        _check_dump_exit(run, rc)
+        _record_dump(run, manifest, mpath, snapshot, warnings)
+    except BaseException as exc:
+        run.abort()
+        _remove(partial)
+        _remove(mpath)
+        if isinstance(exc, KeyboardInterrupt):
+            j.append("backup_cancelled", file=str(final), reason="interrupted (Ctrl-C)",
+                     removed=[str(partial), str(mpath)])
+            raise
+        raise _dump_failure(exc, target, j, final, partial, mpath) from None
+    tracker = run.tracker
+    verification: Verification | None = None
+    if verify:
+        tracker.set_phase("verify", "checksum, full read, table of contents")
+        verification = _verify_new_backup(run, manifest, final, mpath, test_restore)
+    _publish(target, j, final, partial, mpath, manifest, verify)
+    duration = time.monotonic() - t0
+    j.append("backup_finished", file=str(final), size=manifest["size"],
+             sha256=manifest["sha256"], state=manifest["state"], duration_s=round(duration, 3),
+             tables=len(manifest["snapshot"]["row_counts"]),
+             rows=manifest["snapshot"]["total_rows"])
+    tracker.phase = "done"
+    tracker.emit("finished", f"{manifest['state']} backup {final.name}")
+    return BackupResult(final, mpath, manifest["state"], fmt, manifest["size"],
+                        manifest["sha256"], duration, manifest, verification, leftovers,
+                        warnings)
+
+
+def _check_backup_args(fmt: str, jobs: int) -> None:
+    if fmt not in FORMAT_SUFFIX:
+        raise BadInput(f"unknown backup format {fmt!r}: use custom or directory")
+    if jobs < 1:
+        raise BadInput("--jobs must be at least 1")
+    if jobs > 1 and fmt != "directory":
+        raise BadInput("parallel dumps (--jobs > 1) need --format directory")
+
+
+def _journal_leftovers(target: Target, j: Journal) -> list[Leftover]:
+    """What interrupted runs left (files and scratch databases), each journaled."""
+    leftovers = find_leftovers(target.backup_dir)
+    with contextlib.suppress(NchatError, psycopg.Error):
+        leftovers += scratch_leftovers(target)
+    for lo in leftovers:
+        j.append("backup_interrupted", database=lo.database,
+                 leftover=[str(p) for p in lo.paths], reason=lo.reason,
+                 started_at=lo.started_at, pid=lo.pid)
+    return leftovers
+
+
+def _new_manifest(target: Target, pre: Preflight, fmt: str, jobs: int, final: Path,
+                  partial: Path) -> dict[str, Any]:
+    assert pre.pg_dump is not None
+    return {
         "manifest_version": MANIFEST_VERSION, "tool": f"nchat-tui {__version__}",
         "state": "running", "file": final.name, "temp_file": partial.name, "format": fmt,
         "jobs": jobs, "target": target.masked(), "database": pre.database,
@@ -668,153 +719,204 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
         "host": socket.gethostname(), "size": None, "sha256": None, "snapshot": None,
         "verification": None,
     }
+
+
+@dataclass
+class _DumpRun:
+    """One backup's dump stage: its inputs, and what a failure must stop (the progress ticker,
+    pg_dump, the file pg_dump writes through ``docker exec``)."""
+
+    target: Target
+    pre: Preflight
+    fmt: str
+    jobs: int
+    partial: Path
+    journal: Journal
+    tracker: ProgressTracker
+    on_progress: ProgressCallback | None
+    cancel_event: threading.Event | None
+    timings: dict[str, float]
+    t0: float
+    proc: ToolProcess | None = None
+    out_fh: IO[bytes] | None = None
+
+    def cancelled(self) -> bool:
+        return self.cancel_event is not None and self.cancel_event.is_set()
+
+    def close_output(self) -> None:
+        if self.out_fh is not None:
+            self.out_fh.close()
+            self.out_fh = None
+
+    def abort(self) -> None:
+        self.tracker.stop_ticker()
+        if self.proc is not None:
+            self.proc.kill()
+        if self.out_fh is not None:
+            self.out_fh.close()
+
+
+def _dump_args(run: _DumpRun, snapshot_id: str) -> list[str]:
+    args = ["--verbose", f"--snapshot={snapshot_id}", "--lock-wait-timeout=30000"]
+    if run.fmt == "custom":
+        args.insert(0, "-Fc")
+        if not run.target.docker:
+            args += ["-f", str(run.partial)]
+    else:
+        args = ["-Fd", "-j", str(run.jobs), *args, "-f", str(run.partial)]
+    return args
+
+
+def _dump(run: _DumpRun) -> tuple[int, dict[str, Any]]:
+    """pg_dump on an exported snapshot, with the counts and inventory taken in that snapshot
+    meanwhile. Returns pg_dump's exit code and the snapshot's facts."""
+    target, partial, timings = run.target, run.partial, run.timings
+    assert run.pre.pg_dump is not None
+    # the partial file exists with 0600 before pg_dump opens it (pg_dump keeps the mode)
+    if run.fmt == "custom":
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.close(fd)
+    else:
+        partial.mkdir(mode=0o700)
+    run.tracker.set_phase("snapshot", "exporting a consistent snapshot and locking tables")
+    with target.connect("nchat-tui backup snapshot") as sconn, \
+            exported_snapshot(sconn) as snap:
+        # The counts run beside pg_dump: no parallel workers, so they take one core at most
+        # and never starve pg_dump's compression (which is what the backup waits on).
+        sconn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        weights = {qualified(s, n): snap.table_bytes.get(qualified(s, n), 0)
+                   for s, n in snap.tables()}
+        table_bytes = sum(weights.values())
+        ratio = _previous_ratio(target.backup_dir, run.pre.database) or DEFAULT_RATIO
+        run.tracker = tracker = ProgressTracker(
+            "backup", weights, run.on_progress, bytes_estimate=int(table_bytes * ratio) or None,
+            parallel=run.fmt == "directory" and run.jobs > 1, size_of=lambda: path_size(partial))
+        argv, env = build_command(target, run.pre.pg_dump, _dump_args(run, snap.snapshot_id))
+        if target.docker:
+            run.out_fh = open(partial, "wb")  # noqa: SIM115 - closed in finally
+        _journal_command(run.journal, argv, "backup: pg_dump")
+        tracker.set_phase("dump", f"pg_dump -> {partial.name}")
+        t_dump = time.monotonic()
+        timings["snapshot_s"] = t_dump - run.t0
+        dump_proc = run.proc = ToolProcess(
+            argv, env, on_line=tracker.on_line,
+            stdout=run.out_fh if run.out_fh else subprocess.DEVNULL).start()
+        tracker.started(dump_proc)
+        failpoint("backup.after_dump_started")
+        tracker.start_ticker()
+        # counts and inventory in the same snapshot, while pg_dump works on its own CPU
+        watcher = _cancel_watcher(run.cancel_event, sconn, dump_proc)
+        try:
+            snapshot = snap.collect()
+            timings["counts_and_inventory_s"] = time.monotonic() - t_dump
+        except psycopg.errors.QueryCanceled:
+            raise Cancelled("backup cancelled by the operator") from None
+        finally:
+            watcher.set()
+        rc = dump_proc.wait(run.cancel_event)
+        timings["pg_dump_s"] = time.monotonic() - t_dump
+    return rc, snapshot
+
+
+def _check_dump_exit(run: _DumpRun, rc: int) -> None:
+    run.tracker.stop_ticker()
+    run.close_output()
+    if run.cancelled():
+        raise Cancelled("backup cancelled by the operator")
+    if rc < 0:
+        raise _failed("killed", f"pg_dump was killed (signal {-rc}) before it finished",
+                      "nothing was kept; run the backup again")
+    if rc != 0:
+        assert run.proc is not None
+        kind, msg, hint = classify_tool_failure("pg_dump", list(run.proc.stderr_tail))
+        raise _failed(kind, msg, hint)
+
+
+def _record_dump(run: _DumpRun, manifest: dict[str, Any], mpath: Path,
+                 snapshot: dict[str, Any], warnings: list[str]) -> None:
+    """The finished dump's size and checksum into the manifest (state ``unverified``)."""
+    partial, timings = run.partial, run.timings
+    run.tracker.finish()
+    _fsync_path(partial)
+    failpoint("backup.after_dump")
+    size = path_size(partial)
+    t_sha = time.monotonic()
+    digest = sha256_of(partial)
+    timings["sha256_s"] = time.monotonic() - t_sha
+    if run.cancelled():  # confirmed while hashing
+        raise Cancelled("backup cancelled by the operator")
+    manifest.update({"state": "unverified", "finished_at": _now(), "size": size,
+                     "duration_s": round(time.monotonic() - run.t0, 3),
+                     "sha256": digest, "snapshot": snapshot,
+                     "timings": {k: round(v, 3) for k, v in timings.items()}})
+    if snapshot["rls"]["note"]:
+        warnings.append(snapshot["rls"]["note"])
+    manifest["warnings"] = warnings
     write_manifest(mpath, manifest)
-    j.append("backup_started", file=str(final), temp_file=str(partial), format=fmt, jobs=jobs,
-             manifest=str(mpath), pg_dump=pre.pg_dump.describe())
-    failpoint("backup.after_manifest")
-    dump_proc: ToolProcess | None = None
-    out_fh = None
+
+
+def _dump_failure(exc: BaseException, target: Target, j: Journal, final: Path, partial: Path,
+                  mpath: Path) -> BaseException:
+    """The error to raise for a dump that failed (its files already removed), journaled."""
+    if isinstance(exc, Cancelled):
+        j.append("backup_cancelled", file=str(final), removed=[str(partial), str(mpath)])
+        return Cancelled("backup cancelled by the operator; the partial file was removed")
+    msg = exc.message if isinstance(exc, NchatError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        exc = OperationFailed(f"disk full at {target.backup_dir} while writing the dump",
+                              "free space at the backup directory")
+        msg = exc.message
+    elif isinstance(exc, psycopg.Error):
+        why = (exc.diag.message_primary if exc.diag else None) or str(exc).strip()
+        exc = _failed("snapshot", f"the snapshot connection failed: {why}",
+                      "the counts must be taken as a role that can read every table "
+                      "(the owner or a superuser)" if isinstance(
+                          exc, psycopg.errors.InsufficientPrivilege) else None)
+        msg = exc.message
+    elif isinstance(exc, OSError):
+        exc = _failed("io", f"cannot write the backup: {exc}")
+        msg = exc.message
+    j.append("backup_failed", file=str(final), reason=msg,
+             kind=getattr(exc, "kind", "error"), removed=[str(partial), str(mpath)])
+    return exc
+
+
+def _verify_new_backup(run: _DumpRun, manifest: dict[str, Any], final: Path, mpath: Path,
+                       test_restore: bool) -> Verification:
+    """Verify the dump under its partial name; a failure keeps it there with a failed manifest,
+    a cancel removes it."""
+    partial, cancel_event, j = run.partial, run.cancel_event, run.journal
+    verification: Verification | None = None
     try:
-        # the partial file exists with 0600 before pg_dump opens it (pg_dump keeps the mode)
-        if fmt == "custom":
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.close(fd)
-        else:
-            partial.mkdir(mode=0o700)
-        tracker.set_phase("snapshot", "exporting a consistent snapshot and locking tables")
-        with target.connect("nchat-tui backup snapshot") as sconn, \
-                exported_snapshot(sconn) as snap:
-            # The counts run beside pg_dump: no parallel workers, so they take one core at most
-            # and never starve pg_dump's compression (which is what the backup waits on).
-            sconn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-            weights = {qualified(s, n): snap.table_bytes.get(qualified(s, n), 0)
-                       for s, n in snap.tables()}
-            table_bytes = sum(weights.values())
-            ratio = _previous_ratio(target.backup_dir, pre.database) or DEFAULT_RATIO
-            tracker = ProgressTracker("backup", weights, on_progress,
-                                      bytes_estimate=int(table_bytes * ratio) or None,
-                                      parallel=fmt == "directory" and jobs > 1,
-                                      size_of=lambda: path_size(partial))
-            args = ["--verbose", f"--snapshot={snap.snapshot_id}", "--lock-wait-timeout=30000"]
-            if fmt == "custom":
-                args.insert(0, "-Fc")
-                if not target.docker:
-                    args += ["-f", str(partial)]
-            else:
-                args = ["-Fd", "-j", str(jobs), *args, "-f", str(partial)]
-            argv, env = build_command(target, pre.pg_dump, args)
-            if target.docker:
-                out_fh = open(partial, "wb")  # noqa: SIM115 - closed in finally
-            _journal_command(j, argv, "backup: pg_dump")
-            tracker.set_phase("dump", f"pg_dump -> {partial.name}")
-            t_dump = time.monotonic()
-            timings["snapshot_s"] = t_dump - t0
-            dump_proc = ToolProcess(argv, env, on_line=tracker.on_line,
-                                    stdout=out_fh if out_fh else subprocess.DEVNULL).start()
-            tracker.started(dump_proc)
-            failpoint("backup.after_dump_started")
-            tracker.start_ticker()
-            # counts and inventory in the same snapshot, while pg_dump works on its own CPU
-            watcher = _cancel_watcher(cancel_event, sconn, dump_proc)
-            try:
-                snapshot = snap.collect()
-                timings["counts_and_inventory_s"] = time.monotonic() - t_dump
-            except psycopg.errors.QueryCanceled:
-                raise Cancelled("backup cancelled by the operator") from None
-            finally:
-                watcher.set()
-            rc = dump_proc.wait(cancel_event)
-            timings["pg_dump_s"] = time.monotonic() - t_dump
-        tracker.stop_ticker()
-        if out_fh is not None:
-            out_fh.close()
-            out_fh = None
-        if cancel_event is not None and cancel_event.is_set():
-            raise Cancelled("backup cancelled by the operator")
-        if rc < 0:
-            raise _failed("killed", f"pg_dump was killed (signal {-rc}) before it finished",
-                          "nothing was kept; run the backup again")
-        if rc != 0:
-            kind, msg, hint = classify_tool_failure("pg_dump", list(dump_proc.stderr_tail))
-            raise _failed(kind, msg, hint)
-        tracker.finish()
-        _fsync_path(partial)
-        failpoint("backup.after_dump")
-        size = path_size(partial)
-        t_sha = time.monotonic()
-        digest = sha256_of(partial)
-        timings["sha256_s"] = time.monotonic() - t_sha
-        if cancel_event is not None and cancel_event.is_set():  # confirmed while hashing
-            raise Cancelled("backup cancelled by the operator")
-        manifest.update({"state": "unverified", "finished_at": _now(), "size": size,
-                         "duration_s": round(time.monotonic() - t0, 3),
-                         "sha256": digest, "snapshot": snapshot,
-                         "timings": {k: round(v, 3) for k, v in timings.items()}})
-        if snapshot["rls"]["note"]:
-            warnings.append(snapshot["rls"]["note"])
-        manifest["warnings"] = warnings
-        write_manifest(mpath, manifest)
-    except BaseException as exc:
-        tracker.stop_ticker()
-        if dump_proc is not None:
-            dump_proc.kill()
-        if out_fh is not None:
-            out_fh.close()
+        verification = _verify(partial, manifest, target=run.target, test_restore=test_restore,
+                               on_progress=run.on_progress, cancel_event=cancel_event,
+                               journal=j)
+    except Cancelled:
+        if not run.cancelled():
+            raise
+    if verification is None or run.cancelled():
+        # confirmed while verifying (it may have stopped pg_restore): a cancel, never a
+        # "damaged dump", and never a backup finished after the operator said stop
         _remove(partial)
         _remove(mpath)
-        if isinstance(exc, Cancelled):
-            j.append("backup_cancelled", file=str(final), removed=[str(partial), str(mpath)])
-            raise Cancelled("backup cancelled by the operator; the partial file was removed") \
-                from None
-        if isinstance(exc, KeyboardInterrupt):
-            j.append("backup_cancelled", file=str(final), reason="interrupted (Ctrl-C)",
-                     removed=[str(partial), str(mpath)])
-            raise
-        msg = exc.message if isinstance(exc, NchatError) else f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            exc = OperationFailed(f"disk full at {target.backup_dir} while writing the dump",
-                                  "free space at the backup directory")
-            msg = exc.message
-        elif isinstance(exc, psycopg.Error):
-            why = (exc.diag.message_primary if exc.diag else None) or str(exc).strip()
-            exc = _failed("snapshot", f"the snapshot connection failed: {why}",
-                          "the counts must be taken as a role that can read every table "
-                          "(the owner or a superuser)" if isinstance(
-                              exc, psycopg.errors.InsufficientPrivilege) else None)
-            msg = exc.message
-        elif isinstance(exc, OSError):
-            exc = _failed("io", f"cannot write the backup: {exc}")
-            msg = exc.message
-        j.append("backup_failed", file=str(final), reason=msg,
-                 kind=getattr(exc, "kind", "error"), removed=[str(partial), str(mpath)])
-        raise exc from None
-    verification: Verification | None = None
-    if verify:
-        tracker.set_phase("verify", "checksum, full read, table of contents")
-        try:
-            verification = _verify(partial, manifest, target=target, test_restore=test_restore,
-                                   on_progress=on_progress, cancel_event=cancel_event,
-                                   journal=j)
-        except Cancelled:
-            if cancel_event is None or not cancel_event.is_set():
-                raise
-        if verification is None or (cancel_event is not None and cancel_event.is_set()):
-            # confirmed while verifying (it may have stopped pg_restore): a cancel, never a
-            # "damaged dump", and never a backup finished after the operator said stop
-            _remove(partial)
-            _remove(mpath)
-            j.append("backup_cancelled", file=str(final), removed=[str(partial), str(mpath)],
-                     stage="verification")
-            raise Cancelled("backup cancelled by the operator during its verification; the "
-                            "partial file was removed")
-        manifest["verification"] = verification.as_dict()
-        if not verification.ok:
-            manifest["state"] = "failed"
-            write_manifest(mpath, manifest)
-            j.append("backup_failed", file=str(partial), reason=verification.failure,
-                     kind="verification")
-            raise OperationFailed(f"the new dump failed verification: {verification.failure}",
-                                  f"kept as {partial} for inspection; back up again")
+        j.append("backup_cancelled", file=str(final), removed=[str(partial), str(mpath)],
+                 stage="verification")
+        raise Cancelled("backup cancelled by the operator during its verification; the "
+                        "partial file was removed")
+    manifest["verification"] = verification.as_dict()
+    if not verification.ok:
+        manifest["state"] = "failed"
+        write_manifest(mpath, manifest)
+        j.append("backup_failed", file=str(partial), reason=verification.failure,
+                 kind="verification")
+        raise OperationFailed(f"the new dump failed verification: {verification.failure}",
+                              f"kept as {partial} for inspection; back up again")
+    return verification
+
+
+def _publish(target: Target, j: Journal, final: Path, partial: Path, mpath: Path,
+             manifest: dict[str, Any], verify: bool) -> None:
+    """The rename to the final name, then the manifest's final state."""
     failpoint("backup.before_rename")
     os.replace(partial, final)
     _fsync_path(target.backup_dir)
@@ -834,16 +936,6 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
             f"could not record that ({why}): it is listed as unverified",
             f"free space at {target.backup_dir}, then: nchat-tui verify-backup {final}"
         ) from None
-    duration = time.monotonic() - t0
-    j.append("backup_finished", file=str(final), size=manifest["size"],
-             sha256=manifest["sha256"], state=manifest["state"], duration_s=round(duration, 3),
-             tables=len(manifest["snapshot"]["row_counts"]),
-             rows=manifest["snapshot"]["total_rows"])
-    tracker.phase = "done"
-    tracker.emit("finished", f"{manifest['state']} backup {final.name}")
-    return BackupResult(final, mpath, manifest["state"], fmt, manifest["size"],
-                        manifest["sha256"], duration, manifest, verification, leftovers,
-                        warnings)
 
 
 def _failed(kind: str, msg: str, hint: str | None = None) -> OperationFailed:

@@ -507,31 +507,17 @@ def restore_swap(target: Target, backup: str | Path, *,
     ``confirm_name`` receives the database name and the sessions connected to it and must
     return the name typed by the operator (or is that string already, for ``--yes``).
     """
-    from nchat_tui.backup.engine import manifest_path_for, read_manifest, restore_into
+    from nchat_tui.backup.engine import restore_into
 
     say: ProgressFn = progress or (lambda _t, _f: None)
     j = _journal(target, journal)
     db = target.database
     path = Path(backup).expanduser().absolute()
-    manifest = read_manifest(manifest_path_for(path))
-    if manifest is None or not manifest.get("snapshot"):
-        raise Refused(f"{path.name} has no manifest with a snapshot beside it: the restored copy "
-                      "could not be verified", "use a backup taken by nchat-tui backup")
-    if manifest.get("state") != "verified":
-        raise Refused(f"{path.name} is {manifest.get('state')!r}, not a verified backup")
-    mdb = (manifest["snapshot"].get("database") or {}).get("database") or manifest.get("database")
-    if mdb and mdb != db:
-        raise Refused(f"{path.name} is a backup of database {mdb!r}, not of {db!r}")
+    manifest = _swap_manifest(path, db)
     ts = _stamp()
     restore_name = derived_name(db, f"_restore_{ts}")
     old_name = derived_name(db, f"_before_rollback_{ts}")
-    with admin_connect(target) as admin:
-        info = _exists(admin, db)
-        if info is None:
-            raise BadInput(f"database {db!r} does not exist")
-        for n in (restore_name, old_name):
-            if _exists(admin, n):
-                raise Refused(f"database {n!r} already exists")
+    _check_swap_names(target, db, restore_name, old_name)
     j.append("rollback_restore_started", backup=str(path), database=db,
              restore_into=restore_name, keep_as=old_name)
     say(f"restoring {path.name} into {restore_name}", 0.0)
@@ -564,20 +550,7 @@ def restore_swap(target: Target, backup: str | Path, *,
 
     try:
         say("comparing the restored schema with the manifest's inventory", 0.82)
-        cmp = _compare_restored_copy(target, restore_name, manifest, j)
-        warnings += cmp.warnings
-        if cancel is not None and cancel.is_set():
-            raise OperationFailed("cancelled by the operator before the swap")
-        with admin_connect(target) as admin:
-            sessions = connections_to(admin, db)
-        typed = confirm_name if isinstance(confirm_name, str) else (
-            confirm_name(db, sessions) if confirm_name else "")
-        if typed != db:
-            j.append("rollback_decision", choice="restore", answer="declined",
-                     reason="the typed name did not match", database=db)
-            raise Refused(f"not confirmed: the database name was not typed ({db!r})")
-        j.append("rollback_decision", choice="restore", answer="confirmed", database=db,
-                 sessions=len(sessions))
+        warnings += _confirm_swap(target, db, restore_name, manifest, confirm_name, cancel, j)
     except BaseException as exc:
         if not (keep_restored_on_refusal and isinstance(exc, Refused)):
             drop_restored("aborted before the swap")
@@ -600,49 +573,11 @@ def restore_swap(target: Target, backup: str | Path, *,
         marker = write_intent(target, "swap", intent, j)
         failpoint("swap.after_intent")
         try:
-            _allow(admin, db, False)
-            failpoint("swap.after_disallow")
-            j.append("rollback_swap_started", database=db, connections_refused=True)
-            listed = connections_to(admin, db)
-            j.append("rollback_connections", database=db, sessions=listed)
-            ended = _terminate_all(admin, db, terminate_wait_s, cancel)
-            j.append("rollback_connections_terminated", database=db,
-                     pids=[c["pid"] for c in ended])
-            failpoint("swap.after_terminate")
-            # Nobody may sit in the restored copy either, or its rename would fail.
-            _allow(admin, restore_name, False)
-            _terminate_all(admin, restore_name, terminate_wait_s, cancel)
-            with admin.transaction():
-                rename = sql_template("rollback/rename_database.sql")
-                admin.execute(rename.format(old=sql.Identifier(db), new=sql.Identifier(old_name)))
-                failpoint("swap.between_renames")
-                admin.execute(rename.format(old=sql.Identifier(restore_name),
-                                            new=sql.Identifier(db)))
-                new_info = _exists(admin, db) or {}
-                if orig.get("owner") and new_info.get("owner") != orig["owner"]:
-                    admin.execute(sql_template("rollback/set_owner.sql").format(
-                        name=sql.Identifier(db), owner=sql.Identifier(orig["owner"])))
-                # The copy was marked as ours while it was a scratch database: production is not.
-                admin.execute(sql_template("backup/comment_scratch_database.sql").format(
-                    name=sql.Identifier(db), comment=sql.Literal(None)))
-                _allow(admin, db, True)
-                _allow(admin, old_name, True)
-                failpoint("swap.before_commit")
-            failpoint("swap.after_commit")
+            ended = _swap_names(admin, db, old_name, restore_name, orig, terminate_wait_s,
+                                cancel, j)
         except BaseException as exc:
             # The renames were one transaction: rolled back as a whole. Reopen production.
-            try:
-                with admin_connect(target, "nchat-tui rollback undo") as undo:
-                    if _exists(undo, db) is not None:
-                        _allow(undo, db, bool(orig.get("allow_connections", True)))
-                    if _exists(undo, restore_name) is not None:
-                        _allow(undo, restore_name, True)
-            except (psycopg.Error, NchatError) as undo_exc:
-                with contextlib.suppress(NchatError):
-                    j.append("rollback_swap_undo_failed", database=db, reason=str(undo_exc))
-                raise OperationFailed(
-                    f"the swap failed and {db} could not be reopened: {undo_exc}",
-                    f"the next nchat-tui command retries; or run: {_undo_sql(db)}") from exc
+            _reopen_after_failed_swap(target, db, restore_name, orig, j, exc)
             # Production is open again whatever else fails now (a full journal disk: the
             # marker then stays, and the next start records the outcome).
             with contextlib.suppress(NchatError):
@@ -651,14 +586,7 @@ def restore_swap(target: Target, backup: str | Path, *,
                 clear_intent(marker)
                 drop_restored("swap undone")
             raise
-        if orig.get("settings"):
-            warnings.append(f"{old_name} had per-database settings {orig['settings']}: a "
-                            f"restore does not carry them; re-apply them to {db}")
-        if orig.get("acl"):
-            warnings.append(f"{old_name} had database privileges {orig['acl']}: re-grant them "
-                            f"on {db} if needed")
-        if orig.get("connection_limit", -1) != -1:
-            warnings.append(f"{old_name} had CONNECTION LIMIT {orig['connection_limit']}")
+        warnings += _not_carried_over(orig, old_name, db)
     swap_s = time.monotonic() - t1
     res = SwapResult(db, old_name, str(path), ended, round(restore_s, 3), round(swap_s, 3),
                      warnings)
@@ -666,6 +594,122 @@ def restore_swap(target: Target, backup: str | Path, *,
     clear_intent(marker)
     say(f"done: {db} is the restored copy; the old database is kept as {old_name}", 1.0)
     return res
+
+
+def _swap_manifest(path: Path, db: str) -> dict[str, Any]:
+    """The manifest of a verified backup of ``db`` (``Refused`` otherwise)."""
+    from nchat_tui.backup.engine import manifest_path_for, read_manifest
+
+    manifest = read_manifest(manifest_path_for(path))
+    if manifest is None or not manifest.get("snapshot"):
+        raise Refused(f"{path.name} has no manifest with a snapshot beside it: the restored copy "
+                      "could not be verified", "use a backup taken by nchat-tui backup")
+    if manifest.get("state") != "verified":
+        raise Refused(f"{path.name} is {manifest.get('state')!r}, not a verified backup")
+    mdb = (manifest["snapshot"].get("database") or {}).get("database") or manifest.get("database")
+    if mdb and mdb != db:
+        raise Refused(f"{path.name} is a backup of database {mdb!r}, not of {db!r}")
+    return manifest
+
+
+def _check_swap_names(target: Target, db: str, restore_name: str, old_name: str) -> None:
+    with admin_connect(target) as admin:
+        info = _exists(admin, db)
+        if info is None:
+            raise BadInput(f"database {db!r} does not exist")
+        for n in (restore_name, old_name):
+            if _exists(admin, n):
+                raise Refused(f"database {n!r} already exists")
+
+
+def _confirm_swap(target: Target, db: str, restore_name: str, manifest: dict[str, Any],
+                  confirm_name: ConfirmName | str | None, cancel: threading.Event | None,
+                  j: Any) -> list[str]:
+    """The restored copy compared by meaning, then the operator's typed name; returns the
+    comparison's warnings."""
+    cmp = _compare_restored_copy(target, restore_name, manifest, j)
+    warnings: list[str] = list(cmp.warnings)
+    if cancel is not None and cancel.is_set():
+        raise OperationFailed("cancelled by the operator before the swap")
+    with admin_connect(target) as admin:
+        sessions = connections_to(admin, db)
+    typed = confirm_name if isinstance(confirm_name, str) else (
+        confirm_name(db, sessions) if confirm_name else "")
+    if typed != db:
+        j.append("rollback_decision", choice="restore", answer="declined",
+                 reason="the typed name did not match", database=db)
+        raise Refused(f"not confirmed: the database name was not typed ({db!r})")
+    j.append("rollback_decision", choice="restore", answer="confirmed", database=db,
+             sessions=len(sessions))
+    return warnings
+
+
+def _swap_names(admin: psycopg.Connection[Any], db: str, old_name: str, restore_name: str,
+                orig: dict[str, Any], terminate_wait_s: float, cancel: threading.Event | None,
+                j: Any) -> list[dict[str, Any]]:
+    """Refuse and end the sessions, then both renames in one transaction. Returns the
+    sessions ended on production."""
+    _allow(admin, db, False)
+    failpoint("swap.after_disallow")
+    j.append("rollback_swap_started", database=db, connections_refused=True)
+    listed = connections_to(admin, db)
+    j.append("rollback_connections", database=db, sessions=listed)
+    ended = _terminate_all(admin, db, terminate_wait_s, cancel)
+    j.append("rollback_connections_terminated", database=db,
+             pids=[c["pid"] for c in ended])
+    failpoint("swap.after_terminate")
+    # Nobody may sit in the restored copy either, or its rename would fail.
+    _allow(admin, restore_name, False)
+    _terminate_all(admin, restore_name, terminate_wait_s, cancel)
+    with admin.transaction():
+        rename = sql_template("rollback/rename_database.sql")
+        admin.execute(rename.format(old=sql.Identifier(db), new=sql.Identifier(old_name)))
+        failpoint("swap.between_renames")
+        admin.execute(rename.format(old=sql.Identifier(restore_name),
+                                    new=sql.Identifier(db)))
+        new_info = _exists(admin, db) or {}
+        if orig.get("owner") and new_info.get("owner") != orig["owner"]:
+            admin.execute(sql_template("rollback/set_owner.sql").format(
+                name=sql.Identifier(db), owner=sql.Identifier(orig["owner"])))
+        # The copy was marked as ours while it was a scratch database: production is not.
+        admin.execute(sql_template("backup/comment_scratch_database.sql").format(
+            name=sql.Identifier(db), comment=sql.Literal(None)))
+        _allow(admin, db, True)
+        _allow(admin, old_name, True)
+        failpoint("swap.before_commit")
+    failpoint("swap.after_commit")
+    return ended
+
+
+def _reopen_after_failed_swap(target: Target, db: str, restore_name: str,
+                              orig: dict[str, Any], j: Any, exc: BaseException) -> None:
+    """Production (and the copy) accept connections again; ``OperationFailed`` if not."""
+    try:
+        with admin_connect(target, "nchat-tui rollback undo") as undo:
+            if _exists(undo, db) is not None:
+                _allow(undo, db, bool(orig.get("allow_connections", True)))
+            if _exists(undo, restore_name) is not None:
+                _allow(undo, restore_name, True)
+    except (psycopg.Error, NchatError) as undo_exc:
+        with contextlib.suppress(NchatError):
+            j.append("rollback_swap_undo_failed", database=db, reason=str(undo_exc))
+        raise OperationFailed(
+            f"the swap failed and {db} could not be reopened: {undo_exc}",
+            f"the next nchat-tui command retries; or run: {_undo_sql(db)}") from exc
+
+
+def _not_carried_over(orig: dict[str, Any], old_name: str, db: str) -> list[str]:
+    """What a restore does not carry from the old database to the new one."""
+    warnings: list[str] = []
+    if orig.get("settings"):
+        warnings.append(f"{old_name} had per-database settings {orig['settings']}: a "
+                        f"restore does not carry them; re-apply them to {db}")
+    if orig.get("acl"):
+        warnings.append(f"{old_name} had database privileges {orig['acl']}: re-grant them "
+                        f"on {db} if needed")
+    if orig.get("connection_limit", -1) != -1:
+        warnings.append(f"{old_name} had CONNECTION LIMIT {orig['connection_limit']}")
+    return warnings
 
 
 def _undo_sql(db: str) -> str:
