@@ -107,8 +107,8 @@ def _function_imports(path: Path) -> list[tuple[int, str]]:
             inner = in_function or isinstance(
                 child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
             if in_function and isinstance(child, ast.Import | ast.ImportFrom):
-                end = child.end_lineno or child.lineno
-                found.append((end, lines[end - 1]))
+                # the reason sits where ruff reads the noqa: the statement's first line
+                found.append((child.lineno, lines[child.lineno - 1]))
             visit(child, inner)
 
     visit(ast.parse(text), False)

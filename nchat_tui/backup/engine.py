@@ -50,11 +50,12 @@ from psycopg.rows import dict_row
 
 from nchat_tui import __version__
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused, ToolMissing
+from nchat_tui.pg.inventory_compare import compare_restored
 from nchat_tui.pg.objkeys import split2, split_key
 from nchat_tui.pg.objkeys import upgrade_snapshot_keys as snapshot_keys
 from nchat_tui.pg.queries import sql_template, sql_text
 from nchat_tui.pg.scrub import scrub_rows
-from nchat_tui.pg.snapshot import exported_snapshot, qualified
+from nchat_tui.pg.snapshot import database_identity, exported_snapshot, qualified
 from nchat_tui.pg.target import Target
 from nchat_tui.pg.tools import (
     Cancelled,
@@ -68,8 +69,8 @@ from nchat_tui.pg.tools import (
 from nchat_tui.pg.tools import journal_command as _journal_command
 from nchat_tui.state.failpoints import failpoint
 from nchat_tui.state.journal import Journal
-from nchat_tui.state.safeio import contained, write_file_atomic
-from nchat_tui.upgrade.recovery import pid_alive, proc_start
+from nchat_tui.state.safeio import contained, os_error_line, private_dir, write_file_atomic
+from nchat_tui.upgrade.recovery import clear_intent, pid_alive, proc_start, write_intent
 
 MANIFEST_SUFFIX = ".manifest.json"
 PARTIAL_SUFFIX = ".partial"
@@ -598,8 +599,6 @@ def _names(target: Target, fmt: str) -> tuple[Path, Path, Path]:
 
 
 def ensure_backup_dir(d: Path) -> list[str]:
-    from nchat_tui.state.safeio import os_error_line, private_dir
-
     warnings: list[str] = []
     if d.exists() and not d.is_dir():
         raise BadInput(f"the backup directory {d} is not a directory (a file is in the way)",
@@ -1203,8 +1202,6 @@ def _test_restore_schema(target: Target, scratch: str, manifest: dict[str, Any],
                          v: Verification, info: dict[str, Any]) -> None:
     """The scratch copy's schema against the manifest's inventory, by meaning: the same
     comparison the restore rollback makes before it swaps (``inventory_compare``)."""
-    from nchat_tui.pg.inventory_compare import compare_restored
-
     snap = snapshot_keys(manifest["snapshot"])
     if "inventory" not in snap:
         v.add("restore_schema", True, "the manifest records no schema inventory: not compared")
@@ -1287,8 +1284,6 @@ def _create_marked(target: Target, name: str, manifest: dict[str, Any] | None, p
     """CREATE DATABASE, then mark it as ours. A kill between the two would leave a database
     nobody knows about, so the intent is written first (``recovery.py``): the next start marks
     a database so left, and it is listed with the leftovers."""
-    from nchat_tui.upgrade.recovery import clear_intent, write_intent
-
     marker = write_intent(target, "restore", {"database": name, "purpose": purpose}, journal)
     try:
         _create_database(target, name, manifest)
@@ -1309,8 +1304,6 @@ def recover_restore(target: Target, marker: Path, intent: dict[str, Any],
                     journal: Journal | None) -> list[str]:
     """A run killed between CREATE DATABASE and its mark: mark the database now (with the dead
     run's pid), so it is listed with the leftovers and offered for dropping."""
-    from nchat_tui.upgrade.recovery import clear_intent, pid_alive
-
     name = intent.get("database")
     if not isinstance(name, str):
         os.replace(marker, marker.with_suffix(".bad"))
@@ -1666,8 +1659,6 @@ def latest_verified_backup(target: Target, conn: psycopg.Connection[Any] | None 
     rows, for the migration gate. "This database": same name, and the same cluster (system
     identifier) when both sides could read it, else the same masked target. With ``recheck``
     the file's sha256 is recomputed (a file altered since is not returned)."""
-    from nchat_tui.pg.snapshot import database_identity
-
     own = conn is None
     c = conn or target.connect("nchat-tui backup gate")
     try:

@@ -31,8 +31,23 @@ from typing import Any
 
 import psycopg
 
+from nchat_tui.backup.engine import list_backups, manifest_path_for, read_manifest
 from nchat_tui.errors import BadInput
+from nchat_tui.migrate.ddl_effects import analyse_files
+from nchat_tui.migrate.discovery import discover
+from nchat_tui.migrate.ledger import detect_ledger
+from nchat_tui.pg.snapshot import database_identity, schema_inventory
 from nchat_tui.pg.target import Target
+from nchat_tui.state.journal import Journal
+from nchat_tui.verify.engine import (
+    applied_before,
+    classify_diff,
+    diff_inventory,
+    diff_is_empty,
+    expected_problems,
+    load_before,
+    snapshot_of,
+)
 
 
 @dataclass
@@ -59,8 +74,6 @@ class UpRun:
 def up_runs(target: Target) -> tuple[list[UpRun], int]:
     """Every up run in this target's session journals, oldest first, and how many sessions
     were read."""
-    from nchat_tui.state.journal import Journal
-
     masked = target.masked()
     runs: list[UpRun] = []
     sessions = 0
@@ -132,17 +145,12 @@ class DownPlan:
 
 
 def _snapshot_applied(files: list[Any], snap: dict[str, Any]) -> set[str]:
-    from nchat_tui.verify.engine import applied_before
-
     return applied_before(files, (snap.get("inventory") or {}).get("ledgers") or {})
 
 
 def _manifest_snapshot(target: Target, name: str) -> tuple[dict[str, Any] | None, str]:
     """The snapshot in the manifest of backup ``name`` (a bare file name: only inside the
     backup directory)."""
-    from nchat_tui.backup.engine import manifest_path_for, read_manifest
-    from nchat_tui.verify.engine import snapshot_of
-
     p = target.backup_dir / Path(name).name
     mpath = manifest_path_for(p)
     m = read_manifest(mpath)
@@ -157,10 +165,6 @@ def _manifest_snapshot(target: Target, name: str) -> tuple[dict[str, Any] | None
 def _backup_snapshots(target: Target, conn: psycopg.Connection[Any]
                       ) -> list[tuple[dict[str, Any], str]]:
     """Snapshots of verified backups of this database, newest first."""
-    from nchat_tui.backup.engine import list_backups
-    from nchat_tui.pg.snapshot import database_identity
-    from nchat_tui.verify.engine import snapshot_of
-
     ident = database_identity(conn)
     out = []
     for b in list_backups(target.backup_dir):
@@ -193,10 +197,6 @@ def plan_down(target: Target, conn: psycopg.Connection[Any], to_version: str | N
 
     Raises ``BadInput`` when there is no migrations directory, ``--to`` names no file, or no
     before-snapshot predates the files it would revert."""
-    from nchat_tui.migrate.discovery import discover
-    from nchat_tui.migrate.ledger import detect_ledger
-    from nchat_tui.verify.engine import load_before
-
     if target.migrations_dir is None or not Path(target.migrations_dir).is_dir():
         raise BadInput("no migrations directory: give --migrations DIR or --backend-dir DIR")
     mdir = Path(target.migrations_dir)
@@ -335,12 +335,6 @@ def check_after_down(plan: DownPlan, conn: psycopg.Connection[Any]
 
     Expected: the plan's snapshot, plus what the files that stay applied but are not in it
     create (``plan.extra``). Differences are shaped like ``diff_inventory``'s."""
-    from nchat_tui.migrate.ddl_effects import analyse_files
-    from nchat_tui.migrate.discovery import discover
-    from nchat_tui.migrate.ledger import detect_ledger
-    from nchat_tui.pg.snapshot import schema_inventory
-    from nchat_tui.verify.engine import classify_diff, diff_inventory, diff_is_empty, expected_problems
-
     assert plan.before is not None and plan.migrations_dir is not None
     live = schema_inventory(conn)
     d = diff_inventory(plan.before["inventory"], live)

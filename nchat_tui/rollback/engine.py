@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import threading
 import time
@@ -35,18 +36,42 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pglast
 import psycopg
+from pglast import ast
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from nchat_tui.backup.engine import manifest_path_for, read_manifest, restore_into
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
+from nchat_tui.migrate.ddl_effects import analyse_files
+from nchat_tui.migrate.discovery import discover
+from nchat_tui.migrate.plan import analyse_sql
+from nchat_tui.migrate.runner import Runner, RunOptions
 from nchat_tui.pg.guard import guarded
+from nchat_tui.pg.inventory_compare import compare_restored
 from nchat_tui.pg.objkeys import key as okey
-from nchat_tui.pg.objkeys import split2, split_key
+from nchat_tui.pg.objkeys import split2, split_key, upgrade_snapshot_keys
 from nchat_tui.pg.queries import sql_template, sql_text
+from nchat_tui.pg.snapshot import (
+    data_tables,
+    describe_writes,
+    read_table_stats,
+    schema_inventory,
+    writes_between,
+)
 from nchat_tui.pg.target import Target
+from nchat_tui.rollback.downplan import check_after_down, plan_down
 from nchat_tui.state.failpoints import failpoint
-from nchat_tui.upgrade.recovery import clear_intent, pid_alive, quote_ident, write_intent
+from nchat_tui.state.journal import Journal
+from nchat_tui.upgrade.recovery import clear_intent, intent_journal, pid_alive, quote_ident, write_intent
+from nchat_tui.verify.engine import (
+    LEDGER_TABLES,
+    diff_inventory,
+    diff_is_empty,
+    load_before,
+    stats_baseline_path,
+)
 
 MAX_NAME = 63
 SWAP_APP_NAME = "nchat-tui rollback swap"
@@ -89,7 +114,6 @@ def admin_connect(target: Target, purpose: str = "nchat-tui rollback") -> psycop
 def _journal(target: Target, journal: Any) -> Any:
     if journal is not None:
         return journal
-    from nchat_tui.state.journal import Journal
 
     return Journal.for_target(target.state_dir, target.masked())
 
@@ -159,8 +183,6 @@ def _constant_default(expr: str | None) -> str | None:
     is counted as written: the facts then overstate the loss, never understate it."""
     if not expr:
         return None
-    import pglast
-    from pglast import ast
 
     try:
         stmts = pglast.parse_sql(f"SELECT {expr}")
@@ -187,9 +209,6 @@ def _constant_default(expr: str | None) -> str | None:
 
 def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
                 columns: dict[str, Any]) -> DownFacts:
-    from nchat_tui.migrate.ddl_effects import analyse_files
-    from nchat_tui.migrate.plan import analyse_sql
-
     facts = DownFacts(available=bool(files))
     tcount = sql_template("snapshot/count_rows.sql")
     ccount = sql_template("rollback/count_not_null.sql")
@@ -260,8 +279,6 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
 def _dump_of_manifest(manifest_path: str) -> str | None:
     """The dump a backup manifest describes (its ``file``), looked up beside the manifest only:
     restoring the manifest itself is what pg_restore refused."""
-    from nchat_tui.backup.engine import read_manifest
-
     m = read_manifest(Path(manifest_path)) or {}
     name = Path(str(m.get("file") or "")).name
     dump = Path(manifest_path).parent / name
@@ -270,9 +287,6 @@ def _dump_of_manifest(manifest_path: str) -> str | None:
 
 def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[str, Any],
                    source: str) -> RestoreFacts:
-    from nchat_tui.pg.snapshot import describe_writes, read_table_stats, writes_between
-    from nchat_tui.verify.engine import stats_baseline_path
-
     rf = RestoreFacts(available=True, manifest=source, taken_at=before.get("taken_at"))
     if source.endswith(".json"):
         rf.backup = _dump_of_manifest(source)
@@ -280,13 +294,11 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
         taken = dt.datetime.fromisoformat(rf.taken_at)
         rf.age_s = round((dt.datetime.now(dt.UTC) - taken).total_seconds(), 1)
     tcount = sql_template("snapshot/count_rows.sql")
-    from nchat_tui.pg.snapshot import data_tables, schema_inventory
 
     inv = schema_inventory(conn)
     snap_counts: dict[str, int] = before.get("row_counts") or {}
     total = 0
     conn.execute("SET statement_timeout = '120s'")
-    from nchat_tui.verify.engine import LEDGER_TABLES
 
     for schema, name in data_tables(inv):
         key = okey(schema, name)
@@ -317,8 +329,6 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
     p = stats_baseline_path(target)
     baseline: dict[str, Any] | None = None
     if p.is_file():
-        import json
-
         try:
             baseline = json.loads(p.read_text())
         except ValueError:
@@ -333,9 +343,6 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
 def rollback_options(target: Target, against: dict[str, Any] | Path | str | None = None,
                      ) -> RollbackFacts:
     """Gather the facts for each way back (reads only)."""
-    from nchat_tui.pg.snapshot import schema_inventory
-    from nchat_tui.verify.engine import diff_inventory, diff_is_empty, load_before
-
     with guarded(target, "nchat-tui rollback facts", "the rollback facts",
                  statement_timeout=FACTS_STATEMENT_TIMEOUT_S) as conn:
         # The way back is to the state before the files to revert were applied: the
@@ -374,8 +381,6 @@ def rollback_options(target: Target, against: dict[str, Any] | Path | str | None
 
 def down_facts(target: Target, against: dict[str, Any] | Path | str | None = None) -> DownFacts:
     """Only the down path's facts (what each down file destroys now): reads only."""
-    from nchat_tui.pg.snapshot import schema_inventory
-
     with guarded(target, "nchat-tui rollback facts", "the down files' facts",
                  statement_timeout=FACTS_STATEMENT_TIMEOUT_S) as conn:
         plan, why_not = _down_plan(target, conn, None, against)
@@ -391,8 +396,6 @@ def down_facts(target: Target, against: dict[str, Any] | Path | str | None = Non
 def _down_plan(target: Target, conn: psycopg.Connection[Any], to_version: str | None,
                against: dict[str, Any] | Path | str | None) -> tuple[Any, str]:
     """``downplan.plan_down``, or (None, why) when it cannot be made."""
-    from nchat_tui.rollback.downplan import plan_down
-
     try:
         return plan_down(target, conn, to_version, against), ""
     except BadInput as exc:
@@ -403,7 +406,6 @@ def _plan_files(plan: Any) -> list[Any]:
     """The MigrationFile objects a down plan reverts, in run order."""
     if plan is None or not plan.revert or plan.migrations_dir is None:
         return []
-    from nchat_tui.migrate.discovery import discover
 
     by_name = {f.name: f for f in discover(plan.migrations_dir).files}
     return [by_name[n] for n in plan.revert if n in by_name]
@@ -477,9 +479,6 @@ def _compare_restored_copy(target: Target, name: str, manifest: dict[str, Any],
                            journal: Any) -> Any:
     """The restored copy ``name`` against the manifest's inventory, by meaning
     (``inventory_compare``); ``OperationFailed`` naming what really differs."""
-    from nchat_tui.pg.inventory_compare import compare_restored
-    from nchat_tui.pg.objkeys import upgrade_snapshot_keys
-
     expected = upgrade_snapshot_keys(manifest["snapshot"])["inventory"]
     with target.connect("nchat-tui rollback verify", dbname=name) as rc:
         cmp = compare_restored(rc, expected)
@@ -507,8 +506,6 @@ def restore_swap(target: Target, backup: str | Path, *,
     ``confirm_name`` receives the database name and the sessions connected to it and must
     return the name typed by the operator (or is that string already, for ``--yes``).
     """
-    from nchat_tui.backup.engine import restore_into
-
     say: ProgressFn = progress or (lambda _t, _f: None)
     j = _journal(target, journal)
     db = target.database
@@ -598,8 +595,6 @@ def restore_swap(target: Target, backup: str | Path, *,
 
 def _swap_manifest(path: Path, db: str) -> dict[str, Any]:
     """The manifest of a verified backup of ``db`` (``Refused`` otherwise)."""
-    from nchat_tui.backup.engine import manifest_path_for, read_manifest
-
     manifest = read_manifest(manifest_path_for(path))
     if manifest is None or not manifest.get("snapshot"):
         raise Refused(f"{path.name} has no manifest with a snapshot beside it: the restored copy "
@@ -738,7 +733,6 @@ def recover_swap(target: Target, marker: Path, intent: dict[str, Any], journal: 
         return [f"a restore swap of {db} ({who}) {where}: not touched; if it refuses "
                 f"connections for long, {_undo_sql(db)}"]
     journals = [journal]
-    from nchat_tui.upgrade.recovery import intent_journal
 
     own = intent_journal(intent, target.state_dir)
     if own is not None and (journal is None or own.path != journal.path):
@@ -903,9 +897,6 @@ def down_rollback(target: Target, to_version: str | None = None,
     compared with the before-snapshot of the earliest run that applied one of them plus what
     the files that stay applied create; ``against`` gives the snapshot explicitly. Nothing
     runs when nothing is applied after the target, and the result says what was read."""
-    from nchat_tui.migrate.runner import Runner, RunOptions
-    from nchat_tui.rollback.downplan import check_after_down, plan_down
-
     j = _journal(target, journal)
     with target.connect("nchat-tui rollback") as conn:
         plan = plan_down(target, conn, to_version, against)
