@@ -11,6 +11,7 @@ row and nothing flickers.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections import deque
@@ -20,8 +21,9 @@ from typing import Any, ClassVar
 import humanize
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.reactive import reactive
@@ -105,8 +107,6 @@ def fmt_count(n: Any) -> str:
 
 def fmt_age(then: Any, now: Any) -> str:
     """How long ago an ISO timestamp was, relative to the sample's own time."""
-    import datetime as dt
-
     if not then:
         return "never"
     try:
@@ -271,7 +271,6 @@ class LiveTable(DataTable[Any]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from textual.cache import LRUCache
 
         self._cell_render_cache = LRUCache(2000)
         self._row_render_cache = LRUCache(400)
@@ -1282,8 +1281,6 @@ class DashboardScreen(Screen[None]):
 
 def run_dashboard(sampler: Any, interval: float = 2.0) -> int:
     """``nchat-tui monitor --tui``: the dashboard alone, on ``sampler``; returns the exit code."""
-    from textual.app import App
-
     class MonitorApp(App[int]):
         TITLE = "nchat-tui monitor"
         dashboard_only = True
