@@ -83,7 +83,42 @@ def test_complexity_limit_and_import_reasons_hold():
 def test_the_complexity_limit_is_on():
     cfg = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
     assert {"C90", "PLC0415"} <= set(cfg["select"])
-    assert cfg["mccabe"]["max-complexity"] <= 20
+    assert cfg["mccabe"]["max-complexity"] <= 15
+
+
+# The debt of pyproject's per-file-ignores when the rules were switched on: it may only shrink.
+DEBT_CEILING = {
+    "nchat_tui/migrate/ddl_effects.py": {"C901", "PLC0415"},
+    "nchat_tui/migrate/discovery.py": {"PLC0415"},
+    "nchat_tui/migrate/ledger.py": {"C901"},
+    "nchat_tui/migrate/nself.py": {"C901"},
+    "nchat_tui/migrate/plan.py": {"C901", "PLC0415"},
+    "nchat_tui/migrate/plpgsql.py": {"C901"},
+    "nchat_tui/migrate/preflight.py": {"C901", "PLC0415"},
+    "nchat_tui/migrate/rehearse.py": {"C901", "PLC0415"},
+    "nchat_tui/migrate/runner.py": {"C901", "PLC0415"},
+    "nchat_tui/migrate/status.py": {"PLC0415"},
+    "nchat_tui/monitor/hoststats.py": {"PLC0415"},
+    "nchat_tui/monitor/querytext.py": {"C901", "PLC0415"},
+    "nchat_tui/monitor/sampler.py": {"PLC0415"},
+    "nchat_tui/monitor/troubleshoot.py": {"C901"},
+    "nchat_tui/upgrade/session.py": {"PLC0415"},
+    "nchat_tui/verify/engine.py": {"C901", "PLC0415"},
+    "nchat_tui/cli/monitor.py": {"C901"},
+    "nchat_tui/pg/scrub.py": {"C901"},
+    "nchat_tui/pg/sqltokens.py": {"C901"},
+    "tests/**": {"PLC0415"},
+    "bench/**": {"PLC0415"},
+}
+
+
+def test_the_debt_only_shrinks():
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())
+    pfi = cfg["tool"]["ruff"]["lint"]["per-file-ignores"]
+    grown = {pat: sorted(set(codes) - DEBT_CEILING.get(pat, set()))
+             for pat, codes in pfi.items()
+             if set(codes) & {"C901", "PLC0415"} and not set(codes) <= DEBT_CEILING.get(pat, set())}
+    assert not grown, f"new exemptions from the complexity or import-reason rules: {grown}"
 
 
 def _debt_files() -> list[str]:

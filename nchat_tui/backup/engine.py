@@ -1081,25 +1081,7 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
     tracker = ProgressTracker("verify", {}, on_progress)
     fmt = sniff_format(path)
     if manifest is not None:
-        if manifest.get("format") and manifest["format"] != fmt:
-            v.add("format", False, f"manifest says {manifest['format']}, file is {fmt}",
-                  "altered")
-        size = path_size(path)
-        want = manifest.get("size")
-        tracker.set_phase("checksum", f"sha256 of {_size(size)}")
-        if want is not None and size < want:
-            v.add("size", False, f"the file is truncated: {size} of {want} bytes", "truncated")
-        elif want is not None and size != want:
-            v.add("size", False, f"the file size changed: {size} bytes, manifest says {want}",
-                  "altered")
-        else:
-            v.add("size", True, f"{size} bytes")
-        digest = sha256_of(path)
-        if manifest.get("sha256") and digest != manifest["sha256"]:
-            v.add("sha256", False, "checksum mismatch: the file was altered or damaged after "
-                  "it was written", "altered")
-        else:
-            v.add("sha256", True, digest)
+        _check_file(v, path, fmt, manifest, tracker)
     else:
         v.add("manifest", True, "no manifest beside the file: checksum and counts cannot be "
               "compared (not written by nchat-tui?)")
@@ -1127,22 +1109,7 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
         kind, msg, _ = classify_tool_failure("pg_restore", list(tp.stderr_tail))
         v.add("toc", False, msg, kind)
     else:
-        entries = set(toc_table_data(tp.stdout_text))
-        if manifest is not None and manifest.get("snapshot"):
-            inv = snapshot_keys(manifest["snapshot"])["inventory"]["tables"]
-            expected = {k: toc_tag(*split2(k), t["owner"])
-                        for k, t in inv.items() if t["kind"] == "r"}
-            missing = sorted(k for k, e in expected.items() if e not in entries)
-            extra = sorted(entries - set(expected.values()))
-            if missing:
-                v.add("toc", False, f"{len(missing)} table(s) of the manifest have no data in "
-                      f"the dump: {', '.join(missing[:10])}", "incomplete")
-            else:
-                v.add("toc", True, f"{len(expected)} tables with data, as the manifest lists"
-                      + (f" (plus {len(extra)} not in it: {', '.join(extra[:5])})"
-                         if extra else ""))
-        else:
-            v.add("toc", True, f"{len(entries)} TABLE DATA entries")
+        _check_toc(v, tp.stdout_text, manifest)
     if test_restore:
         if target is None:
             raise BadInput("a test restore needs a target server (--dsn or the environment)")
@@ -1155,6 +1122,50 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
                                            on_progress=on_progress, cancel_event=cancel_event,
                                            journal=journal)
     return v
+
+
+def _check_file(v: Verification, path: Path, fmt: str, manifest: dict[str, Any],
+                tracker: ProgressTracker) -> None:
+    """Format, size and checksum against the manifest."""
+    if manifest.get("format") and manifest["format"] != fmt:
+        v.add("format", False, f"manifest says {manifest['format']}, file is {fmt}",
+              "altered")
+    size = path_size(path)
+    want = manifest.get("size")
+    tracker.set_phase("checksum", f"sha256 of {_size(size)}")
+    if want is not None and size < want:
+        v.add("size", False, f"the file is truncated: {size} of {want} bytes", "truncated")
+    elif want is not None and size != want:
+        v.add("size", False, f"the file size changed: {size} bytes, manifest says {want}",
+              "altered")
+    else:
+        v.add("size", True, f"{size} bytes")
+    digest = sha256_of(path)
+    if manifest.get("sha256") and digest != manifest["sha256"]:
+        v.add("sha256", False, "checksum mismatch: the file was altered or damaged after "
+              "it was written", "altered")
+    else:
+        v.add("sha256", True, digest)
+
+
+def _check_toc(v: Verification, toc: str, manifest: dict[str, Any] | None) -> None:
+    """The dump's TABLE DATA entries against the tables the manifest lists."""
+    entries = set(toc_table_data(toc))
+    if manifest is not None and manifest.get("snapshot"):
+        inv = snapshot_keys(manifest["snapshot"])["inventory"]["tables"]
+        expected = {k: toc_tag(*split2(k), t["owner"])
+                    for k, t in inv.items() if t["kind"] == "r"}
+        missing = sorted(k for k, e in expected.items() if e not in entries)
+        extra = sorted(entries - set(expected.values()))
+        if missing:
+            v.add("toc", False, f"{len(missing)} table(s) of the manifest have no data in "
+                  f"the dump: {', '.join(missing[:10])}", "incomplete")
+        else:
+            v.add("toc", True, f"{len(expected)} tables with data, as the manifest lists"
+                  + (f" (plus {len(extra)} not in it: {', '.join(extra[:5])})"
+                     if extra else ""))
+    else:
+        v.add("toc", True, f"{len(entries)} TABLE DATA entries")
 
 
 def _test_restore(target: Target, path: Path, manifest: dict[str, Any], v: Verification, *,
