@@ -4,8 +4,11 @@ verification, an optional test restore, and restore into a NEW database.
 Files in the backup directory (0700), all 0600:
 
 - ``<name>_YYYYMMDD_HHMMSS.dump``: the custom-format dump under its final name, exactly as the
-  nself Go CLI names its dumps (so ``nself db backup list`` sees it). ``<...>.dir`` for the
-  directory format (``--format directory``, the only parallel one).
+  nself Go CLI names its dumps (so ``nself db backup list`` sees it, and ``nself db restore``
+  reads it). ``<...>.dir`` for the directory format (``--format directory``, the only parallel
+  one; nself cannot restore it). How to dump (format, jobs, compression) is chosen by
+  ``backup.method`` and recorded in the manifest with its reason; a custom-format dump is written,
+  hashed and read back in one pass (``backup.stream``).
 - ``<name>_YYYYMMDD_HHMMSS.partial``: the dump while it is written and verified. It is renamed to
   the final name only after pg_dump exited 0 and the verification passed, so a ``kill -9`` at any
   moment leaves no file under the final name.
@@ -41,7 +44,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import humanize
 import psycopg
@@ -49,6 +52,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui import __version__
+from nchat_tui.backup.method import DumpMethod, choose_method
+from nchat_tui.backup.stream import StreamedDump, StreamResult
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused, ToolMissing
 from nchat_tui.pg.inventory_compare import compare_restored
 from nchat_tui.pg.objkeys import split2, split_key
@@ -580,6 +585,7 @@ class BackupResult:
                 "counted_as": self.manifest["snapshot"]["counted_as"]["role"],
                 "rls_could_hide_rows": self.manifest["snapshot"]["rls"]["rls_could_hide_rows"],
                 "verification": self.verification.as_dict() if self.verification else None,
+                "method": self.manifest.get("method"),
                 "leftovers": [lo.as_dict() for lo in self.leftovers],
                 "warnings": self.warnings}
 
@@ -619,41 +625,51 @@ def ensure_backup_dir(d: Path) -> list[str]:
     return warnings
 
 
-def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool = True, *,
-               test_restore: bool = False, on_progress: ProgressCallback | None = None,
+def run_backup(target: Target, fmt: str | None = None, jobs: int | None = None,
+               verify: bool = True, *, compress: str | None = None, test_restore: bool = False,
+               on_progress: ProgressCallback | None = None,
                cancel_event: threading.Event | None = None, journal: Journal | None = None,
                check_space: bool = True) -> BackupResult:
     """Back up the target: preflight, snapshot, pg_dump, manifest, verification, rename.
 
-    ``fmt`` is ``custom`` (one file, default) or ``directory`` (with ``jobs`` > 1 parallel).
+    ``fmt`` is ``custom`` (one file, the default: what nself restores) or ``directory``
+    (parallel, ``jobs`` workers); ``compress`` a pg_dump compression (``1``, ``zstd:1``, ...).
+    Left None, ``method.choose_method`` picks them for this client, server and database;
+    the method and its reason are announced (a ``method`` phase) and kept in the manifest.
+    A custom-format dump streams through ``stream.StreamedDump``: the sha256 is taken as
+    the bytes are written and the full read runs while pg_dump writes.
     Raises ``ToolMissing``/``BadInput`` (exit 2), ``Refused`` (3), ``OperationFailed`` (1,
     including a failed verification: the file then stays under its ``.partial`` name with a
     manifest saying ``failed``), ``Cancelled`` when ``cancel_event`` is set (child killed,
     partial file and manifest removed).
     """
     _check_backup_args(fmt, jobs)
+    the_fmt = fmt or "custom"
     j = _journal(target, journal)
     warnings = ensure_backup_dir(target.backup_dir)
     leftovers = _journal_leftovers(target, j)
     tracker = ProgressTracker("backup", {}, on_progress)
     tracker.set_phase("preflight", "checking pg_dump, free space and server activity")
     t_pre = time.monotonic()
-    pre = preflight(target, check_space=check_space, fmt=fmt)
+    pre = preflight(target, check_space=check_space, fmt=the_fmt)
     timings: dict[str, float] = {"preflight_s": time.monotonic() - t_pre}
     pre.raise_first()
     assert pre.pg_dump is not None
     warnings += pre.warnings
-    final, partial, mpath = _names(target, fmt)
-    t0 = time.monotonic()
-    manifest = _new_manifest(target, pre, fmt, jobs, final, partial)
+    run = _DumpRun(target, pre, fmt, jobs, compress, the_fmt, j, tracker, on_progress,
+                   cancel_event, timings)
+    run.method = run.method_for({})  # an impossible --compress fails here, before any file exists
+    final, partial, mpath = _names(target, the_fmt)
+    run.partial = partial
+    run.t0 = t0 = time.monotonic()
+    manifest = _new_manifest(run, final)
     write_manifest(mpath, manifest)
-    j.append("backup_started", file=str(final), temp_file=str(partial), format=fmt, jobs=jobs,
+    j.append("backup_started", file=str(final), temp_file=str(partial), format=the_fmt,
+             jobs=run.method.jobs, compression=run.method.compression.spec(),
              manifest=str(mpath), pg_dump=pre.pg_dump.describe())
     failpoint("backup.after_manifest")
-    run = _DumpRun(target, pre, fmt, jobs, partial, j, tracker, on_progress, cancel_event,
-                   timings, t0)
     try:
-        rc, snapshot = _dump(run)
+        rc, snapshot = _dump(run, manifest, verify)
         _check_dump_exit(run, rc)
         _record_dump(run, manifest, mpath, snapshot, warnings)
     except BaseException as exc:
@@ -668,7 +684,9 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
     tracker = run.tracker
     verification: Verification | None = None
     if verify:
-        tracker.set_phase("verify", "checksum, full read, table of contents")
+        tracker.set_phase("verify", "checksum, full read, table of contents"
+                          if run.streamed is None else
+                          "checksum and full read (done while dumping), table of contents")
         verification = _verify_new_backup(run, manifest, final, mpath, test_restore)
     _publish(target, j, final, partial, mpath, manifest, verify)
     duration = time.monotonic() - t0
@@ -678,17 +696,17 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
              rows=manifest["snapshot"]["total_rows"])
     tracker.phase = "done"
     tracker.emit("finished", f"{manifest['state']} backup {final.name}")
-    return BackupResult(final, mpath, manifest["state"], fmt, manifest["size"],
+    return BackupResult(final, mpath, manifest["state"], the_fmt, manifest["size"],
                         manifest["sha256"], duration, manifest, verification, leftovers,
                         warnings)
 
 
-def _check_backup_args(fmt: str, jobs: int) -> None:
-    if fmt not in FORMAT_SUFFIX:
+def _check_backup_args(fmt: str | None, jobs: int | None) -> None:
+    if fmt is not None and fmt not in FORMAT_SUFFIX:
         raise BadInput(f"unknown backup format {fmt!r}: use custom or directory")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise BadInput("--jobs must be at least 1")
-    if jobs > 1 and fmt != "directory":
+    if jobs is not None and jobs > 1 and fmt != "directory":
         raise BadInput("parallel dumps (--jobs > 1) need --format directory")
 
 
@@ -704,13 +722,55 @@ def _journal_leftovers(target: Target, j: Journal) -> list[Leftover]:
     return leftovers
 
 
-def _new_manifest(target: Target, pre: Preflight, fmt: str, jobs: int, final: Path,
-                  partial: Path) -> dict[str, Any]:
+@dataclass
+class _DumpRun:
+    """One backup's dump stage: its inputs, the method chosen, and what a failure must stop
+    (the progress ticker, pg_dump, the stream that writes and reads back its bytes)."""
+
+    target: Target
+    pre: Preflight
+    fmt: str | None
+    jobs: int | None
+    compress: str | None
+    the_fmt: str
+    journal: Journal
+    tracker: ProgressTracker
+    on_progress: ProgressCallback | None
+    cancel_event: threading.Event | None
+    timings: dict[str, float]
+    partial: Path = Path()
+    t0: float = 0.0
+    method: DumpMethod = field(init=False)
+    proc: ToolProcess | None = None
+    stream: StreamedDump | None = None
+    streamed: StreamResult | None = None
+
+    def method_for(self, table_bytes: dict[str, int]) -> DumpMethod:
+        assert self.pre.pg_dump is not None
+        return choose_method(pg_dump=self.pre.pg_dump, server_major=self.pre.server_major,
+                             table_bytes=table_bytes, fmt=self.fmt, jobs=self.jobs,
+                             compress=self.compress, docker=bool(self.target.docker))
+
+    def cancelled(self) -> bool:
+        return self.cancel_event is not None and self.cancel_event.is_set()
+
+    def abort(self) -> None:
+        self.tracker.stop_ticker()
+        if self.stream is not None:
+            self.stream.kill()
+        if self.proc is not None:
+            self.proc.kill()
+
+
+def _new_manifest(run: _DumpRun, final: Path) -> dict[str, Any]:
+    pre, method, target = run.pre, run.method, run.target
     assert pre.pg_dump is not None
     return {
         "manifest_version": MANIFEST_VERSION, "tool": f"nchat-tui {__version__}",
-        "state": "running", "file": final.name, "temp_file": partial.name, "format": fmt,
-        "jobs": jobs, "target": target.masked(), "database": pre.database,
+        "state": "running", "file": final.name, "temp_file": run.partial.name,
+        "format": run.the_fmt,
+        "jobs": method.jobs, "compression": method.compression.spec(), "method": None,
+        "target": target.masked(), "database": pre.database,
         "project_name": target.project_name, "docker": target.docker,
         "server_version": pre.server_version, "pg_dump_version": pre.pg_dump.version,
         "pg_dump": pre.pg_dump.describe(), "started_at": _now(), "finished_at": None,
@@ -720,59 +780,14 @@ def _new_manifest(target: Target, pre: Preflight, fmt: str, jobs: int, final: Pa
     }
 
 
-@dataclass
-class _DumpRun:
-    """One backup's dump stage: its inputs, and what a failure must stop (the progress ticker,
-    pg_dump, the file pg_dump writes through ``docker exec``)."""
-
-    target: Target
-    pre: Preflight
-    fmt: str
-    jobs: int
-    partial: Path
-    journal: Journal
-    tracker: ProgressTracker
-    on_progress: ProgressCallback | None
-    cancel_event: threading.Event | None
-    timings: dict[str, float]
-    t0: float
-    proc: ToolProcess | None = None
-    out_fh: IO[bytes] | None = None
-
-    def cancelled(self) -> bool:
-        return self.cancel_event is not None and self.cancel_event.is_set()
-
-    def close_output(self) -> None:
-        if self.out_fh is not None:
-            self.out_fh.close()
-            self.out_fh = None
-
-    def abort(self) -> None:
-        self.tracker.stop_ticker()
-        if self.proc is not None:
-            self.proc.kill()
-        if self.out_fh is not None:
-            self.out_fh.close()
-
-
-def _dump_args(run: _DumpRun, snapshot_id: str) -> list[str]:
-    args = ["--verbose", f"--snapshot={snapshot_id}", "--lock-wait-timeout=30000"]
-    if run.fmt == "custom":
-        args.insert(0, "-Fc")
-        if not run.target.docker:
-            args += ["-f", str(run.partial)]
-    else:
-        args = ["-Fd", "-j", str(run.jobs), *args, "-f", str(run.partial)]
-    return args
-
-
-def _dump(run: _DumpRun) -> tuple[int, dict[str, Any]]:
-    """pg_dump on an exported snapshot, with the counts and inventory taken in that snapshot
-    meanwhile. Returns pg_dump's exit code and the snapshot's facts."""
-    target, partial, timings = run.target, run.partial, run.timings
+def _dump(run: _DumpRun, manifest: dict[str, Any], verify: bool) -> tuple[int, dict[str, Any]]:
+    """pg_dump on an exported snapshot (streamed and read back for a custom-format dump), with
+    the counts and inventory taken in that snapshot meanwhile. Returns pg_dump's exit code and
+    the snapshot's facts."""
+    target, partial, timings, j = run.target, run.partial, run.timings, run.journal
     assert run.pre.pg_dump is not None
     # the partial file exists with 0600 before pg_dump opens it (pg_dump keeps the mode)
-    if run.fmt == "custom":
+    if run.the_fmt == "custom":
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
     else:
@@ -786,25 +801,41 @@ def _dump(run: _DumpRun) -> tuple[int, dict[str, Any]]:
         weights = {qualified(s, n): snap.table_bytes.get(qualified(s, n), 0)
                    for s, n in snap.tables()}
         table_bytes = sum(weights.values())
+        method = run.method = run.method_for(weights)
+        manifest.update({"jobs": method.jobs, "method": method.as_dict()})
         ratio = _previous_ratio(target.backup_dir, run.pre.database) or DEFAULT_RATIO
         run.tracker = tracker = ProgressTracker(
             "backup", weights, run.on_progress, bytes_estimate=int(table_bytes * ratio) or None,
-            parallel=run.fmt == "directory" and run.jobs > 1, size_of=lambda: path_size(partial))
-        argv, env = build_command(target, run.pre.pg_dump, _dump_args(run, snap.snapshot_id))
-        if target.docker:
-            run.out_fh = open(partial, "wb")  # noqa: SIM115 - closed in finally
-        _journal_command(run.journal, argv, "backup: pg_dump")
-        tracker.set_phase("dump", f"pg_dump -> {partial.name}")
+            parallel=method.format == "directory" and method.jobs > 1,
+            size_of=lambda: path_size(partial))
+        _announce_method(tracker, method)
+        args = [*method.pg_dump_args(), "--verbose", f"--snapshot={snap.snapshot_id}",
+                "--lock-wait-timeout=30000"]
+        if not method.streamed:
+            args += ["-f", str(partial)]  # directory format: pg_dump writes the files
+        argv, env = build_command(target, run.pre.pg_dump, args)
+        _journal_command(j, argv, "backup: pg_dump")
+        read = _stream_read_command(target, manifest) if verify and method.streamed else None
+        if read is not None:
+            _journal_command(j, read[0], "verify: full read while dumping")
+        tracker.set_phase("dump", f"pg_dump -> {partial.name}"
+                          + (", read back while it grows" if read else ""))
         t_dump = time.monotonic()
         timings["snapshot_s"] = t_dump - run.t0
-        dump_proc = run.proc = ToolProcess(
-            argv, env, on_line=tracker.on_line,
-            stdout=run.out_fh if run.out_fh else subprocess.DEVNULL).start()
+        if method.streamed:
+            run.stream = StreamedDump(argv, env, partial, on_line=tracker.on_line,
+                                      read_argv=read[0] if read else None,
+                                      read_env=read[1] if read else None).start()
+            run.proc = run.stream.dump
+        else:
+            run.proc = ToolProcess(argv, env, on_line=tracker.on_line,
+                                   stdout=subprocess.DEVNULL).start()
+        dump_proc = run.proc
         tracker.started(dump_proc)
         failpoint("backup.after_dump_started")
         tracker.start_ticker()
         # counts and inventory in the same snapshot, while pg_dump works on its own CPU
-        watcher = _cancel_watcher(run.cancel_event, sconn, dump_proc)
+        watcher = _cancel_watcher(run.cancel_event, sconn, run.stream or dump_proc)
         try:
             snapshot = snap.collect()
             timings["counts_and_inventory_s"] = time.monotonic() - t_dump
@@ -812,16 +843,29 @@ def _dump(run: _DumpRun) -> tuple[int, dict[str, Any]]:
             raise Cancelled("backup cancelled by the operator") from None
         finally:
             watcher.set()
-        rc = dump_proc.wait(run.cancel_event)
-        timings["pg_dump_s"] = time.monotonic() - t_dump
+        rc = _wait_dump(run, dump_proc, t_dump)
     return rc, snapshot
+
+
+def _wait_dump(run: _DumpRun, dump_proc: ToolProcess, t_dump: float) -> int:
+    timings = run.timings
+    if run.stream is not None:
+        streamed = run.streamed = run.stream.wait(run.cancel_event)
+        timings["pg_dump_s"] = streamed.dump_s
+        if streamed.read_lag_s is not None:
+            timings["full_read_lag_s"] = streamed.read_lag_s
+        return streamed.dump_rc
+    rc = dump_proc.wait(run.cancel_event)
+    timings["pg_dump_s"] = time.monotonic() - t_dump
+    return rc
 
 
 def _check_dump_exit(run: _DumpRun, rc: int) -> None:
     run.tracker.stop_ticker()
-    run.close_output()
     if run.cancelled():
         raise Cancelled("backup cancelled by the operator")
+    if run.streamed is not None and run.streamed.write_error is not None:
+        raise run.streamed.write_error  # ENOSPC becomes "disk full" below; we stopped pg_dump
     if rc < 0:
         raise _failed("killed", f"pg_dump was killed (signal {-rc}) before it finished",
                       "nothing was kept; run the backup again")
@@ -834,14 +878,20 @@ def _check_dump_exit(run: _DumpRun, rc: int) -> None:
 def _record_dump(run: _DumpRun, manifest: dict[str, Any], mpath: Path,
                  snapshot: dict[str, Any], warnings: list[str]) -> None:
     """The finished dump's size and checksum into the manifest (state ``unverified``)."""
-    partial, timings = run.partial, run.timings
+    partial, timings, streamed = run.partial, run.timings, run.streamed
     run.tracker.finish()
     _fsync_path(partial)
     failpoint("backup.after_dump")
     size = path_size(partial)
-    t_sha = time.monotonic()
-    digest = sha256_of(partial)
-    timings["sha256_s"] = time.monotonic() - t_sha
+    if streamed is not None:
+        if size != streamed.size:
+            raise _failed("io", f"{partial.name} holds {size} bytes, but {streamed.size} "
+                          "were written to it", "check the disk; run the backup again")
+        digest = streamed.sha256  # taken as the bytes were written
+    else:
+        t_sha = time.monotonic()
+        digest = sha256_of(partial)
+        timings["sha256_s"] = time.monotonic() - t_sha
     if run.cancelled():  # confirmed while hashing
         raise Cancelled("backup cancelled by the operator")
     manifest.update({"state": "unverified", "finished_at": _now(), "size": size,
@@ -884,12 +934,12 @@ def _verify_new_backup(run: _DumpRun, manifest: dict[str, Any], final: Path, mpa
                        test_restore: bool) -> Verification:
     """Verify the dump under its partial name; a failure keeps it there with a failed manifest,
     a cancel removes it."""
-    partial, cancel_event, j = run.partial, run.cancel_event, run.journal
+    partial, j = run.partial, run.journal
     verification: Verification | None = None
     try:
         verification = _verify(partial, manifest, target=run.target, test_restore=test_restore,
-                               on_progress=run.on_progress, cancel_event=cancel_event,
-                               journal=j)
+                               on_progress=run.on_progress, cancel_event=run.cancel_event,
+                               journal=j, streamed=run.streamed)
     except Cancelled:
         if not run.cancelled():
             raise
@@ -943,9 +993,31 @@ def _failed(kind: str, msg: str, hint: str | None = None) -> OperationFailed:
     return exc
 
 
+def _announce_method(tracker: ProgressTracker, method: DumpMethod) -> None:
+    """The dump method on screen: what, why, and what it means for a restore."""
+    who = "chosen for this client, server and database" if method.chosen_by == "auto" else \
+        "as asked"
+    tracker.set_phase("method", f"{method.summary()} ({who}): {method.reason}")
+    for note in method.notes:
+        tracker.set_phase("method", f"note: {note}")
+
+
+def _stream_read_command(target: Target, manifest: dict[str, Any]
+                         ) -> tuple[list[str], dict[str, str]]:
+    """``pg_restore -f /dev/null`` reading standard input (the full read of a streamed dump):
+    the pg_restore that verification uses (inside the container in docker mode). It never
+    connects, so it gets no PG* variable and no password."""
+    tool = _restore_tool(target, manifest)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    if tool.docker:
+        return [docker_binary(), "exec", "-i", tool.docker, tool.name, "-f", "/dev/null"], env
+    return [tool.path, "-f", "/dev/null"], env
+
+
 def _cancel_watcher(cancel_event: threading.Event | None, conn: psycopg.Connection[Any],
-                    proc: ToolProcess) -> threading.Event:
-    """While counting, a cancel also cancels the count query and kills pg_dump."""
+                    proc: ToolProcess | StreamedDump) -> threading.Event:
+    """While counting, a cancel also cancels the count query and kills pg_dump (and the
+    full read of a streamed dump)."""
     done = threading.Event()
     if cancel_event is None:
         return done
@@ -1076,32 +1148,55 @@ def toc_tag(schema: str, name: str, owner: str) -> str:
 def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | None,
             test_restore: bool, on_progress: ProgressCallback | None,
             cancel_event: threading.Event | None, journal: Journal | None,
-            jobs: int = 2) -> Verification:
+            jobs: int = 2, streamed: StreamResult | None = None) -> Verification:
+    """The checks of ``verify_backup``. ``streamed``: the dump was just written through
+    ``StreamedDump``, whose feed thread already hashed the file as it read it back and whose
+    pg_restore already read every block: those results are taken instead of a second pass
+    (the same checks, the same failure kinds)."""
     v = Verification(str(path), True, has_manifest=manifest is not None)
     tracker = ProgressTracker("verify", {}, on_progress)
     fmt = sniff_format(path)
     if manifest is not None:
-        _check_file(v, path, fmt, manifest, tracker)
+        if manifest.get("format") and manifest["format"] != fmt:
+            v.add("format", False, f"manifest says {manifest['format']}, file is {fmt}",
+                  "altered")
+        size = path_size(path)
+        want = manifest.get("size")
+        tracker.set_phase("checksum", f"sha256 of {_size(size)}" + (
+            ", taken as the file was read back while dumping"
+            if streamed is not None and streamed.read_sha256 else ""))
+        if want is not None and size < want:
+            v.add("size", False, f"the file is truncated: {size} of {want} bytes", "truncated")
+        elif want is not None and size != want:
+            v.add("size", False, f"the file size changed: {size} bytes, manifest says {want}",
+                  "altered")
+        else:
+            v.add("size", True, f"{size} bytes")
+        read_back = streamed.read_sha256 if streamed is not None else None
+        digest = read_back or sha256_of(path)
+        if manifest.get("sha256") and digest != manifest["sha256"]:
+            v.add("sha256", False, "checksum mismatch: the file was altered or damaged after "
+                  "it was written", "altered")
+        else:
+            v.add("sha256", True, digest + (" (the file as read back while dumping)"
+                                            if read_back else ""))
     else:
         v.add("manifest", True, "no manifest beside the file: checksum and counts cannot be "
               "compared (not written by nchat-tui?)")
     tool = _restore_tool(target, manifest)
     # the full read: every data block decompressed (--list alone proves nothing)
-    tracker.set_phase("full-read", "pg_restore -f /dev/null")
-    argv, env, stdin = _restore_cmd(target, tool, ["-f", "/dev/null"], path)
-    tp = _run_restore_tool(argv, env, stdin, cancel_event=cancel_event, journal=journal,
-                           purpose="verify: full read", stdout=subprocess.DEVNULL)
-    rc = tp.wait()
+    rc, stderr = _full_read(path, target, tool, streamed, tracker, cancel_event, journal)
     if rc < 0:
         v.add("full_read", False, f"pg_restore was killed by signal {-rc} before it finished "
               "reading", "killed")
     elif rc != 0:
-        kind, msg, _hint = classify_tool_failure("pg_restore", list(tp.stderr_tail))
+        kind, msg, _hint = classify_tool_failure("pg_restore", stderr)
         if kind == "plain_sql":
             raise BadInput(msg)
         v.add("full_read", False, msg, kind)
     else:
-        v.add("full_read", True, "pg_restore read every block")
+        v.add("full_read", True, "pg_restore read every block" + (
+            ", while pg_dump wrote them" if streamed is not None else ""))
     argv, env, stdin = _restore_cmd(target, tool, ["-l"], path)
     tp = _run_restore_tool(argv, env, stdin, cancel_event=cancel_event, journal=journal,
                            purpose="verify: table of contents")
@@ -1124,28 +1219,25 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
     return v
 
 
-def _check_file(v: Verification, path: Path, fmt: str, manifest: dict[str, Any],
-                tracker: ProgressTracker) -> None:
-    """Format, size and checksum against the manifest."""
-    if manifest.get("format") and manifest["format"] != fmt:
-        v.add("format", False, f"manifest says {manifest['format']}, file is {fmt}",
-              "altered")
-    size = path_size(path)
-    want = manifest.get("size")
-    tracker.set_phase("checksum", f"sha256 of {_size(size)}")
-    if want is not None and size < want:
-        v.add("size", False, f"the file is truncated: {size} of {want} bytes", "truncated")
-    elif want is not None and size != want:
-        v.add("size", False, f"the file size changed: {size} bytes, manifest says {want}",
-              "altered")
+def _full_read(path: Path, target: Target | None, tool: PgTool, streamed: StreamResult | None,
+               tracker: ProgressTracker, cancel_event: threading.Event | None,
+               journal: Journal | None) -> tuple[int, list[str]]:
+    """pg_restore's exit code and stderr for reading every block: the read-back of a streamed
+    dump, else ``pg_restore -f /dev/null`` now."""
+    if streamed is not None:
+        rc = streamed.read_rc if streamed.read_rc is not None else -1
+        stderr = streamed.read_stderr
+        if rc == 0 and streamed.read_fed != streamed.size:
+            rc, stderr = 1, ["pg_restore: error: could not read from input file: end of file"]
+        tracker.set_phase("full-read", "pg_restore read the dump while pg_dump wrote it")
     else:
-        v.add("size", True, f"{size} bytes")
-    digest = sha256_of(path)
-    if manifest.get("sha256") and digest != manifest["sha256"]:
-        v.add("sha256", False, "checksum mismatch: the file was altered or damaged after "
-              "it was written", "altered")
-    else:
-        v.add("sha256", True, digest)
+        tracker.set_phase("full-read", "pg_restore -f /dev/null")
+        argv, env, stdin = _restore_cmd(target, tool, ["-f", "/dev/null"], path)
+        tp = _run_restore_tool(argv, env, stdin, cancel_event=cancel_event, journal=journal,
+                               purpose="verify: full read", stdout=subprocess.DEVNULL)
+        rc = tp.wait()
+        stderr = list(tp.stderr_tail)
+    return rc, stderr
 
 
 def _check_toc(v: Verification, toc: str, manifest: dict[str, Any] | None) -> None:
