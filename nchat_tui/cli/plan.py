@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import humanize
-
+from nchat_tui import fmt
 from nchat_tui.cli.main import CliContext
 from nchat_tui.migrate.plan import Plan, Statement, norm_name
 from nchat_tui.migrate.target_plan import plan_for_target
@@ -43,10 +42,6 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     for line in render_text(plan):
         ctx.out(line)
     return 0
-
-
-def _size(n: int | None) -> str:
-    return humanize.naturalsize(n or 0, binary=True)
 
 
 def render_text(plan: Plan) -> list[str]:
@@ -95,7 +90,7 @@ def _statement_lines(st: Statement) -> list[str]:
         elif t.created_by_plan:
             fig = "created earlier in this plan"
         elif t.exists:
-            fig = f"~{t.row_estimate or 0:,} rows, {_size(t.size_bytes)}"
+            fig = f"~{t.row_estimate or 0:,} rows, {fmt.size(t.size_bytes or 0)}"
         else:
             fig = "does not exist yet"
         locks.append(f"{t.lock} on {where} ({fig})")

@@ -23,6 +23,7 @@ from typing import Any
 from nchat_tui import __version__
 from nchat_tui.backup.engine import manifest_path_for
 from nchat_tui.errors import BadInput
+from nchat_tui.fmt import duration as _dur
 from nchat_tui.state.journal import Journal, scrub, target_key
 from nchat_tui.state.safeio import contained
 from nchat_tui.upgrade.checklist import ChecklistError, load_path
@@ -40,16 +41,6 @@ def _ts(s: Any) -> dt.datetime | None:
         return dt.datetime.fromisoformat(str(s))
     except ValueError:
         return None
-
-
-def _dur(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min"
 
 
 def _cell(v: Any, limit: int = 160) -> str:
