@@ -23,12 +23,15 @@ sysdeps:
 demo: setup
 	$(VENV)/bin/nchat-tui demo $(ARGS)
 
-test: setup
+# The lint first (ruff with its complexity and import-reason rules, mypy, the import contracts),
+# then the suite (tests/test_contracts.py checks the contracts again under plain pytest).
+test: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check nchat_tui screens tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: setup
 	$(PY) -m pip install -q --group bench

@@ -18,12 +18,15 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
-from nchat_tui.errors import ConnectError, NchatError
+from nchat_tui.errors import ConnectError, NchatError, ToolMissing
+from nchat_tui.migrate.status import gather_status
 from nchat_tui.pg.target import Target
 from nchat_tui.screens.dialogs.modals import ConfirmModal, HelpModal
 from nchat_tui.screens.home import HomeScreen
 from nchat_tui.screens.phase import PhaseScreen
+from nchat_tui.upgrade.recovery import recover_on_start
 from nchat_tui.upgrade.session import UpgradeSession, ssh_without_multiplexer
+from nchat_tui.upgrade.steps import commands_preview
 
 PHASE_KEYS = {"1": 0, "2": 1, "3": 2, "4": 3}
 
@@ -171,7 +174,9 @@ class NchatApp(App[int]):
         if self.monitor is None:
             return
         try:
-            from nchat_tui.screens.widgets.monitor_panel import MonitorPanel
+            from nchat_tui.screens.widgets.monitor_panel import (  # noqa: PLC0415 - not at app start
+                MonitorPanel,
+            )
         except ImportError:
             return
         yield MonitorPanel(self.monitor)
@@ -235,7 +240,7 @@ class NchatApp(App[int]):
 
     def action_dashboard(self) -> None:
         try:
-            from nchat_tui.screens.dashboard import DashboardScreen
+            from nchat_tui.screens.dashboard import DashboardScreen  # noqa: PLC0415 - not at app start
         except ImportError:
             self.notify("The monitor dashboard is not available in this build.", severity="warning")
             return
@@ -249,7 +254,7 @@ class NchatApp(App[int]):
 
     def open_troubleshooting(self, tree: str | None = None, note: str | None = None) -> None:
         try:
-            from nchat_tui.screens.troubleshoot import TroubleshootScreen
+            from nchat_tui.screens.troubleshoot import TroubleshootScreen  # noqa: PLC0415 - not at app start
         except ImportError:
             self.notify("Troubleshooting is not available in this build.", severity="warning")
             return
@@ -258,8 +263,7 @@ class NchatApp(App[int]):
 
     def action_where(self) -> None:
         """w: the files of this session (report, journal, backups) and how to copy them."""
-        from nchat_tui.screens.files import FilesModal
-        from nchat_tui.upgrade.steps import commands_preview
+        from nchat_tui.screens.files import FilesModal  # noqa: PLC0415 - not at app start
 
         commands: list[str] = []
         if isinstance(self.screen, PhaseScreen):
@@ -271,7 +275,7 @@ class NchatApp(App[int]):
     def action_plan(self) -> None:
         plan = self.session.cache.get("plan")
         if plan is not None:
-            from nchat_tui.screens.plan import PlanScreen
+            from nchat_tui.screens.plan import PlanScreen  # noqa: PLC0415 - pygments: when the plan opens
 
             self.push_screen(PlanScreen(plan))
             return
@@ -292,8 +296,11 @@ class NchatApp(App[int]):
     def action_psql(self, query: str | None = None, label: str = "") -> None:
         """P: psql on the target; the app is suspended until psql exits, then comes back to the
         same screen. A troubleshooting screen passes the query to load."""
-        from nchat_tui.errors import ToolMissing
-        from nchat_tui.upgrade.psql_shell import prepare_psql, run_psql, wait_for_enter
+        from nchat_tui.upgrade.psql_shell import (  # noqa: PLC0415 - not at app start
+            prepare_psql,
+            run_psql,
+            wait_for_enter,
+        )
 
         phase = self.current_phase_title()
         try:
@@ -323,7 +330,7 @@ class NchatApp(App[int]):
         yield SystemCommand("Monitor dashboard", "Live table sizes, connections, locks",
                             self.action_dashboard)
         try:
-            from nchat_tui.monitor.troubleshoot import TREES
+            from nchat_tui.monitor.troubleshoot import TREES  # noqa: PLC0415 - not at app start
         except ImportError:
             TREES = {}
         for name, tree in TREES.items():
@@ -372,9 +379,6 @@ def open_session(target: Target, path_id: str | None = None,
     goes into the start-up notice), then the connection is checked. When the target cannot be
     reached the session still opens, with ``connect_error`` set: the app then starts on the
     connection troubleshooting instead of dropping the operator back to the shell."""
-    from nchat_tui.migrate.status import gather_status
-    from nchat_tui.upgrade.recovery import recover_on_start
-
     status: dict[str, Any] | None = None
     connect_error: str | None = None
     settled: list[str] = []
@@ -398,7 +402,7 @@ def prepare_app(target: Target, workload: Any = None, path_id: str | None = None
     connect_error = session.connect_error
     monitor = None
     try:
-        from nchat_tui.monitor.sampler import Monitor
+        from nchat_tui.monitor.sampler import Monitor  # noqa: PLC0415 - not at app start
 
         monitor = Monitor(target, journal=session.journal)
     except Exception:  # the monitor is optional: the checklist must still work without it

@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 import humanize
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.reactive import reactive
@@ -218,7 +219,6 @@ class LiveTable(DataTable[Any]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from textual.cache import LRUCache
 
         self._cell_render_cache = LRUCache(2000)
         self._row_render_cache = LRUCache(400)
@@ -1245,8 +1245,6 @@ class DashboardScreen(Screen[None]):
 
 def run_dashboard(sampler: Sampler, interval: float = 2.0) -> int:
     """``nchat-tui monitor --tui``: the dashboard alone, on ``sampler``; returns the exit code."""
-    from textual.app import App
-
     class MonitorApp(App[int]):
         TITLE = "nchat-tui monitor"
         dashboard_only = True

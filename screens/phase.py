@@ -478,7 +478,7 @@ class PhaseScreen(Screen[None]):
         if plan is None:
             self.notify("No plan yet: run 'Review the migration SQL' first (enter).", timeout=5)
             return
-        from nchat_tui.screens.plan import PlanScreen
+        from nchat_tui.screens.plan import PlanScreen  # noqa: PLC0415 - pygments: when the plan opens
 
         self.app.push_screen(PlanScreen(plan))
 

@@ -56,11 +56,12 @@ from nchat_tui.backup.stream import StreamedDump, StreamResult
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused, ToolMissing
 from nchat_tui.fmt import about, elapsed
 from nchat_tui.fmt import size as _size
+from nchat_tui.pg.inventory_compare import compare_restored
 from nchat_tui.pg.objkeys import split2, split_key
 from nchat_tui.pg.objkeys import upgrade_snapshot_keys as snapshot_keys
 from nchat_tui.pg.queries import sql_template, sql_text
 from nchat_tui.pg.scrub import scrub_rows
-from nchat_tui.pg.snapshot import exported_snapshot, qualified
+from nchat_tui.pg.snapshot import database_identity, exported_snapshot, qualified
 from nchat_tui.pg.target import Target
 from nchat_tui.pg.tools import (
     Cancelled,
@@ -74,8 +75,8 @@ from nchat_tui.pg.tools import (
 from nchat_tui.pg.tools import journal_command as _journal_command
 from nchat_tui.state.failpoints import failpoint
 from nchat_tui.state.journal import Journal
-from nchat_tui.state.safeio import contained, write_file_atomic
-from nchat_tui.upgrade.recovery import pid_alive, proc_start
+from nchat_tui.state.safeio import contained, os_error_line, private_dir, write_file_atomic
+from nchat_tui.upgrade.recovery import clear_intent, pid_alive, proc_start, write_intent
 
 MANIFEST_SUFFIX = ".manifest.json"
 PARTIAL_SUFFIX = ".partial"
@@ -601,8 +602,6 @@ def _names(target: Target, fmt: str) -> tuple[Path, Path, Path]:
 
 
 def ensure_backup_dir(d: Path) -> list[str]:
-    from nchat_tui.state.safeio import os_error_line, private_dir
-
     warnings: list[str] = []
     if d.exists() and not d.is_dir():
         raise BadInput(f"the backup directory {d} is not a directory (a file is in the way)",
@@ -641,22 +640,11 @@ def run_backup(target: Target, fmt: str | None = None, jobs: int | None = None,
     manifest saying ``failed``), ``Cancelled`` when ``cancel_event`` is set (child killed,
     partial file and manifest removed).
     """
-    if fmt is not None and fmt not in FORMAT_SUFFIX:
-        raise BadInput(f"unknown backup format {fmt!r}: use custom or directory")
-    if jobs is not None and jobs < 1:
-        raise BadInput("--jobs must be at least 1")
-    if jobs is not None and jobs > 1 and fmt != "directory":
-        raise BadInput("parallel dumps (--jobs > 1) need --format directory")
+    _check_backup_args(fmt, jobs)
     the_fmt = fmt or "custom"
     j = _journal(target, journal)
     warnings = ensure_backup_dir(target.backup_dir)
-    leftovers = find_leftovers(target.backup_dir)
-    with contextlib.suppress(NchatError, psycopg.Error):
-        leftovers += scratch_leftovers(target)
-    for lo in leftovers:
-        j.append("backup_interrupted", database=lo.database,
-                 leftover=[str(p) for p in lo.paths], reason=lo.reason,
-                 started_at=lo.started_at, pid=lo.pid)
+    leftovers = _journal_leftovers(target, j)
     tracker = ProgressTracker("backup", {}, on_progress)
     tracker.set_phase("preflight", "checking pg_dump, free space and server activity")
     t_pre = time.monotonic()
@@ -665,19 +653,119 @@ def run_backup(target: Target, fmt: str | None = None, jobs: int | None = None,
     pre.raise_first()
     assert pre.pg_dump is not None
     warnings += pre.warnings
-
-    def method_for(table_bytes: dict[str, int]) -> DumpMethod:
-        assert pre.pg_dump is not None
-        return choose_method(pg_dump=pre.pg_dump, server_major=pre.server_major,
-                             table_bytes=table_bytes, fmt=fmt, jobs=jobs, compress=compress,
-                             docker=bool(target.docker))
-
-    method = method_for({})  # an impossible --compress fails here, before any file exists
+    run = _DumpRun(target, pre, fmt, jobs, compress, the_fmt, j, tracker, on_progress,
+                   cancel_event, timings)
+    run.method = run.method_for({})  # an impossible --compress fails here, before any file exists
     final, partial, mpath = _names(target, the_fmt)
-    t0 = time.monotonic()
-    manifest: dict[str, Any] = {
+    run.partial = partial
+    run.t0 = t0 = time.monotonic()
+    manifest = _new_manifest(run, final)
+    write_manifest(mpath, manifest)
+    j.append("backup_started", file=str(final), temp_file=str(partial), format=the_fmt,
+             jobs=run.method.jobs, compression=run.method.compression.spec(),
+             manifest=str(mpath), pg_dump=pre.pg_dump.describe())
+    failpoint("backup.after_manifest")
+    try:
+        rc, snapshot = _dump(run, manifest, verify)
+        _check_dump_exit(run, rc)
+        _record_dump(run, manifest, mpath, snapshot, warnings)
+    except BaseException as exc:
+        run.abort()
+        _remove(partial)
+        _remove(mpath)
+        if isinstance(exc, KeyboardInterrupt):
+            j.append("backup_cancelled", file=str(final), reason="interrupted (Ctrl-C)",
+                     removed=[str(partial), str(mpath)])
+            raise
+        raise _dump_failure(exc, target, j, final, partial, mpath) from None
+    tracker = run.tracker
+    verification: Verification | None = None
+    if verify:
+        tracker.set_phase("verify", "checksum, full read, table of contents"
+                          if run.streamed is None else
+                          "checksum and full read (done while dumping), table of contents")
+        verification = _verify_new_backup(run, manifest, final, mpath, test_restore)
+    _publish(target, j, final, partial, mpath, manifest, verify)
+    duration = time.monotonic() - t0
+    j.append("backup_finished", file=str(final), size=manifest["size"],
+             sha256=manifest["sha256"], state=manifest["state"], duration_s=round(duration, 3),
+             tables=len(manifest["snapshot"]["row_counts"]),
+             rows=manifest["snapshot"]["total_rows"])
+    tracker.phase = "done"
+    tracker.emit("finished", f"{manifest['state']} backup {final.name}")
+    return BackupResult(final, mpath, manifest["state"], the_fmt, manifest["size"],
+                        manifest["sha256"], duration, manifest, verification, leftovers,
+                        warnings)
+
+
+def _check_backup_args(fmt: str | None, jobs: int | None) -> None:
+    if fmt is not None and fmt not in FORMAT_SUFFIX:
+        raise BadInput(f"unknown backup format {fmt!r}: use custom or directory")
+    if jobs is not None and jobs < 1:
+        raise BadInput("--jobs must be at least 1")
+    if jobs is not None and jobs > 1 and fmt != "directory":
+        raise BadInput("parallel dumps (--jobs > 1) need --format directory")
+
+
+def _journal_leftovers(target: Target, j: Journal) -> list[Leftover]:
+    """What interrupted runs left (files and scratch databases), each journaled."""
+    leftovers = find_leftovers(target.backup_dir)
+    with contextlib.suppress(NchatError, psycopg.Error):
+        leftovers += scratch_leftovers(target)
+    for lo in leftovers:
+        j.append("backup_interrupted", database=lo.database,
+                 leftover=[str(p) for p in lo.paths], reason=lo.reason,
+                 started_at=lo.started_at, pid=lo.pid)
+    return leftovers
+
+
+@dataclass
+class _DumpRun:
+    """One backup's dump stage: its inputs, the method chosen, and what a failure must stop
+    (the progress ticker, pg_dump, the stream that writes and reads back its bytes)."""
+
+    target: Target
+    pre: Preflight
+    fmt: str | None
+    jobs: int | None
+    compress: str | None
+    the_fmt: str
+    journal: Journal
+    tracker: ProgressTracker
+    on_progress: ProgressCallback | None
+    cancel_event: threading.Event | None
+    timings: dict[str, float]
+    partial: Path = Path()
+    t0: float = 0.0
+    method: DumpMethod = field(init=False)
+    proc: ToolProcess | None = None
+    stream: StreamedDump | None = None
+    streamed: StreamResult | None = None
+
+    def method_for(self, table_bytes: dict[str, int]) -> DumpMethod:
+        assert self.pre.pg_dump is not None
+        return choose_method(pg_dump=self.pre.pg_dump, server_major=self.pre.server_major,
+                             table_bytes=table_bytes, fmt=self.fmt, jobs=self.jobs,
+                             compress=self.compress, docker=bool(self.target.docker))
+
+    def cancelled(self) -> bool:
+        return self.cancel_event is not None and self.cancel_event.is_set()
+
+    def abort(self) -> None:
+        self.tracker.stop_ticker()
+        if self.stream is not None:
+            self.stream.kill()
+        if self.proc is not None:
+            self.proc.kill()
+
+
+def _new_manifest(run: _DumpRun, final: Path) -> dict[str, Any]:
+    pre, method, target = run.pre, run.method, run.target
+    assert pre.pg_dump is not None
+    return {
         "manifest_version": MANIFEST_VERSION, "tool": f"nchat-tui {__version__}",
-        "state": "running", "file": final.name, "temp_file": partial.name, "format": the_fmt,
+        "state": "running", "file": final.name, "temp_file": run.partial.name,
+        "format": run.the_fmt,
         "jobs": method.jobs, "compression": method.compression.spec(), "method": None,
         "target": target.masked(), "database": pre.database,
         "project_name": target.project_name, "docker": target.docker,
@@ -687,177 +775,194 @@ def run_backup(target: Target, fmt: str | None = None, jobs: int | None = None,
         "host": socket.gethostname(), "size": None, "sha256": None, "snapshot": None,
         "verification": None,
     }
-    write_manifest(mpath, manifest)
-    j.append("backup_started", file=str(final), temp_file=str(partial), format=the_fmt,
-             jobs=method.jobs, compression=method.compression.spec(), manifest=str(mpath),
-             pg_dump=pre.pg_dump.describe())
-    failpoint("backup.after_manifest")
-    dump_proc: ToolProcess | None = None
-    stream: StreamedDump | None = None
-    streamed: StreamResult | None = None
-    try:
-        # the partial file exists with 0600 before pg_dump opens it (pg_dump keeps the mode)
-        if the_fmt == "custom":
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.close(fd)
-        else:
-            partial.mkdir(mode=0o700)
-        tracker.set_phase("snapshot", "exporting a consistent snapshot and locking tables")
-        with target.connect("nchat-tui backup snapshot") as sconn, \
-                exported_snapshot(sconn) as snap:
-            # The counts run beside pg_dump: no parallel workers, so they take one core at most
-            # and never starve pg_dump's compression (which is what the backup waits on).
-            sconn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-            weights = {qualified(s, n): snap.table_bytes.get(qualified(s, n), 0)
-                       for s, n in snap.tables()}
-            table_bytes = sum(weights.values())
-            method = method_for(weights)
-            manifest.update({"jobs": method.jobs, "method": method.as_dict()})
-            ratio = _previous_ratio(target.backup_dir, pre.database) or DEFAULT_RATIO
-            tracker = ProgressTracker("backup", weights, on_progress,
-                                      bytes_estimate=int(table_bytes * ratio) or None,
-                                      parallel=method.format == "directory" and method.jobs > 1,
-                                      size_of=lambda: path_size(partial))
-            _announce_method(tracker, method)
-            args = [*method.pg_dump_args(), "--verbose", f"--snapshot={snap.snapshot_id}",
-                    "--lock-wait-timeout=30000"]
-            if not method.streamed:
-                args += ["-f", str(partial)]  # directory format: pg_dump writes the files
-            argv, env = build_command(target, pre.pg_dump, args)
-            _journal_command(j, argv, "backup: pg_dump")
-            read = _stream_read_command(target, manifest) if verify and method.streamed else None
-            if read is not None:
-                _journal_command(j, read[0], "verify: full read while dumping")
-            tracker.set_phase("dump", f"pg_dump -> {partial.name}"
-                              + (", read back while it grows" if read else ""))
-            t_dump = time.monotonic()
-            timings["snapshot_s"] = t_dump - t0
-            if method.streamed:
-                stream = StreamedDump(argv, env, partial, on_line=tracker.on_line,
+
+
+def _dump(run: _DumpRun, manifest: dict[str, Any], verify: bool) -> tuple[int, dict[str, Any]]:
+    """pg_dump on an exported snapshot (streamed and read back for a custom-format dump), with
+    the counts and inventory taken in that snapshot meanwhile. Returns pg_dump's exit code and
+    the snapshot's facts."""
+    target, partial, timings, j = run.target, run.partial, run.timings, run.journal
+    assert run.pre.pg_dump is not None
+    # the partial file exists with 0600 before pg_dump opens it (pg_dump keeps the mode)
+    if run.the_fmt == "custom":
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.close(fd)
+    else:
+        partial.mkdir(mode=0o700)
+    run.tracker.set_phase("snapshot", "exporting a consistent snapshot and locking tables")
+    with target.connect("nchat-tui backup snapshot") as sconn, \
+            exported_snapshot(sconn) as snap:
+        # The counts run beside pg_dump: no parallel workers, so they take one core at most
+        # and never starve pg_dump's compression (which is what the backup waits on).
+        sconn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        weights = {qualified(s, n): snap.table_bytes.get(qualified(s, n), 0)
+                   for s, n in snap.tables()}
+        table_bytes = sum(weights.values())
+        method = run.method = run.method_for(weights)
+        manifest.update({"jobs": method.jobs, "method": method.as_dict()})
+        ratio = _previous_ratio(target.backup_dir, run.pre.database) or DEFAULT_RATIO
+        run.tracker = tracker = ProgressTracker(
+            "backup", weights, run.on_progress, bytes_estimate=int(table_bytes * ratio) or None,
+            parallel=method.format == "directory" and method.jobs > 1,
+            size_of=lambda: path_size(partial))
+        _announce_method(tracker, method)
+        args = [*method.pg_dump_args(), "--verbose", f"--snapshot={snap.snapshot_id}",
+                "--lock-wait-timeout=30000"]
+        if not method.streamed:
+            args += ["-f", str(partial)]  # directory format: pg_dump writes the files
+        argv, env = build_command(target, run.pre.pg_dump, args)
+        _journal_command(j, argv, "backup: pg_dump")
+        read = _stream_read_command(target, manifest) if verify and method.streamed else None
+        if read is not None:
+            _journal_command(j, read[0], "verify: full read while dumping")
+        tracker.set_phase("dump", f"pg_dump -> {partial.name}"
+                          + (", read back while it grows" if read else ""))
+        t_dump = time.monotonic()
+        timings["snapshot_s"] = t_dump - run.t0
+        if method.streamed:
+            run.stream = StreamedDump(argv, env, partial, on_line=tracker.on_line,
                                       read_argv=read[0] if read else None,
                                       read_env=read[1] if read else None).start()
-                dump_proc = stream.dump
-            else:
-                dump_proc = ToolProcess(argv, env, on_line=tracker.on_line,
-                                        stdout=subprocess.DEVNULL).start()
-            tracker.started(dump_proc)
-            failpoint("backup.after_dump_started")
-            tracker.start_ticker()
-            # counts and inventory in the same snapshot, while pg_dump works on its own CPU
-            watcher = _cancel_watcher(cancel_event, sconn, stream or dump_proc)
-            try:
-                snapshot = snap.collect()
-                timings["counts_and_inventory_s"] = time.monotonic() - t_dump
-            except psycopg.errors.QueryCanceled:
-                raise Cancelled("backup cancelled by the operator") from None
-            finally:
-                watcher.set()
-            if stream is not None:
-                streamed = stream.wait(cancel_event)
-                rc = streamed.dump_rc
-                timings["pg_dump_s"] = streamed.dump_s
-                if streamed.read_lag_s is not None:
-                    timings["full_read_lag_s"] = streamed.read_lag_s
-            else:
-                rc = dump_proc.wait(cancel_event)
-                timings["pg_dump_s"] = time.monotonic() - t_dump
-        tracker.stop_ticker()
-        if cancel_event is not None and cancel_event.is_set():
-            raise Cancelled("backup cancelled by the operator")
-        if streamed is not None and streamed.write_error is not None:
-            raise streamed.write_error  # ENOSPC becomes "disk full" below; we stopped pg_dump
-        if rc < 0:
-            raise _failed("killed", f"pg_dump was killed (signal {-rc}) before it finished",
-                          "nothing was kept; run the backup again")
-        if rc != 0:
-            kind, msg, hint = classify_tool_failure("pg_dump", list(dump_proc.stderr_tail))
-            raise _failed(kind, msg, hint)
-        tracker.finish()
-        _fsync_path(partial)
-        failpoint("backup.after_dump")
-        size = path_size(partial)
-        if streamed is not None:
-            if size != streamed.size:
-                raise _failed("io", f"{partial.name} holds {size} bytes, but {streamed.size} "
-                              "were written to it", "check the disk; run the backup again")
-            digest = streamed.sha256  # taken as the bytes were written
+            run.proc = run.stream.dump
         else:
-            t_sha = time.monotonic()
-            digest = sha256_of(partial)
-            timings["sha256_s"] = time.monotonic() - t_sha
-        if cancel_event is not None and cancel_event.is_set():  # confirmed while hashing
-            raise Cancelled("backup cancelled by the operator")
-        manifest.update({"state": "unverified", "finished_at": _now(), "size": size,
-                         "duration_s": round(time.monotonic() - t0, 3),
-                         "sha256": digest, "snapshot": snapshot,
-                         "timings": {k: round(v, 3) for k, v in timings.items()}})
-        if snapshot["rls"]["note"]:
-            warnings.append(snapshot["rls"]["note"])
-        manifest["warnings"] = warnings
-        write_manifest(mpath, manifest)
-    except BaseException as exc:
-        tracker.stop_ticker()
-        if stream is not None:
-            stream.kill()
-        if dump_proc is not None:
-            dump_proc.kill()
+            run.proc = ToolProcess(argv, env, on_line=tracker.on_line,
+                                   stdout=subprocess.DEVNULL).start()
+        dump_proc = run.proc
+        tracker.started(dump_proc)
+        failpoint("backup.after_dump_started")
+        tracker.start_ticker()
+        # counts and inventory in the same snapshot, while pg_dump works on its own CPU
+        watcher = _cancel_watcher(run.cancel_event, sconn, run.stream or dump_proc)
+        try:
+            snapshot = snap.collect()
+            timings["counts_and_inventory_s"] = time.monotonic() - t_dump
+        except psycopg.errors.QueryCanceled:
+            raise Cancelled("backup cancelled by the operator") from None
+        finally:
+            watcher.set()
+        rc = _wait_dump(run, dump_proc, t_dump)
+    return rc, snapshot
+
+
+def _wait_dump(run: _DumpRun, dump_proc: ToolProcess, t_dump: float) -> int:
+    timings = run.timings
+    if run.stream is not None:
+        streamed = run.streamed = run.stream.wait(run.cancel_event)
+        timings["pg_dump_s"] = streamed.dump_s
+        if streamed.read_lag_s is not None:
+            timings["full_read_lag_s"] = streamed.read_lag_s
+        return streamed.dump_rc
+    rc = dump_proc.wait(run.cancel_event)
+    timings["pg_dump_s"] = time.monotonic() - t_dump
+    return rc
+
+
+def _check_dump_exit(run: _DumpRun, rc: int) -> None:
+    run.tracker.stop_ticker()
+    if run.cancelled():
+        raise Cancelled("backup cancelled by the operator")
+    if run.streamed is not None and run.streamed.write_error is not None:
+        raise run.streamed.write_error  # ENOSPC becomes "disk full" below; we stopped pg_dump
+    if rc < 0:
+        raise _failed("killed", f"pg_dump was killed (signal {-rc}) before it finished",
+                      "nothing was kept; run the backup again")
+    if rc != 0:
+        assert run.proc is not None
+        kind, msg, hint = classify_tool_failure("pg_dump", list(run.proc.stderr_tail))
+        raise _failed(kind, msg, hint)
+
+
+def _record_dump(run: _DumpRun, manifest: dict[str, Any], mpath: Path,
+                 snapshot: dict[str, Any], warnings: list[str]) -> None:
+    """The finished dump's size and checksum into the manifest (state ``unverified``)."""
+    partial, timings, streamed = run.partial, run.timings, run.streamed
+    run.tracker.finish()
+    _fsync_path(partial)
+    failpoint("backup.after_dump")
+    size = path_size(partial)
+    if streamed is not None:
+        if size != streamed.size:
+            raise _failed("io", f"{partial.name} holds {size} bytes, but {streamed.size} "
+                          "were written to it", "check the disk; run the backup again")
+        digest = streamed.sha256  # taken as the bytes were written
+    else:
+        t_sha = time.monotonic()
+        digest = sha256_of(partial)
+        timings["sha256_s"] = time.monotonic() - t_sha
+    if run.cancelled():  # confirmed while hashing
+        raise Cancelled("backup cancelled by the operator")
+    manifest.update({"state": "unverified", "finished_at": _now(), "size": size,
+                     "duration_s": round(time.monotonic() - run.t0, 3),
+                     "sha256": digest, "snapshot": snapshot,
+                     "timings": {k: round(v, 3) for k, v in timings.items()}})
+    if snapshot["rls"]["note"]:
+        warnings.append(snapshot["rls"]["note"])
+    manifest["warnings"] = warnings
+    write_manifest(mpath, manifest)
+
+
+def _dump_failure(exc: BaseException, target: Target, j: Journal, final: Path, partial: Path,
+                  mpath: Path) -> BaseException:
+    """The error to raise for a dump that failed (its files already removed), journaled."""
+    if isinstance(exc, Cancelled):
+        j.append("backup_cancelled", file=str(final), removed=[str(partial), str(mpath)])
+        return Cancelled("backup cancelled by the operator; the partial file was removed")
+    msg = exc.message if isinstance(exc, NchatError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        exc = OperationFailed(f"disk full at {target.backup_dir} while writing the dump",
+                              "free space at the backup directory")
+        msg = exc.message
+    elif isinstance(exc, psycopg.Error):
+        why = (exc.diag.message_primary if exc.diag else None) or str(exc).strip()
+        exc = _failed("snapshot", f"the snapshot connection failed: {why}",
+                      "the counts must be taken as a role that can read every table "
+                      "(the owner or a superuser)" if isinstance(
+                          exc, psycopg.errors.InsufficientPrivilege) else None)
+        msg = exc.message
+    elif isinstance(exc, OSError):
+        exc = _failed("io", f"cannot write the backup: {exc}")
+        msg = exc.message
+    j.append("backup_failed", file=str(final), reason=msg,
+             kind=getattr(exc, "kind", "error"), removed=[str(partial), str(mpath)])
+    return exc
+
+
+def _verify_new_backup(run: _DumpRun, manifest: dict[str, Any], final: Path, mpath: Path,
+                       test_restore: bool) -> Verification:
+    """Verify the dump under its partial name; a failure keeps it there with a failed manifest,
+    a cancel removes it."""
+    partial, j = run.partial, run.journal
+    verification: Verification | None = None
+    try:
+        verification = _verify(partial, manifest, target=run.target, test_restore=test_restore,
+                               on_progress=run.on_progress, cancel_event=run.cancel_event,
+                               journal=j, streamed=run.streamed)
+    except Cancelled:
+        if not run.cancelled():
+            raise
+    if verification is None or run.cancelled():
+        # confirmed while verifying (it may have stopped pg_restore): a cancel, never a
+        # "damaged dump", and never a backup finished after the operator said stop
         _remove(partial)
         _remove(mpath)
-        if isinstance(exc, Cancelled):
-            j.append("backup_cancelled", file=str(final), removed=[str(partial), str(mpath)])
-            raise Cancelled("backup cancelled by the operator; the partial file was removed") \
-                from None
-        if isinstance(exc, KeyboardInterrupt):
-            j.append("backup_cancelled", file=str(final), reason="interrupted (Ctrl-C)",
-                     removed=[str(partial), str(mpath)])
-            raise
-        msg = exc.message if isinstance(exc, NchatError) else f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            exc = OperationFailed(f"disk full at {target.backup_dir} while writing the dump",
-                                  "free space at the backup directory")
-            msg = exc.message
-        elif isinstance(exc, psycopg.Error):
-            why = (exc.diag.message_primary if exc.diag else None) or str(exc).strip()
-            exc = _failed("snapshot", f"the snapshot connection failed: {why}",
-                          "the counts must be taken as a role that can read every table "
-                          "(the owner or a superuser)" if isinstance(
-                              exc, psycopg.errors.InsufficientPrivilege) else None)
-            msg = exc.message
-        elif isinstance(exc, OSError):
-            exc = _failed("io", f"cannot write the backup: {exc}")
-            msg = exc.message
-        j.append("backup_failed", file=str(final), reason=msg,
-                 kind=getattr(exc, "kind", "error"), removed=[str(partial), str(mpath)])
-        raise exc from None
-    verification: Verification | None = None
-    if verify:
-        tracker.set_phase("verify", "checksum, full read, table of contents"
-                          if streamed is None else
-                          "checksum and full read (done while dumping), table of contents")
-        try:
-            verification = _verify(partial, manifest, target=target, test_restore=test_restore,
-                                   on_progress=on_progress, cancel_event=cancel_event,
-                                   journal=j, streamed=streamed)
-        except Cancelled:
-            if cancel_event is None or not cancel_event.is_set():
-                raise
-        if verification is None or (cancel_event is not None and cancel_event.is_set()):
-            # confirmed while verifying (it may have stopped pg_restore): a cancel, never a
-            # "damaged dump", and never a backup finished after the operator said stop
-            _remove(partial)
-            _remove(mpath)
-            j.append("backup_cancelled", file=str(final), removed=[str(partial), str(mpath)],
-                     stage="verification")
-            raise Cancelled("backup cancelled by the operator during its verification; the "
-                            "partial file was removed")
-        manifest["verification"] = verification.as_dict()
-        if not verification.ok:
-            manifest["state"] = "failed"
-            write_manifest(mpath, manifest)
-            j.append("backup_failed", file=str(partial), reason=verification.failure,
-                     kind="verification")
-            raise OperationFailed(f"the new dump failed verification: {verification.failure}",
-                                  f"kept as {partial} for inspection; back up again")
+        j.append("backup_cancelled", file=str(final), removed=[str(partial), str(mpath)],
+                 stage="verification")
+        raise Cancelled("backup cancelled by the operator during its verification; the "
+                        "partial file was removed")
+    manifest["verification"] = verification.as_dict()
+    if not verification.ok:
+        manifest["state"] = "failed"
+        write_manifest(mpath, manifest)
+        j.append("backup_failed", file=str(partial), reason=verification.failure,
+                 kind="verification")
+        raise OperationFailed(f"the new dump failed verification: {verification.failure}",
+                              f"kept as {partial} for inspection; back up again")
+    return verification
+
+
+def _publish(target: Target, j: Journal, final: Path, partial: Path, mpath: Path,
+             manifest: dict[str, Any], verify: bool) -> None:
+    """The rename to the final name, then the manifest's final state."""
     failpoint("backup.before_rename")
     os.replace(partial, final)
     _fsync_path(target.backup_dir)
@@ -877,16 +982,6 @@ def run_backup(target: Target, fmt: str | None = None, jobs: int | None = None,
             f"could not record that ({why}): it is listed as unverified",
             f"free space at {target.backup_dir}, then: nchat-tui verify-backup {final}"
         ) from None
-    duration = time.monotonic() - t0
-    j.append("backup_finished", file=str(final), size=manifest["size"],
-             sha256=manifest["sha256"], state=manifest["state"], duration_s=round(duration, 3),
-             tables=len(manifest["snapshot"]["row_counts"]),
-             rows=manifest["snapshot"]["total_rows"])
-    tracker.phase = "done"
-    tracker.emit("finished", f"{manifest['state']} backup {final.name}")
-    return BackupResult(final, mpath, manifest["state"], the_fmt, manifest["size"],
-                        manifest["sha256"], duration, manifest, verification, leftovers,
-                        warnings)
 
 
 def _failed(kind: str, msg: str, hint: str | None = None) -> OperationFailed:
@@ -1087,19 +1182,7 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
               "compared (not written by nchat-tui?)")
     tool = _restore_tool(target, manifest)
     # the full read: every data block decompressed (--list alone proves nothing)
-    if streamed is not None:
-        rc = streamed.read_rc if streamed.read_rc is not None else -1
-        stderr = streamed.read_stderr
-        if rc == 0 and streamed.read_fed != streamed.size:
-            rc, stderr = 1, ["pg_restore: error: could not read from input file: end of file"]
-        tracker.set_phase("full-read", "pg_restore read the dump while pg_dump wrote it")
-    else:
-        tracker.set_phase("full-read", "pg_restore -f /dev/null")
-        argv, env, stdin = _restore_cmd(target, tool, ["-f", "/dev/null"], path)
-        tp = _run_restore_tool(argv, env, stdin, cancel_event=cancel_event, journal=journal,
-                               purpose="verify: full read", stdout=subprocess.DEVNULL)
-        rc = tp.wait()
-        stderr = list(tp.stderr_tail)
+    rc, stderr = _full_read(path, target, tool, streamed, tracker, cancel_event, journal)
     if rc < 0:
         v.add("full_read", False, f"pg_restore was killed by signal {-rc} before it finished "
               "reading", "killed")
@@ -1118,22 +1201,7 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
         kind, msg, _ = classify_tool_failure("pg_restore", list(tp.stderr_tail))
         v.add("toc", False, msg, kind)
     else:
-        entries = set(toc_table_data(tp.stdout_text))
-        if manifest is not None and manifest.get("snapshot"):
-            inv = snapshot_keys(manifest["snapshot"])["inventory"]["tables"]
-            expected = {k: toc_tag(*split2(k), t["owner"])
-                        for k, t in inv.items() if t["kind"] == "r"}
-            missing = sorted(k for k, e in expected.items() if e not in entries)
-            extra = sorted(entries - set(expected.values()))
-            if missing:
-                v.add("toc", False, f"{len(missing)} table(s) of the manifest have no data in "
-                      f"the dump: {', '.join(missing[:10])}", "incomplete")
-            else:
-                v.add("toc", True, f"{len(expected)} tables with data, as the manifest lists"
-                      + (f" (plus {len(extra)} not in it: {', '.join(extra[:5])})"
-                         if extra else ""))
-        else:
-            v.add("toc", True, f"{len(entries)} TABLE DATA entries")
+        _check_toc(v, tp.stdout_text, manifest)
     if test_restore:
         if target is None:
             raise BadInput("a test restore needs a target server (--dsn or the environment)")
@@ -1146,6 +1214,47 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
                                            on_progress=on_progress, cancel_event=cancel_event,
                                            journal=journal)
     return v
+
+
+def _full_read(path: Path, target: Target | None, tool: PgTool, streamed: StreamResult | None,
+               tracker: ProgressTracker, cancel_event: threading.Event | None,
+               journal: Journal | None) -> tuple[int, list[str]]:
+    """pg_restore's exit code and stderr for reading every block: the read-back of a streamed
+    dump, else ``pg_restore -f /dev/null`` now."""
+    if streamed is not None:
+        rc = streamed.read_rc if streamed.read_rc is not None else -1
+        stderr = streamed.read_stderr
+        if rc == 0 and streamed.read_fed != streamed.size:
+            rc, stderr = 1, ["pg_restore: error: could not read from input file: end of file"]
+        tracker.set_phase("full-read", "pg_restore read the dump while pg_dump wrote it")
+    else:
+        tracker.set_phase("full-read", "pg_restore -f /dev/null")
+        argv, env, stdin = _restore_cmd(target, tool, ["-f", "/dev/null"], path)
+        tp = _run_restore_tool(argv, env, stdin, cancel_event=cancel_event, journal=journal,
+                               purpose="verify: full read", stdout=subprocess.DEVNULL)
+        rc = tp.wait()
+        stderr = list(tp.stderr_tail)
+    return rc, stderr
+
+
+def _check_toc(v: Verification, toc: str, manifest: dict[str, Any] | None) -> None:
+    """The dump's TABLE DATA entries against the tables the manifest lists."""
+    entries = set(toc_table_data(toc))
+    if manifest is not None and manifest.get("snapshot"):
+        inv = snapshot_keys(manifest["snapshot"])["inventory"]["tables"]
+        expected = {k: toc_tag(*split2(k), t["owner"])
+                    for k, t in inv.items() if t["kind"] == "r"}
+        missing = sorted(k for k, e in expected.items() if e not in entries)
+        extra = sorted(entries - set(expected.values()))
+        if missing:
+            v.add("toc", False, f"{len(missing)} table(s) of the manifest have no data in "
+                  f"the dump: {', '.join(missing[:10])}", "incomplete")
+        else:
+            v.add("toc", True, f"{len(expected)} tables with data, as the manifest lists"
+                  + (f" (plus {len(extra)} not in it: {', '.join(extra[:5])})"
+                     if extra else ""))
+    else:
+        v.add("toc", True, f"{len(entries)} TABLE DATA entries")
 
 
 def _test_restore(target: Target, path: Path, manifest: dict[str, Any], v: Verification, *,
@@ -1193,8 +1302,6 @@ def _test_restore_schema(target: Target, scratch: str, manifest: dict[str, Any],
                          v: Verification, info: dict[str, Any]) -> None:
     """The scratch copy's schema against the manifest's inventory, by meaning: the same
     comparison the restore rollback makes before it swaps (``inventory_compare``)."""
-    from nchat_tui.pg.inventory_compare import compare_restored
-
     snap = snapshot_keys(manifest["snapshot"])
     if "inventory" not in snap:
         v.add("restore_schema", True, "the manifest records no schema inventory: not compared")
@@ -1277,8 +1384,6 @@ def _create_marked(target: Target, name: str, manifest: dict[str, Any] | None, p
     """CREATE DATABASE, then mark it as ours. A kill between the two would leave a database
     nobody knows about, so the intent is written first (``recovery.py``): the next start marks
     a database so left, and it is listed with the leftovers."""
-    from nchat_tui.upgrade.recovery import clear_intent, write_intent
-
     marker = write_intent(target, "restore", {"database": name, "purpose": purpose}, journal)
     try:
         _create_database(target, name, manifest)
@@ -1299,8 +1404,6 @@ def recover_restore(target: Target, marker: Path, intent: dict[str, Any],
                     journal: Journal | None) -> list[str]:
     """A run killed between CREATE DATABASE and its mark: mark the database now (with the dead
     run's pid), so it is listed with the leftovers and offered for dropping."""
-    from nchat_tui.upgrade.recovery import clear_intent, pid_alive
-
     name = intent.get("database")
     if not isinstance(name, str):
         os.replace(marker, marker.with_suffix(".bad"))
@@ -1656,8 +1759,6 @@ def latest_verified_backup(target: Target, conn: psycopg.Connection[Any] | None 
     rows, for the migration gate. "This database": same name, and the same cluster (system
     identifier) when both sides could read it, else the same masked target. With ``recheck``
     the file's sha256 is recomputed (a file altered since is not returned)."""
-    from nchat_tui.pg.snapshot import database_identity
-
     own = conn is None
     c = conn or target.connect("nchat-tui backup gate")
     try:

@@ -263,20 +263,7 @@ def choose_method(*, pg_dump: PgTool, server_major: int, table_bytes: dict[str, 
                              f"{share:.0%} of the data and one job dumps it alone")
 
     # -- compression -------------------------------------------------------------------------
-    if compress is not None:
-        comp = parse_compress(compress)
-        if comp.algorithm in ("lz4", "zstd"):
-            if pg_dump.major < 16:
-                raise BadInput(f"--compress {compress}: pg_dump {pg_dump.version} compresses with "
-                               "gzip only; lz4 and zstd need pg_dump 16 or newer",
-                               "use a gzip level (1 is the fastest) or install a newer client")
-            if comp.algorithm not in algs:
-                raise BadInput(f"--compress {compress}: this pg_dump ({pg_dump.describe()}) was "
-                               f"built without {comp.algorithm}", "use gzip or zstd/lz4 if built in")
-        why.append(f"{comp.describe()}, as asked")
-    else:
-        comp, text = _auto_compression(pg_dump, server_major, algs)
-        why.append(text)
+    comp = _compression(pg_dump, server_major, algs, compress, why)
     if comp.spec() == "none":
         notes.append("no compression: the dump is about the size of the table data (several "
                      "times a compressed one)")
@@ -301,6 +288,27 @@ def choose_method(*, pg_dump: PgTool, server_major: int, table_bytes: dict[str, 
     reason = "; ".join(why)
     return DumpMethod(the_fmt, n, comp, "operator" if operator else "auto", reason, restorable,
                       notes, pg_dump.major, streamed=the_fmt == "custom")
+
+
+def _compression(pg_dump: PgTool, server_major: int, algs: frozenset[str],
+                 compress: str | None, why: list[str]) -> Compression:
+    """The operator's ``--compress`` (checked against this pg_dump), else the automatic one;
+    its reason appended to ``why``."""
+    if compress is not None:
+        comp = parse_compress(compress)
+        if comp.algorithm in ("lz4", "zstd"):
+            if pg_dump.major < 16:
+                raise BadInput(f"--compress {compress}: pg_dump {pg_dump.version} compresses with "
+                               "gzip only; lz4 and zstd need pg_dump 16 or newer",
+                               "use a gzip level (1 is the fastest) or install a newer client")
+            if comp.algorithm not in algs:
+                raise BadInput(f"--compress {compress}: this pg_dump ({pg_dump.describe()}) was "
+                               f"built without {comp.algorithm}", "use gzip or zstd/lz4 if built in")
+        why.append(f"{comp.describe()}, as asked")
+    else:
+        comp, text = _auto_compression(pg_dump, server_major, algs)
+        why.append(text)
+    return comp
 
 
 def _auto_compression(pg_dump: PgTool, server_major: int,

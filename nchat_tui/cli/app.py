@@ -19,6 +19,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    from nchat_tui.screens.app import run_app  # Textual only when the app really opens
+    from nchat_tui.screens.app import run_app  # noqa: PLC0415 - Textual only when the app opens
 
     return run_app(ctx.target(), path_id=args.upgrade_path, new_session=args.new_session)

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if workload is not None:
         workload.start()
     try:
-        from nchat_tui.screens.app import run_app  # Textual only when the app really opens
+        from nchat_tui.screens.app import run_app  # noqa: PLC0415 - Textual only when the app opens
 
         rc = run_app(target, workload=workload, path_id=args.upgrade_path,
                      new_session=bool(args.fresh or args.new_session))

@@ -20,6 +20,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -27,9 +28,13 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import psycopg
+
 from nchat_tui import __version__
 from nchat_tui.errors import EXIT_FAILED, EXIT_INPUT, BadInput, ConnectError, NchatError
 from nchat_tui.pg.target import Target, resolve_target
+from nchat_tui.state.safeio import os_error_line
+from nchat_tui.upgrade.recovery import pending_intents, recover_on_start, refusing_connections_line
 
 # Order is the order of `nchat-tui --help`.
 COMMANDS = [
@@ -171,8 +176,6 @@ demo: ``run_app``)."""
 
 def _recover(ctx: CliContext, command: str) -> None:
     if command == "report":  # never connects: says what is pending, settles nothing
-        from nchat_tui.upgrade.recovery import pending_intents
-
         for _path, intent in pending_intents(ctx.target()):
             ctx.err(f"nchat-tui report: an interrupted {intent.get('op')} of "
                     f"{intent.get('database')} (pid {intent.get('pid')}) is not settled yet: "
@@ -180,8 +183,6 @@ def _recover(ctx: CliContext, command: str) -> None:
         return
     if command in NO_RECOVERY:
         return
-    from nchat_tui.upgrade.recovery import recover_on_start
-
     # migrate reconciles an interrupted run itself, in its own notice
     for line in recover_on_start(ctx.target(), reconcile_runs=command != "migrate"):
         ctx.err(f"nchat-tui {command}: {line}")
@@ -189,10 +190,6 @@ def _recover(ctx: CliContext, command: str) -> None:
 
 def _boundary_error(exc: BaseException, ctx: CliContext) -> NchatError | None:
     """An expected failure that is not an ``NchatError`` yet, as one (None: a bug)."""
-    import psycopg
-
-    from nchat_tui.state.safeio import os_error_line
-
     if isinstance(exc, UnicodeDecodeError):
         return BadInput(f"a file is not UTF-8 text ({exc.reason} at byte {exc.start})",
                         "convert it to UTF-8")
@@ -260,17 +257,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _psycopg_error() -> type[BaseException]:
-    import psycopg
-
     return psycopg.Error
 
 
 def _refusing(ctx: CliContext, exc: ConnectError) -> NchatError:
     """Say whether this tool made the database refuse connections, and how to undo it."""
-    import re
-
-    from nchat_tui.upgrade.recovery import refusing_connections_line
-
     m = re.search(r'database "([^"]+)" is not currently accepting connections', exc.message)
     try:
         target = ctx.target()

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    from nchat_tui.verify import maintenance as mt
+    from nchat_tui.verify import maintenance as mt  # noqa: PLC0415 - loaded when run, not for --help
 
     acting = args.vacuum or args.refresh or args.cleanup
     interactive = not args.yes and sys.stdin.isatty()

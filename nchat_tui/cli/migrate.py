@@ -13,8 +13,11 @@ import argparse
 import sys
 from typing import Any
 
+import psycopg
+
 from nchat_tui.cli.main import CliContext
 from nchat_tui.errors import BadInput, Refused
+from nchat_tui.migrate.nself import run_with_nself
 from nchat_tui.migrate.runner import (
     CANCEL_BLOCKER,
     RETRY,
@@ -34,6 +37,7 @@ from nchat_tui.migrate.runner import (
     reconcile_interrupted,
     run_migrations,
 )
+from nchat_tui.migrate.target_plan import plan_for_target
 from nchat_tui.state.journal import Journal
 
 NAME = "migrate"
@@ -189,11 +193,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         if not prev.get("live"):
             journal.append("migrate_interrupted_run_seen", run_id=prev["run_id"])
     if args.runner == "nself":
-        from nchat_tui.migrate.nself import run_nself_cli
-        return run_nself_cli(args, ctx, journal)
+        return _run_nself(args, ctx, journal)
     if interactive:
-        from nchat_tui.cli.plan import make_plan
-        plan = make_plan(ctx, args.down, args.to)
+        plan = plan_for_target(ctx.target(), args.down, args.to)
         if not plan.files:
             say("nothing to do")
         else:
@@ -220,4 +222,33 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     else:
         for line in render_result(res):
             ctx.out(line)
+    return res.exit_code
+
+
+def _run_nself(args: argparse.Namespace, ctx: CliContext, journal: Journal) -> int:
+    """``nchat-tui migrate --runner nself``."""
+    if args.down:
+        raise BadInput("--runner nself cannot --down: the Go CLI's `migrate down` looks for "
+                       "X.up.down.sql and cannot revert nChat's X.up.sql/X.down.sql pairs; "
+                       "use --runner ours")
+    try:
+        res = run_with_nself(ctx.target(), journal=journal, without_backup=args.without_backup)
+    except psycopg.Error as exc:
+        raise BadInput(f"database error while checking the ledger: {exc}") from None
+    if ctx.json:
+        ctx.emit_json(res.to_dict())
+        return res.exit_code
+    ctx.out(f"nself {res.cli_version or '(version unknown)'} ({res.cli_generation} CLI): "
+            f"{res.status}")
+    for line in res.output_tail:
+        ctx.out(f"  | {line}")
+    ctx.out(f"ledger now records: {', '.join(res.recorded_now) or 'nothing new'}")
+    if res.still_pending:
+        ctx.out(f"still pending: {', '.join(res.still_pending)}")
+    for f, miss in res.recorded_but_missing.items():
+        ctx.out(f"RECORDED BUT MISSING {f}: {', '.join(miss)}")
+    for d in res.status_disagreements:
+        ctx.out(f"status disagrees: {d}")
+    for n in res.notes:
+        ctx.out(f"note: {n}")
     return res.exit_code

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         # connect and take the first sample while Textual imports and the screen mounts:
         # first data then costs the longer of the two, not their sum
         mon.prefetch(panels={"tables", "progress", "replication"})
-        from nchat_tui.screens.dashboard import run_dashboard  # Textual only here
+        from nchat_tui.screens.dashboard import run_dashboard  # noqa: PLC0415 - Textual only here
 
         try:
             return run_dashboard(mon, interval=args.interval)

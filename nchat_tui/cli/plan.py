@@ -9,15 +9,12 @@ applied files against the Go ledger's checksums. Reads the catalog only: runs no
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from nchat_tui import fmt
 from nchat_tui.cli.main import CliContext
-from nchat_tui.errors import BadInput
-from nchat_tui.migrate.discovery import discover
-from nchat_tui.migrate.ledger import detect_ledger
-from nchat_tui.migrate.plan import Plan, build_plan, norm_name
-from nchat_tui.migrate.runner import RunOptions, select_files
-from nchat_tui.pg.guard import guarded
+from nchat_tui.migrate.plan import Plan, Statement, norm_name
+from nchat_tui.migrate.target_plan import plan_for_target
 
 NAME = "plan"
 HELP = "review the pending migrations: locks, live table sizes, rewrites, lint, checksums"
@@ -34,20 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def make_plan(ctx: CliContext, down: bool = False, to: str | None = None) -> Plan:
-    target = ctx.target()
-    mdir = target.migrations_dir
-    if mdir is None:
-        raise BadInput("no migrations directory: give --migrations DIR or --backend-dir DIR")
-    if not mdir.is_dir():
-        raise BadInput(f"migrations directory {mdir} does not exist")
-    disc = discover(mdir)
-    with guarded(target, "nchat-tui plan", "the plan", statement_timeout=60) as conn:
-        ledger = detect_ledger(conn)
-        opts = RunOptions(direction="down" if down else "up", to_version=to)
-        files = select_files(disc, ledger, opts)
-        return build_plan(conn, files, ledger, all_files=disc.files,
-                          direction=opts.direction,
-                          warnings=[*disc.warnings, *ledger.notes])
+    return plan_for_target(ctx.target(), down, to)
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -74,33 +58,7 @@ def render_text(plan: Plan) -> list[str]:
         for line in fp.preflight:
             out.append(f"  !! preflight {line}")
         for st in fp.statements:
-            locks = []
-            own = {norm_name(c) for c in st.creates}
-            for t in st.targets:
-                where = t.qualified or t.name
-                if t.created_by_plan and norm_name(t.name) in own:
-                    fig = "created by this statement"
-                elif t.created_by_plan:
-                    fig = "created earlier in this plan"
-                elif t.exists:
-                    fig = f"~{t.row_estimate or 0:,} rows, {fmt.size(t.size_bytes or 0)}"
-                else:
-                    fig = "does not exist yet"
-                locks.append(f"{t.lock} on {where} ({fig})")
-            flags = [x for x, on in (("REWRITE", st.rewrite), ("NO-TXN", st.non_transactional),
-                                     (st.transaction_control or "", bool(st.transaction_control)))
-                     if on]
-            out.append(f"  #{st.index:<3} line {st.line:<5} {' '.join(flags) + ' ' if flags else ''}"
-                       f"{st.summary}")
-            for lk in locks:
-                out.append(f"        lock: {lk}")
-            for b in st.body:
-                where = f" ({b['where']})" if b.get("where") else ""
-                held = ", ".join(f"{lock} on {name}" for name, lock, _role in b["locks"])
-                out.append(f"        body line {b['line']}{where}: {b['summary']}"
-                           + (f"  [{held}]" if held else ""))
-            for f in st.findings:
-                out.append(f"        {MARK[f.severity]} {f.severity} {f.rule}: {f.message}")
+            out += _statement_lines(st)
         for f in fp.findings:
             if f.statement is None:
                 out.append(f"  {MARK[f.severity]} {f.severity} {f.rule}: {f.message}")
@@ -110,27 +68,64 @@ def render_text(plan: Plan) -> list[str]:
                    f"{d.recorded[:12]}, now {d.current[:12]})")
     for w in plan.warnings:
         out.append(f"warning: {w}")
-    pf = plan.preflight
-    if pf is not None:
-        probs = pf.lines()
-        if probs:
-            out.append(f"PREFLIGHT: {len(probs)} object(s) the files need that this database "
-                       "lacks (migrate refuses to start until they exist):")
-            out += [f"  - {p}" for p in probs]
-        else:
-            out.append("preflight: every schema, role, function, type, extension, relation and "
-                       "operator class the files need exists or is created by an earlier file")
-        for g in pf.grouped(pf.guarded()):
-            where = "; ".join(f"{f} line {', '.join(str(x) for x in ls)}"
-                              for f, ls in g["where"].items())
-            out.append(f"  guarded: {g['kind']} {g['name']} ({where}): {g['detail']}")
-        for u in pf.unchecked:
-            out.append(f"  not checked: {u['file']}" + (f" line {u['line']}" if u["line"] else "")
-                       + f": {u['why']}")
+    if plan.preflight is not None:
+        out += _preflight_lines(plan.preflight)
     s = plan.to_dict()["summary"]
     out.append(f"{s['files']} file(s), {s['statements']} statement(s); findings: "
                f"{s['findings']['danger']} danger, {s['findings']['warn']} warn, "
                f"{s['findings']['info']} info; drift: {s['drift']}"
                + (f"; preflight: {s['preflight_problems']} missing"
                   if s.get("preflight_problems") is not None else ""))
+    return out
+
+
+def _statement_lines(st: Statement) -> list[str]:
+    out: list[str] = []
+    locks = []
+    own = {norm_name(c) for c in st.creates}
+    for t in st.targets:
+        where = t.qualified or t.name
+        if t.created_by_plan and norm_name(t.name) in own:
+            fig = "created by this statement"
+        elif t.created_by_plan:
+            fig = "created earlier in this plan"
+        elif t.exists:
+            fig = f"~{t.row_estimate or 0:,} rows, {fmt.size(t.size_bytes or 0)}"
+        else:
+            fig = "does not exist yet"
+        locks.append(f"{t.lock} on {where} ({fig})")
+    flags = [x for x, on in (("REWRITE", st.rewrite), ("NO-TXN", st.non_transactional),
+                             (st.transaction_control or "", bool(st.transaction_control)))
+             if on]
+    out.append(f"  #{st.index:<3} line {st.line:<5} {' '.join(flags) + ' ' if flags else ''}"
+               f"{st.summary}")
+    for lk in locks:
+        out.append(f"        lock: {lk}")
+    for b in st.body:
+        where = f" ({b['where']})" if b.get("where") else ""
+        held = ", ".join(f"{lock} on {name}" for name, lock, _role in b["locks"])
+        out.append(f"        body line {b['line']}{where}: {b['summary']}"
+                   + (f"  [{held}]" if held else ""))
+    for f in st.findings:
+        out.append(f"        {MARK[f.severity]} {f.severity} {f.rule}: {f.message}")
+    return out
+
+
+def _preflight_lines(pf: Any) -> list[str]:
+    out: list[str] = []
+    probs = pf.lines()
+    if probs:
+        out.append(f"PREFLIGHT: {len(probs)} object(s) the files need that this database "
+                   "lacks (migrate refuses to start until they exist):")
+        out += [f"  - {p}" for p in probs]
+    else:
+        out.append("preflight: every schema, role, function, type, extension, relation and "
+                   "operator class the files need exists or is created by an earlier file")
+    for g in pf.grouped(pf.guarded()):
+        where = "; ".join(f"{f} line {', '.join(str(x) for x in ls)}"
+                          for f, ls in g["where"].items())
+        out.append(f"  guarded: {g['kind']} {g['name']} ({where}): {g['detail']}")
+    for u in pf.unchecked:
+        out.append(f"  not checked: {u['file']}" + (f" line {u['line']}" if u["line"] else "")
+                   + f": {u['why']}")
     return out

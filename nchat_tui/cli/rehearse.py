@@ -61,7 +61,7 @@ def render_text(r: RehearsalResult) -> list[str]:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    from nchat_tui.migrate.runner import check_timeouts
+    from nchat_tui.migrate.runner import check_timeouts  # noqa: PLC0415 - loaded when run, not for --help
 
     check_timeouts(args.lock_timeout, args.statement_timeout)
     target = ctx.target()

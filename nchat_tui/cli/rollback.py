@@ -21,6 +21,7 @@ from typing import Any
 from nchat_tui import fmt
 from nchat_tui.cli.main import CliContext
 from nchat_tui.errors import BadInput, Refused
+from nchat_tui.pg.target import Target
 from nchat_tui.state.journal import Journal
 
 NAME = "rollback"
@@ -49,8 +50,6 @@ def _ask(prompt: str) -> str:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    from nchat_tui.rollback import engine as rb
-
     changing = bool(args.backup or args.down or args.drop_old)
     interactive = not args.yes and sys.stdin.isatty()
     if changing and not args.yes and not interactive:
@@ -59,76 +58,97 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         raise BadInput("--to goes with --down")
     target = ctx.target()
     journal = Journal.for_target(target.state_dir, target.masked())
+    if args.drop_old:
+        return _drop_old(args, ctx, target, journal)
+    if args.backup:
+        return _restore_swap(args, ctx, target, journal)
+    if args.down:
+        return _down(args, ctx, target, journal, interactive)
+    return _ways_back(args, ctx, target, journal)
+
+
+def _drop_old(args: argparse.Namespace, ctx: CliContext, target: Target, journal: Journal) -> int:
+    from nchat_tui.rollback import engine as rb  # noqa: PLC0415 - loaded when run, not for --help
+    name = args.drop_old
+    rb.drop_old_database(target, name, name if args.yes else (
+        lambda n: _ask(f"type the database name ({n}) to DROP it: ")), journal)
+    if ctx.json:
+        ctx.emit_json({"dropped": name})
+    else:
+        ctx.out(f"dropped {name}")
+    return 0
+
+
+def _restore_swap(args: argparse.Namespace, ctx: CliContext, target: Target,
+                  journal: Journal) -> int:
+    from nchat_tui.rollback import engine as rb  # noqa: PLC0415 - loaded when run, not for --help
     say = ctx.err if ctx.json else ctx.out
 
-    if args.drop_old:
-        name = args.drop_old
-        rb.drop_old_database(target, name, name if args.yes else (
-            lambda n: _ask(f"type the database name ({n}) to DROP it: ")), journal)
-        if ctx.json:
-            ctx.emit_json({"dropped": name})
-        else:
-            ctx.out(f"dropped {name}")
-        return 0
+    def confirm(db: str, sessions: list[dict[str, Any]]) -> str:
+        say(f"{len(sessions)} session(s) connected to {db} will be terminated:")
+        for s in sessions:
+            say(f"  pid {s['pid']} {s['role']} {s['application_name'] or '-'} "
+                f"{s['client_addr'] or 'local'} {s['state']}")
+        return _ask(f"type the database name ({db}) to swap in the restored copy: ")
 
-    if args.backup:
-        def confirm(db: str, sessions: list[dict[str, Any]]) -> str:
-            say(f"{len(sessions)} session(s) connected to {db} will be terminated:")
-            for s in sessions:
-                say(f"  pid {s['pid']} {s['role']} {s['application_name'] or '-'} "
-                    f"{s['client_addr'] or 'local'} {s['state']}")
-            return _ask(f"type the database name ({db}) to swap in the restored copy: ")
+    res = rb.restore_swap(target, args.backup, confirm_name=target.database if args.yes
+                          else confirm, progress=lambda t, _f: say(f"-- {t}"),
+                          journal=journal, jobs=args.jobs)
+    if ctx.json:
+        ctx.emit_json(res.as_dict())
+    else:
+        ctx.out(f"{res.database} is now the restored copy of {res.restored_from}")
+        ctx.out(f"the previous database is kept as {res.old_database}; drop it with "
+                f"`nchat-tui rollback --drop-old {res.old_database}` once you are sure")
+        ctx.out(f"{len(res.terminated)} session(s) terminated; restore "
+                f"{res.restore_duration_s:.1f}s, swap {res.swap_duration_s:.2f}s")
+        for w in res.warnings:
+            ctx.out(f"warning: {w}")
+    return 0
 
-        res = rb.restore_swap(target, args.backup, confirm_name=target.database if args.yes
-                              else confirm, progress=lambda t, _f: say(f"-- {t}"),
-                              journal=journal, jobs=args.jobs)
-        if ctx.json:
-            ctx.emit_json(res.as_dict())
-        else:
-            ctx.out(f"{res.database} is now the restored copy of {res.restored_from}")
-            ctx.out(f"the previous database is kept as {res.old_database}; drop it with "
-                    f"`nchat-tui rollback --drop-old {res.old_database}` once you are sure")
-            ctx.out(f"{len(res.terminated)} session(s) terminated; restore "
-                    f"{res.restore_duration_s:.1f}s, swap {res.swap_duration_s:.2f}s")
-            for w in res.warnings:
-                ctx.out(f"warning: {w}")
-        return 0
 
-    if args.down:
-        if interactive:
-            facts = rb.rollback_options(target, args.against)
-            _print_down(say, facts.down)
-            if _ask(f"type the database name ({target.database}) to run the down files: ") \
-                    != target.database:
-                raise Refused("not confirmed")
-        dres = rb.down_rollback(target, args.to, args.against, journal=journal,
-                                options={"retries": 3})
-        if ctx.json:
-            ctx.emit_json(dres.as_dict())
-        else:
-            run_ = dres.run
-            if run_.get("status") == "nothing_to_do" and dres.inventory_equal is None:
-                ctx.out(f"nothing to do: {run_.get('message')}")
-                return 0
-            ctx.out(f"down to {dres.to_version}: {run_.get('status')}; reverted: "
-                    + (", ".join(run_.get("committed") or []) or "none"))
-            ctx.out(f"compared with: {dres.notes[0] if dres.notes else dres.before_source}")
-            for n in dres.notes[1:]:
-                ctx.out(f"note: {n}")
-            if dres.inventory_equal:
-                ctx.out("the schema inventory equals the before-snapshot's"
-                        + (" plus what the files that stay applied create"
-                           if dres.plan.get("extra") else ""))
-            else:
-                ctx.out("the schema inventory DIFFERS from the before-snapshot's:")
-                for cat, part in dres.differences.items():
-                    for kind in ("added", "removed", "changed"):
-                        for key in sorted(part[kind])[:10]:
-                            ctx.out(f"  {cat} {key} {kind}")
-            if run_.get("error"):
-                ctx.out(f"error: {run_['error'].get('message')}")
+def _down(args: argparse.Namespace, ctx: CliContext, target: Target, journal: Journal,
+          interactive: bool) -> int:
+    from nchat_tui.rollback import engine as rb  # noqa: PLC0415 - loaded when run, not for --help
+    say = ctx.err if ctx.json else ctx.out
+    if interactive:
+        facts = rb.rollback_options(target, args.against)
+        _print_down(say, facts.down)
+        if _ask(f"type the database name ({target.database}) to run the down files: ") \
+                != target.database:
+            raise Refused("not confirmed")
+    dres = rb.down_rollback(target, args.to, args.against, journal=journal,
+                            options={"retries": 3})
+    if ctx.json:
+        ctx.emit_json(dres.as_dict())
         return 0 if dres.ok else 1
+    run_ = dres.run
+    if run_.get("status") == "nothing_to_do" and dres.inventory_equal is None:
+        ctx.out(f"nothing to do: {run_.get('message')}")
+        return 0
+    ctx.out(f"down to {dres.to_version}: {run_.get('status')}; reverted: "
+            + (", ".join(run_.get("committed") or []) or "none"))
+    ctx.out(f"compared with: {dres.notes[0] if dres.notes else dres.before_source}")
+    for n in dres.notes[1:]:
+        ctx.out(f"note: {n}")
+    if dres.inventory_equal:
+        ctx.out("the schema inventory equals the before-snapshot's"
+                + (" plus what the files that stay applied create"
+                   if dres.plan.get("extra") else ""))
+    else:
+        ctx.out("the schema inventory DIFFERS from the before-snapshot's:")
+        for cat, part in dres.differences.items():
+            for kind in ("added", "removed", "changed"):
+                for key in sorted(part[kind])[:10]:
+                    ctx.out(f"  {cat} {key} {kind}")
+    if run_.get("error"):
+        ctx.out(f"error: {run_['error'].get('message')}")
+    return 0 if dres.ok else 1
 
+
+def _ways_back(args: argparse.Namespace, ctx: CliContext, target: Target,
+               journal: Journal) -> int:
+    from nchat_tui.rollback import engine as rb  # noqa: PLC0415 - loaded when run, not for --help
     facts = rb.rollback_options(target, args.against)
     journal.append("rollback_options", recommended=facts.recommended,
                    schema_changed=facts.schema_changed)

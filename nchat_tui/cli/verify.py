@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    from nchat_tui.verify.engine import verify_upgrade
+    from nchat_tui.verify.engine import verify_upgrade  # noqa: PLC0415 - loaded when run, not for --help
 
     target = ctx.target()
     journal = Journal.for_target(target.state_dir, target.masked())

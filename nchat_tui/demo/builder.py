@@ -790,12 +790,7 @@ class Workload:
                             {"limit": 300}).fetchall()]
                         self._count("queries")
                     if role == "slow":
-                        if time.monotonic() >= next_slow:
-                            conn.execute(_app_sql("demo/workload/fuzzy_search.sql"),
-                                         {"term": rng.choice(_SEARCH_TERMS)}).fetchall()
-                            self._count("queries")
-                            self._count("slow_queries")
-                            next_slow = time.monotonic() + self.slow_every * rng.uniform(0.8, 1.2)
+                        next_slow = self._slow_query_when_due(conn, rng, next_slow)
                         if not self._wait(min(1.0, max(0.05, next_slow - time.monotonic()))):
                             break
                         continue
@@ -817,6 +812,17 @@ class Workload:
                     break
         finally:
             self._close(conn)
+
+    def _slow_query_when_due(self, conn: psycopg.Connection[Any], rng: random.Random,
+                             next_slow: float) -> float:
+        """The slow role's fuzzy search when it is due; returns when the next one is."""
+        if time.monotonic() >= next_slow:
+            conn.execute(_app_sql("demo/workload/fuzzy_search.sql"),
+                         {"term": rng.choice(_SEARCH_TERMS)}).fetchall()
+            self._count("queries")
+            self._count("slow_queries")
+            next_slow = time.monotonic() + self.slow_every * rng.uniform(0.8, 1.2)
+        return next_slow
 
     def _one_op(self, conn: psycopg.Connection[Any], role: str, pair: tuple[Any, Any],
                 rng: random.Random) -> None:

@@ -17,15 +17,12 @@ starting. The password reaches nself through its environment, never argv; nself 
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import psycopg
+from typing import Any
 
 from nchat_tui.errors import BadInput, LockHeld, ToolMissing
 from nchat_tui.migrate.discovery import discover
@@ -36,9 +33,6 @@ from nchat_tui.pg.queries import sql_text
 from nchat_tui.pg.target import Target
 from nchat_tui.pg.tools import run_captured
 from nchat_tui.state.journal import Journal
-
-if TYPE_CHECKING:
-    from nchat_tui.cli.main import CliContext
 
 APPLIED = re.compile(r"Applied\s+(\d+)\s+migration", re.I)
 NO_PENDING = re.compile(r"No pending migrations", re.I)
@@ -218,31 +212,3 @@ def run_with_nself(target: Target, *, journal: Journal | None = None,
                        recorded_but_missing=res.recorded_but_missing)
     return res
 
-
-def run_nself_cli(args: argparse.Namespace, ctx: CliContext, journal: Journal) -> int:
-    """``nchat-tui migrate --runner nself``."""
-    if args.down:
-        raise BadInput("--runner nself cannot --down: the Go CLI's `migrate down` looks for "
-                       "X.up.down.sql and cannot revert nChat's X.up.sql/X.down.sql pairs; "
-                       "use --runner ours")
-    try:
-        res = run_with_nself(ctx.target(), journal=journal, without_backup=args.without_backup)
-    except psycopg.Error as exc:
-        raise BadInput(f"database error while checking the ledger: {exc}") from None
-    if ctx.json:
-        ctx.emit_json(res.to_dict())
-        return res.exit_code
-    ctx.out(f"nself {res.cli_version or '(version unknown)'} ({res.cli_generation} CLI): "
-            f"{res.status}")
-    for line in res.output_tail:
-        ctx.out(f"  | {line}")
-    ctx.out(f"ledger now records: {', '.join(res.recorded_now) or 'nothing new'}")
-    if res.still_pending:
-        ctx.out(f"still pending: {', '.join(res.still_pending)}")
-    for f, miss in res.recorded_but_missing.items():
-        ctx.out(f"RECORDED BUT MISSING {f}: {', '.join(miss)}")
-    for d in res.status_disagreements:
-        ctx.out(f"status disagrees: {d}")
-    for n in res.notes:
-        ctx.out(f"note: {n}")
-    return res.exit_code

@@ -36,6 +36,7 @@ from psycopg import sql
 
 from nchat_tui.pg.objkeys import split_key
 from nchat_tui.pg.queries import sql_template, sql_text
+from nchat_tui.pg.snapshot import schema_inventory
 
 CANONICAL_FIELDS: dict[str, tuple[str, ...]] = {
     "constraints": ("definition",),
@@ -239,8 +240,7 @@ def compare_restored(conn: psycopg.Connection[Any], expected: dict[str, Any]
 
     ``conn`` must be an autocommit connection to the restored copy; it is changed only inside
     transactions that are rolled back."""
-    from nchat_tui.pg.snapshot import schema_inventory
-    from nchat_tui.verify.engine import diff_inventory
+    from nchat_tui.verify.engine import diff_inventory  # noqa: PLC0415 - verify sits above pg
 
     live = schema_inventory(conn)
     d = diff_inventory(expected, live, include_ledgers=True)

@@ -107,24 +107,38 @@ def render(evidence: Any, *, max_items: int = 12, max_depth: int = 4,
     columns available (paths are shortened to fit it; nothing else is cut by it)."""
     if _empty(evidence):
         return ""
-    lines: list[str] = []
+    r = _Renderer(max_items, max_depth, width)
+    r.walk(evidence, None, 0, "")
+    return "\n".join(r.lines)
 
-    def room(pad: str, key: str | None) -> int | None:
-        if width is None:
+
+class _Renderer:
+    """``render``'s walk over nested dicts and lists, collecting ``lines``."""
+
+    def __init__(self, max_items: int, max_depth: int, width: int | None) -> None:
+        self.max_items = max_items
+        self.max_depth = max_depth
+        self.width = width
+        self.lines: list[str] = []
+
+    def room(self, pad: str, key: str | None) -> int | None:
+        if self.width is None:
             return None
-        return max(20, width - len(pad) - (len(label(key)) + 2 if key else 0))
+        return max(20, self.width - len(pad) - (len(label(key)) + 2 if key else 0))
 
-    def scalars_line(items: list[Any], key: str | None, pad: str) -> str:
-        shown = [value(key, x, room(pad, key)) for x in items[: max_items * 2]]
+    def scalars_line(self, items: list[Any], key: str | None, pad: str) -> str:
+        max_items = self.max_items
+        shown = [value(key, x, self.room(pad, key)) for x in items[: max_items * 2]]
         more = len(items) - max_items * 2
         return ", ".join(shown) + (f" … and {more} more" if more > 0 else "")
 
-    def walk(v: Any, key: str | None, depth: int, pad: str) -> None:
+    def walk(self, v: Any, key: str | None, depth: int, pad: str) -> None:
+        lines = self.lines
         head = f"{pad}{label(key)}: " if key is not None else pad
         if _empty(v):
             lines.append(f"{head}none")
         elif isinstance(v, dict):
-            if depth >= max_depth:
+            if depth >= self.max_depth:
                 lines.append(f"{head}{_count(v)}")
                 return
             if key is not None:
@@ -132,50 +146,52 @@ def render(evidence: Any, *, max_items: int = 12, max_depth: int = 4,
                 pad += "  "
             for k, x in v.items():
                 if k not in HIDDEN_KEYS:
-                    walk(x, str(k), depth + 1, pad)
+                    self.walk(x, str(k), depth + 1, pad)
         elif isinstance(v, list):
-            if not any(isinstance(x, dict | list) for x in v):
-                lines.append(head + scalars_line(v, key, pad))
-                return
-            if depth >= max_depth:
-                lines.append(f"{head}{_count(v)}")
-                return
-            if key is not None:
-                lines.append(f"{pad}{label(key)}:")
-                pad += "  "
-            for x in v[:max_items]:
-                row(x, depth + 1, pad)
-            if len(v) > max_items:
-                lines.append(f"{pad}… and {len(v) - max_items} more")
+            self.walk_list(v, key, depth, pad, head)
         else:
-            text = value(key, v, room(pad, key))
+            text = value(key, v, self.room(pad, key))
             lines.append(head + (_cut(text, 400) if isinstance(v, str) else text))
 
-    def row(x: Any, depth: int, pad: str) -> None:
+    def walk_list(self, v: list[Any], key: str | None, depth: int, pad: str, head: str) -> None:
+        lines, max_items = self.lines, self.max_items
+        if not any(isinstance(x, dict | list) for x in v):
+            lines.append(head + self.scalars_line(v, key, pad))
+            return
+        if depth >= self.max_depth:
+            lines.append(f"{head}{_count(v)}")
+            return
+        if key is not None:
+            lines.append(f"{pad}{label(key)}:")
+            pad += "  "
+        for x in v[:max_items]:
+            self.row(x, depth + 1, pad)
+        if len(v) > max_items:
+            lines.append(f"{pad}… and {len(v) - max_items} more")
+
+    def row(self, x: Any, depth: int, pad: str) -> None:
         """One item of a list: its scalars on the bullet line, the rest indented under it."""
+        lines = self.lines
         if not isinstance(x, dict):
             if isinstance(x, list):
-                lines.append(f"{pad}- " + scalars_line([y for y in x if not isinstance(
+                lines.append(f"{pad}- " + self.scalars_line([y for y in x if not isinstance(
                     y, dict | list)], None, pad))
             else:
-                lines.append(f"{pad}- {_cut(value(None, x, room(pad, None)), 200)}")
+                lines.append(f"{pad}- {_cut(value(None, x, self.room(pad, None)), 200)}")
             return
         flat = [(k, y) for k, y in x.items() if k not in HIDDEN_KEYS and not _empty(y)
                 and not isinstance(y, dict | list)]
         nested = [(k, y) for k, y in x.items() if k not in HIDDEN_KEYS and not _empty(y)
                   and isinstance(y, dict | list)]
-        parts = [f"{label(k)}: {_cut(value(k, y, room(pad, k)), 120)}" for k, y in flat]
+        parts = [f"{label(k)}: {_cut(value(k, y, self.room(pad, k)), 120)}" for k, y in flat]
         lines.append(f"{pad}- " + (", ".join(parts) if parts else "(nested)"))
         for k, y in nested:
-            if depth >= max_depth:
+            if depth >= self.max_depth:
                 lines.append(f"{pad}    {label(k)}: {_count(y)}")
             elif isinstance(y, list) and not any(isinstance(z, dict | list) for z in y):
-                lines.append(f"{pad}    {label(k)}: " + scalars_line(y, k, pad + "    "))
+                lines.append(f"{pad}    {label(k)}: " + self.scalars_line(y, k, pad + "    "))
             else:
-                walk(y, k, depth + 1, pad + "    ")
-
-    walk(evidence, None, 0, "")
-    return "\n".join(lines)
+                self.walk(y, k, depth + 1, pad + "    ")
 
 
 def _count(v: Any) -> str:

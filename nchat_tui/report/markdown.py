@@ -21,8 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from nchat_tui import __version__
+from nchat_tui.backup.engine import manifest_path_for
+from nchat_tui.errors import BadInput
 from nchat_tui.fmt import duration as _dur
 from nchat_tui.state.journal import Journal, scrub, target_key
+from nchat_tui.state.safeio import contained
+from nchat_tui.upgrade.checklist import ChecklistError, load_path
 
 EVIDENCE_CHARS = 2500
 MAX_ROWS = 200
@@ -70,21 +74,16 @@ def session_dir_for(state_dir: Path, masked_target: str, session: str | None = N
         d = state_dir / "sessions" / session
         if (d / "journal.jsonl").is_file():
             return d
-        from nchat_tui.errors import BadInput
 
         raise BadInput(f"no session {session!r} under {state_dir / 'sessions'}")
     pointer = state_dir / "targets" / f"{target_key(masked_target)}.current"
     if pointer.is_file():
-        from nchat_tui.state.safeio import contained
-
         cur = contained(state_dir / "sessions", pointer.read_text(errors="replace").strip())
         if cur is not None and (cur / "journal.jsonl").is_file():  # never leads outside
             return cur
     mine = [p.parent for p in Journal.list_sessions(state_dir)
             if _first_target(p) == masked_target]
     if not mine:
-        from nchat_tui.errors import BadInput
-
         raise BadInput(f"no session journal for {masked_target} under {state_dir / 'sessions'}")
     return sorted(mine, key=lambda d: (d / "journal.jsonl").stat().st_mtime)[-1]
 
@@ -198,8 +197,6 @@ def _pg_dump_version(recs: list[dict[str, Any]]) -> str | None:
 def _manifest(recs: list[dict[str, Any]]) -> dict[str, Any] | None:
     for r in reversed(recs):
         if r.get("event") == "backup_finished" and r.get("file"):
-            from nchat_tui.backup.engine import manifest_path_for
-
             try:
                 data = json.loads(manifest_path_for(Path(str(r["file"]))).read_text(
                     encoding="utf-8"))
@@ -334,8 +331,6 @@ def _interrupted_runs(doc: _Doc, recs: list[dict[str, Any]]) -> None:
 
 
 def _steps(doc: _Doc, recs: list[dict[str, Any]], path_id: str | None) -> None:
-    from nchat_tui.upgrade.checklist import ChecklistError, load_path
-
     titles: dict[str, str] = {}
     phases: list[tuple[str, str, list[str]]] = []
     if path_id:

@@ -31,8 +31,23 @@ from typing import Any
 
 import psycopg
 
+from nchat_tui.backup.engine import list_backups, manifest_path_for, read_manifest
 from nchat_tui.errors import BadInput
+from nchat_tui.migrate.ddl_effects import analyse_files
+from nchat_tui.migrate.discovery import discover
+from nchat_tui.migrate.ledger import detect_ledger
+from nchat_tui.pg.snapshot import database_identity, schema_inventory
 from nchat_tui.pg.target import Target
+from nchat_tui.state.journal import Journal
+from nchat_tui.verify.engine import (
+    applied_before,
+    classify_diff,
+    diff_inventory,
+    diff_is_empty,
+    expected_problems,
+    load_before,
+    snapshot_of,
+)
 
 
 @dataclass
@@ -59,8 +74,6 @@ class UpRun:
 def up_runs(target: Target) -> tuple[list[UpRun], int]:
     """Every up run in this target's session journals, oldest first, and how many sessions
     were read."""
-    from nchat_tui.state.journal import Journal
-
     masked = target.masked()
     runs: list[UpRun] = []
     sessions = 0
@@ -132,17 +145,12 @@ class DownPlan:
 
 
 def _snapshot_applied(files: list[Any], snap: dict[str, Any]) -> set[str]:
-    from nchat_tui.verify.engine import applied_before
-
     return applied_before(files, (snap.get("inventory") or {}).get("ledgers") or {})
 
 
 def _manifest_snapshot(target: Target, name: str) -> tuple[dict[str, Any] | None, str]:
     """The snapshot in the manifest of backup ``name`` (a bare file name: only inside the
     backup directory)."""
-    from nchat_tui.backup.engine import manifest_path_for, read_manifest
-    from nchat_tui.verify.engine import snapshot_of
-
     p = target.backup_dir / Path(name).name
     mpath = manifest_path_for(p)
     m = read_manifest(mpath)
@@ -157,10 +165,6 @@ def _manifest_snapshot(target: Target, name: str) -> tuple[dict[str, Any] | None
 def _backup_snapshots(target: Target, conn: psycopg.Connection[Any]
                       ) -> list[tuple[dict[str, Any], str]]:
     """Snapshots of verified backups of this database, newest first."""
-    from nchat_tui.backup.engine import list_backups
-    from nchat_tui.pg.snapshot import database_identity
-    from nchat_tui.verify.engine import snapshot_of
-
     ident = database_identity(conn)
     out = []
     for b in list_backups(target.backup_dir):
@@ -180,11 +184,67 @@ def _backup_snapshots(target: Target, conn: psycopg.Connection[Any]
     return out
 
 
-def _made_in(mdir: Path) -> Any:
-    def made(plan: DownPlan) -> DownPlan:
-        plan.migrations_dir = mdir
+@dataclass
+class _Down:
+    """What ``plan_down`` reads once: the files, the ledger's applied set, the backups (lazily)."""
+
+    target: Target
+    conn: psycopg.Connection[Any]
+    mdir: Path
+    disc: Any
+    applied: list[Any]
+    applied_names: set[str]
+    snaps: list[tuple[dict[str, Any], str]] | None = None
+
+    def made(self, plan: DownPlan) -> DownPlan:
+        plan.migrations_dir = self.mdir
         return plan
-    return made
+
+    def keep_version(self, key: str) -> int:
+        if key == "0":
+            return 0
+        f = self.disc.find(key)
+        if f is not None:
+            return f.version
+        if key.isdigit():
+            return int(key)
+        raise BadInput(f"--to {key!r}: no migration file with that name or version")
+
+    def recorded(self, snap: dict[str, Any]) -> set[str]:
+        return _snapshot_applied(self.disc.files, snap)
+
+    def finish(self, plan: DownPlan, keep: int) -> DownPlan:
+        assert plan.before is not None
+        recorded = self.recorded(plan.before)
+        later = sorted(set(plan.revert) & recorded)
+        if later:
+            raise BadInput(f"the before-snapshot {plan.source} records {', '.join(later)} as "
+                           "applied, which this down rollback reverts: it describes a later "
+                           "state", "give the manifest of a backup taken before those files "
+                           "ran, or leave --against out (the journal knows the run that "
+                           "applied them)")
+        plan.extra = [f.name for f in self.applied
+                      if f.version <= keep and f.name not in recorded]
+        return plan
+
+    def backups(self) -> list[tuple[dict[str, Any], str]]:
+        if self.snaps is None:
+            self.snaps = _backup_snapshots(self.target, self.conn)
+        return self.snaps
+
+    def by_content(self, revert_names: set[str]) -> tuple[dict[str, Any], str] | None:
+        """The newest verified backup recording none of ``revert_names`` and nothing that is
+        not applied now."""
+        for snap, src in self.backups():
+            rec = self.recorded(snap)
+            if not (rec & revert_names) and rec <= self.applied_names:
+                return snap, src
+        return None
+
+    def state_name(self, recorded: set[str]) -> str:
+        """The last file of a recorded applied set ("0": none)."""
+        state = [f for f in self.disc.files if f.name in recorded]
+        return state[-1].name if state else "0"
 
 
 def plan_down(target: Target, conn: psycopg.Connection[Any], to_version: str | None = None,
@@ -193,80 +253,21 @@ def plan_down(target: Target, conn: psycopg.Connection[Any], to_version: str | N
 
     Raises ``BadInput`` when there is no migrations directory, ``--to`` names no file, or no
     before-snapshot predates the files it would revert."""
-    from nchat_tui.migrate.discovery import discover
-    from nchat_tui.migrate.ledger import detect_ledger
-    from nchat_tui.verify.engine import load_before
-
     if target.migrations_dir is None or not Path(target.migrations_dir).is_dir():
         raise BadInput("no migrations directory: give --migrations DIR or --backend-dir DIR")
     mdir = Path(target.migrations_dir)
     disc = discover(mdir)
     ledger = detect_ledger(conn)
     applied = [f for f in disc.files if ledger.is_applied(f)]
-    applied_names = {f.name for f in applied}
-    made = _made_in(mdir)
-
-    def keep_version(key: str) -> int:
-        if key == "0":
-            return 0
-        f = disc.find(key)
-        if f is not None:
-            return f.version
-        if key.isdigit():
-            return int(key)
-        raise BadInput(f"--to {key!r}: no migration file with that name or version")
-
-    def finish(plan: DownPlan, keep: int) -> DownPlan:
-        assert plan.before is not None
-        recorded = _snapshot_applied(disc.files, plan.before)
-        later = sorted(set(plan.revert) & recorded)
-        if later:
-            raise BadInput(f"the before-snapshot {plan.source} records {', '.join(later)} as "
-                           "applied, which this down rollback reverts: it describes a later "
-                           "state", "give the manifest of a backup taken before those files "
-                           "ran, or leave --against out (the journal knows the run that "
-                           "applied them)")
-        plan.extra = [f.name for f in applied if f.version <= keep and f.name not in recorded]
-        return plan
-
+    d = _Down(target, conn, mdir, disc, applied, {f.name for f in applied})
     if against is not None:
-        before, source = load_before(target, against, conn)
-        recorded = _snapshot_applied(disc.files, before)
-        if to_version is None:
-            state = [f for f in disc.files if f.name in recorded]
-            to_version = state[-1].name if state else "0"
-        keep = keep_version(to_version)
-        revert = [f.name for f in applied if f.version > keep]
-        plan = made(DownPlan(to_version if revert else None, revert, before, source,
-                             reason=f"the before-snapshot given: {source}"))
-        if not revert:
-            plan.nothing_to_do = (f"no file is applied after {to_version} (the state the "
-                                  f"snapshot {source} records)")
-            return plan
-        return finish(plan, keep)
+        return _plan_against(d, against, to_version)
 
     runs, sessions = up_runs(target)
     read = f"{sessions} session journal(s) of {target.masked()}"
-    snaps: list[tuple[dict[str, Any], str]] | None = None
-
-    def by_content(revert_names: set[str]) -> tuple[dict[str, Any], str] | None:
-        """The newest verified backup recording none of ``revert_names`` and nothing that is
-        not applied now."""
-        nonlocal snaps
-        if snaps is None:
-            snaps = _backup_snapshots(target, conn)
-        for snap, src in snaps:
-            rec = _snapshot_applied(disc.files, snap)
-            if not (rec & revert_names) and rec <= applied_names:
-                return snap, src
-        return None
-
     last_run: UpRun | None = None
     if to_version is None:
-        for run in reversed(runs):
-            if set(run.files) & applied_names:
-                last_run = run
-                break
+        last_run = next((r for r in reversed(runs) if set(r.files) & d.applied_names), None)
         if last_run is not None:
             mine = [f for f in applied if f.name in set(last_run.files)]
             first = min(f.version for f in mine)
@@ -275,40 +276,57 @@ def plan_down(target: Target, conn: psycopg.Connection[Any], to_version: str | N
         else:
             # No journaled run applied what is applied now: the newest backup that records an
             # earlier state (fewer applied files) is the way back.
-            found = None
-            if snaps is None:
-                snaps = _backup_snapshots(target, conn)
-            for snap, src in snaps:
-                rec = _snapshot_applied(disc.files, snap)
-                if rec < applied_names:
-                    found = (snap, src, rec)
-                    break
-            if found is None:
-                return made(DownPlan(None, nothing_to_do=(
+            rec = next((r for r in (d.recorded(s) for s, _src in d.backups())
+                        if r < d.applied_names), None)
+            if rec is None:
+                return d.made(DownPlan(None, nothing_to_do=(
                     f"no up run in {read} applied a file that is still applied, and no "
                     "verified backup of this database records an earlier migration state")))
-            state = [f for f in disc.files if f.name in found[2]]
-            to_version = state[-1].name if state else "0"
-    keep = keep_version(to_version)
+            to_version = d.state_name(rec)
+    keep = d.keep_version(to_version)
     revert = [f.name for f in applied if f.version > keep]
     if not revert:
-        return made(DownPlan(None, nothing_to_do=(
+        return d.made(DownPlan(None, nothing_to_do=(
             f"no file is applied after {to_version} (read {read}"
             + (f"; the last up run: {last_run.describe()}" if last_run else "") + ")")))
+    plan = d.made(DownPlan(to_version, revert))
+    return _with_before(d, plan, runs, read, keep)
+
+
+def _plan_against(d: _Down, against: dict[str, Any] | Path | str,
+                  to_version: str | None) -> DownPlan:
+    """``--against MANIFEST``: the snapshot given is the before-snapshot."""
+    before, source = load_before(d.target, against, d.conn)
+    if to_version is None:
+        to_version = d.state_name(d.recorded(before))
+    keep = d.keep_version(to_version)
+    revert = [f.name for f in d.applied if f.version > keep]
+    plan = d.made(DownPlan(to_version if revert else None, revert, before, source,
+                           reason=f"the before-snapshot given: {source}"))
+    if not revert:
+        plan.nothing_to_do = (f"no file is applied after {to_version} (the state the "
+                              f"snapshot {source} records)")
+        return plan
+    return d.finish(plan, keep)
+
+
+def _with_before(d: _Down, plan: DownPlan, runs: list[UpRun], read: str, keep: int) -> DownPlan:
+    """The before-snapshot of the earliest run that applied a reverted file (its backup's
+    manifest), else the newest verified backup that predates them all."""
+    revert = plan.revert
     revert_set = set(revert)
-    plan = made(DownPlan(to_version, revert))
     owners = [r for r in runs if set(r.files) & revert_set]
     notes: list[str] = []
     if owners:
         run = owners[0]  # the earliest: its snapshot predates every reverted file
         did = [f for f in revert if f in set(run.files)]
         if run.backup:
-            msnap, src = _manifest_snapshot(target, run.backup)
-            if msnap is not None and not (_snapshot_applied(disc.files, msnap) & revert_set):
+            msnap, src = _manifest_snapshot(d.target, run.backup)
+            if msnap is not None and not (d.recorded(msnap) & revert_set):
                 plan.before, plan.source, plan.run = msnap, src, run
                 plan.reason = (f"the before-snapshot of {run.describe()}, which applied "
                                f"{', '.join(did)}: {src}")
-                return finish(plan, keep)
+                return d.finish(plan, keep)
             notes.append(f"{run.describe()} applied {', '.join(did)}, but its backup's "
                          f"manifest {src} is " + ("missing or has no snapshot" if msnap is None
                                                   else "of a later state"))
@@ -317,7 +335,7 @@ def plan_down(target: Target, conn: psycopg.Connection[Any], to_version: str | N
                          f"({run.without_backup!r})")
     else:
         notes.append(f"no up run in {read} applied {', '.join(revert)} (the nself CLI?)")
-    hit = by_content(revert_set)
+    hit = d.by_content(revert_set)
     if hit is None:
         raise BadInput("no before-snapshot for the files this down rollback reverts ("
                        + ", ".join(revert) + "): " + "; ".join(notes)
@@ -326,7 +344,7 @@ def plan_down(target: Target, conn: psycopg.Connection[Any], to_version: str | N
     plan.before, plan.source = hit
     plan.reason = ("; ".join(notes) + f"; compared with the newest verified backup that "
                    f"predates them: {hit[1]}")
-    return finish(plan, keep)
+    return d.finish(plan, keep)
 
 
 def check_after_down(plan: DownPlan, conn: psycopg.Connection[Any]
@@ -335,12 +353,6 @@ def check_after_down(plan: DownPlan, conn: psycopg.Connection[Any]
 
     Expected: the plan's snapshot, plus what the files that stay applied but are not in it
     create (``plan.extra``). Differences are shaped like ``diff_inventory``'s."""
-    from nchat_tui.migrate.ddl_effects import analyse_files
-    from nchat_tui.migrate.discovery import discover
-    from nchat_tui.migrate.ledger import detect_ledger
-    from nchat_tui.pg.snapshot import schema_inventory
-    from nchat_tui.verify.engine import classify_diff, diff_inventory, diff_is_empty, expected_problems
-
     assert plan.before is not None and plan.migrations_dir is not None
     live = schema_inventory(conn)
     d = diff_inventory(plan.before["inventory"], live)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import threading
 import time
@@ -35,18 +36,42 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pglast
 import psycopg
+from pglast import ast
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from nchat_tui.backup.engine import manifest_path_for, read_manifest, restore_into
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
+from nchat_tui.migrate.ddl_effects import analyse_files
+from nchat_tui.migrate.discovery import discover
+from nchat_tui.migrate.plan import analyse_sql
+from nchat_tui.migrate.runner import Runner, RunOptions
 from nchat_tui.pg.guard import guarded
+from nchat_tui.pg.inventory_compare import compare_restored
 from nchat_tui.pg.objkeys import key as okey
-from nchat_tui.pg.objkeys import split2, split_key
+from nchat_tui.pg.objkeys import split2, split_key, upgrade_snapshot_keys
 from nchat_tui.pg.queries import sql_template, sql_text
+from nchat_tui.pg.snapshot import (
+    data_tables,
+    describe_writes,
+    read_table_stats,
+    schema_inventory,
+    writes_between,
+)
 from nchat_tui.pg.target import Target
+from nchat_tui.rollback.downplan import check_after_down, plan_down
 from nchat_tui.state.failpoints import failpoint
-from nchat_tui.upgrade.recovery import clear_intent, pid_alive, quote_ident, write_intent
+from nchat_tui.state.journal import Journal
+from nchat_tui.upgrade.recovery import clear_intent, intent_journal, pid_alive, quote_ident, write_intent
+from nchat_tui.verify.engine import (
+    LEDGER_TABLES,
+    diff_inventory,
+    diff_is_empty,
+    load_before,
+    stats_baseline_path,
+)
 
 MAX_NAME = 63
 SWAP_APP_NAME = "nchat-tui rollback swap"
@@ -89,7 +114,6 @@ def admin_connect(target: Target, purpose: str = "nchat-tui rollback") -> psycop
 def _journal(target: Target, journal: Any) -> Any:
     if journal is not None:
         return journal
-    from nchat_tui.state.journal import Journal
 
     return Journal.for_target(target.state_dir, target.masked())
 
@@ -159,8 +183,6 @@ def _constant_default(expr: str | None) -> str | None:
     is counted as written: the facts then overstate the loss, never understate it."""
     if not expr:
         return None
-    import pglast
-    from pglast import ast
 
     try:
         stmts = pglast.parse_sql(f"SELECT {expr}")
@@ -187,9 +209,6 @@ def _constant_default(expr: str | None) -> str | None:
 
 def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
                 columns: dict[str, Any]) -> DownFacts:
-    from nchat_tui.migrate.ddl_effects import analyse_files
-    from nchat_tui.migrate.plan import analyse_sql
-
     facts = DownFacts(available=bool(files))
     tcount = sql_template("snapshot/count_rows.sql")
     ccount = sql_template("rollback/count_not_null.sql")
@@ -260,8 +279,6 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
 def _dump_of_manifest(manifest_path: str) -> str | None:
     """The dump a backup manifest describes (its ``file``), looked up beside the manifest only:
     restoring the manifest itself is what pg_restore refused."""
-    from nchat_tui.backup.engine import read_manifest
-
     m = read_manifest(Path(manifest_path)) or {}
     name = Path(str(m.get("file") or "")).name
     dump = Path(manifest_path).parent / name
@@ -270,9 +287,6 @@ def _dump_of_manifest(manifest_path: str) -> str | None:
 
 def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[str, Any],
                    source: str) -> RestoreFacts:
-    from nchat_tui.pg.snapshot import describe_writes, read_table_stats, writes_between
-    from nchat_tui.verify.engine import stats_baseline_path
-
     rf = RestoreFacts(available=True, manifest=source, taken_at=before.get("taken_at"))
     if source.endswith(".json"):
         rf.backup = _dump_of_manifest(source)
@@ -280,13 +294,11 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
         taken = dt.datetime.fromisoformat(rf.taken_at)
         rf.age_s = round((dt.datetime.now(dt.UTC) - taken).total_seconds(), 1)
     tcount = sql_template("snapshot/count_rows.sql")
-    from nchat_tui.pg.snapshot import data_tables, schema_inventory
 
     inv = schema_inventory(conn)
     snap_counts: dict[str, int] = before.get("row_counts") or {}
     total = 0
     conn.execute("SET statement_timeout = '120s'")
-    from nchat_tui.verify.engine import LEDGER_TABLES
 
     for schema, name in data_tables(inv):
         key = okey(schema, name)
@@ -317,8 +329,6 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
     p = stats_baseline_path(target)
     baseline: dict[str, Any] | None = None
     if p.is_file():
-        import json
-
         try:
             baseline = json.loads(p.read_text())
         except ValueError:
@@ -333,9 +343,6 @@ def _restore_facts(conn: psycopg.Connection[Any], target: Target, before: dict[s
 def rollback_options(target: Target, against: dict[str, Any] | Path | str | None = None,
                      ) -> RollbackFacts:
     """Gather the facts for each way back (reads only)."""
-    from nchat_tui.pg.snapshot import schema_inventory
-    from nchat_tui.verify.engine import diff_inventory, diff_is_empty, load_before
-
     with guarded(target, "nchat-tui rollback facts", "the rollback facts",
                  statement_timeout=FACTS_STATEMENT_TIMEOUT_S) as conn:
         # The way back is to the state before the files to revert were applied: the
@@ -374,8 +381,6 @@ def rollback_options(target: Target, against: dict[str, Any] | Path | str | None
 
 def down_facts(target: Target, against: dict[str, Any] | Path | str | None = None) -> DownFacts:
     """Only the down path's facts (what each down file destroys now): reads only."""
-    from nchat_tui.pg.snapshot import schema_inventory
-
     with guarded(target, "nchat-tui rollback facts", "the down files' facts",
                  statement_timeout=FACTS_STATEMENT_TIMEOUT_S) as conn:
         plan, why_not = _down_plan(target, conn, None, against)
@@ -391,8 +396,6 @@ def down_facts(target: Target, against: dict[str, Any] | Path | str | None = Non
 def _down_plan(target: Target, conn: psycopg.Connection[Any], to_version: str | None,
                against: dict[str, Any] | Path | str | None) -> tuple[Any, str]:
     """``downplan.plan_down``, or (None, why) when it cannot be made."""
-    from nchat_tui.rollback.downplan import plan_down
-
     try:
         return plan_down(target, conn, to_version, against), ""
     except BadInput as exc:
@@ -403,7 +406,6 @@ def _plan_files(plan: Any) -> list[Any]:
     """The MigrationFile objects a down plan reverts, in run order."""
     if plan is None or not plan.revert or plan.migrations_dir is None:
         return []
-    from nchat_tui.migrate.discovery import discover
 
     by_name = {f.name: f for f in discover(plan.migrations_dir).files}
     return [by_name[n] for n in plan.revert if n in by_name]
@@ -477,9 +479,6 @@ def _compare_restored_copy(target: Target, name: str, manifest: dict[str, Any],
                            journal: Any) -> Any:
     """The restored copy ``name`` against the manifest's inventory, by meaning
     (``inventory_compare``); ``OperationFailed`` naming what really differs."""
-    from nchat_tui.pg.inventory_compare import compare_restored
-    from nchat_tui.pg.objkeys import upgrade_snapshot_keys
-
     expected = upgrade_snapshot_keys(manifest["snapshot"])["inventory"]
     with target.connect("nchat-tui rollback verify", dbname=name) as rc:
         cmp = compare_restored(rc, expected)
@@ -507,31 +506,15 @@ def restore_swap(target: Target, backup: str | Path, *,
     ``confirm_name`` receives the database name and the sessions connected to it and must
     return the name typed by the operator (or is that string already, for ``--yes``).
     """
-    from nchat_tui.backup.engine import manifest_path_for, read_manifest, restore_into
-
     say: ProgressFn = progress or (lambda _t, _f: None)
     j = _journal(target, journal)
     db = target.database
     path = Path(backup).expanduser().absolute()
-    manifest = read_manifest(manifest_path_for(path))
-    if manifest is None or not manifest.get("snapshot"):
-        raise Refused(f"{path.name} has no manifest with a snapshot beside it: the restored copy "
-                      "could not be verified", "use a backup taken by nchat-tui backup")
-    if manifest.get("state") != "verified":
-        raise Refused(f"{path.name} is {manifest.get('state')!r}, not a verified backup")
-    mdb = (manifest["snapshot"].get("database") or {}).get("database") or manifest.get("database")
-    if mdb and mdb != db:
-        raise Refused(f"{path.name} is a backup of database {mdb!r}, not of {db!r}")
+    manifest = _swap_manifest(path, db)
     ts = _stamp()
     restore_name = derived_name(db, f"_restore_{ts}")
     old_name = derived_name(db, f"_before_rollback_{ts}")
-    with admin_connect(target) as admin:
-        info = _exists(admin, db)
-        if info is None:
-            raise BadInput(f"database {db!r} does not exist")
-        for n in (restore_name, old_name):
-            if _exists(admin, n):
-                raise Refused(f"database {n!r} already exists")
+    _check_swap_names(target, db, restore_name, old_name)
     j.append("rollback_restore_started", backup=str(path), database=db,
              restore_into=restore_name, keep_as=old_name)
     say(f"restoring {path.name} into {restore_name}", 0.0)
@@ -564,20 +547,7 @@ def restore_swap(target: Target, backup: str | Path, *,
 
     try:
         say("comparing the restored schema with the manifest's inventory", 0.82)
-        cmp = _compare_restored_copy(target, restore_name, manifest, j)
-        warnings += cmp.warnings
-        if cancel is not None and cancel.is_set():
-            raise OperationFailed("cancelled by the operator before the swap")
-        with admin_connect(target) as admin:
-            sessions = connections_to(admin, db)
-        typed = confirm_name if isinstance(confirm_name, str) else (
-            confirm_name(db, sessions) if confirm_name else "")
-        if typed != db:
-            j.append("rollback_decision", choice="restore", answer="declined",
-                     reason="the typed name did not match", database=db)
-            raise Refused(f"not confirmed: the database name was not typed ({db!r})")
-        j.append("rollback_decision", choice="restore", answer="confirmed", database=db,
-                 sessions=len(sessions))
+        warnings += _confirm_swap(target, db, restore_name, manifest, confirm_name, cancel, j)
     except BaseException as exc:
         if not (keep_restored_on_refusal and isinstance(exc, Refused)):
             drop_restored("aborted before the swap")
@@ -600,49 +570,11 @@ def restore_swap(target: Target, backup: str | Path, *,
         marker = write_intent(target, "swap", intent, j)
         failpoint("swap.after_intent")
         try:
-            _allow(admin, db, False)
-            failpoint("swap.after_disallow")
-            j.append("rollback_swap_started", database=db, connections_refused=True)
-            listed = connections_to(admin, db)
-            j.append("rollback_connections", database=db, sessions=listed)
-            ended = _terminate_all(admin, db, terminate_wait_s, cancel)
-            j.append("rollback_connections_terminated", database=db,
-                     pids=[c["pid"] for c in ended])
-            failpoint("swap.after_terminate")
-            # Nobody may sit in the restored copy either, or its rename would fail.
-            _allow(admin, restore_name, False)
-            _terminate_all(admin, restore_name, terminate_wait_s, cancel)
-            with admin.transaction():
-                rename = sql_template("rollback/rename_database.sql")
-                admin.execute(rename.format(old=sql.Identifier(db), new=sql.Identifier(old_name)))
-                failpoint("swap.between_renames")
-                admin.execute(rename.format(old=sql.Identifier(restore_name),
-                                            new=sql.Identifier(db)))
-                new_info = _exists(admin, db) or {}
-                if orig.get("owner") and new_info.get("owner") != orig["owner"]:
-                    admin.execute(sql_template("rollback/set_owner.sql").format(
-                        name=sql.Identifier(db), owner=sql.Identifier(orig["owner"])))
-                # The copy was marked as ours while it was a scratch database: production is not.
-                admin.execute(sql_template("backup/comment_scratch_database.sql").format(
-                    name=sql.Identifier(db), comment=sql.Literal(None)))
-                _allow(admin, db, True)
-                _allow(admin, old_name, True)
-                failpoint("swap.before_commit")
-            failpoint("swap.after_commit")
+            ended = _swap_names(admin, db, old_name, restore_name, orig, terminate_wait_s,
+                                cancel, j)
         except BaseException as exc:
             # The renames were one transaction: rolled back as a whole. Reopen production.
-            try:
-                with admin_connect(target, "nchat-tui rollback undo") as undo:
-                    if _exists(undo, db) is not None:
-                        _allow(undo, db, bool(orig.get("allow_connections", True)))
-                    if _exists(undo, restore_name) is not None:
-                        _allow(undo, restore_name, True)
-            except (psycopg.Error, NchatError) as undo_exc:
-                with contextlib.suppress(NchatError):
-                    j.append("rollback_swap_undo_failed", database=db, reason=str(undo_exc))
-                raise OperationFailed(
-                    f"the swap failed and {db} could not be reopened: {undo_exc}",
-                    f"the next nchat-tui command retries; or run: {_undo_sql(db)}") from exc
+            _reopen_after_failed_swap(target, db, restore_name, orig, j, exc)
             # Production is open again whatever else fails now (a full journal disk: the
             # marker then stays, and the next start records the outcome).
             with contextlib.suppress(NchatError):
@@ -651,14 +583,7 @@ def restore_swap(target: Target, backup: str | Path, *,
                 clear_intent(marker)
                 drop_restored("swap undone")
             raise
-        if orig.get("settings"):
-            warnings.append(f"{old_name} had per-database settings {orig['settings']}: a "
-                            f"restore does not carry them; re-apply them to {db}")
-        if orig.get("acl"):
-            warnings.append(f"{old_name} had database privileges {orig['acl']}: re-grant them "
-                            f"on {db} if needed")
-        if orig.get("connection_limit", -1) != -1:
-            warnings.append(f"{old_name} had CONNECTION LIMIT {orig['connection_limit']}")
+        warnings += _not_carried_over(orig, old_name, db)
     swap_s = time.monotonic() - t1
     res = SwapResult(db, old_name, str(path), ended, round(restore_s, 3), round(swap_s, 3),
                      warnings)
@@ -666,6 +591,120 @@ def restore_swap(target: Target, backup: str | Path, *,
     clear_intent(marker)
     say(f"done: {db} is the restored copy; the old database is kept as {old_name}", 1.0)
     return res
+
+
+def _swap_manifest(path: Path, db: str) -> dict[str, Any]:
+    """The manifest of a verified backup of ``db`` (``Refused`` otherwise)."""
+    manifest = read_manifest(manifest_path_for(path))
+    if manifest is None or not manifest.get("snapshot"):
+        raise Refused(f"{path.name} has no manifest with a snapshot beside it: the restored copy "
+                      "could not be verified", "use a backup taken by nchat-tui backup")
+    if manifest.get("state") != "verified":
+        raise Refused(f"{path.name} is {manifest.get('state')!r}, not a verified backup")
+    mdb = (manifest["snapshot"].get("database") or {}).get("database") or manifest.get("database")
+    if mdb and mdb != db:
+        raise Refused(f"{path.name} is a backup of database {mdb!r}, not of {db!r}")
+    return manifest
+
+
+def _check_swap_names(target: Target, db: str, restore_name: str, old_name: str) -> None:
+    with admin_connect(target) as admin:
+        info = _exists(admin, db)
+        if info is None:
+            raise BadInput(f"database {db!r} does not exist")
+        for n in (restore_name, old_name):
+            if _exists(admin, n):
+                raise Refused(f"database {n!r} already exists")
+
+
+def _confirm_swap(target: Target, db: str, restore_name: str, manifest: dict[str, Any],
+                  confirm_name: ConfirmName | str | None, cancel: threading.Event | None,
+                  j: Any) -> list[str]:
+    """The restored copy compared by meaning, then the operator's typed name; returns the
+    comparison's warnings."""
+    cmp = _compare_restored_copy(target, restore_name, manifest, j)
+    warnings: list[str] = list(cmp.warnings)
+    if cancel is not None and cancel.is_set():
+        raise OperationFailed("cancelled by the operator before the swap")
+    with admin_connect(target) as admin:
+        sessions = connections_to(admin, db)
+    typed = confirm_name if isinstance(confirm_name, str) else (
+        confirm_name(db, sessions) if confirm_name else "")
+    if typed != db:
+        j.append("rollback_decision", choice="restore", answer="declined",
+                 reason="the typed name did not match", database=db)
+        raise Refused(f"not confirmed: the database name was not typed ({db!r})")
+    j.append("rollback_decision", choice="restore", answer="confirmed", database=db,
+             sessions=len(sessions))
+    return warnings
+
+
+def _swap_names(admin: psycopg.Connection[Any], db: str, old_name: str, restore_name: str,
+                orig: dict[str, Any], terminate_wait_s: float, cancel: threading.Event | None,
+                j: Any) -> list[dict[str, Any]]:
+    """Refuse and end the sessions, then both renames in one transaction. Returns the
+    sessions ended on production."""
+    _allow(admin, db, False)
+    failpoint("swap.after_disallow")
+    j.append("rollback_swap_started", database=db, connections_refused=True)
+    listed = connections_to(admin, db)
+    j.append("rollback_connections", database=db, sessions=listed)
+    ended = _terminate_all(admin, db, terminate_wait_s, cancel)
+    j.append("rollback_connections_terminated", database=db,
+             pids=[c["pid"] for c in ended])
+    failpoint("swap.after_terminate")
+    # Nobody may sit in the restored copy either, or its rename would fail.
+    _allow(admin, restore_name, False)
+    _terminate_all(admin, restore_name, terminate_wait_s, cancel)
+    with admin.transaction():
+        rename = sql_template("rollback/rename_database.sql")
+        admin.execute(rename.format(old=sql.Identifier(db), new=sql.Identifier(old_name)))
+        failpoint("swap.between_renames")
+        admin.execute(rename.format(old=sql.Identifier(restore_name),
+                                    new=sql.Identifier(db)))
+        new_info = _exists(admin, db) or {}
+        if orig.get("owner") and new_info.get("owner") != orig["owner"]:
+            admin.execute(sql_template("rollback/set_owner.sql").format(
+                name=sql.Identifier(db), owner=sql.Identifier(orig["owner"])))
+        # The copy was marked as ours while it was a scratch database: production is not.
+        admin.execute(sql_template("backup/comment_scratch_database.sql").format(
+            name=sql.Identifier(db), comment=sql.Literal(None)))
+        _allow(admin, db, True)
+        _allow(admin, old_name, True)
+        failpoint("swap.before_commit")
+    failpoint("swap.after_commit")
+    return ended
+
+
+def _reopen_after_failed_swap(target: Target, db: str, restore_name: str,
+                              orig: dict[str, Any], j: Any, exc: BaseException) -> None:
+    """Production (and the copy) accept connections again; ``OperationFailed`` if not."""
+    try:
+        with admin_connect(target, "nchat-tui rollback undo") as undo:
+            if _exists(undo, db) is not None:
+                _allow(undo, db, bool(orig.get("allow_connections", True)))
+            if _exists(undo, restore_name) is not None:
+                _allow(undo, restore_name, True)
+    except (psycopg.Error, NchatError) as undo_exc:
+        with contextlib.suppress(NchatError):
+            j.append("rollback_swap_undo_failed", database=db, reason=str(undo_exc))
+        raise OperationFailed(
+            f"the swap failed and {db} could not be reopened: {undo_exc}",
+            f"the next nchat-tui command retries; or run: {_undo_sql(db)}") from exc
+
+
+def _not_carried_over(orig: dict[str, Any], old_name: str, db: str) -> list[str]:
+    """What a restore does not carry from the old database to the new one."""
+    warnings: list[str] = []
+    if orig.get("settings"):
+        warnings.append(f"{old_name} had per-database settings {orig['settings']}: a "
+                        f"restore does not carry them; re-apply them to {db}")
+    if orig.get("acl"):
+        warnings.append(f"{old_name} had database privileges {orig['acl']}: re-grant them "
+                        f"on {db} if needed")
+    if orig.get("connection_limit", -1) != -1:
+        warnings.append(f"{old_name} had CONNECTION LIMIT {orig['connection_limit']}")
+    return warnings
 
 
 def _undo_sql(db: str) -> str:
@@ -694,7 +733,6 @@ def recover_swap(target: Target, marker: Path, intent: dict[str, Any], journal: 
         return [f"a restore swap of {db} ({who}) {where}: not touched; if it refuses "
                 f"connections for long, {_undo_sql(db)}"]
     journals = [journal]
-    from nchat_tui.upgrade.recovery import intent_journal
 
     own = intent_journal(intent, target.state_dir)
     if own is not None and (journal is None or own.path != journal.path):
@@ -859,9 +897,6 @@ def down_rollback(target: Target, to_version: str | None = None,
     compared with the before-snapshot of the earliest run that applied one of them plus what
     the files that stay applied create; ``against`` gives the snapshot explicitly. Nothing
     runs when nothing is applied after the target, and the result says what was read."""
-    from nchat_tui.migrate.runner import Runner, RunOptions
-    from nchat_tui.rollback.downplan import check_after_down, plan_down
-
     j = _journal(target, journal)
     with target.connect("nchat-tui rollback") as conn:
         plan = plan_down(target, conn, to_version, against)

@@ -22,6 +22,7 @@ import errno
 import os
 from pathlib import Path
 
+from nchat_tui.errors import BadInput
 from nchat_tui.state.failpoints import failpoint
 
 
@@ -142,8 +143,6 @@ def os_error_line(exc: OSError, what: str = "") -> tuple[str, str]:
 def read_text_utf8(path: Path) -> str:
     """A SQL or text file the operator wrote, as UTF-8; ``BadInput`` naming the file and the
     first bad byte when it is not UTF-8 (a traceback otherwise)."""
-    from nchat_tui.errors import BadInput
-
     data = Path(path).read_bytes()
     try:
         return data.decode("utf-8")

@@ -103,7 +103,7 @@ def act_connect(ctx: ActionContext) -> StepResult:
 
 
 def act_detect_ledger(ctx: ActionContext) -> StepResult:
-    from nchat_tui.migrate.ledger import detect_ledger
+    from nchat_tui.migrate.ledger import detect_ledger  # noqa: PLC0415 - not at app start
 
     with ctx.target.connect("nchat-tui check") as conn:
         led = detect_ledger(conn)
@@ -119,8 +119,8 @@ def act_detect_ledger(ctx: ActionContext) -> StepResult:
 
 
 def _pending(ctx: ActionContext) -> tuple[list[str], list[str]] | StepResult:
-    from nchat_tui.migrate.discovery import discover
-    from nchat_tui.migrate.ledger import detect_ledger, pending
+    from nchat_tui.migrate.discovery import discover  # noqa: PLC0415 - not at app start
+    from nchat_tui.migrate.ledger import detect_ledger, pending  # noqa: PLC0415 - not at app start
 
     mdir = ctx.target.migrations_dir
     if mdir is None:

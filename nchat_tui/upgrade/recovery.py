@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nchat_tui.pg.target import Target
-from nchat_tui.state.journal import JournalWriteError, target_key
+from nchat_tui.state.journal import Journal, JournalWriteError, target_key
 from nchat_tui.state.safeio import private_dir, write_file_atomic
 
 PENDING = "pending"
@@ -127,8 +127,6 @@ def pending_intents(target: Target) -> list[tuple[Path, dict[str, Any]]]:
 
 def intent_journal(intent: dict[str, Any], state_dir: Path) -> Any:
     """The session journal the intent was written to, if it still exists in this state dir."""
-    from nchat_tui.state.journal import Journal
-
     jp = intent.get("journal")
     if not isinstance(jp, str):
         return None
@@ -154,7 +152,7 @@ def recover_on_start(target: Target, journal: Any = None, *,
     lines: list[str] = []
     intents = pending_intents(target)
     if intents:
-        from nchat_tui.rollback import engine as rollback
+        from nchat_tui.rollback import engine as rollback  # noqa: PLC0415 - cycle: it imports us
 
         j = journal if journal is not None else _current_journal(target)
         for path, intent in intents:
@@ -164,7 +162,7 @@ def recover_on_start(target: Target, journal: Any = None, *,
             elif op == "drop_old":
                 lines += rollback.recover_drop_old(target, path, intent, j)
             elif op == "restore":
-                from nchat_tui.backup.engine import recover_restore
+                from nchat_tui.backup.engine import recover_restore  # noqa: PLC0415 - cycle: it imports us
 
                 lines += recover_restore(target, path, intent, j)
             else:
@@ -172,19 +170,17 @@ def recover_on_start(target: Target, journal: Any = None, *,
                              f"(renamed *.bad); it changed nothing")
                 os.replace(path, path.with_suffix(".bad"))
     if reconcile_runs:
-        from nchat_tui.migrate.runner import describe_interrupted, reconcile_interrupted
+        from nchat_tui.migrate import runner  # noqa: PLC0415 - pglast only when a run is reconciled
 
         j = journal if journal is not None else _current_journal(target, create=False)
         if j is not None:
-            prev = reconcile_interrupted(target, j)
+            prev = runner.reconcile_interrupted(target, j)
             if prev is not None and prev.get("newly_reconciled"):
-                lines += describe_interrupted(prev)
+                lines += runner.describe_interrupted(prev)
     return lines
 
 
 def _current_journal(target: Target, create: bool = True) -> Any:
-    from nchat_tui.state.journal import Journal
-
     if not create:
         key = target_key(target.masked())
         if not (target.state_dir / "targets" / f"{key}.current").is_file():

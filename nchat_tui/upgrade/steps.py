@@ -9,13 +9,17 @@ checklist loads even where an engine cannot (for example, pglast missing).
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from nchat_tui import fmt
 from nchat_tui.backup.method import Compression, fastest_gzip_level
-from nchat_tui.errors import BadInput, NchatError
+from nchat_tui.errors import BadInput, NchatError, NeedsBackup, Refused
 from nchat_tui.pg.guard import guarded
 from nchat_tui.pg.tools import find_tool
 from nchat_tui.upgrade.actions import ActionContext, Progress, Question
@@ -26,11 +30,14 @@ from nchat_tui.upgrade.checklist import StepResult
 def _reusable_backup(ctx: ActionContext) -> tuple[Any, str]:
     """The latest verified backup the migration gate would accept now, and a line on what was
     written since it; (None, "") when the gate would refuse every backup."""
-    from nchat_tui.backup import engine as bk
-    from nchat_tui.errors import Refused
-    from nchat_tui.migrate.ledger import detect_ledger
-    from nchat_tui.migrate.runner import check_gate
-    from nchat_tui.pg.snapshot import describe_writes, read_table_stats, writes_between
+    from nchat_tui.backup import engine as bk  # noqa: PLC0415 - lazy engine (module doc)
+    from nchat_tui.migrate.ledger import detect_ledger  # noqa: PLC0415 - lazy engine (module doc)
+    from nchat_tui.migrate.runner import check_gate  # noqa: PLC0415 - lazy engine (module doc)
+    from nchat_tui.pg.snapshot import (  # noqa: PLC0415 - lazy engine (module doc)
+        describe_writes,
+        read_table_stats,
+        writes_between,
+    )
 
     with ctx.target.connect("nchat-tui backup check") as conn:
         try:
@@ -69,8 +76,6 @@ class BackupProgressView:
     (pg_dump's schema and small tables go faster than the big ones)."""
 
     def __init__(self, now: Callable[[], float] | None = None) -> None:
-        import time
-
         self._now = now or time.monotonic
         self.fraction = 0.0
         self.estimate: int | None = None
@@ -125,7 +130,7 @@ class BackupProgressView:
 
 
 def act_backup(ctx: ActionContext) -> StepResult:
-    from nchat_tui.backup import engine as bk
+    from nchat_tui.backup import engine as bk  # noqa: PLC0415 - lazy engine (module doc)
 
     existing, since = None, ""
     if ctx.ask is not None:
@@ -182,10 +187,10 @@ def act_backup(ctx: ActionContext) -> StepResult:
 
 # -- plan --------------------------------------------------------------------------------------
 def build_target_plan(ctx: ActionContext, direction: str = "up") -> Any:
-    from nchat_tui.migrate.discovery import discover
-    from nchat_tui.migrate.ledger import detect_ledger
-    from nchat_tui.migrate.plan import build_plan
-    from nchat_tui.migrate.runner import RunOptions, select_files
+    from nchat_tui.migrate.discovery import discover  # noqa: PLC0415 - lazy engine (module doc)
+    from nchat_tui.migrate.ledger import detect_ledger  # noqa: PLC0415 - lazy engine (module doc)
+    from nchat_tui.migrate.plan import build_plan  # noqa: PLC0415 - lazy engine (module doc)
+    from nchat_tui.migrate.runner import RunOptions, select_files  # noqa: PLC0415 - lazy engine (module doc)
 
     mdir = ctx.target.migrations_dir
     if mdir is None or not mdir.is_dir():
@@ -224,7 +229,7 @@ def act_plan(ctx: ActionContext) -> StepResult:
 
 # -- rehearsal ---------------------------------------------------------------------------------
 def act_rehearse(ctx: ActionContext) -> StepResult:
-    from nchat_tui.migrate.rehearse import rehearse
+    from nchat_tui.migrate.rehearse import rehearse  # noqa: PLC0415 - lazy engine (module doc)
 
     def on_event(e: Any) -> None:
         frac = e.done / e.total if e.total else None
@@ -246,7 +251,10 @@ def act_rehearse(ctx: ActionContext) -> StepResult:
 
 # -- the migration run -------------------------------------------------------------------------
 def _run_callbacks(ctx: ActionContext) -> Any:
-    from nchat_tui.migrate.runner import LockDecision, RunCallbacks
+    from nchat_tui.migrate.runner import (  # noqa: PLC0415 - lazy engine (module doc)
+        LockDecision,
+        RunCallbacks,
+    )
 
     def on_event(e: Any) -> None:
         frac = e.done / e.total if e.total else None
@@ -357,9 +365,8 @@ def _gate_refusal(ctx: ActionContext, without_backup: str | None) -> StepResult 
     anyway only wastes a tired operator's time. ``without_backup`` must be what the run
     itself will be given. A refusal that a new backup fixes says so in its evidence
     (``needs_backup``)."""
-    from nchat_tui.errors import NeedsBackup, Refused
-    from nchat_tui.migrate.ledger import detect_ledger
-    from nchat_tui.migrate.runner import check_gate
+    from nchat_tui.migrate.ledger import detect_ledger  # noqa: PLC0415 - lazy engine (module doc)
+    from nchat_tui.migrate.runner import check_gate  # noqa: PLC0415 - lazy engine (module doc)
 
     with ctx.target.connect("nchat-tui gate check") as conn:
         try:
@@ -400,7 +407,7 @@ def _rehearsal_line(ctx: ActionContext, session: Any, plan: Any) -> str:
     """What the rehearsal measured, and the margin production adds to it: a scratch copy
     has no other sessions, so its time is a floor; each statement that locks an existing
     table may wait for its lock (``lock_timeout``) before the operator is asked."""
-    from nchat_tui.migrate.runner import RunOptions
+    from nchat_tui.migrate.runner import RunOptions  # noqa: PLC0415 - lazy engine (module doc)
 
     rec = ctx.journal.last("rehearse_finished") if ctx.journal is not None else None
     est = session.cache.get("rehearsal_estimate_s") if session is not None else None
@@ -464,7 +471,10 @@ def _confirm_production_run(ctx: ActionContext, without_backup: str | None = Non
 
 
 def act_migrate(ctx: ActionContext, direction: str = "up") -> StepResult:
-    from nchat_tui.migrate.runner import RunOptions, run_migrations
+    from nchat_tui.migrate.runner import (  # noqa: PLC0415 - lazy engine (module doc)
+        RunOptions,
+        run_migrations,
+    )
 
     confirmed: dict[str, Any] | None = None
     without, refused = _without_backup(ctx)
@@ -523,7 +533,11 @@ def _progress_fn(ctx: ActionContext) -> Any:
 
 
 def act_maintenance(ctx: ActionContext) -> StepResult:
-    from nchat_tui.verify.maintenance import maintenance_plan, refresh_matviews, vacuum_analyze
+    from nchat_tui.verify.maintenance import (  # noqa: PLC0415 - lazy engine (module doc)
+        maintenance_plan,
+        refresh_matviews,
+        vacuum_analyze,
+    )
 
     plan = maintenance_plan(ctx.target)
     names = [str(v.get("view")) for v in plan.matviews]
@@ -566,7 +580,10 @@ def act_maintenance(ctx: ActionContext) -> StepResult:
 
 # -- rollback ----------------------------------------------------------------------------------
 def act_rollback_options(ctx: ActionContext) -> StepResult:
-    from nchat_tui.rollback.engine import record_choice, rollback_options
+    from nchat_tui.rollback.engine import (  # noqa: PLC0415 - lazy engine (module doc)
+        record_choice,
+        rollback_options,
+    )
 
     facts = rollback_options(ctx.target)
     lines = []
@@ -608,10 +625,7 @@ def act_rollback_options(ctx: ActionContext) -> StepResult:
 
 def _confirm_down(ctx: ActionContext, before_manifest: str | None) -> bool:
     """Ask before the down files run, with what they destroy as of now (not at decision time)."""
-    import psycopg
-
-    from nchat_tui.errors import NchatError
-    from nchat_tui.rollback.engine import down_facts
+    from nchat_tui.rollback.engine import down_facts  # noqa: PLC0415 - lazy engine (module doc)
 
     db = ctx.target.database
     try:
@@ -658,7 +672,10 @@ def _down_text(ctx: ActionContext, down: Any) -> str:
 
 def act_rollback(ctx: ActionContext) -> StepResult:
     """Carry out the way back chosen in the decision step."""
-    from nchat_tui.rollback.engine import down_rollback, restore_swap
+    from nchat_tui.rollback.engine import (  # noqa: PLC0415 - lazy engine (module doc)
+        down_rollback,
+        restore_swap,
+    )
 
     session = ctx.options.get("session")
     chosen = session.cache.get("rollback_choice") if session is not None else None
@@ -694,7 +711,7 @@ def act_rollback(ctx: ActionContext) -> StepResult:
                           f"{'equal' if res.inventory_equal else 'DIFFERS'}", ev)
     backup = (facts.restore.backup if facts is not None else None)
     if backup is None:
-        from nchat_tui.backup.engine import latest_verified_backup
+        from nchat_tui.backup.engine import latest_verified_backup  # noqa: PLC0415 - lazy engine (module doc)
 
         b = latest_verified_backup(ctx.target)
         backup = str(b.path) if b else None
@@ -725,8 +742,6 @@ def _restore_progress(ctx: ActionContext) -> Any:
     text both say how much of the data is restored (the swap's own scale gives the restore
     0-80%, which beside the restore's own percentage read as two different numbers); the
     comparison and the swap that follow have no fraction to show."""
-    import re
-
     def say(text: str, frac: float | None) -> None:
         m = re.match(r"restore: \[(\d+)/(\d+)\]", text)
         if text.startswith("restore: ") and frac is not None:
@@ -746,10 +761,14 @@ def _restore_progress(ctx: ActionContext) -> Any:
 def act_verify_rollback(ctx: ActionContext) -> StepResult:
     """Check the way back worked, against the snapshot the decision was made on: the whole
     schema (not only the guide's E2EE tables) and the migrations pending again."""
-    from nchat_tui.migrate.discovery import discover
-    from nchat_tui.migrate.ledger import detect_ledger, pending
-    from nchat_tui.pg.snapshot import schema_inventory
-    from nchat_tui.verify.engine import diff_inventory, diff_is_empty, load_before
+    from nchat_tui.migrate.discovery import discover  # noqa: PLC0415 - lazy engine (module doc)
+    from nchat_tui.migrate.ledger import detect_ledger, pending  # noqa: PLC0415 - lazy engine (module doc)
+    from nchat_tui.pg.snapshot import schema_inventory  # noqa: PLC0415 - lazy engine (module doc)
+    from nchat_tui.verify.engine import (  # noqa: PLC0415 - lazy engine (module doc)
+        diff_inventory,
+        diff_is_empty,
+        load_before,
+    )
 
     rec = ctx.journal.last("rollback_decision") if ctx.journal is not None else None
     if rec is None:
@@ -784,7 +803,10 @@ def act_verify_rollback(ctx: ActionContext) -> StepResult:
 
 
 def _verify_actions() -> dict[str, Any]:
-    from nchat_tui.verify.engine import act_verify_data, act_verify_schema
+    from nchat_tui.verify.engine import (  # noqa: PLC0415 - lazy engine (module doc)
+        act_verify_data,
+        act_verify_schema,
+    )
 
     return {"verify_schema": act_verify_schema, "verify_data": act_verify_data}
 
@@ -800,7 +822,7 @@ ENGINE_ACTIONS.update({
 
 # -- what a tool step will run, shown before it runs -------------------------------------------
 def _tool(name: str) -> str:
-    from nchat_tui.pg.tools import candidates
+    from nchat_tui.pg.tools import candidates  # noqa: PLC0415 - lazy engine (module doc)
 
     found = candidates(name)
     return found[0] if found else name
@@ -833,7 +855,7 @@ def commands_preview(action: str | None, target: Any) -> list[str]:
     connection option on the command line: libpq reads them from the environment shown).
     Names that only exist once it runs are in angle brackets. [] for steps that run no tool.
     A test compares these with the commands a real run journals."""
-    from nchat_tui.backup.engine import PARTIAL_SUFFIX
+    from nchat_tui.backup.engine import PARTIAL_SUFFIX  # noqa: PLC0415 - lazy engine (module doc)
 
     prefix = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in target.name)
     stamp = "<YYYYMMDD_HHMMSS>"

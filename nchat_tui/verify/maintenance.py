@@ -30,10 +30,15 @@ from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput
 from nchat_tui.pg.guard import connect_guarded, describe_lock_wait, guarded
+from nchat_tui.pg.objkeys import key as okey
+from nchat_tui.pg.objkeys import parent, split_key
 from nchat_tui.pg.queries import sql_template, sql_text
 from nchat_tui.pg.relnames import AmbiguousTable, UnknownTable, resolve_tables
+from nchat_tui.pg.snapshot import schema_inventory
 from nchat_tui.pg.target import Target
 from nchat_tui.releases import registry
+from nchat_tui.state.journal import Journal
+from nchat_tui.verify.engine import diff_inventory, load_before
 
 POLL_S = 0.2
 PLAN_STATEMENT_TIMEOUT_S = 120.0
@@ -51,7 +56,6 @@ def _rows(conn: psycopg.Connection[Any], name: str,
 def _journal(target: Target, journal: Any) -> Any:
     if journal is not None:
         return journal
-    from nchat_tui.state.journal import Journal
 
     return Journal.for_target(target.state_dir, target.masked())
 
@@ -94,11 +98,6 @@ def cleanup_counts(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
 
 def maintenance_plan(target: Target, against: Any = None) -> MaintenancePlan:
     """New and changed tables since the before-snapshot, materialized views, cleanup jobs."""
-    from nchat_tui.pg.objkeys import key as okey
-    from nchat_tui.pg.objkeys import parent, split_key
-    from nchat_tui.pg.snapshot import schema_inventory
-    from nchat_tui.verify.engine import diff_inventory, load_before
-
     notes: list[str] = []
     with guarded(target, "nchat-tui maintenance", "the maintenance plan",
                  statement_timeout=PLAN_STATEMENT_TIMEOUT_S) as conn:

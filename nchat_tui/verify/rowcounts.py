@@ -36,6 +36,7 @@ from psycopg.rows import dict_row
 
 from nchat_tui.pg.objkeys import key
 from nchat_tui.pg.queries import ParamIdentifier, sql_template
+from nchat_tui.pg.tools import Cancelled
 
 DEFAULT_BUDGET_S = 1800.0
 """The default time budget for all exact counts of one verification (30 minutes)."""
@@ -124,8 +125,6 @@ class Counter:
     def _run(self, query: sql.SQL | sql.Composed, params: dict[str, Any] | None = None
              ) -> list[dict[str, Any]]:
         """One statement under the remaining budget; the budget or a cancel ends it."""
-        from nchat_tui.pg.tools import Cancelled
-
         self._timeout()
         try:
             with cancel_watch(self.conn, self.cancel), \
