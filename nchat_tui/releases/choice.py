@@ -51,8 +51,7 @@ class PathChoice:
 
 @functools.lru_cache(maxsize=32)
 def _effects(files: Files) -> Effects:
-    # not at the top: pglast (~3 MiB, 100 ms) loads only when files are pending to be read
-    from nchat_tui.migrate.ddl_effects import analyse_files
+    from nchat_tui.migrate.ddl_effects import analyse_files  # noqa: PLC0415 - pglast (~3 MiB, 100 ms) only when files are read
 
     return analyse_files(list(files))
 

@@ -261,8 +261,7 @@ def signature_from(data: dict[str, Any], where: Path) -> Signature | None:
     if not isinstance(creates, dict) or not creates:
         raise ReleaseError(f"{where}: [recognise.creates] names no object (tables = [...], "
                            "columns = [...]): the release's files could never be recognised")
-    # not at the top: ddl_effects loads pglast (~3 MiB, 100 ms), which only a recognition needs
-    from nchat_tui.migrate.ddl_effects import CATEGORIES
+    from nchat_tui.migrate.ddl_effects import CATEGORIES  # noqa: PLC0415 - pglast (~3 MiB, 100 ms) only for a recognition
 
     unknown = sorted(set(creates) - set(CATEGORIES))
     if unknown:
