@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from nchat_tui.cli import main as cli
@@ -24,15 +25,26 @@ LATE = ("-- A hot fix written before 013, merged late.\n"
         "DO $$ BEGIN PERFORM 1; END $$;\n")
 
 
-@pytest.fixture
-def demo(pg_db: dict[str, str], tmp_path: Path) -> list[str]:
+def demo_options(pg_db: dict[str, str], tmp_path: Path, mdir: Path) -> list[str]:
     load_demo(pg_db, scale=0.02)
-    mdir = tmp_path / "migrations"
-    shutil.copytree(default_migrations_dir(), mdir)
-    (mdir / "0005_late_fix.sql").write_text(LATE)
     dsn = " ".join(f"{k}={v}" for k, v in pg_db.items())
     return ["--dsn", dsn, "--migrations", str(mdir), "--state-dir", str(tmp_path / "state"),
             "--backup-dir", str(tmp_path / "backups")]
+
+
+@pytest.fixture
+def demo(pg_db: dict[str, str], tmp_path: Path) -> list[str]:
+    """The demo, and its migrations with a late file that names a dependency."""
+    mdir = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), mdir)
+    (mdir / "0005_late_fix.sql").write_text(LATE)
+    return demo_options(pg_db, tmp_path, mdir)
+
+
+@pytest.fixture
+def plain_demo(pg_db: dict[str, str], tmp_path: Path) -> list[str]:
+    """The demo and its own migrations (013-016 pending)."""
+    return demo_options(pg_db, tmp_path, default_migrations_dir())
 
 
 def run_json(capsys: pytest.CaptureFixture[str], opts: list[str], *argv: str) -> Any:
@@ -41,6 +53,23 @@ def run_json(capsys: pytest.CaptureFixture[str], opts: list[str], *argv: str) ->
     out = capsys.readouterr().out
     assert rc == 0, out
     return json.loads(out)
+
+
+PINNED_EVIDENCE = ("schema.expected", "schema.unexpected", "schema.foreign_keys",
+                   "data.row_counts", "data.soft_deleted", "health.ledger")
+"""The checks whose evidence ``verify --json`` pins: the others' depend on the release's
+own checks (releases/) or on timing (autovacuum may analyze a new table first)."""
+
+
+def verify_parts(doc: dict[str, Any]) -> dict[str, Any]:
+    """``verify --json`` split for pinning: the report and its checks without their
+    evidence, the release part left to the release's own tests; and the pinned evidence by
+    check."""
+    checks = [{k: v for k, v in c.items() if k != "evidence"} for c in doc["checks"]]
+    report = {**doc, "checks": checks, "release_checks": {}}
+    evidence = {c["id"].replace(".", "_"): c["evidence"] for c in doc["checks"]
+                if c["id"] in PINNED_EVIDENCE}
+    return {"report": report, "evidence": evidence}
 
 
 STATUS_SHAPE = (
@@ -280,3 +309,316 @@ def test_pg_stat_statements_states_keep_their_keys(facts: dict[str, Any],
     """Each state of ``status``'s pg_stat_statements object prints only the keys it has."""
     got = json.loads(json.dumps(pgss_state(facts), default=str))
     assert list(got) == keys
+
+
+VERIFY_SHAPE = (
+    '$: object',
+    '$.report: object',
+    '$.report.target: string',
+    '$.report.database: string',
+    '$.report.before_source: string',
+    '$.report.before_taken_at: string',
+    '$.report.applied: list',
+    '$.report.applied[]: string',
+    '$.report.checks: list',
+    '$.report.checks[]: object',
+    '$.report.checks[].id: string',
+    '$.report.checks[].group: string',
+    '$.report.checks[].status: string',
+    '$.report.checks[].summary: string',
+    '$.report.started_at: string',
+    '$.report.duration_s: number',
+    '$.report.notes: list',
+    '$.report.notes[]: string',
+    '$.report.release_checks: object',
+    '$.report.ok: bool',
+    '$.report.failed: list',
+    '$.evidence: object',
+    '$.evidence.schema_expected: object',
+    '$.evidence.schema_expected.expected: number',
+    '$.evidence.schema_expected.effects: object',
+    '$.evidence.schema_expected.effects.files: list',
+    '$.evidence.schema_expected.effects.files[]: string',
+    '$.evidence.schema_expected.effects.creates: object',
+    '$.evidence.schema_expected.effects.creates.tables: object',
+    '$.evidence.schema_expected.effects.creates.tables[*]: string',
+    '$.evidence.schema_expected.effects.creates.columns: object',
+    '$.evidence.schema_expected.effects.creates.columns[*]: string',
+    '$.evidence.schema_expected.effects.creates.indexes: object',
+    '$.evidence.schema_expected.effects.creates.indexes[*]: string',
+    '$.evidence.schema_expected.effects.creates.constraints: object',
+    '$.evidence.schema_expected.effects.creates.constraints[*]: string',
+    '$.evidence.schema_expected.effects.creates.functions: object',
+    '$.evidence.schema_expected.effects.creates.functions[*]: string',
+    '$.evidence.schema_expected.effects.creates.triggers: object',
+    '$.evidence.schema_expected.effects.creates.triggers[*]: string',
+    '$.evidence.schema_expected.effects.creates.views: object',
+    '$.evidence.schema_expected.effects.creates.views[*]: string',
+    '$.evidence.schema_expected.effects.creates.sequences: object',
+    '$.evidence.schema_expected.effects.creates.sequences[*]: string',
+    '$.evidence.schema_expected.effects.creates.enums: object',
+    '$.evidence.schema_expected.effects.creates.enums[*]: string',
+    '$.evidence.schema_expected.effects.drops: object',
+    '$.evidence.schema_expected.effects.altered_tables: object',
+    '$.evidence.schema_expected.effects.altered_tables[*]: string',
+    '$.evidence.schema_expected.effects.deletes_rows: object',
+    '$.evidence.schema_expected.effects.enum_values: object',
+    '$.evidence.schema_expected.effects.foreign_keys: list',
+    '$.evidence.schema_expected.effects.foreign_keys[]: object',
+    '$.evidence.schema_expected.effects.foreign_keys[].table: string',
+    '$.evidence.schema_expected.effects.foreign_keys[].columns: list',
+    '$.evidence.schema_expected.effects.foreign_keys[].columns[]: string',
+    '$.evidence.schema_expected.effects.foreign_keys[].ref_table: string',
+    '$.evidence.schema_expected.effects.foreign_keys[].ref_columns: list',
+    '$.evidence.schema_expected.effects.foreign_keys[].ref_columns[]: string',
+    '$.evidence.schema_expected.effects.foreign_keys[].on_delete: string',
+    '$.evidence.schema_expected.effects.foreign_keys[].name: null',
+    '$.evidence.schema_expected.effects.foreign_keys[].file: string',
+    '$.evidence.schema_expected.effects.foreign_keys[].name: string',
+    '$.evidence.schema_expected.effects.opaque: list',
+    '$.evidence.schema_expected.effects.parse_errors: list',
+    '$.evidence.schema_unexpected: object',
+    '$.evidence.schema_unexpected.explained: list',
+    '$.evidence.schema_unexpected.explained[]: object',
+    '$.evidence.schema_unexpected.explained[].category: string',
+    '$.evidence.schema_unexpected.explained[].key: string',
+    '$.evidence.schema_unexpected.explained[].change: string',
+    '$.evidence.schema_unexpected.explained[].by: string',
+    '$.evidence.schema_unexpected.unexpected: list',
+    '$.evidence.schema_foreign_keys: object',
+    '$.evidence.schema_foreign_keys.foreign_keys: list',
+    '$.evidence.schema_foreign_keys.foreign_keys[]: object',
+    '$.evidence.schema_foreign_keys.foreign_keys[].table: string',
+    '$.evidence.schema_foreign_keys.foreign_keys[].columns: list',
+    '$.evidence.schema_foreign_keys.foreign_keys[].columns[]: string',
+    '$.evidence.schema_foreign_keys.foreign_keys[].references: string',
+    '$.evidence.schema_foreign_keys.foreign_keys[].declared_on_delete: string',
+    '$.evidence.schema_foreign_keys.foreign_keys[].file: string',
+    '$.evidence.schema_foreign_keys.foreign_keys[].live_on_delete: string',
+    '$.evidence.schema_foreign_keys.foreign_keys[].name: string',
+    '$.evidence.schema_foreign_keys.foreign_keys[].validated: bool',
+    '$.evidence.data_row_counts: object',
+    '$.evidence.data_row_counts.counted_as: object',
+    '$.evidence.data_row_counts.counted_as.role: string',
+    '$.evidence.data_row_counts.counted_as.session_role: string',
+    '$.evidence.data_row_counts.counted_as.is_superuser: bool',
+    '$.evidence.data_row_counts.counted_as.bypassrls: bool',
+    '$.evidence.data_row_counts.counted_as.createdb: bool',
+    '$.evidence.data_row_counts.counted_as.tables_not_owned: number',
+    '$.evidence.data_row_counts.before_counted_as: object',
+    '$.evidence.data_row_counts.before_counted_as.role: string',
+    '$.evidence.data_row_counts.before_counted_as.session_role: string',
+    '$.evidence.data_row_counts.before_counted_as.is_superuser: bool',
+    '$.evidence.data_row_counts.before_counted_as.bypassrls: bool',
+    '$.evidence.data_row_counts.before_counted_as.createdb: bool',
+    '$.evidence.data_row_counts.before_counted_as.tables_not_owned: number',
+    '$.evidence.data_row_counts.rls_could_hide_rows: list',
+    '$.evidence.data_row_counts.count_budget_s: number',
+    '$.evidence.data_row_counts.count_seconds: number',
+    '$.evidence.data_row_counts.estimate_over_bytes: null',
+    '$.evidence.data_row_counts.tables: list',
+    '$.evidence.data_row_counts.tables[]: object',
+    '$.evidence.data_row_counts.tables[].table: string',
+    '$.evidence.data_row_counts.tables[].before: number',
+    '$.evidence.data_row_counts.tables[].after: number',
+    '$.evidence.data_row_counts.tables[].method: string',
+    '$.evidence.data_row_counts.tables[].bytes: number',
+    '$.evidence.data_row_counts.tables[].seconds: number',
+    '$.evidence.data_row_counts.tables[].delta: number',
+    '$.evidence.data_row_counts.tables[].status: string',
+    '$.evidence.data_row_counts.tables[].ok: bool',
+    '$.evidence.data_row_counts.tables[].rls_could_hide_rows: bool',
+    '$.evidence.data_soft_deleted: object',
+    '$.evidence.data_soft_deleted.columns: list',
+    '$.evidence.data_soft_deleted.columns[]: object',
+    '$.evidence.data_soft_deleted.columns[].table: string',
+    '$.evidence.data_soft_deleted.columns[].column: string',
+    '$.evidence.data_soft_deleted.columns[].flagged: number',
+    '$.evidence.data_soft_deleted.columns[].total: number',
+    '$.evidence.health_ledger: object',
+    '$.evidence.health_ledger.ledger: string',
+    '$.evidence.health_ledger.applied_now: list',
+    '$.evidence.health_ledger.applied_now[]: string',
+    '$.evidence.health_ledger.applied_before: list',
+    '$.evidence.health_ledger.applied_before[]: string',
+    '$.evidence.health_ledger.pending: list',
+    '$.evidence.health_ledger.applied_without_ledger_row: list',
+    '$.evidence.health_ledger.checksum_drift: list',
+)
+"""``verify --json`` on the migrated demo (``verify_parts``), pinned before its data was typed."""
+
+
+ROLLBACK_SHAPE = (
+    '$: object',
+    '$.database: string',
+    '$.schema_changed: bool',
+    '$.schema_changes: number',
+    '$.applied: list',
+    '$.applied[]: string',
+    '$.down: object',
+    '$.down.available: bool',
+    '$.down.files: list',
+    '$.down.files[]: object',
+    '$.down.files[].file: string',
+    '$.down.files[].down_file: string',
+    '$.down.files[].drops: object',
+    '$.down.files[].drops.tables: list',
+    '$.down.files[].drops.tables[]: string',
+    '$.down.files[].drops.functions: list',
+    '$.down.files[].drops.functions[]: string',
+    '$.down.files[].drops.enums: list',
+    '$.down.files[].drops.enums[]: string',
+    '$.down.files[].tables: list',
+    '$.down.files[].tables[]: object',
+    '$.down.files[].tables[].table: string',
+    '$.down.files[].tables[].rows: number',
+    '$.down.files[].columns: list',
+    '$.down.files[].txn_mode: string',
+    '$.down.files[].drops.columns: list',
+    '$.down.files[].drops.columns[]: string',
+    '$.down.files[].drops.indexes: list',
+    '$.down.files[].drops.indexes[]: string',
+    '$.down.files[].drops.constraints: list',
+    '$.down.files[].drops.constraints[]: string',
+    '$.down.files[].drops.triggers: list',
+    '$.down.files[].drops.triggers[]: string',
+    '$.down.files[].drops.views: list',
+    '$.down.files[].drops.views[]: string',
+    '$.down.files[].columns[]: object',
+    '$.down.files[].columns[].column: string',
+    '$.down.files[].columns[].values: number',
+    '$.down.missing_down: list',
+    '$.down.rows_lost: number',
+    '$.down.values_lost: number',
+    '$.down.unmeasured: list',
+    '$.down.note: string',
+    '$.restore: object',
+    '$.restore.available: bool',
+    '$.restore.backup: string',
+    '$.restore.manifest: string',
+    '$.restore.taken_at: string',
+    '$.restore.age_s: number',
+    '$.restore.net_rows_added: number',
+    '$.restore.per_table: list',
+    '$.restore.per_table[]: object',
+    '$.restore.per_table[].table: string',
+    '$.restore.per_table[].now: number',
+    '$.restore.per_table[].in_backup: number',
+    '$.restore.per_table[].added_since: number',
+    '$.restore.per_table[].new_table: bool',
+    '$.restore.written_since_baseline: object',
+    '$.restore.written_since_baseline.since: string',
+    '$.restore.written_since_baseline.label: string',
+    '$.restore.written_since_baseline.inserted: number',
+    '$.restore.written_since_baseline.updated: number',
+    '$.restore.written_since_baseline.deleted: number',
+    '$.restore.written_since_baseline.tables: list',
+    '$.restore.writes_since_backup: object',
+    '$.restore.writes_since_backup.inserted: number',
+    '$.restore.writes_since_backup.updated: number',
+    '$.restore.writes_since_backup.deleted: number',
+    '$.restore.writes_since_backup.tables: list',
+    '$.restore.writes_since_backup.tables[]: object',
+    '$.restore.writes_since_backup.tables[].table: string',
+    '$.restore.writes_since_backup.tables[].ins: number',
+    '$.restore.writes_since_backup.tables[].upd: number',
+    '$.restore.writes_since_backup.tables[].del: number',
+    '$.restore.written_since_backup: string',
+    '$.restore.note: string',
+    '$.app_only: object',
+    '$.app_only.available: bool',
+    '$.app_only.why: string',
+    '$.recommended: string',
+    '$.gathered_at: string',
+)
+"""``rollback --json`` (the facts) on the migrated demo with a row written since, pinned
+before the facts' inner dicts were typed."""
+
+
+ROLLBACK_DOWN_SHAPE = (
+    '$: object',
+    '$.run: object',
+    '$.run.status: string',
+    '$.run.direction: string',
+    '$.run.run_id: string',
+    '$.run.files: list',
+    '$.run.files[]: object',
+    '$.run.files[].file: string',
+    '$.run.files[].version: number',
+    '$.run.files[].mode: string',
+    '$.run.files[].status: string',
+    '$.run.files[].statements: list',
+    '$.run.files[].statements[]: object',
+    '$.run.files[].statements[].index: number',
+    '$.run.files[].statements[].line: number',
+    '$.run.files[].statements[].summary: string',
+    '$.run.files[].statements[].status: string',
+    '$.run.files[].statements[].duration_ms: number',
+    '$.run.files[].statements[].lock_wait_ms: number',
+    '$.run.files[].statements[].attempts: number',
+    '$.run.files[].duration_ms: number',
+    '$.run.files[].ledger_written: bool',
+    '$.run.files[].attempts: number',
+    '$.run.error: null',
+    '$.run.blockers: list',
+    '$.run.invalid_indexes: list',
+    '$.run.dropped_indexes: list',
+    '$.run.choices: list',
+    '$.run.ledger_kinds: list',
+    '$.run.ledger_kinds[]: string',
+    '$.run.gate: object',
+    '$.run.gate.backup: string',
+    '$.run.gate.backup_created: string',
+    '$.run.gate.backup_time_from: string',
+    '$.run.gate.ledger_latest_change: string',
+    '$.run.duration_ms: number',
+    '$.run.warnings: list',
+    '$.run.committed: list',
+    '$.run.committed[]: string',
+    '$.run.rolled_back: list',
+    '$.run.exit_code: number',
+    '$.inventory_equal: bool',
+    '$.differences: object',
+    '$.ledger_equal: bool',
+    '$.to_version: string',
+    '$.before_source: string',
+    '$.plan: object',
+    '$.plan.to_version: string',
+    '$.plan.revert: list',
+    '$.plan.revert[]: string',
+    '$.plan.source: string',
+    '$.plan.run: null',
+    '$.plan.extra: list',
+    '$.plan.reason: string',
+    '$.plan.nothing_to_do: string',
+    '$.plan.migrations_dir: string',
+    '$.notes: list',
+    '$.notes[]: string',
+    '$.ok: bool',
+)
+"""``rollback --down --yes --json`` on the migrated demo, pinned before it was typed."""
+
+
+def test_verify_and_rollback_json_keep_their_shape(plain_demo: list[str],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Backup, migrate, a row written since; then ``verify``, the rollback facts and the
+    down rollback, each through ``--json``."""
+    demo = plain_demo
+    backup = run_json(capsys, demo, "backup")
+    assert cli.main(["migrate", "--yes", *demo]) == 0
+    with psycopg.connect(demo[1]) as c:
+        c.execute("SET session_replication_role = replica")
+        c.execute("INSERT INTO nchat_users (id, email, username, display_name) "
+                  "SELECT gen_random_uuid(), 'late@example.com', 'late', 'Late'")
+    verify = run_json(capsys, demo, "verify")
+    assert verify["ok"], verify["failed"]
+    assert_same_shape(json_shape(verify_parts(verify)), VERIFY_SHAPE)
+    facts = run_json(capsys, demo, "rollback")
+    assert facts["down"]["files"] and facts["restore"]["per_table"]
+    assert facts["restore"]["written_since_baseline"]  # verify recorded the baseline
+    assert_same_shape(json_shape(facts), ROLLBACK_SHAPE)
+    run_json(capsys, demo, "backup")  # the down path is gated on a backup too
+    down = run_json(capsys, demo, "rollback", "--down", "--yes", "--against",
+                    backup["manifest"])
+    assert down["ok"] and down["run"]["committed"]
+    assert_same_shape(json_shape(down), ROLLBACK_DOWN_SHAPE)
