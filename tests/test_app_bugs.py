@@ -86,7 +86,7 @@ def test_bug1_the_restore_rollback_restores_the_dump_not_its_manifest(demo_targe
     st = s.run_step("rollback.restore", ask=op)
     assert st.state == "ok", st.summary
     assert _e2ee_tables(demo_target) == []
-    assert s.refresh_banner()["pending"] == PENDING
+    assert s.refresh_banner().pending == PENDING
 
 
 # -- bug 2 -------------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_bug2_an_override_without_backup_says_so_and_is_confirmed_specifically(d
     assert run_key in q.danger and q.confirm_word, "running without a backup must be typed"
     assert "backup" in (q.confirm_word or "")
     assert st.state == "failed" and "declined" in st.summary
-    assert s.refresh_banner()["pending"] == PENDING
+    assert s.refresh_banner().pending == PENDING
 
 
 def test_bug2_an_override_of_another_gate_keeps_the_backup_gate(demo_target):
@@ -280,11 +280,11 @@ async def test_bug3_home_shows_the_database_as_it_is_after_a_rollback(tmp_path):
     from tests.fakes import FakeSession
 
     s = FakeSession(tmp_path)
-    s.status["pending"] = []  # migrated
-    s.status["ledger"]["applied"] += PENDING
+    s.status.pending = []  # migrated
+    s.status.ledger.applied += PENDING
 
     def rollback(ctx):
-        s.status["pending"] = list(PENDING)
+        s.status.pending = list(PENDING)
         return StepResult("ok", "down migrations ran; the schema equals the before-snapshot",
                           {"choice": "down"}, reverted=True)
 

@@ -62,7 +62,7 @@ def db_facts(target: Target) -> dict[str, Any]:
         e2ee = [r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
             "AND table_name LIKE '%e2ee%'").fetchall()]
-    return {"pending": st["pending"], "applied": led.applied_names(), "e2ee": sorted(e2ee)}
+    return {"pending": st.pending, "applied": led.applied_names(), "e2ee": sorted(e2ee)}
 
 
 def shown(widget: Any) -> str:

@@ -6,6 +6,7 @@ can check itself, troubleshooting when the target cannot be reached, the command
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -351,9 +352,9 @@ async def test_a_second_step_does_not_start_while_one_runs(tmp_path: Path) -> No
 
 async def test_home_says_unknown_when_the_pending_files_cannot_be_listed(tmp_path: Path) -> None:
     session = FakeSession(tmp_path)
-    session.status.update(pending=[], pending_known=False, pending_files=[],
-                          pending_unknown="no migrations directory (give --migrations or "
-                                          "--backend-dir)")
+    session.status = dataclasses.replace(
+        session.status, pending=[], pending_known=False, pending_files=[],
+        pending_unknown="no migrations directory (give --migrations or --backend-dir)")
     app = make_app(session, resume=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()

@@ -37,7 +37,7 @@ def test_full_upgrade_then_down_rollback(demo_target):
         return answers.get(q.title, q.default)
 
     s = UpgradeSession(demo_target, path_id="v0.4.0")
-    assert s.banner()["pending"] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
+    assert s.banner().pending == ["013_e2ee_system.sql", "014_e2ee_system.sql",
                                      "015_voice_calls.sql", "016_live_streaming.sql"]
 
     def run(key: str) -> str:
@@ -58,14 +58,14 @@ def test_full_upgrade_then_down_rollback(demo_target):
     assert run("migration.dry-run") == "ok", s.checklist.state("migration.dry-run").summary
     # The app asks before the production run and shows what it locks and the rehearsal's
     # estimate (from the journal: it survives a restart of the app); "not now" changes nothing.
-    s.cache.pop("rehearsal_estimate_s", None)
+    s.cache.rehearsal_estimate_s = None
     put: list[Question] = []
     st = s.run_step("migration.run", ask=lambda q: put.append(q) or "no")
     assert st.state == "failed" and "declined" in st.summary
     # what the rehearsal measured, and the margin production adds (lock waits)
     assert "the rehearsal ran them in" in put[0].text and "a floor, not a promise" in put[0].text
     assert "may wait up to 5 s for its lock" in put[0].text
-    assert s.refresh_banner()["pending"] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
+    assert s.refresh_banner().pending == ["013_e2ee_system.sql", "014_e2ee_system.sql",
                                              "015_voice_calls.sql", "016_live_streaming.sql"]
     s.checklist.reset("migration.run", "declined, now running it")
     assert run("migration.run") == "ok", s.checklist.state("migration.run").summary
@@ -84,7 +84,7 @@ def test_full_upgrade_then_down_rollback(demo_target):
 
     st = s.run_step("rollback.decide", ask=lambda q: DefaultAnswer(q.default))
     assert st.state == "failed" and "waited for an answer" in st.summary
-    assert s.journal.last("rollback_decision") is None and "rollback_choice" not in s.cache
+    assert s.journal.last("rollback_decision") is None and s.cache.rollback_choice is None
     s.checklist.reset("rollback.decide", "asking again")
     assert run("rollback.decide") == "ok"
     assert s.checklist.state("rollback.decide").evidence["choice"] == "down"
@@ -113,7 +113,7 @@ def test_full_upgrade_then_down_rollback(demo_target):
     s.checklist.reset("rollback.restore", "after the fresh backup")
     st = s.run_step("rollback.restore", ask=operator)
     assert st.state == "ok", st.summary
-    assert s.refresh_banner()["pending"] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
+    assert s.refresh_banner().pending == ["013_e2ee_system.sql", "014_e2ee_system.sql",
                                              "015_voice_calls.sql", "016_live_streaming.sql"]
     assert s.journal.last("rollback_decision")["choice"] == "down"
     assert "Run the down migrations" in asked

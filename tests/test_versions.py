@@ -179,14 +179,14 @@ def test_backup_restore_migrate_verify(other_target: Any) -> None:
         c.execute(f'DROP DATABASE "{t.database}_copy"')
 
     st = gather_status(t)
-    assert st["ledger"]["kind"] == "none" and st["pending"] == ["001_e2ee.up.sql"]
+    assert st.ledger.kind == "none" and st.pending == ["001_e2ee.up.sql"]
     time.sleep(1.05)  # the gate compares whole seconds
     run_backup(t, verify=True, check_space=False)
     up = run_migrations(t, RunOptions(migrations_dir=t.migrations_dir), None, None)
     assert up.status == "ok", up.to_dict()
-    assert gather_status(t)["pending"] == []
+    assert gather_status(t).pending == []
     assert verify_upgrade(t).ok
     down = run_migrations(t, RunOptions(direction="down", migrations_dir=t.migrations_dir,
                                         without_backup="test: back to the start"), None, None)
     assert down.status == "ok", down.to_dict()
-    assert gather_status(t)["pending"] == ["001_e2ee.up.sql"]
+    assert gather_status(t).pending == ["001_e2ee.up.sql"]

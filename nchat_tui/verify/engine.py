@@ -40,7 +40,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -56,6 +56,10 @@ from nchat_tui.pg.snapshot import read_table_stats
 from nchat_tui.pg.target import Target
 from nchat_tui.releases.v0_4_0 import checks as release_v040
 from nchat_tui.verify.rowcounts import DEFAULT_BUDGET_S, Counter
+
+if TYPE_CHECKING:
+    from nchat_tui.upgrade.actions import ActionContext
+    from nchat_tui.upgrade.checklist import StepResult
 
 OK, WARN, FAILED, SKIPPED = "ok", "warn", "failed", "skipped"
 SEQUENCE_WARN, SEQUENCE_FAIL = 0.80, 0.95
@@ -952,7 +956,7 @@ DATA_STEP_CHECKS = ("data.", "seed004.messages", "seed004.channels", "app.")
 STEP_CACHE_S = 120.0
 
 
-def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
+def _step_result(ctx: ActionContext, prefixes: tuple[str, ...], title: str) -> StepResult:
     from nchat_tui.upgrade.actions import Progress
     from nchat_tui.upgrade.checklist import StepResult
 
@@ -961,19 +965,18 @@ def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
 
     # Both steps read one verification when they run within STEP_CACHE_S of each other in
     # the same session: exact counts of a big database are not worth paying twice.
-    session = ctx.options.get("session")
-    cache = session.cache if session is not None else {}
-    hit = cache.get("verify")
+    hit = ctx.cache.verify if ctx.cache is not None else None
     if hit and time.monotonic() - hit[0] < STEP_CACHE_S:
         rep = hit[1]
     else:
         # Exact counts unless the session asked for estimates of large tables (never silently).
-        rep = verify_upgrade(ctx.target, ctx.options.get("against"),
-                             ctx.options.get("health_url"), release=ctx.options.get("release"),
-                             estimate_over_bytes=ctx.options.get("estimate_over_bytes"),
-                             count_budget_s=ctx.options.get("count_budget_s") or DEFAULT_BUDGET_S,
+        opts = ctx.verify
+        rep = verify_upgrade(ctx.target, opts.against, opts.health_url, release=opts.release,
+                             estimate_over_bytes=opts.estimate_over_bytes,
+                             count_budget_s=opts.count_budget_s or DEFAULT_BUDGET_S,
                              progress=progress, cancel=ctx.cancel, journal=ctx.journal)
-        cache["verify"] = (time.monotonic(), rep)
+        if ctx.cache is not None:
+            ctx.cache.verify = (time.monotonic(), rep)
     mine = [c for c in rep.checks if c.id.startswith(prefixes)]
     failed = [c for c in mine if c.status == FAILED]
     warned = [c for c in mine if c.status == WARN]
@@ -991,11 +994,11 @@ def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
                          if warned else ""), ev)
 
 
-def act_verify_schema(ctx: Any) -> Any:
+def act_verify_schema(ctx: ActionContext) -> StepResult:
     """Checklist action: the schema, health and seed-004 schema checks."""
     return _step_result(ctx, SCHEMA_STEP_CHECKS, "schema and health")
 
 
-def act_verify_data(ctx: Any) -> Any:
+def act_verify_data(ctx: ActionContext) -> StepResult:
     """Checklist action: row counts, soft-deleted rows, seed-004 data checks, health URL."""
     return _step_result(ctx, DATA_STEP_CHECKS, "data")
