@@ -60,7 +60,12 @@ def test_full_upgrade_then_down_rollback(demo_target):
     # estimate (from the journal: it survives a restart of the app); "not now" changes nothing.
     s.cache.rehearsal_estimate_s = None
     put: list[Question] = []
-    st = s.run_step("migration.run", ask=lambda q: put.append(q) or "no")
+
+    def not_now(q: Question) -> str:
+        put.append(q)
+        return "no"
+
+    st = s.run_step("migration.run", ask=not_now)
     assert st.state == "failed" and "declined" in st.summary
     # what the rehearsal measured, and the margin production adds (lock waits)
     assert "the rehearsal ran them in" in put[0].text and "a floor, not a promise" in put[0].text
@@ -91,7 +96,11 @@ def test_full_upgrade_then_down_rollback(demo_target):
     # Without a backup newer than the migration the gate refuses the down run: said at once,
     # with the way to fix it in the app, and without asking a question first.
     early: list[str] = []
-    st = s.run_step("rollback.restore", ask=lambda q: early.append(q.title) or "no")
+    def no_to(q: Question) -> str:
+        early.append(q.title)
+        return "no"
+
+    st = s.run_step("rollback.restore", ask=no_to)
     assert st.state == "failed" and "older than the ledger" in st.summary, st.summary
     assert "Back up and verify the database" in st.summary and early == []
     time.sleep(1.1)
@@ -115,7 +124,8 @@ def test_full_upgrade_then_down_rollback(demo_target):
     assert st.state == "ok", st.summary
     assert s.refresh_banner().pending == ["013_e2ee_system.sql", "014_e2ee_system.sql",
                                              "015_voice_calls.sql", "016_live_streaming.sql"]
-    assert s.journal.last("rollback_decision")["choice"] == "down"
+    decision = s.journal.last("rollback_decision")
+    assert decision is not None and decision["choice"] == "down"
     assert "Run the down migrations" in asked
 
 
