@@ -40,7 +40,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import psycopg
 from psycopg import sql
@@ -299,15 +299,39 @@ def explain_change(cat: str, key: str, change: str, obj: dict[str, Any] | None,
     return None
 
 
+class Difference(TypedDict):
+    """One object that differs from the before-snapshot (JSON as it is, in a check's
+    evidence)."""
+
+    category: str
+    """The inventory's category (``tables``, ``columns``, ``indexes``, ...)."""
+    key: str
+    change: str
+    """``added``, ``removed`` or ``changed``."""
+    fields: NotRequired[Any]
+    """What changed in it (``changed`` only)."""
+    by: NotRequired[str]
+    """The applied file that explains it (explained changes only)."""
+
+
+class ExpectedProblem(TypedDict):
+    """An object the applied files create that is missing or broken, or drop that is there."""
+
+    category: str
+    key: str
+    file: str
+    problem: str
+
+
 def classify_diff(d: dict[str, dict[str, Any]], eff: Effects
-                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                  ) -> tuple[list[Difference], list[Difference]]:
     """Split a diff into changes the applied files explain and unexpected ones."""
-    explained: list[dict[str, Any]] = []
-    unexpected: list[dict[str, Any]] = []
+    explained: list[Difference] = []
+    unexpected: list[Difference] = []
     for cat, parts in sorted(d.items()):
         for change in ("added", "removed", "changed"):
             for key, obj in sorted(parts[change].items()):
-                item: dict[str, Any] = {"category": cat, "key": key, "change": change}
+                item: Difference = {"category": cat, "key": key, "change": change}
                 if change == "changed":
                     item["fields"] = obj
                     live = None
@@ -321,10 +345,10 @@ def classify_diff(d: dict[str, dict[str, Any]], eff: Effects
     return explained, unexpected
 
 
-def expected_problems(eff: Effects, after: dict[str, Any]) -> list[dict[str, Any]]:
+def expected_problems(eff: Effects, after: dict[str, Any]) -> list[ExpectedProblem]:
     """Objects the applied files create that are missing or broken, and dropped ones still
     there."""
-    problems: list[dict[str, Any]] = []
+    problems: list[ExpectedProblem] = []
     func_keys = {_function_key(k) for k in after.get("functions", {})}
     for cat, objs in eff.creates.items():
         live = after.get(cat) or {}
@@ -459,7 +483,7 @@ class _Run:
                          + (" and valid" if self.eff.creates["indexes"] else ""),
                          expected=n_expected, effects=self.eff.as_dict())
         removed = [u for u in unexpected if u["change"] == "removed"]
-        ev = {"explained": explained, "unexpected": unexpected}
+        ev: dict[str, Any] = {"explained": explained, "unexpected": unexpected}
         if self.eff.opaque:
             ev["opaque_statements"] = self.eff.opaque
         if not unexpected:
