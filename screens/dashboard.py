@@ -1,12 +1,12 @@
 """The full monitor dashboard: sessions, locks, tables, slow queries and progress, live.
 
-It renders what a ``sampler`` (anything with ``.sample() -> dict``, normally
-``nchat_tui.monitor.sampler.Monitor``) reports and asks the ``actions`` object (``cancel_backend``,
-``terminate_backend``; by default the sampler itself when it has them) to act. It holds no
-SQL. Polling runs in a thread worker that re-arms a timer after each sample, so samples never
-overlap, and stops while the screen is hidden or paused. Tables are updated by keyed rows
-inside ``batch_update`` (changed cells only, never ``clear()``), so the cursor stays on its
-row and nothing flickers.
+It renders the ``Sample`` a ``Sampler`` reports and asks ``BackendActions`` to act (the seams
+of ``nchat_tui.monitor.seams``; normally both are ``nchat_tui.monitor.sampler.Monitor``, and
+the actions default to the sampler itself when it offers them). It holds no SQL. Polling runs
+in a thread worker that re-arms a timer after each sample, so samples never overlap, and stops
+while the screen is hidden or paused. Tables are updated by keyed rows inside
+``batch_update`` (changed cells only, never ``clear()``), so the cursor stays on its row and
+nothing flickers.
 """
 
 from __future__ import annotations
@@ -38,7 +38,17 @@ from textual.widgets import (
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from nchat_tui.errors import NchatError
+from nchat_tui.monitor.model import (
+    LockRow,
+    Progress,
+    Record,
+    Sample,
+    Session,
+    Statement,
+    Table,
+)
 from nchat_tui.monitor.sampler import SessionFilter, lock_held_text, lock_wait_text
+from nchat_tui.monitor.seams import BackendActions, Sampler
 from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
@@ -50,16 +60,14 @@ TAB_PANELS = {"tables": ("tables",), "queries": ("slow_queries",), "progress": (
 BARS = "▁▂▃▄▅▆▇█"
 
 
-def between_samples(sampler: Any) -> None:
+def between_samples(sampler: Sampler) -> None:
     """Run a sampler's slow upkeep after its sample was delivered, in the same worker thread.
 
     For the Monitor that is the database size (``refresh_size``): pg_database_size() stats
     every file, so it runs here, when due, instead of inside a sample. A failure shows as a
-    stale panel in the next sample; a sampler without upkeep (the test fakes) is left alone.
+    stale panel in the next sample.
     """
-    upkeep = getattr(sampler, "refresh_size", None)
-    if callable(upkeep):
-        upkeep()
+    sampler.refresh_size()
 
 
 def sparkline(values: list[float], width: int) -> str:
@@ -152,11 +160,11 @@ def fmt_session_age(state: str, age: Any) -> str:
     return f"{int(a // 3600)}h{int(a % 3600 // 60):02d}"
 
 
-def _session_order(a: dict[str, Any]) -> tuple[int, float]:
-    xact = a.get("xact_age_s")
+def _session_order(a: Session) -> tuple[int, float]:
+    xact = a.xact_age_s
     if xact is not None and float(xact) >= 5:
         return (0, -float(xact))
-    return (1, float(a.get("pid") or 0))
+    return (1, float(a.pid or 0))
 
 
 def fmt_pct(r: Any) -> str:
@@ -193,18 +201,18 @@ def query_line(sql_text: Any, width: int) -> str:
     return one_line(f"[nchat-tui {ours.group(1)}] {body}" if ours else body or text, width)
 
 
-def statement_line(q: dict[str, Any], width: int) -> str:
+def statement_line(q: Statement, width: int) -> str:
     """A pg_stat_statements row on one line: its text without the header comment, labelled
     with the tool that runs it when known; a text cut inside its header comment says so."""
-    body = str(q.get("query") or "")
-    if q.get("source"):
-        return one_line(f"[{q['source']}] {body}", width)
-    if q.get("monitoring"):
+    body = str(q.query or "")
+    if q.source:
+        return one_line(f"[{q.source}] {body}", width)
+    if q.monitoring:
         return one_line(f"[monitoring] {body}", width)
     if body.strip():
         return query_line(body, width)
-    if q.get("comment"):
-        return one_line(f"(text cut in its comment: {q['comment']})", width)
+    if q.comment:
+        return one_line(f"(text cut in its comment: {q.comment})", width)
     return "(no text)"
 
 
@@ -315,10 +323,10 @@ class LiveTable(DataTable[Any]):
 class SampleTaken(Message):
     """A sample arrived from the poll worker."""
 
-    def __init__(self, sample: dict[str, Any]) -> None:
+    def __init__(self, sample: Sample) -> None:
         super().__init__()
         self.sample = sample
-        """The sample dict (see ``nchat_tui.monitor.sampler``)."""
+        """The sample (see ``nchat_tui.monitor.model``)."""
 
 
 class SampleFailed(Message):
@@ -345,6 +353,21 @@ class ActionFinished(Message):
         """What to tell the operator."""
 
 
+@dataclass(frozen=True)
+class Backend:
+    """The session an action aims at: a Sessions row, or a Locks row completed by its
+    session's (whether it is a superuser's or a replication session)."""
+
+    pid: int
+    user: str | None
+    application: str | None
+    state: str | None
+    query: str | None
+    own: bool
+    superuser: bool | None
+    backend_type: str | None
+
+
 @dataclass
 class TableSpec:
     """One tab's table: its columns (key, label) and its sort state."""
@@ -352,7 +375,8 @@ class TableSpec:
     columns: list[tuple[str, str]]
     sort_column: str | None = None
     reverse: bool = False
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[str, Record] = field(default_factory=dict)
+    """The record behind each row key (a Session, LockRow, Table, Statement or Progress)."""
     shown: list[tuple[str, list[SortCell]]] = field(default_factory=list)
     """The rows as last synced to the table: an equal list needs no table work at all."""
 
@@ -397,14 +421,15 @@ class DashboardScreen(Screen[None]):
     show_monitoring: reactive[bool] = reactive(False)
     """List monitoring statements (ours, pg_activity's, PgHero's...) in Queries (m)."""
 
-    def __init__(self, sampler: Any, actions: Any = None, interval: float = 2.0,
-                 name: str | None = None, id: str | None = None) -> None:
+    def __init__(self, sampler: Sampler, actions: BackendActions | None = None,
+                 interval: float = 2.0, name: str | None = None,
+                 id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self.sampler = sampler
-        self.actions = actions if actions is not None else (
-            sampler if hasattr(sampler, "cancel_backend") else None)
+        self.actions: BackendActions | None = actions if actions is not None else (
+            sampler if isinstance(sampler, BackendActions) else None)
         self.set_reactive(DashboardScreen.interval, float(interval))
-        self.last: dict[str, Any] | None = None
+        self.last: Sample | None = None
         self.samples_taken = 0
         self._timer: Timer | None = None
         self._suspended = False
@@ -470,10 +495,9 @@ class DashboardScreen(Screen[None]):
         self.query_one("#dash-filter", Input).display = False
         self.watch(self.app, "theme", self._watch_theme, init=False)
         self._update_status()
-        prefetch = getattr(self.sampler, "prefetch", None)
-        if callable(prefetch) and self.samples_taken == 0:
+        if self.samples_taken == 0:
             # connect and sample in a thread while the screen paints
-            prefetch(panels=self._wanted_panels())
+            self.sampler.prefetch(panels=self._wanted_panels())
         self._schedule(0)
 
     # -- polling ----------------------------------------------------------------------------
@@ -556,26 +580,25 @@ class DashboardScreen(Screen[None]):
         self._shown[selector] = content
         self.query_one(selector, Static).update(content, layout=layout)
 
-    def apply_sample(self, s: dict[str, Any]) -> None:
+    def apply_sample(self, s: Sample) -> None:
         """Render one sample (also called directly by tests and by the app)."""
         self.last = s
         self.samples_taken += 1
-        if s.get("sample_ms") is not None:
-            self._costs.append(float(s["sample_ms"]))
-        conns = s.get("connections") or {}
-        if conns:
-            self._conn_hist.append(float(conns.get("total") or 0))
-            self._conn_hist_db.append(float(conns.get("this_database") or 0))
-        if s.get("tps") is not None:
-            self._tps_hist.append(float(s["tps"]))
-            self._tps_hist_db.append(float(s.get("tps_this_database") or 0))
+        self._costs.append(float(s.sample_ms))
+        conns = s.connections
+        if conns is not None:
+            self._conn_hist.append(float(conns.total))
+            self._conn_hist_db.append(float(conns.this_database))
+        if s.tps is not None:
+            self._tps_hist.append(float(s.tps))
+            self._tps_hist_db.append(float(s.tps_this_database or 0))
         self._render_all(s)
 
     #: Tabs rendered only while visible (the others are cheap and feed the summary and the
     #: actions); a hidden one is rendered from the last sample when it is opened.
     LAZY_TABS = ("tables", "queries")
 
-    def _render_all(self, s: dict[str, Any]) -> None:
+    def _render_all(self, s: Sample) -> None:
         active = self.active_tab() if self.is_mounted else "sessions"
         with self.app.batch_update():
             self._render_header(s)
@@ -605,62 +628,72 @@ class DashboardScreen(Screen[None]):
         self._shown.pop("#dash-summary", None)
         self._rerender()
 
-    def _render_header(self, s: dict[str, Any]) -> None:
-        acc = s.get("access") or {}
-        ver = str(s.get("server_version") or "?").split(" ")[0]
-        scope = (f"database {s.get('database') or '?'}" if self.this_database
+    def _render_header(self, s: Sample) -> None:
+        acc = s.access
+        ver = str(s.server_version or "?").split(" ")[0]
+        scope = (f"database {s.database or '?'}" if self.this_database
                  else "whole server")
-        title = Text.assemble(("Monitor ", "bold"), str(s.get("target") or ""),
+        title = Text.assemble(("Monitor ", "bold"), str(s.target or ""),
                               (f"  PostgreSQL {ver}", "dim"), ("  · ", "dim"), (scope, "bold"))
-        if acc.get("level") == "degraded":
+        if acc.level == "degraded":
             title.append("  DEGRADED VIEW", style="bold reverse")
         self._set("#dash-title", title)
-        c = s.get("connections") or {}
-        hit = (s.get("cache_hit_ratio") or {})
-        ratio = hit.get("interval") if hit.get("interval") is not None else hit.get("cumulative")
-        size = f"{s.get('database') or 'db'} {fmt_short_size(s.get('database_size'))}"
+        c = s.connections
+        hit = s.cache_hit_ratio
+        ratio = hit.interval if hit.interval is not None else hit.cumulative
+        size = f"{s.database or 'db'} {fmt_short_size(s.database_size)}"
+        count: int | str = "-"
+        by_state: dict[str, int] = {}
         if self.this_database:
-            by_state = c.get("by_state_this_database") or {}
-            count = c.get("this_database", "-")
-            tps = s.get("tps_this_database")
+            if c is not None:
+                by_state, count = c.by_state_this_database, c.this_database
+            tps = s.tps_this_database
         else:
-            by_state = c.get("by_state") or {}
-            count = c.get("total", "-")
-            tps = s.get("tps")
+            if c is not None:
+                by_state, count = c.by_state, c.total
+            tps = s.tps
+        max_conn = c.max_connections if c is not None else "-"
         states = ", ".join(f"{v} {STATE_TINY.get(k, k)}" for k, v in by_state.items())
         tps_text = "-" if tps is None else f"{tps:.1f}" if tps < 100 else f"{tps:.0f}"
-        line1 = one_line(f"conns {count}/{c.get('max_connections', '-')} ({states or 'none'}) · "
+        line1 = one_line(f"conns {count}/{max_conn} ({states or 'none'}) · "
                          f"tps {tps_text} · hit {fmt_pct(ratio)} · {size}", 78)
-        locks = s.get("locks") or {}
-        lw = locks.get("longest")
+        locks = s.locks
+        lw = locks.longest
         if lw:
-            line2 = Text(one_line(f"lock wait {fmt_secs(lw.get('wait_s'))}: pid {lw['pid']} "
-                                  f"{lock_wait_text(lw)}, {locks.get('waiting')} waiting", 78),
+            line2 = Text(one_line(f"lock wait {fmt_secs(lw.wait_s)}: pid {lw.pid} "
+                                  f"{lock_wait_text(lw)}, {locks.waiting} waiting", 78),
                          style=self._style("dash--alert", partial=True))
         else:
             line2 = Text("no lock waits",
                          style=self._style("dash--quiet"))
-            others = [d for d in s.get("databases") or []
-                      if not d.get("current") and (d.get("sessions") or d.get("tps"))]
+            others = [d for d in s.databases if not d.current and (d.sessions or d.tps)]
             if others and not self.this_database:
-                busiest = max(others, key=lambda d: (d.get("tps") or 0, d.get("sessions")))
+                busiest = max(others, key=lambda d: (d.tps or 0, d.sessions))
                 line2.append(one_line(
-                    f" · {len(others)} other db(s), busiest {busiest['name']}: "
-                    f"{busiest['sessions']} sess" + (f", {busiest['tps']:.0f} tps"
-                                                     if busiest.get("tps") is not None else ""),
+                    f" · {len(others)} other db(s), busiest {busiest.name}: "
+                    f"{busiest.sessions} sess" + (f", {busiest.tps:.0f} tps"
+                                                  if busiest.tps is not None else ""),
                     78 - len(line2.plain)), style="")
-        if acc.get("level") == "degraded":
-            line2 = Text(one_line(acc.get("label"), 78), style="italic")
+        if acc.level == "degraded":
+            line2 = Text(one_line(acc.label, 78), style="italic")
+        # Rates (tps, hit ratio, host figures, the charts) move a little with every sample,
+        # our own queries included: they are redrawn at most every RATES_EVERY_S, while a
+        # change of anything else (sessions, states, lock waits) is drawn at once. Checked
+        # before the rest of the summary is built: most idle samples end here.
+        events = (f"{count}/{states}", line2.plain, self.this_database)
+        now = time.monotonic()
+        if events == self._header_events and now - self._header_at < RATES_EVERY_S:
+            return
+        self._header_events, self._header_at = events, now
         lines: list[Any] = [line1, "\n", line2]
-        host = s.get("host") or {}
-        sysline = host.get("system") or {}
-        if host.get("local") and sysline:
-            load = " ".join(f"{x:.2f}" for x in sysline.get("load") or [])
+        sysline = s.host.system
+        if s.host.local and sysline:
+            load = " ".join(f"{x:.2f}" for x in sysline.load)
             lines += ["\n", Text(
-                f"host: load {load} · mem {sysline.get('mem_used_pct', 0):.0f}% of "
-                f"{fmt_short_size(sysline.get('mem_total'))} · disk r "
-                f"{fmt_short_size(sysline.get('disk_read_bps'))}/s w "
-                f"{fmt_short_size(sysline.get('disk_write_bps'))}/s")]
+                f"host: load {load} · mem {sysline.mem_used_pct:.0f}% of "
+                f"{fmt_short_size(sysline.mem_total)} · disk r "
+                f"{fmt_short_size(sysline.disk_read_bps)}/s w "
+                f"{fmt_short_size(sysline.disk_write_bps)}/s")]
         conn_hist = self._conn_hist_db if self.this_database else self._conn_hist
         tps_hist = self._tps_hist_db if self.this_database else self._tps_hist
         width = max(20, (self.query_one("#dash-summary", Static).content_size.width or 78))
@@ -675,14 +708,6 @@ class DashboardScreen(Screen[None]):
                               + sparkline(list(tps_hist), half), style=bars_style)]
         summary = Text.assemble(*lines)
         old = self._shown.get("#dash-summary")
-        # Rates (tps, hit ratio, host figures, the charts) move a little with every sample,
-        # our own queries included: they are redrawn at most every RATES_EVERY_S, while a
-        # change of anything else (sessions, states, lock waits) is drawn at once.
-        events = (f"{count}/{states}", line2.plain, self.this_database)
-        now = time.monotonic()
-        if events == self._header_events and now - self._header_at < RATES_EVERY_S:
-            return
-        self._header_events, self._header_at = events, now
         self._set("#dash-summary", summary, layout=(
             not isinstance(old, Text) or old.plain.count("\n") != summary.plain.count("\n")))
 
@@ -701,153 +726,151 @@ class DashboardScreen(Screen[None]):
         for row_key in list(table.rows):  # rows are rebuilt with the new columns
             table.remove_row(row_key)
 
-    def visible_sessions(self, s: dict[str, Any]) -> list[dict[str, Any]]:
+    def visible_sessions(self, s: Sample) -> list[Session]:
         """The sample's sessions under the scope (d) and the filter (/), in a stable order:
         transactions open 5 s or more first (oldest first), then the others by pid, so the
         rows do not reshuffle with each sample's short transactions."""
-        own = s.get("backend_pid")  # our sampling connection: counted, not listed
-        rows = sorted((a for a in (s.get("connections") or {}).get("sessions") or []
-                       if (own is None or a.get("pid") != own)
-                       and (self.show_idle or a.get("state") != "idle"
+        own = s.backend_pid  # our sampling connection: counted, not listed
+        sessions = s.connections.sessions if s.connections is not None else []
+        rows = sorted((a for a in sessions
+                       if (own is None or a.pid != own)
+                       and (self.show_idle or a.state != "idle"
                             or (self.filter.state or "").startswith("idle"))),
                       key=_session_order)
         if self.this_database:
-            rows = [a for a in rows if a.get("database") == s.get("database")]
+            rows = [a for a in rows if a.database == s.database]
         if self.filter:
             rows = [a for a in rows if self.filter.match(a)]
         return rows
 
-    def _render_sessions(self, s: dict[str, Any]) -> None:
-        local = bool((s.get("host") or {}).get("local"))
-        self._ensure_host_columns(local)
-        rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
+    def _render_sessions(self, s: Sample) -> None:
+        self._ensure_host_columns(s.host.local)
+        rows: list[tuple[str, list[SortCell], Record]] = []
         for a in self.visible_sessions(s):
-            state = a.get("state") or "hidden"
-            wait = (f"{a.get('wait_event_type')}:{a.get('wait_event')}"
-                    if a.get("wait_event_type") else "")
+            state = a.state or "hidden"
+            wait = f"{a.wait_event_type}:{a.wait_event}" if a.wait_event_type else ""
             style = "bold" if state.startswith("idle in transaction") else ""
-            app_name = (a.get("application") or "") + (" (ours)" if a.get("own") else "")
-            age = a.get("query_age_s") if state == "active" else a.get("state_age_s")
+            app_name = (a.application or "") + (" (ours)" if a.own else "")
+            age = a.query_age_s if state == "active" else a.state_age_s
             cells = [
-                num(str(a["pid"]), a["pid"]),
-                txt(one_line(a.get("database") or "", 8)),
-                txt(one_line(a.get("user") or "?", 8)),
-                txt(one_line(app_name, 12), "dim" if a.get("own") else ""),
+                num(str(a.pid), a.pid),
+                txt(one_line(a.database or "", 8)),
+                txt(one_line(a.user or "?", 8)),
+                txt(one_line(app_name, 12), "dim" if a.own else ""),
                 txt(STATE_TINY.get(state, state), style),
                 txt(one_line(wait, 12)),
                 num(fmt_session_age(state, age), age),
             ]
             if self._host_columns:
                 io = None
-                if a.get("read_bps") is not None or a.get("write_bps") is not None:
-                    io = (a.get("read_bps") or 0) + (a.get("write_bps") or 0)
+                if a.read_bps is not None or a.write_bps is not None:
+                    io = (a.read_bps or 0) + (a.write_bps or 0)
                 # an idle backend's CPU is the noise of its last short query: not shown
-                cpu = a.get("cpu_pct") if state != "idle" else None
+                cpu = a.cpu_pct if state != "idle" else None
                 cells += [
                     num(f"{cpu:.0f}" if cpu is not None else "", cpu),
-                    num(fmt_short_size(a.get("rss_bytes")), a.get("rss_bytes")),
+                    num(fmt_short_size(a.rss_bytes), a.rss_bytes),
                     num(fmt_short_size(io), io),
                 ]
-            cells.append(txt(query_line(a.get("query"), 40)))
-            rows.append((str(a["pid"]), cells, a))
+            cells.append(txt(query_line(a.query, 40)))
+            rows.append((str(a.pid), cells, a))
         self._sync("sessions", rows)
 
-    def _render_locks(self, s: dict[str, Any]) -> None:
-        rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
-        for n in (s.get("locks") or {}).get("rows") or []:
-            depth = int(n.get("depth") or 0)
-            label = ("  " * (depth - 1) + "└ " if depth else "") + str(n["pid"])
-            if n.get("waiting"):
-                mode = (str(n.get("mode")).removesuffix("Lock") if n.get("mode")
-                        else f"({n.get('locktype') or 'lock'})")
+    def _render_locks(self, s: Sample) -> None:
+        rows: list[tuple[str, list[SortCell], Record]] = []
+        for n in s.locks.rows:
+            depth = int(n.depth or 0)
+            label = ("  " * (depth - 1) + "└ " if depth else "") + str(n.pid)
+            if n.waiting:
+                mode = (str(n.mode).removesuffix("Lock") if n.mode
+                        else f"({n.locktype or 'lock'})")
             else:
                 mode = lock_held_text(n).replace("blocks (what it holds is not visible)",
                                                  "blocking")
-            target = n.get("relation") or {
+            target = n.relation or {
                 "transactionid": "a transaction", "virtualxid": "old snapshots",
-                "extend": "extension"}.get(n.get("locktype") or "", n.get("locktype") or "")
-            rows.append((str(n["pid"]), [
-                SortCell(label, n["pid"], "left", "bold" if not depth else ""),
+                "extend": "extension"}.get(n.locktype or "", n.locktype or "")
+            rows.append((str(n.pid), [
+                SortCell(label, n.pid, "left", "bold" if not depth else ""),
                 txt(one_line(mode, 21)),
                 txt(one_line(target, 16)),
-                num(fmt_secs(n.get("wait_s")), n.get("wait_s")),
-                num(str(n.get("queue", 0)), n.get("queue", 0)),
-                txt(STATE_SHORT.get(n.get("state") or "", n.get("state") or "")),
-                txt(one_line(n.get("application") or "", 16)),
+                num(fmt_secs(n.wait_s), n.wait_s),
+                num(str(n.queue), n.queue),
+                txt(STATE_SHORT.get(n.state or "", n.state or "")),
+                txt(one_line(n.application or "", 16)),
             ], n))
         self._sync("locks", rows)
         self._empty_note("locks", not rows)
 
-    def _render_tables(self, s: dict[str, Any]) -> None:
-        rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
-        for t in s.get("tables") or []:
-            approx = "~" if t.get("size_source") == "catalog" else ""
+    def _render_tables(self, s: Sample) -> None:
+        rows: list[tuple[str, list[SortCell], Record]] = []
+        for t in s.tables:
+            approx = "~" if t.size_source == "catalog" else ""
             lock = ""
-            if t.get("locked"):
-                lk = t.get("lock") or {}
-                lock = "LOCKED" if lk.get("held_by") else "wanted"
-            analyzed = t.get("last_analyze")
-            name = t.get("name") if t.get("schema") == "public" else t.get("qualified_name")
-            rows.append((str(t["oid"]), [
+            if t.locked:
+                lock = "LOCKED" if t.lock is not None and t.lock.held_by else "wanted"
+            analyzed = t.last_analyze
+            name = t.name if t.schema == "public" else t.qualified_name
+            rows.append((str(t.oid), [
                 txt(one_line(name, 20)),
                 txt(lock, "bold reverse" if lock else ""),
-                num(approx + fmt_short_size(t.get("total_bytes")), t.get("total_bytes")),
-                num(approx + fmt_short_size(t.get("heap_bytes")), t.get("heap_bytes")),
-                num(approx + fmt_short_size(t.get("index_bytes")), t.get("index_bytes")),
-                num(approx + fmt_short_size(t.get("toast_bytes")), t.get("toast_bytes")),
-                num(fmt_count(t.get("row_estimate")), t.get("row_estimate")),
-                num(fmt_count(t.get("dead_tuples")), t.get("dead_tuples")),
-                num(fmt_age(analyzed, s.get("ts")), str(analyzed or ""),
+                num(approx + fmt_short_size(t.total_bytes), t.total_bytes),
+                num(approx + fmt_short_size(t.heap_bytes), t.heap_bytes),
+                num(approx + fmt_short_size(t.index_bytes), t.index_bytes),
+                num(approx + fmt_short_size(t.toast_bytes), t.toast_bytes),
+                num(fmt_count(t.row_estimate), t.row_estimate),
+                num(fmt_count(t.dead_tuples), t.dead_tuples),
+                num(fmt_age(analyzed, s.ts), str(analyzed or ""),
                     "" if analyzed else "italic"),
             ], t))
         self._sync("tables", rows)
 
-    def _render_queries(self, s: dict[str, Any]) -> None:
-        sq = s.get("slow_queries") or {}
+    def _render_queries(self, s: Sample) -> None:
+        sq = s.slow_queries
         note = self.query_one("#queries-note", Static)
-        rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
-        if sq.get("unavailable"):
+        rows: list[tuple[str, list[SortCell], Record]] = []
+        if sq.unavailable:
             self._set("#queries-note", Text.assemble(
                 ("pg_stat_statements unavailable ", "bold"),
-                f"({sq.get('state')}): {sq['unavailable']}\nfix: {sq.get('fix')}"), layout=True)
+                f"({sq.state}): {sq.unavailable}\nfix: {sq.fix}"), layout=True)
             if not note.display:
                 note.display = True
         else:
             extra = []
-            if sq.get("outdated"):
-                o = sq["outdated"]
-                extra.append(f"extension {o['installed']} older than {o['default']}: {o['fix']}")
-            if sq.get("limited"):
-                extra.append(sq["limited"])
+            if sq.outdated:
+                o = sq.outdated
+                extra.append(f"extension {o.installed} older than {o.default}: {o.fix}")
+            if sq.limited:
+                extra.append(sq.limited)
             self._set("#queries-note", "\n".join(extra), layout=True)
             if note.display != bool(extra):
                 note.display = bool(extra)
             # the statements in a stable order (cumulative time): the deltas of one interval
             # would reshuffle the table on every sample and move the selection away
-            shown = list(sq.get("statements") or sq.get("top_by_total") or [])
+            shown = list(sq.statements or sq.top_by_total)
             if self.show_monitoring:
-                shown += list(sq.get("monitoring") or [])
+                shown += list(sq.monitoring)
             for q in shown:
-                rows.append((f"{q['queryid']}:{q.get('user')}", [
-                    num(str(q["calls_delta"]) if q.get("calls_delta") is not None else "-",
-                        q.get("calls_delta")),
-                    num(f"{q['mean_ms']:.1f}", q["mean_ms"]),
-                    num(f"{q['total_ms_delta']:.0f}" if q.get("total_ms_delta") is not None
-                        else "-", q.get("total_ms_delta")),
-                    num(humanize.intcomma(q["calls"]), q["calls"]),
-                    txt(statement_line(q, 40), "dim" if q.get("monitoring") else ""),
+                rows.append((f"{q.queryid}:{q.user}", [
+                    num(str(q.calls_delta) if q.calls_delta is not None else "-",
+                        q.calls_delta),
+                    num(f"{q.mean_ms:.1f}", q.mean_ms),
+                    num(f"{q.total_ms_delta:.0f}" if q.total_ms_delta is not None
+                        else "-", q.total_ms_delta),
+                    num(humanize.intcomma(q.calls), q.calls),
+                    txt(statement_line(q, 40), "dim" if q.monitoring else ""),
                 ], q))
         self._sync("queries", rows)
 
-    def _render_progress(self, s: dict[str, Any]) -> None:
-        rows: list[tuple[str, list[SortCell], dict[str, Any]]] = []
-        for p in s.get("progress") or []:
-            pct = (f"{p['percent']:.1f}%" if p.get("percent") is not None
-                   else f"{p.get('done')} {p.get('unit')}")
-            rows.append((f"{p['kind']}:{p['pid']}", [
-                txt(p["kind"]), txt(one_line(p.get("relation") or "", 24)),
-                txt(one_line(p.get("phase") or "", 26)), num(pct, p.get("percent")),
-                num(str(p["pid"]), p["pid"]),
+    def _render_progress(self, s: Sample) -> None:
+        rows: list[tuple[str, list[SortCell], Record]] = []
+        for p in s.progress:
+            pct = (f"{p.percent:.1f}%" if p.percent is not None
+                   else f"{p.done} {p.unit}")
+            rows.append((f"{p.kind}:{p.pid}", [
+                txt(p.kind), txt(one_line(p.relation or "", 24)),
+                txt(one_line(p.phase or "", 26)), num(pct, p.percent),
+                num(str(p.pid), p.pid),
             ], p))
         self._sync("progress", rows)
         self._empty_note("progress", not rows)
@@ -861,7 +884,7 @@ class DashboardScreen(Screen[None]):
         note.update(EMPTY_NOTES[tab_id] if empty else "")
         note.display = empty
 
-    def _sync(self, tab_id: str, rows: list[tuple[str, list[SortCell], dict[str, Any]]]) -> None:
+    def _sync(self, tab_id: str, rows: list[tuple[str, list[SortCell], Record]]) -> None:
         """Update a table in place by row key: changed cells, new rows, gone rows."""
         spec = self.specs[tab_id]
         ordered = [(key, [replace(cells[0], order=i), *cells[1:]])
@@ -938,31 +961,31 @@ class DashboardScreen(Screen[None]):
     def _update_status(self) -> None:
         if not self.is_mounted:
             return
-        s = self.last or {}
+        s = self.last
         # the dearest of the last samples, as a bound: steady while the cost is
         parts = [f"our sample {bucket_ms(max(self._costs) if self._costs else None)}",
                  f"every {self.interval:g}s"]
         if self.paused:
             parts.append("PAUSED (p resumes)")
-            if s.get("ts"):
-                parts.append(f"at {str(s['ts'])[11:19]}")
+            if s is not None and s.ts:
+                parts.append(f"at {str(s.ts)[11:19]}")
         if self.filter:
             parts.append(f"filter: {self.filter.describe()}")
         if self.show_monitoring:
             parts.append("with monitoring queries")
         if self.show_idle:
             parts.append("with idle sessions")
-        stale = s.get("stale") or {}
-        if s.get("error"):
-            parts.append(f"ERROR {one_line(s['error'], 50)}")
+        stale = s.stale if s is not None else {}
+        error = s.error if s is not None else None
+        if error:
+            parts.append(f"ERROR {one_line(error, 50)}")
         elif stale:
             name, st = next(iter(stale.items()))
             more = f" +{len(stale) - 1}" if len(stale) > 1 else ""
-            parts.append(f"STALE {name}{more} since {str(st.get('since'))[11:19]}: "
-                         f"{one_line(st.get('reason'), 40)}")
+            parts.append(f"STALE {name}{more} since {str(st.since)[11:19]}: "
+                         f"{one_line(st.reason, 40)}")
         self._set("#dash-status", " · ".join(parts))
-        self.query_one("#dash-status", Static).set_class(bool(stale or s.get("error")),
-                                                         "-stale")
+        self.query_one("#dash-status", Static).set_class(bool(stale or error), "-stale")
 
     # -- actions ----------------------------------------------------------------------------
     @on(DataTable.RowHighlighted)
@@ -990,33 +1013,31 @@ class DashboardScreen(Screen[None]):
         spec = self.specs.get(tab)
         row = spec.rows.get(key) if spec is not None and key is not None else None
         text = ""
-        if row is not None:
-            if tab == "sessions":
-                extra = [f"db {row.get('database') or '?'}"]
-                if row.get("xact_age_s") is not None:
-                    extra.append(f"xact {fmt_session_age('', row['xact_age_s'])}")
-                if row.get("cpu_pct") is not None and row.get("state") != "idle":
-                    extra.append(f"cpu {row['cpu_pct']:.0f}%")
-                if row.get("rss_bytes") is not None:
-                    extra.append(f"rss {fmt_short_size(row['rss_bytes'])}")
-                text = (f"pid {row['pid']} {row.get('application') or ''} "
-                        f"({', '.join(extra)}): {row.get('query') or ''}")
-            elif tab == "locks":
-                what = lock_wait_text(row) if row.get("waiting") else lock_held_text(row)
-                text = (f"pid {row['pid']} {row.get('application') or ''} {what}: "
-                        f"{row.get('query') or ''}")
-            elif tab == "queries":
-                text = (f"{row.get('max_ms', 0):.0f} ms max · "
-                        + (f"[{row['source']}] " if row.get("source") else "")
-                        + (f"-- {row['comment']} · " if row.get("comment") else "")
-                        + str(row.get("query") or ""))
-            elif tab == "tables":
-                vac = str(row.get("last_vacuum") or "never")[:16]
-                src = "catalog estimate (locked)" if row.get("size_source") == "catalog" else "exact"
-                text = (f"{row.get('qualified_name')}: sizes {src}; vacuumed {vac}; "
-                        f"{row.get('mod_since_analyze') or 0} changes since analyze")
-            elif tab == "progress":
-                text = f"pid {row['pid']} {row.get('kind')} {row.get('relation')}: {row.get('phase')}"
+        if isinstance(row, Session):
+            extra = [f"db {row.database or '?'}"]
+            if row.xact_age_s is not None:
+                extra.append(f"xact {fmt_session_age('', row.xact_age_s)}")
+            if row.cpu_pct is not None and row.state != "idle":
+                extra.append(f"cpu {row.cpu_pct:.0f}%")
+            if row.rss_bytes is not None:
+                extra.append(f"rss {fmt_short_size(row.rss_bytes)}")
+            text = (f"pid {row.pid} {row.application or ''} "
+                    f"({', '.join(extra)}): {row.query or ''}")
+        elif isinstance(row, LockRow):
+            what = lock_wait_text(row) if row.waiting else lock_held_text(row)
+            text = f"pid {row.pid} {row.application or ''} {what}: {row.query or ''}"
+        elif isinstance(row, Statement):
+            text = (f"{row.max_ms:.0f} ms max · "
+                    + (f"[{row.source}] " if row.source else "")
+                    + (f"-- {row.comment} · " if row.comment else "")
+                    + str(row.query or ""))
+        elif isinstance(row, Table):
+            vac = str(row.last_vacuum or "never")[:16]
+            src = "catalog estimate (locked)" if row.size_source == "catalog" else "exact"
+            text = (f"{row.qualified_name}: sizes {src}; vacuumed {vac}; "
+                    f"{row.mod_since_analyze or 0} changes since analyze")
+        elif isinstance(row, Progress):
+            text = f"pid {row.pid} {row.kind} {row.relation}: {row.phase}"
         self._set("#dash-detail", one_line(text, 200))
 
     def action_leave(self) -> None:
@@ -1135,7 +1156,7 @@ class DashboardScreen(Screen[None]):
         self.notify(f"{tab}: sorted by {label}{' (desc)' if spec.reverse else ''}",
                     timeout=2)
 
-    def selected_backend(self) -> dict[str, Any] | None:
+    def selected_backend(self) -> Backend | None:
         """The session under the cursor on the Sessions or Locks tab."""
         tab = self.active_tab()
         if tab not in ("sessions", "locks"):
@@ -1145,15 +1166,19 @@ class DashboardScreen(Screen[None]):
         if key is None:
             return None
         row = self.specs[tab].rows.get(key)
-        if row is None:
+        if isinstance(row, Session):
+            return Backend(row.pid, row.user, row.application, row.state, row.query, row.own,
+                           row.superuser, row.backend_type)
+        if not isinstance(row, LockRow):
             return None
-        if tab == "locks":  # enrich with the session row (superuser flag, backend type)
-            sess = {str(a["pid"]): a for a in ((self.last or {}).get("connections") or {})
-                    .get("sessions") or []}
-            row = {**sess.get(key, {}), **row}
-        return row
+        # completed by its session row (superuser flag, backend type)
+        last = self.last
+        sessions = last.connections.sessions if last and last.connections else []
+        sess = next((a for a in sessions if str(a.pid) == key), None)
+        return Backend(row.pid, row.user, row.application, row.state, row.query, row.own,
+                       sess.superuser if sess else None, sess.backend_type if sess else None)
 
-    def _check_target(self, verb: str) -> dict[str, Any] | None:
+    def _check_target(self, verb: str) -> Backend | None:
         if self.actions is None:
             self.notify("No actions here: this dashboard is read-only.", severity="warning")
             return None
@@ -1162,8 +1187,8 @@ class DashboardScreen(Screen[None]):
             self.notify(f"Select a session on the Sessions or Locks tab to {verb} it.",
                         severity="warning")
             return None
-        if row.get("own"):
-            self.notify(f"pid {row['pid']} is one of nchat-tui's own sessions: not from here.",
+        if row.own:
+            self.notify(f"pid {row.pid} is one of nchat-tui's own sessions: not from here.",
                         severity="error")
             return None
         return row
@@ -1179,21 +1204,21 @@ class DashboardScreen(Screen[None]):
             self._terminate_flow(row)
 
     @staticmethod
-    def _describe(row: dict[str, Any]) -> str:
-        return (f"pid {row['pid']} ({row.get('user') or '?'}, "
-                f"{row.get('application') or 'no application name'}, "
-                f"{row.get('state') or 'state hidden'})\n"
-                f"{one_line(row.get('query'), 120) or '(no query text)'}")
+    def _describe(row: Backend) -> str:
+        return (f"pid {row.pid} ({row.user or '?'}, "
+                f"{row.application or 'no application name'}, "
+                f"{row.state or 'state hidden'})\n"
+                f"{one_line(row.query, 120) or '(no query text)'}")
 
     @staticmethod
-    def _privileged(row: dict[str, Any]) -> bool:
-        return bool(row.get("superuser") or row.get("backend_type") == "walsender")
+    def _privileged(row: Backend) -> bool:
+        return bool(row.superuser or row.backend_type == "walsender")
 
-    async def _second_confirmation(self, row: dict[str, Any], verb: str) -> bool:
-        kind = ("a replication (walsender) session" if row.get("backend_type") == "walsender"
+    async def _second_confirmation(self, row: Backend, verb: str) -> bool:
+        kind = ("a replication (walsender) session" if row.backend_type == "walsender"
                 else "a superuser's session")
         return await self._ask(ActionConfirmModal(
-            "Privileged session", f"pid {row['pid']} is {kind}. {verb.capitalize()} it anyway?",
+            "Privileged session", f"pid {row.pid} is {kind}. {verb.capitalize()} it anyway?",
             yes=verb.capitalize()))
 
     async def _ask(self, modal: ModalScreen[bool]) -> bool:
@@ -1201,18 +1226,18 @@ class DashboardScreen(Screen[None]):
         return bool(await self.app.push_screen(modal, wait_for_dismiss=True))  # type: ignore[call-overload]
 
     @work(group="monitor-confirm", exclusive=True)
-    async def _cancel_flow(self, row: dict[str, Any]) -> None:
+    async def _cancel_flow(self, row: Backend) -> None:
         if not await self._ask(ActionConfirmModal(
                 "Cancel the running statement?", self._describe(row), yes="Cancel it")):
             return
         privileged = self._privileged(row)
         if privileged and not await self._second_confirmation(row, "cancel"):
             return
-        self._run_action("cancel", int(row["pid"]), privileged, "")
+        self._run_action("cancel", int(row.pid), privileged, "")
 
     @work(group="monitor-confirm", exclusive=True)
-    async def _terminate_flow(self, row: dict[str, Any]) -> None:
-        pid = int(row["pid"])
+    async def _terminate_flow(self, row: Backend) -> None:
+        pid = int(row.pid)
         if not await self._ask(TypePidModal(
                 pid, "This ends the session and rolls back its transaction.\n"
                 + self._describe(row))):
@@ -1232,7 +1257,7 @@ class DashboardScreen(Screen[None]):
                 res = actions.cancel_backend(pid, confirm_privileged=privileged)
             else:
                 res = actions.terminate_backend(pid, typed, confirm_privileged=privileged)
-            ok = bool(res.get("ok")) if isinstance(res, dict) else bool(res)
+            ok = bool(res.ok)
             detail = (f"{action} sent to pid {pid}" if ok else
                       f"pid {pid} was not signalled (it may have ended)")
         except Exception as exc:
@@ -1242,15 +1267,14 @@ class DashboardScreen(Screen[None]):
 
     def action_explain(self) -> None:
         """EXPLAIN the selected session's or statement's query (never executes it)."""
-        if self.actions is None or not hasattr(self.actions, "explain"):
+        if self.actions is None:
             self.notify("No EXPLAIN here: this dashboard is read-only.", severity="warning")
             return
         tab = self.active_tab()
         table = self.query_one(f"#{tab}-table", DataTable)
         key = self._cursor_key(table)
-        row = self.specs[tab].rows.get(key or "") if tab in ("sessions", "locks", "queries") \
-            else None
-        query = (row or {}).get("query")
+        row = self.specs[tab].rows.get(key or "")
+        query = row.query if isinstance(row, Session | LockRow | Statement) else None
         if not query or query.startswith("<insufficient"):
             self.notify("Select a session or statement with a query to explain.",
                         severity="warning")
@@ -1264,9 +1288,9 @@ class DashboardScreen(Screen[None]):
         assert actions is not None  # checked before the worker started
         try:
             res = actions.explain(query)
-            title = f"EXPLAIN ({res.get('mode')}, not executed): {one_line(query, 60)}"
+            title = f"EXPLAIN ({res.mode}, not executed): {one_line(query, 60)}"
             self.app.call_from_thread(self.app.push_screen,
-                                      PlanModal(title, "\n".join(res.get("plan") or [])))
+                                      PlanModal(title, "\n".join(res.plan)))
         except Exception as exc:
             msg = getattr(exc, "message", None) or str(exc)
             hint = getattr(exc, "hint", None)
@@ -1280,7 +1304,7 @@ class DashboardScreen(Screen[None]):
                     timeout=6)
 
 
-def run_dashboard(sampler: Any, interval: float = 2.0) -> int:
+def run_dashboard(sampler: Sampler, interval: float = 2.0) -> int:
     """``nchat-tui monitor --tui``: the dashboard alone, on ``sampler``; returns the exit code."""
     from textual.app import App
 

@@ -38,7 +38,13 @@ FROZEN_EVIDENCE: dict[str, Any] = {'connect': {'server_version': '15.18 (Debian 
             'duration_s': 41.3,
             'rows_in_snapshot': 318542,
             'counted_as': 'postgres',
-            'rls_could_hide_rows': False},
+            'rls_could_hide_rows': False,
+            'method': {'summary': 'custom format, gzip level 1',
+                       'reason': 'gzip level 1: pg_dump 15 compresses with gzip only, and level 1 '
+                                 'has the highest throughput of the levels whose files stay '
+                                 "within 25% of the default level 6's size",
+                       'nself_restorable': True,
+                       'notes': []}},
  'plan': {'files': ['013_e2ee_system.sql', '014_e2ee_system.sql'],
           'statements': 140,
           'findings': {'info': 51, 'warn': 3, 'danger': 0},

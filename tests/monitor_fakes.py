@@ -1,18 +1,23 @@
 """Frozen monitor samples and fakes for the dashboard's snapshot and Pilot tests.
 
-The sample has the shape ``nchat_tui.monitor.sampler.Monitor.sample()`` returns (a real sample taken
-during a held ACCESS EXCLUSIVE lock, with the numbers frozen): live figures drift, snapshots
-must not. ``test_monitor.test_frozen_sample_has_the_real_shape`` compares its keys, at every
-level, with a sample taken on a real server, so the fake cannot drift from the real thing.
+``FROZEN_SAMPLE`` is the JSON of a sample (``Sample.to_json()``; a real sample taken during a
+held ACCESS EXCLUSIVE lock, with the numbers frozen): live figures drift, snapshots must not.
+``test_monitor.test_frozen_sample_has_the_real_shape`` compares its keys, at every level, with
+a sample taken on a real server, and ``Sample.from_json`` refuses a key the types do not have,
+so the fake cannot drift from the real thing. ``FakeSampler`` and ``FakeActions`` implement the
+seams of ``nchat_tui.monitor.seams`` (``tests/test_fake_shapes.py`` keeps their signatures
+equal to the real ``Monitor``'s).
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from nchat_tui.errors import Refused
+from nchat_tui.monitor.model import ActionResult, ExplainResult, Sample
 
 
 def _session(pid: int, user: str, app: str, state: str | None, query: str, xact: float | None,
@@ -219,30 +224,37 @@ CONN_SERIES = [6, 7, 7, 8, 7]
 
 
 class FakeSampler:
-    """Returns the frozen sample; tps and connection counts walk a fixed series."""
+    """A ``Sampler`` that returns the frozen sample (``sample``: its JSON, or a Sample), a new
+    ``Sample`` each call; tps and connection counts walk a fixed series."""
 
-    def __init__(self, sample: dict[str, Any] | None = None) -> None:
-        self.base = copy.deepcopy(sample or FROZEN_SAMPLE)
+    def __init__(self, sample: dict[str, Any] | Sample | None = None) -> None:
+        base = FROZEN_SAMPLE if sample is None else sample
+        self.base = base.to_json() if isinstance(base, Sample) else copy.deepcopy(base)
+        Sample.from_json(self.base)  # a frozen sample of another shape fails here, at once
         self.calls = 0
         self.events: list[str] = []
         self.panels: list[list[str] | None] = []
         """What each sample() was asked for (None: every panel)."""
         self.lock = threading.Lock()
 
-    def sample(self, panels: Any = None) -> dict[str, Any]:
+    def sample(self, panels: Iterable[str] | None = None) -> Sample:
         with self.lock:
             i = self.calls
             self.calls += 1
             self.events.append("sample")
             self.panels.append(None if panels is None else sorted(panels))
-        s = copy.deepcopy(self.base)
-        s["tps_this_database"] = TPS_SERIES[i % len(TPS_SERIES)]
-        s["tps"] = s["tps_this_database"] + 1180.0
-        s["connections"]["this_database"] = CONN_SERIES[i % len(CONN_SERIES)]
-        s["connections"]["total"] = CONN_SERIES[i % len(CONN_SERIES)] + 2
+        s = Sample.from_json(copy.deepcopy(self.base))
+        s.tps_this_database = TPS_SERIES[i % len(TPS_SERIES)]
+        s.tps = s.tps_this_database + 1180.0
+        if s.connections is not None:
+            s.connections.this_database = CONN_SERIES[i % len(CONN_SERIES)]
+            s.connections.total = CONN_SERIES[i % len(CONN_SERIES)] + 2
         return s
 
-    def refresh_size(self) -> bool:
+    def prefetch(self, panels: Iterable[str] | None = None) -> None:
+        """Nothing to connect to: the first ``sample()`` samples."""
+
+    def refresh_size(self, force: bool = False) -> bool:
         """The Monitor's between-samples upkeep: recorded, so tests see when pollers call it."""
         with self.lock:
             self.events.append("size")
@@ -250,24 +262,28 @@ class FakeSampler:
 
 
 class FakeActions:
-    """Records guarded actions; refuses our own pid as the core does."""
+    """``BackendActions`` that record the actions; refuses our own pid as the core does, and
+    EXPLAINs nothing (a test that needs a plan overrides ``explain``)."""
 
     def __init__(self, own: set[int] | None = None) -> None:
         self.calls: list[tuple[str, int, bool]] = []
         self.own = own or {4188, 4190}
 
-    def cancel_backend(self, pid: int, *, confirm_privileged: bool = False) -> dict[str, Any]:
+    def cancel_backend(self, pid: int, *, confirm_privileged: bool = False) -> ActionResult:
         if pid in self.own:
             raise Refused(f"pid {pid} is one of nchat-tui's own sessions")
         self.calls.append(("cancel", pid, confirm_privileged))
-        return {"action": "cancel", "pid": pid, "ok": True}
+        return ActionResult(action="cancel", pid=pid, ok=True)
 
     def terminate_backend(self, pid: int, typed_pid: str, *,
-                          confirm_privileged: bool = False) -> dict[str, Any]:
+                          confirm_privileged: bool = False) -> ActionResult:
         if typed_pid != str(pid):
             raise Refused("typed pid does not match")
         self.calls.append(("terminate", pid, confirm_privileged))
-        return {"action": "terminate", "pid": pid, "ok": True}
+        return ActionResult(action="terminate", pid=pid, ok=True)
+
+    def explain(self, query: str, *, analyze: bool = False) -> ExplainResult:
+        raise Refused("the fake explains nothing")
 
 
 # -- small apps that host the monitor screens in tests ----------------------------------------
@@ -289,8 +305,10 @@ def dashboard_app(sampler: Any = None, actions: Any = None, interval: float = 30
     return DashboardApp()
 
 
-def panel_app(sample: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> Any:
-    """An App with a placeholder body and the compact MonitorPanel fed ``sample``."""
+def panel_app(sample: Sample | dict[str, Any], extra: list[Sample] | None = None) -> Any:
+    """An App with a placeholder body and the compact MonitorPanel fed ``sample`` (a Sample,
+    or its JSON)."""
+    shown = Sample.from_json(sample) if isinstance(sample, dict) else sample
     from textual.app import App, ComposeResult
     from textual.widgets import Footer, Static
 
@@ -308,6 +326,6 @@ def panel_app(sample: dict[str, Any], extra: list[dict[str, Any]] | None = None)
             panel = self.query_one(MonitorPanel)
             for s in extra or []:
                 panel.update_sample(s)
-            panel.update_sample(sample)
+            panel.update_sample(shown)
 
     return PanelApp()

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
 from nchat_tui.errors import Refused
+from nchat_tui.monitor.model import ExplainResult
 from nchat_tui.screens.dashboard import DashboardScreen
 from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
 from nchat_tui.screens.widgets.monitor_panel import MonitorPanel
@@ -113,8 +114,8 @@ async def test_sort_keeps_cursor_on_its_row_and_updates_by_key() -> None:
 
         # a new sample: one table gone, one changed; rows are updated in place
         s = sampler.sample()
-        s["tables"] = [t for t in s["tables"] if t["name"] != "nchat_users"]
-        s["tables"][0]["total_bytes"] = 1
+        s.tables = [t for t in s.tables if t.name != "nchat_users"]
+        s.tables[0].total_bytes = 1
         screen.apply_sample(s)
         await pilot.pause()
         assert table.row_count == 4
@@ -257,17 +258,18 @@ def test_frozen_sample_is_not_mutated() -> None:
     from tests.monitor_fakes import FROZEN_SAMPLE
 
     before = copy.deepcopy(FROZEN_SAMPLE)
-    FakeSampler().sample()["tables"].clear()
+    FakeSampler().sample().tables.clear()
     assert before == FROZEN_SAMPLE
 
 
 async def test_explain_shows_the_plan_or_why_not() -> None:
     class ExplainingActions(FakeActions):
-        def explain(self, query: str, analyze: bool = False) -> dict[str, Any]:
+        def explain(self, query: str, *, analyze: bool = False) -> ExplainResult:
             if "$1" in query:
                 raise Refused("a statement with $n parameters can be explained only on "
                               "PostgreSQL 16+ (EXPLAIN (GENERIC_PLAN))")
-            return {"mode": "plan", "plan": ["Seq Scan on nchat_users  (cost=0.00..1.05)"]}
+            return ExplainResult(mode="plan",
+                                 plan=["Seq Scan on nchat_users  (cost=0.00..1.05)"])
 
     app = dashboard_app(actions=ExplainingActions())
     async with app.run_test(size=(80, 24)) as pilot:
@@ -293,7 +295,8 @@ async def test_empty_locks_and_progress_say_so_and_own_queries_are_labelled() ->
     from tests.monitor_fakes import FROZEN_SAMPLE
 
     quiet = copy.deepcopy(FROZEN_SAMPLE)
-    quiet["locks"] = {"waiting": 0, "longest_wait_s": None, "rows": []}
+    quiet["locks"] = {"waiting": 0, "longest_wait_s": None, "longest": None, "tree": [],
+                      "rows": []}
     quiet["progress"] = []
     app = dashboard_app(FakeSampler(quiet), interval=30.0)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -342,14 +345,14 @@ async def test_queries_keep_their_order_and_selection_across_samples() -> None:
         # the next interval: the third statement is now the busiest; the core ranks
         # top_by_total by the interval's deltas, as the real Monitor does
         s = sampler.sample()
-        sq = s["slow_queries"]
-        for q in sq["top_by_total"]:
-            if q["queryid"] == "7001":
-                q.update(calls_delta=90, total_ms_delta=72_000.0)
-        sq["top_by_total"].sort(key=lambda q: -(q["total_ms_delta"] or 0))
-        for q in sq["statements"]:
-            if q["queryid"] == "7001":
-                q.update(calls_delta=90, total_ms_delta=72_000.0)
+        sq = s.slow_queries
+        for q in sq.top_by_total:
+            if q.queryid == "7001":
+                q.calls_delta, q.total_ms_delta = 90, 72_000.0
+        sq.top_by_total.sort(key=lambda q: -(q.total_ms_delta or 0))
+        for q in sq.statements:
+            if q.queryid == "7001":
+                q.calls_delta, q.total_ms_delta = 90, 72_000.0
         screen.apply_sample(s)
         await pilot.pause()
         after = [table.coordinate_to_cell_key(Coordinate(i, 0))[0].value
@@ -386,15 +389,16 @@ async def test_whole_server_by_default_and_this_database_on_d() -> None:
         assert {"5201", "5202"} <= pids  # pgbench's sessions, in another database
         assert "4188" not in pids  # our own sampling session is counted, not listed
         assert "whole server" in str(screen.query_one("#dash-title").render())
-        c = (screen.last or {})["connections"]
-        assert f"conns {c['total']}/100" in str(screen.query_one("#dash-summary").render())
+        assert screen.last is not None and screen.last.connections is not None
+        c = screen.last.connections
+        assert f"conns {c.total}/100" in str(screen.query_one("#dash-summary").render())
         await pilot.press("d")
         await pilot.pause()
         assert {str(k.value) for k in table.rows} == {"4101", "4107", "4110", "4120", "4190"}
         assert "database nchat" in str(screen.query_one("#dash-title").render())
-        assert f"conns {c['this_database']}/100" in str(
+        assert f"conns {c.this_database}/100" in str(
             screen.query_one("#dash-summary").render())
-        assert c["this_database"] < c["total"]
+        assert c.this_database < c.total
         # idle sessions are counted in the summary and listed on i, as in pg_activity
         assert "1 idle" in str(screen.query_one("#dash-summary").render())
         await pilot.press("i")
@@ -556,10 +560,10 @@ async def test_panel_slowest_line_has_no_comment_header(pg_db: dict[str, str]) -
         sample = mon.sample()
     finally:
         mon.close()
-    top = next(q for q in sample["slow_queries"]["top_by_mean"]
-               if "FROM report_rows a JOIN" in q["query"])
-    assert top["query"].startswith("SELECT count(*) FROM report_rows")
-    sample["slow_queries"]["top_by_mean"] = [top]  # the slowest, as on a busy server
+    top = next(q for q in sample.slow_queries.top_by_mean
+               if "FROM report_rows a JOIN" in q.query)
+    assert top.query.startswith("SELECT count(*) FROM report_rows")
+    sample.slow_queries.top_by_mean = [top]  # the slowest, as on a busy server
     async with panel_app(sample).run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         line = str(pilot.app.query_one("#mp-slow").render())

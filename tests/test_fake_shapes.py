@@ -3,7 +3,7 @@
 A fake stands in only where live figures would drift (snapshots, Pilot tests); these tests fail
 as soon as the real object changes shape (a key renamed, added or dropped, a value of another
 type) and the fake does not follow: the session, the status behind the home screen, each
-action's evidence, and the monitor's sample.
+action's evidence, the monitor's sample, and the monitor's seams (sampler, backend actions).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 
 from nchat_tui.demo.builder import default_migrations_dir, load_demo
 from nchat_tui.migrate.status import gather_status
+from nchat_tui.monitor.model import Sample
 from nchat_tui.pg.target import Target, resolve_target
 from nchat_tui.upgrade.actions import ACTIONS, Question
 from nchat_tui.upgrade.checklist import load_path
@@ -127,4 +128,63 @@ def test_the_frozen_monitor_sample_has_the_real_samples_shape(demo_target: Targe
         second = m.sample()  # the second carries the rates (deltas) too
     finally:
         m.close()
-    assert shape_diff(FROZEN_SAMPLE, second) == []
+    assert shape_diff(FROZEN_SAMPLE, second.to_json()) == []
+    # the typed sample reads its own JSON back, key for key
+    assert Sample.from_json(second.to_json()).to_json() == second.to_json()
+
+
+# -- the monitor's seams: the fakes the dashboard tests run on are the real seams' shape ------
+MONITOR_FAKE_ONLY = {"base", "calls", "events", "panels", "lock", "own"}
+"""What the monitor fakes hold for their tests to read; the screens never touch these."""
+
+
+def _params(fn: Any) -> list[tuple[str, Any, Any]]:
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+@pytest.mark.parametrize("fake_cls, seam", [("FakeSampler", "Sampler"),
+                                            ("FakeActions", "BackendActions")])
+def test_the_monitor_fakes_have_the_real_seams_shape(fake_cls: str, seam: str) -> None:
+    """Each fake implements its seam (nchat_tui.monitor.seams) exactly as the real Monitor
+    does: the same methods, parameters (names, kinds, defaults) and return types; and it
+    offers nothing the real Monitor lacks."""
+    from typing import get_type_hints
+
+    from nchat_tui.monitor import seams
+    from nchat_tui.monitor.sampler import Monitor
+    from tests import monitor_fakes
+
+    fake = getattr(monitor_fakes, fake_cls)
+    proto = getattr(seams, seam)
+    methods = {n for n, m in vars(proto).items() if not n.startswith("_") and callable(m)}
+    assert methods, seam
+    for name in sorted(methods):
+        want = _params(getattr(proto, name))
+        assert _params(getattr(fake, name)) == want, (fake_cls, name)
+        real = _params(getattr(Monitor, name))
+        # the real method may take more, after the seam's parameters, with defaults
+        assert real[:len(want)] == want, ("Monitor", name)
+        assert all(d is not inspect.Parameter.empty for _, _, d in real[len(want):]), name
+        ret = get_type_hints(getattr(proto, name))["return"]
+        assert get_type_hints(getattr(fake, name))["return"] == ret, (fake_cls, name)
+        assert get_type_hints(getattr(Monitor, name))["return"] == ret, ("Monitor", name)
+    public = {n for n, m in vars(fake).items() if not n.startswith("_") and callable(m)}
+    assert public <= methods, f"{fake_cls} offers what {seam} lacks: {sorted(public - methods)}"
+    instance = fake()
+    assert isinstance(instance, proto)
+    attrs = {n for n in vars(instance) if not n.startswith("_")}
+    assert attrs <= MONITOR_FAKE_ONLY, sorted(attrs - MONITOR_FAKE_ONLY)
+
+
+def test_the_frozen_monitor_samples_read_as_typed_samples() -> None:
+    """The frozen samples are the JSON of a Sample: read as one and written back unchanged;
+    a key the types do not know, or a required one missing, is refused."""
+    from tests.monitor_fakes import FROZEN_SAMPLE, local_sample
+
+    for frozen in (FROZEN_SAMPLE, local_sample()):
+        assert Sample.from_json(frozen).to_json() == frozen
+    with pytest.raises(ValueError, match="unknown key 'sessionz'"):
+        Sample.from_json({**FROZEN_SAMPLE, "connections": {
+            **FROZEN_SAMPLE["connections"], "sessionz": []}})
+    with pytest.raises(ValueError, match="key 'locks' missing"):
+        Sample.from_json({k: v for k, v in FROZEN_SAMPLE.items() if k != "locks"})

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,11 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from nchat_tui.errors import BadInput, Refused
+from nchat_tui.monitor.model import LockRow, LockWait, Sample, Session, SlowQueries, StaleInfo
 from nchat_tui.monitor.sampler import Monitor, SessionRegistry, build_lock_tree, plan_explain
 from nchat_tui.pg.cluster import LocalCluster
 from nchat_tui.state.journal import Journal
+from tests.monitor_fakes import LOCK_ROWS, SESSIONS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -105,7 +108,7 @@ def test_sample_answers_during_access_exclusive(pg_db: dict[str, str],
                                                 locked_db: dict[str, Any]) -> None:
     mon = Monitor(pg_db)
     try:
-        s = mon.sample()
+        s = mon.sample().to_json()
     finally:
         mon.close()
     # no panel waited for the lock: one that had would have hit lock_timeout and be stale
@@ -171,7 +174,7 @@ def test_ddl_waiting_with_app_queue_behind_it(pg_db: dict[str, str],
     _wait_until(lambda: _waiting(pg_conn, app.pid))
     mon = Monitor(pg_db)
     try:
-        s = mon.sample()
+        s = mon.sample().to_json()
         users = next(t for t in s["tables"] if t["name"] == "nchat_users")
         # every session queued on the table waits, the ALTER and the reader behind it
         assert users["locked"] is True
@@ -188,7 +191,7 @@ def test_ddl_waiting_with_app_queue_behind_it(pg_db: dict[str, str],
         # a locked table is listed even when it is not among the N largest
         small = Monitor(pg_db, top=1)
         try:
-            names = [(t["name"], t["locked"]) for t in small.sample()["tables"]]
+            names = [(t["name"], t["locked"]) for t in small.sample().to_json()["tables"]]
         finally:
             small.close()
         assert names == [("nchat_messages", False), ("nchat_users", True)]
@@ -205,7 +208,7 @@ def test_pg_stat_statements_not_created_then_created(pg_db: dict[str, str],
                                                      pg_conn: psycopg.Connection[Any]) -> None:
     mon = Monitor(pg_db)
     try:
-        s = mon.sample()
+        s = mon.sample().to_json()
         sq = s["slow_queries"]
         assert sq["state"] == "not_created"
         assert "not created" in sq["unavailable"]
@@ -215,7 +218,7 @@ def test_pg_stat_statements_not_created_then_created(pg_db: dict[str, str],
         pg_conn.execute("CREATE TABLE t (x int)")
         for _ in range(3):
             pg_conn.execute("INSERT INTO t SELECT generate_series(1, 1000)")
-        s = mon.sample()
+        s = mon.sample().to_json()
         sq = s["slow_queries"]
         assert sq["state"] == "ok", sq
         assert sq["columns"]["total"] == "total_exec_time"
@@ -226,7 +229,7 @@ def test_pg_stat_statements_not_created_then_created(pg_db: dict[str, str],
 
         for _ in range(2):
             pg_conn.execute("INSERT INTO t SELECT generate_series(1, 1000)")
-        s = mon.sample()
+        s = mon.sample().to_json()
         sq = s["slow_queries"]
         assert sq["deltas"] is True
         ins = next(q for q in sq["top_by_total"] if "INSERT INTO t" in q["query"])
@@ -236,7 +239,7 @@ def test_pg_stat_statements_not_created_then_created(pg_db: dict[str, str],
 
         # the statement query is cached between samples; dropping the extension is noticed
         pg_conn.execute("DROP EXTENSION pg_stat_statements")
-        assert mon.sample()["slow_queries"]["state"] == "not_created"
+        assert mon.sample().to_json()["slow_queries"]["state"] == "not_created"
     finally:
         mon.close()
 
@@ -250,7 +253,7 @@ def test_pg_stat_statements_no_privilege(pg_cluster: LocalCluster, pg_db: dict[s
     try:
         mon = Monitor({**pg_db, "user": role, "password": "rolepw"})
         try:
-            sq = mon.sample()["slow_queries"]
+            sq = mon.sample().to_json()["slow_queries"]
         finally:
             mon.close()
         assert sq["state"] == "no_privilege"
@@ -269,7 +272,7 @@ def test_non_superuser_without_pg_monitor_gets_degraded_view(
     try:
         mon = Monitor({**pg_db, "user": role, "password": "rolepw"})
         try:
-            s = mon.sample()
+            s = mon.sample().to_json()
         finally:
             mon.close()
         acc = s["access"]
@@ -305,14 +308,14 @@ def test_pg_stat_statements_not_preloaded(unpreloaded_cluster: LocalCluster) -> 
     params = unpreloaded_cluster.tcp_conninfo("postgres")
     mon = Monitor(params)
     try:
-        sq = mon.sample()["slow_queries"]
+        sq = mon.sample().to_json()["slow_queries"]
         assert sq["state"] == "not_preloaded"
         assert "shared_preload_libraries" in sq["unavailable"]
         assert "restart" in sq["fix"]
         # created but still not loaded: the same state, not "not_created"
         with psycopg.connect(make_conninfo(**params), autocommit=True) as c:
             c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        sq = mon.sample()["slow_queries"]
+        sq = mon.sample().to_json()["slow_queries"]
         assert sq["state"] == "not_preloaded"
     finally:
         mon.close()
@@ -323,17 +326,17 @@ def test_lost_connection_keeps_last_data_marked_stale(pg_db: dict[str, str],
     _make_tables(pg_conn)
     mon = Monitor(pg_db)
     try:
-        first = mon.sample()
+        first = mon.sample().to_json()
         assert first["stale"] == {}
         pg_conn.execute("SELECT pg_terminate_backend(%s)", (mon.backend_pid,))
-        second = mon.sample()
+        second = mon.sample().to_json()
         assert "database" in second["stale"]
         st = second["stale"]["database"]
         assert st["since"] and st["reason"] and st["has_data"] is True
         # the last good data is still there
         assert second["database_size"] == first["database_size"]
         assert [t["name"] for t in second["tables"]] == [t["name"] for t in first["tables"]]
-        third = mon.sample()
+        third = mon.sample().to_json()
         assert third["stale"] == {}
     finally:
         mon.close()
@@ -344,16 +347,16 @@ def test_database_size_is_measured_between_samples_not_inside_them(
     _make_tables(pg_conn)
     mon = Monitor(pg_db, size_every_s=3600)
     try:
-        first = mon.sample()  # no size known yet: the first sample measures it
+        first = mon.sample().to_json()  # no size known yet: the first sample measures it
         assert isinstance(first["database_size"], int) and first["database_size_at"]
         pg_conn.execute("CREATE TABLE grown AS SELECT g, repeat('x', 500) AS pad "
                         "FROM generate_series(1, 20000) g")
-        second = mon.sample()
+        second = mon.sample().to_json()
         assert (second["database_size"], second["database_size_at"]) == \
             (first["database_size"], first["database_size_at"])
         assert mon.refresh_size() is False  # not due for an hour
         assert mon.refresh_size(force=True) is True
-        third = mon.sample()
+        third = mon.sample().to_json()
         assert third["database_size"] > first["database_size"] + 5 * 1024 ** 2
         assert third["database_size_at"] != first["database_size_at"]
         mon.size_every_s = 0
@@ -362,12 +365,12 @@ def test_database_size_is_measured_between_samples_not_inside_them(
         # A refresh that fails keeps the old size, marks it stale with why, and never raises.
         pg_conn.execute("SELECT pg_terminate_backend(%s)", (mon.backend_pid,))
         assert mon.refresh_size(force=True) is True  # its connection was killed under it
-        fourth = mon.sample()
+        fourth = mon.sample().to_json()
         assert fourth["database_size"] == third["database_size"]
         assert "database_size" in fourth["stale"], fourth["stale"]
         assert fourth["stale"]["database_size"]["has_data"] is True
         assert mon.refresh_size(force=True) is True
-        assert "database_size" not in mon.sample()["stale"]
+        assert "database_size" not in mon.sample().to_json()["stale"]
     finally:
         mon.close()
 
@@ -394,7 +397,7 @@ def test_cancel_refuses_own_sessions_and_cancels_others(
         with pytest.raises(Refused, match="superuser"):
             mon.cancel_backend(victim.pid)
         res = mon.cancel_backend(victim.pid, confirm_privileged=True)
-        assert res["ok"] is True and res["application"] == "slow-report"
+        assert res.ok is True and res.application == "slow-report"
         victim.join(timeout=10)
         assert isinstance(victim.error, psycopg.errors.QueryCanceled)
     finally:
@@ -411,10 +414,10 @@ def test_explain_is_safe(pg_db: dict[str, str], pg_conn: psycopg.Connection[Any]
     mon = Monitor(pg_db)
     try:
         res = mon.explain("SELECT count(*) FROM nchat_users WHERE id < 50", analyze=True)
-        assert res["mode"] == "analyze" and res["rolled_back"] is True
-        assert any("actual time" in line for line in res["plan"])
+        assert res.mode == "analyze" and res.rolled_back is True
+        assert any("actual time" in line for line in res.plan)
         plain = mon.explain("DELETE FROM nchat_users")
-        assert plain["mode"] == "plan"
+        assert plain.mode == "plan"
         with pytest.raises(Refused):
             mon.explain("DELETE FROM nchat_users", analyze=True)
         with pytest.raises(Refused, match="PostgreSQL 16"):
@@ -449,7 +452,7 @@ def test_lock_tree_breaks_cycles_and_counts_queues() -> None:
         {"pid": 5, "blocked_by": [4], "mode": "ShareLock", "relation": None,
          "locktype": "transactionid", "wait_s": 1.0, "blocker_modes": {}},
     ]
-    tree = build_lock_tree(rows, [])
+    tree = build_lock_tree(rows, []).to_json()
     roots = {n["pid"]: n for n in tree["tree"]}
     assert roots[1]["queue"] == 2 and roots[1]["children"][0]["pid"] == 2
     assert roots[1]["children"][0]["children"][0]["pid"] == 3
@@ -470,7 +473,7 @@ def test_progress_of_an_index_build_waiting_for_a_writer(
     _wait_until(lambda: _waiting(pg_conn, build.pid))
     mon = Monitor(pg_db)
     try:
-        s = mon.sample()
+        s = mon.sample().to_json()
         (p,) = [p for p in s["progress"] if p["pid"] == build.pid]
         assert p["kind"] == "create_index"
         assert p["phase"].startswith("waiting for writers before build")
@@ -478,7 +481,7 @@ def test_progress_of_an_index_build_waiting_for_a_writer(
         root = next(n for n in s["locks"]["tree"] if n["pid"] == writer.info.backend_pid)
         (child,) = root["children"]
         assert child["pid"] == build.pid and child["locktype"] == "virtualxid"
-        assert mon.progress(build.pid)[0]["kind"] == "create_index"
+        assert mon.progress(build.pid)[0].kind == "create_index"
     finally:
         mon.close()
         writer.commit()
@@ -496,7 +499,7 @@ def test_replication_slots_show_retained_wal(pg_db: dict[str, str],
         pg_conn.execute("CREATE TABLE w AS SELECT generate_series(1, 20000) g")  # some WAL
         mon = Monitor(pg_db)
         try:
-            rep = mon.sample()["replication"]
+            rep = mon.sample().to_json()["replication"]
         finally:
             mon.close()
         assert rep["in_recovery"] is False and rep["replicas"] == []
@@ -527,16 +530,17 @@ def test_text_output_says_a_lost_connection_once() -> None:
     from nchat_tui.cli.monitor import render_text
 
     why = "no connection: connection refused by postgres@127.0.0.1:1/nchat"
-    never = {"error": why, "stale": {n: {"since": "t0", "reason": why, "has_data": False}
-                                     for n in ("database", "connections", "locks", "tables")}}
+    never = replace(Sample.nothing(why), stale={
+        n: StaleInfo(since="t0", reason=why, last_ok=None, has_data=False)
+        for n in ("database", "connections", "locks", "tables")})
     lines = render_text(never)
     assert [ln for ln in lines if "refused" in ln] == [f"  ERROR {why}"]
     assert lines[-1] == "  nothing sampled yet: every panel needs the connection above"
 
-    lost = {"error": why, "database_size": 1024, "slow_queries": {
-        "unavailable": "no sample yet", "state": "no_data", "fix": None},
-        "stale": {n: {"since": "t1", "reason": why, "has_data": True}
-                  for n in ("database", "connections", "locks")}}
+    lost = replace(Sample.nothing(why), database_size=1024, slow_queries=SlowQueries(
+        unavailable="no sample yet", state="no_data", fix=None),
+        stale={n: StaleInfo(since="t1", reason=why, last_ok=None, has_data=True)
+               for n in ("database", "connections", "locks")})
     lines = render_text(lost)
     assert f"  STALE database, connections, locks since t1: {why}" in lines
     assert sum("STALE" in ln for ln in lines) == 1
@@ -578,7 +582,7 @@ def test_whole_server_sessions_tps_waits_and_lock_names_in_other_databases(
             with psycopg.connect(make_conninfo(**other_db), autocommit=True) as busy:
                 for _ in range(25):
                     busy.execute("SELECT 1")
-            s = mon.sample()
+            s = mon.sample().to_json()
         finally:
             mon.close()
         c = s["connections"]
@@ -602,7 +606,7 @@ def test_whole_server_sessions_tps_waits_and_lock_names_in_other_databases(
         try:
             limited = Monitor({**pg_db, "user": role, "password": "rolepw"})
             try:
-                s2 = limited.sample()
+                s2 = limited.sample().to_json()
             finally:
                 limited.close()
             (row2,) = [r for r in s2["locks"]["rows"] if r["pid"] == waiter.pid]
@@ -636,11 +640,11 @@ def test_row_lock_wait_reads_in_words(pg_db: dict[str, str],
             s = mon.sample()
         finally:
             mon.close()
-        rows = {r["pid"]: r for r in s["locks"]["rows"]}
+        rows = {r.pid: r for r in s.locks.rows}
         waiter, holder = rows[second.pid], rows[first.info.backend_pid]
-        assert waiter["locktype"] == "transactionid"
+        assert waiter.locktype == "transactionid"
         assert lock_wait_text(waiter) == "waits for another transaction to end (a row it changed)"
-        assert holder["held_modes"] == ["ExclusiveLock"]
+        assert holder.held_modes == ["ExclusiveLock"]
         assert lock_held_text(holder) == "holds Exclusive"
         text = "\n".join(render_text(s))
         for bad in ("None", "holds holds", "holds ?"):
@@ -657,14 +661,21 @@ def test_lock_texts_never_say_none_or_holds_holds() -> None:
 
     # what locks.sql reports for a relation extension wait (outside pg_locks since PG13),
     # and for a blocker whose granted locks were not visible (a parallel leader, a race)
-    assert lock_wait_text({"mode": None, "locktype": "extend", "relation": None,
-                           "wait_event": "extend"}) == "waits to extend a relation"
-    assert lock_wait_text({"mode": None, "locktype": None, "wait_event": "tuple"}) == \
+    def wait(**kw: Any) -> LockWait:
+        return LockWait(**{"pid": 1, "wait_s": None, "mode": None, "relation": None,
+                           "locktype": None, "wait_event": None, "blocked_by": [], **kw})
+
+    def blocker(held_modes: list[str]) -> LockRow:
+        return LockRow.from_json({**LOCK_ROWS[0], "held_modes": held_modes})
+
+    assert lock_wait_text(wait(mode=None, locktype="extend", relation=None,
+                               wait_event="extend")) == "waits to extend a relation"
+    assert lock_wait_text(wait(mode=None, locktype=None, wait_event="tuple")) == \
         "waits for a lock (tuple)"
-    assert lock_wait_text({"mode": "RowExclusiveLock", "locktype": "relation",
-                           "relation": "nchat_messages"}) == "wants RowExclusive on nchat_messages"
-    assert lock_held_text({"held_modes": []}) == "blocks (what it holds is not visible)"
-    assert lock_held_text({"held_modes": ["AccessExclusiveLock", "ShareLock"]}) == \
+    assert lock_wait_text(wait(mode="RowExclusiveLock", locktype="relation",
+                               relation="nchat_messages")) == "wants RowExclusive on nchat_messages"
+    assert lock_held_text(blocker([])) == "blocks (what it holds is not visible)"
+    assert lock_held_text(blocker(["AccessExclusiveLock", "ShareLock"])) == \
         "holds AccessExclusive, Share"
 
 
@@ -720,7 +731,7 @@ def test_host_figures_on_the_database_host_only(pg_cluster: LocalCluster,
             mon = Monitor(params)
             try:
                 mon.sample()
-                s = mon.sample()
+                s = mon.sample().to_json()
             finally:
                 mon.close()
             assert s["host"]["local"] is True, s["host"]
@@ -735,7 +746,7 @@ def test_host_figures_on_the_database_host_only(pg_cluster: LocalCluster,
         try:
             mon = Monitor({**pg_db, "port": str(fwd.port)})
             try:
-                s = mon.sample()
+                s = mon.sample().to_json()
             finally:
                 mon.close()
         finally:
@@ -771,7 +782,7 @@ def test_monitoring_queries_are_kept_out_of_slow_queries(
                             "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')")
             pg_conn.execute("/* reports.sql: weekly report */ SELECT count(*) FROM nchat_users "
                             "u JOIN nchat_messages m ON m.id = u.id")
-        s = mon.sample()
+        s = mon.sample().to_json()
     finally:
         mon.close()
     sq = s["slow_queries"]
@@ -820,9 +831,11 @@ def test_session_filter() -> None:
             {"pid": 3, "database": "nchat", "user": "app", "application": "nchat-api",
              "state": "idle in transaction", "query_age_s": 2.0, "query": "UPDATE t"}]
 
+    sessions = [Session.from_json({**SESSIONS[0], **r}) for r in rows]
+
     def pids(text: str) -> list[int]:
         f = SessionFilter.parse(text)
-        return [r["pid"] for r in rows if f.match(r)]
+        return [r.pid for r in sessions if f.match(r)]
 
     assert pids("") == [1, 2, 3] and not SessionFilter.parse("")
     assert pids("db:nchat") == [1, 3]
@@ -881,7 +894,7 @@ def test_frozen_sample_has_the_real_shape(pg_db: dict[str, str],
     mon = Monitor(pg_db)
     try:
         mon.sample()
-        real = mon.sample()
+        real = mon.sample().to_json()
     finally:
         mon.close()
     for name in ("tables", "slow_queries", "locks"):
@@ -895,3 +908,195 @@ def test_frozen_sample_has_the_real_shape(pg_db: dict[str, str],
     remote = {**real, "host": {k: v for k, v in real["host"].items() if k != "system"}}
     diffs = _same_shape(_shape(FROZEN_SAMPLE), _shape(remote))
     assert diffs == [], "\n".join(diffs)
+
+
+# -- the JSON contract: `monitor --once --json` and the journal, pinned key by key --------------
+def _key_tree(value: Any, where: str = "") -> Any:
+    """The keys of a JSON value at every level: a dict's keys with their own trees, a list's
+    first element's tree; a map keyed by data (database names, states) as ``{"*": tree}``."""
+    if isinstance(value, dict):
+        if where.endswith(KEYED_BY_DATA):
+            return {"*": _key_tree(next(iter(value.values())), where + "[*]")} if value else {}
+        return {k: _key_tree(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_key_tree(value[0], where + "[0]")] if value else []
+    return None
+
+
+def _cli_json(params: dict[str, str], *extra: str) -> tuple[int, dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["PGPASSWORD"] = params["password"]
+    proc = subprocess.run([sys.executable, "-m", "nchat_tui", "monitor", "--once", "--json",
+                           "--dsn", _dsn(params, with_password=False), *extra],
+                          capture_output=True, text=True, env=env, timeout=60)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def _key_sets(value: Any, where: str = "") -> dict[str, list[str]]:
+    """Every dict of a JSON value as ``path: sorted keys`` (``[0]`` a list's first element,
+    ``[*]`` the values of a map keyed by data), to compare with a pinned contract."""
+    out: dict[str, list[str]] = {}
+    if isinstance(value, dict):
+        if where.endswith(KEYED_BY_DATA):
+            if value:
+                out.update(_key_sets(next(iter(value.values())), where + "[*]"))
+            return out
+        out[where or "$"] = sorted(value)
+        for k, v in value.items():
+            out.update(_key_sets(v, f"{where}.{k}"))
+    elif isinstance(value, list) and value:
+        out.update(_key_sets(value[0], where + "[0]"))
+    return out
+
+
+def _keys(words: str) -> list[str]:
+    return sorted(words.split())
+
+
+SESSION_KEYS = _keys("""pid database user application client_addr backend_type hidden state
+    wait_event_type wait_event backend_age_s xact_age_s query_age_s state_age_s has_xid
+    leader_pid superuser query own cpu_pct rss_bytes read_bps write_bps""")
+STATEMENT_KEYS = _keys("""queryid database user calls total_ms mean_ms max_ms rows
+    shared_blks_hit shared_blks_read read_ms query comment monitoring source calls_delta
+    total_ms_delta mean_ms_delta""")
+LOCK_NODE_KEYS = _keys("""pid user application state xact_age_s query database waiting mode
+    locktype relation wait_event wait_s blocked_by held_modes own queue""")
+TOP_KEYS = _keys("""ts target interval_s database server_version server_version_num backend_pid
+    access database_size database_size_at tables connections host slow_queries locks progress
+    cache_hit_ratio tps tps_this_database tps_by_database xact databases replication panels_at
+    stale sample_ms""")
+
+#: The key sets of `monitor --once --json` on a server with a lock queue, an index build waiting
+#: for a writer and pg_stat_statements: every object the JSON holds (``[0]`` a list's first
+#: element). Pinned before the sample became dataclasses; scripts read these keys.
+PINNED_SAMPLE = {
+    "$": TOP_KEYS,
+    ".access": _keys("role superuser pg_monitor pg_read_all_stats pg_signal_backend level"),
+    ".tables[0]": _keys("""oid schema name kind size_source total_bytes heap_bytes index_bytes
+        toast_bytes row_estimate live_tuples dead_tuples mod_since_analyze last_vacuum
+        last_analyze locked qualified_name lock"""),
+    ".tables[0].lock": _keys("mode held_by waiting"),
+    ".connections": _keys("""total this_database max_connections reserved available used_ratio
+        by_state by_state_this_database by_database waits by_application oldest_xact
+        idle_in_transaction replication_senders sessions"""),
+    ".connections.by_application[0]": _keys("application user count states"),
+    ".connections.oldest_xact": _keys("pid database xact_age_s state application user query"),
+    ".connections.idle_in_transaction[0]": _keys("""pid database state_age_s xact_age_s
+        application user has_xid query"""),
+    ".connections.sessions[0]": SESSION_KEYS,
+    ".host": _keys("local reason system"),
+    ".host.system": _keys("""load cpus mem_total mem_available mem_used_pct disk_read_bps
+        disk_write_bps"""),
+    ".slow_queries": _keys("""installed_version default_version state columns deltas interval_s
+        top_by_total top_by_mean statements monitoring"""),
+    ".slow_queries.columns": _keys("total mean max read_time"),
+    ".slow_queries.top_by_total[0]": STATEMENT_KEYS,
+    ".slow_queries.top_by_mean[0]": STATEMENT_KEYS,
+    ".slow_queries.statements[0]": STATEMENT_KEYS,
+    ".slow_queries.monitoring[0]": STATEMENT_KEYS,
+    ".locks": _keys("waiting longest_wait_s longest tree rows"),
+    ".locks.longest": _keys("pid wait_s mode relation locktype wait_event blocked_by"),
+    ".locks.tree[0]": sorted([*LOCK_NODE_KEYS, "children"]),
+    ".locks.tree[0].children[0]": sorted([*LOCK_NODE_KEYS, "children"]),
+    ".locks.rows[0]": sorted([*LOCK_NODE_KEYS, "depth"]),
+    ".progress[0]": _keys("kind pid relation phase done total unit percent"),
+    ".cache_hit_ratio": _keys("interval cumulative"),
+    ".xact": _keys("commit rollback deadlocks temp_bytes"),
+    ".databases[0]": _keys("""name current sessions active idle_in_transaction lock_waits waiting
+        tps"""),
+    ".replication": _keys("""in_recovery replay_delay_s replicas slots max_lag_bytes
+        max_replay_lag_s"""),
+}
+
+
+def test_once_json_keys_are_pinned(pg_db: dict[str, str], pg_conn: psycopg.Connection[Any],
+                                   locked_db: dict[str, Any], pg_cluster: LocalCluster) -> None:
+    """The JSON of `monitor --once --json` keeps its keys, in every state a script meets:
+    full, pg_stat_statements not created, a degraded role, an unreachable server."""
+    rc, missing = _cli_json(pg_db)
+    assert rc == 0
+    assert _key_sets(missing["slow_queries"], ".slow_queries") == {
+        ".slow_queries": _keys("installed_version default_version state unavailable fix")}
+    assert missing["slow_queries"]["state"] == "not_created"
+
+    pg_conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    for _ in range(3):
+        pg_conn.execute("SELECT count(*) FROM nchat_users")
+    writer = psycopg.connect(make_conninfo(**pg_db), application_name="chat-api")
+    writer.execute("INSERT INTO nchat_users VALUES (1000, 'late')")  # open write transaction
+    build = _Waiter(pg_db, "CREATE INDEX CONCURRENTLY users_name_idx ON nchat_users (name)",
+                    "index-build")
+    build.start()
+    try:
+        _wait_until(lambda: _waiting(pg_conn, build.pid))
+        rc, full = _cli_json(pg_db)
+    finally:
+        writer.rollback()
+        writer.close()
+        build.join(timeout=10)
+        build.conn.close()
+    assert rc == 0
+    got = _key_sets(full)
+    assert got == PINNED_SAMPLE
+    assert set(full["panels_at"]) == {"database", "connections", "locks", "tables",
+                                      "slow_queries", "progress", "replication"}
+    assert full["stale"] == {} and full["tps_by_database"] == {}  # one sample: no rates yet
+
+    role = f"mon_{uuid.uuid4().hex[:8]}"
+    pg_conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'rolepw'")
+    try:
+        rc, degraded = _cli_json({**pg_db, "user": role, "password": "rolepw"})
+    finally:
+        pg_conn.execute(f"DROP ROLE {role}")
+    assert rc == 0
+    got = _key_sets(degraded)
+    assert got["$"] == TOP_KEYS
+    assert got[".access"] == sorted([*PINNED_SAMPLE[".access"], "label", "fix"])
+    assert got[".connections"] == sorted([*PINNED_SAMPLE[".connections"], "hidden"])
+    assert got[".connections.sessions[0]"] == SESSION_KEYS
+
+    rc, down = _cli_json({**pg_db, "port": "1"})
+    assert rc == 2
+    assert _key_sets(down) == {
+        "$": sorted([*(k for k in TOP_KEYS if k != "xact"), "error"]),
+        ".access": ["level"],
+        ".connections": [],
+        ".host": _keys("local reason"),
+        ".slow_queries": _keys("unavailable state fix"),
+        ".locks": _keys("waiting longest_wait_s tree waiters"),
+        ".cache_hit_ratio": _keys("interval cumulative"),
+        ".replication": [],
+        ".stale[*]": _keys("since reason last_ok has_data"),
+    }
+
+
+def test_journal_records_of_the_guarded_actions_are_pinned(
+        pg_db: dict[str, str], pg_conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    """What the journal keeps of a cancel, a refusal, an EXPLAIN and a failed EXPLAIN."""
+    _make_tables(pg_conn)
+    journal = Journal(tmp_path / "journal.jsonl")
+    mon = Monitor(pg_db, journal=journal, registry=SessionRegistry())
+    victim = _Waiter(pg_db, "SELECT pg_sleep(60)", "slow-report")
+    victim.start()
+    try:
+        _wait_until(lambda: bool(pg_conn.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
+            (victim.pid,)).fetchone()))
+        with pytest.raises(Refused):
+            mon.cancel_backend(victim.pid)  # a superuser's session: needs the second yes
+        mon.cancel_backend(victim.pid, confirm_privileged=True)
+        victim.join(timeout=10)
+        mon.explain("SELECT count(*) FROM nchat_users")
+        with pytest.raises(Exception, match="EXPLAIN failed"):
+            mon.explain("SELECT * FROM no_such_table")
+    finally:
+        victim.conn.close()
+        mon.close()
+    base = ["event", "host", "pid", "seq", "target", "ts", "user"]
+    got = [(r["event"], sorted(r)) for r in journal.records()]
+    assert got == [
+        ("monitor_action_refused", sorted([*base, "action", "reason"])),
+        ("monitor_action", sorted([*base, "action", "ok", "application", "query"])),
+        ("monitor_explain", sorted([*base, "mode", "query"])),
+        ("monitor_explain_failed", sorted([*base, "mode", "query", "reason"])),
+    ]

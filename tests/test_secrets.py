@@ -216,7 +216,7 @@ def test_the_monitor_masks_statement_statistics(leaky: psycopg.Connection[Any],
 
     mon = Monitor(dict(pg_db), slow_limit=200)
     try:
-        s = mon.sample()
+        s = mon.sample().to_json()
     finally:
         mon.close()
     texts = [q["query"] for q in s["slow_queries"].get("top_by_total", [])]

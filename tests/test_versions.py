@@ -139,7 +139,7 @@ def test_monitor_during_a_held_access_exclusive_lock(other_target: Any) -> None:
     try:
         deadline = time.monotonic() + 15  # a loaded machine starts the waiter late
         while True:
-            s = mon.sample()
+            s = mon.sample().to_json()
             if s["locks"]["waiting"] >= 1 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
@@ -191,3 +191,26 @@ def test_backup_restore_migrate_verify(other_target: Any) -> None:
                                         without_backup="test: back to the start"), None, None)
     assert down.status == "ok", down.to_dict()
     assert gather_status(t).pending == ["001_e2ee.up.sql"]
+
+
+def test_backup_method_and_streamed_verification_on_16_and_18(other_target: Any) -> None:
+    """pg_dump 16+ takes a compression spec (gzip:1 here: this build has no zstd or lz4), and
+    its own pg_restore reads the dump while it is written (issue 15)."""
+    from nchat_tui.backup.engine import run_backup
+    from nchat_tui.state.journal import Journal
+
+    major, t, _params = other_target
+    res = run_backup(t, check_space=False)
+    method = res.manifest["method"]
+    assert (method["compression"], method["pg_dump_major"]) == ("gzip:1", int(major))
+    assert method["streamed"] and method["nself_restorable"]
+    assert "no zstd or lz4" in method["reason"]
+    runs = {r["purpose"]: r["argv"] for r in
+            Journal.for_target(t.state_dir, t.masked()).records() if r["event"] == "command_run"}
+    assert "--compress=gzip:1" in runs["backup: pg_dump"]
+    # the reader is that major's pg_restore (the fixture's NCHAT_TUI_PG_BINDIR)
+    assert runs["verify: full read while dumping"][0] == \
+        os.path.join(os.environ["NCHAT_TUI_PG_BINDIR"], "pg_restore")
+    assert res.verification is not None and res.verification.ok
+    checks = {c["check"]: c["detail"] for c in res.verification.checks}
+    assert checks["full_read"].endswith("while pg_dump wrote them")

@@ -4,8 +4,11 @@ verification, an optional test restore, and restore into a NEW database.
 Files in the backup directory (0700), all 0600:
 
 - ``<name>_YYYYMMDD_HHMMSS.dump``: the custom-format dump under its final name, exactly as the
-  nself Go CLI names its dumps (so ``nself db backup list`` sees it). ``<...>.dir`` for the
-  directory format (``--format directory``, the only parallel one).
+  nself Go CLI names its dumps (so ``nself db backup list`` sees it, and ``nself db restore``
+  reads it). ``<...>.dir`` for the directory format (``--format directory``, the only parallel
+  one; nself cannot restore it). How to dump (format, jobs, compression) is chosen by
+  ``backup.method`` and recorded in the manifest with its reason; a custom-format dump is written,
+  hashed and read back in one pass (``backup.stream``).
 - ``<name>_YYYYMMDD_HHMMSS.partial``: the dump while it is written and verified. It is renamed to
   the final name only after pg_dump exited 0 and the verification passed, so a ``kill -9`` at any
   moment leaves no file under the final name.
@@ -49,6 +52,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from nchat_tui import __version__
+from nchat_tui.backup.method import DumpMethod, choose_method
+from nchat_tui.backup.stream import StreamedDump, StreamResult
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused, ToolMissing
 from nchat_tui.pg.objkeys import split2, split_key
 from nchat_tui.pg.objkeys import upgrade_snapshot_keys as snapshot_keys
@@ -579,6 +584,7 @@ class BackupResult:
                 "counted_as": self.manifest["snapshot"]["counted_as"]["role"],
                 "rls_could_hide_rows": self.manifest["snapshot"]["rls"]["rls_could_hide_rows"],
                 "verification": self.verification.as_dict() if self.verification else None,
+                "method": self.manifest.get("method"),
                 "leftovers": [lo.as_dict() for lo in self.leftovers],
                 "warnings": self.warnings}
 
@@ -620,24 +626,31 @@ def ensure_backup_dir(d: Path) -> list[str]:
     return warnings
 
 
-def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool = True, *,
-               test_restore: bool = False, on_progress: ProgressCallback | None = None,
+def run_backup(target: Target, fmt: str | None = None, jobs: int | None = None,
+               verify: bool = True, *, compress: str | None = None, test_restore: bool = False,
+               on_progress: ProgressCallback | None = None,
                cancel_event: threading.Event | None = None, journal: Journal | None = None,
                check_space: bool = True) -> BackupResult:
     """Back up the target: preflight, snapshot, pg_dump, manifest, verification, rename.
 
-    ``fmt`` is ``custom`` (one file, default) or ``directory`` (with ``jobs`` > 1 parallel).
+    ``fmt`` is ``custom`` (one file, the default: what nself restores) or ``directory``
+    (parallel, ``jobs`` workers); ``compress`` a pg_dump compression (``1``, ``zstd:1``, ...).
+    Left None, ``method.choose_method`` picks them for this client, server and database;
+    the method and its reason are announced (a ``method`` phase) and kept in the manifest.
+    A custom-format dump streams through ``stream.StreamedDump``: the sha256 is taken as
+    the bytes are written and the full read runs while pg_dump writes.
     Raises ``ToolMissing``/``BadInput`` (exit 2), ``Refused`` (3), ``OperationFailed`` (1,
     including a failed verification: the file then stays under its ``.partial`` name with a
     manifest saying ``failed``), ``Cancelled`` when ``cancel_event`` is set (child killed,
     partial file and manifest removed).
     """
-    if fmt not in FORMAT_SUFFIX:
+    if fmt is not None and fmt not in FORMAT_SUFFIX:
         raise BadInput(f"unknown backup format {fmt!r}: use custom or directory")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise BadInput("--jobs must be at least 1")
-    if jobs > 1 and fmt != "directory":
+    if jobs is not None and jobs > 1 and fmt != "directory":
         raise BadInput("parallel dumps (--jobs > 1) need --format directory")
+    the_fmt = fmt or "custom"
     j = _journal(target, journal)
     warnings = ensure_backup_dir(target.backup_dir)
     leftovers = find_leftovers(target.backup_dir)
@@ -650,17 +663,26 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
     tracker = ProgressTracker("backup", {}, on_progress)
     tracker.set_phase("preflight", "checking pg_dump, free space and server activity")
     t_pre = time.monotonic()
-    pre = preflight(target, check_space=check_space, fmt=fmt)
+    pre = preflight(target, check_space=check_space, fmt=the_fmt)
     timings: dict[str, float] = {"preflight_s": time.monotonic() - t_pre}
     pre.raise_first()
     assert pre.pg_dump is not None
     warnings += pre.warnings
-    final, partial, mpath = _names(target, fmt)
+
+    def method_for(table_bytes: dict[str, int]) -> DumpMethod:
+        assert pre.pg_dump is not None
+        return choose_method(pg_dump=pre.pg_dump, server_major=pre.server_major,
+                             table_bytes=table_bytes, fmt=fmt, jobs=jobs, compress=compress,
+                             docker=bool(target.docker))
+
+    method = method_for({})  # an impossible --compress fails here, before any file exists
+    final, partial, mpath = _names(target, the_fmt)
     t0 = time.monotonic()
     manifest: dict[str, Any] = {
         "manifest_version": MANIFEST_VERSION, "tool": f"nchat-tui {__version__}",
-        "state": "running", "file": final.name, "temp_file": partial.name, "format": fmt,
-        "jobs": jobs, "target": target.masked(), "database": pre.database,
+        "state": "running", "file": final.name, "temp_file": partial.name, "format": the_fmt,
+        "jobs": method.jobs, "compression": method.compression.spec(), "method": None,
+        "target": target.masked(), "database": pre.database,
         "project_name": target.project_name, "docker": target.docker,
         "server_version": pre.server_version, "pg_dump_version": pre.pg_dump.version,
         "pg_dump": pre.pg_dump.describe(), "started_at": _now(), "finished_at": None,
@@ -669,14 +691,16 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
         "verification": None,
     }
     write_manifest(mpath, manifest)
-    j.append("backup_started", file=str(final), temp_file=str(partial), format=fmt, jobs=jobs,
-             manifest=str(mpath), pg_dump=pre.pg_dump.describe())
+    j.append("backup_started", file=str(final), temp_file=str(partial), format=the_fmt,
+             jobs=method.jobs, compression=method.compression.spec(), manifest=str(mpath),
+             pg_dump=pre.pg_dump.describe())
     failpoint("backup.after_manifest")
     dump_proc: ToolProcess | None = None
-    out_fh = None
+    stream: StreamedDump | None = None
+    streamed: StreamResult | None = None
     try:
         # the partial file exists with 0600 before pg_dump opens it (pg_dump keeps the mode)
-        if fmt == "custom":
+        if the_fmt == "custom":
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.close(fd)
         else:
@@ -690,32 +714,40 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
             weights = {qualified(s, n): snap.table_bytes.get(qualified(s, n), 0)
                        for s, n in snap.tables()}
             table_bytes = sum(weights.values())
+            method = method_for(weights)
+            manifest.update({"jobs": method.jobs, "method": method.as_dict()})
             ratio = _previous_ratio(target.backup_dir, pre.database) or DEFAULT_RATIO
             tracker = ProgressTracker("backup", weights, on_progress,
                                       bytes_estimate=int(table_bytes * ratio) or None,
-                                      parallel=fmt == "directory" and jobs > 1,
+                                      parallel=method.format == "directory" and method.jobs > 1,
                                       size_of=lambda: path_size(partial))
-            args = ["--verbose", f"--snapshot={snap.snapshot_id}", "--lock-wait-timeout=30000"]
-            if fmt == "custom":
-                args.insert(0, "-Fc")
-                if not target.docker:
-                    args += ["-f", str(partial)]
-            else:
-                args = ["-Fd", "-j", str(jobs), *args, "-f", str(partial)]
+            _announce_method(tracker, method)
+            args = [*method.pg_dump_args(), "--verbose", f"--snapshot={snap.snapshot_id}",
+                    "--lock-wait-timeout=30000"]
+            if not method.streamed:
+                args += ["-f", str(partial)]  # directory format: pg_dump writes the files
             argv, env = build_command(target, pre.pg_dump, args)
-            if target.docker:
-                out_fh = open(partial, "wb")  # noqa: SIM115 - closed in finally
             _journal_command(j, argv, "backup: pg_dump")
-            tracker.set_phase("dump", f"pg_dump -> {partial.name}")
+            read = _stream_read_command(target, manifest) if verify and method.streamed else None
+            if read is not None:
+                _journal_command(j, read[0], "verify: full read while dumping")
+            tracker.set_phase("dump", f"pg_dump -> {partial.name}"
+                              + (", read back while it grows" if read else ""))
             t_dump = time.monotonic()
             timings["snapshot_s"] = t_dump - t0
-            dump_proc = ToolProcess(argv, env, on_line=tracker.on_line,
-                                    stdout=out_fh if out_fh else subprocess.DEVNULL).start()
+            if method.streamed:
+                stream = StreamedDump(argv, env, partial, on_line=tracker.on_line,
+                                      read_argv=read[0] if read else None,
+                                      read_env=read[1] if read else None).start()
+                dump_proc = stream.dump
+            else:
+                dump_proc = ToolProcess(argv, env, on_line=tracker.on_line,
+                                        stdout=subprocess.DEVNULL).start()
             tracker.started(dump_proc)
             failpoint("backup.after_dump_started")
             tracker.start_ticker()
             # counts and inventory in the same snapshot, while pg_dump works on its own CPU
-            watcher = _cancel_watcher(cancel_event, sconn, dump_proc)
+            watcher = _cancel_watcher(cancel_event, sconn, stream or dump_proc)
             try:
                 snapshot = snap.collect()
                 timings["counts_and_inventory_s"] = time.monotonic() - t_dump
@@ -723,14 +755,20 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
                 raise Cancelled("backup cancelled by the operator") from None
             finally:
                 watcher.set()
-            rc = dump_proc.wait(cancel_event)
-            timings["pg_dump_s"] = time.monotonic() - t_dump
+            if stream is not None:
+                streamed = stream.wait(cancel_event)
+                rc = streamed.dump_rc
+                timings["pg_dump_s"] = streamed.dump_s
+                if streamed.read_lag_s is not None:
+                    timings["full_read_lag_s"] = streamed.read_lag_s
+            else:
+                rc = dump_proc.wait(cancel_event)
+                timings["pg_dump_s"] = time.monotonic() - t_dump
         tracker.stop_ticker()
-        if out_fh is not None:
-            out_fh.close()
-            out_fh = None
         if cancel_event is not None and cancel_event.is_set():
             raise Cancelled("backup cancelled by the operator")
+        if streamed is not None and streamed.write_error is not None:
+            raise streamed.write_error  # ENOSPC becomes "disk full" below; we stopped pg_dump
         if rc < 0:
             raise _failed("killed", f"pg_dump was killed (signal {-rc}) before it finished",
                           "nothing was kept; run the backup again")
@@ -741,9 +779,15 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
         _fsync_path(partial)
         failpoint("backup.after_dump")
         size = path_size(partial)
-        t_sha = time.monotonic()
-        digest = sha256_of(partial)
-        timings["sha256_s"] = time.monotonic() - t_sha
+        if streamed is not None:
+            if size != streamed.size:
+                raise _failed("io", f"{partial.name} holds {size} bytes, but {streamed.size} "
+                              "were written to it", "check the disk; run the backup again")
+            digest = streamed.sha256  # taken as the bytes were written
+        else:
+            t_sha = time.monotonic()
+            digest = sha256_of(partial)
+            timings["sha256_s"] = time.monotonic() - t_sha
         if cancel_event is not None and cancel_event.is_set():  # confirmed while hashing
             raise Cancelled("backup cancelled by the operator")
         manifest.update({"state": "unverified", "finished_at": _now(), "size": size,
@@ -756,10 +800,10 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
         write_manifest(mpath, manifest)
     except BaseException as exc:
         tracker.stop_ticker()
+        if stream is not None:
+            stream.kill()
         if dump_proc is not None:
             dump_proc.kill()
-        if out_fh is not None:
-            out_fh.close()
         _remove(partial)
         _remove(mpath)
         if isinstance(exc, Cancelled):
@@ -790,11 +834,13 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
         raise exc from None
     verification: Verification | None = None
     if verify:
-        tracker.set_phase("verify", "checksum, full read, table of contents")
+        tracker.set_phase("verify", "checksum, full read, table of contents"
+                          if streamed is None else
+                          "checksum and full read (done while dumping), table of contents")
         try:
             verification = _verify(partial, manifest, target=target, test_restore=test_restore,
                                    on_progress=on_progress, cancel_event=cancel_event,
-                                   journal=j)
+                                   journal=j, streamed=streamed)
         except Cancelled:
             if cancel_event is None or not cancel_event.is_set():
                 raise
@@ -841,7 +887,7 @@ def run_backup(target: Target, fmt: str = "custom", jobs: int = 1, verify: bool 
              rows=manifest["snapshot"]["total_rows"])
     tracker.phase = "done"
     tracker.emit("finished", f"{manifest['state']} backup {final.name}")
-    return BackupResult(final, mpath, manifest["state"], fmt, manifest["size"],
+    return BackupResult(final, mpath, manifest["state"], the_fmt, manifest["size"],
                         manifest["sha256"], duration, manifest, verification, leftovers,
                         warnings)
 
@@ -852,9 +898,31 @@ def _failed(kind: str, msg: str, hint: str | None = None) -> OperationFailed:
     return exc
 
 
+def _announce_method(tracker: ProgressTracker, method: DumpMethod) -> None:
+    """The dump method on screen: what, why, and what it means for a restore."""
+    who = "chosen for this client, server and database" if method.chosen_by == "auto" else \
+        "as asked"
+    tracker.set_phase("method", f"{method.summary()} ({who}): {method.reason}")
+    for note in method.notes:
+        tracker.set_phase("method", f"note: {note}")
+
+
+def _stream_read_command(target: Target, manifest: dict[str, Any]
+                         ) -> tuple[list[str], dict[str, str]]:
+    """``pg_restore -f /dev/null`` reading standard input (the full read of a streamed dump):
+    the pg_restore that verification uses (inside the container in docker mode). It never
+    connects, so it gets no PG* variable and no password."""
+    tool = _restore_tool(target, manifest)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    if tool.docker:
+        return [docker_binary(), "exec", "-i", tool.docker, tool.name, "-f", "/dev/null"], env
+    return [tool.path, "-f", "/dev/null"], env
+
+
 def _cancel_watcher(cancel_event: threading.Event | None, conn: psycopg.Connection[Any],
-                    proc: ToolProcess) -> threading.Event:
-    """While counting, a cancel also cancels the count query and kills pg_dump."""
+                    proc: ToolProcess | StreamedDump) -> threading.Event:
+    """While counting, a cancel also cancels the count query and kills pg_dump (and the
+    full read of a streamed dump)."""
     done = threading.Event()
     if cancel_event is None:
         return done
@@ -985,7 +1053,11 @@ def toc_tag(schema: str, name: str, owner: str) -> str:
 def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | None,
             test_restore: bool, on_progress: ProgressCallback | None,
             cancel_event: threading.Event | None, journal: Journal | None,
-            jobs: int = 2) -> Verification:
+            jobs: int = 2, streamed: StreamResult | None = None) -> Verification:
+    """The checks of ``verify_backup``. ``streamed``: the dump was just written through
+    ``StreamedDump``, whose feed thread already hashed the file as it read it back and whose
+    pg_restore already read every block: those results are taken instead of a second pass
+    (the same checks, the same failure kinds)."""
     v = Verification(str(path), True, has_manifest=manifest is not None)
     tracker = ProgressTracker("verify", {}, on_progress)
     fmt = sniff_format(path)
@@ -995,7 +1067,9 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
                   "altered")
         size = path_size(path)
         want = manifest.get("size")
-        tracker.set_phase("checksum", f"sha256 of {_size(size)}")
+        tracker.set_phase("checksum", f"sha256 of {_size(size)}" + (
+            ", taken as the file was read back while dumping"
+            if streamed is not None and streamed.read_sha256 else ""))
         if want is not None and size < want:
             v.add("size", False, f"the file is truncated: {size} of {want} bytes", "truncated")
         elif want is not None and size != want:
@@ -1003,32 +1077,43 @@ def _verify(path: Path, manifest: dict[str, Any] | None, *, target: Target | Non
                   "altered")
         else:
             v.add("size", True, f"{size} bytes")
-        digest = sha256_of(path)
+        read_back = streamed.read_sha256 if streamed is not None else None
+        digest = read_back or sha256_of(path)
         if manifest.get("sha256") and digest != manifest["sha256"]:
             v.add("sha256", False, "checksum mismatch: the file was altered or damaged after "
                   "it was written", "altered")
         else:
-            v.add("sha256", True, digest)
+            v.add("sha256", True, digest + (" (the file as read back while dumping)"
+                                            if read_back else ""))
     else:
         v.add("manifest", True, "no manifest beside the file: checksum and counts cannot be "
               "compared (not written by nchat-tui?)")
     tool = _restore_tool(target, manifest)
     # the full read: every data block decompressed (--list alone proves nothing)
-    tracker.set_phase("full-read", "pg_restore -f /dev/null")
-    argv, env, stdin = _restore_cmd(target, tool, ["-f", "/dev/null"], path)
-    tp = _run_restore_tool(argv, env, stdin, cancel_event=cancel_event, journal=journal,
-                           purpose="verify: full read", stdout=subprocess.DEVNULL)
-    rc = tp.wait()
+    if streamed is not None:
+        rc = streamed.read_rc if streamed.read_rc is not None else -1
+        stderr = streamed.read_stderr
+        if rc == 0 and streamed.read_fed != streamed.size:
+            rc, stderr = 1, ["pg_restore: error: could not read from input file: end of file"]
+        tracker.set_phase("full-read", "pg_restore read the dump while pg_dump wrote it")
+    else:
+        tracker.set_phase("full-read", "pg_restore -f /dev/null")
+        argv, env, stdin = _restore_cmd(target, tool, ["-f", "/dev/null"], path)
+        tp = _run_restore_tool(argv, env, stdin, cancel_event=cancel_event, journal=journal,
+                               purpose="verify: full read", stdout=subprocess.DEVNULL)
+        rc = tp.wait()
+        stderr = list(tp.stderr_tail)
     if rc < 0:
         v.add("full_read", False, f"pg_restore was killed by signal {-rc} before it finished "
               "reading", "killed")
     elif rc != 0:
-        kind, msg, _hint = classify_tool_failure("pg_restore", list(tp.stderr_tail))
+        kind, msg, _hint = classify_tool_failure("pg_restore", stderr)
         if kind == "plain_sql":
             raise BadInput(msg)
         v.add("full_read", False, msg, kind)
     else:
-        v.add("full_read", True, "pg_restore read every block")
+        v.add("full_read", True, "pg_restore read every block" + (
+            ", while pg_dump wrote them" if streamed is not None else ""))
     argv, env, stdin = _restore_cmd(target, tool, ["-l"], path)
     tp = _run_restore_tool(argv, env, stdin, cancel_event=cancel_event, journal=journal,
                            purpose="verify: table of contents")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
 
 import humanize
 
@@ -16,10 +18,15 @@ HELP = ("back up the database: pg_dump on a consistent snapshot, manifest with r
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (no progress lines)")
-    p.add_argument("--format", choices=["custom", "directory"], default="custom",
-                   help="custom (one file, default, what nself writes) or directory (parallel)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="parallel pg_dump jobs (directory format only)")
+    p.add_argument("--format", choices=["custom", "directory"], default=None,
+                   help="custom (one .dump file: the default, what nself writes and restores) or "
+                        "directory (parallel jobs; nself cannot restore it)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="parallel pg_dump jobs (directory format only; default: as many as the "
+                        "large tables and CPUs allow)")
+    p.add_argument("--compress", default=None, metavar="SPEC",
+                   help="pg_dump compression: a gzip level 0-9, or gzip[:N], lz4[:N], zstd[:N] "
+                        "(pg_dump 16+), none (default: the fastest one the restore side reads)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the verification (the backup is then listed as unverified)")
     p.add_argument("--test-restore", action="store_true",
@@ -39,9 +46,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         elif ev.kind == "phase":
             ctx.out(f"-- {ev.phase}: {ev.message}")
 
-    res = run_backup(target, fmt=args.format, jobs=args.jobs, verify=not args.no_verify,
-                     test_restore=args.test_restore, on_progress=progress,
-                     check_space=not args.skip_space_check)
+    res = run_backup(target, fmt=args.format, jobs=args.jobs, compress=args.compress,
+                     verify=not args.no_verify, test_restore=args.test_restore,
+                     on_progress=progress, check_space=not args.skip_space_check)
     if ctx.json:
         ctx.emit_json(res.as_dict())
         return 0
@@ -49,9 +56,18 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.out(f"leftover found: {', '.join(str(p) for p in lo.paths)} ({lo.reason}); "
                 "remove with: nchat-tui backups --remove-leftovers")
     snap = res.manifest["snapshot"]
+    method = res.manifest.get("method") or {}
     ctx.out(f"backup      {res.path}")
     ctx.out(f"state       {res.state}")
     ctx.out(f"size        {humanize.naturalsize(res.size, binary=True)}  sha256 {res.sha256}")
+    if method:
+        ctx.out(f"method      {method['summary']} "
+                f"({'chosen automatically' if method['chosen_by'] == 'auto' else 'as asked'})")
+        ctx.out(_wrapped("", method["reason"]))
+        ctx.out("restore     " + ("nself db restore reads it" if method["nself_restorable"] else
+                                  "NOT readable by nself db restore: use nchat-tui restore"))
+        for note in method.get("notes") or []:
+            ctx.out(_wrapped("note", note))
     ctx.out(f"contents    {len(snap['row_counts'])} tables, {snap['total_rows']} rows, counted as "
             f"{snap['counted_as']['role']} in snapshot {snap['snapshot_id']}")
     ctx.out(f"manifest    {res.manifest_path}")
@@ -61,3 +77,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     for w in res.warnings:
         ctx.out(f"warning     {w}")
     return 0
+
+
+def _wrapped(label: str, text: str) -> str:
+    """``label`` in the 12-column gutter, ``text`` wrapped to the terminal (80 when unknown)."""
+    width = max(60, min(shutil.get_terminal_size((80, 24)).columns, 120))
+    return textwrap.fill(text, width=width, initial_indent=f"{label:<12}",
+                         subsequent_indent=" " * 12, break_on_hyphens=False,
+                         break_long_words=False)

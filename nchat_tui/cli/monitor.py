@@ -17,6 +17,7 @@ import humanize
 
 from nchat_tui.cli.main import CliContext
 from nchat_tui.errors import BadInput
+from nchat_tui.monitor.model import Sample
 from nchat_tui.monitor.sampler import Monitor, lock_held_text, lock_wait_text
 
 NAME = "monitor"
@@ -68,14 +69,14 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                 s = mon.sample(panels={"progress"})
             if ctx.json:
                 if args.once:
-                    ctx.emit_json(s)
+                    ctx.emit_json(s.to_json())
                 else:
-                    ctx.out(json.dumps(s, default=str, separators=(",", ":")))
+                    ctx.out(json.dumps(s.to_json(), default=str, separators=(",", ":")))
             else:
                 for line in render_text(s, top=args.top):
                     ctx.out(line)
             if args.once:
-                return 0 if not s.get("error") else 2
+                return 0 if not s.error else 2
             if not ctx.json:
                 ctx.out("")
             mon.refresh_size()  # when due: after the output, never inside a sample
@@ -103,112 +104,110 @@ def _pct(r: Any) -> str:
     return f"{100 * float(r):.1f}%" if r is not None else "-"
 
 
-def render_text(s: dict[str, Any], top: int = 10) -> list[str]:
+def render_text(s: Sample, top: int = 10) -> list[str]:
     """A compact, plain-text rendering of one sample (what `monitor` prints without --json)."""
     out: list[str] = []
-    acc = s.get("access", {})
-    out.append(f"{s.get('ts')}  {s.get('target')}  PostgreSQL {s.get('server_version') or '?'}"
-               f"  sample {s.get('sample_ms')} ms")
-    if s.get("error"):
-        out.append(f"  ERROR {s['error']}")
-    if acc.get("level") == "degraded":
-        out.append(f"  {acc.get('label')} (fix: {acc.get('fix')})")
-    stale = s.get("stale") or {}
-    if s.get("error") and stale and not any(st.get("has_data") for st in stale.values()):
+    acc = s.access
+    out.append(f"{s.ts}  {s.target}  PostgreSQL {s.server_version or '?'}"
+               f"  sample {s.sample_ms} ms")
+    if s.error:
+        out.append(f"  ERROR {s.error}")
+    if acc.level == "degraded":
+        out.append(f"  {acc.label} (fix: {acc.fix})")
+    stale = s.stale
+    if s.error and stale and not any(st.has_data for st in stale.values()):
         out.append("  nothing sampled yet: every panel needs the connection above")
         return out
     by_reason: dict[tuple[Any, Any], list[str]] = {}
     for name, st in stale.items():  # a lost connection stales every panel for one reason
-        by_reason.setdefault((st.get("since"), st.get("reason")), []).append(name)
+        by_reason.setdefault((st.since, st.reason), []).append(name)
     for (since, reason), names in by_reason.items():
         out.append(f"  STALE {', '.join(names)} since {since}: {reason}")
-    c = s.get("connections") or {}
-    chr_ = s.get("cache_hit_ratio") or {}
-    tps = s.get("tps")
+    c = s.connections
+    chr_ = s.cache_hit_ratio
+    tps = s.tps
     tps_text = f"{tps:.1f}" if tps is not None else "-"
-    out.append(f"database {_size(s.get('database_size'))}  cache hit "
-               f"{_pct(chr_.get('interval'))} interval, {_pct(chr_.get('cumulative'))} "
+    out.append(f"database {_size(s.database_size)}  cache hit "
+               f"{_pct(chr_.interval)} interval, {_pct(chr_.cumulative)} "
                f"cumulative  tps {tps_text}")
     if c:
-        states = ", ".join(f"{k} {v}" for k, v in (c.get("by_state") or {}).items())
-        out.append(f"connections {c.get('total')}/{c.get('max_connections')} server-wide "
-                   f"({states or 'none'}), {c.get('this_database')} in this database")
-        dbs = [d for d in s.get("databases") or [] if d.get("sessions") or d.get("tps")]
+        states = ", ".join(f"{k} {v}" for k, v in c.by_state.items())
+        out.append(f"connections {c.total}/{c.max_connections} server-wide "
+                   f"({states or 'none'}), {c.this_database} in this database")
+        dbs = [d for d in s.databases if d.sessions or d.tps]
         if dbs:
             out.append("  by database: " + "; ".join(
-                f"{d['name']}{' (this)' if d.get('current') else ''} {d['sessions']} sessions"
-                f" {d['active']} active"
-                + (f" {d['lock_waits']} lock-waiting" if d.get("lock_waits") else "")
-                + (f" {d['tps']:.0f} tps" if d.get("tps") is not None else "") for d in dbs))
-    host = s.get("host") or {}
-    sysline = host.get("system") or {}
-    if host.get("local") and sysline:
-        out.append(f"host: load {' '.join(f'{x:.2f}' for x in sysline.get('load') or [])}, "
-                   f"memory {sysline.get('mem_used_pct', 0):.0f}% of "
-                   f"{_size(sysline.get('mem_total'))}, disk read "
-                   f"{_size(sysline.get('disk_read_bps'))}/s write "
-                   f"{_size(sysline.get('disk_write_bps'))}/s")
+                f"{d.name}{' (this)' if d.current else ''} {d.sessions} sessions"
+                f" {d.active} active"
+                + (f" {d.lock_waits} lock-waiting" if d.lock_waits else "")
+                + (f" {d.tps:.0f} tps" if d.tps is not None else "") for d in dbs))
+    sysline = s.host.system
+    if s.host.local and sysline:
+        out.append(f"host: load {' '.join(f'{x:.2f}' for x in sysline.load)}, "
+                   f"memory {sysline.mem_used_pct:.0f}% of "
+                   f"{_size(sysline.mem_total)}, disk read "
+                   f"{_size(sysline.disk_read_bps)}/s write "
+                   f"{_size(sysline.disk_write_bps)}/s")
     if c:
-        ox = c.get("oldest_xact")
+        ox = c.oldest_xact
         if ox:
-            out.append(f"  oldest transaction: pid {ox['pid']} {_secs(ox['xact_age_s'])} "
-                       f"({ox.get('state')}, {ox.get('application') or '-'})")
-        for x in (c.get("idle_in_transaction") or [])[:3]:
-            out.append(f"  idle in transaction: pid {x['pid']} for {_secs(x['state_age_s'])}"
-                       f" ({x.get('application') or '-'}, {x.get('user')})"
-                       f"{' holding writes' if x.get('has_xid') else ''}")
-    locks = s.get("locks") or {}
-    if locks.get("waiting"):
-        out.append(f"locks: {locks['waiting']} waiting, longest {_secs(locks['longest_wait_s'])}")
-        for n in locks.get("rows") or []:
-            pad = "  " * (n["depth"] + 1)
-            if n["waiting"]:
-                out.append(f"{pad}└ pid {n['pid']} {lock_wait_text(n)} for "
-                           f"{_secs(n['wait_s'])} (queue {n['queue']}) "
-                           f"{(n.get('query') or '')[:40]!r}")
+            out.append(f"  oldest transaction: pid {ox.pid} {_secs(ox.xact_age_s)} "
+                       f"({ox.state}, {ox.application or '-'})")
+        for x in c.idle_in_transaction[:3]:
+            out.append(f"  idle in transaction: pid {x.pid} for {_secs(x.state_age_s)}"
+                       f" ({x.application or '-'}, {x.user})"
+                       f"{' holding writes' if x.has_xid else ''}")
+    locks = s.locks
+    if locks.waiting:
+        out.append(f"locks: {locks.waiting} waiting, longest {_secs(locks.longest_wait_s)}")
+        for n in locks.rows:
+            pad = "  " * (n.depth + 1)
+            if n.waiting:
+                out.append(f"{pad}└ pid {n.pid} {lock_wait_text(n)} for "
+                           f"{_secs(n.wait_s)} (queue {n.queue}) "
+                           f"{(n.query or '')[:40]!r}")
             else:
-                out.append(f"{pad}pid {n['pid']} {lock_held_text(n)} "
-                           f"({n.get('state')}, {n.get('application') or '-'}, xact "
-                           f"{_secs(n.get('xact_age_s'))}) blocks {n['queue']}")
+                out.append(f"{pad}pid {n.pid} {lock_held_text(n)} "
+                           f"({n.state}, {n.application or '-'}, xact "
+                           f"{_secs(n.xact_age_s)}) blocks {n.queue}")
     else:
         out.append("locks: none waiting")
-    tables = s.get("tables") or []
-    if tables:
+    if s.tables:
         out.append(f"{'table':<32} {'total':>10} {'heap':>10} {'index':>10} {'rows':>10} "
                    f"{'dead':>8}")
-        for t in tables[:top]:
-            rows = t.get("row_estimate")
-            mark = " LOCKED" if t.get("locked") else ""
-            out.append(f"{t['qualified_name'][:32]:<32} {_size(t['total_bytes']):>10} "
-                       f"{_size(t['heap_bytes']):>10} {_size(t['index_bytes']):>10} "
+        for t in s.tables[:top]:
+            rows = t.row_estimate
+            mark = " LOCKED" if t.locked else ""
+            out.append(f"{t.qualified_name[:32]:<32} {_size(t.total_bytes):>10} "
+                       f"{_size(t.heap_bytes):>10} {_size(t.index_bytes):>10} "
                        f"{rows if rows is not None else '?':>10} "
-                       f"{t.get('dead_tuples') if t.get('dead_tuples') is not None else '-':>8}"
+                       f"{t.dead_tuples if t.dead_tuples is not None else '-':>8}"
                        f"{mark}")
-    sq = s.get("slow_queries") or {}
-    if sq.get("unavailable"):
-        out.append(f"slow queries: unavailable ({sq.get('state')}): {sq['unavailable']}"
-                   + (f"; fix: {sq['fix']}" if sq.get("fix") else ""))
+    sq = s.slow_queries
+    if sq.unavailable:
+        out.append(f"slow queries: unavailable ({sq.state}): {sq.unavailable}"
+                   + (f"; fix: {sq.fix}" if sq.fix else ""))
     else:
-        if sq.get("outdated"):
-            o = sq["outdated"]
-            out.append(f"pg_stat_statements {o['installed']} is older than the server's "
-                       f"{o['default']}: {o['fix']}")
-        out.append("slow queries (by total time" + (", since last sample)" if sq.get("deltas")
+        if sq.outdated:
+            o = sq.outdated
+            out.append(f"pg_stat_statements {o.installed} is older than the server's "
+                       f"{o.default}: {o.fix}")
+        out.append("slow queries (by total time" + (", since last sample)" if sq.deltas
                                                     else ")") + (
-            f"; {len(sq['monitoring'])} monitoring statements left out"
-            if sq.get("monitoring") else ""))
-        for q in (sq.get("top_by_total") or [])[:min(top, 5)]:
-            text = " ".join((q.get("query") or "").split())[:60]
-            out.append(f"  {q['calls']:>8} calls {q['mean_ms']:>9.2f} ms mean "
-                       f"{q['total_ms']:>10.0f} ms total  {text}")
-    for p in s.get("progress") or []:
-        pct = f"{p['percent']}%" if p.get("percent") is not None else f"{p.get('done')} {p['unit']}"
-        out.append(f"progress: {p['kind']} {p.get('relation')} {p.get('phase')} {pct} "
-                   f"(pid {p['pid']})")
-    rep = s.get("replication") or {}
-    for r in rep.get("replicas") or []:
-        out.append(f"replica {r.get('application')} {r.get('state')} lag "
-                   f"{_size(r.get('lag_bytes'))} replay {_secs(r.get('replay_lag_s'))}")
-    if rep.get("in_recovery"):
-        out.append(f"this server is a standby; replay delay {_secs(rep.get('replay_delay_s'))}")
+            f"; {len(sq.monitoring)} monitoring statements left out"
+            if sq.monitoring else ""))
+        for q in sq.top_by_total[:min(top, 5)]:
+            text = " ".join((q.query or "").split())[:60]
+            out.append(f"  {q.calls:>8} calls {q.mean_ms:>9.2f} ms mean "
+                       f"{q.total_ms:>10.0f} ms total  {text}")
+    for p in s.progress:
+        pct = f"{p.percent}%" if p.percent is not None else f"{p.done} {p.unit}"
+        out.append(f"progress: {p.kind} {p.relation} {p.phase} {pct} "
+                   f"(pid {p.pid})")
+    rep = s.replication
+    for r in rep.replicas if rep else []:
+        out.append(f"replica {r.application} {r.state} lag "
+                   f"{_size(r.lag_bytes)} replay {_secs(r.replay_lag_s)}")
+    if rep and rep.in_recovery:
+        out.append(f"this server is a standby; replay delay {_secs(rep.replay_delay_s)}")
     return out

@@ -18,6 +18,8 @@ import socket
 import time
 from typing import Any
 
+from nchat_tui.monitor.model import BackendFigures, SystemLine
+
 
 def _loopback(host: str | None, hostaddr: str | None) -> tuple[bool, str]:
     """(connection is local by address, how)."""
@@ -46,7 +48,7 @@ class HostStats:
         self._io: dict[int, tuple[float, int, int]] = {}
         self._disk: tuple[float, int, int] | None = None
         self._cpu_seen: set[int] = set()
-        self._system: tuple[float, dict[str, Any]] | None = None
+        self._system: tuple[float, SystemLine] | None = None
 
     # -- where are we -----------------------------------------------------------------------
     def check(self, conn: Any) -> bool:
@@ -102,14 +104,14 @@ class HostStats:
         return True
 
     # -- figures ----------------------------------------------------------------------------
-    def backends(self, pids: list[int]) -> dict[int, dict[str, Any]]:
+    def backends(self, pids: list[int]) -> dict[int, BackendFigures]:
         """CPU % (since the last call), RSS and read/write bytes per second of each pid."""
         if not self.local:
             return {}
         import psutil
 
         now = time.monotonic()
-        out: dict[int, dict[str, Any]] = {}
+        out: dict[int, BackendFigures] = {}
         for pid in pids:
             proc = self._procs.get(pid)
             if proc is None:
@@ -117,14 +119,13 @@ class HostStats:
                     proc = self._procs[pid] = psutil.Process(pid)
                 except psutil.Error:
                     continue
-            row: dict[str, Any] = {"cpu_pct": None, "rss_bytes": None, "read_bps": None,
-                                   "write_bps": None}
+            row = BackendFigures()
             try:
                 with proc.oneshot():
                     cpu = proc.cpu_percent(None)
-                    row["cpu_pct"] = round(cpu, 1) if pid in self._cpu_seen else None
+                    row.cpu_pct = round(cpu, 1) if pid in self._cpu_seen else None
                     self._cpu_seen.add(pid)
-                    row["rss_bytes"] = proc.memory_info().rss
+                    row.rss_bytes = proc.memory_info().rss
                     try:
                         io = proc.io_counters()
                     except (psutil.AccessDenied, AttributeError):
@@ -133,8 +134,8 @@ class HostStats:
                     prev = self._io.get(pid)
                     self._io[pid] = (now, io.read_bytes, io.write_bytes)
                     if prev is not None and now > prev[0]:
-                        row["read_bps"] = max(0.0, (io.read_bytes - prev[1]) / (now - prev[0]))
-                        row["write_bps"] = max(0.0, (io.write_bytes - prev[2]) / (now - prev[0]))
+                        row.read_bps = max(0.0, (io.read_bytes - prev[1]) / (now - prev[0]))
+                        row.write_bps = max(0.0, (io.write_bytes - prev[2]) / (now - prev[0]))
             except psutil.Error:
                 self._procs.pop(pid, None)
                 continue
@@ -148,10 +149,10 @@ class HostStats:
     SYSTEM_EVERY_S = 2.0
     """The system line is read at most this often (a screen redraws it no faster)."""
 
-    def system(self) -> dict[str, Any]:
-        """Load average, memory and disk IO per second of the host."""
+    def system(self) -> SystemLine | None:
+        """Load average, memory and disk IO per second of the host (None: not on it)."""
         if not self.local:
-            return {}
+            return None
         now = time.monotonic()
         if self._system is not None and now - self._system[0] < self.SYSTEM_EVERY_S:
             return self._system[1]
@@ -159,21 +160,25 @@ class HostStats:
         self._system = (now, out)
         return out
 
-    def _read_system(self, now: float) -> dict[str, Any]:
+    def _read_system(self, now: float) -> SystemLine:
+        """As the JSON carries it: floats rounded to 3 decimals."""
         import psutil
 
-        out: dict[str, Any] = {"load": list(os.getloadavg()), "cpus": os.cpu_count()}
         mem = psutil.virtual_memory()
-        out.update(mem_total=mem.total, mem_available=mem.available, mem_used_pct=mem.percent)
+        out = SystemLine(load=[round(x, 3) for x in os.getloadavg()], cpus=os.cpu_count(),
+                         mem_total=mem.total, mem_available=mem.available,
+                         mem_used_pct=round(float(mem.percent), 3), disk_read_bps=None,
+                         disk_write_bps=None)
         try:
             disk = psutil.disk_io_counters()
         except Exception:
             disk = None
-        out["disk_read_bps"] = out["disk_write_bps"] = None
         if disk is not None:
             prev = self._disk
             self._disk = (now, disk.read_bytes, disk.write_bytes)
             if prev is not None and now > prev[0]:
-                out["disk_read_bps"] = max(0.0, (disk.read_bytes - prev[1]) / (now - prev[0]))
-                out["disk_write_bps"] = max(0.0, (disk.write_bytes - prev[2]) / (now - prev[0]))
+                out.disk_read_bps = round(max(0.0, (disk.read_bytes - prev[1])
+                                              / (now - prev[0])), 3)
+                out.disk_write_bps = round(max(0.0, (disk.write_bytes - prev[2])
+                                               / (now - prev[0])), 3)
         return out

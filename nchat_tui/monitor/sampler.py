@@ -1,6 +1,7 @@
 """Live observability of the target: one JSON-able sample at a time, and guarded actions.
 
-``Monitor(target).sample()`` returns one dict with the database size (measured between
+``Monitor(target).sample()`` returns one ``Sample`` (``nchat_tui.monitor.model``; its
+``to_json()`` is the JSON of ``nchat-tui monitor --json``) with the database size (measured between
 samples by ``refresh_size()``, at most every 30 s), the top tables by size,
 connections, slow queries (pg_stat_statements, with deltas since the previous sample), the
 lock blocking tree, progress of vacuum/index builds/copy, the cache hit ratio and
@@ -15,7 +16,8 @@ listed under ``stale`` with since-when and why; ``sample()`` itself never raises
 
 Guarded actions (cancel, terminate, EXPLAIN) run on a separate short-lived connection, refuse
 the tool's own sessions (``OWN_SESSIONS``), ask a second confirmation for superuser and
-replication sessions, and are journaled when a journal is given. No Textual here.
+replication sessions, and are journaled when a journal is given. ``Monitor`` is both seams of
+``nchat_tui.monitor.seams`` (``Sampler`` and ``BackendActions``). No Textual here.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import psycopg
 from psycopg import errors as pgerr
@@ -35,6 +37,37 @@ from psycopg.rows import dict_row
 
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
 from nchat_tui.monitor.hoststats import HostStats
+from nchat_tui.monitor.model import (
+    Access,
+    ActionResult,
+    AppGroup,
+    CacheHit,
+    Connections,
+    DatabaseEntry,
+    ExplainResult,
+    Host,
+    IdleInTransaction,
+    LockEntry,
+    LockNode,
+    LockRow,
+    Locks,
+    LockWait,
+    OldestXact,
+    Outdated,
+    Progress,
+    Replica,
+    Replication,
+    Sample,
+    Session,
+    Slot,
+    SlowQueries,
+    StaleInfo,
+    Statement,
+    Table,
+    TableLock,
+    Xact,
+    rounded,
+)
 from nchat_tui.monitor.querytext import QueryText, describe
 from nchat_tui.pg.queries import sql_text
 from nchat_tui.pg.scrub import scrub_rows, scrub_sql
@@ -81,16 +114,15 @@ PGSS_FIX_UPDATE = "ALTER EXTENSION pg_stat_statements UPDATE;"
 PGSS_RECHECK_S = 60.0
 
 
-def _pgss_failure(exc: BaseException, role: str) -> dict[str, Any]:
-    """The failure state of a pg_stat_statements query error, with its fix."""
+def _pgss_failure(exc: BaseException, role: str) -> tuple[str, str, str]:
+    """The failure state of a pg_stat_statements query error: (state, why, the fix)."""
     if isinstance(exc, pgerr.ObjectNotInPrerequisiteState):
-        return {"state": "not_preloaded", "unavailable": _one_line(exc), "fix": PGSS_FIX_PRELOAD}
+        return "not_preloaded", _one_line(exc), PGSS_FIX_PRELOAD
     if isinstance(exc, pgerr.InsufficientPrivilege):
-        return {"state": "no_privilege", "unavailable": _one_line(exc),
-                "fix": PGSS_FIX_PRIV.format(role=role)}
+        return "no_privilege", _one_line(exc), PGSS_FIX_PRIV.format(role=role)
     if isinstance(exc, pgerr.UndefinedColumn):
-        return {"state": "outdated", "unavailable": _one_line(exc), "fix": PGSS_FIX_UPDATE}
-    return {"state": "not_created", "unavailable": _one_line(exc), "fix": PGSS_FIX_CREATE}
+        return "outdated", _one_line(exc), PGSS_FIX_UPDATE
+    return "not_created", _one_line(exc), PGSS_FIX_CREATE
 
 
 def now_iso() -> str:
@@ -150,12 +182,27 @@ class SessionRegistry:
 OWN_SESSIONS = SessionRegistry()
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class _PanelState:
     data: Any = None
+    """The panel's last answer (typed by the query that produced it)."""
     ok_at: str | None = None
     stale_since: str | None = None
     reason: str | None = None
+
+
+@dataclass
+class _PgssPlan:
+    """The statement query built for this server's pg_stat_statements, and when."""
+
+    query: sql.Composed
+    versions: tuple[str | None, str | None, Outdated | None]
+    """(installed, default, outdated): carried into every answer."""
+    columns: dict[str, str]
+    checked: float
 
 
 @dataclass
@@ -185,11 +232,12 @@ class Monitor:
     _progress_sql: sql.Composed | None = field(default=None, init=False, repr=False)
     _panels: dict[str, _PanelState] = field(default_factory=dict, init=False)
     _prev_db: dict[str, Any] | None = field(default=None, init=False)
+    """The last database counters read (a row of database.sql with its ``databases``)."""
     _prev_at: float | None = field(default=None, init=False)
     _prev_pgss: dict[tuple[Any, ...], tuple[int, float]] = field(default_factory=dict,
                                                                  init=False)
     _last_connect_error: str | None = field(default=None, init=False)
-    _pgss_plan: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _pgss_plan: _PgssPlan | None = field(default=None, init=False, repr=False)
     _size: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _size_at: float | None = field(default=None, init=False, repr=False)
     _sample_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -202,7 +250,7 @@ class Monitor:
     _prefetch: threading.Thread | None = field(default=None, init=False, repr=False)
     _want: set[str] | None = field(default=None, init=False, repr=False)
     _pgss_at: float | None = field(default=None, init=False, repr=False)
-    _prefetched: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _prefetched: Sample | None = field(default=None, init=False, repr=False)
 
     # -- connection -------------------------------------------------------------------------
     def masked(self) -> str:
@@ -301,28 +349,26 @@ class Monitor:
         return int(pid) if pid is not None else None
 
     # -- access -----------------------------------------------------------------------------
-    def access(self) -> dict[str, Any]:
+    def access(self) -> Access:
         """What this role may see: ``full``, or ``degraded`` with a label and the fix."""
         c = self._caps
         if not c:
-            return {"level": "unknown"}
+            return Access(level="unknown")
         full = bool(c.get("superuser") or c.get("pg_monitor") or c.get("pg_read_all_stats"))
-        out: dict[str, Any] = {
-            "role": c.get("role"), "superuser": bool(c.get("superuser")),
-            "pg_monitor": bool(c.get("pg_monitor")),
-            "pg_read_all_stats": bool(c.get("pg_read_all_stats")),
-            "pg_signal_backend": bool(c.get("pg_signal_backend")),
-            "level": "full" if full else "degraded",
-        }
+        out = Access(role=c.get("role"), superuser=bool(c.get("superuser")),
+                     pg_monitor=bool(c.get("pg_monitor")),
+                     pg_read_all_stats=bool(c.get("pg_read_all_stats")),
+                     pg_signal_backend=bool(c.get("pg_signal_backend")),
+                     level="full" if full else "degraded")
         if not full:
-            out["label"] = (f"degraded view: role {c.get('role')} is neither superuser nor a "
-                            "member of pg_monitor; other roles' sessions, queries, waits and "
-                            "progress are hidden")
-            out["fix"] = f"GRANT pg_monitor TO {c.get('role')};"
+            out.label = (f"degraded view: role {c.get('role')} is neither superuser nor a "
+                         "member of pg_monitor; other roles' sessions, queries, waits and "
+                         "progress are hidden")
+            out.fix = f"GRANT pg_monitor TO {c.get('role')};"
         return out
 
     # -- sampling ---------------------------------------------------------------------------
-    def sample(self, panels: Iterable[str] | None = None) -> dict[str, Any]:
+    def sample(self, panels: Iterable[str] | None = None) -> Sample:
         """One sample (see the module docstring). Never raises for database errors.
 
         ``panels``: the optional panels to query this time (tables, slow_queries, progress,
@@ -361,18 +407,12 @@ class Monitor:
         self._prefetch = threading.Thread(target=run, name="monitor-prefetch", daemon=True)
         self._prefetch.start()
 
-    def _sample(self) -> dict[str, Any]:
+    def _sample(self) -> Sample:
         started = time.perf_counter()
         mono = time.monotonic()
-        out: dict[str, Any] = {"ts": now_iso(), "target": self.masked()}
+        ts = now_iso()
         conn = self._connect_or_none()
         interval = None if self._prev_at is None else mono - self._prev_at
-        out["interval_s"] = round(interval, 3) if interval is not None else None
-        out["database"] = self._caps.get("database")
-        out["server_version"] = self._caps.get("server_version")
-        out["server_version_num"] = self._caps.get("server_version_num")
-        out["backend_pid"] = self.backend_pid  # our own sampling session
-        out["access"] = self.access()
 
         db = self._run_panel("database", conn, self._q_database)
         activity = self._run_panel("connections", conn, self._q_activity)
@@ -382,63 +422,74 @@ class Monitor:
         progress = self._run_panel("progress", conn, self._q_progress)
         repl = self._run_panel("replication", conn, self._q_replication)
 
-        out["database_size"] = db.get("database_size") if db else None
-        out["database_size_at"] = db.get("database_size_at") if db else None
-        out["tables"] = tables if tables is not None else []
-        out["connections"] = _jsonable(self._connections(activity, db))
-        out["host"] = _jsonable(self._host(out["connections"]))
-        out["slow_queries"] = slow if slow is not None else {
-            "unavailable": "no sample yet", "state": "no_data", "fix": None}
-        out["locks"] = locks if locks is not None else {
-            "waiting": 0, "longest_wait_s": None, "tree": [], "waiters": []}
-        out["progress"] = progress if progress is not None else []
-        out.update(_jsonable(self._rates(db, interval,
-                                         fresh=("database" not in self._stale_names()))))
-        out["databases"] = _jsonable(self._databases(db, activity, out))
-        out["replication"] = repl if repl is not None else {}
-        # when each panel last answered: a sample may carry a panel it did not query
-        out["panels_at"] = {name: st.ok_at for name, st in self._panels.items()
-                            if name in PANELS}
-        out["stale"] = {
-            name: {"since": st.stale_since, "reason": st.reason, "last_ok": st.ok_at,
-                   "has_data": st.data is not None}
-            for name, st in self._panels.items() if st.stale_since}
-        if conn is None and self._last_connect_error:
-            out["error"] = self._last_connect_error
+        connections = self._connections(activity, db)
+        host = self._host(connections)
+        hit, tps, tps_here, tps_by, xact = self._rates(
+            db, interval, fresh=("database" not in self._stale_names()))
+        out = Sample(
+            ts=ts, target=self.masked(),
+            interval_s=round(interval, 3) if interval is not None else None,
+            database=self._caps.get("database"),
+            server_version=self._caps.get("server_version"),
+            server_version_num=self._caps.get("server_version_num"),
+            backend_pid=self.backend_pid,  # our own sampling session
+            access=self.access(),
+            database_size=db.get("database_size") if db else None,
+            database_size_at=db.get("database_size_at") if db else None,
+            tables=tables if tables is not None else [],
+            connections=connections, host=host,
+            slow_queries=slow if slow is not None else SlowQueries(
+                state="no_data", unavailable="no sample yet"),
+            locks=locks if locks is not None else Locks.none_yet(),
+            progress=progress if progress is not None else [],
+            cache_hit_ratio=hit, tps=tps, tps_this_database=tps_here, tps_by_database=tps_by,
+            xact=xact,
+            databases=self._databases(db, activity, tps_by),
+            replication=repl,
+            # when each panel last answered: a sample may carry a panel it did not query
+            panels_at={name: st.ok_at for name, st in self._panels.items() if name in PANELS},
+            stale={name: StaleInfo(since=st.stale_since, reason=st.reason, last_ok=st.ok_at,
+                                   has_data=st.data is not None)
+                   for name, st in self._panels.items() if st.stale_since},
+            error=self._last_connect_error if conn is None else None,
+            sample_ms=0.0)
         self._prev_at = mono
-        out["sample_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        out.sample_ms = round((time.perf_counter() - started) * 1000, 1)
         return out
 
     def _stale_names(self) -> set[str]:
         return {n for n, st in self._panels.items() if st.stale_since}
 
     def _run_panel(self, name: str, conn: psycopg.Connection[Any] | None,
-                   fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+                   fn: Callable[[psycopg.Connection[Any]], T]) -> T | None:
         st = self._panels.setdefault(name, _PanelState())
         if self._want is not None and name in PANELS and name not in self._want:
-            return st.data  # not asked for this time: the last data, as it was (or none)
+            data: T | None = st.data  # not asked for this time: the last data, as it was
+            return data
         if conn is None or conn.closed or conn.broken:
             reason = (f"no connection: {self._last_connect_error}" if self._last_connect_error
                       else "no connection: lost during this sample")
             st.stale_since = st.stale_since or now_iso()
             st.reason = reason
-            return st.data
+            data = st.data
+            return data
         try:
-            # made JSON-able once, here: a panel's data is carried unchanged by the samples
-            # that do not query it, and walking it again on every sample cost more than
-            # the queries themselves
-            data = _jsonable(fn(conn))
+            # a panel's answer is built once, as the JSON will carry it (rounded, times as
+            # text), here: the samples that do not query it carry it unchanged, and walking
+            # it again on every sample cost more than the queries themselves
+            fresh = fn(conn)
         except psycopg.Error as exc:
             st.stale_since = st.stale_since or now_iso()
             st.reason = _one_line(exc)
             if conn.broken or (isinstance(exc, psycopg.OperationalError) and conn.closed):
                 self.close()
-            return st.data
-        st.data = data
+            data = st.data
+            return data
+        st.data = fresh
         st.ok_at = now_iso()
         st.stale_since = None
         st.reason = None
-        return data
+        return fresh
 
     # -- panels -----------------------------------------------------------------------------
     @staticmethod
@@ -448,8 +499,13 @@ class Monitor:
             cur.execute(query, params)
             return scrub_rows(cur.fetchall())  # other sessions' SQL: secrets masked here
 
+    def _rows(self, conn: psycopg.Connection[Any], query: str | sql.SQL | sql.Composed,
+              params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """``_fetch``, each row as the JSON carries it (floats rounded, times as text)."""
+        return [_jsonable(r) for r in self._fetch(conn, query, params)]
+
     def _q_database(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
-        rows = self._fetch(conn, sql_text("monitor/database.sql"))
+        rows = self._rows(conn, sql_text("monitor/database.sql"))
         current = next((r for r in rows if r.get("is_current")), rows[0] if rows else {})
         db = dict(current)
         db["databases"] = rows
@@ -461,7 +517,7 @@ class Monitor:
         return db
 
     def _q_size(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
-        rows = self._fetch(conn, sql_text("monitor/database_size.sql"))
+        rows = self._rows(conn, sql_text("monitor/database_size.sql"))
         self._size = dict(rows[0]) if rows else {}
         self._size_at = time.monotonic()
         return self._size
@@ -486,31 +542,31 @@ class Monitor:
             return True
 
     def _q_activity(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-        return self._fetch(conn, sql_text("monitor/activity.sql"))
+        """The rows of activity.sql; each sample makes its own ``Session`` objects of them."""
+        return self._rows(conn, sql_text("monitor/activity.sql"))
 
-    def _q_tables(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    def _q_tables(self, conn: psycopg.Connection[Any]) -> list[Table]:
         params = {"limit": int(self.top), "candidates": max(50, 5 * int(self.top)),
                   "catalog_only": False}
         try:
-            rows = self._fetch(conn, sql_text("monitor/table_sizes.sql"), params)
+            rows = self._rows(conn, sql_text("monitor/table_sizes.sql"), params)
         except (pgerr.LockNotAvailable, pgerr.QueryCanceled):
             # An ACCESS EXCLUSIVE request arrived between our pg_locks read and the size
             # call: answer from the catalog rather than wait.
-            rows = self._fetch(conn, sql_text("monitor/table_sizes.sql"),
-                               {**params, "catalog_only": True})
+            rows = self._rows(conn, sql_text("monitor/table_sizes.sql"),
+                              {**params, "catalog_only": True})
         out = []
         for r in rows:
             holders = sorted(r.pop("lock_holders") or [])
             waiters = sorted(r.pop("lock_waiters") or [])
-            r["qualified_name"] = f"{r['schema']}.{r['name']}"
-            r["lock"] = ({"mode": "AccessExclusiveLock", "held_by": holders,
-                          "waiting": waiters} if r["locked"] else None)
-            out.append(r)
+            lock = (TableLock(mode="AccessExclusiveLock", held_by=holders, waiting=waiters)
+                    if r["locked"] else None)
+            out.append(Table(**r, qualified_name=f"{r['schema']}.{r['name']}", lock=lock))
         return out
 
     def _q_locks(self, conn: psycopg.Connection[Any],
-                 activity: list[dict[str, Any]] | None) -> dict[str, Any]:
-        rows = self._fetch(conn, sql_text("monitor/locks.sql"))
+                 activity: list[dict[str, Any]] | None) -> Locks:
+        rows = self._rows(conn, sql_text("monitor/locks.sql"))
         self._name_other_relations(rows)
         return build_lock_tree(rows, activity or [], self.registry)
 
@@ -567,30 +623,32 @@ class Monitor:
                     if why and int(r["relation_oid"]) not in names:
                         r["relation_unresolved"] = why
 
-    def _q_progress(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    def _q_progress(self, conn: psycopg.Connection[Any]) -> list[Progress]:
         if self._progress_sql is None:
             return []
-        rows = self._fetch(conn, self._progress_sql)
-        for r in rows:
+        out = []
+        for r in self._rows(conn, self._progress_sql):
             total = r.get("total")
-            r["percent"] = (round(100.0 * (r["done"] or 0) / total, 1)
-                            if total else None)
-        return rows
+            out.append(Progress(**r, percent=(round(100.0 * (r["done"] or 0) / total, 1)
+                                              if total else None)))
+        return out
 
-    def progress(self, pid: int | None = None) -> list[dict[str, Any]]:
+    def progress(self, pid: int | None = None) -> list[Progress]:
         """Running vacuum/analyze/index builds/copy now (of one backend when ``pid``)."""
         rows = self._q_progress(self.connect())
-        return [r for r in rows if pid is None or r["pid"] == pid]
+        return [r for r in rows if pid is None or r.pid == pid]
 
-    def _q_replication(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
-        rows = self._fetch(conn, sql_text("monitor/replication.sql"))
+    def _q_replication(self, conn: psycopg.Connection[Any]) -> Replication:
+        rows = self._rows(conn, sql_text("monitor/replication.sql"))
         r = rows[0] if rows else {}
-        replicas = r.get("replicas") or []
-        lags = [x.get("lag_bytes") for x in replicas if x.get("lag_bytes") is not None]
-        r["max_lag_bytes"] = max(lags) if lags else None
-        replay = [x.get("replay_lag_s") for x in replicas if x.get("replay_lag_s") is not None]
-        r["max_replay_lag_s"] = max(replay) if replay else None
-        return r
+        replicas = [Replica(**x) for x in r.get("replicas") or []]
+        lags = [x.lag_bytes for x in replicas if x.lag_bytes is not None]
+        replay = [x.replay_lag_s for x in replicas if x.replay_lag_s is not None]
+        return Replication(in_recovery=bool(r.get("in_recovery")),
+                           replay_delay_s=r.get("replay_delay_s"), replicas=replicas,
+                           slots=[Slot(**x) for x in r.get("slots") or []],
+                           max_lag_bytes=max(lags) if lags else None,
+                           max_replay_lag_s=max(replay) if replay else None)
 
     def pgss_status(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
         """Where pg_stat_statements stands here: usable, or which of its failure states."""
@@ -622,58 +680,63 @@ class Monitor:
             out["outdated"] = {"installed": inst, "default": default, "fix": PGSS_FIX_UPDATE}
         return out
 
-    def _pgss_query(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
-        """The status check, and when usable the statement query built for this version."""
+    def _pgss_query(self, conn: psycopg.Connection[Any]) -> _PgssPlan | SlowQueries:
+        """The status check, and when usable the statement query built for this version
+        (else why not, as the panel's answer)."""
         status = self.pgss_status(conn)
-        base = {k: status[k] for k in ("installed_version", "default_version")}
-        if "outdated" in status:
-            base["outdated"] = status["outdated"]
+        outdated = (Outdated(**status["outdated"]) if "outdated" in status else None)
+        versions = (status["installed_version"], status["default_version"], outdated)
         if status["state"] != "ok":
-            return {"result": {**base, "state": status["state"],
-                               "unavailable": status["unavailable"], "fix": status["fix"]}}
+            return SlowQueries(state=status["state"], installed_version=versions[0],
+                               default_version=versions[1], outdated=outdated,
+                               unavailable=status["unavailable"], fix=status["fix"])
         cols = set(status["columns"])
         names: dict[str, sql.Composable] = {}
         found_names: dict[str, str] = {}
         for meaning, candidates in PGSS_COLUMNS.items():
             found = next((c for c in candidates if c in cols), None)
             if found is None:
-                return {"result": {
-                    **base, "state": "outdated",
-                    "unavailable": f"pg_stat_statements {status['installed_version']} has "
-                                   f"none of the columns {', '.join(candidates)}",
-                    "fix": PGSS_FIX_UPDATE}}
+                return SlowQueries(
+                    state="outdated", installed_version=versions[0],
+                    default_version=versions[1], outdated=outdated,
+                    unavailable=f"pg_stat_statements {status['installed_version']} has "
+                                f"none of the columns {', '.join(candidates)}",
+                    fix=PGSS_FIX_UPDATE)
             names[meaning] = sql.Identifier(found)
             found_names[meaning] = found
         query = sql.SQL(sql_text("monitor/slow_queries.sql")).format(
             view=sql.Identifier(status["schema"], "pg_stat_statements"), **names)
-        return {"query": query, "base": base, "columns": found_names,
-                "checked": time.monotonic()}
+        return _PgssPlan(query=query, versions=versions, columns=found_names,
+                         checked=time.monotonic())
 
-    def _q_slow(self, conn: psycopg.Connection[Any], interval: float | None) -> dict[str, Any]:
+    def _q_slow(self, conn: psycopg.Connection[Any], interval: float | None) -> SlowQueries:
         # One round trip in the steady state: the status check and the version's column
         # names are cached while the statement query keeps working (re-checked every
         # PGSS_RECHECK_S, and at once on any error of the statement query).
         plan = self._pgss_plan
         fresh = False
-        if plan is None or time.monotonic() - plan["checked"] > PGSS_RECHECK_S:
+        if plan is None or time.monotonic() - plan.checked > PGSS_RECHECK_S:
             built = self._pgss_query(conn)
-            if "result" in built:
+            if isinstance(built, SlowQueries):
                 self._pgss_plan = None
-                return dict(built["result"])
+                return built
             plan = self._pgss_plan = built
             fresh = True
-        base, found_names = plan["base"], plan["columns"]
+        installed, default, outdated = plan.versions
         monitoring = [q for q, t in self._qtext.items() if t.monitoring]
         try:
-            rows = self._fetch(conn, plan["query"], {"limit": int(self.slow_limit),
-                                                     "monitoring": monitoring,
-                                                     "known": list(self._qtext)})
+            rows = self._fetch(conn, plan.query, {"limit": int(self.slow_limit),
+                                                  "monitoring": monitoring,
+                                                  "known": list(self._qtext)})
         except (pgerr.ObjectNotInPrerequisiteState, pgerr.InsufficientPrivilege,
                 pgerr.UndefinedColumn, pgerr.UndefinedTable, pgerr.InvalidSchemaName) as exc:
             self._pgss_plan = None
             if not fresh:  # the extension changed under us: look again, once
                 return self._q_slow(conn, interval)
-            return {**base, **_pgss_failure(exc, self._caps.get("role", "your_role"))}
+            state, why, fix = _pgss_failure(exc, self._caps.get("role", "your_role"))
+            return SlowQueries(state=state, installed_version=installed,
+                               default_version=default, outdated=outdated, unavailable=why,
+                               fix=fix)
         prev = self._prev_pgss
         cur: dict[tuple[Any, ...], tuple[int, float]] = {}
         hidden = 0
@@ -712,53 +775,60 @@ class Monitor:
         now = time.monotonic()
         interval = None if self._pgss_at is None else round(now - self._pgss_at, 3)
         self._pgss_at = now
+        # ranked on the figures as read, then typed as the JSON carries them (rounded)
+        typed = {id(r): Statement(**_jsonable(r)) for r in rows}
+
+        def stmts(picked: list[dict[str, Any]]) -> list[Statement]:
+            return [typed[id(r)] for r in picked]
+
         theirs = [r for r in rows if not r["monitoring"]]
         ours = [r for r in rows if r["monitoring"]]
         by_total = sorted(theirs, key=lambda r: (r["total_ms_delta"] or 0, r["total_ms"]),
                           reverse=True)[: self.slow_limit]
         by_mean = sorted(theirs, key=lambda r: r["mean_ms"], reverse=True)[: self.slow_limit]
-        out: dict[str, Any] = {
-            **base, "state": "ok",
-            "columns": found_names,
-            "deltas": bool(prev), "interval_s": interval,
-            "top_by_total": by_total, "top_by_mean": by_mean,
+        limited = None
+        if hidden:
+            limited = (f"{hidden} statements of other roles show <insufficient "
+                       f"privilege>: GRANT pg_read_all_stats TO {self._caps.get('role')};")
+        return SlowQueries(
+            state="ok", installed_version=installed, default_version=default,
+            outdated=outdated, columns=dict(plan.columns), deltas=bool(prev),
+            interval_s=interval, top_by_total=stmts(by_total), top_by_mean=stmts(by_mean),
             # every statement picked, in a stable order (cumulative time): a table of them
             # does not reshuffle with each interval's deltas
-            "statements": sorted(theirs, key=lambda r: (-r["total_ms"], r["queryid"])),
-            "monitoring": sorted(ours, key=lambda r: (-r["total_ms"], r["queryid"])),
-        }
-        if hidden:
-            out["limited"] = (f"{hidden} statements of other roles show <insufficient "
-                              f"privilege>: GRANT pg_read_all_stats TO {self._caps.get('role')};")
-        return out
+            statements=stmts(sorted(theirs, key=lambda r: (-r["total_ms"], r["queryid"]))),
+            monitoring=stmts(sorted(ours, key=lambda r: (-r["total_ms"], r["queryid"]))),
+            limited=limited)
 
     # -- derived ----------------------------------------------------------------------------
     def _connections(self, activity: list[dict[str, Any]] | None,
-                     db: dict[str, Any] | None) -> dict[str, Any]:
+                     db: dict[str, Any] | None) -> Connections | None:
         if activity is None:
-            return {}
+            return None
         return summarize_connections(activity, db or {}, self._caps.get("database"),
-                                     self.registry, self.access()["level"] == "degraded",
+                                     self.registry, self.access().level == "degraded",
                                      self_pid=self.backend_pid)
 
-    def _rates(self, db: dict[str, Any] | None, interval: float | None,
-               fresh: bool) -> dict[str, Any]:
-        """Transactions per second and cache hits of the whole server, and per database."""
-        out: dict[str, Any] = {"cache_hit_ratio": {"interval": None, "cumulative": None},
-                               "tps": None, "tps_this_database": None, "tps_by_database": {}}
+    def _rates(self, db: dict[str, Any] | None, interval: float | None, fresh: bool
+               ) -> tuple[CacheHit, float | None, float | None, dict[str, float], Xact | None]:
+        """Cache hits and transactions per second of the whole server, per database and of
+        this one; this database's counters. As the JSON carries them (rounded)."""
+        hit = CacheHit(interval=None, cumulative=None)
         if not db:
-            return out
+            return hit, None, None, {}, None
         rows = db.get("databases") or [db]
-        hit = sum(int(r.get("blks_hit") or 0) for r in rows)
+        blks_hit = sum(int(r.get("blks_hit") or 0) for r in rows)
         read = sum(int(r.get("blks_read") or 0) for r in rows)
-        out["cache_hit_ratio"]["cumulative"] = hit / (hit + read) if hit + read else None
-        out["xact"] = {"commit": db.get("xact_commit"), "rollback": db.get("xact_rollback"),
-                       "deadlocks": db.get("deadlocks"), "temp_bytes": db.get("temp_bytes")}
+        hit.cumulative = rounded(blks_hit / (blks_hit + read)) if blks_hit + read else None
+        xact = Xact(commit=db.get("xact_commit"), rollback=db.get("xact_rollback"),
+                    deadlocks=db.get("deadlocks"), temp_bytes=db.get("temp_bytes"))
+        total: float | None = None
+        here: float | None = None
+        tps: dict[str, float] = {}
         prev = self._prev_db
         if fresh and prev and interval and interval > 0:
             before = {r.get("datname"): r for r in prev.get("databases") or [prev]}
             dh = dr = 0
-            tps: dict[str, float] = {}
             for r in rows:
                 p = before.get(r.get("datname"))
                 if p is None or p.get("stats_reset") != r.get("stats_reset"):
@@ -768,53 +838,55 @@ class Monitor:
                 dx = (int(r.get("xact_commit") or 0) + int(r.get("xact_rollback") or 0)
                       - int(p.get("xact_commit") or 0) - int(p.get("xact_rollback") or 0))
                 tps[str(r.get("datname"))] = max(dx, 0) / interval
-            out["cache_hit_ratio"]["interval"] = dh / (dh + dr) if dh + dr > 0 else None
-            out["tps"] = sum(tps.values())
-            out["tps_by_database"] = tps
-            out["tps_this_database"] = tps.get(str(db.get("datname")))
+            hit.interval = rounded(dh / (dh + dr)) if dh + dr > 0 else None
+            total = rounded(sum(tps.values()))
+            here = rounded(tps.get(str(db.get("datname"))))
+            tps = {k: round(v, 3) for k, v in tps.items()}
         if fresh:
             self._prev_db = dict(db)
-        return out
+        return hit, total, here, tps, xact
 
     def _databases(self, db: dict[str, Any] | None, activity: list[dict[str, Any]] | None,
-                   out: dict[str, Any]) -> list[dict[str, Any]]:
+                   tps_by_database: dict[str, float]) -> list[DatabaseEntry]:
         """Every database of the server: sessions by state, lock waits and tps."""
         ours = self._caps.get("database")
-        per: dict[str, dict[str, Any]] = {}
+        per: dict[str, DatabaseEntry] = {}
 
-        def entry(name: str) -> dict[str, Any]:
-            return per.setdefault(name, {"name": name, "current": name == ours, "sessions": 0,
-                                         "active": 0, "idle_in_transaction": 0,
-                                         "lock_waits": 0, "waiting": 0, "tps": None})
+        def entry(name: str) -> DatabaseEntry:
+            e = per.get(name)
+            if e is None:
+                e = per[name] = DatabaseEntry(name=name, current=name == ours, sessions=0,
+                                              active=0, idle_in_transaction=0, lock_waits=0,
+                                              waiting=0, tps=None)
+            return e
 
         for r in (db or {}).get("databases") or []:
-            entry(str(r["datname"]))["tps"] = (out.get("tps_by_database") or {}).get(
-                str(r["datname"]))
+            entry(str(r["datname"])).tps = tps_by_database.get(str(r["datname"]))
         for a in activity or []:
             if a.get("backend_type") != "client backend" or not a.get("database"):
                 continue
             e = entry(str(a["database"]))
-            e["sessions"] += 1
+            e.sessions += 1
             state = a.get("state") or ""
-            e["active"] += state == "active"
-            e["idle_in_transaction"] += state.startswith("idle in transaction")
-            e["waiting"] += bool(a.get("wait_event_type")) and state == "active"
-            e["lock_waits"] += a.get("wait_event_type") == "Lock"
-        return sorted(per.values(), key=lambda e: (not e["current"], -e["sessions"], e["name"]))
+            e.active += state == "active"
+            e.idle_in_transaction += state.startswith("idle in transaction")
+            e.waiting += bool(a.get("wait_event_type")) and state == "active"
+            e.lock_waits += a.get("wait_event_type") == "Lock"
+        return sorted(per.values(), key=lambda e: (not e.current, -e.sessions, e.name))
 
-    def _host(self, connections: dict[str, Any]) -> dict[str, Any]:
+    def _host(self, connections: Connections | None) -> Host:
         """Per-backend CPU/memory/IO into each session, and the system line, on the host."""
-        sessions = connections.get("sessions") or []
-        blank = {"cpu_pct": None, "rss_bytes": None, "read_bps": None, "write_bps": None}
+        sessions = connections.sessions if connections is not None else []
         if not (self.host_stats and self.host.local):
-            for sess in sessions:
-                sess.update(blank)
-            return {"local": False, "reason": self.host.reason if self.host_stats
-                    else "host figures switched off"}
-        stats = self.host.backends([int(x["pid"]) for x in sessions])
+            return Host(local=False, reason=self.host.reason if self.host_stats
+                        else "host figures switched off")
+        stats = self.host.backends([x.pid for x in sessions])
         for sess in sessions:
-            sess.update(stats.get(int(sess["pid"]), blank))
-        return {"local": True, "reason": self.host.reason, "system": self.host.system()}
+            fig = stats.get(sess.pid)
+            if fig is not None:
+                sess.cpu_pct, sess.rss_bytes = fig.cpu_pct, fig.rss_bytes
+                sess.read_bps, sess.write_bps = fig.read_bps, fig.write_bps
+        return Host(local=True, reason=self.host.reason, system=self.host.system())
 
     # -- guarded actions --------------------------------------------------------------------
     def _journal(self, event: str, **fields: Any) -> None:
@@ -872,12 +944,12 @@ class Monitor:
                           "confirm a second time to signal it")
         return info
 
-    def cancel_backend(self, pid: int, *, confirm_privileged: bool = False) -> dict[str, Any]:
+    def cancel_backend(self, pid: int, *, confirm_privileged: bool = False) -> ActionResult:
         """Cancel the running statement of ``pid`` (pg_cancel_backend). Journaled."""
         return self._signal("cancel", "pg_cancel_backend", pid, confirm_privileged)
 
     def terminate_backend(self, pid: int, typed_pid: str, *,
-                          confirm_privileged: bool = False) -> dict[str, Any]:
+                          confirm_privileged: bool = False) -> ActionResult:
         """End the session ``pid`` (pg_terminate_backend); ``typed_pid`` must repeat it."""
         if str(typed_pid).strip() != str(pid):
             self._journal("monitor_action_refused", action="terminate", pid=pid,
@@ -887,7 +959,7 @@ class Monitor:
         return self._signal("terminate", "pg_terminate_backend", pid, confirm_privileged)
 
     def _signal(self, action: str, func: str, pid: int,
-                confirm_privileged: bool) -> dict[str, Any]:
+                confirm_privileged: bool) -> ActionResult:
         pid = int(pid)
         if pid in self.registry:
             why = self.registry.purpose(pid)
@@ -907,15 +979,15 @@ class Monitor:
                 raise Refused(_one_line(exc), "needs pg_signal_backend or the session's own "
                               "role; superusers' sessions need a superuser") from None
             ok = bool(row and row[0])
-            result = {"action": action, "pid": pid, "ok": ok, "user": info["user"],
-                      "application": info["application"], "query": info["query"]}
-            self._journal("monitor_action", **result)
+            result = ActionResult(action=action, pid=pid, ok=ok, user=info["user"],
+                                  application=info["application"], query=info["query"])
+            self._journal("monitor_action", **result.to_json())
             return result
         finally:
             self._release(conn)
 
     def explain(self, query: str, *, analyze: bool = False,
-                timeout_ms: int = 5000) -> dict[str, Any]:
+                timeout_ms: int = 5000) -> ExplainResult:
         """A safe EXPLAIN of ``query``; see ``plan_explain`` for what is allowed."""
         version = int(self._caps.get("server_version_num") or 0)
         if not version:
@@ -937,7 +1009,7 @@ class Monitor:
                     raise OperationFailed(f"EXPLAIN failed: {_one_line(exc)}") from None
             plan = [r[0] for r in rows]
             self._journal("monitor_explain", mode=mode, query=query[:300])
-            return {"mode": mode, "plan": plan, "rolled_back": True}
+            return ExplainResult(mode=mode, plan=plan, rolled_back=True)
         finally:
             self._release(conn)
 
@@ -1005,12 +1077,13 @@ def _is_plain_select(stmt: Any) -> bool:
 
 # -- pure helpers (tested without a database) ------------------------------------------------
 def build_lock_tree(rows: list[dict[str, Any]], activity: Iterable[dict[str, Any]],
-                    registry: SessionRegistry | None = None) -> dict[str, Any]:
+                    registry: SessionRegistry | None = None) -> Locks:
     """Turn locks.sql rows (one per waiting pid) into a blocking tree.
 
     Each waiter hangs under the blocker that is itself waiting (the queue ahead of it) when
     there is one, else under its first blocker; ``queue`` counts every session waiting
-    behind a node, transitively. Roots are blockers that wait for no lock.
+    behind a node, transitively. Roots are blockers that wait for no lock. ``activity``: the
+    rows of activity.sql (who each pid is).
     """
     act = {int(a["pid"]): a for a in activity}
     waiters = {int(r["pid"]): r for r in rows}
@@ -1042,64 +1115,78 @@ def build_lock_tree(rows: list[dict[str, Any]], activity: Iterable[dict[str, Any
     nodes = set(waiters) | set(parent.values())
     roots = sorted(p for p in nodes if p not in parent)
 
-    def node(pid: int) -> dict[str, Any]:
+    def node(pid: int) -> LockNode:
         a = act.get(pid, {})
         w = waiters.get(pid)
         kids = [node(c) for c in sorted(children.get(pid, []),
                                         key=lambda c: -(waiters[c].get("wait_s") or 0))]
-        n: dict[str, Any] = {
-            "pid": pid, "user": a.get("user"), "application": a.get("application"),
-            "state": a.get("state"), "xact_age_s": a.get("xact_age_s"),
-            "query": a.get("query"), "database": a.get("database"),
-            "waiting": w is not None,
-            "mode": w.get("mode") if w else None,
-            "locktype": w.get("locktype") if w else None,
-            "relation": w.get("relation") if w else None,
-            "wait_event": w.get("wait_event") if w else None,
-            "wait_s": w.get("wait_s") if w else None,
-            "blocked_by": [int(b) for b in (w.get("blocked_by") or [])] if w else [],
-            "held_modes": sorted(held.get(pid, set())),
-            "own": bool(registry is not None and pid in registry),
-            "queue": sum(1 + k["queue"] for k in kids),
-            "children": kids,
-        }
-        return n
+        return LockNode(
+            pid=pid, user=a.get("user"), application=a.get("application"),
+            state=a.get("state"), xact_age_s=a.get("xact_age_s"), query=a.get("query"),
+            database=a.get("database"), waiting=w is not None,
+            mode=w.get("mode") if w else None,
+            locktype=w.get("locktype") if w else None,
+            relation=w.get("relation") if w else None,
+            wait_event=w.get("wait_event") if w else None,
+            wait_s=w.get("wait_s") if w else None,
+            blocked_by=[int(b) for b in (w.get("blocked_by") or [])] if w else [],
+            held_modes=sorted(held.get(pid, set())),
+            own=bool(registry is not None and pid in registry),
+            queue=sum(1 + k.queue for k in kids),
+            children=kids)
 
     tree = [node(r) for r in roots]
-    flat: list[dict[str, Any]] = []
+    flat: list[LockRow] = []
 
-    def walk(n: dict[str, Any], depth: int) -> None:
-        flat.append({k: v for k, v in n.items() if k != "children"} | {"depth": depth})
-        for k in n["children"]:
+    def walk(n: LockNode, depth: int) -> None:
+        flat.append(LockRow(
+            pid=n.pid, user=n.user, application=n.application, state=n.state,
+            xact_age_s=n.xact_age_s, query=n.query, database=n.database, waiting=n.waiting,
+            mode=n.mode, locktype=n.locktype, relation=n.relation, wait_event=n.wait_event,
+            wait_s=n.wait_s, blocked_by=n.blocked_by, held_modes=n.held_modes, own=n.own,
+            queue=n.queue, depth=depth))
+        for k in n.children:
             walk(k, depth + 1)
 
     for t in tree:
         walk(t, 0)
     waits = [float(r["wait_s"]) for r in rows if r.get("wait_s") is not None]
     longest = max(rows, key=lambda r: r.get("wait_s") or 0) if rows else None
-    return {
-        "waiting": len(waiters),
-        "longest_wait_s": max(waits) if waits else None,
-        "longest": ({"pid": longest["pid"], "wait_s": longest.get("wait_s"),
-                     "mode": longest.get("mode"), "relation": longest.get("relation"),
-                     "locktype": longest.get("locktype"),
-                     "wait_event": longest.get("wait_event"),
-                     "blocked_by": longest.get("blocked_by") or []} if longest else None),
-        "tree": tree,
-        "rows": flat,
-    }
+    return Locks(
+        waiting=len(waiters),
+        longest_wait_s=max(waits) if waits else None,
+        longest=(LockWait(pid=int(longest["pid"]), wait_s=longest.get("wait_s"),
+                          mode=longest.get("mode"), relation=longest.get("relation"),
+                          locktype=longest.get("locktype"),
+                          wait_event=longest.get("wait_event"),
+                          blocked_by=[int(b) for b in longest.get("blocked_by") or []])
+                 if longest else None),
+        tree=tree, rows=flat)
 
 
 def _short_mode(mode: Any) -> str:
     return str(mode).removesuffix("Lock") if mode else ""
 
 
-def lock_wait_text(node: dict[str, Any]) -> str:
+class WaitedLock(Protocol):
+    """What a waiting session wants: a tree entry or the sample's longest wait."""
+
+    @property
+    def mode(self) -> str | None: ...
+    @property
+    def locktype(self) -> str | None: ...
+    @property
+    def relation(self) -> str | None: ...
+    @property
+    def wait_event(self) -> str | None: ...
+
+
+def lock_wait_text(node: WaitedLock) -> str:
     """What a waiting session waits for, in words (never 'None'): ``wants AccessShare on
     nchat_messages``, ``waits for another transaction to end (a row it changed)``."""
-    mode = _short_mode(node.get("mode"))
-    locktype = node.get("locktype")
-    rel = node.get("relation")
+    mode = _short_mode(node.mode)
+    locktype = node.locktype
+    rel = node.relation
     if locktype == "relation":
         return f"wants {mode or 'a lock'} on {rel or 'a relation'}"
     if locktype in ("tuple", "page"):
@@ -1114,21 +1201,22 @@ def lock_wait_text(node: dict[str, Any]) -> str:
         return f"wants an advisory lock ({mode or '?'})"
     if locktype:
         return f"wants {mode + ' ' if mode else ''}{locktype} lock".replace("  ", " ")
-    event = node.get("wait_event")
+    event = node.wait_event
     return f"waits for a lock ({event})" if event else "waits for a lock"
 
 
-def lock_held_text(node: dict[str, Any]) -> str:
+def lock_held_text(node: LockEntry) -> str:
     """What a blocking session holds, in words (never 'holds holds')."""
-    modes = [_short_mode(m) for m in node.get("held_modes") or []]
+    modes = [_short_mode(m) for m in node.held_modes]
     return f"holds {', '.join(modes)}" if modes else "blocks (what it holds is not visible)"
 
 
 def summarize_connections(activity: list[dict[str, Any]], db: dict[str, Any],
                           database: str | None, registry: SessionRegistry | None = None,
-                          degraded: bool = False, self_pid: int | None = None) -> dict[str, Any]:
+                          degraded: bool = False, self_pid: int | None = None) -> Connections:
     """Connections of the whole server by state, application and user, against
     max_connections; ``*_this_database`` and each session's ``database`` give the view of one.
+    ``activity``: the rows of activity.sql; each becomes a new ``Session`` of this sample.
 
     Our own sampling session counts as a connection but never as the oldest transaction.
     """
@@ -1143,14 +1231,15 @@ def summarize_connections(activity: list[dict[str, Any]], db: dict[str, Any],
         return dict(sorted(out.items()))
 
     by_state = states(clients)
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    groups: dict[tuple[str, str], AppGroup] = {}
     for a in clients:
         key = (a.get("application") or "", a.get("user") or "")
-        g = groups.setdefault(key, {"application": key[0], "user": key[1], "count": 0,
-                                    "states": {}})
-        g["count"] += 1
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = AppGroup(application=key[0], user=key[1], count=0, states={})
+        g.count += 1
         st = a.get("state") or "hidden"
-        g["states"][st] = g["states"].get(st, 0) + 1
+        g.states[st] = g.states.get(st, 0) + 1
     in_xact = [a for a in clients
                if a.get("xact_age_s") is not None and a.get("pid") != self_pid]
     oldest = max(in_xact, key=lambda a: float(a["xact_age_s"])) if in_xact else None
@@ -1166,35 +1255,33 @@ def summarize_connections(activity: list[dict[str, Any]], db: dict[str, Any],
         by_database[a.get("database") or "?"] = by_database.get(a.get("database") or "?", 0) + 1
     max_conn = db.get("max_connections")
     reserved = db.get("superuser_reserved_connections") or 0
-    sessions = []
-    for a in clients[:SESSIONS_SHOWN]:
-        sess = dict(a)
-        sess["own"] = bool(registry is not None and int(a["pid"]) in registry)
-        sessions.append(sess)
-    out: dict[str, Any] = {
-        "total": len(clients),
-        "this_database": len(here),
-        "max_connections": max_conn,
-        "reserved": reserved,
-        "available": (max_conn - reserved - len(clients)) if max_conn else None,
-        "used_ratio": (len(clients) / max_conn) if max_conn else None,
-        "by_state": by_state,
-        "by_state_this_database": states(here),
-        "by_database": dict(sorted(by_database.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "waits": dict(sorted(waits.items())),
-        "by_application": sorted(groups.values(), key=lambda g: (-g["count"], g["application"])),
-        "oldest_xact": ({k: oldest.get(k) for k in ("pid", "database", "xact_age_s", "state",
-                                                     "application", "user", "query")}
-                        if oldest else None),
-        "idle_in_transaction": [{k: a.get(k) for k in ("pid", "database", "state_age_s",
-                                                        "xact_age_s", "application", "user",
-                                                        "has_xid", "query")} for a in idle_x],
-        "replication_senders": len([a for a in activity if a.get("backend_type") == "walsender"]),
-        "sessions": sessions,
-    }
-    if degraded:
-        out["hidden"] = by_state.get("hidden", 0)
-    return out
+    sessions = [Session(**a, own=bool(registry is not None and int(a["pid"]) in registry))
+                for a in clients[:SESSIONS_SHOWN]]
+    return Connections(
+        total=len(clients),
+        this_database=len(here),
+        max_connections=max_conn,
+        reserved=reserved,
+        available=(max_conn - reserved - len(clients)) if max_conn else None,
+        used_ratio=rounded(len(clients) / max_conn) if max_conn else None,
+        by_state=by_state,
+        by_state_this_database=states(here),
+        by_database=dict(sorted(by_database.items(), key=lambda kv: (-kv[1], kv[0]))),
+        waits=dict(sorted(waits.items())),
+        by_application=sorted(groups.values(), key=lambda g: (-g.count, g.application)),
+        oldest_xact=(OldestXact(pid=oldest["pid"], database=oldest.get("database"),
+                                xact_age_s=oldest.get("xact_age_s"), state=oldest.get("state"),
+                                application=oldest.get("application"), user=oldest.get("user"),
+                                query=oldest.get("query"))
+                     if oldest else None),
+        idle_in_transaction=[IdleInTransaction(
+            pid=a["pid"], database=a.get("database"), state_age_s=a.get("state_age_s"),
+            xact_age_s=a.get("xact_age_s"), application=a.get("application"),
+            user=a.get("user"), has_xid=bool(a.get("has_xid")), query=a.get("query"))
+            for a in idle_x],
+        replication_senders=len([a for a in activity if a.get("backend_type") == "walsender"]),
+        sessions=sessions,
+        hidden=by_state.get("hidden", 0) if degraded else None)
 
 
 @dataclass(frozen=True)
@@ -1246,22 +1333,22 @@ class SessionFilter:
         parts += [f"'{w}'" for w in self.words]
         return ", ".join(parts)
 
-    def match(self, session: dict[str, Any]) -> bool:
+    def match(self, session: Session) -> bool:
         def has(value: Any, wanted: str | None) -> bool:
             return wanted is None or wanted in str(value or "").lower()
 
-        if not (has(session.get("database"), self.database)
-                and has(session.get("user"), self.user)
-                and has(session.get("application"), self.application)
-                and has(session.get("state") or "hidden", self.state)):
+        if not (has(session.database, self.database)
+                and has(session.user, self.user)
+                and has(session.application, self.application)
+                and has(session.state or "hidden", self.state)):
             return False
         if self.min_duration_s is not None:
-            age = session.get("query_age_s")
-            if age is None or session.get("state") == "idle" or float(age) < self.min_duration_s:
+            age = session.query_age_s
+            if age is None or session.state == "idle" or float(age) < self.min_duration_s:
                 return False
         if self.words:
-            hay = " ".join(str(session.get(k) or "") for k in
-                           ("application", "user", "database", "query")).lower()
+            hay = " ".join(str(v or "") for v in (session.application, session.user,
+                                                  session.database, session.query)).lower()
             if not all(w in hay for w in self.words):
                 return False
         return True
@@ -1278,3 +1365,11 @@ def _seconds(value: str) -> float:
         return float(v) * mult
     except ValueError:
         raise BadInput(f"min:{value} is not a duration (try min:5, min:2.5s, min:3m)") from None
+
+
+if TYPE_CHECKING:
+    from nchat_tui.monitor.seams import BackendActions, Sampler
+
+    def _is_both_seams(monitor: Monitor) -> tuple[Sampler, BackendActions]:
+        """mypy's proof that ``Monitor`` implements both seams of the screens."""
+        return monitor, monitor

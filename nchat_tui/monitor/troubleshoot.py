@@ -617,24 +617,24 @@ def check_locks(ctx: CheckContext) -> Finding:
         s = mon.sample()
     finally:
         mon.close()
-    locks = s["locks"]
-    if locks["waiting"]:
-        lw = locks["longest"]
-        roots = [n for n in locks["tree"] if not n["waiting"]]
-        root = max(roots, key=lambda n: n["queue"]) if roots else None
-        summary = (f"{locks['waiting']} session(s) wait for locks; longest "
-                   f"{lw['wait_s']:.1f}s for {lw['mode']} on {lw['relation'] or 'a transaction'}")
+    locks = s.locks
+    lw = locks.longest
+    if locks.waiting and lw is not None:
+        roots = [n for n in locks.tree if not n.waiting]
+        root = max(roots, key=lambda n: n.queue) if roots else None
+        summary = (f"{locks.waiting} session(s) wait for locks; longest "
+                   f"{lw.wait_s or 0:.1f}s for {lw.mode} on {lw.relation or 'a transaction'}")
         action = None
         action_sql = None
         if root:
-            summary += (f"; pid {root['pid']} ({root['application'] or 'no name'}, "
-                        f"{root['state']}) blocks {root['queue']}")
-            action = (f"end the blocker pid {root['pid']} (monitor: cancel, or terminate if "
+            summary += (f"; pid {root.pid} ({root.application or 'no name'}, "
+                        f"{root.state}) blocks {root.queue}")
+            action = (f"end the blocker pid {root.pid} (monitor: cancel, or terminate if "
                       "idle in transaction), or cancel the waiting DDL and retry it with a "
                       "lock_timeout")
-            action_sql = f"SELECT pg_cancel_backend({root['pid']});"
-        return Finding("locks", "problem", summary, locks["rows"], action=action,
-                       action_sql=action_sql)
+            action_sql = f"SELECT pg_cancel_backend({root.pid});"
+        return Finding("locks", "problem", summary, [r.to_json() for r in locks.rows],
+                       action=action, action_sql=action_sql)
     return Finding("locks", "ok", "no session waits for a lock")
 
 
@@ -664,24 +664,25 @@ def check_slow_statements(ctx: CheckContext) -> Finding:
         s = mon.sample()
     finally:
         mon.close()
-    sq = s["slow_queries"]
-    if sq.get("unavailable"):
+    sq = s.slow_queries
+    if sq.unavailable:
         return Finding("slow_statements", "skipped", f"pg_stat_statements unavailable: "
-                       f"{sq['unavailable']}", sq, action=sq.get("fix"))
-    active = [q for q in sq["top_by_total"] if q.get("calls_delta")]
-    ev = {"interval_s": s["interval_s"], "active": active[:5], "by_mean": sq["top_by_mean"][:5]}
-    slow_now = [q for q in active if (q.get("mean_ms_delta") or 0) > 100]
+                       f"{sq.unavailable}", sq.to_json(), action=sq.fix)
+    active = [q for q in sq.top_by_total if q.calls_delta]
+    ev = {"interval_s": s.interval_s, "active": [q.to_json() for q in active[:5]],
+          "by_mean": [q.to_json() for q in sq.top_by_mean[:5]]}
+    slow_now = [q for q in active if (q.mean_ms_delta or 0) > 100]
     if slow_now:
         q = slow_now[0]
         return Finding("slow_statements", "problem", f"{len(slow_now)} statement(s) ran with a "
                        f"mean over 100 ms in the last {ctx.delta_s:g}s; worst "
-                       f"{q['mean_ms_delta']:.0f} ms: {' '.join(q['query'].split())[:80]}", ev,
+                       f"{q.mean_ms_delta or 0:.0f} ms: {' '.join(q.query.split())[:80]}", ev,
                        action="EXPLAIN it from the dashboard (safe EXPLAIN) and look for a "
                               "sequential scan on a large table or a missing index")
-    top = sq["top_by_mean"][0] if sq["top_by_mean"] else None
+    top = sq.top_by_mean[0] if sq.top_by_mean else None
     return Finding("slow_statements", "ok", f"{len(active)} statement(s) ran in the last "
                    f"{ctx.delta_s:g}s, none with a mean over 100 ms"
-                   + (f"; slowest overall {top['mean_ms']:.0f} ms mean" if top else ""), ev)
+                   + (f"; slowest overall {top.mean_ms:.0f} ms mean" if top else ""), ev)
 
 
 @check("never_analyzed")
@@ -945,7 +946,7 @@ def run_fix(target: Target, fix: Fix, *, confirmed: bool, journal: Journal | Non
             t.join(poll_s)
             if mon is not None and on_progress is not None and t.is_alive():
                 with contextlib.suppress(psycopg.Error, NchatError):
-                    on_progress(mon.progress(pid))
+                    on_progress([p.to_json() for p in mon.progress(pid)])
     finally:
         if mon is not None:
             mon.close()

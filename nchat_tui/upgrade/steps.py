@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import humanize
 
-from nchat_tui.errors import BadInput
+from nchat_tui.backup.method import Compression, fastest_gzip_level
+from nchat_tui.errors import BadInput, NchatError
 from nchat_tui.pg.guard import guarded
+from nchat_tui.pg.tools import find_tool
 from nchat_tui.upgrade.actions import ActionContext, Progress, Question
 from nchat_tui.upgrade.checklist import StepResult
 
@@ -121,6 +123,8 @@ class BackupProgressView:
                     "(pg_restore -f /dev/null)", "toc": "table of contents against the "
                     "manifest"}.get(p.phase, p.message or p.phase)
             return Progress(None, f"verifying the dump: {what}")
+        if p.phase == "method":  # how it dumps and why, said before the dump starts
+            return Progress(None, f"method: {p.message}")
         if p.phase not in ("dump", "data", "indexes", "schema") and p.kind != "table" \
                 and not p.bytes_done:
             return Progress(None, f"preparing: {p.message or p.phase}")
@@ -184,6 +188,11 @@ def act_backup(ctx: ActionContext) -> StepResult:
         "size": res.size, "sha256": res.sha256, "duration_s": round(res.duration_s, 1),
         "rows_in_snapshot": rows, "counted_as": res.manifest["snapshot"]["counted_as"]["role"],
         "rls_could_hide_rows": res.manifest["snapshot"]["rls"]["rls_could_hide_rows"]}
+    method = res.manifest.get("method") or {}
+    if method:  # how it was dumped, why, and whether nself db restore can read it
+        ev["method"] = {"summary": method["summary"], "reason": method["reason"],
+                        "nself_restorable": method["nself_restorable"],
+                        "notes": method.get("notes") or []}
     if res.leftovers:
         ev["leftovers"] = [lo.as_dict() for lo in res.leftovers]
     if res.warnings:
@@ -822,6 +831,18 @@ def _tool(name: str) -> str:
     return found[0] if found else name
 
 
+def _compression_preview() -> str:
+    """pg_dump's compression flags as the backup will choose them (``backup.method``): a gzip
+    level up to pg_dump 15; from 16 it depends on the server, known once connected."""
+    try:
+        major = find_tool("pg_dump").major
+    except NchatError:
+        major = 0
+    if 0 < major < 16:
+        return " ".join(Compression("gzip", fastest_gzip_level()).pg_dump_args(major))
+    return "<compression: chosen when it starts>"
+
+
 def connection_env(target: Any) -> str:
     """The connection a tool gets, as the environment it is given (the password by name)."""
     e = target.effective()
@@ -848,9 +869,11 @@ def commands_preview(action: str | None, target: Any) -> list[str]:
     if action == "backup":
         partial = where / f"{prefix}_{stamp}{PARTIAL_SUFFIX}"
         final = where / f"{prefix}_{stamp}.dump"
-        return [f"{_tool('pg_dump')} -Fc --verbose --snapshot=<exported snapshot> "
-                f"--lock-wait-timeout=30000 -f {partial}",
-                f"{_tool('pg_restore')} -f /dev/null {partial}      (full read)",
+        return [f"{_tool('pg_dump')} -Fc {_compression_preview()} --verbose "
+                "--snapshot=<exported snapshot> --lock-wait-timeout=30000      (to a pipe: "
+                f"written to {partial} and hashed as it comes)",
+                f"{_tool('pg_restore')} -f /dev/null      (full read of the same bytes, while "
+                "pg_dump writes)",
                 f"{_tool('pg_restore')} -l {partial}      (table of contents)",
                 f"then renamed to {final} once verified",
                 f"environment: {connection_env(target)}"]

@@ -9,7 +9,6 @@ sample, and skips sampling while its screen is not the visible one. No SQL here.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -20,7 +19,9 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
+from nchat_tui.monitor.model import Sample
 from nchat_tui.monitor.sampler import lock_wait_text
+from nchat_tui.monitor.seams import Sampler
 from nchat_tui.screens.dashboard import (
     STATE_TINY,
     between_samples,
@@ -35,10 +36,10 @@ from nchat_tui.screens.dashboard import (
 class PanelSampled(Message):
     """The panel's own poll brought a sample."""
 
-    def __init__(self, sample: dict[str, Any]) -> None:
+    def __init__(self, sample: Sample) -> None:
         super().__init__()
         self.sample = sample
-        """The sample dict (see ``nchat_tui.monitor.sampler``)."""
+        """The sample (see ``nchat_tui.monitor.model``)."""
 
 
 class MonitorPanel(Widget):
@@ -58,12 +59,13 @@ class MonitorPanel(Widget):
     has_sample: reactive[bool] = reactive(False)
     """Whether any sample has arrived yet."""
 
-    def __init__(self, sampler: Any = None, interval: float = 2.0, *, name: str | None = None,
+    def __init__(self, sampler: Sampler | None = None, interval: float = 2.0, *,
+                 name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.sampler = sampler
         self.interval = interval
-        self.last: dict[str, Any] | None = None
+        self.last: Sample | None = None
         self._conn_hist: deque[float] = deque(maxlen=60)
         self._timer: Timer | None = None
 
@@ -89,12 +91,14 @@ class MonitorPanel(Widget):
     @work(thread=True, exclusive=True, exit_on_error=False, group="monitor-panel",
           description="monitor panel sample")
     def _poll(self) -> None:
+        sampler = self.sampler
+        assert sampler is not None  # polling starts only with a sampler
         try:
-            sample = self.sampler.sample(panels={"slow_queries"})  # its three lines only
+            sample = sampler.sample(panels={"slow_queries"})  # its three lines only
         except Exception as exc:
-            sample = {"error": f"{type(exc).__name__}: {exc}", "stale": {}}
+            sample = Sample.nothing(f"{type(exc).__name__}: {exc}")
         self.post_message(PanelSampled(sample))
-        between_samples(self.sampler)
+        between_samples(sampler)
 
     def on_panel_sampled(self, message: PanelSampled) -> None:
         message.stop()
@@ -102,40 +106,38 @@ class MonitorPanel(Widget):
         self._timer = self.set_timer(self.interval, self._tick)
 
     # -- rendering --------------------------------------------------------------------------
-    def update_sample(self, s: dict[str, Any]) -> None:
-        """Show one sample (a dict as ``Monitor.sample()`` returns)."""
+    def update_sample(self, s: Sample) -> None:
+        """Show one sample (as ``Sampler.sample()`` returns)."""
         self.last = s
         self.has_sample = True
-        c = s.get("connections") or {}
-        if c:
-            self._conn_hist.append(float(c.get("this_database") or 0))
-        by_state = c.get("by_state") or {}
+        c = s.connections
+        if c is not None:
+            self._conn_hist.append(float(c.this_database))
+        by_state = c.by_state if c is not None else {}
         states = " ".join(f"{v} {STATE_TINY.get(k, k)}" for k, v in by_state.items())
         head = Text()
-        if s.get("error"):
-            head.append(f"monitor: {one_line(s['error'], 70)}", style="bold")
+        if s.error:
+            head.append(f"monitor: {one_line(s.error, 70)}", style="bold")
         else:
-            head.append(f"db {fmt_size(s.get('database_size'))}", style="bold")
-            head.append(f"  conns {c.get('total', '-')}/{c.get('max_connections', '-')} "
-                        f"{states} ")
+            head.append(f"db {fmt_size(s.database_size)}", style="bold")
+            head.append(f"  conns {c.total if c is not None else '-'}/"
+                        f"{c.max_connections if c is not None else '-'} {states} ")
             head.append(sparkline(list(self._conn_hist), 16), style="bold")
-            if s.get("tps") is not None:
-                head.append(f"  {s['tps']:.0f} tps")
-            stale = s.get("stale") or {}
-            if stale:
-                head.append(f"  STALE {', '.join(stale)}", style="bold")
-        self.set_class(bool(s.get("stale") or s.get("error")), "-stale")
+            if s.tps is not None:
+                head.append(f"  {s.tps:.0f} tps")
+            if s.stale:
+                head.append(f"  STALE {', '.join(s.stale)}", style="bold")
+        self.set_class(bool(s.stale or s.error), "-stale")
         self.query_one("#mp-head", Static).update(head)
 
-        locks = s.get("locks") or {}
-        lw = locks.get("longest")
+        locks = s.locks
+        lw = locks.longest
         lock_line = self.query_one("#mp-locks", Static)
         if lw:
-            queue = next((n.get("queue", 0) for n in locks.get("rows") or []
-                          if n.get("pid") in (lw.get("blocked_by") or [])), 0)
-            behind = (lw.get("blocked_by") or [None])[0]
+            queue = next((n.queue for n in locks.rows if n.pid in lw.blocked_by), 0)
+            behind = lw.blocked_by[0] if lw.blocked_by else None
             lock_line.update(one_line(
-                f"lock wait {fmt_secs(lw.get('wait_s'))}: pid {lw['pid']} {lock_wait_text(lw)}"
+                f"lock wait {fmt_secs(lw.wait_s)}: pid {lw.pid} {lock_wait_text(lw)}"
                 + (f", behind {behind}" if behind is not None else "")
                 + f", {queue} queued", 78))
             lock_line.set_class(True, "-waiting")
@@ -143,13 +145,14 @@ class MonitorPanel(Widget):
             lock_line.update("no lock waits")
             lock_line.set_class(False, "-waiting")
 
-        sq = s.get("slow_queries") or {}
+        sq = s.slow_queries
         slow_line = self.query_one("#mp-slow", Static)
-        if sq.get("unavailable"):
-            slow_line.update(one_line(f"slow queries unavailable ({sq.get('state')}): "
-                                      f"{sq.get('fix')}", 78))
+        if sq.unavailable:
+            slow_line.update(one_line(f"slow queries unavailable ({sq.state}): "
+                                      f"{sq.fix}", 78))
         else:
-            top = next(iter(sq.get("top_by_mean") or []), None)
-            slow_line.update(one_line(f"slowest {top['mean_ms']:.0f} ms mean, {top['calls']} calls: "
+            top = next(iter(sq.top_by_mean), None)
+            slow_line.update(one_line(f"slowest {top.mean_ms:.0f} ms mean, {top.calls} calls: "
                                       + statement_line(top, 78), 78)
                              if top else "no statements yet")
+
