@@ -38,6 +38,11 @@ from textual.widgets import (
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from nchat_tui.errors import NchatError
+from nchat_tui.fmt import age_short as fmt_age
+from nchat_tui.fmt import count_short as fmt_count
+from nchat_tui.fmt import pct as fmt_pct
+from nchat_tui.fmt import secs_short as fmt_secs
+from nchat_tui.fmt import size_short as fmt_short_size
 from nchat_tui.monitor.model import (
     LockRow,
     Progress,
@@ -81,68 +86,6 @@ HISTORY = 120
 
 
 # -- formatting -------------------------------------------------------------------------------
-def fmt_size(n: Any) -> str:
-    if not isinstance(n, int | float):
-        return "-"
-    return humanize.naturalsize(n, binary=True, format="%.1f").replace("Bytes", "B")
-
-
-def fmt_short_size(n: Any) -> str:
-    """Bytes in at most 5 characters: 812B, 3.4K, 614M, 2.5G."""
-    if not isinstance(n, int | float):
-        return "-"
-    n = float(n)
-    for unit in ("B", "K", "M", "G", "T"):
-        if n < 1024 or unit == "T":
-            return f"{n:.0f}{unit}" if n >= 10 or unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024
-    return "-"
-
-
-def fmt_count(n: Any) -> str:
-    """A count in at most 5 characters: 950, 12k, 8.2M."""
-    if not isinstance(n, int | float):
-        return "?"
-    n = float(n)
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= div:
-            v = n / div
-            return f"{v:.1f}{unit}" if v < 10 else f"{v:.0f}{unit}"
-    return f"{n:.0f}"
-
-
-def fmt_age(then: Any, now: Any) -> str:
-    """How long ago an ISO timestamp was, relative to the sample's own time."""
-    import datetime as dt
-
-    if not then:
-        return "never"
-    try:
-        t0 = dt.datetime.fromisoformat(str(then))
-        t1 = dt.datetime.fromisoformat(str(now)) if now else dt.datetime.now(dt.UTC)
-    except ValueError:
-        return "?"
-    secs = max(0.0, (t1 - t0).total_seconds())
-    if secs < 3600:
-        return f"{secs / 60:.0f}m"
-    if secs < 86400:
-        return f"{secs / 3600:.0f}h"
-    return f"{secs / 86400:.0f}d"
-
-
-def fmt_secs(s: Any) -> str:
-    if s is None:
-        return "-"
-    s = float(s)
-    if s < 10:
-        return f"{s:.1f}s"
-    if s < 60:
-        return f"{s:.0f}s"
-    if s < 3600:
-        return f"{int(s // 60)}m{int(s % 60):02d}"
-    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}"
-
-
 def fmt_session_age(state: str, age: Any) -> str:
     """A session's age at the resolution an operator reads it: seconds under a minute,
     minutes under an hour, then hours; an idle session's under a minute is not shown (it
@@ -165,10 +108,6 @@ def _session_order(a: Session) -> tuple[int, float]:
     if xact is not None and float(xact) >= 5:
         return (0, -float(xact))
     return (1, float(a.pid or 0))
-
-
-def fmt_pct(r: Any) -> str:
-    return f"{100 * float(r):.1f}%" if r is not None else "-"
 
 
 OWN_SQL = re.compile(r"\s*--\s*([\w./-]+\.sql):")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import humanize
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from nchat_tui import fmt
 from nchat_tui.errors import NchatError
 from nchat_tui.migrate.status import Status
 from nchat_tui.screens.messages import BannerFailed, BannerLoaded
@@ -31,7 +31,7 @@ def banner_text(st: Status) -> Text:
     t.append(f"  (from {st.source})\n", style="dim")
     t.append("Server  ", style="bold")
     t.append(f"PostgreSQL {st.server_version}  db {st.database} "
-             f"({humanize.naturalsize(st.database_size, binary=True)})  user {st.user}")
+             f"({fmt.size(st.database_size)})  user {st.user}")
     t.append(" superuser" if st.is_superuser else " (not superuser)")
     t.append("\n")
     t.append("Stats   ", style="bold")

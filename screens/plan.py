@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-import humanize
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
@@ -15,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from nchat_tui import fmt
 from nchat_tui.migrate.plan import FilePlan, Plan, Statement
 
 SEVERITY_STYLE = {"danger": "bold red", "warn": "yellow", "info": "dim"}
@@ -27,7 +27,7 @@ def _statement_blocks(fp: FilePlan, st: Statement) -> list[RenderableType]:
         if t.created_by_plan or t.exists is False:
             size = " (new)"
         elif t.exists:
-            size = (f" ({humanize.naturalsize(t.size_bytes or 0, binary=True)}, "
+            size = (f" ({fmt.size(t.size_bytes or 0)}, "
                     f"~{t.row_estimate or 0:,} rows)")
         else:
             size = ""  # not looked up (no database)
@@ -78,16 +78,6 @@ def _preamble(plan: Plan) -> list[RenderableType]:
                         style="bold red"))
     if not plan.files:
         out.append(Text("Nothing to apply."))
-    return out
-
-
-def render_plan(plan: Plan) -> list[RenderableType]:
-    """Rich renderables for a ``nchat_tui.migrate.plan.Plan`` (one block per file)."""
-    out = _preamble(plan)
-    for fp in plan.files:
-        out += _file_head(fp)
-        for st in fp.statements:
-            out += _statement_blocks(fp, st)
     return out
 
 

@@ -123,8 +123,8 @@ def test_killing_pg_dump_mid_stream_ends_both_sides(
     os.kill(sd.pid, 9)
     res = sd.wait()
     assert res.dump_rc == -9
-    assert sd.reader is not None and sd.reader.proc is not None
-    assert sd.reader.proc.poll() is not None  # the reader does not linger
+    assert sd.reader is not None and sd.reader.running is not None
+    assert not sd.reader.alive()  # the reader does not linger
     assert res.read_rc != 0
 
 
@@ -137,9 +137,9 @@ def test_cancel_kills_pg_dump_and_the_reader(
     sd = StreamedDump(argv, env, tmp_path / "c.partial", read_argv=READ, read_env=env).start()
     with pytest.raises(Cancelled):
         sd.wait(cancel)
-    assert sd.dump.proc is not None and sd.dump.proc.poll() is not None
-    assert sd.reader is not None and sd.reader.proc is not None
-    assert sd.reader.proc.wait(timeout=10) is not None
+    assert sd.dump.running is not None and not sd.dump.alive()
+    assert sd.reader is not None and sd.reader.running is not None
+    assert sd.reader.wait(timeout=10) is not None
 
 
 def test_a_missing_reader_fails_before_pg_dump_starts(target: Target, tmp_path: Path) -> None:
@@ -148,7 +148,7 @@ def test_a_missing_reader_fails_before_pg_dump_starts(target: Target, tmp_path: 
                       read_argv=[str(tmp_path / "no-such-pg_restore")], read_env=env)
     with pytest.raises(ToolMissing):
         sd.start()
-    assert sd.dump.proc is None
+    assert sd.dump.running is None
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 import signal
 import socket
 import time
@@ -27,13 +26,13 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from nchat_tui.backup.engine import latest_verified_backup, list_backups, manifest_path_for
+from nchat_tui.backup.engine import latest_verified_backup, list_backups
 from nchat_tui.pg.cluster import LocalCluster
 from nchat_tui.pg.target import Target, resolve_target
 from nchat_tui.state.failpoints import REGISTRY
 from nchat_tui.state.journal import Journal
 from nchat_tui.upgrade.session import UpgradeSession
-from tests.crashkit import REPO, cli, databases, start_cli, wait_for
+from tests.crashkit import REPO, cli, databases, wait_for
 from tests.pgrows import scalar
 
 KILLED = -signal.SIGKILL
@@ -528,7 +527,3 @@ def test_fault_matrix_points_are_named_in_the_reliability_doc() -> None:
     doc = (REPO / "docs" / "RELIABILITY.md").read_text()
     missing = [p for p in REGISTRY if f"`{p}`" not in doc]
     assert not missing, missing
-
-
-def _unused() -> None:  # keep imports honest for linters when a test is deselected
-    _ = (manifest_path_for, re, start_cli)

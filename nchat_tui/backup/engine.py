@@ -46,7 +46,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import humanize
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -55,6 +54,8 @@ from nchat_tui import __version__
 from nchat_tui.backup.method import DumpMethod, choose_method
 from nchat_tui.backup.stream import StreamedDump, StreamResult
 from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused, ToolMissing
+from nchat_tui.fmt import about, elapsed
+from nchat_tui.fmt import size as _size
 from nchat_tui.pg.objkeys import split2, split_key
 from nchat_tui.pg.objkeys import upgrade_snapshot_keys as snapshot_keys
 from nchat_tui.pg.queries import sql_template, sql_text
@@ -136,18 +137,18 @@ class Progress:
 
     @property
     def elapsed_text(self) -> str:
-        return humanize.precisedelta(dt.timedelta(seconds=int(self.elapsed_s)))
+        return elapsed(self.elapsed_s)
 
     @property
     def eta_text(self) -> str:
         if self.eta_s is None:
             return "unknown"
-        return humanize.naturaldelta(dt.timedelta(seconds=self.eta_s))
+        return about(self.eta_s)
 
     def line(self) -> str:
         """One human line (the CLI's line per table)."""
-        size = humanize.naturalsize(self.bytes_done, binary=True)
-        est = (f" of ~{humanize.naturalsize(self.bytes_estimate, binary=True)}"
+        size = _size(self.bytes_done)
+        est = (f" of ~{_size(self.bytes_estimate)}"
                if self.bytes_estimate else "")
         if self.kind == "table":
             what = (f"{size}{est} written" if self.operation == "backup"
@@ -384,10 +385,6 @@ def _journal(target: Target, journal: Journal | None) -> Journal:
                                                                   target.masked())
 
 
-def _size(n: int | float) -> str:
-    return humanize.naturalsize(n, binary=True)
-
-
 # ---------------------------------------------------------------------------------------------
 # preflight
 # ---------------------------------------------------------------------------------------------
@@ -509,7 +506,7 @@ def preflight(target: Target, *, check_space: bool = True, fmt: str = "custom",
                                 "wait for it to finish (or end that session), then back up"))
     for t in longtx:
         warnings.append(f"long transaction: pid {t['pid']} ({t['user']}, {t['state']}) open for "
-                        f"{humanize.naturaldelta(dt.timedelta(seconds=t['xact_age_s']))}; it "
+                        f"{about(t['xact_age_s'])}; it "
                         "does not block the dump but will block the migration's DDL")
     if check_space and need <= free < 2 * need:
         warnings.append(f"free space is tight at {where}: {_size(free)} for ~{_size(need)}")
@@ -1247,7 +1244,7 @@ def _create_database(target: Target, name: str, manifest: dict[str, Any] | None)
         collate=sql.Literal(db.get("collate") or "C.UTF-8"),
         ctype=sql.Literal(db.get("ctype") or "C.UTF-8"))
     if not db.get("collate"):
-        q = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+        q = sql_template("backup/create_database_plain.sql").format(name=sql.Identifier(name))
     try:
         with _admin_connect(target) as c:
             c.execute(q)

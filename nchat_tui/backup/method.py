@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nchat_tui.errors import BadInput
-from nchat_tui.pg.tools import PgTool, docker_binary
+from nchat_tui.errors import BadInput, ToolMissing
+from nchat_tui.pg.tools import PgTool, ToolTimeout, docker_binary, run_captured
 
 DEFAULT_GZIP_LEVEL = 6  # pg_dump's own default (zlib's Z_DEFAULT_COMPRESSION)
 LEVELS = {"gzip": (1, 9), "lz4": (1, 12), "zstd": (1, 22)}
@@ -135,11 +134,9 @@ def probe_compressions(tool: PgTool) -> frozenset[str]:
             argv = ([docker_binary(), "exec", "-i", tool.docker, tool.name, *args] if tool.docker
                     else [tool.path, *args])
             try:
-                proc = subprocess.run(argv, capture_output=True, text=True, timeout=30,
-                                      stdin=subprocess.DEVNULL,
-                                      env={k: v for k, v in os.environ.items()
-                                           if not k.startswith("PG")})
-            except (OSError, subprocess.TimeoutExpired):
+                proc = run_captured(argv, {k: v for k, v in os.environ.items()
+                                           if not k.startswith("PG")}, timeout=30)
+            except (ToolMissing, ToolTimeout):
                 continue
             err = proc.stderr.lower()
             if "does not support" in err or "unrecognized compression" in err:

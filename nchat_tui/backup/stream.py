@@ -129,16 +129,16 @@ class StreamedDump:
             self._rfd = os.open(self.path, os.O_RDONLY)
             if self.reader is not None:
                 self.reader.start()  # first: a missing pg_restore fails before pg_dump runs
-                assert self.reader.proc is not None and self.reader.proc.stdin is not None
-                _grow_pipe(self.reader.proc.stdin.fileno())
+                assert self.reader.stdin_pipe is not None
+                _grow_pipe(self.reader.stdin_pipe.fileno())
             self._t0 = time.monotonic()
             self.dump.start()
         except BaseException:
             self.kill()
             self._close_fds()
             raise
-        assert self.dump.proc is not None and self.dump.proc.stdout is not None
-        _grow_pipe(self.dump.proc.stdout.fileno())
+        assert self.dump.stdout_pipe is not None
+        _grow_pipe(self.dump.stdout_pipe.fileno())
         self._threads = [threading.Thread(target=self._copy, name=f"dump-copy-{self.pid}",
                                           daemon=True)]
         if self.reader is not None:
@@ -200,8 +200,8 @@ class StreamedDump:
     # -- threads ---------------------------------------------------------------------------------
     def _copy(self) -> None:
         """pg_dump's stdout -> the file, and sha256 over the same bytes."""
-        assert self.dump.proc is not None and self.dump.proc.stdout is not None
-        src = self.dump.proc.stdout.fileno()
+        assert self.dump.stdout_pipe is not None
+        src = self.dump.stdout_pipe.fileno()
         try:
             while True:
                 try:
@@ -229,9 +229,8 @@ class StreamedDump:
 
     def _feed(self) -> None:
         """The file as it grows -> pg_restore's stdin; closes it at the end of the file."""
-        assert self.reader is not None and self.reader.proc is not None
-        assert self.reader.proc.stdin is not None
-        sink = self.reader.proc.stdin
+        assert self.reader is not None and self.reader.stdin_pipe is not None
+        sink = self.reader.stdin_pipe
         pos = 0
         try:
             while not self._stop.is_set():

@@ -6,8 +6,7 @@ import argparse
 import shutil
 import textwrap
 
-import humanize
-
+from nchat_tui import fmt
 from nchat_tui.backup.engine import Progress, run_backup
 from nchat_tui.cli.main import CliContext
 
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     method = res.manifest.get("method") or {}
     ctx.out(f"backup      {res.path}")
     ctx.out(f"state       {res.state}")
-    ctx.out(f"size        {humanize.naturalsize(res.size, binary=True)}  sha256 {res.sha256}")
+    ctx.out(f"size        {fmt.size(res.size)}  sha256 {res.sha256}")
     if method:
         ctx.out(f"method      {method['summary']} "
                 f"({'chosen automatically' if method['chosen_by'] == 'auto' else 'as asked'})")

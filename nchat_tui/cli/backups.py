@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import humanize
-
+from nchat_tui import fmt
 from nchat_tui.backup.engine import (
     Leftover,
     find_leftovers,
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if not backups:
         ctx.out("no backups")
     for b in backups:
-        size = humanize.naturalsize(b.size, binary=True) if b.size is not None else "-"
+        size = fmt.size(b.size, missing="-")
         ctx.out(f"{b.state:<10}  {size:>10}  {(b.created or '-')[:19]:<19}  {b.path.name}"
                 + (f"  ({b.detail})" if b.detail else ""))
     for lo in leftovers:

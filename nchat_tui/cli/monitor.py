@@ -13,10 +13,10 @@ import json
 import time
 from typing import Any
 
-import humanize
-
 from nchat_tui.cli.main import CliContext
 from nchat_tui.errors import BadInput
+from nchat_tui.fmt import secs_terse as _secs
+from nchat_tui.fmt import size as _size
 from nchat_tui.monitor.model import Sample
 from nchat_tui.monitor.sampler import Monitor, lock_held_text, lock_wait_text
 
@@ -83,21 +83,6 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
     finally:
         mon.close()
-
-
-def _size(n: Any) -> str:
-    return humanize.naturalsize(n, binary=True) if isinstance(n, int | float) else "?"
-
-
-def _secs(s: Any) -> str:
-    if s is None:
-        return "-"
-    s = float(s)
-    if s < 60:
-        return f"{s:.1f}s"
-    if s < 3600:
-        return f"{int(s // 60)}m{int(s % 60):02d}s"
-    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
 
 
 def _pct(r: Any) -> str:

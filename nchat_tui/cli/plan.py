@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-import humanize
-
+from nchat_tui import fmt
 from nchat_tui.cli.main import CliContext
 from nchat_tui.errors import BadInput
 from nchat_tui.migrate.discovery import discover
@@ -61,10 +60,6 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0
 
 
-def _size(n: int | None) -> str:
-    return humanize.naturalsize(n or 0, binary=True)
-
-
 def render_text(plan: Plan) -> list[str]:
     out: list[str] = []
     if not plan.files:
@@ -88,7 +83,7 @@ def render_text(plan: Plan) -> list[str]:
                 elif t.created_by_plan:
                     fig = "created earlier in this plan"
                 elif t.exists:
-                    fig = f"~{t.row_estimate or 0:,} rows, {_size(t.size_bytes)}"
+                    fig = f"~{t.row_estimate or 0:,} rows, {fmt.size(t.size_bytes or 0)}"
                 else:
                     fig = "does not exist yet"
                 locks.append(f"{t.lock} on {where} ({fig})")

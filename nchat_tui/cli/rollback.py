@@ -18,8 +18,7 @@ import argparse
 import sys
 from typing import Any
 
-import humanize
-
+from nchat_tui import fmt
 from nchat_tui.cli.main import CliContext
 from nchat_tui.errors import BadInput, Refused
 from nchat_tui.state.journal import Journal
@@ -142,7 +141,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             f"{facts.app_only['why']}")
     _print_down(ctx.out, facts.down)
     r = facts.restore
-    age = humanize.naturaldelta(r.age_s) if r.age_s is not None else "unknown age"
+    age = fmt.about(r.age_s) if r.age_s is not None else "unknown age"
     ctx.out(f"* restore {r.manifest} (snapshot {r.taken_at}, {age} old): loses at least "
             f"{r.net_rows_added} row(s) added since")
     for t in r.per_table[:10]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import humanize
-
+from nchat_tui import fmt
 from nchat_tui.cli.main import CliContext
 from nchat_tui.migrate.status import gather_status
 
@@ -25,7 +24,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     pgss = st.pg_stat_statements
     ctx.out(f"target      {st.target}  (from {st.source})")
     ctx.out(f"server      PostgreSQL {st.server_version}, database {st.database} "
-            f"({humanize.naturalsize(st.database_size, binary=True)}), user {st.user}"
+            f"({fmt.size(st.database_size)}), user {st.user}"
             f"{' (superuser)' if st.is_superuser else ''}")
     ctx.out(f"pg_stat_statements  {pgss['state']}" + (f": {pgss['fix']}" if pgss.get("fix") else ""))
     led = st.ledger

@@ -41,7 +41,7 @@ from psycopg.conninfo import make_conninfo
 
 from nchat_tui.errors import BadInput, OperationFailed
 from nchat_tui.pg.cluster import ClusterError, LocalCluster, free_port, running_as_root
-from nchat_tui.pg.queries import sql_path, sql_text
+from nchat_tui.pg.queries import sql_path, sql_template, sql_text
 from nchat_tui.pg.target import mask_dsn
 
 DEMO_DB = "nchat"
@@ -220,7 +220,7 @@ def load_demo(conninfo_params: Any, scale: float = 1.0, migrations_dir: Path | N
     timings: dict[str, float] = {}
     t_all = time.monotonic()
     with _connection(conninfo_params) as conn:
-        row = conn.execute("SELECT to_regclass('public.nchat_messages') IS NOT NULL").fetchone()
+        row = conn.execute(sql_text("demo/admin/nchat_tables_present.sql")).fetchone()
         if row and row[0]:
             raise OperationFailed("the database already holds nChat tables: load_demo needs an "
                                   "empty database")
@@ -245,14 +245,12 @@ def load_demo(conninfo_params: Any, scale: float = 1.0, migrations_dir: Path | N
                 v = _version(path)
                 days = _APPLIED_DAYS_AGO.get(v, _INITIAL_DEPLOY_DAYS_AGO)
                 applied_at = now - timedelta(days=days) + timedelta(seconds=2 * i)
-                conn.execute("INSERT INTO np_common.schema_versions (name, applied_at) "
-                             "VALUES (%s, %s)", (path.name, applied_at))
-                conn.execute(
-                    "INSERT INTO nself_ops.migrations "
-                    "(id, name, checksum, applied_at, applied_by, duration_ms) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)",
-                    (path.name.split("_", 1)[0], path.name, file_checksum(path), applied_at,
-                     "postgres", duration_ms))
+                conn.execute(sql_text("demo/admin/record_np_common.sql"),
+                             {"name": path.name, "applied_at": applied_at})
+                conn.execute(sql_text("demo/admin/record_nself_ops.sql"), {
+                    "id": path.name.split("_", 1)[0], "name": path.name,
+                    "checksum": file_checksum(path), "applied_at": applied_at,
+                    "applied_by": "postgres", "duration_ms": duration_ms})
             applied.append(path.name)
         timings["migrations"] = time.monotonic() - t
 
@@ -355,10 +353,8 @@ def run_seed(conns: list[psycopg.Connection[Any]], text: str, scale: float) -> d
     """Run the seed file on one or more autocommit sessions (lanes), phase by phase."""
     lanes = len(conns)
     for k, c in enumerate(conns):
-        c.execute("SELECT set_config('nchat_demo.scale', %s, false), "
-                  "set_config('nchat_demo.lane', %s, false), "
-                  "set_config('nchat_demo.lanes', %s, false)",
-                  (repr(float(scale)), str(k), str(lanes)))
+        c.execute(sql_text("demo/admin/seed_settings.sql"),
+                  {"scale": repr(float(scale)), "lane": str(k), "lanes": str(lanes)})
     timings: dict[str, float] = {}
     try:
         for phase in parse_seed(text):
@@ -385,8 +381,10 @@ def run_seed(conns: list[psycopg.Connection[Any]], text: str, scale: float) -> d
 
 def table_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Exact row counts of the main nchat tables (as the connected role: use a superuser)."""
-    parts = " UNION ALL ".join(
-        f"SELECT '{t}', count(*) FROM public.{t}" for t in _COUNTED_TABLES)
+    arm = sql_template("demo/admin/count_rows.sql")
+    parts = sql.SQL(" UNION ALL ").join(
+        arm.format(name=sql.Literal(t), table=sql.Identifier("public", t))
+        for t in _COUNTED_TABLES)
     got = {str(r[0]): int(r[1]) for r in conn.execute(parts).fetchall()}
     return {t: got[t] for t in _COUNTED_TABLES}
 
@@ -546,8 +544,8 @@ def _ensure_demo_locked(fresh: bool, scale: float, progress: ProgressFn | None) 
     built = False
     counts: dict[str, int] = {}
     with _admin_connect(admin) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                              (DEMO_DB,)).fetchone() is not None
+        exists = conn.execute(sql_text("demo/admin/database_exists.sql"),
+                              {"name": DEMO_DB}).fetchone() is not None
     loaded = exists and _is_loaded(cluster)
     fingerprint = demo_fingerprint()
     if loaded and state.get("fingerprint") not in (None, fingerprint):
@@ -557,15 +555,18 @@ def _ensure_demo_locked(fresh: bool, scale: float, progress: ProgressFn | None) 
     if not loaded:
         t = time.monotonic()
         with _admin_connect(admin) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{LOADING_DB}" WITH (FORCE)')
+            drop = sql_template("backup/drop_scratch_database.sql")
+            conn.execute(drop.format(name=sql.Identifier(LOADING_DB)))
             if exists:
                 say(f"dropping the old database {DEMO_DB}")
-                conn.execute(f'DROP DATABASE "{DEMO_DB}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{LOADING_DB}"')
+                conn.execute(drop.format(name=sql.Identifier(DEMO_DB)))
+            conn.execute(sql_template("demo/admin/create_database.sql").format(
+                name=sql.Identifier(LOADING_DB)))
         timings["create_database"] = time.monotonic() - t
         report = load_demo(cluster.socket_conninfo(LOADING_DB), scale=scale, progress=say)
         with _admin_connect(admin) as conn:
-            conn.execute(f'ALTER DATABASE "{LOADING_DB}" RENAME TO "{DEMO_DB}"')
+            conn.execute(sql_template("demo/admin/rename_database.sql").format(
+                name=sql.Identifier(LOADING_DB), new_name=sql.Identifier(DEMO_DB)))
         timings.update({f"load_{k}": v for k, v in report.timings.items()})
         counts = report.counts
         state.update({"scale": scale, "loaded_at": datetime.now(UTC).isoformat(),
@@ -601,8 +602,8 @@ def _set_password(admin: Mapping[str, str], user: str, password: str) -> None:
     with _admin_connect(admin) as conn:
         verifier = conn.pgconn.encrypt_password(password.encode(), user.encode(),
                                                 b"scram-sha-256")
-        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-            sql.Identifier(user), sql.Literal(verifier.decode())))
+        conn.execute(sql_template("demo/admin/set_password.sql").format(
+            role=sql.Identifier(user), verifier=sql.Literal(verifier.decode())))
 
 
 def _admin_connect(params: Mapping[str, str]) -> psycopg.Connection[Any]:
@@ -614,8 +615,7 @@ def _is_loaded(cluster: LocalCluster) -> bool:
     """The demo database holds the nChat tables and a Go CLI ledger (whatever was run since)."""
     try:
         with _admin_connect(cluster.socket_conninfo(DEMO_DB)) as conn:
-            row = conn.execute("SELECT to_regclass('public.nchat_messages') IS NOT NULL "
-                               "AND to_regclass('nself_ops.migrations') IS NOT NULL").fetchone()
+            row = conn.execute(sql_text("demo/admin/demo_loaded.sql")).fetchone()
             return bool(row and row[0])
     except psycopg.Error:
         return False

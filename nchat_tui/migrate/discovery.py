@@ -61,9 +61,6 @@ class MigrationFile:
         """Hex SHA-256 of the file's bytes (what the Go CLI stores in nself_ops.migrations)."""
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
-    def down_sha256(self) -> str | None:
-        return hashlib.sha256(self.down_path.read_bytes()).hexdigest() if self.down_path else None
-
     @property
     def ledger_id(self) -> str:
         """The Go CLI's ``nself_ops.migrations.id``: the file name without ``.sql`` (and a

@@ -123,10 +123,6 @@ class Ledger:
             return False
         return self._matches(self.kind, self.applied, f)
 
-    def applied_elsewhere(self, f: MigrationFile) -> list[str]:
-        """Other ledgers (not the primary) that record ``f`` as applied."""
-        return [k for k, rows in self.others.items() if self._matches(k, rows, f)]
-
     def current_version(self) -> str | None:
         """The highest applied version, as written (Go: the file's prefix)."""
         best: AppliedMigration | None = None

@@ -10,7 +10,9 @@ relations, added columns) are missing is reported as a failure the CLI hid.
 
 Our migration lock is NOT held while nself runs: the Go CLI takes the same key with a blocking
 ``pg_advisory_lock`` and would wait on us forever. We only check that nobody holds it before
-starting. The password reaches nself through its environment, never argv.
+starting. The password reaches nself through its environment, never argv; nself runs through
+``pg.tools`` (sh) like every tool: its own process group (killed with it past the timeout), umask
+077, and it dies with nchat-tui rather than migrating on behind nobody's back.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from nchat_tui.migrate.plan import build_plan
 from nchat_tui.migrate.runner import check_gate, lock_holder
 from nchat_tui.pg.queries import sql_text
 from nchat_tui.pg.target import Target
+from nchat_tui.pg.tools import run_captured
 from nchat_tui.state.journal import Journal
 
 if TYPE_CHECKING:
@@ -89,8 +91,7 @@ def _nself(target: Target, backend: Path, *args: str, timeout: float = 3600) -> 
         raise ToolMissing("the nself CLI is not on PATH", "install it, or use --runner ours")
     argv = [exe, *args]
     t0 = time.monotonic()
-    proc = subprocess.run(argv, cwd=backend, env=target.subprocess_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    proc = run_captured(argv, target.subprocess_env(), cwd=backend, timeout=timeout)
     return NselfCall(["nself", *args], proc.returncode, proc.stdout, proc.stderr,
                      round(time.monotonic() - t0, 3))
 
@@ -180,15 +181,14 @@ def run_with_nself(target: Target, *, journal: Journal | None = None,
                 for name in s.creates:
                     if name in dropped:
                         continue
-                    r = conn.execute("SELECT to_regclass(%s) IS NOT NULL OR "
-                                     "to_regtype(%s) IS NOT NULL", (name, name)).fetchone()
+                    r = conn.execute(sql_text("runner/object_exists.sql"),
+                                     {"name": name}).fetchone()
                     if not (r and r[0]):
                         missing.append(name)
                 for col in s.added_columns:
                     rel, _, att = col.rpartition(".")
-                    r = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
-                                     "to_regclass(%s) AND attname = %s AND NOT attisdropped)",
-                                     (rel, att.strip('"'))).fetchone()
+                    r = conn.execute(sql_text("runner/added_column_exists.sql"),
+                                     {"relation": rel, "column": att.strip('"')}).fetchone()
                     if not (r and r[0]):
                         missing.append(col)
             if missing:

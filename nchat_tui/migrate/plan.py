@@ -34,16 +34,6 @@ if TYPE_CHECKING:
 # PostgreSQL's table lock modes, weakest first.
 LOCKS = ["ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE",
          "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"]
-BLOCKS = {
-    "ACCESS SHARE": "blocks only ACCESS EXCLUSIVE",
-    "ROW SHARE": "blocks EXCLUSIVE and ACCESS EXCLUSIVE",
-    "ROW EXCLUSIVE": "blocks SHARE and stronger (index builds, DDL)",
-    "SHARE UPDATE EXCLUSIVE": "blocks other DDL and VACUUM; reads and writes go on",
-    "SHARE": "blocks writes (INSERT/UPDATE/DELETE); reads go on",
-    "SHARE ROW EXCLUSIVE": "blocks writes; reads go on",
-    "EXCLUSIVE": "blocks writes and SELECT ... FOR UPDATE; plain reads go on",
-    "ACCESS EXCLUSIVE": "blocks everything, reads included",
-}
 AE, SUE, SHARE, SRE = "ACCESS EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE"
 
 # Size classes that weigh size-sensitive findings.
@@ -207,10 +197,6 @@ class FileAnalysis:
     txn_explanation: str
     parse_error: str | None = None
     parse_error_line: int | None = None
-
-    @property
-    def runnable_without_confirmation(self) -> bool:
-        return self.txn_mode in ("atomic", "own_transaction", "non_transactional")
 
     def body(self) -> list[Statement]:
         """Statements to run: an own_transaction file without its outer BEGIN and COMMIT."""
@@ -989,7 +975,7 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
     files that header comments name. ``direction="down"`` analyses each file's down file
     instead. An up plan also carries the catalog preflight (``preflight=False`` skips it).
     """
-    pgv = int(conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0])  # type: ignore[index]
+    pgv = int(conn.execute(sql_text("plan/server_version_num.sql")).fetchone()[0])  # type: ignore[index]
     plan = Plan(direction=direction, ledger_kind=ledger.kind, files=[],
                 warnings=list(warnings or []))
     analyses: list[tuple[MigrationFile, FileAnalysis, str, str]] = []

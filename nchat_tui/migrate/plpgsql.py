@@ -283,12 +283,3 @@ def _expr(expr: Any, line: int, ctx: list[Context], out: Body) -> None:
     q = _query(expr)
     if q:
         out.expressions.append(Expression(line, as_statement(q, _mode(expr)), list(ctx)))
-
-
-def inner_line(stmt: BodyStatement | Expression, location: int | None) -> int:
-    """The file line of a node at ``location`` (an offset into the statement's SQL)."""
-    if not location or location < 0 or isinstance(stmt, Expression):
-        return stmt.line
-    if isinstance(stmt, BodyStatement) and stmt.how == "execute-literal":
-        return stmt.line
-    return stmt.line + stmt.sql.count("\n", 0, location)

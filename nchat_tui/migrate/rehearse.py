@@ -26,6 +26,7 @@ from nchat_tui.migrate.discovery import discover
 from nchat_tui.migrate.ledger import detect_ledger
 from nchat_tui.migrate.plan import build_plan
 from nchat_tui.migrate.runner import RunCallbacks, RunEvent, Runner, RunOptions, RunResult, select_files
+from nchat_tui.pg.queries import sql_template, sql_text
 from nchat_tui.pg.target import Target
 from nchat_tui.state.failpoints import failpoint
 from nchat_tui.state.journal import Journal
@@ -104,15 +105,13 @@ def _objects_missing(conn: psycopg.Connection[Any], creates: list[str],
                      columns: list[str]) -> list[str]:
     missing: list[str] = []
     for name in creates:
-        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL "
-                           "OR to_regtype(%s) IS NOT NULL", (name, name)).fetchone()
+        row = conn.execute(sql_text("runner/object_exists.sql"), {"name": name}).fetchone()
         if not (row and row[0]):
             missing.append(name)
     for col in columns:
         rel, _, attname = col.rpartition(".")
-        row = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-            "AND attname = %s AND NOT attisdropped)", (rel, attname.strip('"'))).fetchone()
+        row = conn.execute(sql_text("runner/added_column_exists.sql"),
+                           {"relation": rel, "column": attname.strip('"')}).fetchone()
         if not (row and row[0]):
             missing.append(col)
     return missing
@@ -121,12 +120,12 @@ def _objects_missing(conn: psycopg.Connection[Any], creates: list[str],
 def _drop_database(target: Target, name: str) -> None:
     with target.connect("nchat-tui rehearse (cleanup)") as conn:
         if conn.info.server_version >= 130000:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            conn.execute(sql_template("backup/drop_scratch_database.sql").format(
+                name=sql.Identifier(name)))
         else:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            conn.execute(sql_text("rehearse/terminate_sessions.sql"), {"database": name})
+            conn.execute(sql_template("rehearse/drop_database.sql").format(
+                name=sql.Identifier(name)))
 
 
 def rehearse(target: Target, *, journal: Journal | None = None,
@@ -147,7 +146,7 @@ def rehearse(target: Target, *, journal: Journal | None = None,
         if b is None:
             raise Refused(f"no verified backup of {target.database} to rehearse on",
                           "run `nchat-tui backup` first")
-        prod_size = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        prod_size = conn.execute(sql_text("backup/database_size.sql")).fetchone()
         disc = discover(mdir)
         ledger = detect_ledger(conn)
         todo = select_files(disc, ledger, RunOptions())
@@ -169,7 +168,7 @@ def rehearse(target: Target, *, journal: Journal | None = None,
         failpoint("rehearse.after_restore")
         with st.connect("nchat-tui rehearse") as sc:
             before = schema_inventory(sc)
-            scratch_size = sc.execute("SELECT pg_database_size(current_database())").fetchone()
+            scratch_size = sc.execute(sql_text("backup/database_size.sql")).fetchone()
             sled = detect_ledger(sc)
             pending_here = select_files(disc, sled, RunOptions())
         if [f.name for f in pending_here] != [f.name for f in todo]:

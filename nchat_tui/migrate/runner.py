@@ -59,7 +59,7 @@ from nchat_tui.migrate.ledger import (
     remove_applied,
 )
 from nchat_tui.migrate.plan import FileAnalysis, Statement, analyse_sql
-from nchat_tui.pg.queries import sql_text
+from nchat_tui.pg.queries import sql_template, sql_text
 from nchat_tui.pg.scrub import scrub_rows, scrub_sql
 from nchat_tui.pg.target import Target
 from nchat_tui.state.failpoints import failpoint, fire, is_armed
@@ -1109,8 +1109,8 @@ class Runner:
                 self.cb.offer_cleanup is not None and self.cb.offer_cleanup(bad))):
             for b in bad:
                 try:
-                    work.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-                        sql.SQL(b.index)))  # format('%I.%I') from the catalog: quoted
+                    work.execute(sql_template("runner/drop_index_concurrently.sql").format(
+                        index=sql.SQL(b.index)))  # format('%I.%I') from the catalog: quoted
                 except psycopg.Error as exc:
                     self._j("migrate_invalid_index_drop_failed", index=b.index, error=str(exc))
                     break
@@ -1157,8 +1157,8 @@ class Runner:
         if self.cb.offer_cleanup is not None and self.cb.offer_cleanup(bad):
             for b in bad:
                 try:
-                    work.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-                        sql.SQL(b.index)))
+                    work.execute(sql_template("runner/drop_index_concurrently.sql").format(
+                        index=sql.SQL(b.index)))
                     self.result.dropped_indexes.append(b.index)
                     self._j("migrate_invalid_index_dropped", index=b.index)
                 except psycopg.Error as exc:
@@ -1273,8 +1273,8 @@ def _fire_when_building(target: Target, pid: int) -> None:
     def watch() -> None:
         with target.connect("nchat-tui migrate (fail point)") as c:
             while True:
-                row = c.execute("SELECT phase FROM pg_stat_progress_create_index "
-                                "WHERE pid = %s", (pid,)).fetchone()
+                row = c.execute(sql_text("runner/create_index_phase.sql"),
+                                {"pid": pid}).fetchone()
                 if row and row[0] != "initializing":
                     fire("runner.cic_started")
                 time.sleep(0.01)

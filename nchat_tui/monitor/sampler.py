@@ -301,9 +301,7 @@ class Monitor:
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(sql_text("monitor/capabilities.sql"))
             caps = cur.fetchone() or {}
-            cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n "
-                        "ON n.oid = c.relnamespace WHERE n.nspname = 'pg_catalog' "
-                        "AND c.relname LIKE 'pg_stat_progress_%'")
+            cur.execute(sql_text("monitor/progress_views.sql"))
             views = {r["relname"] for r in cur.fetchall()}
         self._caps = dict(caps)
         self._conn = conn
@@ -603,9 +601,8 @@ class Monitor:
             else:
                 self.registry.add(int(conn.info.backend_pid), APPLICATION_NAME)
                 try:
-                    for oid, name in conn.execute(
-                            "SELECT c.oid::bigint, c.oid::regclass::text FROM pg_class c "
-                            "WHERE c.oid = ANY(%s::oid[])", (sorted(oids),)).fetchall():
+                    for oid, name in conn.execute(sql_text("monitor/relation_names.sql"),
+                                                  {"oids": sorted(oids)}).fetchall():
                         names[int(oid)] = f"{name} (database {dbname})"
                 except psycopg.Error as exc:
                     why = _one_line(exc)
@@ -971,8 +968,8 @@ class Monitor:
         try:
             info = self._check_signal(conn, action, pid, confirm_privileged)
             try:
-                row = conn.execute(sql.SQL("SELECT {}(%s)").format(sql.Identifier(func)),
-                                   (pid,)).fetchone()
+                row = conn.execute(sql_text("runner/signal_backend.sql"), {
+                    "pid": pid, "terminate": func == "pg_terminate_backend"}).fetchone()
             except pgerr.InsufficientPrivilege as exc:
                 self._journal("monitor_action_failed", action=action, pid=pid,
                               reason=_one_line(exc))

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +36,7 @@ from nchat_tui.pg.queries import sql_template, sql_text
 from nchat_tui.pg.relnames import AmbiguousTable, UnknownTable, resolve_tables
 from nchat_tui.pg.scrub import scrub_rows
 from nchat_tui.pg.target import Target
+from nchat_tui.pg.tools import run_captured
 from nchat_tui.state.journal import Journal
 
 APPLICATION_NAME = "nchat-tui troubleshoot"
@@ -383,8 +384,7 @@ def check_pg_isready(ctx: CheckContext) -> Finding:
     exe = shutil.which(cmd[0])
     if exe is None:
         return Finding("pg_isready", "skipped", f"{cmd[0]} is not installed here", w)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=20,
-                          env=ctx.target.subprocess_env())
+    proc = run_captured(cmd, ctx.target.subprocess_env(), timeout=20)
     meaning = {0: "accepting connections", 1: "rejecting connections (starting up or "
                "shutting down)", 2: "no response", 3: "no attempt made (bad parameters)"}
     ev = {**w, "exit_code": proc.returncode, "output": proc.stdout.strip() or proc.stderr.strip(),
@@ -449,7 +449,7 @@ def check_login(ctx: CheckContext) -> Finding:
     except ConnectError as exc:
         return Finding("login", "problem", exc.message, {**w, "cause": exc.kind},
                        action=exc.hint)
-    row = ctx.conn().execute("SELECT version()").fetchone()
+    row = ctx.conn().execute(sql_text("checks/server_version_text.sql")).fetchone()
     return Finding("login", "ok", f"logged in as {w['user']} to {w['dbname']}",
                    {**w, "version": row[0] if row else None})
 
@@ -472,8 +472,7 @@ def check_connection_slots(ctx: CheckContext) -> Finding:
 # -- missing data -----------------------------------------------------------------------------
 @check("row_counts")
 def check_row_counts(ctx: CheckContext) -> Finding:
-    role = ctx.conn().execute("SELECT current_user, (SELECT rolsuper OR rolbypassrls FROM "
-                              "pg_roles WHERE rolname = current_user)").fetchone()
+    role = ctx.conn().execute(sql_text("checks/counting_role.sql")).fetchone()
     who = {"counted_as": role[0] if role else None, "sees_all_rows": bool(role and role[1])}
     if not ctx.before:
         names = [t for t in ("public.nchat_users", "public.nchat_channels",
@@ -546,7 +545,7 @@ def check_rls(ctx: CheckContext) -> Finding:
     rows = ctx.rows("rls_tables")
     filtered = [r for r in rows if r["filtered"]]
     if filtered:
-        role = ctx.conn().execute("SELECT current_user").fetchone()
+        role = ctx.conn().execute(sql_text("checks/current_role.sql")).fetchone()
         return Finding("rls", "problem", f"row-level security filters {len(filtered)} table(s) "
                        f"for role {role[0] if role else '?'}: its counts are not the real ones",
                        filtered, action=f"count as the table owner ({filtered[0]['owner']}) or a "
@@ -791,9 +790,9 @@ def check_duplicate_device_ids(ctx: CheckContext) -> Finding:
 def _free_bytes(ctx: CheckContext, data_directory: str | None) -> tuple[int | None, str]:
     """Free bytes where the data directory lives, and how we measured it."""
     if ctx.target.docker:
-        proc = subprocess.run(["docker", "exec", ctx.target.docker, "df", "-Pk",
-                               data_directory or "/var/lib/postgresql/data"],
-                              capture_output=True, text=True, timeout=20)
+        proc = run_captured(["docker", "exec", ctx.target.docker, "df", "-Pk",
+                             data_directory or "/var/lib/postgresql/data"], dict(os.environ),
+                            timeout=20)
         if proc.returncode == 0:
             lines = proc.stdout.strip().splitlines()
             if len(lines) >= 2:
@@ -886,7 +885,7 @@ def check_statement_timeout(ctx: CheckContext) -> Finding:
 @check("permissions")
 def check_permissions(ctx: CheckContext) -> Finding:
     rows = ctx.rows("migration_privileges")
-    role = ctx.conn().execute("SELECT current_user").fetchone()
+    role = ctx.conn().execute(sql_text("checks/current_role.sql")).fetchone()
     me = role[0] if role else "?"
     if rows and rows[0]["superuser"]:
         return Finding("permissions", "ok", f"{me} is a superuser", rows)

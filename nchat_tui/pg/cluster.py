@@ -1,6 +1,7 @@
 """A local PostgreSQL cluster that this tool owns: the embedded demo and the test servers.
 
-It wraps ``initdb``/``pg_ctl`` from the server's bin directory. They refuse to run as root,
+It wraps ``initdb``/``pg_ctl`` from the server's bin directory, run through ``pg.tools`` (sh:
+their own process group, umask 077, death with us). They refuse to run as root,
 so when we are root every server command runs as the ``postgres`` OS user (``runuser``) and
 the data and socket directories are created where that user can enter. It never touches a
 cluster it did not create, and it binds to 127.0.0.1 and a unix socket only.
@@ -12,10 +13,10 @@ import contextlib
 import os
 import shutil
 import socket
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from nchat_tui.pg.tools import ToolResult, run_captured
 
 SERVER_BIN_CANDIDATES = [
     "/usr/lib/postgresql/{v}/bin",
@@ -85,10 +86,8 @@ class LocalCluster:
             return ["runuser", "-u", "postgres", "--", *args]
         return list(args)
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            self._cmd(*args), capture_output=True, text=True, env=self._env(), cwd="/"
-        )
+    def _run(self, *args: str, check: bool = True) -> ToolResult:
+        proc = run_captured(self._cmd(*args), self._env(), cwd="/")
         if check and proc.returncode != 0:
             raise ClusterError(f"{Path(args[0]).name} failed: {proc.stderr.strip() or proc.stdout}")
         return proc
@@ -191,18 +190,6 @@ class LocalCluster:
         if self.is_running():
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop",
                       check=False)
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            proc = subprocess.run(
-                [str(self.bindir / "pg_isready"), "-h", str(self.sockdir), "-p", str(self.port)],
-                capture_output=True,
-            )
-            if proc.returncode == 0:
-                return
-            time.sleep(0.1)
-        raise ClusterError("server did not become ready")
 
     # -- connection parameters -------------------------------------------------------------
     def socket_conninfo(self, dbname: str = "postgres") -> dict[str, str]:

@@ -35,6 +35,7 @@ from pglast.enums import AlterTableType
 from psycopg import sql
 
 from nchat_tui.pg.objkeys import split_key
+from nchat_tui.pg.queries import sql_template, sql_text
 
 CANONICAL_FIELDS: dict[str, tuple[str, ...]] = {
     "constraints": ("definition",),
@@ -97,8 +98,9 @@ class _Probe:
         self.n += 1
         return f"{PROBE}_{kind}_{self.n}"
 
-    def _one(self, query: str | sql.Composed, params: tuple[Any, ...] = ()) -> Any:
-        row = self.conn.execute(query, params).fetchone()
+    def _one(self, query: str, /, **params: Any) -> Any:
+        """The one value of ``sql/verify/probe/<query>.sql`` run with ``params``."""
+        row = self.conn.execute(sql_text(f"verify/probe/{query}.sql"), params).fetchone()
         return row[0] if row else None
 
     def _ddl(self, query: sql.Composed | sql.SQL, expect: type,
@@ -122,8 +124,8 @@ class _Probe:
         """An empty temporary table with the columns of ``schema.name``."""
         if (schema, name) not in self.tables:
             tmp = self._name("t")
-            self.conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(
-                sql.Identifier(tmp), sql.Identifier(schema, name)))  # nothing is copied
+            self.conn.execute(sql_template("verify/probe/temp_table_like.sql").format(
+                name=sql.Identifier(tmp), table=sql.Identifier(schema, name)))  # nothing copied
             self.tables[(schema, name)] = tmp
         return self.tables[(schema, name)]
 
@@ -131,27 +133,25 @@ class _Probe:
         schema, owner, _name = split_key(k)
         c = self._name("c")
         if obj.get("on_kind") == "domain":
-            base = self._one("SELECT format_type(t.typbasetype, t.typtypmod) FROM pg_type t "
-                             "JOIN pg_namespace n ON n.oid = t.typnamespace "
-                             "WHERE n.nspname = %s AND t.typname = %s AND t.typtype = 'd'",
-                             (schema, owner))
+            base = self._one("domain_base_type", schema=schema, name=owner)
             if base is None:
                 raise LookupError("the domain is not in the restored copy")
             d = self._name("d")
-            self._ddl(sql.SQL("CREATE DOMAIN pg_temp.{} AS {}").format(
-                sql.Identifier(d), sql.SQL(base)), ast.CreateDomainStmt,
+            self._ddl(sql_template("verify/probe/create_domain.sql").format(
+                name=sql.Identifier(d), base=sql.SQL(base)), ast.CreateDomainStmt,
                 lambda n: not n.constraints)  # format_type's output: a type name
-            self._ddl(sql.SQL("ALTER DOMAIN pg_temp.{} ADD CONSTRAINT {} {}").format(
-                sql.Identifier(d), sql.Identifier(c), sql.SQL(definition)), ast.AlterDomainStmt)
+            self._ddl(sql_template("verify/probe/domain_add_constraint.sql").format(
+                name=sql.Identifier(d), constraint=sql.Identifier(c),
+                definition=sql.SQL(definition)), ast.AlterDomainStmt)
         else:
             if obj.get("type") not in ("c", "x"):
                 raise LookupError("only check and exclusion constraints are re-created")
             tmp = self.table(schema, owner)
-            self._ddl(sql.SQL("ALTER TABLE pg_temp.{} ADD CONSTRAINT {} {}").format(
-                sql.Identifier(tmp), sql.Identifier(c), sql.SQL(definition)),
+            self._ddl(sql_template("verify/probe/table_add_constraint.sql").format(
+                name=sql.Identifier(tmp), constraint=sql.Identifier(c),
+                definition=sql.SQL(definition)),
                 ast.AlterTableStmt, _one_cmd(AlterTableType.AT_AddConstraint))
-        return str(self._one("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
-                             "WHERE conname = %s AND connamespace = pg_my_temp_schema()", (c,)))
+        return str(self._one("constraint_def", name=c))
 
     def index(self, k: str, obj: dict[str, Any], definition: str) -> str:
         schema = split_key(k)[0]
@@ -162,12 +162,10 @@ class _Probe:
         m = _INDEX.match(definition)
         if m is None:
             raise LookupError("not an index definition as pg_get_indexdef writes them")
-        self._ddl(sql.SQL("CREATE {}INDEX {} ON pg_temp.{} USING {}").format(
-            sql.SQL("UNIQUE " if m.group(1) else ""), sql.Identifier(i), sql.Identifier(tmp),
-            sql.SQL(definition[m.end():])), ast.IndexStmt)
-        return str(self._one("SELECT pg_get_indexdef(c.oid) FROM pg_class c "
-                             "WHERE c.relname = %s AND c.relnamespace = pg_my_temp_schema()",
-                             (i,))).replace(f" {i} ", " ", 1)
+        self._ddl(sql_template("verify/probe/create_index.sql").format(
+            unique=sql.SQL("UNIQUE " if m.group(1) else ""), name=sql.Identifier(i),
+            table=sql.Identifier(tmp), definition=sql.SQL(definition[m.end():])), ast.IndexStmt)
+        return str(self._one("index_def", name=i)).replace(f" {i} ", " ", 1)
 
     def trigger(self, k: str, _obj: dict[str, Any], definition: str) -> str:
         schema, table, _name = split_key(k)
@@ -176,34 +174,27 @@ class _Probe:
         m = _TRIGGER.match(definition)
         if m is None:
             raise LookupError("not a trigger definition as pg_get_triggerdef writes them")
-        self._ddl(sql.SQL("CREATE {}TRIGGER {} {} ON pg_temp.{} {}").format(
-            sql.SQL("CONSTRAINT " if m.group(1) else ""), sql.Identifier(tg),
-            sql.SQL(m.group(2)), sql.Identifier(tmp), sql.SQL(definition[m.end():])),
-            ast.CreateTrigStmt)
-        return str(self._one("SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t "
-                             "JOIN pg_class c ON c.oid = t.tgrelid "
-                             "WHERE t.tgname = %s AND c.relnamespace = pg_my_temp_schema()",
-                             (tg,))).replace(f" {tg} ", " ", 1)
+        self._ddl(sql_template("verify/probe/create_trigger.sql").format(
+            constraint=sql.SQL("CONSTRAINT " if m.group(1) else ""), name=sql.Identifier(tg),
+            timing=sql.SQL(m.group(2)), table=sql.Identifier(tmp),
+            definition=sql.SQL(definition[m.end():])), ast.CreateTrigStmt)
+        return str(self._one("trigger_def", name=tg)).replace(f" {tg} ", " ", 1)
 
     def default(self, k: str, _obj: dict[str, Any], expression: str) -> str:
         schema, relation, column = split_key(k)
         tmp = self.table(schema, relation)
-        self._ddl(sql.SQL("ALTER TABLE pg_temp.{} ALTER COLUMN {} SET DEFAULT {}").format(
-            sql.Identifier(tmp), sql.Identifier(column), sql.SQL(expression)),
+        self._ddl(sql_template("verify/probe/set_default.sql").format(
+            name=sql.Identifier(tmp), column=sql.Identifier(column),
+            expression=sql.SQL(expression)),
             ast.AlterTableStmt, _one_cmd(AlterTableType.AT_ColumnDefault))
-        return str(self._one("SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d "
-                             "JOIN pg_attribute a ON a.attrelid = d.adrelid "
-                             "AND a.attnum = d.adnum "
-                             "WHERE d.adrelid = %s::regclass AND a.attname = %s",
-                             (f"pg_temp.{tmp}", column)))
+        return str(self._one("default_def", relation=f"pg_temp.{tmp}", column=column))
 
     def view(self, _k: str, _obj: dict[str, Any], definition: str) -> str:
         v = self._name("v")
-        self._ddl(sql.SQL("CREATE TEMP VIEW {} AS {}").format(
-            sql.Identifier(v), sql.SQL(definition.rstrip().rstrip(";"))), ast.ViewStmt)
-        return str(self._one("SELECT pg_get_viewdef(c.oid) FROM pg_class c "
-                             "WHERE c.relname = %s AND c.relnamespace = pg_my_temp_schema()",
-                             (v,)))
+        self._ddl(sql_template("verify/probe/create_view.sql").format(
+            name=sql.Identifier(v), definition=sql.SQL(definition.rstrip().rstrip(";"))),
+            ast.ViewStmt)
+        return str(self._one("view_def", name=v))
 
 
 def _one_cmd(subtype: Any) -> Callable[[Any], bool]:

@@ -24,7 +24,6 @@ from nchat_tui.pg.envfiles import load_backend_env
 
 LIBPQ_ENV = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE",
              "PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE")
-PASSWORD_KEYS = {"password"}
 
 
 def default_state_dir() -> Path:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import humanize
+from nchat_tui.fmt import duration, size
 
 HIDDEN_KEYS = frozenset({"traceback"})
 """Kept in the journal for the developers, not shown on screen."""
@@ -41,15 +41,6 @@ def label(key: str) -> str:
             key = key[: -len(suffix)]
             break
     return key.replace("_", " ")
-
-
-def duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    m, s = divmod(round(seconds), 60)
-    return f"{m} min {s:02d} s" if m < 90 else f"{m // 60} h {m % 60:02d} min"
 
 
 def _is_size_key(key: str) -> bool:
@@ -89,7 +80,7 @@ def value(key: str | None, v: Any, width: int | None = None) -> str:
         return "yes" if v else "no"
     if isinstance(v, int | float) and not isinstance(v, bool):
         if _is_size_key(k):
-            return humanize.naturalsize(v, binary=True)
+            return size(v)
         if k.endswith("_ms"):
             return duration(v / 1000)
         if k.endswith(DURATION_S_SUFFIXES):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nchat_tui import __version__
+from nchat_tui.fmt import duration as _dur
 from nchat_tui.state.journal import Journal, scrub, target_key
 
 EVIDENCE_CHARS = 2500
@@ -36,16 +37,6 @@ def _ts(s: Any) -> dt.datetime | None:
         return dt.datetime.fromisoformat(str(s))
     except ValueError:
         return None
-
-
-def _dur(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min"
 
 
 def _cell(v: Any, limit: int = 160) -> str:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import humanize
-
+from nchat_tui import fmt
 from nchat_tui.migrate.status import server_facts
+from nchat_tui.pg.queries import sql_text
 from nchat_tui.pg.target import Target
 from nchat_tui.state.journal import Journal
 from nchat_tui.upgrade.checklist import Checklist, StepResult
@@ -105,10 +105,6 @@ class ActionContext:
         return str(answer)
 
 
-def _size(n: int | float) -> str:
-    return humanize.naturalsize(n, binary=True)
-
-
 def act_connect(ctx: ActionContext) -> StepResult:
     with ctx.target.connect("nchat-tui check") as conn:
         f = server_facts(conn)
@@ -116,7 +112,7 @@ def act_connect(ctx: ActionContext) -> StepResult:
           "is_superuser": f.is_superuser, "database_size": f.database_size,
           "in_recovery": f.in_recovery, "pg_stat_statements": f.pg_stat_statements["state"]}
     msg = (f"PostgreSQL {f.server_version}, database {f.database} "
-           f"({_size(f.database_size)}) as {f.user}")
+           f"({fmt.size(f.database_size)}) as {f.user}")
     if f.in_recovery:
         return StepResult("failed", msg + ": this server is a standby (read-only); "
                           "connect to the primary", ev)
@@ -193,7 +189,7 @@ def existing_parent(p: Path) -> Path:
 
 def act_disk_space(ctx: ActionContext) -> StepResult:
     with ctx.target.connect("nchat-tui check") as conn:
-        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        row = conn.execute(sql_text("backup/database_size.sql")).fetchone()
     assert row is not None
     db_size = int(row[0])
     where = existing_parent(ctx.target.backup_dir)
@@ -204,8 +200,8 @@ def act_disk_space(ctx: ActionContext) -> StepResult:
     need = max(db_size + max(db_size // 10, 256 * 1024**2), 1024**3)
     ev = {"backup_dir": str(ctx.target.backup_dir), "measured_at": str(where),
           "free_bytes": usage.free, "database_bytes": db_size, "needed_bytes": need}
-    msg = (f"{_size(usage.free)} free at {where} for a {_size(db_size)} database "
-           f"(needs {_size(need)})")
+    msg = (f"{fmt.size(usage.free)} free at {where} for a {fmt.size(db_size)} database "
+           f"(needs {fmt.size(need)})")
     if ctx.target.docker:
         ev["note"] = "docker mode: the dump streams to this host's backup directory"
     if usage.free < need:

@@ -12,7 +12,9 @@ written to a file (0600, in a 0700 directory removed afterwards) and named on sc
 runs it, ``\\e`` edits it first. psql stays interactive: nothing runs until the operator says so.
 
 ``run_psql`` journals that psql was opened and closed (with its exit code); what is typed in
-it is never journaled. Never imports Textual; the app suspends itself around ``run_psql``.
+it is never journaled. psql runs through ``pg.tools.run_interactive`` (sh): umask 077 for what
+it writes (``\\o``, ``\\copy ... TO``), and it dies with nchat-tui. Never imports Textual; the
+app suspends itself around ``run_psql``.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nchat_tui.errors import ToolMissing
 from nchat_tui.pg.target import Target
-from nchat_tui.pg.tools import PgTool, docker_binary, find_tool
+from nchat_tui.pg.tools import PgTool, docker_binary, find_tool, run_interactive
 
 
 @dataclass
@@ -121,10 +123,9 @@ def run_psql(launch: PsqlLaunch, journal: Any = None, *, phase: str = "",
         print(line, file=out, flush=True)
     rc = -1
     try:
-        rc = subprocess.run(launch.argv, env=launch.env, stdin=stdin, stdout=stdout,
-                            check=False).returncode
-    except OSError as exc:
-        print(f"psql could not start: {exc}", file=out, flush=True)
+        rc = run_interactive(launch.argv, launch.env, stdin=stdin, stdout=stdout)
+    except ToolMissing as exc:
+        print(f"psql could not start: {exc.message}", file=out, flush=True)
     finally:
         launch.cleanup()
         if journal is not None:

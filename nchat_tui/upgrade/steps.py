@@ -14,8 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import humanize
-
+from nchat_tui import fmt
 from nchat_tui.backup.method import Compression, fastest_gzip_level
 from nchat_tui.errors import BadInput, NchatError
 from nchat_tui.pg.guard import guarded
@@ -25,24 +24,6 @@ from nchat_tui.upgrade.checklist import StepResult
 
 if TYPE_CHECKING:
     from nchat_tui.migrate.plan import LockTarget, Plan
-
-
-def _size(n: int | float | None) -> str:
-    return humanize.naturalsize(n or 0, binary=True)
-
-
-def _age(created: str | None) -> str:
-    import datetime as dt
-
-    if not created:
-        return "unknown age"
-    try:
-        t = dt.datetime.fromisoformat(created)
-    except ValueError:
-        return created
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return humanize.naturaltime(dt.datetime.now(dt.UTC) - t)
 
 
 # -- backup ------------------------------------------------------------------------------------
@@ -110,7 +91,7 @@ class BackupProgressView:
         if rate <= 0:
             return ""
         left = (1 - self.fraction) / rate
-        return f", about {_secs(left)} left to write (verification follows)"
+        return f", about {fmt.seconds_left(left)} left to write (verification follows)"
 
     def update(self, p: Any) -> Progress:
         """The app's Progress for one engine event."""
@@ -138,18 +119,13 @@ class BackupProgressView:
         self.fraction = min(0.99, max(self.fraction, p.fraction, by_bytes))
         self._history.append((t, self.fraction))
         self._history = [h for h in self._history if t - h[0] <= 2 * self.WINDOW_S]
-        written = humanize.naturalsize(p.bytes_done, binary=True)
-        amount = (f"{written} of ~{humanize.naturalsize(p.bytes_done / self.fraction, binary=True)}"
+        written = fmt.size(p.bytes_done)
+        amount = (f"{written} of ~{fmt.size(p.bytes_done / self.fraction)}"
                   if p.bytes_done and self.fraction > 0 else written)
         tables = f"{p.tables_done}/{p.tables_total} tables" if p.tables_total else ""
         text = (f"writing the dump: {self.fraction:.0%}, {amount} written"
                 + (f", {tables}" if tables else "") + self._left(t))
         return Progress(self.fraction, text)
-
-
-def _secs(s: float) -> str:
-    s = max(1, int(s + 0.999))
-    return f"{s} s" if s < 90 else f"{s // 60} min {s % 60:02d} s"
 
 
 def act_backup(ctx: ActionContext) -> StepResult:
@@ -164,7 +140,7 @@ def act_backup(ctx: ActionContext) -> StepResult:
     if existing is not None and ctx.ask is not None:
         answer = ctx.decide(Question(
             "A verified backup exists",
-            f"{existing.path.name} ({_size(existing.size)}, {_age(existing.created)}) is a "
+            f"{existing.path.name} ({fmt.size(existing.size or 0)}, {fmt.ago(existing.created)}) is a "
             f"verified backup of this database taken since its last migration.{since}\n"
             "Use it, or take a new one now?",
             [("new", "Take a new backup"), ("reuse", "Use the existing one")], default="new"))
@@ -197,7 +173,7 @@ def act_backup(ctx: ActionContext) -> StepResult:
         ev["leftovers"] = [lo.as_dict() for lo in res.leftovers]
     if res.warnings:
         ev["warnings"] = res.warnings
-    summary = (f"{res.state}: {res.path.name}, {_size(res.size)}, {rows:,} rows, "
+    summary = (f"{res.state}: {res.path.name}, {fmt.size(res.size or 0)}, {rows:,} rows, "
                f"in {res.duration_s:.1f} s")
     if res.state != "verified":
         return StepResult("failed", summary + " (not verified: the migration gate stays closed)",
@@ -361,7 +337,7 @@ def _existing_locks(plan: Plan) -> list[str]:
                     best[t.name] = t
     ranked = sorted(best.values(), key=lambda t: (LOCK_ORDER.index(t.lock), -(t.size_bytes or 0)))
     return [f"{t.lock} on {'index ' if t.role == 'index' else ''}{t.name}"
-            + (f" (~{t.row_estimate:,} rows, {_size(t.size_bytes)})" if t.size_bytes else "")
+            + (f" (~{t.row_estimate:,} rows, {fmt.size(t.size_bytes or 0)})" if t.size_bytes else "")
             for t in ranked]
 
 
@@ -605,7 +581,7 @@ def act_rollback_options(ctx: ActionContext) -> StepResult:
     if facts.restore.available:
         r = facts.restore
         name = Path(r.backup).name if r.backup else r.manifest
-        lines.append(f"restore: {name} ({_age(r.taken_at)}); loses at least "
+        lines.append(f"restore: {name} ({fmt.ago(r.taken_at)}); loses at least "
                      f"{r.net_rows_added or 0:,} row(s) added since; written since the backup: "
                      f"{r.written_since_backup or 'unknown'}")
     if not facts.schema_changed:

@@ -46,7 +46,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from nchat_tui.errors import BadInput, OperationFailed
+from nchat_tui import fmt
+from nchat_tui.errors import BadInput
 from nchat_tui.migrate.ddl_effects import Effects, analyse_files
 from nchat_tui.pg.guard import guarded
 from nchat_tui.pg.objkeys import function_base, parent, split2, split_key, upgrade_snapshot_keys
@@ -172,12 +173,6 @@ def _rows(conn: psycopg.Connection[Any], name: str,
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql_text(name), params)
         return [dict(r) for r in cur.fetchall()]
-
-
-def _size(n: int) -> str:
-    import humanize
-
-    return str(humanize.naturalsize(n, binary=True))
 
 
 def _is_ledger_key(cat: str, k: str, obj: dict[str, Any] | None) -> bool:
@@ -572,7 +567,7 @@ class _Run:
                 estimate = self.estimate_over is not None and nbytes > self.estimate_over
                 frac = lo + (hi - lo) * (done_bytes + i) / (total_bytes + len(todo) or 1)
                 self.say(f"data: {'estimating' if estimate else 'counting'} {k} "
-                         f"({i} of {len(todo)}, {_size(done_bytes)} of {_size(total_bytes)}; "
+                         f"({i} of {len(todo)}, {fmt.size(done_bytes)} of {fmt.size(total_bytes)}; "
                          f"{counter.elapsed():.0f}s of a {self.budget_s:g}s budget)",
                          min(frac, hi))
                 schema, name = split2(k)
@@ -915,7 +910,7 @@ def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None =
                    budget_s=count_budget_s, say=step, cancel=cancel)
         step("schema: comparing with the before-snapshot", 0.2)
         run.schema()
-        step("data: row counts" + (f" (estimates for tables over {_size(estimate_over_bytes)})"
+        step("data: row counts" + (f" (estimates for tables over {fmt.size(estimate_over_bytes)})"
                                    if estimate_over_bytes is not None else
                                    f", exact, within a {count_budget_s:g}s budget"), 0.35)
         run.data()
@@ -959,12 +954,6 @@ def _discovered(target: Target) -> list[Any]:
 
     assert target.migrations_dir is not None
     return discover(target.migrations_dir).files
-
-
-def verify_or_raise(report: VerifyReport) -> None:
-    if not report.ok:
-        raise OperationFailed("verification failed: " + "; ".join(
-            f"{c.id}: {c.summary}" for c in report.failed()))
 
 
 __all__ = ["Check", "VerifyReport", "check_health_url", "classify_diff", "diff_inventory",

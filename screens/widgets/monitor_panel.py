@@ -19,14 +19,14 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
+from nchat_tui.fmt import secs_short as fmt_secs
+from nchat_tui.fmt import size_terse as fmt_size
 from nchat_tui.monitor.model import Sample
 from nchat_tui.monitor.sampler import lock_wait_text
 from nchat_tui.monitor.seams import Sampler
 from nchat_tui.screens.dashboard import (
     STATE_TINY,
     between_samples,
-    fmt_secs,
-    fmt_size,
     one_line,
     sparkline,
     statement_line,

@@ -1,0 +1,2 @@
+-- current_role.sql: the role this session runs as. One row. No lock.
+SELECT current_user

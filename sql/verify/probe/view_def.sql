@@ -1,0 +1,5 @@
+-- view_def.sql: how PostgreSQL reads back a view of this session's temporary schema (parameter
+-- name). One row. Catalog reads only: no lock.
+SELECT pg_get_viewdef(c.oid)
+FROM pg_class c
+WHERE c.relname = %(name)s AND c.relnamespace = pg_my_temp_schema()
