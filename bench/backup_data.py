@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS auth;
@@ -266,7 +267,7 @@ def build(conninfo: dict[str, str], scale: float,
     t0 = time.monotonic()
     setup = ["SET synchronous_commit = off", "SET jit = off", "SET work_mem = '256MB'",
              "SET maintenance_work_mem = '512MB'", UUID_FN]
-    with psycopg.connect(**conninfo, autocommit=True) as c:
+    with psycopg.connect(make_conninfo(**conninfo), autocommit=True) as c:
         c.execute("SET jit = off")
         c.execute(SCHEMA)
         c.execute(SENTENCES)
@@ -280,7 +281,7 @@ def build(conninfo: dict[str, str], scale: float,
 
     def run(stmts: list[str]) -> None:
         try:
-            with psycopg.connect(**conninfo, autocommit=True) as c:
+            with psycopg.connect(make_conninfo(**conninfo), autocommit=True) as c:
                 for s in setup:
                     c.execute(s)
                 for s in stmts:
@@ -306,7 +307,7 @@ def build(conninfo: dict[str, str], scale: float,
         th.join()
     if errors:
         raise errors[0]
-    with psycopg.connect(**conninfo, autocommit=True) as c:
+    with psycopg.connect(make_conninfo(**conninfo), autocommit=True) as c:
         c.execute("DROP TABLE bench_sentences")
         c.execute("DROP TABLE bench_words")
         c.execute("VACUUM (ANALYZE, FREEZE)")

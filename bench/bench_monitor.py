@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -169,7 +170,7 @@ def setup_cluster(kind: str, base: Path, tables: int) -> tuple[LocalCluster, dic
     os.chmod(base / kind, 0o755)
     cluster.start()
     dbname = "nchat" if kind == "demo" else "many"
-    with psycopg.connect(**cluster.socket_conninfo(), autocommit=True) as c:
+    with psycopg.connect(make_conninfo(**cluster.socket_conninfo()), autocommit=True) as c:
         c.execute(f"CREATE DATABASE {dbname}")
         c.execute("CREATE DATABASE pgbench")
         for role in ROLES.values():
@@ -445,6 +446,12 @@ def _median(ws: list[dict[str, Any]], client: str, key: str) -> float | None:
     return statistics.median(vals) if vals else None
 
 
+def _measured(v: float | None) -> float:
+    """A median the summary's table needs (every window measures it)."""
+    assert v is not None, "a window without this measurement"
+    return v
+
+
 def _summary_rows(r: dict[str, Any], label: str) -> list[str]:
     rows = []
     for kind in ("demo", "many"):
@@ -455,8 +462,8 @@ def _summary_rows(r: dict[str, Any], label: str) -> list[str]:
             ws = [w for w in c["windows"] if w["load"] == load]
             if not ws:
                 continue
-            med = {cl: {k: _median(ws, cl, k) for k in ("server_ms_per_refresh", "cpu_pct",
-                                                          "rss_mib", "first_data_s")}
+            med = {cl: {k: _measured(_median(ws, cl, k))
+                        for k in ("server_ms_per_refresh", "cpu_pct", "rss_mib", "first_data_s")}
                    for cl in CLIENTS}
             pga, dash = med["pg_activity"], med["dashboard"]
             rows.append(

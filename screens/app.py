@@ -19,11 +19,12 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from nchat_tui.errors import ConnectError, NchatError, ToolMissing
-from nchat_tui.migrate.status import gather_status
+from nchat_tui.migrate.status import Status, gather_status
 from nchat_tui.pg.target import Target
 from nchat_tui.screens.dialogs.modals import ConfirmModal, HelpModal
 from nchat_tui.screens.home import HomeScreen
 from nchat_tui.screens.phase import PhaseScreen
+from nchat_tui.upgrade.contract import SessionLike
 from nchat_tui.upgrade.recovery import recover_on_start
 from nchat_tui.upgrade.session import UpgradeSession, ssh_without_multiplexer
 from nchat_tui.upgrade.steps import commands_preview
@@ -76,7 +77,7 @@ class NchatApp(App[int]):
           for k, i in PHASE_KEYS.items()],
     ]
 
-    def __init__(self, session: UpgradeSession, monitor: Any = None, workload: Any = None,
+    def __init__(self, session: SessionLike, monitor: Any = None, workload: Any = None,
                  resume: bool = True, connect_error: str | None = None) -> None:
         super().__init__()
         self.session = session
@@ -273,7 +274,7 @@ class NchatApp(App[int]):
         self.push_screen(FilesModal(self.session, commands=commands))
 
     def action_plan(self) -> None:
-        plan = self.session.cache.get("plan")
+        plan = self.session.cache.plan
         if plan is not None:
             from nchat_tui.screens.plan import PlanScreen  # noqa: PLC0415 - pygments: when the plan opens
 
@@ -366,7 +367,7 @@ def _keys_of(screen: Screen[Any]) -> list[tuple[str, str]]:
     return out
 
 
-def make_app(session: UpgradeSession, monitor: Any = None, workload: Any = None,
+def make_app(session: SessionLike, monitor: Any = None, workload: Any = None,
              resume: bool = True, connect_error: str | None = None) -> NchatApp:
     return NchatApp(session, monitor=monitor, workload=workload, resume=resume,
                     connect_error=connect_error)
@@ -379,7 +380,7 @@ def open_session(target: Target, path_id: str | None = None,
     goes into the start-up notice), then the connection is checked. When the target cannot be
     reached the session still opens, with ``connect_error`` set: the app then starts on the
     connection troubleshooting instead of dropping the operator back to the shell."""
-    status: dict[str, Any] | None = None
+    status: Status | None = None
     connect_error: str | None = None
     settled: list[str] = []
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,6 +19,8 @@ from textual.containers import ScrollableContainer, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from nchat_tui.upgrade.contract import SessionFiles, SessionLike
+
 
 def copy_command(path: str) -> str:
     """What to run on the operator's machine to fetch ``path`` from this host."""
@@ -26,20 +28,20 @@ def copy_command(path: str) -> str:
     return f"scp '{user}@{socket.gethostname()}:{path}' ."
 
 
-def files_lines(files: dict[str, Any]) -> list[tuple[str, str]]:
+def files_lines(files: SessionFiles) -> list[tuple[str, str]]:
     """(label, value) rows: each file and its copy command."""
     rows: list[tuple[str, str]] = []
-    rep = files["report"]
-    rows.append(("Report", rep + ("" if files["report_written"] else
+    rep = files.report
+    rows.append(("Report", rep + ("" if files.report_written else
                                   "   (not written yet: r writes it now)")))
     rows.append(("  copy", copy_command(rep)))
     rows.append(("  print", "nchat-tui report --output -"))
-    rows.append(("Journal", files["journal"]))
-    rows.append(("  copy", copy_command(files["journal"])))
-    if files.get("backup"):
-        rows.append(("Backup", files["backup"]))
-        rows.append(("  copy", copy_command(files["backup"])))
-    rows.append(("Backups in", files["backup_dir"]))
+    rows.append(("Journal", files.journal))
+    rows.append(("  copy", copy_command(files.journal)))
+    if files.backup:
+        rows.append(("Backup", files.backup))
+        rows.append(("  copy", copy_command(files.backup)))
+    rows.append(("Backups in", files.backup_dir))
     return rows
 
 
@@ -54,7 +56,7 @@ class FilesModal(ModalScreen[None]):
         Binding("right,l", "scroll_side(8)", "Scroll right", show=False),
     ]
 
-    def __init__(self, session: Any, commands: list[str] | None = None) -> None:
+    def __init__(self, session: SessionLike, commands: list[str] | None = None) -> None:
         super().__init__(classes="modal")
         self.session = session
         self.commands = commands or []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -15,50 +15,51 @@ from textual.widgets.option_list import Option
 
 from nchat_tui import fmt
 from nchat_tui.errors import NchatError
+from nchat_tui.migrate.status import Status
 from nchat_tui.releases.choice import path_mismatch
 from nchat_tui.screens.messages import BannerFailed, BannerLoaded
+from nchat_tui.upgrade.checklist import UpgradePath
 
 if TYPE_CHECKING:
     from nchat_tui.screens.app import NchatApp
 
 
-def banner_text(st: dict[str, Any]) -> Text:
-    pgss = st["pg_stat_statements"]
+def banner_text(st: Status) -> Text:
+    pgss = st.pg_stat_statements
     t = Text()
     t.append("Target  ", style="bold")
-    t.append(f"{st['target']}")
-    t.append(f"  (from {st['source']})\n", style="dim")
+    t.append(f"{st.target}")
+    t.append(f"  (from {st.source})\n", style="dim")
     t.append("Server  ", style="bold")
-    t.append(f"PostgreSQL {st['server_version']}  db {st['database']} "
-             f"({fmt.size(st['database_size'])})  user {st['user']}")
-    t.append(" superuser" if st["is_superuser"] else " (not superuser)")
+    t.append(f"PostgreSQL {st.server_version}  db {st.database} "
+             f"({fmt.size(st.database_size)})  user {st.user}")
+    t.append(" superuser" if st.is_superuser else " (not superuser)")
     t.append("\n")
     t.append("Stats   ", style="bold")
     t.append("pg_stat_statements ")
     t.append(pgss["state"].replace("_", " "), style="green" if pgss["available"] else "yellow")
     t.append("\n")
-    led = st["ledger"]
+    led = st.ledger
     t.append("Ledger  ", style="bold")
-    t.append(f"{led['kind']}  {len(led['applied'])} applied  current "
-             f"{led['current_version'] or 'none'}")
+    t.append(f"{led.kind}  {len(led.applied)} applied  current "
+             f"{led.current_version or 'none'}")
     return t
 
 
-def pending_text(st: dict[str, Any], path: Any = None) -> Text:
+def pending_text(st: Status, path: UpgradePath | None = None) -> Text:
     """The pending files in run order; and a warning when the upgrade path followed does not
     match them (a no-schema-change path with files pending, or the reverse)."""
     t = Text()
-    pend = st.get("pending")
-    if pend is None or st.get("pending_known") is False:
-        pend = None
+    pend = st.pending
+    if not st.pending_known:
         t.append("Pending migrations: unknown", style="bold")
-        t.append(f" ({st.get('pending_unknown') or 'no migrations directory'})")
+        t.append(f" ({st.pending_unknown or 'no migrations directory'})")
     else:
         t.append(f"Pending migrations: {len(pend)}", style="bold")
         if pend:
             t.append(" (run order)\n")
             t.append("\n".join(f"  {n}" for n in pend))
-    for w in st.get("warnings") or []:
+    for w in st.warnings:
         t.append(f"\n! {w}", style="yellow")
     if path is not None and pend:
         mismatch = path_mismatch(st, path.id)  # by what the files create, not their numbers

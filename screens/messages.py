@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from textual.message import Message
+
+from nchat_tui.migrate.status import Status
 
 
 @dataclass
 class BannerLoaded(Message):
-    status: dict[str, Any]
+    status: Status
     """What nchat_tui.migrate.status.gather_status returned."""
 
 

@@ -140,7 +140,7 @@ class PhaseScreen(Screen[None]):
         if action == "cancel_step":
             return any(not ev.is_set() for ev in self._cancel.values())
         if action == "view":
-            return self.nchat.session.cache.get("plan") is not None or any(
+            return self.nchat.session.cache.plan is not None or any(
                 s.action == "plan" for s in self.phase.steps)
         if step is None:
             return False
@@ -474,7 +474,7 @@ class PhaseScreen(Screen[None]):
 
     def action_view(self) -> None:
         """v: read the migration plan (SQL with syntax colour, locks, lint)."""
-        plan = self.nchat.session.cache.get("plan")
+        plan = self.nchat.session.cache.plan
         if plan is None:
             self.notify("No plan yet: run 'Review the migration SQL' first (enter).", timeout=5)
             return

@@ -3,7 +3,7 @@ the lock it takes on which table (with the table's live size), rewrites and lint
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
@@ -15,11 +15,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from nchat_tui import fmt
+from nchat_tui.migrate.plan import FilePlan, Plan, Statement
 
 SEVERITY_STYLE = {"danger": "bold red", "warn": "yellow", "info": "dim"}
 
 
-def _statement_blocks(fp: Any, st: Any) -> list[RenderableType]:
+def _statement_blocks(fp: FilePlan, st: Statement) -> list[RenderableType]:
     info = Text()
     info.append(f"#{st.index} line {st.line}: {st.summary}", style="bold")
     for t in st.targets:
@@ -31,9 +32,9 @@ def _statement_blocks(fp: Any, st: Any) -> list[RenderableType]:
         else:
             size = ""  # not looked up (no database)
         info.append(f"\n  {t.lock} on {t.name}{size}")
-    for b in getattr(st, "body", []):
-        held = ", ".join(f"{lock} on {name}" for name, lock, _role in b["locks"])
-        info.append(f"\n  body line {b['line']}: {b['summary']}" + (f" [{held}]" if held else ""))
+    for b in st.body:
+        held = ", ".join(f"{lock.lock} on {lock.name}" for lock in b.locks)
+        info.append(f"\n  body line {b.line}: {b.summary}" + (f" [{held}]" if held else ""))
     if st.rewrite:
         info.append(f"\n  rewrites the table: {st.rewrite_reason}", style="yellow")
     if st.non_transactional:
@@ -46,15 +47,15 @@ def _statement_blocks(fp: Any, st: Any) -> list[RenderableType]:
                          background_color="default", start_line=st.line, line_numbers=True)]
 
 
-def _file_head(fp: Any) -> list[RenderableType]:
+def _file_head(fp: FilePlan) -> list[RenderableType]:
     head = Text()
     head.append(f"\n{fp.file}", style="bold reverse")
     head.append(f"  {fp.txn_mode}  strongest lock {fp.strongest_lock or 'none'}  "
                 f"sha256 {fp.checksum[:12]}\n")
     head.append(fp.txn_explanation, style="italic")
-    for note in getattr(fp, "notes", []):
+    for note in fp.notes:
         head.append(f"\n{note}", style="yellow")
-    for line in getattr(fp, "preflight", []):
+    for line in fp.preflight:
         head.append(f"\npreflight {line}", style="bold red")
     out: list[RenderableType] = [head]
     if fp.parse_error:
@@ -63,14 +64,14 @@ def _file_head(fp: Any) -> list[RenderableType]:
     return out
 
 
-def _preamble(plan: Any) -> list[RenderableType]:
+def _preamble(plan: Plan) -> list[RenderableType]:
     out: list[RenderableType] = []
     if plan.drift:
         out.append(Text("Drift: " + ", ".join(f"{d.file} changed since it was recorded"
                                               for d in plan.drift), style="bold red"))
     for w in plan.warnings:
         out.append(Text(f"! {w}", style="yellow"))
-    pf = getattr(plan, "preflight", None)
+    pf = plan.preflight
     if pf is not None and pf.problems():
         out.append(Text("Preflight: the files need objects this database lacks (migrate "
                         "refuses until they exist):\n" + "\n".join(f"  {x}" for x in pf.lines()),
@@ -105,7 +106,7 @@ class PlanScreen(Screen[None]):
                 Binding("pageup", "page(-1)", "Page", show=False)]
     HELP_TITLE = "the migration plan"
 
-    def __init__(self, plan: Any) -> None:
+    def __init__(self, plan: Plan) -> None:
         super().__init__(id="plan")
         self.plan = plan
         self.at: int | None = None
@@ -128,12 +129,12 @@ class PlanScreen(Screen[None]):
         yield Footer()
 
     def _title(self) -> Text:
-        s = self.plan.to_dict()["summary"]
+        s = self.plan.summary()
         n = self.n_flagged
         where = (f"warning {self.at + 1} of {n} · " if self.at is not None else "")
         t = Text.assemble(("Plan ", "bold"), (where, "bold yellow"),
-                          f"{s['files']} file(s), {s['statements']} statement(s), "
-                          + (", ".join(f"{c} {k}" for k, c in s["findings"].items() if c)
+                          f"{s.files} file(s), {s.statements} statement(s), "
+                          + (", ".join(f"{c} {k}" for k, c in asdict(s.findings).items() if c)
                              or "no finding"))
         t.no_wrap, t.overflow = True, "ellipsis"
         return t

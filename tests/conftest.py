@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.pg.cluster import LocalCluster
 from nchat_tui.pg.target import Target, resolve_target
@@ -66,18 +67,18 @@ def _dbname(node_name: str) -> str:
 def pg_db(pg_cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """A fresh, empty database for this test; yields TCP conninfo params (with password)."""
     name = _dbname(request.node.name)
-    with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
         yield pg_cluster.tcp_conninfo(name)
     finally:
-        with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as conn:
+        with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def pg_conn(pg_db: dict[str, str]) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(**pg_db, autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as conn:
         yield conn
 
 

@@ -7,49 +7,53 @@ engine and the journal are the real ones, writing to a temporary state dir.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nchat_tui.backup.engine import Leftover
+from nchat_tui.migrate.status import LedgerSummary, PendingFile, PgssState, Status
 from nchat_tui.pg.target import resolve_target
 from nchat_tui.upgrade.actions import ActionContext
 from nchat_tui.upgrade.checklist import StepResult
+from nchat_tui.upgrade.contract import SessionLike
 from nchat_tui.upgrade.session import UpgradeSession
 from tests.fake_evidence import FROZEN_EVIDENCE
 
-FROZEN_STATUS: dict[str, Any] = {
-    "target": "postgres@db.example.internal:5432/nchat",
-    "source": "nself backend /srv/chat/.backend (go env cascade)",
-    "server_version": "15.18",
-    "server_version_num": 150018,
-    "database": "nchat",
-    "user": "postgres",
-    "is_superuser": True,
-    "database_size": 734_003_200,
-    "pg_stat_statements": {"available": True, "state": "available", "version": "1.10"},
-    "ledger": {"kind": "go", "kinds": ["go"],
-               "applied": [f"{n:03d}_x.sql" for n in range(1, 13)],
-               "current_version": "012"},
-    "migrations_dir": "/srv/chat/.backend/migrations",
-    "pending": ["013_e2ee_system.sql", "014_e2ee_system.sql", "015_voice_calls.sql",
-                "016_live_streaming.sql"],
-    "pending_known": True,
-    "pending_unknown": None,
-    "pending_files": [{"name": f"{n:03d}_x.sql", "version": n, "out_of_order": False,
-                       "latest_applied": None, "depends_on": [], "notes": []}
-                      for n in (13, 14, 15, 16)],
-    "out_of_order": [],
-    "warnings": ["plain name order (nself CLI) differs from numeric order for 0007_x.sql"],
-}
+FROZEN_STATUS = Status(
+    target="postgres@db.example.internal:5432/nchat",
+    source="nself backend /srv/chat/.backend (go env cascade)",
+    server_version="15.18",
+    server_version_num=150018,
+    database="nchat",
+    user="postgres",
+    is_superuser=True,
+    database_size=734_003_200,
+    pg_stat_statements=PgssState(available=True, state="available", version="1.10"),
+    ledger=LedgerSummary(kind="go", kinds=["go"],
+                         applied=[f"{n:03d}_x.sql" for n in range(1, 13)],
+                         current_version="012"),
+    migrations_dir="/srv/chat/.backend/migrations",
+    pending=["013_e2ee_system.sql", "014_e2ee_system.sql", "015_voice_calls.sql",
+             "016_live_streaming.sql"],
+    pending_known=True,
+    pending_unknown=None,
+    pending_files=[PendingFile(name=f"{n:03d}_x.sql", version=n, out_of_order=False,
+                               latest_applied=None, depends_on=[], notes=[])
+                   for n in (13, 14, 15, 16)],
+    out_of_order=[],
+    warnings=["plain name order (nself CLI) differs from numeric order for 0007_x.sql"],
+)
 
-FROZEN_STATUS_V080: dict[str, Any] = {
-    **FROZEN_STATUS,
-    "ledger": {"kind": "go", "kinds": ["go"],
-               "applied": [f"{n:03d}_x.sql" for n in range(1, 17)], "current_version": "016"},
-    "pending": [],
-    "pending_files": [],
-    "warnings": [],
-}
+FROZEN_STATUS_V080 = dataclasses.replace(
+    FROZEN_STATUS,
+    ledger=LedgerSummary(kind="go", kinds=["go"],
+                         applied=[f"{n:03d}_x.sql" for n in range(1, 17)], current_version="016"),
+    pending=[],
+    pending_files=[],
+    warnings=[],
+)
 """v0.7 -> v0.8.0 changes no schema: every file applied, nothing pending."""
 
 E = FROZEN_EVIDENCE
@@ -99,17 +103,17 @@ class FakeSession(UpgradeSession):
             environ={})
         frozen = FROZEN_STATUS_V080 if path_id == "v0.8.0" else FROZEN_STATUS
         super().__init__(target, path_id=path_id, new=new, status=copy.deepcopy(frozen))
-        self.status: dict[str, Any] = copy.deepcopy(frozen)
+        self.status: Status = copy.deepcopy(frozen)
         """What the banner shows; a test's script may change it (a migration, a rollback)."""
         self.executed: list[str] = []
         self.scripts: dict[str, Callable[[ActionContext], StepResult]] = {}
-        self.fake_leftovers: list[Any] = []
-        self.removed: list[Any] = []
+        self.fake_leftovers: list[Leftover] = []
+        self.removed: list[Leftover] = []
 
-    def banner(self) -> dict[str, Any]:
+    def banner(self) -> Status:
         return copy.deepcopy(self.status)
 
-    def refresh_banner(self) -> dict[str, Any]:
+    def refresh_banner(self) -> Status:
         return self.banner()
 
     def execute(self, action: str, ctx: ActionContext | None = None) -> StepResult:
@@ -118,10 +122,10 @@ class FakeSession(UpgradeSession):
             return self.scripts[action](ctx)
         return FROZEN_RESULTS[action]
 
-    def leftovers(self) -> list[Any]:
+    def leftovers(self) -> list[Leftover]:
         return list(self.fake_leftovers)
 
-    def remove_leftovers(self, found: list[Any]) -> list[str]:
+    def remove_leftovers(self, found: list[Leftover]) -> list[str]:
         self.removed.extend(found)
         self.journal.append("leftovers_removed", removed=[str(x.paths) for x in found])
         return [str(x.paths) for x in found]
@@ -131,3 +135,8 @@ class FakeSession(UpgradeSession):
 
     def start_up_notices(self) -> list[str]:
         return []
+
+
+_THE_FAKE_IS_A_SESSION: type[SessionLike] = FakeSession
+"""mypy checks the fake against the screens' contract (``SessionLike``), as it checks the
+real ``UpgradeSession`` where the app is made from it."""

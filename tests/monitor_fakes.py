@@ -308,8 +308,7 @@ def dashboard_app(sampler: Any = None, actions: Any = None, interval: float = 30
 def panel_app(sample: Sample | dict[str, Any], extra: list[Sample] | None = None) -> Any:
     """An App with a placeholder body and the compact MonitorPanel fed ``sample`` (a Sample,
     or its JSON)."""
-    if isinstance(sample, dict):
-        sample = Sample.from_json(sample)
+    shown = Sample.from_json(sample) if isinstance(sample, dict) else sample
     from textual.app import App, ComposeResult
     from textual.widgets import Footer, Static
 
@@ -327,6 +326,6 @@ def panel_app(sample: Sample | dict[str, Any], extra: list[Sample] | None = None
             panel = self.query_one(MonitorPanel)
             for s in extra or []:
                 panel.update_sample(s)
-            panel.update_sample(sample)
+            panel.update_sample(shown)
 
     return PanelApp()

@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.migrate.runner import RunOptions, run_migrations
 from nchat_tui.pg.cluster import LocalCluster
@@ -185,7 +186,7 @@ def _write(d: Path, files: dict[str, str]) -> None:
 
 def _fingerprint(conninfo: dict[str, str]) -> dict[str, Any]:
     """What a deployment's database is: tables and columns, the ledger, the row counts."""
-    with psycopg.connect(**conninfo, autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**conninfo), autocommit=True) as conn:
         cols = conn.execute(
             "SELECT table_schema || '.' || table_name || '.' || column_name || ':' || data_type "
             "FROM information_schema.columns "
@@ -229,7 +230,7 @@ def make_fleet(pg_cluster: LocalCluster, collections: Path,
         hosts = []
         for name, files in pending.items():
             db = f"fleet_{name.replace('-', '_')}_{uuid.uuid4().hex[:6]}"
-            with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as conn:
+            with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{db}"')
             made.append(db)
             h = Host(name, db, pg_cluster.tcp_conninfo(db), base / "hosts" / name)
@@ -256,7 +257,7 @@ def make_fleet(pg_cluster: LocalCluster, collections: Path,
         return Fleet(hosts, base, env, pg_cluster)
 
     yield make
-    with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as conn:
         for db in made:
             kept = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
                                 (db + "_%",)).fetchall()
@@ -452,7 +453,7 @@ def test_failed_verification_takes_the_named_way_back(make_fleet: Any, way_back:
         assert '002_more.down.sql statement 1 line 1: table "tagz" does not exist' in row[5]
         assert _ledger(h) == ["001_base.sql", "002_more.sql"]  # the down file rolled back whole
         return
-    with psycopg.connect(**fleet.cluster.socket_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**fleet.cluster.socket_conninfo()), autocommit=True) as conn:
         kept = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
                                            (h.db + r"\_before\_rollback\_%",))]
     if way_back == "restore":
@@ -570,7 +571,7 @@ def test_module_reports_refused_locked_and_check_mode(make_fleet: Any) -> None:
     assert refused["msg"].startswith("refused: no verified backup of " + h.db)
     assert "--yes" in refused["cmd"] and not any("password" in a for a in refused["cmd"])
 
-    with psycopg.connect(**h.conninfo, autocommit=True) as holder:
+    with psycopg.connect(make_conninfo(**h.conninfo), autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(hashtext('nself:migrations'))")
         locked = _adhoc(fleet, h, {"command": "migrate", "without_backup": "test: the lock"})
     assert locked["ansible_rc"] == 2 and locked["locked"] is True and locked["refused"] is False

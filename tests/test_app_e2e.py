@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 from textual.widgets import OptionList, Static
 
 from nchat_tui.demo.builder import default_migrations_dir, load_demo
@@ -29,7 +30,9 @@ from nchat_tui.screens.app import NchatApp, make_app
 from nchat_tui.screens.dialogs.modals import QuestionModal, ReasonModal, TypeToConfirmModal
 from nchat_tui.screens.home import HomeScreen
 from nchat_tui.screens.phase import PhaseScreen
+from nchat_tui.upgrade.contract import SessionLike
 from nchat_tui.upgrade.session import UpgradeSession
+from tests.pilot_util import current_key
 
 SIZE = (80, 24)
 STEP_S = 240  # a loaded 2-core machine: the backup or a restore may take a while
@@ -57,12 +60,12 @@ def demo_target(pg_db: dict[str, str], pg_cluster: Any, tmp_path: Path) -> Any:
 def db_facts(target: Target) -> dict[str, Any]:
     """What the database says, independently of the app."""
     st = gather_status(target)
-    with psycopg.connect(**target.params) as conn:
+    with psycopg.connect(make_conninfo(**target.params)) as conn:
         led = detect_ledger(conn)
         e2ee = [r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
             "AND table_name LIKE '%e2ee%'").fetchall()]
-    return {"pending": st["pending"], "applied": led.applied_names(), "e2ee": sorted(e2ee)}
+    return {"pending": st.pending, "applied": led.applied_names(), "e2ee": sorted(e2ee)}
 
 
 def shown(widget: Any) -> str:
@@ -97,7 +100,7 @@ class Operator:
         self.asked: dict[str, list[str]] = {}
 
     @property
-    def session(self) -> UpgradeSession:
+    def session(self) -> SessionLike:
         return self.app.session
 
     async def open_phase(self, n: int) -> PhaseScreen:
@@ -126,8 +129,8 @@ class Operator:
             cur = screen.current()
             if cur is not None and cur.key == key:
                 break
-            await self.pilot.press("j" if keys.index(key) > keys.index(cur.key) else "k")
-        assert screen.current().key == key
+            await self.pilot.press("j" if keys.index(key) > keys.index(current_key(screen)) else "k")
+        assert current_key(screen) == key
         return screen
 
     async def answer(self, modal: QuestionModal, answers: dict[str, Answer]) -> None:

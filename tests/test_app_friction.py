@@ -6,6 +6,7 @@ can check itself, troubleshooting when the target cannot be reached, the command
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from nchat_tui.screens.dialogs.modals import ConfirmModal, HelpModal, QuestionMo
 from nchat_tui.screens.home import HomeScreen
 from nchat_tui.screens.phase import PhaseScreen
 from tests.fakes import FakeSession
+from tests.pilot_util import current_key
 
 APP_CSS = str(Path(__file__).resolve().parent.parent / "screens" / "app.tcss")
 
@@ -88,7 +90,8 @@ async def test_at_60x20_the_run_choice_waits_until_the_facts_were_read() -> None
     async with app.run_test(size=(60, 20)) as pilot:
         await pilot.pause()
         await pilot.pause()
-        d = app.dialog
+        d: QuestionModal = app.dialog
+        assert isinstance(d, QuestionModal)
         assert d.gated, "the facts do not fit 60x20: the run choice must wait"
         assert d.query_one("#choice-run", Button).disabled
         assert d.region.height <= 20 and d.region.width <= 60
@@ -135,6 +138,7 @@ async def test_help_is_per_screen_scrollable_and_complete(tmp_path: Path) -> Non
         await pilot.press("question_mark")
         assert await until(lambda: isinstance(app.screen, HelpModal), 5)
         home_help = app.screen
+        assert isinstance(home_help, HelpModal)
         home_text = plain(home_help)
         assert "Help: home" in str(home_help.query_one(".dialog-title").render())
         facts = home_help.query_one(".facts")
@@ -146,7 +150,9 @@ async def test_help_is_per_screen_scrollable_and_complete(tmp_path: Path) -> Non
         await pilot.pause()
         await pilot.press("question_mark")
         assert await until(lambda: isinstance(app.screen, HelpModal), 5)
-        phase_help = plain(app.screen)
+        phase_modal = app.screen
+        assert isinstance(phase_modal, HelpModal)
+        phase_help = plain(phase_modal)
     rendered = home_text + phase_help
     for key in ("tab", "g", "m", "t", "P", "w", "ctrl+p", "1-4", "c", "v", "o"):
         assert any(line.strip().startswith(key) for line in rendered.splitlines()), key
@@ -175,7 +181,7 @@ async def test_the_footer_is_never_cut_at_80_columns(tmp_path: Path) -> None:
             for step in phase.steps:
                 screen = app.screen
                 assert isinstance(screen, PhaseScreen)
-                while screen.current().key != step.key:
+                while current_key(screen) != step.key:
                     await pilot.press("j")
                 await pilot.pause()
                 assert fits() == [], step.key
@@ -191,7 +197,7 @@ async def test_the_backup_step_reads_in_words_and_w_shows_the_files_whole(tmp_pa
         await pilot.press("1")
         await pilot.pause()
         screen = app.screen
-        while screen.current().key != "pre.backup":
+        while current_key(screen) != "pre.backup":
             await pilot.press("j")
         detail = str(screen.query_one("#detail-text").render())
         assert "pg_dump -Fc" in detail and "PGPASSWORD=(set, never shown)" in detail
@@ -272,6 +278,7 @@ async def test_the_app_opens_on_the_connection_troubleshooting(tmp_path: Path) -
     async with app.run_test(size=(80, 24)) as pilot:
         assert await until(lambda: isinstance(app.screen, TroubleshootScreen), 5)
         screen = app.screen
+        assert isinstance(screen, TroubleshootScreen)
         assert screen.tree_name == "connection" and screen.autorun
         assert "connection refused" in str(screen.query_one("#ts-title").render())
         await app.workers.wait_for_complete()
@@ -351,9 +358,9 @@ async def test_a_second_step_does_not_start_while_one_runs(tmp_path: Path) -> No
 
 async def test_home_says_unknown_when_the_pending_files_cannot_be_listed(tmp_path: Path) -> None:
     session = FakeSession(tmp_path)
-    session.status.update(pending=[], pending_known=False, pending_files=[],
-                          pending_unknown="no migrations directory (give --migrations or "
-                                          "--backend-dir)")
+    session.status = dataclasses.replace(
+        session.status, pending=[], pending_known=False, pending_files=[],
+        pending_unknown="no migrations directory (give --migrations or --backend-dir)")
     app = make_app(session, resume=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()

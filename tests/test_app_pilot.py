@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.screen import Screen
 
 from nchat_tui.screens.app import make_app
 from nchat_tui.screens.dialogs.modals import ReasonModal
@@ -13,6 +16,7 @@ from nchat_tui.screens.phase import PhaseScreen
 from nchat_tui.state.journal import Journal
 from nchat_tui.upgrade.checklist import Checklist, load_path
 from tests.fakes import FakeSession
+from tests.pilot_util import current_key
 
 SIZE = (80, 24)
 
@@ -50,7 +54,7 @@ async def test_walk_steps_run_auto_and_confirm_manual(tmp_path):
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, PhaseScreen)
-        assert screen.current().key == "pre.connect"
+        assert current_key(screen) == "pre.connect"
         await pilot.press("enter")  # run the automated connect step
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -86,7 +90,7 @@ async def test_gated_step_needs_override_with_reason(tmp_path):
         screen = app.screen
         assert isinstance(screen, PhaseScreen)
         keys = [s.key for s in screen.phase.steps]
-        while screen.current().key != "migration.run":
+        while current_key(screen) != "migration.run":
             await pilot.press("j")
         assert screen.query_one("#step-run").has_class("-gated")
         await pilot.press("enter")  # gated: refused, nothing runs
@@ -126,7 +130,7 @@ async def test_resume_after_restart_lands_on_the_same_step(tmp_path):
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, PhaseScreen)
-        assert screen.current().key == "pre.disk"
+        assert current_key(screen) == "pre.disk"
         assert screen.query_one("#step-read-guide").has_class("-ok")
         assert screen.query_one("#step-connect").has_class("-interrupted")
 
@@ -264,11 +268,13 @@ async def test_a_running_step_keeps_its_screen_and_quit_asks_first(tmp_path):
         await _until(lambda: started.is_set(), 10)
         assert started.is_set()
         screen = app.screen
+        assert isinstance(screen, PhaseScreen)
+        phase = screen
         # Escape and the other phases' keys would unmount the screen and stop the step: refused.
         await pilot.press("escape", "2")
         await pilot.pause(0.2)
         assert app.screen is screen
-        assert screen.running_titles() == ["Connect, check server version"]
+        assert phase.running_titles() == ["Connect, check server version"]
         # Quit asks; "Stay" keeps it running.
         await pilot.press("q")
         await pilot.pause(0.2)
@@ -280,7 +286,7 @@ async def test_a_running_step_keeps_its_screen_and_quit_asks_first(tmp_path):
         await app.workers.wait_for_complete()
         await pilot.pause(0.2)
         assert session.checklist.state("pre.connect").state == "ok"
-        assert screen.running_titles() == []
+        assert phase.running_titles() == []
         await pilot.press("escape")  # nothing runs any more: leaving is fine
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
@@ -408,13 +414,14 @@ async def test_the_app_exiting_while_a_dialog_mounts_raises_nothing():
     )
     from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, TypePidModal
 
-    dialogs = [lambda: QuestionModal("Lock wait", "blocked", [("retry", "Retry"), ("stop", "Stop")],
-                                     default="stop"),
-               lambda: ConfirmModal("Remove it?"),
-               lambda: ReasonModal("Skip", "Why?"),
-               lambda: TypeToConfirmModal("Restore over nchat?", "nchat"),
-               lambda: ActionConfirmModal("Cancel", "Cancel pid 42?"),
-               lambda: TypePidModal(42, "Terminate?")]
+    dialogs: list[Callable[[], Screen[Any]]] = [
+        lambda: QuestionModal("Lock wait", "blocked", [("retry", "Retry"), ("stop", "Stop")],
+                              default="stop"),
+        lambda: ConfirmModal("Remove it?"),
+        lambda: ReasonModal("Skip", "Why?"),
+        lambda: TypeToConfirmModal("Restore over nchat?", "nchat"),
+        lambda: ActionConfirmModal("Cancel", "Cancel pid 42?"),
+        lambda: TypePidModal(42, "Terminate?")]
     for make in dialogs:
         app: App[None] = App()
         async with app.run_test():

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.backup.engine import (
     Progress,
@@ -174,7 +175,7 @@ def test_a_streamed_dump_restores_in_parallel_and_through_stdin(
         with open(res.path, "rb") as fh:
             subprocess.run(["pg_restore", "--exit-on-error", "-d", seq], stdin=fh, check=True,
                            env=target.subprocess_env(seq), capture_output=True)
-        with psycopg.connect(**{**target.params, "dbname": seq}) as c:
+        with psycopg.connect(make_conninfo(**{**target.params, "dbname": seq})) as c:
             assert c.execute("SELECT count(*) FROM nchat_messages").fetchone() == (5000,)
     finally:
         pg_conn.execute(f'DROP DATABASE IF EXISTS "{seq}" WITH (FORCE)')

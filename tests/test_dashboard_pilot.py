@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from psycopg.conninfo import make_conninfo
 from textual.coordinate import Coordinate
 from textual.screen import Screen
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from nchat_tui.errors import Refused
 from nchat_tui.monitor.model import ExplainResult
@@ -226,7 +227,7 @@ async def test_terminate_requires_the_typed_pid() -> None:
         await pilot.pause()
         assert isinstance(pilot.app.screen, TypePidModal)  # wrong pid: still asking
         assert actions.calls == []
-        inp = pilot.app.screen.query_one("Input")
+        inp = pilot.app.screen.query_one("Input", Input)
         inp.value = ""
         await pilot.press("4", "1", "1", "0", "enter")
         await pilot.app.workers.wait_for_complete()
@@ -483,7 +484,7 @@ async def test_dashboard_on_a_real_server(pg_db: dict[str, str]) -> None:
 
     from nchat_tui.monitor.sampler import Monitor
 
-    sleeper = psycopg.connect(**pg_db, autocommit=True, application_name="sleeper")
+    sleeper = psycopg.connect(make_conninfo(**pg_db), autocommit=True, application_name="sleeper")
     runner = __import__("threading").Thread(
         target=lambda: _swallow(sleeper, "SELECT pg_sleep(30)"), daemon=True)
     runner.start()
@@ -513,7 +514,7 @@ async def test_dashboard_on_a_real_server(pg_db: dict[str, str]) -> None:
             assert {str(k.value) for k in table.rows} == {pid}
     finally:
         mon.close()
-        with psycopg.connect(**pg_db, autocommit=True) as c:
+        with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as c:
             c.execute("SELECT pg_cancel_backend(%s)", (sleeper.info.backend_pid,))
         runner.join(timeout=10)
         sleeper.close()
@@ -567,7 +568,7 @@ async def test_panel_slowest_line_has_no_comment_header(pg_db: dict[str, str]) -
     from nchat_tui.monitor.sampler import Monitor
     from tests.monitor_fakes import panel_app
 
-    with psycopg.connect(**pg_db, autocommit=True) as c:
+    with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as c:
         c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         c.execute("CREATE TABLE report_rows AS SELECT g AS id FROM generate_series(1, 20000) g")
         for _ in range(3):  # the slowest statement by mean, with a header comment

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.backup.engine import classify_tool_failure
 from nchat_tui.backup.stream import StreamedDump
@@ -70,7 +71,7 @@ def test_the_file_its_sha256_and_the_full_read_come_from_one_pass(
     try:
         subprocess.run(["pg_restore", "-j", "2", "-d", new, "--exit-on-error", str(out)],
                        env=target.subprocess_env(new), check=True, capture_output=True)
-        with psycopg.connect(**{**target.params, "dbname": new}) as c:
+        with psycopg.connect(make_conninfo(**{**target.params, "dbname": new})) as c:
             assert c.execute("SELECT count(*) FROM nchat_messages").fetchone() == (20000,)
     finally:
         pg_conn.execute(f'DROP DATABASE IF EXISTS "{new}" WITH (FORCE)')

@@ -8,6 +8,7 @@ action's evidence, the monitor's sample, and the monitor's seams (sampler, backe
 
 from __future__ import annotations
 
+import copy
 import inspect
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ def test_the_fake_session_has_the_real_sessions_shape(tmp_path: Path) -> None:
     fake = FakeSession(tmp_path / "fake")
     target = resolve_target(dsn="host=127.0.0.1 port=1 dbname=nchat user=postgres",
                             state_dir=tmp_path / "real", environ={})
-    real = UpgradeSession(target, status=dict(FROZEN_STATUS))
+    real = UpgradeSession(target, status=copy.deepcopy(FROZEN_STATUS))
     public = {n for n in dir(fake) if not n.startswith("_")}
     missing = public - FAKE_ONLY - {n for n in dir(real) if not n.startswith("_")}
     assert not missing, f"the fake offers what the real session lacks: {sorted(missing)}"
@@ -77,9 +78,9 @@ def test_the_fake_session_has_the_real_sessions_shape(tmp_path: Path) -> None:
 
 
 def test_the_frozen_status_has_the_real_status_shape(demo_target: Target) -> None:
-    real = gather_status(demo_target)
-    assert shape_diff(FROZEN_STATUS, real) == []
-    assert shape_diff(FROZEN_STATUS_V080, real) == []
+    real = gather_status(demo_target).to_dict()
+    assert shape_diff(FROZEN_STATUS.to_dict(), real) == []
+    assert shape_diff(FROZEN_STATUS_V080.to_dict(), real) == []
 
 
 def test_every_frozen_result_has_the_real_actions_shape(demo_target: Target) -> None:

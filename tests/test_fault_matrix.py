@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.backup.engine import latest_verified_backup, list_backups
 from nchat_tui.pg.cluster import LocalCluster
@@ -32,6 +33,7 @@ from nchat_tui.state.failpoints import REGISTRY
 from nchat_tui.state.journal import Journal
 from nchat_tui.upgrade.session import UpgradeSession
 from tests.crashkit import REPO, cli, databases, wait_for
+from tests.pgrows import scalar
 
 KILLED = -signal.SIGKILL
 SMALL = """CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
@@ -166,7 +168,7 @@ def swap_env(pg_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
     from nchat_tui.backup.engine import run_backup
 
     name = f"t_fm_swap_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as c:
+    with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     base = tmp_path_factory.mktemp("swap")
     params = pg_cluster.tcp_conninfo(name)
@@ -179,7 +181,7 @@ def swap_env(pg_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
         yield t, dump
     finally:
         drop_all_like(t, name)
-        with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as c:
+        with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -410,15 +412,15 @@ def test_runner_killed_inside_a_concurrent_index_build(
     pg_conn.execute("INSERT INTO t SELECT g FROM generate_series(1, 5000) g")
     t = replace(target, migrations_dir=_mig(tmp_path, {
         "001_idx.sql": "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_x ON t (x);\n"}))
-    holder = psycopg.connect(**pg_db, autocommit=False)  # an old snapshot: the build waits
+    holder = psycopg.connect(make_conninfo(**pg_db), autocommit=False)  # an old snapshot: the build waits
     holder.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     holder.execute("SELECT 1")
     try:
         p = cli(t, "migrate", "--yes", "--without-backup", "fault matrix", failpoint=point)
         assert p.returncode == KILLED
-        wait_for(lambda: pg_conn.execute(
+        wait_for(lambda: scalar(pg_conn,
             "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE "
-            "'nchat-tui migrate%%'").fetchone()[0], what="the server to end the orphan")
+            "'nchat-tui migrate%%'"), what="the server to end the orphan")
     finally:
         holder.close()
     assert pg_conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = "

@@ -30,6 +30,7 @@ import pglast
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.pg.cluster import LocalCluster
 
@@ -216,7 +217,7 @@ def hostile(pg_cluster: LocalCluster, pg_db: dict[str, str], tmp_path: Path,
             request: pytest.FixtureRequest) -> Iterator[Hostile]:
     tag = uuid.uuid4().hex[:8]
     marker = Path(f"/tmp/p{tag}")
-    with psycopg.connect(**pg_db, autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         names = _build(conn, tag, dots=getattr(request, "param", False))
         # the Go CLI's ledger with 001 applied
@@ -237,7 +238,7 @@ def hostile(pg_cluster: LocalCluster, pg_db: dict[str, str], tmp_path: Path,
     try:
         yield h
     finally:
-        with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as conn:
+        with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as conn:
             for db in h.created_dbs:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                     _ident(db)))
@@ -264,7 +265,7 @@ def _cli(h: Hostile, *args: str, ok: tuple[int, ...] = (0,), timeout: float = 30
     out = proc.stdout.strip()
     if not out or "--json" not in args:
         return {}
-    return json.loads(out)  # type: ignore[no-any-return]
+    return json.loads(out)
 
 
 FORBIDDEN_NODES = {"AlterRoleStmt", "CreateRoleStmt", "GrantRoleStmt", "DoStmt",
@@ -275,7 +276,7 @@ FORBIDDEN_NODES = {"AlterRoleStmt", "CreateRoleStmt", "GrantRoleStmt", "DoStmt",
 
 def _statements(socket: dict[str, str]) -> list[tuple[str, str]]:
     """Every statement pg_stat_statements recorded since the reset, with its database."""
-    with psycopg.connect(**socket, autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**socket), autocommit=True) as conn:
         rows = conn.execute(
             "SELECT coalesce(d.datname, s.dbid::text), s.query FROM pg_stat_statements s "
             "LEFT JOIN pg_database d ON d.oid = s.dbid").fetchall()
@@ -296,7 +297,7 @@ def _check_statements(h: Hostile, statements: list[tuple[str, str]]) -> None:
             continue
         restored = db not in (h.dbname, "postgres")
         for raw in stmts:
-            node = raw.stmt
+            node: Any = raw.stmt  # pglast's node classes, told apart by name below
             kind = type(node).__name__
             if kind in FORBIDDEN_NODES and not (restored and kind == "CreateFunctionStmt"):
                 bad.append((db, text, kind))
@@ -310,7 +311,7 @@ def _check_statements(h: Hostile, statements: list[tuple[str, str]]) -> None:
 
 
 def _assert_no_payload(h: Hostile) -> None:
-    with psycopg.connect(**h.socket, autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**h.socket), autocommit=True) as conn:
         row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s",
                            (h.victim,)).fetchone()
         assert row is not None and row[0] is False, "the victim role was made superuser"
@@ -319,7 +320,7 @@ def _assert_no_payload(h: Hostile) -> None:
                                   (db,)).fetchone()
             if not exists:
                 continue
-            with psycopg.connect(**{**h.socket, "dbname": db}, autocommit=True) as c2:
+            with psycopg.connect(make_conninfo(**{**h.socket, "dbname": db}), autocommit=True) as c2:
                 found = c2.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'pwned%%'"
                                    ).fetchone()
                 assert found == (0,), f"a payload table was created in {db}"
@@ -353,7 +354,7 @@ def test_every_command_over_dotted_hostile_names(hostile: Hostile, tmp_path: Pat
 
 def _every_command(h: Hostile, tmp_path: Path) -> None:
     names = h.names
-    with psycopg.connect(**h.socket, autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**h.socket), autocommit=True) as conn:
         conn.execute("SELECT pg_stat_statements_reset()")
 
     st = _cli(h, "status", "--json")
@@ -375,8 +376,8 @@ def _every_command(h: Hostile, tmp_path: Path) -> None:
         assert _mentions(inv["columns"], c), c
     for kind, objs in (("indexes", h.indexes), ("sequences", h.sequences),
                        ("views", h.views), ("functions", h.functions)):
-        for _s, n in objs:
-            assert _mentions(inv[kind], n), (kind, n)
+        for _s, name in objs:
+            assert _mentions(inv[kind], name), (kind, name)
     for c in h.constraints:
         assert _mentions(inv["constraints"], c), c
     toc = [c for c in b["verification"]["checks"] if c["check"] == "toc"]

@@ -22,6 +22,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.pg.guard import LockWaitTimeout, display, lock_guard, mode_name
 
@@ -59,7 +60,7 @@ def stuck(pg_db: dict[str, str], pg_conn: psycopg.Connection[Any], tmp_path: Pat
     assert b.returncode == 0, b.stderr
     manifest = json.loads(b.stdout)["manifest"]
     pg_conn.execute("INSERT INTO np_common.schema_versions (name) VALUES ('001_extra.sql')")
-    holder = psycopg.connect(**pg_db, application_name=HOLDER_APP)
+    holder = psycopg.connect(make_conninfo(**pg_db), application_name=HOLDER_APP)
     holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")  # and stays in the transaction
     try:
         yield {"common": common, "manifest": manifest, "pid": holder.info.backend_pid,
@@ -193,7 +194,7 @@ def test_lock_guard_message_without_a_guarded_connection(pg_conn: psycopg.Connec
                                                         pg_db: dict[str, str]) -> None:
     """The guard also works on any connection: the same connection looks when it can."""
     pg_conn.execute("CREATE TABLE locked (id int)")
-    holder = psycopg.connect(**pg_db, application_name=HOLDER_APP)
+    holder = psycopg.connect(make_conninfo(**pg_db), application_name=HOLDER_APP)
     holder.execute("LOCK TABLE locked IN ACCESS EXCLUSIVE MODE")
     try:
         pg_conn.execute("SET lock_timeout = '200ms'")

@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.errors import BadInput, Refused
 from nchat_tui.monitor.model import LockRow, LockWait, Sample, Session, SlowQueries, StaleInfo
@@ -63,7 +64,7 @@ class _Waiter(threading.Thread):
 
     def __init__(self, conninfo: dict[str, str], query: str, app: str) -> None:
         super().__init__(daemon=True)
-        self.conn = psycopg.connect(**conninfo, application_name=app, autocommit=True)
+        self.conn = psycopg.connect(make_conninfo(**conninfo), application_name=app, autocommit=True)
         self.pid = self.conn.info.backend_pid
         self.query = query
         self.error: BaseException | None = None
@@ -85,7 +86,7 @@ def _waiting(conn: psycopg.Connection[Any], pid: int) -> bool:
 def locked_db(pg_db: dict[str, str], pg_conn: psycopg.Connection[Any]) -> Iterator[dict[str, Any]]:
     """nchat_messages (the largest table) held in ACCESS EXCLUSIVE, two readers queued."""
     _make_tables(pg_conn)
-    holder = psycopg.connect(**pg_db, application_name="migration-ddl")
+    holder = psycopg.connect(make_conninfo(**pg_db), application_name="migration-ddl")
     holder.execute("LOCK TABLE nchat_messages IN ACCESS EXCLUSIVE MODE")
     w1 = _Waiter(pg_db, "SELECT count(*) FROM nchat_messages", "chat-app-1")
     w1.start()
@@ -163,7 +164,7 @@ def test_ddl_waiting_with_app_queue_behind_it(pg_db: dict[str, str],
                                               pg_conn: psycopg.Connection[Any]) -> None:
     """A reader's open transaction blocks an ALTER TABLE; the app's queries queue behind it."""
     _make_tables(pg_conn)
-    reader = psycopg.connect(**pg_db, application_name="report-job")
+    reader = psycopg.connect(make_conninfo(**pg_db), application_name="report-job")
     reader.execute("SELECT count(*) FROM nchat_users")  # holds ACCESS SHARE, stays open
     ddl = _Waiter(pg_db, "ALTER TABLE nchat_users ADD COLUMN e2ee boolean", "nself-migrate")
     ddl.start()
@@ -266,7 +267,7 @@ def test_non_superuser_without_pg_monitor_gets_degraded_view(
         pg_db: dict[str, str], pg_conn: psycopg.Connection[Any]) -> None:
     role = f"mon_{uuid.uuid4().hex[:8]}"
     pg_conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'rolepw'")
-    other = psycopg.connect(**pg_db, application_name="superuser-session")
+    other = psycopg.connect(make_conninfo(**pg_db), application_name="superuser-session")
     other.execute("SELECT 1")  # idle in transaction, owned by postgres
     try:
         mon = Monitor({**pg_db, "user": role, "password": "rolepw"})
@@ -312,7 +313,7 @@ def test_pg_stat_statements_not_preloaded(unpreloaded_cluster: LocalCluster) -> 
         assert "shared_preload_libraries" in sq["unavailable"]
         assert "restart" in sq["fix"]
         # created but still not loaded: the same state, not "not_created"
-        with psycopg.connect(**params, autocommit=True) as c:
+        with psycopg.connect(make_conninfo(**params), autocommit=True) as c:
             c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         sq = mon.sample().to_json()["slow_queries"]
         assert sq["state"] == "not_preloaded"
@@ -380,7 +381,7 @@ def test_cancel_refuses_own_sessions_and_cancels_others(
     registry = SessionRegistry()
     mon = Monitor(pg_db, journal=journal, registry=registry)
     mon.sample()
-    migration = psycopg.connect(**pg_db, autocommit=True)
+    migration = psycopg.connect(make_conninfo(**pg_db), autocommit=True)
     registry.add(migration.info.backend_pid, "migration runner")
     victim = _Waiter(pg_db, "SELECT pg_sleep(60)", "slow-report")
     victim.start()
@@ -464,7 +465,7 @@ def test_progress_of_an_index_build_waiting_for_a_writer(
         pg_db: dict[str, str], pg_conn: psycopg.Connection[Any]) -> None:
     """CREATE INDEX CONCURRENTLY waits for an open writer: progress and the lock tree show it."""
     _make_tables(pg_conn)
-    writer = psycopg.connect(**pg_db, application_name="chat-api")
+    writer = psycopg.connect(make_conninfo(**pg_db), application_name="chat-api")
     writer.execute("INSERT INTO nchat_users VALUES (1000, 'late')")  # open write transaction
     build = _Waiter(pg_db, "CREATE INDEX CONCURRENTLY users_name_idx ON nchat_users (name)",
                     "nchat-tui migrate")
@@ -551,16 +552,16 @@ def test_text_output_says_a_lost_connection_once() -> None:
 def other_db(pg_cluster: LocalCluster) -> Iterator[dict[str, str]]:
     """A second database on the same server, with a table and a role that may not enter it."""
     name = f"t_other_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     params = pg_cluster.tcp_conninfo(name)
-    with psycopg.connect(**params, autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**params), autocommit=True) as conn:
         conn.execute("CREATE TABLE ledger_rows (id int PRIMARY KEY)")
         conn.execute("INSERT INTO ledger_rows VALUES (1)")
     try:
         yield params
     finally:
-        with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as conn:
+        with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -568,17 +569,17 @@ def test_whole_server_sessions_tps_waits_and_lock_names_in_other_databases(
         pg_cluster: LocalCluster, pg_db: dict[str, str], other_db: dict[str, str]) -> None:
     """Busy sessions and a lock wait in another database show, named, from this one."""
     other = other_db["dbname"]
-    holder = psycopg.connect(**other_db, application_name="other-holder")
+    holder = psycopg.connect(make_conninfo(**other_db), application_name="other-holder")
     holder.execute("LOCK TABLE ledger_rows IN ACCESS EXCLUSIVE MODE")
     waiter = _Waiter(other_db, "SELECT count(*) FROM ledger_rows", "other-reader")
     waiter.start()
     try:
-        with psycopg.connect(**pg_db, autocommit=True) as probe:
+        with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as probe:
             _wait_until(lambda: _waiting(probe, waiter.pid))
         mon = Monitor(pg_db)
         try:
             mon.sample()
-            with psycopg.connect(**other_db, autocommit=True) as busy:
+            with psycopg.connect(make_conninfo(**other_db), autocommit=True) as busy:
                 for _ in range(25):
                     busy.execute("SELECT 1")
             s = mon.sample().to_json()
@@ -599,7 +600,7 @@ def test_whole_server_sessions_tps_waits_and_lock_names_in_other_databases(
 
         # a role that may not enter the other database: the database is named instead
         role = f"mon_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as admin:
+        with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as admin:
             admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'rolepw' IN ROLE pg_monitor")
             admin.execute(f'REVOKE CONNECT ON DATABASE "{other}" FROM PUBLIC')
         try:
@@ -612,7 +613,7 @@ def test_whole_server_sessions_tps_waits_and_lock_names_in_other_databases(
             assert row2["relation"].endswith(f"in database {other}")
             assert row2["relation"].startswith("relation ")
         finally:
-            with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as admin:
+            with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as admin:
                 admin.execute(f"DROP ROLE {role}")
     finally:
         holder.rollback()
@@ -628,7 +629,7 @@ def test_row_lock_wait_reads_in_words(pg_db: dict[str, str],
     from nchat_tui.monitor.sampler import lock_held_text, lock_wait_text
 
     _make_tables(pg_conn)
-    first = psycopg.connect(**pg_db, application_name="first-writer")
+    first = psycopg.connect(make_conninfo(**pg_db), application_name="first-writer")
     first.execute("UPDATE nchat_users SET name = 'x' WHERE id = 1")
     second = _Waiter(pg_db, "UPDATE nchat_users SET name = 'y' WHERE id = 1", "second-writer")
     second.start()
@@ -759,7 +760,7 @@ def test_host_figures_on_the_database_host_only(pg_cluster: LocalCluster,
         assert _loopback("10.0.0.5", "10.0.0.5")[0] is False
         assert _loopback("localhost", "::1")[0] is True
     finally:
-        with psycopg.connect(**pg_db, autocommit=True) as c:
+        with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as c:
             c.execute("SELECT pg_cancel_backend(%s)", (sleeper.pid,))
         sleeper.join(timeout=10)
         sleeper.conn.close()
@@ -823,7 +824,7 @@ def test_describe_recognises_monitoring_statements() -> None:
 def test_session_filter() -> None:
     from nchat_tui.monitor.sampler import SessionFilter
 
-    rows = [{"pid": 1, "database": "nchat", "user": "app", "application": "hasura",
+    rows: list[dict[str, Any]] = [{"pid": 1, "database": "nchat", "user": "app", "application": "hasura",
              "state": "active", "query_age_s": 7.0, "query": "SELECT 1"},
             {"pid": 2, "database": "pgbench", "user": "bench", "application": "pgbench",
              "state": "idle", "query_age_s": 90.0, "query": "COMMIT"},
@@ -886,7 +887,7 @@ def test_frozen_sample_has_the_real_shape(pg_db: dict[str, str],
     """tests/monitor_fakes.FROZEN_SAMPLE must not drift from what Monitor.sample() returns."""
     from tests.monitor_fakes import FROZEN_SAMPLE, local_sample
 
-    with psycopg.connect(**pg_db, autocommit=True) as c:
+    with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as c:
         c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         for _ in range(3):
             c.execute("SELECT count(*) FROM nchat_users")
@@ -1021,7 +1022,7 @@ def test_once_json_keys_are_pinned(pg_db: dict[str, str], pg_conn: psycopg.Conne
     pg_conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     for _ in range(3):
         pg_conn.execute("SELECT count(*) FROM nchat_users")
-    writer = psycopg.connect(**pg_db, application_name="chat-api")
+    writer = psycopg.connect(make_conninfo(**pg_db), application_name="chat-api")
     writer.execute("INSERT INTO nchat_users VALUES (1000, 'late')")  # open write transaction
     build = _Waiter(pg_db, "CREATE INDEX CONCURRENTLY users_name_idx ON nchat_users (name)",
                     "index-build")

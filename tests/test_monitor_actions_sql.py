@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.monitor.sampler import Monitor, SessionRegistry
 from nchat_tui.state.journal import Journal
@@ -25,7 +26,7 @@ def test_cancel_cancels_and_terminate_terminates(pg_db: dict[str, str], tmp_path
     victim = _Waiter(pg_db, "SELECT pg_sleep(60)", "slow-report")
     victim.start()
     try:
-        with psycopg.connect(**pg_db, autocommit=True) as watch:
+        with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as watch:
             def sleeping() -> bool:
                 row = watch.execute("SELECT state, query FROM pg_stat_activity WHERE pid = %s",
                                     (victim.pid,)).fetchone()

@@ -19,6 +19,7 @@ from nchat_tui.cli.main import main
 from nchat_tui.migrate.discovery import discover
 from nchat_tui.migrate.ledger import detect_ledger, ensure_go_ledger, pending, record_applied
 from nchat_tui.migrate.plan import build_plan
+from nchat_tui.migrate.preflight import NeedGroup, Preflight
 from nchat_tui.migrate.runner import RunOptions, run_migrations
 from nchat_tui.pg.target import Target
 
@@ -53,8 +54,8 @@ def _applied_timestamps(target: Target, conn: Conn, tmp_path: Path) -> None:
     conn.execute("ANALYZE")
 
 
-def _problems(pf: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(g["kind"], g["name"]): g for g in pf.grouped()}
+def _problems(pf: Preflight) -> dict[tuple[str, str], NeedGroup]:
+    return {(g.kind, g.name): g for g in pf.grouped()}
 
 
 # -- item 4: PL/pgSQL read with the real parser -------------------------------------------------
@@ -75,13 +76,13 @@ def test_item4_rewrite_inside_a_do_block_and_ddl_in_function_bodies(
     assert "inside the IF at line 15" in (do.rewrite_reason or "")
     msgs = next(t for t in do.targets if t.name == "nchat_messages")
     assert msgs.lock == "ACCESS EXCLUSIVE" and msgs.exists and msgs.row_estimate == 2000
-    assert [b["line"] for b in do.body] == [21]
+    assert [b.line for b in do.body] == [21]
     assert any(f.rule == "table-rewrite" and f.table == "nchat_messages" for f in do.findings)
     assert fts.strongest_lock == "ACCESS EXCLUSIVE"
     assert any("DO block line 21" in r for r in fts.rewrites)
     # the guarded grant is EXECUTE of a constant string: read, and it takes no table lock
     grant = [s for s in fts.statements if s.kind == "DoStmt"][1]
-    assert [(b["how"], b["summary"]) for b in grant.body] == [
+    assert [(b.how, b.summary) for b in grant.body] == [
         ("execute-literal", "GRANT SELECT ON nchat_messages_search_view TO nhost_hasura")]
     assert not grant.findings
 
@@ -124,26 +125,26 @@ def test_item5_preflight_on_a_fresh_database_names_each_missing_object(
     files = [(f.name, f.text()) for f in discover(MIGRATIONS).files]
     pf = run_preflight(pg_conn, files)
     got = _problems(pf)
-    where = {k: g["where"] for k, g in got.items()}
+    where = {k: g.where for k, g in got.items()}
     assert where[("schema", "auth")] == {"20260203070940_rls_policies.up.sql": [3, 11]}
     assert where[("schema", "app")] == {"20260204000010_source_account_rls.up.sql": [6]}
     assert where[("role", "hasura")] == {"0007_add_calls.sql": [24]}
     assert where[("function", "auth.uid()")] == {"0007_add_calls.sql": [22],
                                                   "00013_billing.sql": [27]}
-    assert "schema auth does not exist either" in got[("function", "auth.uid()")]["detail"]
+    assert "schema auth does not exist either" in (got[("function", "auth.uid()")].detail or "")
     assert where[("relation", "users")] == {"0007_add_calls.sql": [11]}
     # numeric order runs 003, 0007, 00013 before the file that creates their tables
     later = got[("relation", "nchat_messages")]
-    assert later["state"] == "later" and later["where"] == {"003_fts_messages.sql": [31, 34, 38,
+    assert later.state == "later" and later.where == {"003_fts_messages.sql": [31, 34, 38,
                                                                                      46]}
-    assert "20260203070910_imported_schema.up.sql line 34" in later["detail"]
-    assert got[("relation", "nchat_workspaces")]["state"] == "later"
+    assert "20260203070910_imported_schema.up.sql line 34" in (later.detail or "")
+    assert got[("relation", "nchat_workspaces")].state == "later"
     # 00013 created nchat_subscriptions first: the imported schema's CREATE TABLE IF NOT
     # EXISTS is skipped, and its columns never appear
     shape = got[("table shape", "nchat_subscriptions")]
-    assert shape["where"] == {"20260203070910_imported_schema.up.sql": [45]}
-    assert "stripe_subscription_id, ended_at never appear" in shape["detail"]
-    assert "created earlier by 00013_billing.sql line 9" in shape["detail"]
+    assert shape.where == {"20260203070910_imported_schema.up.sql": [45]}
+    assert "stripe_subscription_id, ended_at never appear" in (shape.detail or "")
+    assert "created earlier by 00013_billing.sql line 9" in (shape.detail or "")
     # what earlier pending files create meets later needs: the enums (made in DO blocks),
     # the tables, the function a SQL function body calls
     met = {(n.kind, n.name) for n in pf.needs if n.state == "earlier"}
@@ -151,9 +152,9 @@ def test_item5_preflight_on_a_fresh_database_names_each_missing_object(
             ("function", "auth.user_id()")} <= met
     assert not any(k[1] in ("user_status", "subscription_status") for k in got)
     # the grant the block guards itself is not a failure, and the built SQL is listed
-    assert [(g["kind"], g["name"]) for g in pf.grouped(pf.guarded())] == [
+    assert [(g.kind, g.name) for g in pf.grouped(pf.guarded())] == [
         ("relation", "nchat_messages"), ("role", "nhost_hasura")]
-    assert [(u["file"], u["line"]) for u in pf.unchecked] == [
+    assert [(u.file, u.line) for u in pf.unchecked] == [
         ("20260203070920_indexes_and_triggers.up.sql", 27)]
 
 
@@ -177,14 +178,14 @@ def test_item5_preflight_on_an_nself_base_with_the_timestamps_applied(
         ("table shape", "nchat_subscriptions"),
         ("column", "nchat_subscriptions.billing_interval"), ("schema", "app")}
     gin = got[("default operator class", "for uuid in gin (column nchat_messages.channel_id)")]
-    assert gin["where"] == {"003_fts_messages.sql": [38]} and "btree_gin" in gin["fix"]
-    assert "auth" in got[("relation", "users")]["detail"]  # auth.users is there, off the path
+    assert gin.where == {"003_fts_messages.sql": [38]} and "btree_gin" in (gin.fix or "")
+    assert "auth" in (got[("relation", "users")].detail or "")  # auth.users is there, off the path
     shape = got[("table shape", "nchat_subscriptions")]
-    assert shape["state"] == "skipped" and shape["where"] == {"00013_billing.sql": [9]}
-    assert "billing_interval, stripe_price_id never appear" in shape["detail"]
-    assert "status is subscription_status there, character varying here" in shape["detail"]
-    assert "chk_billing_interval" in shape["detail"]
-    assert got[("column", "nchat_subscriptions.billing_interval")]["where"] == {
+    assert shape.state == "skipped" and shape.where == {"00013_billing.sql": [9]}
+    assert "billing_interval, stripe_price_id never appear" in (shape.detail or "")
+    assert "status is subscription_status there, character varying here" in (shape.detail or "")
+    assert "chk_billing_interval" in (shape.detail or "")
+    assert got[("column", "nchat_subscriptions.billing_interval")].where == {
         "00013_billing.sql": [19]}
     # body_tsv, added inside the DO block, meets the GIN index's column need; the auth schema
     # and pg_trgm's gin_trgm_ops come from the nself base
@@ -388,10 +389,10 @@ def test_preflight_with_hostile_names(pg_conn: Conn) -> None:
             'GRANT SELECT ON "we.ird""s"."ta\nble" TO "ro\'le\nx";\n'
             'SELECT "fn.x"."f\'n"();\n')
     pf = run_preflight(pg_conn, [("001_h.sql", text)])
-    got = {(g["kind"], g["name"]): g for g in pf.grouped()}
+    got = {(g.kind, g.name): g for g in pf.grouped()}
     assert set(got) == {("role", "ro'le\\nx"), ("function", "fn.x.f'n()"),
                         ("default operator class",
                          'for uuid in gin (column we.ird"s.ta\\nble.x"y)')}
-    assert got[("role", "ro'le\\nx")]["where"] == {"001_h.sql": [7]}
+    assert got[("role", "ro'le\\nx")].where == {"001_h.sql": [7]}
     assert all("\n" not in line for line in pf.lines())
     assert pg_conn.execute("SELECT to_regnamespace('\"we.ird\"\"s\"')").fetchone() == (None,)

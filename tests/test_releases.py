@@ -11,6 +11,7 @@ for the two shipped releases is pinned too: it is what the version-number guess 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import textwrap
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from nchat_tui.cli import main as cli
 from nchat_tui.demo.builder import default_migrations_dir
 from nchat_tui.migrate.ddl_effects import analyse_files
+from nchat_tui.migrate.status import LedgerSummary, Status
 from nchat_tui.monitor.troubleshoot import TREES, CheckContext, walk
 from nchat_tui.pg.target import resolve_target
 from nchat_tui.releases import registry
@@ -136,9 +138,13 @@ def widget_migrations(tmp_path: Path) -> Path:
     return d
 
 
-def _status(mdir: Path, applied: list[str], pending: list[str]) -> dict[str, Any]:
-    return {"migrations_dir": str(mdir), "pending": pending, "pending_known": True,
-            "pending_unknown": None, "ledger": {"kind": "go", "applied": applied}}
+def _status(mdir: Path, applied: list[str], pending: list[str]) -> Status:
+    return Status(target="app@db:5432/nchat", source="test", server_version="15",
+                  server_version_num=150000, database="nchat", user="app", is_superuser=False,
+                  database_size=0, pg_stat_statements={"available": False, "state": "unknown"},
+                  ledger=LedgerSummary(kind="go", kinds=["go"], applied=applied,
+                                       current_version=None),
+                  migrations_dir=str(mdir), pending=pending, pending_known=True)
 
 
 def _files(mdir: Path) -> list[str]:
@@ -301,8 +307,8 @@ def test_real_nchat_files_take_the_default_path_not_by_their_numbers() -> None:
 
 def test_nothing_pending_or_unknown_is_v080_and_unreachable_is_v040(tmp_path: Path) -> None:
     assert choose(_status(tmp_path, ["001_a.sql"], [])).path == "v0.8.0"
-    unknown = {"pending": [], "pending_known": False, "pending_unknown": None,
-               "migrations_dir": None, "ledger": {"applied": []}}
+    unknown = dataclasses.replace(_status(tmp_path, [], []), pending_known=False,
+                                  migrations_dir=None)
     assert choose(unknown).path == "v0.8.0"
     assert choose(None).path == "v0.4.0"
     gone = _status(tmp_path / "missing", [], ["001_a.sql"])

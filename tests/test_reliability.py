@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.backup.engine import (
     find_leftovers,
@@ -43,6 +44,7 @@ from tests.crashkit import (
     tmpfs,
     wait_for,
 )
+from tests.pgrows import scalar
 
 Conn = psycopg.Connection[Any]
 SMALL = """CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
@@ -229,19 +231,19 @@ def test_killed_create_index_concurrently_is_not_hidden_by_if_not_exists(
     pg_conn.execute("INSERT INTO t SELECT g FROM generate_series(1, 20000) g")
     d = _folder(tmp_path, {"001_idx.sql": "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_x ON t (x);\n"})
     t = replace(target, migrations_dir=d)
-    holder = psycopg.connect(**pg_db, autocommit=False)  # an old snapshot: the build waits
+    holder = psycopg.connect(make_conninfo(**pg_db), autocommit=False)  # an old snapshot: the build waits
     holder.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     holder.execute("SELECT 1")
     proc = start_cli(t, "migrate", "--yes", "--without-backup", "test")
     try:
-        wait_for(lambda: pg_conn.execute(
+        wait_for(lambda: scalar(pg_conn,
             "SELECT count(*) FROM pg_stat_progress_create_index WHERE phase LIKE 'waiting%%'"
-        ).fetchone()[0], what="the concurrent build to wait")
+        ), what="the concurrent build to wait")
         proc.kill()
         proc.wait(10)
-        wait_for(lambda: pg_conn.execute(
+        wait_for(lambda: scalar(pg_conn,
             "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE "
-            "'nchat-tui migrate%%'").fetchone()[0], what="the server to end the orphan")
+            "'nchat-tui migrate%%'"), what="the server to end the orphan")
     finally:
         holder.close()
         if proc.poll() is None:
@@ -291,9 +293,9 @@ def test_a_second_migrate_never_declares_the_live_run_dead(
     t = replace(target, migrations_dir=d)
     first = start_cli(t, "migrate", "--yes", "--without-backup", "test")
     try:
-        wait_for(lambda: pg_conn.execute(
+        wait_for(lambda: scalar(pg_conn,
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%%'"
-        ).fetchone()[0], what="the first run's sleep")
+        ), what="the first run's sleep")
         second = cli(t, "migrate", "--yes", "--without-backup", "test")
         assert second.returncode == 4, second.stdout + second.stderr
         out = second.stdout + second.stderr
@@ -322,7 +324,7 @@ def test_a_failed_drop_is_never_journaled_as_dropped(target: Target, pg_conn: Co
 
     def progress(ev: Any) -> None:
         if ev.kind == "started" and not squatter:  # a superuser session the role cannot end
-            squatter.append(psycopg.connect(**{**pg_db, "dbname": into}, autocommit=True))
+            squatter.append(psycopg.connect(make_conninfo(**{**pg_db, "dbname": into}), autocommit=True))
             cancel.set()
 
     try:
@@ -404,8 +406,7 @@ def test_state_dir_fills_up_mid_migrate(target: Target, pg_conn: Conn, tmp_path:
         done = _ledger(pg_conn)
         assert 0 < len(done) < 12  # it stopped mid-run...
         for i in range(1, 13):  # ...with every file either whole and recorded, or absent
-            exists = pg_conn.execute("SELECT to_regclass(%s) IS NOT NULL",
-                                     (f"t{i}",)).fetchone()[0]
+            exists = scalar(pg_conn, "SELECT to_regclass(%s) IS NOT NULL", (f"t{i}",))
             assert exists == (f"{i:03d}_t{i}.sql" in done)
         assert "committed: " + ", ".join(done) in line
 
@@ -477,9 +478,9 @@ def test_the_server_ending_the_session_is_not_a_file_to_fix(
     d = _folder(tmp_path, {"001_slow.sql": "CREATE TABLE s (id int);\nSELECT pg_sleep(60);\n"})
     t = replace(target, migrations_dir=d)
     proc = start_cli(t, "migrate", "--yes", "--without-backup", "test")
-    wait_for(lambda: pg_conn.execute(
+    wait_for(lambda: scalar(pg_conn,
         "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%%'"
-    ).fetchone()[0], what="the sleep")
+    ), what="the sleep")
     pg_conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE query LIKE 'SELECT pg_sleep(60)%%'")
     out, err = proc.communicate(timeout=60)
@@ -503,7 +504,7 @@ def test_a_real_server_restart_mid_migrate_is_not_a_file_to_fix(tmp_path: Path) 
     cluster = LocalCluster(datadir=base / "data", sockdir=base / "run", password="restart-pw")
     cluster.start()
     try:
-        with psycopg.connect(**cluster.socket_conninfo(), autocommit=True) as c:
+        with psycopg.connect(make_conninfo(**cluster.socket_conninfo()), autocommit=True) as c:
             c.execute("CREATE DATABASE app")
         d = _folder(tmp_path, {"001_slow.sql": "CREATE TABLE s (id int);\nSELECT pg_sleep(60);\n",
                                "002_t.sql": "CREATE TABLE t (id int);"})
@@ -514,9 +515,9 @@ def test_a_real_server_restart_mid_migrate_is_not_a_file_to_fix(tmp_path: Path) 
         proc = start_cli(t, "migrate", "--yes", "--without-backup", "test")
 
         def sleeping() -> bool:
-            with psycopg.connect(**cluster.socket_conninfo("app"), autocommit=True) as c:
-                return bool(c.execute("SELECT count(*) FROM pg_stat_activity WHERE query "
-                                      "LIKE 'SELECT pg_sleep(60)%%'").fetchone()[0])
+            with psycopg.connect(make_conninfo(**cluster.socket_conninfo("app")), autocommit=True) as c:
+                return bool(scalar(c, "SELECT count(*) FROM pg_stat_activity WHERE query "
+                                      "LIKE 'SELECT pg_sleep(60)%%'"))
 
         wait_for(sleeping, what="the sleep")
         cluster.stop(mode="fast")

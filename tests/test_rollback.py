@@ -273,7 +273,7 @@ def test_rows_written_since_the_backup(upgraded: tuple[Target, Path]) -> None:
         r = rollback_options(t, manifest_path_for(dump)).restore
         w = r.writes_since_backup
         assert w is not None and "unavailable" not in w, w
-        users = next((x for x in w["tables"] if x["table"] == "public.nchat_users"), {})
+        users: dict[str, Any] = next((x for x in w["tables"] if x["table"] == "public.nchat_users"), {})
         if (users.get("ins", 0) >= 7 and users.get("del", 0) >= 1) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -418,7 +418,11 @@ def test_down_files_that_delete_rows_count_as_losing_data(target: Target, tmp_pa
     assert facts.unmeasured[1:] == ["002_x.down.sql: deletes rows of public.t"]  # ...but not t
     assert facts.loses_data
     put: list[Question] = []
-    ctx = ActionContext(t, ask=lambda q: put.append(q) or "no")
+    def not_now(q: Question) -> str:
+        put.append(q)
+        return "no"
+
+    ctx = ActionContext(t, ask=not_now)
     assert _confirm_down(ctx, None) is False
     assert put[0].danger == ("run",) and put[0].confirm_word == t.database
     assert "deletes rows of public.t" in put[0].text

@@ -8,6 +8,7 @@ identity on text without secrets (every SQL file we ship).
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -113,7 +114,7 @@ def test_every_query_we_ship_is_unchanged() -> None:
 def test_non_strings_pass_through() -> None:
     assert scrub_sql(None) is None
     assert scrub_sql(42) == 42
-    row = {"pid": 1, "query": "ALTER ROLE a PASSWORD 'hunter2xyz'", "state": "idle"}
+    row: dict[str, Any] = {"pid": 1, "query": "ALTER ROLE a PASSWORD 'hunter2xyz'", "state": "idle"}
     assert scrub_row(row)["query"] == "ALTER ROLE a PASSWORD '***'"
     assert row["query"].endswith("'hunter2xyz'")  # a copy: the input is left alone
     assert scrub_rows([row, {"query": None}])[1] == {"query": None}

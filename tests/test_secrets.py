@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.pg.cluster import LocalCluster
 
@@ -91,7 +92,7 @@ def test_a_misspelled_key_is_named_by_the_keyword_it_resembles(tmp_path: Path) -
 def odd_role(pg_cluster: LocalCluster, pg_db: dict[str, str]) -> Iterator[tuple[str, str]]:
     """A login role whose password holds ":", "@" and "/"."""
     role, pw = f"odd_{uuid.uuid4().hex[:6]}", "pa:ss@w/rd" + PW
-    with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
             sql.Identifier(role), sql.Literal(pw)))
         # status reads shared_preload_libraries (without it: a traceback, reported apart)
@@ -99,7 +100,7 @@ def odd_role(pg_cluster: LocalCluster, pg_db: dict[str, str]) -> Iterator[tuple[
     try:
         yield role, pw
     finally:
-        with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as conn:
+        with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
@@ -146,7 +147,7 @@ def leaky(pg_cluster: LocalCluster, pg_db: dict[str, str], pg_conn: psycopg.Conn
     kept = pg_conn.execute("SELECT count(*) FROM pg_stat_statements WHERE query LIKE %s",
                            (f"%{SECRET_PGSS}%",)).fetchone()
     assert kept and kept[0] >= 1, "pg_stat_statements must keep the password, or the test is blind"
-    s = psycopg.connect(**pg_db, application_name="leaky-app")
+    s = psycopg.connect(make_conninfo(**pg_db), application_name="leaky-app")
     s.execute("INSERT INTO busy VALUES (1)")
     s.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
     s.execute(f"SELECT set_config('app.jwt_secret', '{SECRET_ACT}', true), "
@@ -155,7 +156,7 @@ def leaky(pg_cluster: LocalCluster, pg_db: dict[str, str], pg_conn: psycopg.Conn
         yield s
     finally:
         s.close()
-        with psycopg.connect(**pg_cluster.socket_conninfo(), autocommit=True) as c:
+        with psycopg.connect(make_conninfo(**pg_cluster.socket_conninfo()), autocommit=True) as c:
             c.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 

@@ -37,7 +37,7 @@ def test_full_upgrade_then_down_rollback(demo_target):
         return answers.get(q.title, q.default)
 
     s = UpgradeSession(demo_target, path_id="v0.4.0")
-    assert s.banner()["pending"] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
+    assert s.banner().pending == ["013_e2ee_system.sql", "014_e2ee_system.sql",
                                      "015_voice_calls.sql", "016_live_streaming.sql"]
 
     def run(key: str) -> str:
@@ -58,14 +58,19 @@ def test_full_upgrade_then_down_rollback(demo_target):
     assert run("migration.dry-run") == "ok", s.checklist.state("migration.dry-run").summary
     # The app asks before the production run and shows what it locks and the rehearsal's
     # estimate (from the journal: it survives a restart of the app); "not now" changes nothing.
-    s.cache.pop("rehearsal_estimate_s", None)
+    s.cache.rehearsal_estimate_s = None
     put: list[Question] = []
-    st = s.run_step("migration.run", ask=lambda q: put.append(q) or "no")
+
+    def not_now(q: Question) -> str:
+        put.append(q)
+        return "no"
+
+    st = s.run_step("migration.run", ask=not_now)
     assert st.state == "failed" and "declined" in st.summary
     # what the rehearsal measured, and the margin production adds (lock waits)
     assert "the rehearsal ran them in" in put[0].text and "a floor, not a promise" in put[0].text
     assert "may wait up to 5 s for its lock" in put[0].text
-    assert s.refresh_banner()["pending"] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
+    assert s.refresh_banner().pending == ["013_e2ee_system.sql", "014_e2ee_system.sql",
                                              "015_voice_calls.sql", "016_live_streaming.sql"]
     s.checklist.reset("migration.run", "declined, now running it")
     assert run("migration.run") == "ok", s.checklist.state("migration.run").summary
@@ -84,14 +89,18 @@ def test_full_upgrade_then_down_rollback(demo_target):
 
     st = s.run_step("rollback.decide", ask=lambda q: DefaultAnswer(q.default))
     assert st.state == "failed" and "waited for an answer" in st.summary
-    assert s.journal.last("rollback_decision") is None and "rollback_choice" not in s.cache
+    assert s.journal.last("rollback_decision") is None and s.cache.rollback_choice is None
     s.checklist.reset("rollback.decide", "asking again")
     assert run("rollback.decide") == "ok"
     assert s.checklist.state("rollback.decide").evidence["choice"] == "down"
     # Without a backup newer than the migration the gate refuses the down run: said at once,
     # with the way to fix it in the app, and without asking a question first.
     early: list[str] = []
-    st = s.run_step("rollback.restore", ask=lambda q: early.append(q.title) or "no")
+    def no_to(q: Question) -> str:
+        early.append(q.title)
+        return "no"
+
+    st = s.run_step("rollback.restore", ask=no_to)
     assert st.state == "failed" and "older than the ledger" in st.summary, st.summary
     assert "Back up and verify the database" in st.summary and early == []
     time.sleep(1.1)
@@ -113,9 +122,10 @@ def test_full_upgrade_then_down_rollback(demo_target):
     s.checklist.reset("rollback.restore", "after the fresh backup")
     st = s.run_step("rollback.restore", ask=operator)
     assert st.state == "ok", st.summary
-    assert s.refresh_banner()["pending"] == ["013_e2ee_system.sql", "014_e2ee_system.sql",
+    assert s.refresh_banner().pending == ["013_e2ee_system.sql", "014_e2ee_system.sql",
                                              "015_voice_calls.sql", "016_live_streaming.sql"]
-    assert s.journal.last("rollback_decision")["choice"] == "down"
+    decision = s.journal.last("rollback_decision")
+    assert decision is not None and decision["choice"] == "down"
     assert "Run the down migrations" in asked
 
 

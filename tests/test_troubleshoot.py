@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.cli import troubleshoot as cmd_troubleshoot
 from nchat_tui.cli.main import CliContext
@@ -125,7 +126,7 @@ class TestMissingData:
             {"schema": "public", "name": "nchat_messages", "rows": 10},
             {"schema": "public", "name": "nchat_users", "rows": 5},
             {"schema": "public", "name": "nchat_reactions", "rows": 3}]})
-        writer = psycopg.connect(**pg_db, application_name="chat-api")
+        writer = psycopg.connect(make_conninfo(**pg_db), application_name="chat-api")
         writer.execute("INSERT INTO nchat_messages (id, body) VALUES (100, 'pending')")
         try:
             with context(target, before=before) as ctx:
@@ -246,10 +247,10 @@ class TestSlow:
                                         pg_conn: psycopg.Connection[Any],
                                         target: Target) -> None:
         pg_conn.execute("CREATE TABLE nchat_messages (id int)")
-        holder = psycopg.connect(**pg_db, application_name="migration")
+        holder = psycopg.connect(make_conninfo(**pg_db), application_name="migration")
         holder.execute("LOCK TABLE nchat_messages IN ACCESS EXCLUSIVE MODE")
         holder_pid = holder.info.backend_pid
-        waiter = psycopg.connect(**pg_db, application_name="chat-app", autocommit=True)
+        waiter = psycopg.connect(make_conninfo(**pg_db), application_name="chat-app", autocommit=True)
         t = threading.Thread(target=lambda: waiter.execute("SELECT * FROM nchat_messages"),
                              daemon=True)
         t.start()
@@ -273,7 +274,7 @@ class TestSlow:
         stop = threading.Event()
 
         def load() -> None:
-            with psycopg.connect(**pg_db, autocommit=True) as c:
+            with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as c:
                 while not stop.is_set():
                     c.execute("SELECT pg_sleep(0.15)")
 
@@ -486,11 +487,11 @@ def test_no_free_connection_slots_is_named(tmp_path: Path) -> None:
     held: list[psycopg.Connection[Any]] = []
     try:
         cluster.start()
-        with psycopg.connect(**cluster.socket_conninfo(), autocommit=True) as c:
+        with psycopg.connect(make_conninfo(**cluster.socket_conninfo()), autocommit=True) as c:
             c.execute("CREATE ROLE app LOGIN PASSWORD 'app-pw'")
         params = {**cluster.tcp_conninfo("postgres"), "user": "app", "password": "app-pw"}
         for _ in range(3):
-            held.append(psycopg.connect(**params))
+            held.append(psycopg.connect(make_conninfo(**params)))
         with context(_target(params, tmp_path)) as ctx:
             fs = _by_check(walk("connection", ctx))
         assert fs["pg_isready"].status == "ok"

@@ -170,7 +170,7 @@ def test_manifests_with_dotted_keys_still_load(target: Target, tmp_path: Path) -
     rep = verify_upgrade(target, {"snapshot": snap}, record_baseline=False)
     assert rep.ok, [(c.id, c.summary) for c in rep.failed()]
     c = rep.check("schema.unexpected")
-    assert c is not None and c.status == "ok", c.summary
+    assert c is not None and c.status == "ok", c and c.summary
     with target.connect("test") as conn:
         conn.execute('DELETE FROM auth."Users Table" WHERE id = 1')
     rep = verify_upgrade(target, {"snapshot": snap}, record_baseline=False)

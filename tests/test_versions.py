@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from nchat_tui.pg.cluster import LocalCluster
 from nchat_tui.pg.target import Target, resolve_target
@@ -95,10 +96,10 @@ def other_target(other_server: tuple[str, LocalCluster, Path], tmp_path: Path,
     major, cluster, bindir = other_server
     monkeypatch.setenv("NCHAT_TUI_PG_BINDIR", str(bindir))  # that major's pg_dump/pg_restore
     name = f"v{major}_{os.urandom(3).hex()}"
-    with psycopg.connect(**cluster.socket_conninfo(), autocommit=True) as c:
+    with psycopg.connect(make_conninfo(**cluster.socket_conninfo()), autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     params = cluster.tcp_conninfo(name)
-    with psycopg.connect(**params, autocommit=True) as c:
+    with psycopg.connect(make_conninfo(**params), autocommit=True) as c:
         c.execute(SCHEMA)
     dsn = " ".join(f"{k}={v}" for k, v in params.items())
     migrations = tmp_path / "migrations"
@@ -110,7 +111,7 @@ def other_target(other_server: tuple[str, LocalCluster, Path], tmp_path: Path,
     try:
         yield major, t, params
     finally:
-        with psycopg.connect(**cluster.socket_conninfo(), autocommit=True) as c:
+        with psycopg.connect(make_conninfo(**cluster.socket_conninfo()), autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -179,17 +180,17 @@ def test_backup_restore_migrate_verify(other_target: Any) -> None:
         c.execute(f'DROP DATABASE "{t.database}_copy"')
 
     st = gather_status(t)
-    assert st["ledger"]["kind"] == "none" and st["pending"] == ["001_e2ee.up.sql"]
+    assert st.ledger.kind == "none" and st.pending == ["001_e2ee.up.sql"]
     time.sleep(1.05)  # the gate compares whole seconds
     run_backup(t, verify=True, check_space=False)
     up = run_migrations(t, RunOptions(migrations_dir=t.migrations_dir), None, None)
     assert up.status == "ok", up.to_dict()
-    assert gather_status(t)["pending"] == []
+    assert gather_status(t).pending == []
     assert verify_upgrade(t).ok
     down = run_migrations(t, RunOptions(direction="down", migrations_dir=t.migrations_dir,
                                         without_backup="test: back to the start"), None, None)
     assert down.status == "ok", down.to_dict()
-    assert gather_status(t)["pending"] == ["001_e2ee.up.sql"]
+    assert gather_status(t).pending == ["001_e2ee.up.sql"]
 
 
 def test_backup_method_and_streamed_verification_on_16_and_18(other_target: Any) -> None:

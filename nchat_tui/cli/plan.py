@@ -70,12 +70,12 @@ def render_text(plan: Plan) -> list[str]:
         out.append(f"warning: {w}")
     if plan.preflight is not None:
         out += _preflight_lines(plan.preflight)
-    s = plan.to_dict()["summary"]
-    out.append(f"{s['files']} file(s), {s['statements']} statement(s); findings: "
-               f"{s['findings']['danger']} danger, {s['findings']['warn']} warn, "
-               f"{s['findings']['info']} info; drift: {s['drift']}"
-               + (f"; preflight: {s['preflight_problems']} missing"
-                  if s.get("preflight_problems") is not None else ""))
+    s = plan.summary()
+    out.append(f"{s.files} file(s), {s.statements} statement(s); findings: "
+               f"{s.findings.danger} danger, {s.findings.warn} warn, "
+               f"{s.findings.info} info; drift: {s.drift}"
+               + (f"; preflight: {s.preflight_problems} missing"
+                  if s.preflight_problems is not None else ""))
     return out
 
 
@@ -102,9 +102,9 @@ def _statement_lines(st: Statement) -> list[str]:
     for lk in locks:
         out.append(f"        lock: {lk}")
     for b in st.body:
-        where = f" ({b['where']})" if b.get("where") else ""
-        held = ", ".join(f"{lock} on {name}" for name, lock, _role in b["locks"])
-        out.append(f"        body line {b['line']}{where}: {b['summary']}"
+        where = f" ({b.where})" if b.where else ""
+        held = ", ".join(f"{lock.lock} on {lock.name}" for lock in b.locks)
+        out.append(f"        body line {b.line}{where}: {b.summary}"
                    + (f"  [{held}]" if held else ""))
     for f in st.findings:
         out.append(f"        {MARK[f.severity]} {f.severity} {f.rule}: {f.message}")
@@ -123,9 +123,9 @@ def _preflight_lines(pf: Any) -> list[str]:
                    "operator class the files need exists or is created by an earlier file")
     for g in pf.grouped(pf.guarded()):
         where = "; ".join(f"{f} line {', '.join(str(x) for x in ls)}"
-                          for f, ls in g["where"].items())
-        out.append(f"  guarded: {g['kind']} {g['name']} ({where}): {g['detail']}")
+                          for f, ls in g.where.items())
+        out.append(f"  guarded: {g.kind} {g.name} ({where}): {g.detail}")
     for u in pf.unchecked:
-        out.append(f"  not checked: {u['file']}" + (f" line {u['line']}" if u["line"] else "")
-                   + f": {u['why']}")
+        out.append(f"  not checked: {u.file}" + (f" line {u.line}" if u.line else "")
+                   + f": {u.why}")
     return out

@@ -321,8 +321,44 @@ def pending(files: list[MigrationFile], ledger: Ledger) -> list[MigrationFile]:
     return [f for f in files if not ledger.is_applied(f)]
 
 
+@dataclass
+class DependencyRef:
+    """A migration named in a dependency line, and its state in this run."""
+
+    ref: str
+    """As written in the line (``013``, ``013_e2ee_system.sql``)."""
+    file: str | None
+    """The file it resolves to, None when the folder has none."""
+    state: str
+    """``applied``, ``pending, runs before this file``, ``pending, runs AFTER this file``,
+    ``pending, not part of this run`` or ``not found in the migrations folder``."""
+
+
+@dataclass
+class DependencyLine:
+    """One dependency line of a file's header comment (``Depends on: 013``)."""
+
+    label: str
+    """The line's label, lower case (``depends on``, ``run after``)."""
+    text: str
+    refs: list[DependencyRef]
+
+
+@dataclass
+class PendingContext:
+    """What an operator should know about a pending file before it runs (``pending_context``)."""
+
+    name: str
+    version: int
+    out_of_order: bool
+    """Its version sorts below the latest applied one."""
+    latest_applied: str | None
+    """That latest applied migration, when this file is out of order."""
+    depends_on: list[DependencyLine]
+
+
 def pending_context(disc: Discovery, ledger: Ledger, todo: list[MigrationFile]
-                    ) -> dict[str, dict[str, Any]]:
+                    ) -> dict[str, PendingContext]:
     """What an operator should know about each pending file before running it, by name:
 
     - ``out_of_order``: its version sorts below the latest applied one (``003`` pending under
@@ -335,7 +371,7 @@ def pending_context(disc: Discovery, ledger: Ledger, todo: list[MigrationFile]
     top = max((a for a in ledger.applied if a.version is not None),
               key=lambda a: a.version or 0, default=None)
     order = {f.name: i for i, f in enumerate(todo)}
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, PendingContext] = {}
     for f in todo:
         late = top is not None and top.version is not None and f.version < top.version
         deps = []
@@ -353,26 +389,24 @@ def pending_context(disc: Discovery, ledger: Ledger, todo: list[MigrationFile]
                     state = "pending, runs AFTER this file"
                 else:
                     state = "pending, not part of this run"
-                refs.append({"ref": m.group("ref"), "file": g.name if g else None,
-                             "state": state})
-            deps.append({**d, "refs": refs})
-        out[f.name] = {
-            "name": f.name, "version": f.version, "out_of_order": late,
-            "latest_applied": (top.label() if late and top is not None else None),
-            "depends_on": deps,
-        }
+                refs.append(DependencyRef(m.group("ref"), g.name if g else None, state))
+            deps.append(DependencyLine(d["label"], d["text"], refs))
+        out[f.name] = PendingContext(
+            name=f.name, version=f.version, out_of_order=late,
+            latest_applied=(top.label() if late and top is not None else None),
+            depends_on=deps)
     return out
 
 
-def describe_context(ctx: dict[str, Any]) -> list[str]:
+def describe_context(ctx: PendingContext) -> list[str]:
     """The lines ``status`` and ``plan`` print under a pending file."""
     out = []
-    if ctx.get("out_of_order"):
+    if ctx.out_of_order:
         out.append(f"out of order: its version sorts below the latest applied "
-                   f"{ctx['latest_applied']}; it runs after files it numerically precedes")
-    for d in ctx.get("depends_on") or []:
-        refs = "; ".join(f"{r['file'] or r['ref']}: {r['state']}" for r in d["refs"])
-        out.append(f"{d['label']}: {d['text']}" + (f"  [{refs}]" if refs else ""))
+                   f"{ctx.latest_applied}; it runs after files it numerically precedes")
+    for d in ctx.depends_on:
+        refs = "; ".join(f"{r.file or r.ref}: {r.state}" for r in d.refs)
+        out.append(f"{d.label}: {d.text}" + (f"  [{refs}]" if refs else ""))
     return out
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg
 from pglast import ast, enums, parse_sql
@@ -25,8 +25,11 @@ from pglast.parser import ParseError
 from psycopg.rows import dict_row
 
 from nchat_tui.migrate.discovery import MigrationFile
-from nchat_tui.migrate.ledger import Ledger
+from nchat_tui.migrate.ledger import DependencyLine, Ledger
 from nchat_tui.pg.queries import sql_text
+
+if TYPE_CHECKING:
+    from nchat_tui.migrate.preflight import Preflight
 
 # PostgreSQL's table lock modes, weakest first.
 LOCKS = ["ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE",
@@ -97,6 +100,42 @@ class LockTarget:
     row_estimate: int | None = None
 
 
+class LockHeld(NamedTuple):
+    """A lock a statement inside a body takes (JSON: ``[name, lock, role]``)."""
+
+    name: str
+    lock: str
+    role: str
+
+
+@dataclass
+class BodyEntry:
+    """One statement a DO block (or a function body) runs, read with the PL/pgSQL parser."""
+
+    line: int
+    """Its line in the migration file."""
+    summary: str
+    how: str
+    """``static``, ``execute-literal`` (EXECUTE of a constant string) or ``dynamic`` (SQL
+    built at run time: its text is the expression, never guessed)."""
+    where: str | None
+    """Inside what it runs (``IF ...``, a loop, an exception handler), None at the top."""
+    kind: str
+    locks: list[LockHeld]
+    rewrite: str | None
+    """Why it rewrites its table, None when it does not."""
+
+    @classmethod
+    def of(cls, sub: Statement, how: str, where: str | None) -> BodyEntry:
+        return cls(sub.line, sub.summary, how, where or None, sub.kind,
+                   [LockHeld(t.name, t.lock, t.role) for t in sub.targets],
+                   sub.rewrite_reason if sub.rewrite else None)
+
+    @classmethod
+    def dynamic(cls, line: int, summary: str) -> BodyEntry:
+        return cls(line, summary, "dynamic", None, "dynamic", [], None)
+
+
 @dataclass
 class Statement:
     index: int
@@ -124,7 +163,7 @@ class Statement:
     function_refreshes: str | None = None
     """CREATE FUNCTION whose body runs REFRESH MATERIALIZED VIEW: the function's name."""
     trigger_function: str | None = None
-    body: list[dict[str, Any]] = field(default_factory=list)
+    body: list[BodyEntry] = field(default_factory=list)
     """What a DO block (or a function body) runs, read with the PL/pgSQL parser: one entry per
     statement with its file line, summary, how it runs (``static``, ``execute-literal``,
     ``dynamic``), where (inside an IF, ...), and the locks it takes."""
@@ -646,10 +685,7 @@ def _h_do(node: Any, st: Statement, pgv: int) -> None:
                     f"be parsed ({err}); what it locks is unknown")
         for sub in subs:
             note = "; ".join(x for x in (how, where) if x)
-            st.body.append({"line": sub.line, "summary": sub.summary, "how": bs.how,
-                            "where": where or None, "kind": sub.kind,
-                            "locks": [[t.name, t.lock, t.role] for t in sub.targets],
-                            "rewrite": sub.rewrite_reason if sub.rewrite else None})
+            st.body.append(BodyEntry.of(sub, bs.how, where))
             for t in sub.targets:
                 st.lock_on(t.name, t.lock, t.role)
             if sub.rewrite:
@@ -679,9 +715,7 @@ def _h_do(node: Any, st: Statement, pgv: int) -> None:
                         "inside a DO block run in a transaction: the block fails")
                 st.findings[-1].line = sub.line
     for d in pb.dynamic:
-        st.body.append({"line": d.line, "summary": f"{d.form} {_short(d.expr)}",
-                        "how": "dynamic", "where": None, "kind": "dynamic", "locks": [],
-                        "rewrite": None})
+        st.body.append(BodyEntry.dynamic(d.line, f"{d.form} {_short(d.expr)}"))
         st.find("dynamic-sql", "warn",
                 f"DO block line {d.line}: {d.form} {_short(d.expr)} runs SQL built at run time: "
                 "what it locks or changes cannot be read from the file; read it")
@@ -729,10 +763,7 @@ def _h_create_function(node: Any, st: Statement, pgv: int) -> None:
         for sub in subs:
             if sub.kind in NOT_DDL:
                 continue
-            st.body.append({"line": sub.line, "summary": sub.summary, "how": bs.how,
-                            "where": bs.where() or None, "kind": sub.kind,
-                            "locks": [[t.name, t.lock, t.role] for t in sub.targets],
-                            "rewrite": sub.rewrite_reason if sub.rewrite else None})
+            st.body.append(BodyEntry.of(sub, bs.how, bs.where()))
             strong = any(t.lock == AE for t in sub.targets) or sub.rewrite
             st.find("function-runs-ddl", "warn" if strong else "info",
                     f"{fname} runs DDL when it is called (line {sub.line}: {_short(sub.summary)}"
@@ -741,9 +772,7 @@ def _h_create_function(node: Any, st: Statement, pgv: int) -> None:
                     + ": not while this migration runs, but every time the function does")
             st.findings[-1].line = sub.line
     for d in dynamic:
-        st.body.append({"line": d.line, "summary": f"{d.form} {_short(d.expr)}",
-                        "how": "dynamic", "where": None, "kind": "dynamic", "locks": [],
-                        "rewrite": None})
+        st.body.append(BodyEntry.dynamic(d.line, f"{d.form} {_short(d.expr)}"))
         st.find("dynamic-sql-in-function", "info",
                 f"{fname} line {d.line}: {d.form} {_short(d.expr)} runs SQL built at run time "
                 "when the function is called: what it locks or changes cannot be read from the "
@@ -807,7 +836,7 @@ class FilePlan:
     rewrites: list[str] = field(default_factory=list)
     out_of_order: bool = False
     """Its version sorts below the latest applied one (up plans)."""
-    depends_on: list[dict[str, Any]] = field(default_factory=list)
+    depends_on: list[DependencyLine] = field(default_factory=list)
     """The dependency lines of its header comment, with the state of each file they name."""
     notes: list[str] = field(default_factory=list)
     """Out of order and dependency lines, as ``status`` prints them."""
@@ -823,14 +852,38 @@ class Drift:
 
 
 @dataclass
+class SeverityCounts:
+    """Findings by severity."""
+
+    info: int = 0
+    warn: int = 0
+    danger: int = 0
+
+
+@dataclass
+class PlanSummary:
+    """The plan in figures (``plan --json``'s ``summary``)."""
+
+    preflight_problems: int | None
+    """Objects the files need that the database lacks; None without a preflight (down)."""
+    out_of_order: list[str]
+    files: int
+    statements: int
+    findings: SeverityCounts
+    drift: int
+    needs_confirmation: list[str]
+    """Files that control their own transactions in a way the runner asks about first."""
+
+
+@dataclass
 class Plan:
     direction: str
     ledger_kind: str
     files: list[FilePlan]
     drift: list[Drift] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    preflight: Any = None
-    """The catalog preflight (``nchat_tui.migrate.preflight.Preflight``) of an up plan, or None."""
+    preflight: Preflight | None = None
+    """The catalog preflight of an up plan, or None."""
 
     def findings(self) -> list[Finding]:
         return [f for fp in self.files for f in fp.findings]
@@ -839,25 +892,26 @@ class Plan:
         sev = [SEVERITIES.index(f.severity) for f in self.findings()]
         return SEVERITIES[max(sev)] if sev else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def summary(self) -> PlanSummary:
         pf = self.preflight
-        self.preflight = None
-        try:
-            d = asdict(self)
-        finally:
-            self.preflight = pf
-        d["preflight"] = pf.to_dict() if pf is not None else None
-        d["summary"] = {
-            "preflight_problems": len(pf.grouped()) if pf is not None else None,
-            "out_of_order": [f.file for f in self.files if f.out_of_order],
-            "files": len(self.files),
-            "statements": sum(len(f.statements) for f in self.files),
-            "findings": {s: sum(1 for f in self.findings() if f.severity == s) for s in SEVERITIES},
-            "drift": len(self.drift),
-            "needs_confirmation": [f.file for f in self.files
-                                   if f.txn_mode in ("rollback_guard", "multi_transaction",
-                                                     "unparseable")],
-        }
+        found = self.findings()
+        return PlanSummary(
+            preflight_problems=len(pf.grouped()) if pf is not None else None,
+            out_of_order=[f.file for f in self.files if f.out_of_order],
+            files=len(self.files),
+            statements=sum(len(f.statements) for f in self.files),
+            findings=SeverityCounts(**{s: sum(1 for f in found if f.severity == s)
+                                       for s in SEVERITIES}),
+            drift=len(self.drift),
+            needs_confirmation=[f.file for f in self.files
+                                if f.txn_mode in ("rollback_guard", "multi_transaction",
+                                                  "unparseable")])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``plan --json``."""
+        d = asdict(replace(self, preflight=None))
+        d["preflight"] = self.preflight.to_dict() if self.preflight is not None else None
+        d["summary"] = asdict(self.summary())
         return d
 
 
@@ -1083,7 +1137,7 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
         ctx = pending_context(folder, ledger, [f for f, *_ in analyses])
         for fp, (f, *_rest) in zip(plan.files, analyses, strict=True):
             pc = ctx[f.name]
-            fp.out_of_order, fp.depends_on = pc["out_of_order"], pc["depends_on"]
+            fp.out_of_order, fp.depends_on = pc.out_of_order, pc.depends_on
             fp.notes = describe_context(pc)
         if preflight:
             from nchat_tui.migrate.preflight import run_preflight

@@ -154,10 +154,38 @@ class Need:
 
 
 @dataclass
+class NeedGroup:
+    """The needs of one object grouped: every file and line that needs it."""
+
+    kind: str
+    name: str
+    state: str
+    detail: str | None
+    fix: str | None
+    context: str
+    """What needs it first, as written."""
+    where: dict[str, list[int]]
+    """File name -> the lines that need it, in the order they are met."""
+
+    def describe(self) -> str:
+        return Need(self.kind, self.name, "", 0, 0, "", self.state, self.detail).describe()
+
+
+@dataclass
+class Unchecked:
+    """A statement whose needs cannot be read (SQL built at run time, an unparseable file)."""
+
+    file: str
+    line: int | None
+    """None when the whole file does not parse."""
+    why: str
+
+
+@dataclass
 class Preflight:
     needs: list[Need] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
-    unchecked: list[dict[str, Any]] = field(default_factory=list)
+    unchecked: list[Unchecked] = field(default_factory=list)
     """Statements whose needs cannot be read (SQL built at run time, an unparseable file)."""
 
     def problems(self) -> list[Need]:
@@ -166,17 +194,16 @@ class Preflight:
     def guarded(self) -> list[Need]:
         return [n for n in self.needs if n.state in ("guarded", "unknown")]
 
-    def grouped(self, needs: Iterable[Need] | None = None) -> list[dict[str, Any]]:
+    def grouped(self, needs: Iterable[Need] | None = None) -> list[NeedGroup]:
         """Problems grouped by object: kind, name, state, detail, fix, and where (file ->
         lines), in the order they are first met."""
-        groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+        groups: dict[tuple[str, str, str], NeedGroup] = {}
         for n in self.problems() if needs is None else needs:
-            g = groups.setdefault((n.kind, n.name, n.state), {
-                "kind": n.kind, "name": n.name, "state": n.state, "detail": n.detail,
-                "fix": n.fix, "context": n.context, "where": {}})
-            g["where"].setdefault(n.file, [])
-            if n.line not in g["where"][n.file]:
-                g["where"][n.file].append(n.line)
+            g = groups.setdefault((n.kind, n.name, n.state), NeedGroup(
+                n.kind, n.name, n.state, n.detail, n.fix, n.context, {}))
+            g.where.setdefault(n.file, [])
+            if n.line not in g.where[n.file]:
+                g.where[n.file].append(n.line)
         return list(groups.values())
 
     def lines(self) -> list[str]:
@@ -184,9 +211,8 @@ class Preflight:
         out = []
         for g in self.grouped():
             where = "; ".join(f"{f} line{'s' if len(ls) > 1 else ''} "
-                              f"{', '.join(str(x) for x in ls)}" for f, ls in g["where"].items())
-            text = Need(g["kind"], g["name"], "", 0, 0, "", g["state"], g["detail"]).describe()
-            out.append(f"{text} ({where})" + (f"; fix: {g['fix']}" if g["fix"] else ""))
+                              f"{', '.join(str(x) for x in ls)}" for f, ls in g.where.items())
+            out.append(f"{g.describe()} ({where})" + (f"; fix: {g.fix}" if g.fix else ""))
         return out
 
     def for_file(self, name: str) -> list[Need]:
@@ -196,16 +222,17 @@ class Preflight:
         """One line per missing object that file ``name`` needs, with its lines there."""
         out = []
         for g in self.grouped(self.for_file(name)):
-            ls = g["where"][name]
-            text = Need(g["kind"], g["name"], "", 0, 0, "", g["state"], g["detail"]).describe()
+            ls = g.where[name]
             out.append(f"line{'s' if len(ls) > 1 else ''} {', '.join(str(x) for x in ls)}: "
-                       f"{text}")
+                       f"{g.describe()}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"files": self.files, "ok": not self.problems(),
-                "problems": self.grouped(), "guarded": self.grouped(self.guarded()),
-                "needs": [asdict(n) for n in self.needs], "unchecked": self.unchecked}
+                "problems": [asdict(g) for g in self.grouped()],
+                "guarded": [asdict(g) for g in self.grouped(self.guarded())],
+                "needs": [asdict(n) for n in self.needs],
+                "unchecked": [asdict(u) for u in self.unchecked]}
 
 
 # -- extraction: text -> events ------------------------------------------------------------------
@@ -660,16 +687,16 @@ def _short(sql: str, n: int = 90) -> str:
     return flat if len(flat) <= n else flat[:n - 3] + "..."
 
 
-def extract(files: list[tuple[str, str]]) -> tuple[list[_Ev], list[dict[str, Any]]]:
+def extract(files: list[tuple[str, str]]) -> tuple[list[_Ev], list[Unchecked]]:
     """Events of ``files`` (name, text), in run order; and the statements not checked."""
     events: list[_Ev] = []
-    unchecked: list[dict[str, Any]] = []
+    unchecked: list[Unchecked] = []
     for fname, text in files:
         try:
             raw = parse_sql(text)
         except ParseError as exc:
-            unchecked.append({"file": fname, "line": None,
-                              "why": f"the file does not parse ({exc.args[0] if exc.args else exc})"})
+            unchecked.append(Unchecked(
+                fname, None, f"the file does not parse ({exc.args[0] if exc.args else exc})"))
             continue
         for i, r in enumerate(raw, 1):
             start = r.stmt_location or 0
@@ -682,18 +709,17 @@ def extract(files: list[tuple[str, str]]) -> tuple[list[_Ev], list[dict[str, Any
             if isinstance(node, ast.DoStmt):
                 body, lang = do_body(node)
                 if body is None or lang != "plpgsql":
-                    unchecked.append({"file": fname, "line": line,
-                                      "why": f"DO block in language {lang}"})
+                    unchecked.append(Unchecked(fname, line, f"DO block in language {lang}"))
                     continue
                 pb = read_plpgsql(body, body_line(text, start, chunk, body))
                 if pb.error:
-                    unchecked.append({"file": fname, "line": line, "why": pb.error})
+                    unchecked.append(Unchecked(fname, line, pb.error))
                     continue
                 events += _body_events(pb.statements, pb.expressions, fname, i, unchecked)
                 for d in pb.dynamic:
-                    unchecked.append({"file": fname, "line": d.line,
-                                      "why": f"DO block: {d.form} {_short(d.expr, 60)} builds "
-                                             "its SQL at run time"})
+                    unchecked.append(Unchecked(
+                        fname, d.line, f"DO block: {d.form} {_short(d.expr, 60)} builds its SQL "
+                        "at run time"))
             elif isinstance(node, ast.CreateFunctionStmt):
                 body, lang = function_body(node)
                 if body is not None and lang == "sql":
@@ -705,21 +731,21 @@ def extract(files: list[tuple[str, str]]) -> tuple[list[_Ev], list[dict[str, Any
 
 
 def _unit_events(unit: _Unit, stmt_sql: str,
-                 unchecked: list[dict[str, Any]] | None = None) -> list[_Ev]:
+                 unchecked: list[Unchecked] | None = None) -> list[_Ev]:
     x = _Extractor(unit, stmt_sql)
     try:
         x.statement(unit.node)
     except Exception as exc:  # a node shape this reader does not know: say so, keep going
         if unchecked is not None:
-            unchecked.append({"file": unit.file, "line": unit.line(None),
-                              "why": f"{type(unit.node).__name__} not understood "
-                                     f"({type(exc).__name__}): what it needs is not checked"})
+            unchecked.append(Unchecked(
+                unit.file, unit.line(None), f"{type(unit.node).__name__} not understood "
+                f"({type(exc).__name__}): what it needs is not checked"))
         return []
     return x.ev
 
 
 def _body_events(stmts: list[BodyStatement], exprs: list[Expression], fname: str, index: int,
-                 unchecked: list[dict[str, Any]], creating: bool = False) -> list[_Ev]:
+                 unchecked: list[Unchecked], creating: bool = False) -> list[_Ev]:
     out: list[_Ev] = []
     items: list[tuple[int, str, list[Context], int | None]] = []
     for bs in stmts:
@@ -732,8 +758,8 @@ def _body_events(stmts: list[BodyStatement], exprs: list[Expression], fname: str
         try:
             raw = parse_sql(sql)
         except ParseError as exc:
-            unchecked.append({"file": fname, "line": line,
-                              "why": f"a statement in a body does not parse ({exc.args[0]})"})
+            unchecked.append(Unchecked(
+                fname, line, f"a statement in a body does not parse ({exc.args[0]})"))
             continue
         for r in raw:
             start = r.stmt_location or 0
@@ -1435,7 +1461,8 @@ def catalog_gate(runner: Any, conn: psycopg.Connection[Any], files: list[Any]) -
     if not lines:
         if journal is not None:
             journal.append("migrate_preflight_passed", run_id=run_id, files=pf.files,
-                           guarded=len(pf.guarded()), unchecked=pf.unchecked)
+                           guarded=len(pf.guarded()),
+                           unchecked=[asdict(u) for u in pf.unchecked])
         return pf
     if journal is not None:
         journal.append("migrate_preflight_problems", run_id=run_id, problems=lines)

@@ -286,7 +286,8 @@ class ToolProcess:
 
     argv: list[str]
     env: dict[str, str]
-    on_line: Callable[[str], None] | None = None
+    on_line: Callable[[str], object] | None = None
+    """Called with each stderr line; what it returns is ignored (post_message returns True)."""
     stdout: IO[bytes] | int | None = None
     stdin: IO[bytes] | int | None = None
     tail_lines: int | None = 40

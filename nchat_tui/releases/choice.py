@@ -31,6 +31,7 @@ from nchat_tui.releases.release import Recognition, Release
 
 if TYPE_CHECKING:
     from nchat_tui.migrate.ddl_effects import Effects
+    from nchat_tui.migrate.status import Status
 
 Files = tuple[tuple[str, str], ...]
 """Migration files as (name, text), in run order."""
@@ -56,19 +57,19 @@ def _effects(files: Files) -> Effects:
     return analyse_files(list(files))
 
 
-def _read(status: dict[str, Any]) -> tuple[Files, Files] | str:
+def _read(status: Status) -> tuple[Files, Files] | str:
     """(pending files, applied files of the directory), or why they cannot be read."""
-    where = status.get("migrations_dir")
+    where = status.migrations_dir
     if not where:
         return "no migrations directory"
     try:
         disc = discover(Path(where))
         by_name = disc.by_name
-        missing = [n for n in status.get("pending") or [] if n not in by_name]
+        missing = [n for n in status.pending if n not in by_name]
         if missing:
             return f"{', '.join(missing[:3])} not found in {where}"
-        applied = set(status.get("ledger", {}).get("applied") or [])
-        return (tuple((n, by_name[n].text()) for n in status.get("pending") or []),
+        applied = set(status.ledger.applied)
+        return (tuple((n, by_name[n].text()) for n in status.pending),
                 tuple((f.name, f.text()) for f in disc.files if f.name in applied))
     except (OSError, NchatError) as exc:
         return f"cannot read {where}: {exc}"
@@ -98,17 +99,17 @@ def _default(why: str, rels: tuple[Release, ...]) -> PathChoice:
                       "no release folder recognises (--upgrade-path chooses another)")
 
 
-def choose(status: dict[str, Any] | None) -> PathChoice:
+def choose(status: Status | None) -> PathChoice:
     """The upgrade path for a new session on a target with this status (None: not reached)."""
     rels = registry.releases()
     if status is None:
         return _default("the target could not be reached: its pending migrations are unknown",
                         rels)
-    pending = list(status.get("pending") or [])
+    pending = list(status.pending)
     if not pending:
         why = ("the pending migrations are unknown ("
-               + (status.get("pending_unknown") or "no migrations directory") + ")"
-               if status.get("pending_known") is False else "nothing is pending")
+               + (status.pending_unknown or "no migrations directory") + ")"
+               if not status.pending_known else "nothing is pending")
         quiet = [r for r in rels if not r.schema_change]
         if not quiet:
             return _default(why, rels)
@@ -141,12 +142,12 @@ def choose(status: dict[str, Any] | None) -> PathChoice:
         f"; also pending, to walk after this one: {', '.join(later)}" if later else ""))
 
 
-def path_mismatch(status: dict[str, Any], path_id: str) -> str | None:
+def path_mismatch(status: Status, path_id: str) -> str | None:
     """A warning when the pending files are not the followed path's (None: they are, or
     nothing says otherwise: no files pending, or they cannot be read)."""
     rel = registry.find(path_id)
-    pending = status.get("pending") or []
-    if rel is None or not pending or status.get("pending_known") is False:
+    pending = status.pending
+    if rel is None or not pending or not status.pending_known:
         return None
     if not rel.schema_change:
         return (f"The upgrade path {rel.id} expects no schema change, but {len(pending)} "

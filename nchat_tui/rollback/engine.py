@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pglast
 import psycopg
@@ -121,10 +121,52 @@ def _journal(target: Target, journal: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # the decision facts
 # ---------------------------------------------------------------------------------------------
+class TableRows(TypedDict):
+    """A table a down file drops, with the rows it holds now."""
+
+    table: str
+    rows: int
+
+
+class ColumnValues(TypedDict):
+    """A column a down file drops, with the values in it that differ from its default."""
+
+    column: str
+    values: int
+
+
+class DownFile(TypedDict):
+    """What one applied file's down file destroys (JSON as it is: ``rollback --json``)."""
+
+    file: str
+    down_file: str
+    drops: dict[str, list[str]]
+    """Object kind -> the objects it drops."""
+    tables: list[TableRows]
+    columns: list[ColumnValues]
+    opaque: NotRequired[list[dict[str, Any]]]
+    """Statements whose effect cannot be read (DO blocks, dynamic SQL, renames)."""
+    parse_errors: NotRequired[list[dict[str, Any]]]
+    txn_mode: NotRequired[str]
+    deletes_rows: NotRequired[list[str]]
+    """Tables it deletes rows of without dropping them."""
+
+
+class TableGrowth(TypedDict):
+    """A table holding more rows now than the backup's snapshot: a restore loses them."""
+
+    table: str
+    now: int
+    in_backup: int | None
+    """None when the backup has no such table."""
+    added_since: int
+    new_table: bool
+
+
 @dataclass
 class DownFacts:
     available: bool
-    files: list[dict[str, Any]] = field(default_factory=list)
+    files: list[DownFile] = field(default_factory=list)
     """Per applied file, newest first: name, down file, what it drops, rows lost."""
     missing_down: list[str] = field(default_factory=list)
     rows_lost: int = 0
@@ -150,7 +192,7 @@ class RestoreFacts:
     net_rows_added: int | None = None
     """Rows present now that the snapshot did not hold (new tables included): a restore loses
     at least these."""
-    per_table: list[dict[str, Any]] = field(default_factory=list)
+    per_table: list[TableGrowth] = field(default_factory=list)
     written_since_baseline: dict[str, Any] | None = None
     """Writes since the post-migration verification recorded its counters (if it did)."""
     writes_since_backup: dict[str, Any] | None = None
@@ -219,9 +261,9 @@ def _down_facts(conn: psycopg.Connection[Any], files: list[Any],
             facts.available = False
             continue
         eff = analyse_files([(f.down_path.name, f.down_text() or "")])
-        item: dict[str, Any] = {"file": f.name, "down_file": f.down_path.name,
-                                "drops": {c: sorted(v) for c, v in eff.drops.items() if v},
-                                "tables": [], "columns": []}
+        item: DownFile = {"file": f.name, "down_file": f.down_path.name,
+                          "drops": {c: sorted(v) for c, v in eff.drops.items() if v},
+                          "tables": [], "columns": []}
         for key in sorted(eff.drops["tables"]):
             schema, name = split2(key)
             try:

@@ -19,7 +19,8 @@ from nchat_tui.migrate.status import server_facts
 from nchat_tui.pg.queries import sql_text
 from nchat_tui.pg.target import Target
 from nchat_tui.state.journal import Journal
-from nchat_tui.upgrade.checklist import StepResult
+from nchat_tui.upgrade.checklist import Checklist, StepResult
+from nchat_tui.upgrade.contract import SessionCache
 
 MIN_SERVER_NUM = 140000  # seed 004: "Database Version: PostgreSQL 14+"
 
@@ -58,10 +59,31 @@ def _no_progress(_: Progress) -> None:
 
 
 @dataclass
+class VerifyOptions:
+    """How the verification steps verify (``verify``'s options; the defaults in the app)."""
+
+    against: str | None = None
+    """The before-snapshot's manifest (None: the before-snapshot of the latest verified
+    backup)."""
+    health_url: str | None = None
+    release: str | None = None
+    estimate_over_bytes: int | None = None
+    """Estimate the rows of tables above this size instead of counting them (None: count all)."""
+    count_budget_s: float | None = None
+    """Seconds all exact counts may take together (None: the default budget)."""
+
+
+@dataclass
 class ActionContext:
     target: Target
     journal: Journal | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    step: str | None = None
+    """The checklist step this action runs for (None outside a checklist)."""
+    checklist: Checklist | None = None
+    cache: SessionCache | None = None
+    """What the session's steps share (the plan, the verification, the rollback choice); None
+    outside a session."""
+    verify: VerifyOptions = field(default_factory=VerifyOptions)
     progress: Callable[[Progress], None] = _no_progress
     cancel: threading.Event = field(default_factory=threading.Event)
     ask: Callable[[Question], str] | None = None
@@ -86,17 +108,17 @@ class ActionContext:
 def act_connect(ctx: ActionContext) -> StepResult:
     with ctx.target.connect("nchat-tui check") as conn:
         f = server_facts(conn)
-    ev = {k: f[k] for k in ("server_version", "database", "user", "is_superuser", "database_size",
-                            "in_recovery")}
-    ev["pg_stat_statements"] = f["pg_stat_statements"]["state"]
-    msg = (f"PostgreSQL {f['server_version']}, database {f['database']} "
-           f"({fmt.size(f['database_size'])}) as {f['user']}")
-    if f["in_recovery"]:
+    ev = {"server_version": f.server_version, "database": f.database, "user": f.user,
+          "is_superuser": f.is_superuser, "database_size": f.database_size,
+          "in_recovery": f.in_recovery, "pg_stat_statements": f.pg_stat_statements["state"]}
+    msg = (f"PostgreSQL {f.server_version}, database {f.database} "
+           f"({fmt.size(f.database_size)}) as {f.user}")
+    if f.in_recovery:
         return StepResult("failed", msg + ": this server is a standby (read-only); "
                           "connect to the primary", ev)
-    if f["server_version_num"] < MIN_SERVER_NUM:
+    if f.server_version_num < MIN_SERVER_NUM:
         return StepResult("warn", msg + ": the guide requires PostgreSQL 14+", ev)
-    if not f["is_superuser"]:
+    if not f.is_superuser:
         return StepResult("warn", msg + ": not a superuser; row counts may be hidden by RLS and "
                           "some steps need the table owner", ev)
     return StepResult("ok", msg, ev)

@@ -10,18 +10,23 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nchat_tui.errors import NchatError
-from nchat_tui.migrate.status import gather_status
+from nchat_tui.migrate.status import Status, gather_status
 from nchat_tui.pg.target import Target
 from nchat_tui.releases.choice import PathChoice, choose, path_mismatch
 from nchat_tui.state.journal import Journal
 from nchat_tui.upgrade.actions import ACTIONS, ActionContext, Progress, Question
 from nchat_tui.upgrade.checklist import Checklist, StepResult, StepState, UpgradePath, load_path
+from nchat_tui.upgrade.contract import SessionCache, SessionFiles
+
+if TYPE_CHECKING:
+    from nchat_tui.backup.engine import Leftover
+    from nchat_tui.migrate.plan import Plan
 
 
-def path_choice(status: dict[str, Any] | None, journal: Journal,
+def path_choice(status: Status | None, journal: Journal,
                 path_id: str | None = None) -> PathChoice:
     """The session's upgrade path and why: the operator's ``--upgrade-path``, else the one the
     session already follows, else the release whose files are pending (``releases.choice``)."""
@@ -37,7 +42,7 @@ class UpgradeSession:
     """Drive one upgrade of one target. Thread-safe for one step at a time."""
 
     def __init__(self, target: Target, path_id: str | None = None, new: bool = False,
-                 status: dict[str, Any] | None = None) -> None:
+                 status: Status | None = None) -> None:
         self.target = target
         self.journal = Journal.for_target(target.state_dir, target.masked(), new=new)
         self._status = status
@@ -47,7 +52,7 @@ class UpgradeSession:
         self.checklist = Checklist(self.path, self.journal)
         self._lock = threading.Lock()
         self.status_loaded = status is not None
-        self.cache: dict[str, Any] = {}
+        self.cache = SessionCache()
         """Results steps share within a session (the plan, a fresh verification)."""
         self.settled_at_start: list[str] = []
         """What was settled before the session opened (``open_session``), for the start-up
@@ -63,7 +68,7 @@ class UpgradeSession:
     status_loaded = False
     """Whether the target was reached at least once in this process."""
 
-    def banner(self) -> dict[str, Any]:
+    def banner(self) -> Status:
         """Target banner facts (cached; ``refresh_banner`` re-reads)."""
         if self._status is None:
             self._status = gather_status(self.target)
@@ -73,7 +78,7 @@ class UpgradeSession:
         self.status_loaded = True
         return self._status
 
-    def refresh_banner(self) -> dict[str, Any]:
+    def refresh_banner(self) -> Status:
         self._status = None
         return self.banner()
 
@@ -92,12 +97,12 @@ class UpgradeSession:
         self._cancels[key] = str(rec.get("ts") or "")
         cancel.set()
 
-    def plan(self) -> Any:
+    def plan(self) -> Plan:
         """The migration plan of the pending files as of now (cached for the plan viewer)."""
         from nchat_tui.upgrade.steps import build_target_plan
 
         plan = build_target_plan(ActionContext(self.target, self.journal))
-        self.cache["plan"] = plan
+        self.cache.plan = plan
         return plan
 
     def execute(self, action: str, ctx: ActionContext | None = None) -> StepResult:
@@ -120,7 +125,7 @@ class UpgradeSession:
         step = self.path.step(key)
         ctx = ActionContext(self.target, self.journal, progress=progress or (lambda _: None),
                             cancel=cancel or threading.Event(), ask=ask,
-                            options={"step": key, "checklist": self.checklist, "session": self})
+                            step=key, checklist=self.checklist, cache=self.cache)
         with self._lock:
             self.checklist.start(key)
             self._cancels.pop(key, None)
@@ -181,7 +186,7 @@ class UpgradeSession:
         self.journal.append("report_saved", why=why, path=str(path))
         return str(path)
 
-    def files(self) -> dict[str, Any]:
+    def files(self) -> SessionFiles:
         """Where this session's files are: the report (and whether it is written yet), the
         journal, the latest backup this session took or reused, the backup directory."""
         sdir = self.journal.path.parent
@@ -191,16 +196,17 @@ class UpgradeSession:
             if r.get("event") == "backup_finished" and r.get("file"):
                 backup = str(r["file"])
                 break
-        return {"report": str(report), "report_written": report.is_file(),
-                "journal": str(self.journal.path), "backup": backup,
-                "backup_dir": str(self.target.backup_dir), "session": self.journal.session_id}
+        return SessionFiles(report=str(report), report_written=report.is_file(),
+                            journal=str(self.journal.path), backup=backup,
+                            backup_dir=str(self.target.backup_dir),
+                            session=self.journal.session_id)
 
     # -- what a crash left behind -------------------------------------------------------------
-    def leftovers(self) -> list[Any]:
+    def leftovers(self) -> list[Leftover]:
         """Partial backups, dead runs' manifests and scratch databases of interrupted runs."""
         from nchat_tui.backup.engine import find_leftovers, scratch_leftovers
 
-        found: list[Any] = list(find_leftovers(self.target.backup_dir))
+        found = list(find_leftovers(self.target.backup_dir))
         try:
             found += scratch_leftovers(self.target)
         except NchatError:
@@ -209,7 +215,7 @@ class UpgradeSession:
             self.journal.append("leftovers_found", leftovers=[lo.as_dict() for lo in found])
         return found
 
-    def remove_leftovers(self, found: list[Any]) -> list[str]:
+    def remove_leftovers(self, found: list[Leftover]) -> list[str]:
         from nchat_tui.backup.engine import remove_leftovers
 
         removed = remove_leftovers(found, journal=self.journal, target=self.target)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -24,6 +25,9 @@ from nchat_tui.pg.guard import guarded
 from nchat_tui.pg.tools import find_tool
 from nchat_tui.upgrade.actions import ActionContext, Progress, Question
 from nchat_tui.upgrade.checklist import StepResult
+
+if TYPE_CHECKING:
+    from nchat_tui.migrate.plan import LockTarget, Plan
 
 
 # -- backup ------------------------------------------------------------------------------------
@@ -186,7 +190,7 @@ def act_backup(ctx: ActionContext) -> StepResult:
 
 
 # -- plan --------------------------------------------------------------------------------------
-def build_target_plan(ctx: ActionContext, direction: str = "up") -> Any:
+def build_target_plan(ctx: ActionContext, direction: str = "up") -> Plan:
     from nchat_tui.migrate.discovery import discover  # noqa: PLC0415 - lazy engine (module doc)
     from nchat_tui.migrate.ledger import detect_ledger  # noqa: PLC0415 - lazy engine (module doc)
     from nchat_tui.migrate.plan import build_plan  # noqa: PLC0415 - lazy engine (module doc)
@@ -205,24 +209,24 @@ def build_target_plan(ctx: ActionContext, direction: str = "up") -> Any:
 
 def act_plan(ctx: ActionContext) -> StepResult:
     plan = build_target_plan(ctx)
-    d = plan.to_dict()
-    s = d["summary"]
-    ev = {"files": [f.file for f in plan.files], "statements": s["statements"],
-          "findings": s["findings"], "drift": [x.file for x in plan.drift],
-          "needs_confirmation": s["needs_confirmation"],
+    s = plan.summary()
+    findings = asdict(s.findings)
+    ev = {"files": [f.file for f in plan.files], "statements": s.statements,
+          "findings": findings, "drift": [x.file for x in plan.drift],
+          "needs_confirmation": s.needs_confirmation,
           "strongest_locks": {f.file: f.strongest_lock for f in plan.files},
           "lint": [f"{f.severity} {f.rule}: {f.message}" for f in plan.findings()][:20]}
-    if ctx.options.get("session") is not None:
-        ctx.options["session"].cache["plan"] = plan
+    if ctx.cache is not None:
+        ctx.cache.plan = plan
     if not plan.files:
         return StepResult("ok", "nothing to apply", ev)
-    summary = (f"{len(plan.files)} file(s), {s['statements']} statement(s); findings: "
-               + ", ".join(f"{n} {k}" for k, n in s["findings"].items() if n) or "none")
+    summary = (f"{len(plan.files)} file(s), {s.statements} statement(s); findings: "
+               + ", ".join(f"{n} {k}" for k, n in findings.items() if n) or "none")
     if plan.drift:
         return StepResult("failed", summary + f"; {len(plan.drift)} applied file(s) changed since "
                           "they were recorded (drift)", ev)
     worst = plan.worst()
-    if worst == "danger" or s["needs_confirmation"]:
+    if worst == "danger" or s.needs_confirmation:
         return StepResult("warn", summary + " (press v to read the plan before running)", ev)
     return StepResult("ok", summary + " (press v to read the SQL)", ev)
 
@@ -238,8 +242,8 @@ def act_rehearse(ctx: ActionContext) -> StepResult:
     ctx.progress(Progress(None, "restoring the latest verified backup into a scratch database"))
     res = rehearse(ctx.target, journal=ctx.journal, on_event=on_event)
     ev = res.to_dict()
-    if ctx.options.get("session") is not None and res.estimate_s is not None:
-        ctx.options["session"].cache["rehearsal_estimate_s"] = res.estimate_s
+    if ctx.cache is not None and res.estimate_s is not None:
+        ctx.cache.rehearsal_estimate_s = res.estimate_s
     slow = ", ".join(f"{s.file}#{s.statement} {s.duration_ms / 1000:.1f}s"
                      for s in res.slowest[:3]) if res.slowest else "none"
     est = f"; production estimate {res.estimate_s:.0f} s" if res.estimate_s is not None else ""
@@ -316,7 +320,7 @@ def _run_callbacks(ctx: ActionContext) -> Any:
 
 
 def _override_reason(ctx: ActionContext) -> str | None:
-    cl, key = ctx.options.get("checklist"), ctx.options.get("step")
+    cl, key = ctx.checklist, ctx.step
     if cl is None or key is None:
         return None
     st = cl.state(key)
@@ -328,9 +332,9 @@ LOCK_ORDER = ("ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE",
               "SHARE UPDATE EXCLUSIVE", "ROW EXCLUSIVE", "ROW SHARE", "ACCESS SHARE")
 
 
-def _existing_locks(plan: Any) -> list[str]:
+def _existing_locks(plan: Plan) -> list[str]:
     """The strongest lock the plan takes on each table that exists now, strongest first."""
-    best: dict[str, Any] = {}
+    best: dict[str, LockTarget] = {}
     for fp in plan.files:
         for st in fp.statements:
             for t in st.targets:
@@ -392,7 +396,7 @@ def _without_backup(ctx: ActionContext) -> tuple[str | None, StepResult | None]:
     refused = _gate_refusal(ctx, without_backup=None)
     if refused is None:
         return None, None
-    cl, key = ctx.options.get("checklist"), ctx.options.get("step")
+    cl, key = ctx.checklist, ctx.step
     covers_backup = (reason is not None and cl is not None and key is not None
                      and any(g.endswith(".backup") for g in cl.path.step(key).gated_by))
     if covers_backup and (refused.evidence or {}).get("needs_backup"):
@@ -403,14 +407,14 @@ def _without_backup(ctx: ActionContext) -> tuple[str | None, StepResult | None]:
     return None, refused
 
 
-def _rehearsal_line(ctx: ActionContext, session: Any, plan: Any) -> str:
+def _rehearsal_line(ctx: ActionContext, plan: Plan) -> str:
     """What the rehearsal measured, and the margin production adds to it: a scratch copy
     has no other sessions, so its time is a floor; each statement that locks an existing
     table may wait for its lock (``lock_timeout``) before the operator is asked."""
     from nchat_tui.migrate.runner import RunOptions  # noqa: PLC0415 - lazy engine (module doc)
 
     rec = ctx.journal.last("rehearse_finished") if ctx.journal is not None else None
-    est = session.cache.get("rehearsal_estimate_s") if session is not None else None
+    est = ctx.cache.rehearsal_estimate_s if ctx.cache is not None else None
     up = rec.get("up_s") if rec and rec.get("status") == "ok" else None
     if est is None and rec and rec.get("status") == "ok":
         est = rec.get("estimate_s")
@@ -437,7 +441,6 @@ def _confirm_production_run(ctx: ActionContext, without_backup: str | None = Non
                             ) -> tuple[bool, dict[str, Any]]:
     """The app's last word before the production migration: what runs, where, what it locks,
     and first of all, when it is so, that there is no verified backup to go back to."""
-    session = ctx.options.get("session")
     plan = build_target_plan(ctx)  # now, not the reviewed one: the ledger may have moved since
     files = [f.file for f in plan.files]
     facts: dict[str, Any] = {"files": files}
@@ -455,7 +458,7 @@ def _confirm_production_run(ctx: ActionContext, without_backup: str | None = Non
             + "\nLocks on existing tables (the app's queries on them wait while each is held):\n  "
             + ("\n  ".join(locks[:6]) + (f"\n  ... and {len(locks) - 6} more" if len(locks) > 6
                                           else "") if locks else "none")
-            + _rehearsal_line(ctx, session, plan)
+            + _rehearsal_line(ctx, plan)
             + "\n" + _atomicity_line([(f.file, f.txn_mode) for f in plan.files]))
     if without_backup is not None:
         q = Question("Run the production migration", text,
@@ -614,9 +617,8 @@ def act_rollback_options(ctx: ActionContext) -> StepResult:
     if ctx.unanswered:  # the app closed on the question: nobody chose, record no choice
         return StepResult("failed", "no way back chosen: the question was not answered", ev)
     record_choice(ctx.journal, answer, facts)
-    session = ctx.options.get("session")
-    if session is not None:
-        session.cache["rollback_choice"] = (answer, facts)
+    if ctx.cache is not None:
+        ctx.cache.rollback_choice = (answer, facts)
     if answer == "none":
         return StepResult("warn", "no rollback chosen (headless default)" if ctx.ask is None
                           else "the operator chose not to roll back", ev)
@@ -677,8 +679,7 @@ def act_rollback(ctx: ActionContext) -> StepResult:
         restore_swap,
     )
 
-    session = ctx.options.get("session")
-    chosen = session.cache.get("rollback_choice") if session is not None else None
+    chosen = ctx.cache.rollback_choice if ctx.cache is not None else None
     before_manifest: str | None = None
     if chosen is None and ctx.journal is not None:
         rec = ctx.journal.last("rollback_decision")

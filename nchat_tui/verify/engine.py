@@ -40,7 +40,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import psycopg
 from psycopg import sql
@@ -57,6 +57,10 @@ from nchat_tui.pg.snapshot import read_table_stats
 from nchat_tui.pg.target import Target
 from nchat_tui.releases import registry as releases
 from nchat_tui.verify.rowcounts import DEFAULT_BUDGET_S, Counter
+
+if TYPE_CHECKING:
+    from nchat_tui.upgrade.actions import ActionContext
+    from nchat_tui.upgrade.checklist import StepResult
 
 OK, WARN, FAILED, SKIPPED = "ok", "warn", "failed", "skipped"
 SEQUENCE_WARN, SEQUENCE_FAIL = 0.80, 0.95
@@ -290,15 +294,39 @@ def explain_change(cat: str, key: str, change: str, obj: dict[str, Any] | None,
     return None
 
 
+class Difference(TypedDict):
+    """One object that differs from the before-snapshot (JSON as it is, in a check's
+    evidence)."""
+
+    category: str
+    """The inventory's category (``tables``, ``columns``, ``indexes``, ...)."""
+    key: str
+    change: str
+    """``added``, ``removed`` or ``changed``."""
+    fields: NotRequired[Any]
+    """What changed in it (``changed`` only)."""
+    by: NotRequired[str]
+    """The applied file that explains it (explained changes only)."""
+
+
+class ExpectedProblem(TypedDict):
+    """An object the applied files create that is missing or broken, or drop that is there."""
+
+    category: str
+    key: str
+    file: str
+    problem: str
+
+
 def classify_diff(d: dict[str, dict[str, Any]], eff: Effects
-                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                  ) -> tuple[list[Difference], list[Difference]]:
     """Split a diff into changes the applied files explain and unexpected ones."""
-    explained: list[dict[str, Any]] = []
-    unexpected: list[dict[str, Any]] = []
+    explained: list[Difference] = []
+    unexpected: list[Difference] = []
     for cat, parts in sorted(d.items()):
         for change in ("added", "removed", "changed"):
             for key, obj in sorted(parts[change].items()):
-                item: dict[str, Any] = {"category": cat, "key": key, "change": change}
+                item: Difference = {"category": cat, "key": key, "change": change}
                 if change == "changed":
                     item["fields"] = obj
                     live = None
@@ -312,10 +340,10 @@ def classify_diff(d: dict[str, dict[str, Any]], eff: Effects
     return explained, unexpected
 
 
-def expected_problems(eff: Effects, after: dict[str, Any]) -> list[dict[str, Any]]:
+def expected_problems(eff: Effects, after: dict[str, Any]) -> list[ExpectedProblem]:
     """Objects the applied files create that are missing or broken, and dropped ones still
     there."""
-    problems: list[dict[str, Any]] = []
+    problems: list[ExpectedProblem] = []
     func_keys = {_function_key(k) for k in after.get("functions", {})}
     for cat, objs in eff.creates.items():
         live = after.get(cat) or {}
@@ -450,7 +478,7 @@ class _Run:
                          + (" and valid" if self.eff.creates["indexes"] else ""),
                          expected=n_expected, effects=self.eff.as_dict())
         removed = [u for u in unexpected if u["change"] == "removed"]
-        ev = {"explained": explained, "unexpected": unexpected}
+        ev: dict[str, Any] = {"explained": explained, "unexpected": unexpected}
         if self.eff.opaque:
             ev["opaque_statements"] = self.eff.opaque
         if not unexpected:
@@ -938,7 +966,7 @@ DATA_STEP_CHECKS = ("data.", "app.")
 STEP_CACHE_S = 120.0
 
 
-def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
+def _step_result(ctx: ActionContext, prefixes: tuple[str, ...], title: str) -> StepResult:
     from nchat_tui.upgrade.actions import Progress
     from nchat_tui.upgrade.checklist import StepResult
 
@@ -947,19 +975,18 @@ def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
 
     # Both steps read one verification when they run within STEP_CACHE_S of each other in
     # the same session: exact counts of a big database are not worth paying twice.
-    session = ctx.options.get("session")
-    cache = session.cache if session is not None else {}
-    hit = cache.get("verify")
+    hit = ctx.cache.verify if ctx.cache is not None else None
     if hit and time.monotonic() - hit[0] < STEP_CACHE_S:
         rep = hit[1]
     else:
         # Exact counts unless the session asked for estimates of large tables (never silently).
-        rep = verify_upgrade(ctx.target, ctx.options.get("against"),
-                             ctx.options.get("health_url"), release=ctx.options.get("release"),
-                             estimate_over_bytes=ctx.options.get("estimate_over_bytes"),
-                             count_budget_s=ctx.options.get("count_budget_s") or DEFAULT_BUDGET_S,
+        opts = ctx.verify
+        rep = verify_upgrade(ctx.target, opts.against, opts.health_url, release=opts.release,
+                             estimate_over_bytes=opts.estimate_over_bytes,
+                             count_budget_s=opts.count_budget_s or DEFAULT_BUDGET_S,
                              progress=progress, cancel=ctx.cancel, journal=ctx.journal)
-        cache["verify"] = (time.monotonic(), rep)
+        if ctx.cache is not None:
+            ctx.cache.verify = (time.monotonic(), rep)
     mine = [c for c in rep.checks if c.id.startswith(prefixes)]
     failed = [c for c in mine if c.status == FAILED]
     warned = [c for c in mine if c.status == WARN]
@@ -977,12 +1004,12 @@ def _step_result(ctx: Any, prefixes: tuple[str, ...], title: str) -> Any:
                          if warned else ""), ev)
 
 
-def act_verify_schema(ctx: Any) -> Any:
+def act_verify_schema(ctx: ActionContext) -> StepResult:
     """Checklist action: the schema and health checks, and the releases' schema checks."""
     return _step_result(ctx, SCHEMA_STEP_CHECKS + releases.check_ids("schema"),
                         "schema and health")
 
 
-def act_verify_data(ctx: Any) -> Any:
+def act_verify_data(ctx: ActionContext) -> StepResult:
     """Checklist action: row counts, soft-deleted rows, the releases' data checks, health URL."""
     return _step_result(ctx, DATA_STEP_CHECKS + releases.check_ids("data"), "data")
