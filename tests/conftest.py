@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -88,3 +89,18 @@ def target(pg_db: dict[str, str], tmp_path: Path) -> Target:
     dsn = " ".join(f"{k}={v}" for k, v in pg_db.items())
     return resolve_target(dsn=dsn, backup_dir=tmp_path / "backups", state_dir=tmp_path / "state",
                           environ={})
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs: a disk that fills up (skips where mounting is not allowed)."""
+    mnt = tmp_path / "tinydisk"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -581,20 +581,6 @@ def test_cancel_kills_pg_dump_and_removes_the_partial_file(
     assert "backup_cancelled" in journal_events(target)
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Any:
-    mnt = tmp_path / "tinydisk"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def test_full_disk_fails_cleanly(pg_conn: psycopg.Connection[Any], target: Target,
                                  tiny_disk: Path) -> None:
     # random (incompressible) data larger than the 1 MiB filesystem

@@ -151,20 +151,6 @@ def test_a_missing_reader_fails_before_pg_dump_starts(target: Target, tmp_path: 
     assert sd.dump.running is None
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Any:
-    mnt = tmp_path / "tinydisk"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def test_a_full_disk_stops_pg_dump_and_says_enospc(
         pg_conn: psycopg.Connection[Any], target: Target, tiny_disk: Path) -> None:
     pg_conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
