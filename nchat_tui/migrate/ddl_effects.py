@@ -18,6 +18,7 @@ import pglast
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
+from nchat_tui.migrate.plpgsql import do_body, read_plpgsql
 from nchat_tui.pg.objkeys import ident, key, split_key
 
 CATEGORIES = ("schemas", "tables", "columns", "indexes", "constraints", "functions",
@@ -155,8 +156,6 @@ def analyse_files(files: list[tuple[str, str]]) -> Effects:
 def _do_block(eff: Effects, node: Any, file: str) -> str | None:
     """Apply the SQL inside a DO block (static statements and EXECUTE of a constant string,
     read with the PL/pgSQL parser); say why some of it stays opaque, or None."""
-    from nchat_tui.migrate.plpgsql import do_body, read_plpgsql
-
     body, lang = do_body(node)
     if body is None:
         return "a DO block without a body the parser can read"

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from nchat_tui.state.safeio import read_text_utf8
+
 # <digits>_<rest>.sql, where rest may end in .up (the up half of an up/down pair).
 UP_NAME = re.compile(r"^(?P<prefix>\d+)_(?P<stem>.+?)(?P<up>\.up)?\.sql$")
 TIMESTAMP_DIGITS = 14
@@ -81,8 +83,6 @@ class MigrationFile:
         return m.group("stem") if m else self.name
 
     def text(self) -> str:
-        from nchat_tui.state.safeio import read_text_utf8
-
         return read_text_utf8(self.path)
 
     def header_dependencies(self) -> list[dict[str, str]]:
@@ -96,8 +96,6 @@ class MigrationFile:
         return header_dependencies(text)
 
     def down_text(self) -> str | None:
-        from nchat_tui.state.safeio import read_text_utf8
-
         return read_text_utf8(self.down_path) if self.down_path else None
 
 

@@ -24,9 +24,12 @@ from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError
 from psycopg.rows import dict_row
 
-from nchat_tui.migrate.discovery import MigrationFile
-from nchat_tui.migrate.ledger import DependencyLine, Ledger
+from nchat_tui.migrate.discovery import Discovery, MigrationFile
+from nchat_tui.migrate.ledger import DependencyLine, Ledger, describe_context, pending_context
+from nchat_tui.migrate.plpgsql import BodyStatement, do_body, function_body, read_plpgsql
+from nchat_tui.migrate.preflight import run_preflight
 from nchat_tui.pg.queries import sql_text
+from nchat_tui.state.safeio import read_text_utf8
 
 if TYPE_CHECKING:
     from nchat_tui.migrate.preflight import Preflight
@@ -665,8 +668,6 @@ def _describe_locks(sub: Statement) -> str:
 
 def _h_do(node: Any, st: Statement, pgv: int) -> None:
     """A DO block runs now, inside the migration: what its body runs is this statement's."""
-    from nchat_tui.migrate.plpgsql import do_body, read_plpgsql
-
     body, lang = do_body(node)
     if body is None or lang != "plpgsql":
         st.find("do-block-unread", "warn", f"DO block in language {lang}: its body is not "
@@ -738,8 +739,6 @@ REFRESH_IN_BODY = re.compile(r"\bREFRESH\s+MATERIALIZED\s+VIEW\b", re.I)
 
 
 def _h_create_function(node: Any, st: Statement, pgv: int) -> None:
-    from nchat_tui.migrate.plpgsql import BodyStatement, function_body, read_plpgsql
-
     text = " ".join(" ".join(_names(o.arg)) for o in node.options or ()
                     if getattr(o, "defname", "") == "as" and isinstance(o.arg, tuple | list))
     if REFRESH_IN_BODY.search(text):
@@ -984,8 +983,6 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
         if path is None:
             plan.warnings.append(f"{f.name}: no down file")
             continue
-        from nchat_tui.state.safeio import read_text_utf8
-
         text = read_text_utf8(path)
         analyses.append((f, analyse_sql(text, pgv), path.name,
                          hashlib.sha256(path.read_bytes()).hexdigest()))
@@ -1130,9 +1127,6 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
         plan.files.append(fp)
 
     if direction == "up" and analyses:
-        from nchat_tui.migrate.discovery import Discovery
-        from nchat_tui.migrate.ledger import describe_context, pending_context
-
         folder = Discovery(directory=files[0].path.parent, files=list(all_files or files))
         ctx = pending_context(folder, ledger, [f for f, *_ in analyses])
         for fp, (f, *_rest) in zip(plan.files, analyses, strict=True):
@@ -1140,8 +1134,6 @@ def build_plan(conn: psycopg.Connection[Any], files: list[MigrationFile], ledger
             fp.out_of_order, fp.depends_on = pc.out_of_order, pc.depends_on
             fp.notes = describe_context(pc)
         if preflight:
-            from nchat_tui.migrate.preflight import run_preflight
-
             texts = [(f.name, f.path.read_text(encoding="utf-8")) for f, *_ in analyses]
             plan.preflight = run_preflight(conn, texts)
             for fp in plan.files:

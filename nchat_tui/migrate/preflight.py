@@ -39,6 +39,7 @@ from pglast.enums import AlterTableType, ConstrType, ObjectType, RoleSpecType
 from pglast.parser import ParseError
 from psycopg.rows import dict_row
 
+from nchat_tui.errors import Refused
 from nchat_tui.migrate.plpgsql import (
     BodyStatement,
     Context,
@@ -1453,8 +1454,6 @@ def catalog_gate(runner: Any, conn: psycopg.Connection[Any], files: list[Any]) -
     gave a reason (``RunOptions.accept_preflight``); both are journaled. On a scratch copy
     (``gate=False``: the rehearsal) the problems are only reported: there the files run for
     real to show what fails."""
-    from nchat_tui.errors import Refused
-
     pf = run_preflight(conn, [(f.name, f.text()) for f in files])
     lines = pf.lines()
     journal, run_id = runner.journal, runner.run_id

@@ -12,7 +12,8 @@ from typing import Any, NotRequired, TypedDict
 import psycopg
 from psycopg.rows import dict_row
 
-from nchat_tui.migrate.ledger import PendingContext
+from nchat_tui.migrate.discovery import discover
+from nchat_tui.migrate.ledger import PendingContext, describe_context, detect_ledger, pending, pending_context
 from nchat_tui.pg.queries import sql_text
 from nchat_tui.pg.target import Target
 
@@ -144,9 +145,6 @@ class Status:
 
 def gather_status(target: Target, conn: psycopg.Connection[Any] | None = None) -> Status:
     """Everything `status --json` prints. Opens (and closes) its own connection if none given."""
-    from nchat_tui.migrate.discovery import discover
-    from nchat_tui.migrate.ledger import describe_context, detect_ledger, pending, pending_context
-
     own = conn is None
     c = conn or target.connect("nchat-tui status")
     try:
