@@ -21,12 +21,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from nchat_tui.backup.engine import KEPT_MARK, _set_comment, latest_verified_backup, restore_into
 from nchat_tui.errors import NchatError, Refused
 from nchat_tui.migrate.discovery import discover
 from nchat_tui.migrate.ledger import detect_ledger
 from nchat_tui.migrate.plan import build_plan
 from nchat_tui.migrate.runner import RunCallbacks, RunEvent, Runner, RunOptions, RunResult, select_files
 from nchat_tui.pg.queries import sql_template, sql_text
+from nchat_tui.pg.snapshot import schema_inventory
 from nchat_tui.pg.target import Target
 from nchat_tui.state.failpoints import failpoint
 from nchat_tui.state.journal import Journal
@@ -134,9 +136,6 @@ def rehearse(target: Target, *, journal: Journal | None = None,
              confirm_as_written: tuple[str, ...] = (), keep: bool = False,
              slowest: int = 5) -> RehearsalResult:
     """Rehearse the pending migrations of ``target`` on a restored scratch copy."""
-    from nchat_tui.backup.engine import latest_verified_backup, restore_into
-    from nchat_tui.pg.snapshot import schema_inventory
-
     mdir = target.migrations_dir
     if mdir is None or not mdir.is_dir():
         raise Refused("no migrations directory to rehearse: give --migrations DIR or "
@@ -244,8 +243,6 @@ def rehearse(target: Target, *, journal: Journal | None = None,
                 res.notes.append(f"the scratch database {scratch} could not be dropped "
                                  f"({exc}): nchat-tui backups --remove-leftovers drops it later")
         elif created and keep:
-            from nchat_tui.backup.engine import KEPT_MARK, _set_comment
-
             with contextlib.suppress(psycopg.Error, NchatError):
                 _set_comment(target, scratch, f"{KEPT_MARK} rehearsal copy of "
                                               f"{target.database}, kept on request")

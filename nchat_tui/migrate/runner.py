@@ -48,7 +48,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from nchat_tui.errors import BadInput, LockHeld, NeedsBackup, OperationFailed, Refused
+from nchat_tui.errors import BadInput, LockHeld, NchatError, NeedsBackup, OperationFailed, Refused
 from nchat_tui.migrate.discovery import Discovery, MigrationFile, discover
 from nchat_tui.migrate.ledger import (
     Ledger,
@@ -59,12 +59,15 @@ from nchat_tui.migrate.ledger import (
     remove_applied,
 )
 from nchat_tui.migrate.plan import FileAnalysis, Statement, analyse_sql
+from nchat_tui.migrate.preflight import catalog_gate
 from nchat_tui.pg.queries import sql_template, sql_text
 from nchat_tui.pg.scrub import scrub_rows, scrub_sql
+from nchat_tui.pg.snapshot import read_ledgers
 from nchat_tui.pg.target import Target
 from nchat_tui.state.failpoints import failpoint, fire, is_armed
 from nchat_tui.state.journal import Journal, JournalWriteError, os_user
 from nchat_tui.state.safeio import read_text_utf8
+from nchat_tui.upgrade.recovery import me, pid_alive
 
 APP_NAME = "nchat-tui migrate"
 LOCK_APP_NAME = "nchat-tui migrate (lock)"
@@ -367,8 +370,6 @@ def _ledger_moved_since(backup: Any, conn: psycopg.Connection[Any]) -> str:
 
     Timestamps alone miss a down migration, which deletes ledger rows: the newest remaining
     ``applied_at`` is then older than a backup taken before the down run."""
-    from nchat_tui.pg.snapshot import read_ledgers
-
     recorded = ((getattr(backup, "manifest", None) or {}).get("snapshot", {})
                 .get("inventory", {}).get("ledgers"))
     if not isinstance(recorded, dict):
@@ -434,7 +435,7 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
     # Our own backups run pg_dump under the application name "nchat-tui", which the query
     # above only catches while a COPY is active: their manifests say "running" meanwhile.
     try:
-        from nchat_tui.backup.engine import list_backups
+        from nchat_tui.backup.engine import list_backups  # noqa: PLC0415 - guarded by except below
     except ImportError:
         list_backups = None  # type: ignore[assignment]
     if list_backups is not None:
@@ -453,7 +454,7 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
                            **({"run_id": run_id} if run_id else {}))
         return {"backup": None, "without_backup": reason}
     try:
-        from nchat_tui.backup.engine import latest_verified_backup
+        from nchat_tui.backup.engine import latest_verified_backup  # noqa: PLC0415 - guarded by except below
     except ImportError:
         raise NeedsBackup("no verified backup can be found: the backup engine is not "
                           "available",
@@ -675,7 +676,6 @@ class Runner:
                 return self.result
             prepared = self._preflight(files, pgv)
             if self.opt.direction == "up":  # what the files need that the catalog lacks
-                from nchat_tui.migrate.preflight import catalog_gate
                 catalog_gate(self, work, [f for f, _, _ in prepared])
             kinds = list(ledger.kinds)
             if ("go" in kinds and self.opt.direction == "up"
@@ -693,8 +693,6 @@ class Runner:
                                     "(np_common.schema_versions, nself_ops.migrations)"))
                 self._j("migrate_ledger_created", kinds=kinds)
             self.result.ledger_kinds = kinds
-            from nchat_tui.upgrade.recovery import me
-
             self._j("migrate_started", direction=self.opt.direction, target=self.target.masked(),
                     files=[n for _, _, n in prepared], ledger_kinds=kinds,
                     lock_timeout_s=self.opt.lock_timeout_s,
@@ -1343,9 +1341,6 @@ def reconcile_interrupted(target: Target, journal: Journal) -> dict[str, Any] | 
     the ledger says which files committed (also one whose journal line the kill cut), and the
     catalog which indexes were left invalid. Journaled once per run (``migrate_reconciled``)
     so the report tells the same truth; ``newly_reconciled`` is True that first time."""
-    from nchat_tui.errors import NchatError
-    from nchat_tui.upgrade.recovery import pid_alive
-
     prev = interrupted_run(journal)
     if prev is None:
         return None
