@@ -57,7 +57,7 @@ class HostStats:
         self._io.clear()
         self._cpu_seen.clear()
         try:
-            import psutil
+            import psutil  # noqa: PLC0415 - heavy psutil, ImportError handled
         except ImportError:
             self.local, self.reason = False, "psutil is not installed"
             return False
@@ -108,7 +108,7 @@ class HostStats:
         """CPU % (since the last call), RSS and read/write bytes per second of each pid."""
         if not self.local:
             return {}
-        import psutil
+        import psutil  # noqa: PLC0415 - heavy psutil, loaded on first read
 
         now = time.monotonic()
         out: dict[int, BackendFigures] = {}
@@ -162,7 +162,7 @@ class HostStats:
 
     def _read_system(self, now: float) -> SystemLine:
         """As the JSON carries it: floats rounded to 3 decimals."""
-        import psutil
+        import psutil  # noqa: PLC0415 - heavy psutil, loaded on first read
 
         mem = psutil.virtual_memory()
         out = SystemLine(load=[round(x, 3) for x in os.getloadavg()], cpus=os.cpu_count(),

@@ -101,9 +101,9 @@ def _reads_only_statistics(sql_text: str) -> bool:
     if not sql_text.strip():
         return False
     try:
-        import pglast
-        from pglast import ast
-        from pglast.visitors import Visitor
+        import pglast  # noqa: PLC0415 - heavy SQL parser, only for this check
+        from pglast import ast  # noqa: PLC0415 - heavy SQL parser, only for this check
+        from pglast.visitors import Visitor  # noqa: PLC0415 - heavy SQL parser, only for this check
     except ImportError:  # pragma: no cover - pglast is a dependency
         return False
     try:

@@ -1028,7 +1028,7 @@ def plan_explain(query: str, *, analyze: bool, server_version_num: int) -> tuple
     SELECT INTO or data-modifying CTEs; it runs in a read-only transaction that is rolled
     back, under a statement timeout.
     """
-    import pglast  # only here: the SQL parser weighs ~4 MiB in a process that may never EXPLAIN
+    import pglast  # noqa: PLC0415 - the SQL parser weighs ~4 MiB, a run may never EXPLAIN
 
     try:
         stmts = pglast.parse_sql(query)
@@ -1056,7 +1056,7 @@ def plan_explain(query: str, *, analyze: bool, server_version_num: int) -> tuple
 
 
 def _is_plain_select(stmt: Any) -> bool:
-    from pglast import ast
+    from pglast import ast  # noqa: PLC0415 - heavy SQL parser, as in plan_explain
 
     if not isinstance(stmt, ast.SelectStmt):
         return False
