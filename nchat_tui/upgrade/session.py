@@ -20,6 +20,7 @@ from nchat_tui.state.journal import Journal
 from nchat_tui.upgrade.actions import ACTIONS, ActionContext, Progress, Question
 from nchat_tui.upgrade.checklist import Checklist, StepResult, StepState, UpgradePath, load_path
 from nchat_tui.upgrade.contract import SessionCache, SessionFiles
+from nchat_tui.upgrade.recovery import recover_on_start
 
 if TYPE_CHECKING:
     from nchat_tui.backup.engine import Leftover
@@ -99,7 +100,7 @@ class UpgradeSession:
 
     def plan(self) -> Plan:
         """The migration plan of the pending files as of now (cached for the plan viewer)."""
-        from nchat_tui.upgrade.steps import build_target_plan
+        from nchat_tui.upgrade.steps import build_target_plan  # noqa: PLC0415 - steps load the pglast parser
 
         plan = build_target_plan(ActionContext(self.target, self.journal))
         self.cache.plan = plan
@@ -107,7 +108,7 @@ class UpgradeSession:
 
     def execute(self, action: str, ctx: ActionContext | None = None) -> StepResult:
         """Run one action (overridden by the snapshot tests' fake)."""
-        from nchat_tui.upgrade.steps import ENGINE_ACTIONS
+        from nchat_tui.upgrade.steps import ENGINE_ACTIONS  # noqa: PLC0415 - steps load the pglast parser
 
         fn = ACTIONS.get(action) or ENGINE_ACTIONS.get(action)
         if fn is None:
@@ -175,7 +176,7 @@ class UpgradeSession:
 
     def save_report(self, why: str) -> str | None:
         """Write the report now (never fails the caller: a failure is journaled)."""
-        from nchat_tui.report.markdown import save_report
+        from nchat_tui.report.markdown import save_report  # noqa: PLC0415 - loads backup engine, ~35 ms
 
         pw = self.target.params.get("password")
         try:
@@ -204,7 +205,7 @@ class UpgradeSession:
     # -- what a crash left behind -------------------------------------------------------------
     def leftovers(self) -> list[Leftover]:
         """Partial backups, dead runs' manifests and scratch databases of interrupted runs."""
-        from nchat_tui.backup.engine import find_leftovers, scratch_leftovers
+        from nchat_tui.backup.engine import find_leftovers, scratch_leftovers  # noqa: PLC0415 - slow to load
 
         found = list(find_leftovers(self.target.backup_dir))
         try:
@@ -216,7 +217,7 @@ class UpgradeSession:
         return found
 
     def remove_leftovers(self, found: list[Leftover]) -> list[str]:
-        from nchat_tui.backup.engine import remove_leftovers
+        from nchat_tui.backup.engine import remove_leftovers  # noqa: PLC0415 - backup engine, ~30 ms
 
         removed = remove_leftovers(found, journal=self.journal, target=self.target)
         self.journal.append("leftovers_removed", removed=removed)
@@ -225,7 +226,7 @@ class UpgradeSession:
     def interrupted_run(self) -> dict[str, Any] | None:
         """The last migration run of this session that never finished, reconciled with the
         ledger (``live`` when its process still runs: never called dead)."""
-        from nchat_tui.migrate.runner import reconcile_interrupted
+        from nchat_tui.migrate.runner import reconcile_interrupted  # noqa: PLC0415 - runner loads pglast
 
         return reconcile_interrupted(self.target, self.journal)
 
@@ -234,8 +235,7 @@ class UpgradeSession:
         swap finished or undone, so production never stays refusing logins; a drop recorded
         as it happened) and an interrupted migration run as the ledger tells it. Raises
         ``NchatError`` when something could not be settled (its message says what to do)."""
-        from nchat_tui.migrate.runner import describe_interrupted
-        from nchat_tui.upgrade.recovery import recover_on_start
+        from nchat_tui.migrate.runner import describe_interrupted  # noqa: PLC0415 - runner loads pglast
 
         lines = self.settled_at_start + recover_on_start(self.target, self.journal,
                                                          reconcile_runs=False)

@@ -49,18 +49,24 @@ from psycopg.rows import dict_row
 from nchat_tui import fmt
 from nchat_tui.errors import BadInput
 from nchat_tui.migrate.ddl_effects import Effects, analyse_files
+from nchat_tui.migrate.discovery import discover
+from nchat_tui.migrate.ledger import detect_ledger
 from nchat_tui.pg.guard import guarded
 from nchat_tui.pg.objkeys import function_base, parent, split2, split_key, upgrade_snapshot_keys
 from nchat_tui.pg.objkeys import key as okey
 from nchat_tui.pg.queries import sql_template, sql_text
-from nchat_tui.pg.snapshot import read_table_stats
+from nchat_tui.pg.snapshot import qualified, read_table_stats, role_info, schema_inventory
 from nchat_tui.pg.target import Target
+from nchat_tui.pg.tools import Cancelled
 from nchat_tui.releases import registry as releases
+from nchat_tui.state.journal import target_key
+from nchat_tui.state.safeio import private_dir, write_file_atomic
+from nchat_tui.upgrade.actions import Progress
+from nchat_tui.upgrade.checklist import StepResult
 from nchat_tui.verify.rowcounts import DEFAULT_BUDGET_S, Counter
 
 if TYPE_CHECKING:
     from nchat_tui.upgrade.actions import ActionContext
-    from nchat_tui.upgrade.checklist import StepResult
 
 OK, WARN, FAILED, SKIPPED = "ok", "warn", "failed", "skipped"
 SEQUENCE_WARN, SEQUENCE_FAIL = 0.80, 0.95
@@ -145,7 +151,7 @@ def load_before(target: Target, against: dict[str, Any] | Path | str | None,
     if against is not None:
         p = Path(against).expanduser()
         if p.is_file() and not p.name.endswith(".json"):
-            from nchat_tui.backup.engine import manifest_path_for
+            from nchat_tui.backup.engine import manifest_path_for  # noqa: PLC0415 - backup engine costs 30ms
 
             p = manifest_path_for(p)
         if not p.is_file():
@@ -155,7 +161,7 @@ def load_before(target: Target, against: dict[str, Any] | Path | str | None,
         except ValueError as exc:
             raise BadInput(f"{p} is not JSON: {exc}") from None
         return snapshot_of(data), str(p)
-    from nchat_tui.backup.engine import latest_verified_backup
+    from nchat_tui.backup.engine import latest_verified_backup  # noqa: PLC0415 - backup engine costs 30ms
 
     info = latest_verified_backup(target, conn)
     if info is None or not info.manifest:
@@ -415,9 +421,6 @@ def find_applied(conn: psycopg.Connection[Any], migrations_dir: Path | None,
                  before_inv: dict[str, Any], after_inv: dict[str, Any]) -> AppliedSet | None:
     if migrations_dir is None or not Path(migrations_dir).is_dir():
         return None
-    from nchat_tui.migrate.discovery import discover
-    from nchat_tui.migrate.ledger import detect_ledger
-
     disc = discover(Path(migrations_dir))
     led = detect_ledger(conn)
     before = applied_before(disc.files, before_inv.get("ledgers") or {})
@@ -535,8 +538,6 @@ class _Run:
 
     # -- data ---------------------------------------------------------------------------------
     def data(self, lo: float = 0.35, hi: float = 0.7) -> None:
-        from nchat_tui.pg.snapshot import qualified, role_info
-
         role = role_info(self.conn)
         sizes = {qualified(r["schema"], r["name"]): r for r in _rows(self.conn,
                                                                     "verify/table_sizes.sql")}
@@ -830,8 +831,6 @@ def check_health_url(url: str, release: str | None, timeout: float = 5.0) -> Che
 # the stats baseline (for the rollback decision)
 # ---------------------------------------------------------------------------------------------
 def stats_baseline_path(target: Target) -> Path:
-    from nchat_tui.state.journal import target_key
-
     return target.state_dir / "stats" / f"{target_key(target.masked())}.json"
 
 
@@ -840,8 +839,6 @@ def record_stats_baseline(conn: psycopg.Connection[Any], target: Target,
     """Write the write counters now to the state dir (atomically) and return them."""
     stats = read_table_stats(conn)
     stats["label"] = label
-    from nchat_tui.state.safeio import private_dir, write_file_atomic
-
     p = stats_baseline_path(target)
     private_dir(p.parent)  # 0700/0600 from creation, every byte written and fsync'd
     write_file_atomic(p, json.dumps(stats, indent=1, default=str).encode())
@@ -871,9 +868,6 @@ def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None =
     error (``rowcounts``). Raises ``BadInput`` when there is no before-snapshot; a failed check
     is in the report.
     """
-    from nchat_tui.pg.snapshot import schema_inventory
-    from nchat_tui.pg.tools import Cancelled
-
     say: ProgressFn = progress or (lambda _t, _f: None)
     t0 = time.monotonic()
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -946,8 +940,6 @@ def verify_upgrade(target: Target, against: dict[str, Any] | Path | str | None =
 
 
 def _discovered(target: Target) -> list[Any]:
-    from nchat_tui.migrate.discovery import discover
-
     assert target.migrations_dir is not None
     return discover(target.migrations_dir).files
 
@@ -967,9 +959,6 @@ STEP_CACHE_S = 120.0
 
 
 def _step_result(ctx: ActionContext, prefixes: tuple[str, ...], title: str) -> StepResult:
-    from nchat_tui.upgrade.actions import Progress
-    from nchat_tui.upgrade.checklist import StepResult
-
     def progress(text: str, frac: float | None) -> None:
         ctx.progress(Progress(frac, text))
 
