@@ -174,12 +174,9 @@ class NchatApp(App[int]):
         """The compact monitor panel on every phase screen, when a monitor is available."""
         if self.monitor is None:
             return
-        try:
-            from nchat_tui.screens.widgets.monitor_panel import (  # noqa: PLC0415 - not at app start
-                MonitorPanel,
-            )
-        except ImportError:
-            return
+        from nchat_tui.screens.widgets.monitor_panel import (  # noqa: PLC0415 - not at app start
+            MonitorPanel,
+        )
         yield MonitorPanel(self.monitor)
 
     def open_phase(self, phase_id: str, step: str | None = None) -> None:
@@ -240,11 +237,8 @@ class NchatApp(App[int]):
             ("When something goes wrong", TROUBLE)]))
 
     def action_dashboard(self) -> None:
-        try:
-            from nchat_tui.screens.dashboard import DashboardScreen  # noqa: PLC0415 - not at app start
-        except ImportError:
-            self.notify("The monitor dashboard is not available in this build.", severity="warning")
-            return
+        from nchat_tui.screens.dashboard import DashboardScreen  # noqa: PLC0415 - not at app start
+
         if self.monitor is None:
             self.notify("No monitor connection.", severity="warning")
             return
@@ -254,11 +248,8 @@ class NchatApp(App[int]):
         self.open_troubleshooting()
 
     def open_troubleshooting(self, tree: str | None = None, note: str | None = None) -> None:
-        try:
-            from nchat_tui.screens.troubleshoot import TroubleshootScreen  # noqa: PLC0415 - not at app start
-        except ImportError:
-            self.notify("Troubleshooting is not available in this build.", severity="warning")
-            return
+        from nchat_tui.screens.troubleshoot import TroubleshootScreen  # noqa: PLC0415 - not at app start
+
         self.push_screen(TroubleshootScreen(self.session.target, journal=self.session.journal,
                                             tree=tree, autorun=tree is not None, note=note))
 
@@ -330,10 +321,7 @@ class NchatApp(App[int]):
                             "to do when something goes wrong", self.action_help)
         yield SystemCommand("Monitor dashboard", "Live table sizes, connections, locks",
                             self.action_dashboard)
-        try:
-            from nchat_tui.monitor.troubleshoot import TREES  # noqa: PLC0415 - not at app start
-        except ImportError:
-            TREES = {}
+        from nchat_tui.monitor.troubleshoot import TREES  # noqa: PLC0415 - not at app start
         for name, tree in TREES.items():
             yield SystemCommand(f"Troubleshoot: {tree.title}", tree.description,
                                 lambda n=name: self.open_troubleshooting(n))

@@ -48,6 +48,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from nchat_tui.backup.engine import latest_verified_backup, list_backups
 from nchat_tui.errors import BadInput, LockHeld, NchatError, NeedsBackup, OperationFailed, Refused
 from nchat_tui.migrate.discovery import Discovery, MigrationFile, discover
 from nchat_tui.migrate.ledger import (
@@ -434,16 +435,11 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
                       "wait for the backup to finish, then run migrate again")
     # Our own backups run pg_dump under the application name "nchat-tui", which the query
     # above only catches while a COPY is active: their manifests say "running" meanwhile.
-    try:
-        from nchat_tui.backup.engine import list_backups  # noqa: PLC0415 - guarded by except below
-    except ImportError:
-        list_backups = None  # type: ignore[assignment]
-    if list_backups is not None:
-        running = [b for b in list_backups(target.backup_dir) if b.state == "running"]
-        if running:
-            raise Refused(f"a backup of {db} is being written right now ({running[0].path.name}, "
-                          f"{running[0].detail}): its pg_dump's locks block the migration",
-                          "wait for the backup to finish, then run migrate again")
+    running = [b for b in list_backups(target.backup_dir) if b.state == "running"]
+    if running:
+        raise Refused(f"a backup of {db} is being written right now ({running[0].path.name}, "
+                      f"{running[0].detail}): its pg_dump's locks block the migration",
+                      "wait for the backup to finish, then run migrate again")
     latest = ledger.latest_change()
     if without_backup is not None:
         reason = without_backup.strip()
@@ -453,13 +449,6 @@ def check_gate(target: Target, conn: psycopg.Connection[Any], ledger: Ledger, *,
             journal.append("migrate_gate_override", reason=reason, target=target.masked(),
                            **({"run_id": run_id} if run_id else {}))
         return {"backup": None, "without_backup": reason}
-    try:
-        from nchat_tui.backup.engine import latest_verified_backup  # noqa: PLC0415 - guarded by except below
-    except ImportError:
-        raise NeedsBackup("no verified backup can be found: the backup engine is not "
-                          "available",
-                          "run `nchat-tui backup` first, or give --without-backup \"REASON\""
-                          ) from None
     b = latest_verified_backup(target, conn, recheck=recheck)
     if b is None:
         raise NeedsBackup(f"no verified backup of {db} in {target.backup_dir}",

@@ -56,11 +56,7 @@ class HostStats:
         self._procs.clear()
         self._io.clear()
         self._cpu_seen.clear()
-        try:
-            import psutil  # noqa: PLC0415 - heavy psutil, ImportError handled
-        except ImportError:
-            self.local, self.reason = False, "psutil is not installed"
-            return False
+        import psutil  # noqa: PLC0415 - heavy psutil (~10 ms), loaded when a local server is seen
         info = conn.info
         near, how = _loopback(info.host, getattr(info, "hostaddr", None))
         if not near:

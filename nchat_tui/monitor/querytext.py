@@ -100,12 +100,10 @@ def _reads_only_statistics(sql_text: str) -> bool:
     """A plain read whose every relation and function is in the catalogs (pg_*)."""
     if not sql_text.strip():
         return False
-    try:
-        import pglast  # noqa: PLC0415 - heavy SQL parser, only for this check
-        from pglast import ast  # noqa: PLC0415 - heavy SQL parser, only for this check
-        from pglast.visitors import Visitor  # noqa: PLC0415 - heavy SQL parser, only for this check
-    except ImportError:  # pragma: no cover - pglast is a dependency
-        return False
+    import pglast  # noqa: PLC0415 - heavy SQL parser, only for this check
+    from pglast import ast  # noqa: PLC0415 - heavy SQL parser, only for this check
+    from pglast.visitors import Visitor  # noqa: PLC0415 - heavy SQL parser, only for this check
+
     try:
         stmts = pglast.parse_sql(sql_text)
     except Exception:
