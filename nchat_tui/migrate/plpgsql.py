@@ -163,9 +163,9 @@ def as_statement(query: str, mode: int) -> str:
     return "SELECT " + query
 
 
-def literal_string(expr: str) -> str | None:
-    """The value of a constant string expression (``'GRANT ...'``, ``E'...'``, ``$x$...$x$``),
-    or None when the string is built at run time."""
+def lone_expression(expr: str) -> ast.Node | None:
+    """The parse tree of one SQL expression (read as ``SELECT expr``), or None when the text
+    is not exactly one expression. Nothing runs."""
     try:
         stmts = pglast.parse_sql("SELECT " + expr)
     except pglast.parser.ParseError:
@@ -175,7 +175,14 @@ def literal_string(expr: str) -> str | None:
     targets = stmts[0].stmt.targetList or ()
     if len(targets) != 1:
         return None
-    val = targets[0].val
+    node: ast.Node = targets[0].val
+    return node
+
+
+def literal_string(expr: str) -> str | None:
+    """The value of a constant string expression (``'GRANT ...'``, ``E'...'``, ``$x$...$x$``),
+    or None when the string is built at run time."""
+    val = lone_expression(expr)
     if isinstance(val, ast.A_Const) and isinstance(val.val, ast.String):
         return str(val.val.sval)
     return None

@@ -827,6 +827,16 @@ class Runner:
                             total=self._total, message=fo.status))
         return ok
 
+    def _ledger_after(self, work: psycopg.Connection[Any], f: MigrationFile, kinds: list[str],
+                      ledger: Ledger, t0: float, fo: FileOutcome) -> bool:
+        """The ledger row of a file that ran outside one transaction, in its own transaction
+        once every statement committed."""
+        with work.transaction():
+            self._write_ledger(work, f, kinds, ledger, (time.monotonic() - t0) * 1000)
+        failpoint("runner.after_commit")
+        fo.status, fo.ledger_written = "committed", True
+        return True
+
     def _write_ledger(self, work: psycopg.Connection[Any], f: MigrationFile, kinds: list[str],
                       ledger: Ledger, duration_ms: float) -> None:
         if self.opt.direction == "up":
@@ -1056,15 +1066,9 @@ class Runner:
             # Never record the file over an index it meant to build but that is invalid.
             if not self._settle_invalid(work, fo, builds, before_run=False):
                 return False
-            with work.transaction():
-                self._write_ledger(work, f, kinds, ledger, (time.monotonic() - t0) * 1000)
-            failpoint("runner.after_commit")
-            fo.status, fo.ledger_written = "committed", True
-            return True
+            return self._ledger_after(work, f, kinds, ledger, t0, fo)
         finally:
-            with contextlib.suppress(psycopg.Error):
-                work.execute("RESET lock_timeout")
-                work.execute("RESET statement_timeout")
+            _reset_timeouts(work)
 
     def _invalid_named(self, work: psycopg.Connection[Any], names: list[str]
                        ) -> list[InvalidIndex]:
@@ -1198,16 +1202,18 @@ class Runner:
                     work.execute("ROLLBACK")
                 for s in in_txn:
                     s.status = "rolled_back"
-            with work.transaction():
-                self._write_ledger(work, f, kinds, ledger, (time.monotonic() - t0) * 1000)
-            failpoint("runner.after_commit")
-            fo.status, fo.ledger_written = "committed", True
-            return True
+            return self._ledger_after(work, f, kinds, ledger, t0, fo)
         finally:
-            with contextlib.suppress(psycopg.Error):
-                work.execute("RESET lock_timeout")
-                work.execute("RESET statement_timeout")
+            _reset_timeouts(work)
 
+
+
+def _reset_timeouts(work: psycopg.Connection[Any]) -> None:
+    """Back to the session's own lock and statement timeouts (best effort: the connection may
+    be gone)."""
+    with contextlib.suppress(psycopg.Error):
+        work.execute("RESET lock_timeout")
+        work.execute("RESET statement_timeout")
 
 MAX_LOCK_TIMEOUT_S = 86400.0
 MAX_STATEMENT_TIMEOUT_S = 2_000_000.0  # PostgreSQL's limit is INT_MAX milliseconds

@@ -36,7 +36,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-import pglast
 import psycopg
 from pglast import ast
 from psycopg import sql
@@ -47,6 +46,7 @@ from nchat_tui.errors import BadInput, NchatError, OperationFailed, Refused
 from nchat_tui.migrate.ddl_effects import analyse_files
 from nchat_tui.migrate.discovery import discover
 from nchat_tui.migrate.plan import analyse_sql
+from nchat_tui.migrate.plpgsql import lone_expression
 from nchat_tui.migrate.runner import Runner, RunOptions
 from nchat_tui.pg.guard import guarded
 from nchat_tui.pg.inventory_compare import compare_restored
@@ -225,17 +225,7 @@ def _constant_default(expr: str | None) -> str | None:
     is counted as written: the facts then overstate the loss, never understate it."""
     if not expr:
         return None
-
-    try:
-        stmts = pglast.parse_sql(f"SELECT {expr}")
-    except pglast.parser.ParseError:
-        return None
-    if len(stmts) != 1 or not isinstance(stmts[0].stmt, ast.SelectStmt):
-        return None
-    targets = stmts[0].stmt.targetList or ()
-    if len(targets) != 1:
-        return None
-    node = targets[0].val
+    node = lone_expression(expr)
     if isinstance(node, ast.TypeCast):
         node = node.arg
     if not isinstance(node, ast.A_Const) or node.isnull:
