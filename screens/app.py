@@ -14,6 +14,7 @@ from typing import Any
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
@@ -22,6 +23,7 @@ from nchat_tui.errors import ConnectError, NchatError, ToolMissing
 from nchat_tui.migrate.status import Status, gather_status
 from nchat_tui.pg.target import Target
 from nchat_tui.screens.dialogs.modals import ConfirmModal, HelpModal
+from nchat_tui.screens.driver import quiet_driver_class
 from nchat_tui.screens.home import HomeScreen
 from nchat_tui.screens.phase import PhaseScreen
 from nchat_tui.upgrade.contract import SessionLike
@@ -88,6 +90,9 @@ class NchatApp(App[int]):
         """Why the target could not be reached at start (the app opens on troubleshooting)."""
         self.sub_title = session.target.masked()
         self._held: list[tuple[str, dict[str, Any]]] = []
+
+    def get_driver_class(self) -> type[Driver]:
+        return quiet_driver_class(super().get_driver_class())
 
     def on_mount(self) -> None:
         self.push_screen(HomeScreen())

@@ -2,16 +2,17 @@
 
 It renders the ``Sample`` a ``Sampler`` reports and asks ``BackendActions`` to act (the seams
 of ``nchat_tui.monitor.seams``; normally both are ``nchat_tui.monitor.sampler.Monitor``, and
-the actions default to the sampler itself when it offers them). It holds no SQL. Polling runs
-in a thread worker that re-arms a timer after each sample, so samples never overlap, and stops
-while the screen is hidden or paused. Tables are updated by keyed rows inside
-``batch_update`` (changed cells only, never ``clear()``), so the cursor stays on its row and
-nothing flickers.
+the actions default to the sampler itself when it offers them). It holds no SQL. One sampling
+thread runs for the screen's life: the next sample is due ``interval`` after the last one was
+drawn, so samples never overlap, and none is due while the screen is hidden or paused. Tables
+are updated by keyed rows inside ``batch_update`` (changed cells only, never ``clear()``), so
+the cursor stays on its row and nothing flickers.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -24,10 +25,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
+from textual.driver import Driver
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
-from textual.timer import Timer
 from textual.widgets import (
     DataTable,
     Footer,
@@ -56,6 +58,7 @@ from nchat_tui.monitor.model import (
 from nchat_tui.monitor.sampler import SessionFilter, lock_held_text, lock_wait_text
 from nchat_tui.monitor.seams import BackendActions, Sampler
 from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
+from nchat_tui.screens.driver import quiet_driver_class
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 FULL_EVERY_S = 10.0
@@ -219,11 +222,30 @@ class LiveTable(DataTable[Any]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-
+        self._extent = Size(0, 0)
         self._cell_render_cache = LRUCache(2000)
         self._row_render_cache = LRUCache(400)
         self._line_cache = LRUCache(400)
         self._dirty_rows: set[RowKey] = set()
+
+    def validate_virtual_size(self, size: Size) -> Size:
+        """The scrollable size, never smaller than the box the rows are drawn in.
+
+        Each row added or removed changes a DataTable's virtual size, and a new virtual size
+        lays the whole screen out again and repaints every widget on it (about as dear as the
+        sample itself). While the rows fit in the box nothing scrolls, so the size stays the
+        box's and a session that comes and goes repaints its rows only; scrollbars appear
+        exactly when they did (the content outgrows the box)."""
+        changed, self._extent = size != self._extent, size
+        box = self.container_size
+        padded = Size(max(size.width, box.width), max(size.height, box.height))
+        if changed and padded == self.virtual_size:
+            self.refresh()  # rows came or went inside the box: repaint it, without a layout
+        return padded
+
+    def on_resize(self) -> None:
+        # a new box: measure the padding again against it
+        self.virtual_size = self._extent
 
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *,
                     update_width: bool = False) -> None:
@@ -370,7 +392,12 @@ class DashboardScreen(Screen[None]):
         self.set_reactive(DashboardScreen.interval, float(interval))
         self.last: Sample | None = None
         self.samples_taken = 0
-        self._timer: Timer | None = None
+        self._pump: threading.Thread | None = None
+        self._pump_cond = threading.Condition()
+        self._pump_stop = False
+        self._due_at: float | None = None
+        self._active_tab = "sessions"
+        """The visible tab, as the sampling thread reads it (it must not query the DOM)."""
         self._suspended = False
         self._shown: dict[str, Any] = {}
         self._conn_hist: deque[float] = deque(maxlen=HISTORY)
@@ -437,54 +464,87 @@ class DashboardScreen(Screen[None]):
         if self.samples_taken == 0:
             # connect and sample in a thread while the screen paints
             self.sampler.prefetch(panels=self._wanted_panels())
-        self._schedule(0)
+        # the first sample after the first paint: a DataTable filled before its first layout
+        # keeps a garbled first row (the prefetch above has the sample under way meanwhile)
+        self.call_after_refresh(self._schedule, 0)
 
     # -- polling ----------------------------------------------------------------------------
+    # One long-lived thread samples; the screen only says when the next sample is due. After a
+    # sample is drawn, the next is due ``interval`` later; paused or hidden, none is due. A
+    # timer plus a Textual worker per sample cost the idle dashboard more than the sample (a
+    # Worker, its three state messages and a timer task, every second).
     def _schedule(self, delay: float) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if self.paused or self._suspended:
-            return
-        if delay <= 0:
-            # after the first paint: a DataTable filled before its first layout keeps a
-            # garbled first row (the prefetch above has the sample under way meanwhile)
-            self.call_after_refresh(self._poll_now)
-        else:
-            self._timer = self.set_timer(delay, self._poll_now, name="monitor-poll")
+        """The next sample in ``delay`` seconds (0: now); none while paused or hidden."""
+        due = None if (self.paused or self._suspended) else time.monotonic() + max(0.0, delay)
+        with self._pump_cond:
+            self._due_at = due
+            self._pump_cond.notify()
+        if due is not None and self._pump is None:
+            self._pump = threading.Thread(target=self._pump_loop, name="monitor-pump",
+                                          daemon=True)
+            self._pump.start()
 
-    def _poll_now(self) -> None:
-        self._timer = None
-        if not (self.paused or self._suspended):
-            self._poll()
+    @property
+    def next_sample_due(self) -> float | None:
+        """When (time.monotonic()) the next sample starts; None while paused or hidden, or
+        while a sample is under way (the next is set when it has been drawn)."""
+        return self._due_at
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="monitor-poll",
-          description="monitor sample")
-    def _poll(self) -> None:
-        try:
-            sample = self.sampler.sample(panels=self._wanted_panels())
-        except Exception as exc:  # a sampler must not take the dashboard down
-            self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
-            return
-        self.post_message(SampleTaken(sample))
-        between_samples(self.sampler)
+    def _pump_loop(self) -> None:
+        while True:
+            with self._pump_cond:
+                while not self._pump_stop and (
+                        self._due_at is None or self._due_at > time.monotonic()):
+                    wait = None if self._due_at is None else self._due_at - time.monotonic()
+                    self._pump_cond.wait(wait)
+                if self._pump_stop:
+                    return
+                self._due_at = None  # one sample at a time: drawing it sets the next
+            try:
+                sample = self.sampler.sample(panels=self._wanted_panels())
+            except Exception as exc:  # a sampler must not take the dashboard down
+                self.post_message(SampleFailed(f"{type(exc).__name__}: {exc}"))
+                continue
+            self.post_message(SampleTaken(sample))
+            try:
+                between_samples(self.sampler)
+            except Exception:  # shows as a stale panel in the next sample
+                pass
+
+    def on_unmount(self) -> None:
+        with self._pump_cond:
+            self._pump_stop = True
+            self._pump_cond.notify()
 
     def _wanted_panels(self) -> set[str] | None:
         """The optional panels this sample queries: the visible tab's, and all of them every
         FULL_EVERY_S (the hidden tabs stay recent, and a tab opened shows its data at once)."""
         now = time.monotonic()
-        wanted = set(TAB_PANELS.get(self.active_tab(), ()))
+        wanted = set(TAB_PANELS.get(self._active_tab, ()))
         if self._full_at is None or now - self._full_at >= FULL_EVERY_S:
             self._full_at = now
             # statements only for the Queries tab (opening it samples at once): reading
             # and classifying them is the dearest part of a sample, client side
-            wanted |= {"tables", "progress", "replication"}
+            wanted |= set(self.KEPT_PANELS)
+        if self.last is not None:
+            wanted |= self._never_read(self.last)
         return wanted
 
     @on(SampleTaken)
     def _sample_taken(self, message: SampleTaken) -> None:
         self.apply_sample(message.sample)
-        self._schedule(self.interval)
+        # the first sample may carry the always-read panels only (it is taken while the app
+        # starts, for the fastest first data): the others follow at once, not an interval later
+        self._schedule(0 if self._never_read(message.sample) else self.interval)
+
+    #: The optional panels the dashboard keeps recent (statements: only for the Queries tab).
+    KEPT_PANELS = ("tables", "progress", "replication")
+
+    def _never_read(self, s: Sample) -> set[str]:
+        """The kept panels this sample carries no data for because none was ever asked for
+        (a panel that was asked and failed is stale, and waits for the next interval)."""
+        return {p for p in self.KEPT_PANELS
+                if s.panels_at.get(p) is None and p not in s.stale}
 
     @on(SampleFailed)
     def _sample_failed(self, message: SampleFailed) -> None:
@@ -812,7 +872,8 @@ class DashboardScreen(Screen[None]):
                 num(str(p.pid), p.pid),
             ], p))
         self._sync("progress", rows)
-        self._empty_note("progress", not rows)
+        # "nothing running" only once the progress views were read
+        self._empty_note("progress", not rows and s.panels_at.get("progress") is not None)
 
     def _empty_note(self, tab_id: str, empty: bool) -> None:
         """Say what an empty table means, so an empty screen never looks like a broken one."""
@@ -937,12 +998,12 @@ class DashboardScreen(Screen[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        tab = self.active_tab()
+        tab = self._active_tab = self.active_tab()
         if tab in self._stale_tabs and self.last is not None:
             self._stale_tabs.discard(tab)
             with self.app.batch_update():
                 getattr(self, f"_render_{tab}")(self.last)
-        if TAB_PANELS.get(tab) and self._timer is not None:
+        if TAB_PANELS.get(tab) and self._due_at is not None:
             self._schedule(0)  # its panel may be up to FULL_EVERY_S old: fetch it now
         if tab in self.specs:
             self._show_detail(tab, self._cursor_key(self.query_one(f"#{tab}-table", DataTable)))
@@ -1243,13 +1304,24 @@ class DashboardScreen(Screen[None]):
                     timeout=6)
 
 
+class MonitorApp(App[int]):
+    """``nchat-tui monitor --tui``: the dashboard alone."""
+
+    TITLE = "nchat-tui monitor"
+    dashboard_only = True
+
+    def __init__(self, sampler: Sampler, interval: float = 2.0) -> None:
+        super().__init__()
+        self.sampler = sampler
+        self.interval = interval
+
+    def get_driver_class(self) -> type[Driver]:
+        return quiet_driver_class(super().get_driver_class())
+
+    def on_mount(self) -> None:
+        self.push_screen(DashboardScreen(self.sampler, interval=self.interval))
+
+
 def run_dashboard(sampler: Sampler, interval: float = 2.0) -> int:
     """``nchat-tui monitor --tui``: the dashboard alone, on ``sampler``; returns the exit code."""
-    class MonitorApp(App[int]):
-        TITLE = "nchat-tui monitor"
-        dashboard_only = True
-
-        def on_mount(self) -> None:
-            self.push_screen(DashboardScreen(sampler, interval=interval))
-
-    return MonitorApp().run() or 0
+    return MonitorApp(sampler, interval).run() or 0

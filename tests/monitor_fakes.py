@@ -287,6 +287,40 @@ class FakeActions:
 
 
 # -- small apps that host the monitor screens in tests ----------------------------------------
+async def until_sampled(pilot: Any, screen: Any, count: int, timeout: float = 10.0) -> None:
+    """Wait until the dashboard ``screen`` has drawn ``count`` samples (its sampling thread
+    delivers them as messages), then let the screen settle."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while screen.samples_taken < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{screen.samples_taken} samples drawn after {timeout} s, "
+                                 f"not {count}")
+        await asyncio.sleep(0.01)
+    await pilot.pause()
+
+
+async def until_idle(pilot: Any, screen: Any, timeout: float = 10.0) -> None:
+    """Wait until the dashboard ``screen`` has no sample under way or due soon (its next one
+    an interval away, or paused): what it shows then stays as it is (the fakes' interval is
+    30 s)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        due = screen.next_sample_due
+        waiting = screen.paused or (due is not None and due - time.monotonic() > 1.0)
+        if screen.samples_taken and waiting:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError("the dashboard kept sampling (or never sampled)")
+        await asyncio.sleep(0.01)
+    await pilot.pause()
+
+
 def dashboard_app(sampler: Any = None, actions: Any = None, interval: float = 30.0) -> Any:
     """An App that opens a DashboardScreen on the fake (a long interval: one sample only)."""
     from textual.app import App

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from psycopg.conninfo import make_conninfo
@@ -21,14 +22,15 @@ from tests.monitor_fakes import (
     FakeActions,
     FakeSampler,
     dashboard_app,
+    until_sampled,
 )
 
 
 async def _ready(pilot: Any) -> DashboardScreen:
-    await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     screen = pilot.app.screen
     assert isinstance(screen, DashboardScreen)
+    await until_sampled(pilot, screen, 1)
     return screen
 
 
@@ -49,14 +51,13 @@ async def test_pause_stops_polling_and_resume_samples_again() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _ready(pilot)
         assert sampler.calls == 1 and screen.samples_taken == 1
-        assert screen._timer is not None  # re-armed after the sample
+        assert screen.next_sample_due is not None  # re-armed after the sample
         await pilot.press("p")
-        assert screen.paused is True and screen._timer is None
+        assert screen.paused is True and screen.next_sample_due is None
         assert screen.has_class("-paused")
         assert "PAUSED" in str(screen.query_one("#dash-status").render())
         await pilot.press("p")
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+        await until_sampled(pilot, screen, 2)
         assert screen.paused is False
         assert sampler.calls == 2 and screen.samples_taken == 2
         # the slow size upkeep runs after each delivered sample, never before or inside one
@@ -83,11 +84,10 @@ async def test_hidden_screen_does_not_poll() -> None:
         screen = await _ready(pilot)
         await pilot.app.push_screen(Screen())
         await pilot.pause()
-        assert screen._suspended is True and screen._timer is None
+        assert screen._suspended is True and screen.next_sample_due is None
         pilot.app.pop_screen()
         await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+        await until_sampled(pilot, screen, 2)
         assert screen._suspended is False
         assert sampler.calls == 2
 
@@ -589,3 +589,36 @@ async def test_panel_slowest_line_has_no_comment_header(pg_db: dict[str, str]) -
         line = str(pilot.app.query_one("#mp-slow").render())
         assert "SELECT count(*) FROM report_rows" in line
         assert "/*" not in line and "--" not in line
+
+
+def _screen_text(app: Any) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def test_a_session_that_comes_and_goes_is_drawn_without_laying_the_screen_out(
+        monkeypatch: Any) -> None:
+    """A row added or removed repaints the table only: a DataTable's new virtual size used to
+    lay the whole screen out and repaint every widget on it, every time a short query came
+    and went. The row must still show (the first fix left it undrawn)."""
+    sampler = FakeSampler()
+    app = dashboard_app(sampler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        first = sampler.sample()
+        assert first.connections is not None
+        gone = first.connections.sessions.pop()  # one session fewer: a row leaves
+        screen.apply_sample(first)
+        await pilot.pause()
+        assert not re.search(rf"\b{gone.pid}\b", _screen_text(app))
+        layouts: list[int] = []
+        real = screen._refresh_layout
+
+        def counted(*a: Any, **k: Any) -> Any:
+            layouts.append(1)
+            return real(*a, **k)
+
+        monkeypatch.setattr(screen, "_refresh_layout", counted)
+        screen.apply_sample(sampler.sample())  # it comes back
+        await pilot.pause()
+        assert re.search(rf"^ *{gone.pid}\b", _screen_text(app), re.M)
+        assert layouts == []

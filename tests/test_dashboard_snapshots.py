@@ -11,6 +11,7 @@ from tests.monitor_fakes import (
     dashboard_app,
     local_sample,
     panel_app,
+    until_idle,
 )
 
 SIZE = (80, 24)
@@ -22,16 +23,16 @@ def _settled(*keys: str, extra_samples: int = 4, theme: str | None = None):
     async def run_before(pilot) -> None:
         if theme:
             pilot.app.theme = theme
-        await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         screen = pilot.app.screen
         assert isinstance(screen, DashboardScreen)
+        await until_idle(pilot, screen)
         for _ in range(extra_samples):
             screen._header_at = 0.0  # the rates' redraw pace is wall-clock: not here
             screen.apply_sample(pilot.app.sampler.sample())
         for k in keys:
             await pilot.press(k)
-        await pilot.pause()
+            await until_idle(pilot, screen)  # a tab opened samples its panel at once
 
     return run_before
 

@@ -47,8 +47,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         if args.once or ctx.json:
             raise BadInput("--tui is interactive: it takes neither --once nor --json")
         # connect and take the first sample while Textual imports and the screen mounts:
-        # first data then costs the longer of the two, not their sum
-        mon.prefetch(panels={"tables", "progress", "replication"})
+        # first data then costs the longer of the two, not their sum. The always-read panels
+        # only (sessions, locks, the summary): the dashboard asks for the rest right after.
+        mon.prefetch(panels=())
         from nchat_tui.screens.dashboard import run_dashboard  # noqa: PLC0415 - Textual only here
 
         try:
