@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from nchat_tui.errors import ConnectError, NchatError, ToolMissing
 from nchat_tui.migrate.status import Status, gather_status
 from nchat_tui.pg.target import Target
+from nchat_tui.quickstart import resume_gc
 from nchat_tui.screens.dialogs.modals import ConfirmModal, HelpModal
 from nchat_tui.screens.driver import quiet_driver_class
 from nchat_tui.screens.home import HomeScreen
@@ -95,6 +96,7 @@ class NchatApp(App[int]):
         return quiet_driver_class(super().get_driver_class())
 
     def on_mount(self) -> None:
+        self.call_after_refresh(resume_gc)  # the start is over (nchat_tui.quickstart)
         self.push_screen(HomeScreen())
         self.screen_change_signal.subscribe(self, self._screen_changed)
         cl = self.session.checklist

@@ -57,6 +57,7 @@ from nchat_tui.monitor.model import (
 )
 from nchat_tui.monitor.sampler import SessionFilter, lock_held_text, lock_wait_text
 from nchat_tui.monitor.seams import BackendActions, Sampler
+from nchat_tui.quickstart import resume_gc
 from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
 from nchat_tui.screens.driver import quiet_driver_class
 
@@ -1320,6 +1321,7 @@ class MonitorApp(App[int]):
 
     def on_mount(self) -> None:
         self.push_screen(DashboardScreen(self.sampler, interval=self.interval))
+        self.call_after_refresh(resume_gc)  # the start is over (nchat_tui.quickstart)
 
 
 def run_dashboard(sampler: Sampler, interval: float = 2.0) -> int:

@@ -120,3 +120,4 @@ def quiet_driver_class(default: type[Driver]) -> type[Driver]:
     (a real terminal on Linux or macOS), ``default`` otherwise (Windows, a driver named in
     TEXTUAL_DRIVER, the web)."""
     return QuietLinuxDriver if default is LinuxDriver else default
+

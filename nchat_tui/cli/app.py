@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nchat_tui.cli.main import CliContext
+from nchat_tui.quickstart import gc_paused
 from nchat_tui.releases import registry
 
 NAME = "app"
@@ -19,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    from nchat_tui.screens.app import run_app  # noqa: PLC0415 - Textual only when the app opens
+    with gc_paused():
+        from nchat_tui.screens.app import run_app  # noqa: PLC0415 - Textual only when it opens
 
-    return run_app(ctx.target(), path_id=args.upgrade_path, new_session=args.new_session)
+        return run_app(ctx.target(), path_id=args.upgrade_path, new_session=args.new_session)

@@ -14,6 +14,7 @@ from nchat_tui.cli.main import CliContext
 from nchat_tui.demo.builder import DemoInfo, Workload, ensure_demo, stop_demo
 from nchat_tui.errors import BadInput
 from nchat_tui.pg.target import resolve_target
+from nchat_tui.quickstart import gc_paused
 from nchat_tui.releases import registry
 
 NAME = "demo"
@@ -84,10 +85,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if workload is not None:
         workload.start()
     try:
-        from nchat_tui.screens.app import run_app  # noqa: PLC0415 - Textual only when the app opens
+        with gc_paused():
+            from nchat_tui.screens.app import run_app  # noqa: PLC0415 - Textual only when it opens
 
-        rc = run_app(target, workload=workload, path_id=args.upgrade_path,
-                     new_session=bool(args.fresh or args.new_session))
+            rc = run_app(target, workload=workload, path_id=args.upgrade_path,
+                         new_session=bool(args.fresh or args.new_session))
     finally:
         if workload is not None:
             workload.stop()

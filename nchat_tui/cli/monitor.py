@@ -19,6 +19,7 @@ from nchat_tui.fmt import secs_terse as _secs
 from nchat_tui.fmt import size as _size
 from nchat_tui.monitor.model import Sample
 from nchat_tui.monitor.sampler import Monitor, lock_held_text, lock_wait_text
+from nchat_tui.quickstart import gc_paused
 
 NAME = "monitor"
 FULL_EVERY_S = 10.0
@@ -50,10 +51,13 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         # first data then costs the longer of the two, not their sum. The always-read panels
         # only (sessions, locks, the summary): the dashboard asks for the rest right after.
         mon.prefetch(panels=())
-        from nchat_tui.screens.dashboard import run_dashboard  # noqa: PLC0415 - Textual only here
-
         try:
-            return run_dashboard(mon, interval=args.interval)
+            with gc_paused():
+                from nchat_tui.screens.dashboard import (  # noqa: PLC0415 - Textual only here
+                    run_dashboard,
+                )
+
+                return run_dashboard(mon, interval=args.interval)
         finally:
             mon.close()
     full_at: float | None = None

@@ -134,6 +134,19 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One result row as the JSON carries it, in place: ``_jsonable`` of a dict, with the
+    common flat values (text, numbers, None) handled without a call each (a sample converts a
+    few hundred values, once a second)."""
+    for k, v in row.items():
+        t = type(v)
+        if t is float:
+            row[k] = round(v, 3)
+        elif not (t is str or t is int or t is bool or v is None):
+            row[k] = _jsonable(v)
+    return row
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
@@ -502,7 +515,7 @@ class Monitor:
     def _rows(self, conn: psycopg.Connection[Any], query: str | sql.SQL | sql.Composed,
               params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """``_fetch``, each row as the JSON carries it (floats rounded, times as text)."""
-        return [_jsonable(r) for r in self._fetch(conn, query, params)]
+        return [_json_row(r) for r in self._fetch(conn, query, params)]
 
     def _q_database(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
         rows = self._rows(conn, sql_text("monitor/database.sql"))
