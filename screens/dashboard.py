@@ -119,6 +119,7 @@ OWN_SQL = re.compile(r"\s*--\s*([\w./-]+\.sql):")
 """The header comment every SQL file of ours starts with (``-- activity.sql: ...``)."""
 
 EMPTY_NOTES = {
+    "sessions": "No other session is connected.",
     "locks": "No session waits for a lock, and none blocks another.",
     "progress": "Nothing to follow: no VACUUM, ANALYZE, CREATE INDEX, CLUSTER or COPY is running.",
 }
@@ -775,6 +776,21 @@ class DashboardScreen(Screen[None]):
             cells.append(txt(query_line(a.query, 40)))
             rows.append((str(a.pid), cells, a))
         self._sync("sessions", rows)
+        self._empty_note("sessions", not rows, self._no_sessions_text(s))
+
+    def _no_sessions_text(self, s: Sample) -> str:
+        """Why the Sessions table is empty: an empty table must not look like a broken one
+        (by default, as in pg_activity, idle sessions are counted but not listed)."""
+        sessions = s.connections.sessions if s.connections is not None else []
+        others = [a for a in sessions if a.pid != s.backend_pid
+                  and (not self.this_database or a.database == s.database)]
+        if self.filter and others:
+            return f"No session matches the filter ({len(others)} connected; / changes it)."
+        idle = sum(1 for a in others if a.state == "idle")
+        if idle and not self.show_idle:
+            return (f"No session is doing anything: {idle} idle, not listed "
+                    "(i lists them).")
+        return EMPTY_NOTES["sessions"]
 
     def _render_locks(self, s: Sample) -> None:
         rows: list[tuple[str, list[SortCell], Record]] = []
@@ -876,13 +892,14 @@ class DashboardScreen(Screen[None]):
         # "nothing running" only once the progress views were read
         self._empty_note("progress", not rows and s.panels_at.get("progress") is not None)
 
-    def _empty_note(self, tab_id: str, empty: bool) -> None:
+    def _empty_note(self, tab_id: str, empty: bool, text: str | None = None) -> None:
         """Say what an empty table means, so an empty screen never looks like a broken one."""
-        if self._shown.get(f"#{tab_id}-empty-shown") == empty:
+        shown = (text or EMPTY_NOTES[tab_id]) if empty else ""
+        if self._shown.get(f"#{tab_id}-empty-shown") == shown:
             return  # unchanged: no update, no layout pass
-        self._shown[f"#{tab_id}-empty-shown"] = empty
+        self._shown[f"#{tab_id}-empty-shown"] = shown
         note = self.query_one(f"#{tab_id}-empty", Static)
-        note.update(EMPTY_NOTES[tab_id] if empty else "")
+        note.update(shown)
         note.display = empty
 
     def _sync(self, tab_id: str, rows: list[tuple[str, list[SortCell], Record]]) -> None:

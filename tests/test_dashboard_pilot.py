@@ -622,3 +622,26 @@ async def test_a_session_that_comes_and_goes_is_drawn_without_laying_the_screen_
         await pilot.pause()
         assert re.search(rf"^ *{gone.pid}\b", _screen_text(app), re.M)
         assert layouts == []
+
+
+async def test_an_empty_sessions_table_says_why() -> None:
+    """All sessions idle: none listed (as in pg_activity), and the line under the table says
+    how many are idle and that i lists them; with i, they are listed and the line goes."""
+    sampler = FakeSampler()
+    app = dashboard_app(sampler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        s = sampler.sample()
+        assert s.connections is not None
+        others = [a for a in s.connections.sessions if a.pid != s.backend_pid]
+        for a in s.connections.sessions:
+            a.state = "idle"
+        screen.apply_sample(s)
+        await pilot.pause()
+        table = screen.query_one("#sessions-table", DataTable)
+        note = screen.query_one("#sessions-empty")
+        assert table.row_count == 0 and note.display
+        assert f"{len(others)} idle, not listed (i lists them)" in str(note.render())
+        await pilot.press("i")
+        await pilot.pause()
+        assert table.row_count == len(others) and not note.display
