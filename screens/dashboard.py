@@ -536,8 +536,10 @@ class DashboardScreen(Screen[None]):
     def _sample_taken(self, message: SampleTaken) -> None:
         self.apply_sample(message.sample)
         # the first sample may carry the always-read panels only (it is taken while the app
-        # starts, for the fastest first data): the others follow at once, not an interval later
-        self._schedule(0 if self._never_read(message.sample) else self.interval)
+        # starts, for the fastest first data): the others follow at once, not an interval
+        # later (once: a sampler that keeps leaving them out is not asked again at once)
+        first = self.samples_taken == 1
+        self._schedule(0 if first and self._never_read(message.sample) else self.interval)
 
     #: The optional panels the dashboard keeps recent (statements: only for the Queries tab).
     KEPT_PANELS = ("tables", "progress", "replication")

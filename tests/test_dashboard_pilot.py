@@ -645,3 +645,26 @@ async def test_an_empty_sessions_table_says_why() -> None:
         await pilot.press("i")
         await pilot.pause()
         assert table.row_count == len(others) and not note.display
+
+
+async def test_a_first_sample_without_the_kept_panels_is_followed_at_once_but_only_once(
+) -> None:
+    """The prefetched first sample carries the always-read panels only: the next one, asking
+    for the rest, follows at once. A sampler that keeps leaving them out must not make the
+    dashboard sample in a loop."""
+
+    class Partial(FakeSampler):
+        def sample(self, panels: Any = None) -> Any:
+            s = super().sample(panels)
+            for name in ("tables", "progress", "replication"):
+                s.panels_at[name] = None  # never read, whatever was asked
+            return s
+
+    sampler = Partial()
+    app = dashboard_app(sampler, interval=30.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        await until_sampled(pilot, screen, 2)
+        assert sampler.panels[1] is not None and "tables" in sampler.panels[1]
+        await pilot.pause(0.3)
+        assert sampler.calls == 2  # the next is an interval (30 s) away
