@@ -535,6 +535,9 @@ class DashboardScreen(Screen[None]):
     @on(SampleTaken)
     def _sample_taken(self, message: SampleTaken) -> None:
         self.apply_sample(message.sample)
+        if self.samples_taken == 1:
+            # the start is over once the first data is drawn (nchat_tui.quickstart)
+            self.call_after_refresh(resume_gc)
         # the first sample may carry the always-read panels only (it is taken while the app
         # starts, for the fastest first data): the others follow at once, not an interval
         # later (once: a sampler that keeps leaving them out is not asked again at once)
@@ -1340,7 +1343,6 @@ class MonitorApp(App[int]):
 
     def on_mount(self) -> None:
         self.push_screen(DashboardScreen(self.sampler, interval=self.interval))
-        self.call_after_refresh(resume_gc)  # the start is over (nchat_tui.quickstart)
 
 
 def run_dashboard(sampler: Sampler, interval: float = 2.0) -> int:
