@@ -72,6 +72,10 @@ class HomeScreen(Screen[None]):
     """Where the operator lands: what is this database, and what is the plan."""
 
     BINDINGS = [
+        # Quit and Help first: the footer lists a screen's keys before the app's and cuts
+        # from the right, so on a narrow terminal (60 columns) these two went first
+        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
         Binding("g", "refresh", "Refresh"),

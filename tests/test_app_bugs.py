@@ -399,3 +399,22 @@ def test_bug5_backup_progress_has_one_fraction_for_bar_bytes_and_eta():
     assert all("left" not in p.text and "ETA" not in p.text for p in seen[:2])  # too early
     assert any("left" in p.text and "verification" in p.text for p in seen[2:5]), \
         [p.text for p in seen]
+
+
+async def test_a_narrow_terminal_still_shows_quit_and_help_on_the_home_footer(tmp_path):
+    """At 60 columns the home footer cut `q Quit` and `? Help` (the app's keys come after the
+    screen's, and the footer cuts from the right)."""
+    from nchat_tui.screens.app import make_app
+    from nchat_tui.screens.home import HomeScreen
+    from tests.fakes import FakeSession
+
+    app = make_app(FakeSession(tmp_path), resume=False)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        footer = [strip.text for strip in app.screen._compositor.render_strips()][-1]
+        assert "Quit" in footer and "Help" in footer, footer
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not isinstance(app.screen, HomeScreen)  # the key still opens the help
