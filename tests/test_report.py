@@ -39,7 +39,7 @@ def test_report_of_a_real_session_holds_no_password(target: Target, tmp_path: Pa
                             "text": f"host=h password={PASSWORD}"}) + "\n")
     sdir = session_dir_for(t.state_dir, t.masked())
     assert sdir == j.path.parent
-    out = save_report(sdir)
+    out = save_report(sdir, backup_dir=t.backup_dir)
     text = out.read_text()
     assert PASSWORD not in text
     assert oct(out.stat().st_mode & 0o777) == "0o600"
@@ -89,3 +89,28 @@ def test_decisions_say_who_answered() -> None:
     assert rows[0].endswith("| down |")
     assert rows[1].endswith("| none (default: nobody to ask) |")
     assert "none (UNANSWERED: the app closed on the question" in rows[2]
+
+
+def test_the_report_reads_the_manifest_only_from_the_backup_directory(tmp_path: Path) -> None:
+    """A journal edited by hand names a backup elsewhere: the report says so and does not read
+    (or print) the file next to it; the same journal naming a file inside the backup
+    directory has its manifest in the report."""
+    backups = tmp_path / "backups"
+    elsewhere = tmp_path / "elsewhere"
+    for d in (backups, elsewhere):
+        d.mkdir()
+        (d / "nchat-1.manifest.json").write_text(json.dumps(
+            {"file": str(d / "nchat-1.dump"), "sha256": f"sha-of-{d.name}", "state": "verified"}))
+    def recs(d: Path) -> list[dict[str, object]]:
+        return [{"seq": 1, "ts": "2026-11-22T05:00:00+00:00", "event": "backup_finished",
+                 "file": str(d / "nchat-1.dump")}]
+
+    inside = render_report(recs(backups), backup_dir=backups)
+    assert "sha-of-backups" in inside and "Manifest not read" not in inside
+    outside = render_report(recs(elsewhere), backup_dir=backups)
+    assert "sha-of-elsewhere" not in outside
+    assert "Manifest not read" in outside and "outside the backup directory" in outside
+    dotdot = render_report([{**recs(backups)[0], "file": str(backups / ".." / "elsewhere" /
+                                                         "nchat-1.dump")}],
+                           backup_dir=backups)
+    assert "sha-of-elsewhere" not in dotdot and "Manifest not read" in dotdot

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     sdir = md.session_dir_for(target.state_dir, target.masked(), args.session)
     secrets = [v for k, v in target.params.items() if k == "password" and v]
     if args.output == "-":
-        ctx.out(md.build_report(sdir, secrets).rstrip("\n"))
+        ctx.out(md.build_report(sdir, secrets, backup_dir=target.backup_dir).rstrip("\n"))
         return 0
     output = Path(args.output).expanduser().absolute() if args.output else None
     if output is not None:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                 output.exists() and journal.exists() and os.path.samefile(output, journal)):
             raise BadInput(f"--output {output} is the session's journal: the journal is never "
                            "overwritten", "choose another file")
-    out = md.save_report(sdir, output, secrets)
+    out = md.save_report(sdir, output, secrets, backup_dir=target.backup_dir)
     if ctx.json:
         ctx.emit_json({"report": str(out), "session": sdir.name})
     else:

@@ -115,8 +115,13 @@ class _Doc:
 
 
 def render_report(records: list[dict[str, Any]], *, session_id: str = "",
-                  damaged: int = 0, secrets: Iterable[str] = ()) -> str:
-    """Markdown for one session's records (already read from its journal)."""
+                  damaged: int = 0, secrets: Iterable[str] = (),
+                  backup_dir: Path | None = None) -> str:
+    """Markdown for one session's records (already read from its journal).
+
+    ``backup_dir``: the target's backup directory. The latest backup's manifest is read only
+    from inside it: the journal names the backup file, and a journal edited by hand must not
+    make the report read (and print) a file elsewhere. Without it no manifest is read."""
     recs = [scrub(r) for r in records]
     doc = _Doc()
     started = next((r for r in recs if r.get("event") == "session_started"), recs[0] if recs
@@ -127,8 +132,8 @@ def render_report(records: list[dict[str, Any]], *, session_id: str = "",
     users = sorted({str(r["user"]) for r in recs if r.get("user")})
     hosts = sorted({str(r["host"]) for r in recs if r.get("host")})
     first, last = (_ts(recs[0].get("ts")), _ts(recs[-1].get("ts"))) if recs else (None, None)
-    server = _server_version(recs)
-    pg_dump = _pg_dump_version(recs)
+    server = _server_version(recs, backup_dir)
+    pg_dump = _pg_dump_version(recs, backup_dir)
     target = started.get("target") or next((r.get("target") for r in recs if r.get("target")),
                                            "unknown")
 
@@ -150,7 +155,7 @@ def render_report(records: list[dict[str, Any]], *, session_id: str = "",
     ])
     _summary(doc, recs)
     _steps(doc, recs, path_id)
-    _backup(doc, recs)
+    _backup(doc, recs, backup_dir)
     _migration(doc, recs)
     _verification(doc, recs)
     _rollback(doc, recs)
@@ -174,7 +179,7 @@ def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
     return out
 
 
-def _server_version(recs: list[dict[str, Any]]) -> str | None:
+def _server_version(recs: list[dict[str, Any]], backup_dir: Path | None) -> str | None:
     for r in recs:
         ev = r.get("evidence")
         if isinstance(ev, dict) and ev.get("server_version"):
@@ -182,28 +187,43 @@ def _server_version(recs: list[dict[str, Any]]) -> str | None:
     for r in recs:
         if r.get("server_version"):
             return str(r["server_version"])
-    m = _manifest(recs)
+    m = _manifest(recs, backup_dir)
     return str(m["server_version"]) if m and m.get("server_version") else None
 
 
-def _pg_dump_version(recs: list[dict[str, Any]]) -> str | None:
+def _pg_dump_version(recs: list[dict[str, Any]], backup_dir: Path | None) -> str | None:
     for r in recs:
         if r.get("event") == "backup_started" and r.get("pg_dump"):
             return _cell(r["pg_dump"], 120)
-    m = _manifest(recs)
+    m = _manifest(recs, backup_dir)
     return str(m["pg_dump_version"]) if m and m.get("pg_dump_version") else None
 
 
-def _manifest(recs: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _manifest_path(recs: list[dict[str, Any]]) -> Path | None:
+    """The latest finished backup's manifest, as the journal names it (unchecked)."""
     for r in reversed(recs):
         if r.get("event") == "backup_finished" and r.get("file"):
-            try:
-                data = json.loads(manifest_path_for(Path(str(r["file"]))).read_text(
-                    encoding="utf-8"))
-            except (OSError, ValueError):
-                return None
-            return scrub(data) if isinstance(data, dict) else None
+            return manifest_path_for(Path(str(r["file"])))
     return None
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(directory.resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def _manifest(recs: list[dict[str, Any]], backup_dir: Path | None) -> dict[str, Any] | None:
+    """The latest backup's manifest, read only from inside ``backup_dir``."""
+    mp = _manifest_path(recs)
+    if mp is None or backup_dir is None or not _inside(mp, backup_dir):
+        return None
+    try:
+        data = json.loads(mp.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return scrub(data) if isinstance(data, dict) else None
 
 
 def _run_directions(recs: list[dict[str, Any]]) -> dict[str, str]:
@@ -386,7 +406,7 @@ def _steps(doc: _Doc, recs: list[dict[str, Any]], path_id: str | None) -> None:
         doc.add(*evid)
 
 
-def _backup(doc: _Doc, recs: list[dict[str, Any]]) -> None:
+def _backup(doc: _Doc, recs: list[dict[str, Any]], backup_dir: Path | None) -> None:
     ev = [r for r in recs if str(r.get("event", "")).startswith(("backup_", "restore_",
                                                                  "verify_started",
                                                                  "verify_finished"))]
@@ -397,7 +417,12 @@ def _backup(doc: _Doc, recs: list[dict[str, Any]]) -> None:
         [str(r.get("ts", ""))[:19].replace("T", " "), r["event"],
          {k: v for k, v in r.items() if k not in ("seq", "ts", "event", "user", "host", "pid")}]
         for r in ev])
-    m = _manifest(recs)
+    m = _manifest(recs, backup_dir)
+    mp = _manifest_path(recs)
+    if mp is not None and backup_dir is not None and not _inside(mp, backup_dir):
+        doc.add(f"Manifest not read: the journal names {_cell(str(mp), 200)}, outside the "
+                f"backup directory {_cell(str(backup_dir), 200)}. Check the journal: it may "
+                "have been edited.", "")
     if m:
         snap = m.get("snapshot") or {}
         ver = m.get("verification") or {}
@@ -547,18 +572,19 @@ def _other(doc: _Doc, recs: list[dict[str, Any]]) -> None:
         for r in rest])
 
 
-def build_report(session_dir: Path, secrets: Iterable[str] = ()) -> str:
+def build_report(session_dir: Path, secrets: Iterable[str] = (), *,
+                 backup_dir: Path | None) -> str:
     j = Journal(session_dir / "journal.jsonl")
     recs = j.records()
     return render_report(recs, session_id=session_dir.name, damaged=len(j.damaged),
-                         secrets=secrets)
+                         secrets=secrets, backup_dir=backup_dir)
 
 
 def save_report(session_dir: Path, output: Path | None = None,
-                secrets: Iterable[str] = ()) -> Path:
+                secrets: Iterable[str] = (), *, backup_dir: Path | None) -> Path:
     """Write the report (default ``<session>/report.md``, 0600) atomically; return its path.
-    The app calls this when a phase completes."""
-    text = build_report(session_dir, secrets)
+    The app calls this when a phase completes. ``backup_dir``: see ``render_report``."""
+    text = build_report(session_dir, secrets, backup_dir=backup_dir)
     out = output or session_dir / "report.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

@@ -180,7 +180,8 @@ class UpgradeSession:
 
         pw = self.target.params.get("password")
         try:
-            path = save_report(self.journal.path.parent, secrets=[pw] if pw else [])
+            path = save_report(self.journal.path.parent, secrets=[pw] if pw else [],
+                               backup_dir=self.target.backup_dir)
         except OSError as exc:
             self.journal.append("report_failed", why=why, error=str(exc))
             return None
