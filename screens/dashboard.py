@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import humanize
 from rich.text import Text
@@ -26,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.driver import Driver
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
@@ -222,6 +222,9 @@ class LiveTable(DataTable[Any]):
     render caches are sized for a monitor's tables (DataTable's hold 10,000 cells).
     """
 
+    _removing = False
+    """Inside remove_row (its layout request is dropped)."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._extent = Size(0, 0)
@@ -248,6 +251,22 @@ class LiveTable(DataTable[Any]):
     def on_resize(self) -> None:
         # a new box: measure the padding again against it
         self.virtual_size = self._extent
+
+    def remove_row(self, row_key: RowKey | str) -> None:
+        """DataTable's, without the layout pass of the whole screen it asks for: the table's
+        box does not depend on its rows, and its scrollable size follows on its own (see
+        ``validate_virtual_size``). A session that ended relaid the screen out, every time."""
+        self._removing = True
+        try:
+            super().remove_row(row_key)
+        finally:
+            self._removing = False
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        if layout and self._removing:
+            layout = False  # remove_row's: see there
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *,
                     update_width: bool = False) -> None:

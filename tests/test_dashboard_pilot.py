@@ -604,12 +604,6 @@ async def test_a_session_that_comes_and_goes_is_drawn_without_laying_the_screen_
     app = dashboard_app(sampler)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _ready(pilot)
-        first = sampler.sample()
-        assert first.connections is not None
-        gone = first.connections.sessions.pop()  # one session fewer: a row leaves
-        screen.apply_sample(first)
-        await pilot.pause()
-        assert not re.search(rf"\b{gone.pid}\b", _screen_text(app))
         layouts: list[int] = []
         real = screen._refresh_layout
 
@@ -618,6 +612,13 @@ async def test_a_session_that_comes_and_goes_is_drawn_without_laying_the_screen_
             return real(*a, **k)
 
         monkeypatch.setattr(screen, "_refresh_layout", counted)
+        first = sampler.sample()
+        assert first.connections is not None
+        gone = first.connections.sessions.pop()  # one session fewer: a row leaves
+        screen.apply_sample(first)
+        await pilot.pause()
+        assert not re.search(rf"\b{gone.pid}\b", _screen_text(app))
+        assert layouts == []  # DataTable.remove_row asks for one
         screen.apply_sample(sampler.sample())  # it comes back
         await pilot.pause()
         assert re.search(rf"^ *{gone.pid}\b", _screen_text(app), re.M)
