@@ -805,7 +805,9 @@ class DashboardScreen(Screen[None]):
     def _no_sessions_text(self, s: Sample) -> str:
         """Why the Sessions table is empty: an empty table must not look like a broken one
         (by default, as in pg_activity, idle sessions are counted but not listed)."""
-        sessions = s.connections.sessions if s.connections is not None else []
+        if s.connections is None or s.panels_at.get("connections") is None:
+            return "No session read yet: the line below says why."
+        sessions = s.connections.sessions
         others = [a for a in sessions if a.pid != s.backend_pid
                   and (not self.this_database or a.database == s.database)]
         if self.filter and others:

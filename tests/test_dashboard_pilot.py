@@ -669,3 +669,20 @@ async def test_a_first_sample_without_the_kept_panels_is_followed_at_once_but_on
         assert sampler.panels[1] is not None and "tables" in sampler.panels[1]
         await pilot.pause(0.3)
         assert sampler.calls == 2  # the next is an interval (30 s) away
+
+
+async def test_an_empty_sessions_table_without_a_connection_claims_nothing() -> None:
+    """Unreachable server: the table is empty because nothing was read, not because nobody
+    is connected (the note said "No other session is connected")."""
+    sampler = FakeSampler()
+    app = dashboard_app(sampler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        s = sampler.sample()
+        s.connections = None
+        s.panels_at["connections"] = None
+        s.error = "connection refused by u@127.0.0.1:1/x"
+        screen.apply_sample(s)
+        await pilot.pause()
+        note = str(screen.query_one("#sessions-empty").render())
+        assert "No session read yet" in note and "No other session" not in note

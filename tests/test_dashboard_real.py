@@ -1,0 +1,89 @@
+"""The dashboard over a real Monitor on a real database (the other dashboard tests use a fake
+with frozen numbers): the app `monitor --tui` runs, its sampling thread, the first sample
+that reads the always-read panels only and the follow-up that reads the rest, a session that
+comes and goes, the empty Sessions table's line, pause."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from nchat_tui.monitor.sampler import Monitor
+from nchat_tui.screens.dashboard import DashboardScreen, MonitorApp
+from tests.monitor_fakes import until_sampled
+
+
+def _text(app: Any) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def _until(pilot: Any, cond: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+    await pilot.pause()
+
+
+async def test_the_dashboard_on_a_real_database(pg_db: dict[str, str]) -> None:
+    with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as c:
+        c.execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1,10)")
+    idle = psycopg.connect(make_conninfo(**pg_db), autocommit=True,
+                           application_name="idle-one")
+    busy = psycopg.connect(make_conninfo(**pg_db), autocommit=True,
+                           application_name="busy-one")
+    busy_pid = busy.info.backend_pid
+
+    def sleep() -> None:
+        try:
+            busy.execute("SELECT pg_sleep(600)")
+        except psycopg.Error:
+            pass
+
+    mon = Monitor(pg_db)
+    mon.prefetch(panels=())  # as `monitor --tui` does: the always-read panels first
+    app = MonitorApp(mon, interval=0.5)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, DashboardScreen)
+            await until_sampled(pilot, screen, 1)
+            # only idle sessions: none listed, and the line under the table says why
+            note = screen.query_one("#sessions-empty")
+            assert note.display and "idle, not listed (i lists them)" in str(note.render())
+            # the follow-up sample read the panels the first one left out, at once
+            await until_sampled(pilot, screen, 2)
+            assert screen.last is not None
+            assert screen.last.panels_at.get("tables") is not None
+            # a session that starts working shows, with its application
+            worker = threading.Thread(target=sleep, daemon=True)
+            worker.start()
+            await _until(pilot, lambda: re.search(rf"^ *{busy_pid}\b.*busy-one", _text(app),
+                                                  re.M) is not None)
+            assert not note.display
+            # ... and goes when it ends
+            with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as c:
+                c.execute("SELECT pg_cancel_backend(%s)", (busy_pid,))
+            worker.join(10)
+            await _until(pilot, lambda: not re.search(rf"^ *{busy_pid}\b", _text(app), re.M))
+            assert note.display
+            # paused: no sample is taken
+            await pilot.press("p")
+            await asyncio.sleep(0.3)  # a sample under way when p was pressed is still drawn
+            await pilot.pause()
+            taken = screen.samples_taken
+            await asyncio.sleep(1.2)
+            await pilot.pause()
+            assert screen.paused and screen.samples_taken == taken
+            assert "PAUSED" in _text(app)
+    finally:
+        mon.close()
+        idle.close()
+        busy.close()
