@@ -104,7 +104,7 @@ class QuietLinuxDriver(LinuxDriver):
         try:
             while os.read(self._wake_r, 64):
                 pass
-        except (BlockingIOError, OSError):
+        except OSError:  # drained (the pipe is non-blocking) or closed
             pass
 
     def close(self) -> None:
