@@ -34,7 +34,6 @@ from nchat_tui import __version__
 from nchat_tui.errors import EXIT_FAILED, EXIT_INPUT, BadInput, ConnectError, NchatError
 from nchat_tui.pg.target import Target, resolve_target
 from nchat_tui.state.safeio import os_error_line
-from nchat_tui.upgrade.recovery import pending_intents, recover_on_start, refusing_connections_line
 
 # Order is the order of `nchat-tui --help`.
 COMMANDS = [
@@ -175,13 +174,19 @@ demo: ``run_app``)."""
 
 
 def _recover(ctx: CliContext, command: str) -> None:
+    if command in NO_RECOVERY and command != "report":
+        return
+    # the journal and the runner load only for the commands that settle: not for a monitor
+    from nchat_tui.upgrade.recovery import (  # noqa: PLC0415 - see the line above
+        pending_intents,
+        recover_on_start,
+    )
+
     if command == "report":  # never connects: says what is pending, settles nothing
         for _path, intent in pending_intents(ctx.target()):
             ctx.err(f"nchat-tui report: an interrupted {intent.get('op')} of "
                     f"{intent.get('database')} (pid {intent.get('pid')}) is not settled yet: "
                     "any command that connects (nchat-tui status) settles it")
-        return
-    if command in NO_RECOVERY:
         return
     # migrate reconciles an interrupted run itself, in its own notice
     for line in recover_on_start(ctx.target(), reconcile_runs=command != "migrate"):
@@ -262,6 +267,10 @@ def _psycopg_error() -> type[BaseException]:
 
 def _refusing(ctx: CliContext, exc: ConnectError) -> NchatError:
     """Say whether this tool made the database refuse connections, and how to undo it."""
+    from nchat_tui.upgrade.recovery import (  # noqa: PLC0415 - only when refused
+        refusing_connections_line,
+    )
+
     m = re.search(r'database "([^"]+)" is not currently accepting connections', exc.message)
     try:
         target = ctx.target()

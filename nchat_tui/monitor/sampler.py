@@ -72,7 +72,6 @@ from nchat_tui.monitor.querytext import QueryText, describe
 from nchat_tui.pg.queries import sql_text
 from nchat_tui.pg.scrub import scrub_rows, scrub_sql
 from nchat_tui.pg.target import Target, classify_connect_error
-from nchat_tui.state.journal import Journal
 
 APPLICATION_NAME = "nchat-tui monitor"
 ACTION_APPLICATION_NAME = "nchat-tui monitor action"
@@ -1381,6 +1380,7 @@ def _seconds(value: str) -> float:
 
 if TYPE_CHECKING:
     from nchat_tui.monitor.seams import BackendActions, Sampler
+    from nchat_tui.state.journal import Journal  # a monitor opened alone has none to load
 
     def _is_both_seams(monitor: Monitor) -> tuple[Sampler, BackendActions]:
         """mypy's proof that ``Monitor`` implements both seams of the screens."""

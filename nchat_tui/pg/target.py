@@ -8,7 +8,6 @@ their environment, never argv; every display of the target masks it.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -218,6 +217,8 @@ def _dsn_problem(message: str) -> str:
         """``quoted`` if it is a libpq keyword (safe to show), else a close keyword."""
         if quoted in CONNINFO_KEYWORDS:
             return f'"{quoted}"'
+        import difflib  # noqa: PLC0415 - only a connection string that fails to parse needs it
+
         close = difflib.get_close_matches(quoted.lower(), CONNINFO_KEYWORDS, n=1, cutoff=0.75)
         return f'a misspelled option (did you mean "{close[0]}"?)' if close else None
 
