@@ -32,7 +32,6 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import (
     DataTable,
-    Footer,
     Input,
     Static,
     TabbedContent,
@@ -60,6 +59,7 @@ from nchat_tui.monitor.seams import BackendActions, Sampler
 from nchat_tui.quickstart import resume_gc
 from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
 from nchat_tui.screens.driver import quiet_driver_class
+from nchat_tui.screens.widgets.keybar import KeyBar
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 FULL_EVERY_S = 10.0
@@ -472,7 +472,7 @@ class DashboardScreen(Screen[None]):
         yield Input(placeholder="filter: db:NAME user:NAME app:NAME state:active min:5s words",
                     id="dash-filter")
         yield Static("", id="dash-status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         for tab_id, spec in self.specs.items():
