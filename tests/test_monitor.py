@@ -766,6 +766,80 @@ def test_host_figures_on_the_database_host_only(pg_cluster: LocalCluster,
         sleeper.conn.close()
 
 
+def test_backend_figures_read_from_proc_equal_psutils(pg_db: dict[str, str]) -> None:
+    """The per-backend figures are read straight from /proc (a third of psutil's reads):
+    a busy backend's CPU %, its RSS and its IO counters agree with psutil's, a pid that ended
+    shows nothing, and a process name with spaces and parentheses does not shift the fields."""
+    import psutil
+
+    from nchat_tui.monitor import hoststats
+    from nchat_tui.monitor.hoststats import HostStats, parse_proc_stat
+
+    if not hoststats._PROC_STAT:
+        pytest.skip("no /proc here: psutil is used")
+    busy = _Waiter(pg_db, "SELECT count(*) FROM generate_series(1, 400000000)", "busy")
+    busy.start()
+    try:
+        stats = HostStats()
+        stats.local = True
+        proc = psutil.Process(busy.pid)
+        proc.cpu_percent(None)
+        first = stats.backends([busy.pid])[busy.pid]
+        assert first.cpu_pct is None  # no interval yet, as psutil
+        time.sleep(1.0)
+        ours = stats.backends([busy.pid])[busy.pid]
+        theirs = proc.cpu_percent(None)
+        assert ours.cpu_pct is not None and theirs > 40
+        assert abs(ours.cpu_pct - theirs) < 15, (ours.cpu_pct, theirs)
+        rss = proc.memory_info().rss
+        assert ours.rss_bytes is not None and abs(ours.rss_bytes - rss) <= 1 << 20
+        assert ours.read_bps is not None and ours.write_bps is not None
+        io = proc.io_counters()
+        assert hoststats._proc_io(busy.pid) is not None
+        got = hoststats._proc_io(busy.pid)
+        assert got is not None and got[0] >= io.read_bytes and got[1] >= io.write_bytes
+    finally:
+        with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as c:
+            c.execute("SELECT pg_cancel_backend(%s)", (busy.pid,))
+        busy.join(timeout=10)
+        busy.conn.close()
+    # the backend is gone with its connection: no figures, and it is forgotten
+    pid = busy.pid
+    deadline = time.monotonic() + 5
+    while psutil.pid_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stats.backends([pid]) == {}
+    assert pid not in stats._stat
+    line = (b"4242 (post gres) (x) S 1 4242 4242 0 -1 4194560 100 0 0 0 "
+            b"37 5 0 0 20 0 1 0 987654 123456789 2048 18446744073709551615")
+    assert parse_proc_stat(line) == (987654, 42, 2048)
+    assert parse_proc_stat(b"4242 (cut") is None
+
+
+def test_the_system_line_read_from_proc_equals_psutils() -> None:
+    import psutil
+
+    from nchat_tui.monitor import hoststats
+
+    if not hoststats._PROC_STAT:
+        pytest.skip("no /proc here: psutil is used")
+    vm = psutil.virtual_memory()
+    mem = hoststats._proc_meminfo()
+    assert mem is not None and mem[0] == vm.total
+    assert abs(mem[1] - vm.available) < 64 << 20
+    before = psutil.disk_io_counters()
+    ours = hoststats._proc_disk_bytes()
+    after = psutil.disk_io_counters()
+    assert ours is not None and before is not None and after is not None
+    assert before.read_bytes <= ours[0] <= after.read_bytes
+    assert before.write_bytes <= ours[1] <= after.write_bytes
+    stats = hoststats.HostStats()
+    stats.local = True
+    line = stats.system()
+    assert line is not None and line.mem_total == vm.total
+    assert abs(line.mem_used_pct - vm.percent) < 2
+
+
 def test_monitoring_queries_are_kept_out_of_slow_queries(
         pg_db: dict[str, str], pg_conn: psycopg.Connection[Any]) -> None:
     _make_tables(pg_conn)
