@@ -60,6 +60,7 @@ from nchat_tui.quickstart import resume_gc
 from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
 from nchat_tui.screens.driver import quiet_driver_class
 from nchat_tui.screens.widgets.keybar import KeyBar
+from nchat_tui.screens.widgets.textlines import TextLines
 
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 FULL_EVERY_S = 10.0
@@ -430,7 +431,7 @@ class DashboardScreen(Screen[None]):
         self._full_at: float | None = None
         self._stale_tabs: set[str] = set()
         self._costs: deque[float] = deque(maxlen=30)
-        self._header_events: tuple[Any, ...] = ()
+        self._header_events: tuple[Any, ...] | None = ()
         self._header_at = 0.0
         self._styles: dict[str, Any] = {}
         self.specs: dict[str, TableSpec] = {
@@ -455,7 +456,7 @@ class DashboardScreen(Screen[None]):
         yield Static("Monitor: waiting for the first sample…", id="dash-title")
         # the summary lines, the chart labels and both sparklines in ONE widget: a sample
         # then repaints one region instead of six (each repaint costs a compositor pass)
-        yield Static("", id="dash-summary")
+        yield TextLines(id="dash-summary")
         with TabbedContent(id="dash-tabs", initial="sessions"):
             for tab_id, title in (("sessions", "1 Sessions"), ("locks", "2 Locks"),
                                   ("tables", "3 Tables"), ("queries", "4 Queries"),
@@ -650,7 +651,7 @@ class DashboardScreen(Screen[None]):
 
     def _watch_theme(self) -> None:
         self._styles.clear()
-        self._shown.pop("#dash-summary", None)
+        self._header_events = None  # the summary is built again with the new styles
         self._rerender()
 
     def _render_header(self, s: Sample) -> None:
@@ -710,31 +711,29 @@ class DashboardScreen(Screen[None]):
         if events == self._header_events and now - self._header_at < RATES_EVERY_S:
             return
         self._header_events, self._header_at = events, now
-        lines: list[Any] = [line1, "\n", line2]
+        lines: list[Text] = [Text(line1), line2]
         sysline = s.host.system
         if s.host.local and sysline:
             load = " ".join(f"{x:.2f}" for x in sysline.load)
-            lines += ["\n", Text(
+            lines.append(Text(
                 f"host: load {load} · mem {sysline.mem_used_pct:.0f}% of "
                 f"{fmt_short_size(sysline.mem_total)} · disk r "
                 f"{fmt_short_size(sysline.disk_read_bps)}/s w "
-                f"{fmt_short_size(sysline.disk_write_bps)}/s")]
+                f"{fmt_short_size(sysline.disk_write_bps)}/s"))
         conn_hist = self._conn_hist_db if self.this_database else self._conn_hist
         tps_hist = self._tps_hist_db if self.this_database else self._tps_hist
-        width = max(20, (self.query_one("#dash-summary", Static).content_size.width or 78))
+        summary = self.query_one("#dash-summary", TextLines)
+        width = max(20, (summary.content_size.width or 78))
         half = (width - 2) // 2
         label_style = self._style("dash--label")
         bars_style = self._style("dash--bars", partial=True)
         conn_label = f"connections {int(conn_hist[-1]) if conn_hist else '-'}"
         tps_label = f"transactions/s {tps_hist[-1]:.1f}" if tps_hist else "transactions/s -"
         # one style a line: a per-bar colour costs ~25 bytes a bar on every redraw
-        lines += ["\n", Text(conn_label.ljust(half + 2) + tps_label, style=label_style),
-                  "\n", Text(sparkline(list(conn_hist), half).ljust(half + 2)
-                              + sparkline(list(tps_hist), half), style=bars_style)]
-        summary = Text.assemble(*lines)
-        old = self._shown.get("#dash-summary")
-        self._set("#dash-summary", summary, layout=(
-            not isinstance(old, Text) or old.plain.count("\n") != summary.plain.count("\n")))
+        lines += [Text(conn_label.ljust(half + 2) + tps_label, style=label_style),
+                  Text(sparkline(list(conn_hist), half).ljust(half + 2)
+                       + sparkline(list(tps_hist), half), style=bars_style)]
+        summary.set_lines(lines)
 
     def _ensure_host_columns(self, local: bool) -> None:
         """On the database host, CPU/memory/IO columns join the sessions (once)."""
