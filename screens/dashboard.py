@@ -481,7 +481,9 @@ class DashboardScreen(Screen[None]):
             for key, label in spec.columns:
                 table.add_column(label, key=key)
         self.query_one("#dash-filter", Input).display = False
-        self.watch(self.app, "theme", self._watch_theme, init=False)
+        # the signal, not the reactive: Textual applies the new theme's CSS after its own
+        # watcher (call_next), and the component styles read before that were the old ones
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         self._update_status()
         if self.samples_taken == 0:
             # connect and sample in a thread while the screen paints
@@ -534,6 +536,7 @@ class DashboardScreen(Screen[None]):
                 pass
 
     def on_unmount(self) -> None:
+        self.app.theme_changed_signal.unsubscribe(self)
         with self._pump_cond:
             self._pump_stop = True
             self._pump_cond.notify()
@@ -649,7 +652,7 @@ class DashboardScreen(Screen[None]):
             self._styles[key] = self.get_component_rich_style(name, partial=partial)
         return self._styles[key]
 
-    def _watch_theme(self) -> None:
+    def _theme_changed(self, _theme: object) -> None:
         self._styles.clear()
         self._header_events = None  # the summary is built again with the new styles
         self._rerender()

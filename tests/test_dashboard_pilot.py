@@ -686,3 +686,29 @@ async def test_an_empty_sessions_table_without_a_connection_claims_nothing() -> 
         await pilot.pause()
         note = str(screen.query_one("#sessions-empty").render())
         assert "No session read yet" in note and "No other session" not in note
+
+
+async def test_the_summary_is_redrawn_in_the_new_colours_after_a_theme_change() -> None:
+    """The summary draws through TextLines, which keeps each line's strip: a theme change
+    must still repaint it (Text's == leaves the base style out, the strip cache must go)."""
+    from nchat_tui.screens.widgets.textlines import TextLines
+
+    app = dashboard_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        await pilot.pause()
+        summary = screen.query_one("#dash-summary", TextLines)
+
+        def backgrounds() -> set[Any]:
+            return {seg.style.bgcolor for y in range(len(summary.lines))
+                    for seg in summary.render_line(y) if seg.style is not None}
+
+        dark = backgrounds()
+        assert dark == {summary.rich_style.bgcolor}
+        pilot.app.theme = "textual-light"
+        await pilot.pause()
+        await pilot.pause()
+        light = backgrounds()
+        assert light == {summary.rich_style.bgcolor} and light != dark
+        label = summary.lines[-2]
+        assert str(label.style) == str(screen.get_component_rich_style("dash--label"))
