@@ -276,8 +276,9 @@ class HostStats:
             self._cpu_seen.discard(gone)
         return out
 
-    SYSTEM_EVERY_S = 2.0
-    """The system line is read at most this often (a screen redraws it no faster)."""
+    SYSTEM_EVERY_S = 5.0
+    """The system line is read at most this often: the kernel recomputes the load average
+    every 5 s, and memory and the disk rates (averaged over the interval) move as slowly."""
 
     def system(self) -> SystemLine | None:
         """Load average, memory and disk IO per second of the host (None: not on it)."""

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from nchat_tui.pg.sqltokens import Token, string_value, tokenize
@@ -272,12 +273,21 @@ QUERY_FIELDS = ("query", "last_query", "blocked_query", "blocking_query", "curre
                 "statement", "sql", "text", "query_text")
 
 
+@lru_cache(maxsize=512)
+def _scrub_cached(text: str) -> str:
+    """``scrub_sql`` of a query text, remembered: a monitor scrubs the same texts (each
+    session's current or last statement) on every sample, and tokenizing them was most of the
+    cost. Bounded (512 texts of at most track_activity_query_size, 1 kB by default)."""
+    out: str = scrub_sql(text)
+    return out
+
+
 def scrub_row(row: Mapping[str, Any], fields: Iterable[str] = QUERY_FIELDS) -> dict[str, Any]:
     """A copy of a result row with its query-text fields scrubbed."""
     out = dict(row)
     for f in fields:
         if f in out and isinstance(out[f], str):
-            out[f] = scrub_sql(out[f])
+            out[f] = _scrub_cached(out[f])
     return out
 
 
