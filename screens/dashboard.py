@@ -693,8 +693,9 @@ class DashboardScreen(Screen[None]):
                                   f"{lock_wait_text(lw)}, {locks.waiting} waiting", 78),
                          style=self._style("dash--alert", partial=True))
         else:
-            line2 = Text("no lock waits",
-                         style=self._style("dash--quiet"))
+            # "no lock waits" only once pg_locks was read: unconnected, nothing is known
+            line2 = Text("no lock waits" if s.panels_at.get("locks") is not None
+                         else "lock waits not read yet", style=self._style("dash--quiet"))
             others = [d for d in s.databases if not d.current and (d.sessions or d.tps)]
             if others and not self.this_database:
                 busiest = max(others, key=lambda d: (d.tps or 0, d.sessions))
@@ -808,7 +809,11 @@ class DashboardScreen(Screen[None]):
         """Why the Sessions table is empty: an empty table must not look like a broken one
         (by default, as in pg_activity, idle sessions are counted but not listed)."""
         if s.connections is None or s.panels_at.get("connections") is None:
-            return "No session read yet: the line below says why."
+            # whole, here: the status line has room for 50 characters of it, and the reason
+            # (with what to do) is often twice that
+            why = (f"No session read yet: {s.error}" if s.error
+                   else "No session read yet: the line below says why.")
+            return why
         sessions = s.connections.sessions
         others = [a for a in sessions if a.pid != s.backend_pid
                   and (not self.this_database or a.database == s.database)]

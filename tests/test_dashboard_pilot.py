@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
 from nchat_tui.errors import Refused
-from nchat_tui.monitor.model import ExplainResult
+from nchat_tui.monitor.model import ExplainResult, Locks
 from nchat_tui.screens.dashboard import DashboardScreen
 from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
 from nchat_tui.screens.widgets.monitor_panel import MonitorPanel
@@ -681,11 +681,22 @@ async def test_an_empty_sessions_table_without_a_connection_claims_nothing() -> 
         s = sampler.sample()
         s.connections = None
         s.panels_at["connections"] = None
-        s.error = "connection refused by u@127.0.0.1:1/x"
+        s.panels_at["locks"] = None
+        s.locks = Locks.none_yet()  # what the sampler carries for a panel never read
+        s.error = ("no server on the local socket for postgres@/tmp/nonexist:5432/postgres "
+                   "(is PostgreSQL running? give --dsn with host and port)")
         screen.apply_sample(s)
         await pilot.pause()
         note = str(screen.query_one("#sessions-empty").render())
         assert "No session read yet" in note and "No other session" not in note
+        # the status line cuts the reason; the note under the empty table says it whole
+        assert "give --dsn with host and port" not in str(
+            screen.query_one("#dash-status").render())
+        screen_text = "\n".join(strip.text for strip in screen._compositor.render_strips())
+        assert "(is PostgreSQL running? give --dsn with host and port)" in " ".join(
+            screen_text.split()), screen_text
+        # and the summary claims no "no lock waits" it never read
+        assert "no lock waits" not in screen_text and "lock waits not read yet" in screen_text
 
 
 async def test_the_summary_is_redrawn_in_the_new_colours_after_a_theme_change() -> None:
