@@ -63,6 +63,13 @@ class KeysApp(App[None]):
         self.push_screen(KeysScreen(self.bar))
 
 
+async def _keys_screen(pilot: Any) -> KeysScreen:
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, KeysScreen)
+    return screen
+
+
 async def _last_line(bar: str, size: tuple[int, int]) -> str:
     app = KeysApp(bar)
     async with app.run_test(size=size) as pilot:
@@ -91,9 +98,7 @@ async def test_a_narrow_line_shows_whole_keys_and_keeps_the_palette_key() -> Non
 async def test_a_disabled_key_is_dim_and_a_click_presses_an_enabled_one() -> None:
     app = KeysApp("keybar")
     async with app.run_test(size=(80, 10)) as pilot:
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, KeysScreen)
+        screen = await _keys_screen(pilot)
         bar = screen.query_one(KeyBar)
         line = bar.render()
         greyed = line.plain.index("x Greyed")
@@ -112,9 +117,7 @@ async def test_a_disabled_key_is_dim_and_a_click_presses_an_enabled_one() -> Non
 async def test_the_line_follows_the_screens_bindings_when_they_change() -> None:
     app = KeysApp("keybar")
     async with app.run_test(size=(80, 10)) as pilot:
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, KeysScreen)
+        screen = await _keys_screen(pilot)
         assert "s Sort" in screen.query_one(KeyBar).render().plain
         screen.hide_sort = True
         screen.refresh_bindings()
