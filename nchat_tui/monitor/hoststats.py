@@ -1,6 +1,7 @@
 """Per-backend CPU, memory and IO, and a short system line, when the monitor runs on the
 database host (read from /proc, as pg_activity does: the per-backend figures straight from
-/proc/PID/stat and /proc/PID/io on Linux, psutil elsewhere and for the system line).
+/proc/PID/stat and /proc/PID/io, the system line from /proc/meminfo and /proc/diskstats on
+Linux; psutil elsewhere).
 
 ``HostStats.check(conn)`` decides once per connection whether we are on the host: the
 connection must go through a unix socket or a loopback address, AND the backend serving it
@@ -128,6 +129,16 @@ def _proc_disk_bytes() -> tuple[int, int] | None:
     return read, written
 
 
+def _per_second(prev: tuple[float, int, int] | None, now: float, read: int,
+                written: int) -> tuple[float | None, float | None]:
+    """Bytes read and written per second since ``prev`` (when, read, written): None, None
+    on the first reading."""
+    if prev is None or now <= prev[0]:
+        return None, None
+    span = now - prev[0]
+    return max(0.0, (read - prev[1]) / span), max(0.0, (written - prev[2]) / span)
+
+
 class HostStats:
     """Process figures for backends and the host; ``local`` says whether they are shown."""
 
@@ -226,11 +237,8 @@ class HostStats:
             seen[pid] = (start, now, ticks)
             io = _proc_io(pid)
             if io is not None:
-                before = self._io.get(pid)
+                row.read_bps, row.write_bps = _per_second(self._io.get(pid), now, *io)
                 self._io[pid] = (now, io[0], io[1])
-                if before is not None and now > before[0]:
-                    row.read_bps = max(0.0, (io[0] - before[1]) / (now - before[0]))
-                    row.write_bps = max(0.0, (io[1] - before[2]) / (now - before[0]))
             out[pid] = row
         for gone in set(seen) - set(pids):  # ended backends: forget them
             seen.pop(gone, None)
@@ -261,11 +269,9 @@ class HostStats:
                     except (psutil.AccessDenied, AttributeError):
                         io = None
                 if io is not None:
-                    prev = self._io.get(pid)
+                    row.read_bps, row.write_bps = _per_second(
+                        self._io.get(pid), now, io.read_bytes, io.write_bytes)
                     self._io[pid] = (now, io.read_bytes, io.write_bytes)
-                    if prev is not None and now > prev[0]:
-                        row.read_bps = max(0.0, (io.read_bytes - prev[1]) / (now - prev[0]))
-                        row.write_bps = max(0.0, (io.write_bytes - prev[2]) / (now - prev[0]))
             except psutil.Error:
                 self._procs.pop(pid, None)
                 continue
@@ -315,9 +321,8 @@ class HostStats:
             except Exception:
                 disk = None
         if disk is not None:
-            prev = self._disk
+            read, written = _per_second(self._disk, now, *disk)
             self._disk = (now, disk[0], disk[1])
-            if prev is not None and now > prev[0]:
-                out.disk_read_bps = round(max(0.0, (disk[0] - prev[1]) / (now - prev[0])), 3)
-                out.disk_write_bps = round(max(0.0, (disk[1] - prev[2]) / (now - prev[0])), 3)
+            if read is not None and written is not None:
+                out.disk_read_bps, out.disk_write_bps = round(read, 3), round(written, 3)
         return out

@@ -111,7 +111,7 @@ class KeyBar(Widget):
             tail.append(f" {desc} ", style=desc_style)
             if not enabled:
                 tail.stylize("dim")
-        room = max(0, width - tail.cell_len) if palette is not None else width
+        room = max(0, width - tail.cell_len)  # the palette key's cells, if any, kept
         for key, shown, desc, enabled in keys:
             item = Text.assemble((f" {shown} ", key_style),
                                  (f"{desc} " if desc else "", desc_style))

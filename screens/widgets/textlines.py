@@ -31,7 +31,7 @@ class TextLines(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.lines: list[Text] = []
-        self._strips: dict[tuple[int, int], Strip] = {}
+        self._strips: dict[int, Strip] = {}  # line: its strip, at the width it was drawn
 
     def set_lines(self, lines: list[Text]) -> None:
         """Show ``lines``; only a change of the number of lines lays the screen out again."""
@@ -41,7 +41,7 @@ class TextLines(Widget):
         layout = len(lines) != len(self.lines)
         keep = {y for y, (old, new) in enumerate(zip(old_keys, new_keys, strict=False))
                 if old == new}
-        self._strips = {k: v for k, v in self._strips.items() if k[0] in keep}
+        self._strips = {y: v for y, v in self._strips.items() if y in keep}
         self.lines = list(lines)
         self.refresh(layout=layout)
 
@@ -62,12 +62,11 @@ class TextLines(Widget):
         base = self.rich_style
         if y >= len(self.lines):
             return Strip.blank(width, base)
-        strip = self._strips.get((y, width))
-        if strip is None:
+        strip = self._strips.get(y)
+        if strip is None or strip.cell_length != width:
             text = self.lines[y].copy()
             text.no_wrap, text.overflow, text.end = True, "crop", ""
             text.stylize_before(base)
             strip = Strip(text.render(self.app.console)).crop_extend(0, width, base)
-            self._strips = {k: v for k, v in self._strips.items() if k[0] != y}
-            self._strips[(y, width)] = strip
+            self._strips[y] = strip
         return strip
