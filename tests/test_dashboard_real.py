@@ -62,6 +62,10 @@ async def test_the_dashboard_on_a_real_database(pg_db: dict[str, str]) -> None:
             await until_sampled(pilot, screen, 2)
             assert screen.last is not None
             assert screen.last.panels_at.get("tables") is not None
+            # the summary (TextLines) and the key line (KeyBar) read the real figures
+            lines = _text(app).splitlines()
+            assert re.match(r" conns \d+/\d+ ", lines[1]) and "no lock waits" in lines[2], lines
+            assert lines[-1].startswith(" esc Back  p Pause ") and "^p palette" in lines[-1]
             # a session that starts working shows, with its application
             worker = threading.Thread(target=sleep, daemon=True)
             worker.start()
@@ -87,3 +91,23 @@ async def test_the_dashboard_on_a_real_database(pg_db: dict[str, str]) -> None:
         mon.close()
         idle.close()
         busy.close()
+
+
+async def test_the_dashboard_against_a_server_that_is_not_there(tmp_path: Any) -> None:
+    """A real Monitor pointed at a socket with no server: the empty Sessions table gives the
+    whole reason (the status line cuts it), and the summary claims no lock state."""
+    mon = Monitor({"host": str(tmp_path), "port": "5432", "dbname": "postgres",
+                   "user": "postgres"})
+    app = MonitorApp(mon, interval=0.5)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, DashboardScreen)
+            await until_sampled(pilot, screen, 1)
+            text = " ".join(_text(app).split())
+            assert "No session read yet: no server on the local socket" in text, text
+            assert "(is PostgreSQL running? give --dsn with host and port)" in text, text
+            assert "lock waits not read yet" in text and "no lock waits" not in text
+    finally:
+        mon.close()
