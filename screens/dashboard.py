@@ -54,6 +54,7 @@ from nchat_tui.monitor.model import (
     Statement,
     Table,
 )
+from nchat_tui.monitor.querytext import monitor_session, monitoring_sample
 from nchat_tui.monitor.sampler import SessionFilter, lock_held_text, lock_wait_text
 from nchat_tui.monitor.seams import BackendActions, Sampler
 from nchat_tui.quickstart import resume_gc
@@ -124,6 +125,13 @@ EMPTY_NOTES = {
     "locks": "No session waits for a lock, and none blocks another.",
     "progress": "Nothing to follow: no VACUUM, ANALYZE, CREATE INDEX, CLUSTER or COPY is running.",
 }
+
+
+def _quiet_monitor(a: Session) -> bool:
+    """Another monitor's session, idle or caught in a brief sample of the statistics: not
+    listed unless asked for (m). Listed, like any session, when it does anything else."""
+    return (a.state == "idle" and monitor_session(a.application, a.query)) or \
+        monitoring_sample(a.application, a.query, a.state, a.query_age_s, a.wait_event_type)
 
 
 def one_line(text: Any, width: int) -> str:
@@ -380,7 +388,7 @@ class DashboardScreen(Screen[None]):
         Binding("r", "reverse", "Reverse", show=False),
         Binding("d", "scope", "This db"),
         Binding("slash,f", "filter", "Filter", key_display="/"),
-        Binding("m", "monitoring", "Monitoring q.", show=False),
+        Binding("m", "monitoring", "Monitoring", show=False),
         Binding("i", "idle", "Idle sessions", show=False),
         Binding("c", "cancel_backend", "Cancel"),
         Binding("k", "terminate_backend", "Kill"),
@@ -402,7 +410,8 @@ class DashboardScreen(Screen[None]):
     """List idle sessions too (i); by default, as in pg_activity, only the ones doing
     something (active, in a transaction, waiting): idle ones are counted in the summary."""
     show_monitoring: reactive[bool] = reactive(False)
-    """List monitoring statements (ours, pg_activity's, PgHero's...) in Queries (m)."""
+    """List other monitors' brief samples in Sessions and monitoring statements (ours,
+    pg_activity's, PgHero's...) in Queries (m)."""
 
     def __init__(self, sampler: Sampler, actions: BackendActions | None = None,
                  interval: float = 2.0, name: str | None = None,
@@ -757,13 +766,18 @@ class DashboardScreen(Screen[None]):
     def visible_sessions(self, s: Sample) -> list[Session]:
         """The sample's sessions under the scope (d) and the filter (/), in a stable order:
         transactions open 5 s or more first (oldest first), then the others by pid, so the
-        rows do not reshuffle with each sample's short transactions."""
+        rows do not reshuffle with each sample's short transactions. Idle sessions are left
+        out unless asked for (i), and so are other monitors, idle or caught in a brief sample of
+        the statistics (m; see ``querytext.monitoring_sample``): a row that comes and goes
+        with one tool's 50 ms query is noise, and a monitor stuck or waiting for a lock is
+        listed."""
         own = s.backend_pid  # our sampling connection: counted, not listed
         sessions = s.connections.sessions if s.connections is not None else []
         rows = sorted((a for a in sessions
                        if (own is None or a.pid != own)
                        and (self.show_idle or a.state != "idle"
-                            or (self.filter.state or "").startswith("idle"))),
+                            or (self.filter.state or "").startswith("idle"))
+                       and (self.show_monitoring or not _quiet_monitor(a))),
                       key=_session_order)
         if self.this_database:
             rows = [a for a in rows if a.database == s.database]
@@ -819,10 +833,19 @@ class DashboardScreen(Screen[None]):
                   and (not self.this_database or a.database == s.database)]
         if self.filter and others:
             return f"No session matches the filter ({len(others)} connected; / changes it)."
-        idle = sum(1 for a in others if a.state == "idle")
+        # counted by who they are, not by what they do this instant: a monitor caught in a
+        # sample is one of the "monitoring", not one idle fewer (the note stays the same)
+        monitors = 0 if self.show_monitoring else sum(
+            1 for a in others if monitor_session(a.application, a.query))
+        idle = sum(1 for a in others if a.state == "idle"
+                   and (self.show_monitoring or not monitor_session(a.application, a.query)))
+        parts = []
         if idle and not self.show_idle:
-            return (f"No session is doing anything: {idle} idle, not listed "
-                    "(i lists them).")
+            parts.append(f"{idle} idle, not listed (i lists them)")
+        if monitors:
+            parts.append(f"{monitors} monitoring (m lists their samples)")
+        if parts:
+            return f"No session is doing anything: {'; '.join(parts)}."
         return EMPTY_NOTES["sessions"]
 
     def _render_locks(self, s: Sample) -> None:
@@ -1023,7 +1046,7 @@ class DashboardScreen(Screen[None]):
         if self.filter:
             parts.append(f"filter: {self.filter.describe()}")
         if self.show_monitoring:
-            parts.append("with monitoring queries")
+            parts.append("with monitoring")
         if self.show_idle:
             parts.append("with idle sessions")
         stale = s.stale if s is not None else {}
@@ -1126,7 +1149,8 @@ class DashboardScreen(Screen[None]):
         self._rerender()
 
     def action_monitoring(self) -> None:
-        """Show or hide monitoring statements (ours and other tools') in Queries."""
+        """Show or hide monitoring: other monitors' brief samples in Sessions, monitoring
+        statements (ours and other tools') in Queries."""
         self.show_monitoring = not self.show_monitoring
 
     def watch_show_monitoring(self) -> None:

@@ -394,7 +394,7 @@ async def test_monitoring_statements_show_on_m_only() -> None:
         await pilot.pause()
         cells = [c.display for c in table.get_row("5550001:postgres")]
         assert cells[-1].startswith("[pg_activity] SELECT a.pid")
-        assert "with monitoring queries" in str(screen.query_one("#dash-status").render())
+        assert "with monitoring" in str(screen.query_one("#dash-status").render())
         await pilot.press("m")
         await pilot.pause()
         assert "5550001:postgres" not in {str(k.value) for k in table.rows}

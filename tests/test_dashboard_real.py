@@ -111,3 +111,66 @@ async def test_the_dashboard_against_a_server_that_is_not_there(tmp_path: Any) -
             assert "lock waits not read yet" in text and "no lock waits" not in text
     finally:
         mon.close()
+
+
+async def test_another_monitors_sample_is_left_out_until_it_is_news(
+        pg_db: dict[str, str], monkeypatch: Any) -> None:
+    """A session named pg_activity reading the statistics is another monitor's sample: not
+    listed, counted in the note, listed on m; listed anyway once it runs longer than a
+    sample may (here 3 s)."""
+    from nchat_tui.monitor import querytext
+
+    monkeypatch.setattr(querytext, "BRIEF_SAMPLE_S", 3.0)
+    other = psycopg.connect(make_conninfo(**pg_db), autocommit=True,
+                            application_name="pg_activity")
+    pid = other.info.backend_pid
+    started = threading.Event()
+
+    def read() -> None:  # a long read of the statistics, no write, no wait
+        started.set()
+        try:
+            other.execute("SELECT count(*) FROM (SELECT generate_series(1, 2000000000) AS g) s "
+                          "WHERE g > (SELECT count(*) FROM pg_stat_database)")
+        except psycopg.Error:
+            pass
+
+    mon = Monitor(pg_db)
+    app = MonitorApp(mon, interval=0.3)
+    worker = threading.Thread(target=read, daemon=True)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, DashboardScreen)
+            await until_sampled(pilot, screen, 1)
+            worker.start()
+            started.wait(5)
+            t0 = time.monotonic()
+
+            def caught() -> bool:  # the last sample saw it running, and for under 3 s
+                last = screen.last
+                return last is not None and last.connections is not None and any(
+                    a.pid == pid and a.state == "active" and (a.query_age_s or 0) < 2.5
+                    for a in last.connections.sessions)
+
+            await _until(pilot, caught, timeout=2.5)
+            assert not re.search(rf"^ *{pid}\b", _text(app), re.M)
+            note = screen.query_one("#sessions-empty")
+            assert note.display and re.search(r"\d+ monitoring \(m lists their samples\)",
+                                              str(note.render())), str(note.render())
+            await pilot.press("m")  # listed on m, and the status line says so
+            assert re.search(rf"^ *{pid}\b.*pg_activity", _text(app), re.M), _text(app)
+            assert "with monitoring" in _text(app)
+            await pilot.press("m")
+            assert time.monotonic() - t0 < 3.0, "too slow to see it as a sample"
+            assert not re.search(rf"^ *{pid}\b", _text(app), re.M)
+            # past 3 s it is no sample: it is listed without m
+            await _until(pilot, lambda: re.search(rf"^ *{pid}\b.*pg_activity", _text(app),
+                                                  re.M) is not None, timeout=10)
+            assert not note.display
+    finally:
+        with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as c:
+            c.execute("SELECT pg_cancel_backend(%s)", (pid,))
+        worker.join(10)
+        mon.close()
+        other.close()

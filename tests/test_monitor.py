@@ -895,6 +895,48 @@ def test_describe_recognises_monitoring_statements() -> None:
     assert block.monitoring and block.source == "PgHero" and block.body.startswith("SELECT")
 
 
+def test_monitoring_sample_is_a_monitor_brief_read() -> None:
+    """A session left out of Sessions as another monitor's sample: only a named monitor's (or
+    one of our monitor queries') short read that waits for no lock."""
+    import re
+
+    from nchat_tui.monitor.querytext import describe, monitor_session, monitoring_sample
+    from nchat_tui.pg.queries import SQL_DIR
+
+    pga = ("WITH dbinfo AS(\n  SELECT COALESCE(SUM(sd.xact_commit + sd.xact_rollback), 0) "
+           "AS xact_count FROM pg_database d INNER JOIN pg_stat_database sd ON d.oid = sd.d")
+    ours = "-- activity.sql: every client backend of the server, one row each, for the conn"
+
+    def brief(app: str | None, q: str, state: str = "active", age: float | None = 0.05,
+              wait: str | None = None) -> bool:
+        return monitoring_sample(app, q, state, age, wait)
+
+    assert brief("pg_activity", pga)  # cut by pg_stat_activity: its start is a read
+    assert brief("pg_activity", "SELECT count(*) AS wal_senders FROM pg_stat_replication")
+    assert brief("PgHero", "/* pghero */ SELECT * FROM pg_stat_activity", age=-0.00002)
+    assert brief("nchat-tui monitor", ours) and brief(None, ours)  # another nchat-tui's
+    assert brief("psql", "-- locks.sql: the lock-waiting sessions of the whole server")
+    # one of our SQL files that is not a monitor query: an action, never a sample
+    assert not brief("nchat-tui", "-- drop_database.sql: drops the database")
+    assert not brief("pgbench", "SELECT abalance FROM pgbench_accounts WHERE aid = 1")
+    assert not brief("hasura", "SELECT * FROM pg_stat_activity")  # not a named monitor
+    assert not brief("pg_activity", pga, age=6.0)  # stuck: news
+    assert not brief("pg_activity", pga, age=None)
+    assert not brief("pg_activity", pga, wait="Lock")  # waits for a lock: news
+    assert not brief("pg_activity", pga, state="idle in transaction")
+    assert not brief("pg_activity", "SELECT pg_sleep(10)")
+    assert not brief("pg_activity", "SELECT pg_terminate_backend(42)")
+    assert not brief("pg_activity", "SELECT * FROM pg_class FOR UPDATE")
+    assert not brief("pgwatch2", "UPDATE t SET a = 1")
+    assert not brief("pg_activity", "VACUUM pg_class")
+    assert monitor_session("pg_activity", "COMMIT") and monitor_session("x", ours)
+    assert not monitor_session("pgbench", "-- notes.sql: a script of someone's")
+    # every monitor query is a read of the statistics: its sessions are samples, nothing else
+    for path in sorted((SQL_DIR / "monitor").glob("*.sql")):
+        text = re.sub(r"%\(\w+\)s", "NULL", path.read_text())
+        assert describe(text).monitoring, path.name
+
+
 def test_session_filter() -> None:
     from nchat_tui.monitor.sampler import SessionFilter
 

@@ -148,3 +148,67 @@ def _reads_only_statistics(sql_text: str) -> bool:
                 return False  # a data-modifying CTE
         Walk()(stmt)
     return found["catalog"] > 0 and found["other"] == 0
+
+
+# -- sessions ---------------------------------------------------------------------------------
+#: The ``application_name`` monitoring tools connect with (each sets its own): another
+#: nchat-tui, pg_activity, pgwatch, PgHero, the Prometheus exporters, pgmetrics, pganalyze...
+MONITOR_APPS = re.compile(
+    r"^(nchat-tui monitor|pg_activity|pgwatch\S*|pghero|postgres_exporter|pg_exporter|"
+    r"pgmetrics|pganalyze\S*|pgcenter|pg_top|check_postgres\S*|pgdash\S*|pgmonitor\S*)$",
+    re.I)
+#: Seconds a monitoring sample may run and still be left out of Sessions: a monitor's query
+#: stuck longer than this (or waiting for a lock) is news, and is listed.
+BRIEF_SAMPLE_S = 5.0
+_READ = re.compile(r"(?:select|with|show|table|values)\b", re.I)
+_WRITES = re.compile(
+    r"\b(insert|update|delete|merge|copy|lock|truncate|create|alter|drop|grant|revoke|"
+    r"vacuum|analyze|cluster|reindex|refresh|into|call|do|execute|share|nowait|"
+    r"pg_sleep\w*|pg_(?:try_)?advisory\w*|pg_notify|pg_terminate_backend|pg_cancel_backend|"
+    r"pg_reload_conf|pg_switch_wal|pg_create_\w+|pg_drop_\w+|pg_promote|pg_stat_reset\w*|"
+    r"pg_stat_statements_reset|set_config|nextval|setval|lo_\w+|dblink\w*)\b", re.I)
+
+
+def _monitor_queries() -> frozenset[str]:
+    """The names of the monitor's own SQL files (``sql/monitor/*.sql``): reads, all of them."""
+    global _MONITOR_QUERIES
+    if _MONITOR_QUERIES is None:
+        from nchat_tui.pg.queries import SQL_DIR  # noqa: PLC0415 - psycopg, only for sessions
+
+        _MONITOR_QUERIES = frozenset(p.name for p in (SQL_DIR / "monitor").glob("*.sql"))
+    return _MONITOR_QUERIES
+
+
+_MONITOR_QUERIES: frozenset[str] | None = None
+
+
+def monitor_session(application: str | None, query: str | None) -> bool:
+    """A session of a monitoring tool: known by the name it connects with, or running (or
+    last ran) one of the monitor's own queries (they open with ``-- name.sql:``)."""
+    if MONITOR_APPS.match(application or ""):
+        return True
+    own = OWN_HEADER.match(query or "")
+    return bool(own and own.group(1) in _monitor_queries())
+
+
+def monitoring_sample(application: str | None, query: str | None, state: str | None,
+                      age_s: float | None, wait_event_type: str | None) -> bool:
+    """A monitoring tool's session caught in one of its samples: a short read of the
+    statistics, noise in a list of what the server is doing (a 1 s sampler catches a 50 ms
+    query one time in twenty, and its row comes and goes).
+
+    Only a read that has run under ``BRIEF_SAMPLE_S`` and waits for no lock: one of the
+    monitor's own queries (``sql/monitor``: reads only), or, from a session named as a
+    monitoring tool, a text that (as far as pg_stat_activity keeps it) starts as a read and
+    names no write, lock, wait or signal. Anything else a monitor runs is listed like any
+    session's. When in doubt: not a sample."""
+    if state != "active" or wait_event_type == "Lock" or age_s is None \
+            or age_s >= BRIEF_SAMPLE_S:
+        return False
+    own = OWN_HEADER.match(query or "")
+    if own:
+        return own.group(1) in _monitor_queries()
+    if not MONITOR_APPS.match(application or ""):
+        return False
+    _comment, rest = split_comments(query or "")
+    return bool(_READ.match(rest.lstrip("( \t\r\n"))) and not _WRITES.search(rest)
