@@ -768,16 +768,17 @@ class DashboardScreen(Screen[None]):
         transactions open 5 s or more first (oldest first), then the others by pid, so the
         rows do not reshuffle with each sample's short transactions. Idle sessions are left
         out unless asked for (i), and so are other monitors, idle or caught in a brief sample of
-        the statistics (m; see ``querytext.monitoring_sample``): a row that comes and goes
-        with one tool's 50 ms query is noise, and a monitor stuck or waiting for a lock is
-        listed."""
+        the statistics (m, or a filter on the application; see
+        ``querytext.monitoring_sample``): a row that comes and goes with one tool's 50 ms
+        query is noise, and a monitor stuck or waiting for a lock is listed."""
         own = s.backend_pid  # our sampling connection: counted, not listed
         sessions = s.connections.sessions if s.connections is not None else []
         rows = sorted((a for a in sessions
                        if (own is None or a.pid != own)
                        and (self.show_idle or a.state != "idle"
                             or (self.filter.state or "").startswith("idle"))
-                       and (self.show_monitoring or not _quiet_monitor(a))),
+                       and (self.show_monitoring or self.filter.application
+                            or not _quiet_monitor(a))),
                       key=_session_order)
         if self.this_database:
             rows = [a for a in rows if a.database == s.database]

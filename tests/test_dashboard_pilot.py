@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
 from nchat_tui.errors import Refused
-from nchat_tui.monitor.model import ExplainResult, Locks
+from nchat_tui.monitor.model import ExplainResult, Locks, Session
 from nchat_tui.screens.dashboard import DashboardScreen
 from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
 from nchat_tui.screens.widgets.monitor_panel import MonitorPanel
@@ -21,6 +21,7 @@ from tests.monitor_fakes import (
     LOCK_ROWS,
     FakeActions,
     FakeSampler,
+    _session,
     dashboard_app,
     until_sampled,
 )
@@ -398,6 +399,38 @@ async def test_monitoring_statements_show_on_m_only() -> None:
         await pilot.press("m")
         await pilot.pause()
         assert "5550001:postgres" not in {str(k.value) for k in table.rows}
+
+
+async def test_other_monitors_samples_show_on_m_or_an_application_filter() -> None:
+    """Another monitor caught in a short read of the statistics is not listed (m lists it, and
+    so does a filter on its application); one stuck for 12 s is listed at once."""
+    sampler = FakeSampler()
+    app = dashboard_app(sampler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        s = sampler.sample()
+        assert s.connections is not None
+        pga = "WITH dbinfo AS( SELECT COALESCE(SUM(sd.xact_commit), 0) FROM pg_stat_database sd"
+        s.connections.sessions += [
+            Session.from_json(_session(6001, "pga", "pg_activity", "active", pga, 0.07)),
+            Session.from_json(_session(6002, "pga", "pg_activity", "active", pga, 12.0))]
+        screen.apply_sample(s)
+        await pilot.pause()
+        table = screen.query_one("#sessions-table", DataTable)
+
+        def pids() -> set[str]:
+            return {str(k.value) for k in table.rows}
+
+        assert "6001" not in pids() and "6002" in pids()
+        await pilot.press("m")
+        await pilot.pause()
+        assert {"6001", "6002"} <= pids()
+        await pilot.press("m")
+        await pilot.pause()
+        assert "6001" not in pids()
+        await pilot.press("slash", *"app:pg_act", "enter")
+        await pilot.pause()
+        assert pids() == {"6001", "6002"}
 
 
 async def test_whole_server_by_default_and_this_database_on_d() -> None:

@@ -905,7 +905,8 @@ def test_monitoring_sample_is_a_monitor_brief_read() -> None:
 
     pga = ("WITH dbinfo AS(\n  SELECT COALESCE(SUM(sd.xact_commit + sd.xact_rollback), 0) "
            "AS xact_count FROM pg_database d INNER JOIN pg_stat_database sd ON d.oid = sd.d")
-    ours = "-- activity.sql: every client backend of the server, one row each, for the conn"
+    ours = ("-- activity.sql: every client backend of the server, one row each, for the "
+            "connections panel.\n-- Returns pid, database, user, application, cli")
 
     def brief(app: str | None, q: str, state: str = "active", age: float | None = 0.05,
               wait: str | None = None) -> bool:
@@ -915,9 +916,12 @@ def test_monitoring_sample_is_a_monitor_brief_read() -> None:
     assert brief("pg_activity", "SELECT count(*) AS wal_senders FROM pg_stat_replication")
     assert brief("PgHero", "/* pghero */ SELECT * FROM pg_stat_activity", age=-0.00002)
     assert brief("nchat-tui monitor", ours) and brief(None, ours)  # another nchat-tui's
-    assert brief("psql", "-- locks.sql: the lock-waiting sessions of the whole server")
+    locks = (SQL_DIR / "monitor" / "locks.sql").read_text().split("\n", 1)[0]
+    assert brief("psql", locks + "\n-- and more")
     # one of our SQL files that is not a monitor query: an action, never a sample
     assert not brief("nchat-tui", "-- drop_database.sql: drops the database")
+    # a script of someone's that happens to be called locks.sql, and writes
+    assert not brief("psql", "-- locks.sql: release them\nUPDATE jobs SET locked = false")
     assert not brief("pgbench", "SELECT abalance FROM pgbench_accounts WHERE aid = 1")
     assert not brief("hasura", "SELECT * FROM pg_stat_activity")  # not a named monitor
     assert not brief("pg_activity", pga, age=6.0)  # stuck: news

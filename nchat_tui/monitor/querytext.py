@@ -169,26 +169,39 @@ _WRITES = re.compile(
     r"pg_stat_statements_reset|set_config|nextval|setval|lo_\w+|dblink\w*)\b", re.I)
 
 
-def _monitor_queries() -> frozenset[str]:
-    """The names of the monitor's own SQL files (``sql/monitor/*.sql``): reads, all of them."""
-    global _MONITOR_QUERIES
-    if _MONITOR_QUERIES is None:
+def _monitor_headers() -> frozenset[str]:
+    """The first lines of the monitor's own SQL files (``sql/monitor/*.sql``, reads all of
+    them), whitespace collapsed: ``-- activity.sql: every client backend of the server...``."""
+    global _MONITOR_HEADERS
+    if _MONITOR_HEADERS is None:
         from nchat_tui.pg.queries import SQL_DIR  # noqa: PLC0415 - psycopg, only for sessions
 
-        _MONITOR_QUERIES = frozenset(p.name for p in (SQL_DIR / "monitor").glob("*.sql"))
-    return _MONITOR_QUERIES
+        _MONITOR_HEADERS = frozenset(
+            _first_line(p.read_text(encoding="utf-8"))
+            for p in (SQL_DIR / "monitor").glob("*.sql"))
+    return _MONITOR_HEADERS
 
 
-_MONITOR_QUERIES: frozenset[str] | None = None
+_MONITOR_HEADERS: frozenset[str] | None = None
+
+
+def _first_line(text: str) -> str:
+    return " ".join(text.lstrip().split("\n", 1)[0].split())
+
+
+def _our_monitor_query(query: str | None) -> bool | None:
+    """Whether a text that opens like our SQL (``-- name.sql:``) is one of the monitor's
+    queries, by its whole first line (not by the file name alone: any script may be called
+    ``locks.sql``); None for a text that does not open like ours."""
+    if not OWN_HEADER.match(query or ""):
+        return None
+    return _first_line(query or "") in _monitor_headers()
 
 
 def monitor_session(application: str | None, query: str | None) -> bool:
     """A session of a monitoring tool: known by the name it connects with, or running (or
-    last ran) one of the monitor's own queries (they open with ``-- name.sql:``)."""
-    if MONITOR_APPS.match(application or ""):
-        return True
-    own = OWN_HEADER.match(query or "")
-    return bool(own and own.group(1) in _monitor_queries())
+    last ran) one of the monitor's own queries."""
+    return bool(MONITOR_APPS.match(application or "") or _our_monitor_query(query))
 
 
 def monitoring_sample(application: str | None, query: str | None, state: str | None,
@@ -205,9 +218,9 @@ def monitoring_sample(application: str | None, query: str | None, state: str | N
     if state != "active" or wait_event_type == "Lock" or age_s is None \
             or age_s >= BRIEF_SAMPLE_S:
         return False
-    own = OWN_HEADER.match(query or "")
-    if own:
-        return own.group(1) in _monitor_queries()
+    ours = _our_monitor_query(query)
+    if ours is not None:
+        return ours
     if not MONITOR_APPS.match(application or ""):
         return False
     _comment, rest = split_comments(query or "")
