@@ -241,6 +241,7 @@ class LiveTable(DataTable[Any]):
         self._row_render_cache = LRUCache(400)
         self._line_cache = LRUCache(400)
         self._dirty_rows: set[RowKey] = set()
+        self._dirty_cells: set[tuple[RowKey, ColumnKey]] = set()
 
     def validate_virtual_size(self, size: Size) -> Size:
         """The scrollable size, never smaller than the box the rows are drawn in.
@@ -286,10 +287,12 @@ class LiveTable(DataTable[Any]):
             return
         self._data[rk][ck] = value
         self._dirty_rows.add(rk)
+        self._dirty_cells.add((rk, ck))
 
     def commit_updates(self) -> None:
         """Make the recorded cell updates visible (once a sample, after all of them)."""
         dirty, self._dirty_rows = self._dirty_rows, set()
+        cells, self._dirty_cells = self._dirty_cells, set()
         if not dirty:
             return
         if len(dirty) > max(4, self.row_count // 3):
@@ -297,10 +300,14 @@ class LiveTable(DataTable[Any]):
             self.refresh()
             return
         indexes = {self._row_locations.get(rk) for rk in dirty}
-        caches: list[Any] = [self._cell_render_cache, self._row_render_cache]
-        for cache in caches:
-            for key in [k for k in cache.keys() if k[0] in dirty]:  # noqa: SIM118 (LRUCache)
-                cache.discard(key)
+        # only the changed cells are rendered again (a ticking age is one cell of eleven:
+        # through Rich, the cells were most of a row's repaint); the rows join them again
+        cell_cache: Any = self._cell_render_cache
+        for key in [k for k in cell_cache.keys() if (k[0], k[1]) in cells]:  # noqa: SIM118
+            cell_cache.discard(key)
+        row_cache: Any = self._row_render_cache
+        for key in [k for k in row_cache.keys() if k[0] in dirty]:  # noqa: SIM118 (LRUCache)
+            row_cache.discard(key)
         renderables: Any = self._row_renderable_cache
         for key in [k for k in renderables.keys() if k[1] in indexes]:  # noqa: SIM118
             renderables.discard(key)
@@ -441,7 +448,8 @@ class DashboardScreen(Screen[None]):
         self._stale_tabs: set[str] = set()
         self._costs: deque[float] = deque(maxlen=30)
         self._header_events: tuple[Any, ...] | None = ()
-        self._header_at = 0.0
+        self._rates_at = 0.0
+        self._rates_due = True
         self._styles: dict[str, Any] = {}
         self.specs: dict[str, TableSpec] = {
             "sessions": TableSpec([("pid", "pid"), ("db", "db"), ("user", "user"),
@@ -636,8 +644,18 @@ class DashboardScreen(Screen[None]):
     #: actions); a hidden one is rendered from the last sample when it is opened.
     LAZY_TABS = ("tables", "queries")
 
+    #: Columns whose figures move with time alone (a session's age ticking, its backend's CPU,
+    #: memory and IO): like the summary's rates, a change of these only is drawn at most
+    #: every RATES_EVERY_S, in the same repaint as the summary's.
+    RATE_COLUMNS: ClassVar[dict[str, frozenset[str]]] = {
+        "sessions": frozenset({"age", "cpu", "mem", "io"})}
+
     def _render_all(self, s: Sample) -> None:
         active = self.active_tab() if self.is_mounted else "sessions"
+        now = time.monotonic()
+        self._rates_due = now - self._rates_at >= RATES_EVERY_S
+        if self._rates_due:
+            self._rates_at = now
         with self.app.batch_update():
             self._render_header(s)
             self._render_sessions(s)
@@ -716,14 +734,14 @@ class DashboardScreen(Screen[None]):
         if acc.level == "degraded":
             line2 = Text(one_line(acc.label, 78), style="italic")
         # Rates (tps, hit ratio, host figures, the charts) move a little with every sample,
-        # our own queries included: they are redrawn at most every RATES_EVERY_S, while a
-        # change of anything else (sessions, states, lock waits) is drawn at once. Checked
-        # before the rest of the summary is built: most idle samples end here.
+        # our own queries included: they are redrawn at most every RATES_EVERY_S (see
+        # _render_all), while a change of anything else (sessions, states, lock waits) is
+        # drawn at once. Checked before the rest of the summary is built: most idle samples
+        # end here.
         events = (f"{count}/{states}", line2.plain, self.this_database)
-        now = time.monotonic()
-        if events == self._header_events and now - self._header_at < RATES_EVERY_S:
+        if events == self._header_events and not self._rates_due:
             return
-        self._header_events, self._header_at = events, now
+        self._header_events = events
         lines: list[Text] = [Text(line1), line2]
         sysline = s.host.system
         if s.host.local and sysline:
@@ -964,16 +982,20 @@ class DashboardScreen(Screen[None]):
         spec = self.specs[tab_id]
         ordered = [(key, [replace(cells[0], order=i), *cells[1:]])
                    for i, (key, cells, _raw) in enumerate(rows)]
-        spec.rows = {key: raw for key, _, raw in rows}
         table = self.query_one(f"#{tab_id}-table", DataTable)
-        if ordered == spec.shown and len(table.columns) == len(spec.columns):
+        col_keys = [k for k, _ in spec.columns]
+        same = len(table.columns) == len(spec.columns)
+        if same and not self._rates_due and self._rates_only(
+                spec.shown, ordered, col_keys, self.RATE_COLUMNS.get(tab_id)):
+            return  # only figures that tick with time: drawn with the next rates
+        spec.rows = {key: raw for key, _, raw in rows}
+        if ordered == spec.shown and same:
             # nothing the table shows changed: no cell, sort or cursor work (an idle
             # dashboard spends its time here)
             if self.is_mounted and tab_id == self.active_tab():
                 self._show_detail(tab_id, self._cursor_key(table))
             return
         spec.shown = ordered
-        col_keys = [k for k, _ in spec.columns]
         cursor_key = self._cursor_key(table)
         wanted = {key for key, _, _ in rows}
         for row_key in list(table.rows):
@@ -994,6 +1016,20 @@ class DashboardScreen(Screen[None]):
             self._keep_cursor(table, cursor_key)
         if self.is_mounted and tab_id == self.active_tab():
             self._show_detail(tab_id, self._cursor_key(table))
+
+    @staticmethod
+    def _rates_only(shown: list[tuple[str, list[SortCell]]] | None,
+                    new: list[tuple[str, list[SortCell]]], col_keys: list[str],
+                    rate_cols: frozenset[str] | None) -> bool:
+        """The same rows, in the same order, differing (if at all) in rate columns only. The
+        rows' records are kept as shown too: the detail line and the actions read them."""
+        if not rate_cols or shown is None or len(shown) != len(new):
+            return False
+        fixed = [i for i, k in enumerate(col_keys) if k not in rate_cols]
+        for (key_a, a), (key_b, b) in zip(shown, new, strict=True):
+            if key_a != key_b or len(a) != len(b) or any(a[i] != b[i] for i in fixed):
+                return False
+        return True
 
     def _apply_sort(self, tab_id: str) -> None:
         spec = self.specs[tab_id]
@@ -1090,7 +1126,10 @@ class DashboardScreen(Screen[None]):
         text = ""
         if isinstance(row, Session):
             extra = [f"db {row.database or '?'}"]
-            if row.xact_age_s is not None:
+            # the transaction's age when it says more than the row's age column (a statement
+            # in a longer transaction, idle in one); the same figure twice would tick twice
+            age = row.query_age_s if row.state == "active" else row.state_age_s
+            if row.xact_age_s is not None and (age is None or abs(row.xact_age_s - age) >= 1):
                 extra.append(f"xact {fmt_session_age('', row.xact_age_s)}")
             if row.cpu_pct is not None and row.state != "idle":
                 extra.append(f"cpu {row.cpu_pct:.0f}%")

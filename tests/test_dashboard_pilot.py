@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from psycopg.conninfo import make_conninfo
+from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Input
@@ -656,6 +657,87 @@ async def test_a_session_that_comes_and_goes_is_drawn_without_laying_the_screen_
         await pilot.pause()
         assert re.search(rf"^ *{gone.pid}\b", _screen_text(app), re.M)
         assert layouts == []
+
+
+async def test_a_ticking_age_is_drawn_with_the_rates_and_renders_that_cell_only(
+        monkeypatch: Any) -> None:
+    """A session's age ticks every second: like the summary's rates it is drawn at most every
+    RATES_EVERY_S (a change of anything else at once), and then its row is repainted with
+    that one cell rendered again (through Rich, the other ten cells were most of the
+    repaint); the screen shows what a table drawn from scratch shows."""
+    import nchat_tui.screens.dashboard as dashboard
+
+    monkeypatch.setattr(dashboard, "RATES_EVERY_S", 3600.0)
+    sampler = FakeSampler()
+    app = dashboard_app(sampler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        table = screen.query_one("#sessions-table", DataTable)
+        rendered: list[tuple[str | None, str | None]] = []
+        real = vars(LRUCache)["__setitem__"]
+
+        def counted(cache: Any, key: Any, value: Any) -> None:
+            if cache is table._cell_render_cache:  # a cell rendered (a cache miss)
+                rendered.append((key[0].value, key[1].value))
+            real(cache, key, value)
+
+        def row_4120() -> str:
+            return next(line for line in _screen_text(app).splitlines()
+                        if line.lstrip().startswith("4120 "))
+
+        s = sampler.sample()
+        assert s.connections is not None
+        session = next(a for a in s.connections.sessions if a.pid == 4120)
+        session.query_age_s = session.state_age_s = 7.0
+        monkeypatch.setattr(LRUCache, "__setitem__", counted)
+        screen.apply_sample(s)  # the rates are not due: the tick waits for them
+        await pilot.pause()
+        assert rendered == [] and " 0s " in row_4120(), row_4120()
+        screen._rates_at = 0.0  # they are due
+        screen.apply_sample(s)
+        await pilot.pause()
+        assert rendered == [("4120", "age")], rendered  # that cell, nothing else
+        assert " 7s " in row_4120(), row_4120()
+        ticked = _table_text(table)
+        session.query_age_s = session.state_age_s = 8.0
+        session.state = "idle in transaction"  # not a rate: drawn at once, age included
+        screen.apply_sample(s)
+        await pilot.pause()
+        assert " idle-tx " in row_4120() and " 8s " in row_4120(), row_4120()
+        session.state, session.query_age_s, session.state_age_s = "active", 7.0, 7.0
+    fresh = dashboard_app(FakeSampler())
+    async with fresh.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        screen._rates_at = 0.0
+        screen.apply_sample(s)
+        await pilot.pause()
+        got = _table_text(screen.query_one("#sessions-table", DataTable))
+        assert got == ticked, f"{got}\n----\n{ticked}"
+
+
+def _table_text(table: DataTable[Any]) -> str:
+    return "\n".join(table.render_line(y).text for y in range(table.size.height))
+
+
+async def test_the_detail_gives_the_transaction_age_when_it_says_more() -> None:
+    """A single statement's transaction is as old as the statement (the age column gives it:
+    the detail would tick with it); a statement in an older transaction shows both."""
+    sampler = FakeSampler()
+    app = dashboard_app(sampler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        table = screen.query_one("#sessions-table", DataTable)
+        table.move_cursor(row=table.get_row_index("4120"))
+        await pilot.pause()
+        detail = screen.query_one("#dash-detail")
+        assert str(detail.render()).startswith("pid 4120 nchat-api (db nchat): SELECT")
+        s = sampler.sample()
+        assert s.connections is not None
+        session = next(a for a in s.connections.sessions if a.pid == 4120)
+        session.xact_age_s = 75.0
+        screen.apply_sample(s)
+        await pilot.pause()
+        assert str(detail.render()).startswith("pid 4120 nchat-api (db nchat, xact 1m): SELECT")
 
 
 async def test_an_empty_sessions_table_says_why() -> None:
