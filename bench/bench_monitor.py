@@ -20,8 +20,9 @@ Windows: each load (idle; ``pgbench -c 50`` on the pgbench database) times each 
   - server ms per refresh: the role's summed ``total_exec_time + total_plan_time`` in
     pg_stat_statements (reset when the window starts) divided by its refreshes (the calls of
     its most-called statement: each runs once per refresh);
-  - client CPU % of one core (utime + stime from /proc/PID/stat over the window) and RSS
-    (/proc/PID/status at the end of the window);
+  - client CPU % of one core over the window: the scheduler's on-CPU time of its threads
+    (/proc/PID/task/*/schedstat, nanoseconds), and utime + stime (/proc/PID/stat, sampled at
+    the clock tick) beside it; RSS (/proc/PID/status at the end of the window);
   - time to first data: from the process start until a session that was already running
     (a ``pg_sleep`` marker in the monitored database) shows on its screen (the pane, polled
     every 50 ms), or its first JSON line for the headless sampler.
@@ -73,8 +74,25 @@ def tmux(*args: str, check: bool = True) -> str:
 
 
 def cpu_seconds(pid: int) -> float:
+    """utime + stime: sampled at the clock tick (10 ms), so a client that works ~3 ms a second
+    is charged in whole ticks, and a 40 s window reads to one tick in 4,000 (0.025 %)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def cpu_seconds_exact(pid: int) -> tuple[float, int]:
+    """The time the process's threads spent on a CPU, from the scheduler, in nanoseconds
+    (``/proc/PID/task/*/schedstat``, first field), and how many threads: a thread that ends
+    within a window would take its time away (the thread counts are recorded to show none
+    did)."""
+    total, threads = 0, 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+            threads += 1
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended between the listing and the read
+    return total / 1e9, threads
 
 
 def rss_mib(pid: int) -> float:
@@ -293,10 +311,12 @@ def window(args: argparse.Namespace, info: dict[str, Any], admin: psycopg.Connec
         time.sleep(3)  # past the start-up: the window measures the steady state
         admin.execute("SELECT pg_stat_statements_reset()")
         cpu0 = {k: cpu_seconds(c.pid) for k, c in clients.items()}
+        exact0 = {k: cpu_seconds_exact(c.pid) for k, c in clients.items()}
         t0 = time.monotonic()
         time.sleep(args.window)
         wall = time.monotonic() - t0
         cpu1 = {k: cpu_seconds(c.pid) for k, c in clients.items()}
+        exact1 = {k: cpu_seconds_exact(c.pid) for k, c in clients.items()}
         rss = {k: rss_mib(c.pid) for k, c in clients.items()}
         cost = server_cost(admin)
         load = load_average()
@@ -308,7 +328,9 @@ def window(args: argparse.Namespace, info: dict[str, Any], admin: psycopg.Connec
     for k, c in clients.items():
         sc = cost.get(ROLES[k], {"ms": 0.0, "refreshes": 0, "statements": 0})
         out[k] = {"first_data_s": round(c.first_data or -1, 3),
-                  "cpu_pct": round(100 * (cpu1[k] - cpu0[k]) / wall, 2),
+                  "cpu_pct": round(100 * (exact1[k][0] - exact0[k][0]) / wall, 3),
+                  "cpu_pct_ticks": round(100 * (cpu1[k] - cpu0[k]) / wall, 2),
+                  "threads": [exact0[k][1], exact1[k][1]],
                   "rss_mib": round(rss[k], 1),
                   "server_ms_per_refresh": round(sc["ms"] / sc["refreshes"], 2)
                   if sc["refreshes"] else None,
@@ -452,8 +474,16 @@ def _measured(v: float | None) -> float:
     return v
 
 
+def _ticks_key(r: dict[str, Any]) -> str:
+    """Where a run keeps its tick-sampled CPU: runs before the scheduler's figure was read
+    have it (only) under ``cpu_pct``."""
+    ws = [w for k in ("demo", "many") if r.get(k) for w in r[k]["windows"]]
+    return "cpu_pct_ticks" if ws and "cpu_pct_ticks" in ws[0]["dashboard"] else "cpu_pct"
+
+
 def _summary_rows(r: dict[str, Any], label: str) -> list[str]:
     rows = []
+    ticks = _ticks_key(r)
     for kind in ("demo", "many"):
         c = r.get(kind)
         if not c:
@@ -463,15 +493,21 @@ def _summary_rows(r: dict[str, Any], label: str) -> list[str]:
             if not ws:
                 continue
             med = {cl: {k: _measured(_median(ws, cl, k))
-                        for k in ("server_ms_per_refresh", "cpu_pct", "rss_mib", "first_data_s")}
+                        for k in ("server_ms_per_refresh", ticks, "rss_mib", "first_data_s")}
                    for cl in CLIENTS}
             pga, dash = med["pg_activity"], med["dashboard"]
+            exact = "-"
+            if ticks != "cpu_pct":
+                e = {cl: _measured(_median(ws, cl, "cpu_pct")) for cl in CLIENTS}
+                exact = (f"{e['pg_activity']:.3f} / {e['dashboard']:.3f} / {e['headless']:.3f} "
+                         f"({e['dashboard'] / e['pg_activity']:.2f})")
             rows.append(
                 f"| {label} | {kind} | {load} | {pga['server_ms_per_refresh']:.1f} / "
                 f"{dash['server_ms_per_refresh']:.1f} / {med['headless']['server_ms_per_refresh']:.1f}"
                 f" | {dash['server_ms_per_refresh'] / pga['server_ms_per_refresh']:.2f} | "
-                f"{pga['cpu_pct']:.2f} / {dash['cpu_pct']:.2f} / {med['headless']['cpu_pct']:.2f}"
-                f" | {dash['rss_mib'] - pga['rss_mib']:+.1f} | {pga['first_data_s']:.2f} / "
+                f"{exact} | {pga[ticks]:.2f} / {dash[ticks]:.2f} / {med['headless'][ticks]:.2f} "
+                f"({dash[ticks] / pga[ticks]:.2f}) | {dash['rss_mib'] - pga['rss_mib']:+.1f} | "
+                f"{pga['first_data_s']:.2f} / "
                 f"{dash['first_data_s']:.2f} |")
     return rows
 
@@ -491,9 +527,14 @@ def write_doc(r: dict[str, Any], before: dict[str, Any] | None = None) -> None:
         "--tui`) each in a tmux pane of the window's size, and our headless sampler "
         "(`nchat-tui monitor --json`). *Server ms per refresh*: the role's summed execution "
         "and planning time in pg_stat_statements (reset at the window's start) divided by its "
-        "refreshes. *CPU*: utime + stime of the client process over the window, in % of one "
-        "core; *RSS* at the window's end. *First data*: from the process start until a session "
-        "that was already running shows on its screen (or the first JSON line). Load: "
+        "refreshes. *CPU*: the time the client's threads spent on a CPU over the window, as "
+        "the scheduler counts it in nanoseconds (`/proc/PID/task/*/schedstat`), in % of one "
+        "core; *ticks*: utime + stime (/proc/PID/stat, what the earlier runs of this bench "
+        "measured), which the kernel samples at the 10 ms clock tick: a client working about "
+        "3 ms a second is charged in whole ticks, so a 40 s window reads it to 0.025 % of a "
+        "core, the size of the differences measured here. *RSS* at the window's end. "
+        "*First data*: from the process start until a session that was already running "
+        "shows on its screen (or the first JSON line). Load: "
         "`pgbench -c 50 -j 2` on another database of the same cluster.",
         "",
     ]
@@ -503,8 +544,8 @@ def write_doc(r: dict[str, Any], before: dict[str, Any] | None = None) -> None:
             continue
         lines += [f"### {title} ({c['tables']:,} tables, {c['bytes'] / 1024 ** 2:.0f} MiB)", "",
                   "| load | terminal | client | server ms / refresh | refreshes | CPU % | "
-                  "RSS MiB | first data s | load avg |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "CPU % (ticks) | RSS MiB | first data s | load avg |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for w in c["windows"]:
             for client in ("pg_activity", "dashboard", "headless"):
                 m = w[client]
@@ -513,7 +554,9 @@ def write_doc(r: dict[str, Any], before: dict[str, Any] | None = None) -> None:
                     f"| {w['load']} | {w['size']} | {client} | "
                     f"{srv:.2f} | {m['refreshes']} | " if srv is not None else
                     f"| {w['load']} | {w['size']} | {client} | - | 0 | ")
-                lines[-1] += (f"{m['cpu_pct']:.2f} | {m['rss_mib']:.0f} | "
+                cpu = (f"{m['cpu_pct']:.3f} | {m['cpu_pct_ticks']:.2f}" if "cpu_pct_ticks" in m
+                       else f"- | {m['cpu_pct']:.2f}")
+                lines[-1] += (f"{cpu} | {m['rss_mib']:.0f} | "
                               f"{m['first_data_s']:.2f} | {w['load1']:.1f} |")
         lines.append("")
         lines += ["Medians over the windows above, and our share of pg_activity's:", "",
@@ -521,16 +564,18 @@ def write_doc(r: dict[str, Any], before: dict[str, Any] | None = None) -> None:
                   "pg_activity |", "|---|---|---|---|---|---|"]
         for load in sorted({w["load"] for w in c["windows"]}, key=["idle", "pgbench"].index):
             ws = [w for w in c["windows"] if w["load"] == load]
-            for key, label in (("server_ms_per_refresh", "server ms / refresh"),
-                               ("cpu_pct", "client CPU %"), ("rss_mib", "RSS MiB"),
-                               ("first_data_s", "first data s")):
+            cpus = ((("cpu_pct", "client CPU %"), ("cpu_pct_ticks", "client CPU % (ticks)"))
+                    if _ticks_key(r) != "cpu_pct" else (("cpu_pct", "client CPU % (ticks)"),))
+            for key, label in (("server_ms_per_refresh", "server ms / refresh"), *cpus,
+                               ("rss_mib", "RSS MiB"), ("first_data_s", "first data s")):
                 vals = {cl: _median(ws, cl, key) for cl in CLIENTS}
                 ratio = (f"{vals['dashboard'] / vals['pg_activity']:.2f}"
                          if vals["dashboard"] is not None and vals["pg_activity"] else "-")
                 if key == "rss_mib" and vals["dashboard"] is not None and vals["pg_activity"]:
                     ratio = f"{vals['dashboard'] - vals['pg_activity']:+.1f} MiB"
+                digits = 3 if key == "cpu_pct" and len(cpus) == 2 else 2
                 lines.append(f"| {load} | {label} | " + " | ".join(
-                    f"{v:.2f}" if v is not None else "-" for v in vals.values())
+                    f"{v:.{digits}f}" if v is not None else "-" for v in vals.values())
                     + f" | {ratio} |")
         lines.append("")
         if c.get("app"):
@@ -543,8 +588,9 @@ def write_doc(r: dict[str, Any], before: dict[str, Any] | None = None) -> None:
                       f"{', '.join(f'{x:.2f}' for x in a['key_to_data_s'])}).", ""]
     lines += ["### Summary (medians; pg_activity / dashboard / headless)", "",
               "| run | database | load | server ms / refresh | dashboard / pg_activity | "
-              "client CPU % | dashboard RSS - pg_activity's | first data s (pga / dash) |",
-              "|---|---|---|---|---|---|---|---|",
+              "client CPU % (dashboard / pg_activity) | client CPU % (ticks) | "
+              "dashboard RSS - pg_activity's | first data s (pga / dash) |",
+              "|---|---|---|---|---|---|---|---|---|",
               *(_summary_rows(before, f"before ({before['date']})") if before else []),
               *_summary_rows(r, f"this run ({r['date']})"), ""]
     loads = [w["load1"] for k in ("demo", "many") if r.get(k) for w in r[k]["windows"]]
