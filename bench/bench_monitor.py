@@ -588,7 +588,7 @@ def write_doc(r: dict[str, Any], before: dict[str, Any] | None = None) -> None:
                       f"{', '.join(f'{x:.2f}' for x in a['key_to_data_s'])}).", ""]
     lines += ["### Summary (medians; pg_activity / dashboard / headless)", "",
               "| run | database | load | server ms / refresh | dashboard / pg_activity | "
-              "client CPU % (dashboard / pg_activity) | client CPU % (ticks) | "
+              "client CPU % (dashboard / pg_activity in brackets) | client CPU % (ticks) | "
               "dashboard RSS - pg_activity's | first data s (pga / dash) |",
               "|---|---|---|---|---|---|---|---|---|",
               *(_summary_rows(before, f"before ({before['date']})") if before else []),
