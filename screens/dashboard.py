@@ -854,15 +854,14 @@ class DashboardScreen(Screen[None]):
             return f"No session matches the filter ({len(others)} connected; / changes it)."
         # counted by who they are, not by what they do this instant: a monitor caught in a
         # sample is one of the "monitoring", not one idle fewer (the note stays the same)
-        monitors = 0 if self.show_monitoring else sum(
-            1 for a in others if monitor_session(a.application, a.query))
-        idle = sum(1 for a in others if a.state == "idle"
-                   and (self.show_monitoring or not monitor_session(a.application, a.query)))
+        monitors = set() if self.show_monitoring else {
+            a.pid for a in others if monitor_session(a.application, a.query)}
+        idle = sum(1 for a in others if a.state == "idle" and a.pid not in monitors)
         parts = []
         if idle and not self.show_idle:
             parts.append(f"{idle} idle, not listed (i lists them)")
         if monitors:
-            parts.append(f"{monitors} monitoring (m lists their samples)")
+            parts.append(f"{len(monitors)} monitoring (m lists their samples)")
         if parts:
             return f"No session is doing anything: {'; '.join(parts)}."
         return EMPTY_NOTES["sessions"]

@@ -6,9 +6,11 @@ comes and goes, the empty Sessions table's line, pause."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -21,6 +23,22 @@ from tests.monitor_fakes import until_sampled
 
 def _text(app: Any) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+@contextlib.asynccontextmanager
+async def _dashboard(mon: Monitor, interval: float) -> AsyncIterator[tuple[Any, DashboardScreen]]:
+    """`monitor --tui` over a real Monitor at 80x24, its first sample drawn; the Monitor is
+    closed on the way out."""
+    app = MonitorApp(mon, interval=interval)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, DashboardScreen)
+            await until_sampled(pilot, screen, 1)
+            yield pilot, screen
+    finally:
+        mon.close()
 
 
 async def _until(pilot: Any, cond: Any, timeout: float = 15.0) -> None:
@@ -48,13 +66,9 @@ async def test_the_dashboard_on_a_real_database(pg_db: dict[str, str]) -> None:
 
     mon = Monitor(pg_db)
     mon.prefetch(panels=())  # as `monitor --tui` does: the always-read panels first
-    app = MonitorApp(mon, interval=0.5)
     try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            screen = app.screen
-            assert isinstance(screen, DashboardScreen)
-            await until_sampled(pilot, screen, 1)
+        async with _dashboard(mon, 0.5) as (pilot, screen):
+            app = pilot.app
             # only idle sessions: none listed, and the line under the table says why
             note = screen.query_one("#sessions-empty")
             assert note.display and "idle, not listed (i lists them)" in str(note.render())
@@ -88,7 +102,6 @@ async def test_the_dashboard_on_a_real_database(pg_db: dict[str, str]) -> None:
             assert screen.paused and screen.samples_taken == taken
             assert "PAUSED" in _text(app)
     finally:
-        mon.close()
         idle.close()
         busy.close()
 
@@ -98,19 +111,11 @@ async def test_the_dashboard_against_a_server_that_is_not_there(tmp_path: Any) -
     whole reason (the status line cuts it), and the summary claims no lock state."""
     mon = Monitor({"host": str(tmp_path), "port": "5432", "dbname": "postgres",
                    "user": "postgres"})
-    app = MonitorApp(mon, interval=0.5)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            screen = app.screen
-            assert isinstance(screen, DashboardScreen)
-            await until_sampled(pilot, screen, 1)
-            text = " ".join(_text(app).split())
-            assert "No session read yet: no server on the local socket" in text, text
-            assert "(is PostgreSQL running? give --dsn with host and port)" in text, text
-            assert "lock waits not read yet" in text and "no lock waits" not in text
-    finally:
-        mon.close()
+    async with _dashboard(mon, 0.5) as (pilot, _screen):
+        text = " ".join(_text(pilot.app).split())
+        assert "No session read yet: no server on the local socket" in text, text
+        assert "(is PostgreSQL running? give --dsn with host and port)" in text, text
+        assert "lock waits not read yet" in text and "no lock waits" not in text
 
 
 async def test_another_monitors_sample_is_left_out_until_it_is_news(
@@ -134,15 +139,10 @@ async def test_another_monitors_sample_is_left_out_until_it_is_news(
         except psycopg.Error:
             pass
 
-    mon = Monitor(pg_db)
-    app = MonitorApp(mon, interval=0.3)
     worker = threading.Thread(target=read, daemon=True)
     try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            screen = app.screen
-            assert isinstance(screen, DashboardScreen)
-            await until_sampled(pilot, screen, 1)
+        async with _dashboard(Monitor(pg_db), 0.3) as (pilot, screen):
+            app = pilot.app
             worker.start()
             started.wait(5)
             t0 = time.monotonic()
@@ -172,5 +172,4 @@ async def test_another_monitors_sample_is_left_out_until_it_is_news(
         with psycopg.connect(make_conninfo(**pg_db), autocommit=True) as c:
             c.execute("SELECT pg_cancel_backend(%s)", (pid,))
         worker.join(10)
-        mon.close()
         other.close()
