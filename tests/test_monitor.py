@@ -1220,3 +1220,47 @@ def test_journal_records_of_the_guarded_actions_are_pinned(
         ("monitor_explain", sorted([*base, "mode", "query"])),
         ("monitor_explain_failed", sorted([*base, "mode", "query", "reason"])),
     ]
+
+
+def test_locks_sql_runs_only_while_a_session_of_the_server_waits(
+        pg_db: dict[str, str], pg_conn: psycopg.Connection[Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nobody waiting: this sample's read of pg_stat_activity says so, and the lock query
+    (which starts from the waiting sessions) is not run; a wait shows in the next sample."""
+    ran: list[str] = []
+    real_rows = Monitor._rows
+
+    def rows(self: Monitor, conn: Any, query: Any, params: Any = None) -> Any:
+        if isinstance(query, str):
+            ran.append(query.split(":", 1)[0])
+        return real_rows(self, conn, query, params)
+
+    monkeypatch.setattr(Monitor, "_rows", rows)
+    _make_tables(pg_conn)
+    mon = Monitor(pg_db)
+    holder = psycopg.connect(make_conninfo(**pg_db), application_name="migration-ddl")
+    waiter = None
+    try:
+        for _ in range(2):
+            s = mon.sample(panels=set())
+        assert "-- activity.sql" in ran
+        assert "-- locks.sql" not in ran
+        assert s.locks.waiting == 0 and s.locks.rows == [] and s.locks.answered
+        assert "locks" not in s.stale
+        assert all("lock_waiters_server" not in x.to_json() for x in s.connections.sessions)
+
+        holder.execute("LOCK TABLE nchat_users IN ACCESS EXCLUSIVE MODE")
+        waiter = _Waiter(pg_db, "SELECT count(*) FROM nchat_users", "chat-app-1")
+        waiter.start()
+        _wait_until(lambda: _waiting(pg_conn, waiter.pid))
+        s = mon.sample(panels=set())
+        assert "-- locks.sql" in ran
+        assert s.locks.waiting == 1
+        assert [r.pid for r in s.locks.rows if r.waiting] == [waiter.pid]
+    finally:
+        mon.close()
+        holder.rollback()
+        holder.close()
+        if waiter is not None:
+            waiter.join(timeout=10)
+            waiter.conn.close()

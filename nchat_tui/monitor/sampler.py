@@ -246,6 +246,9 @@ class Monitor:
     _prev_db: dict[str, Any] | None = field(default=None, init=False)
     """The last database counters read (a row of database.sql with its ``databases``)."""
     _prev_at: float | None = field(default=None, init=False)
+    _lock_waiters: int | None = field(default=None, init=False, repr=False)
+    """Sessions of the server waiting for a lock, by this sample's activity read (None: not
+    read this sample, or the read failed)."""
     _prev_pgss: dict[tuple[Any, ...], tuple[int, float]] = field(default_factory=dict,
                                                                  init=False)
     _last_connect_error: str | None = field(default=None, init=False)
@@ -427,6 +430,7 @@ class Monitor:
         interval = None if self._prev_at is None else mono - self._prev_at
 
         db = self._run_panel("database", conn, self._q_database)
+        self._lock_waiters = None  # set by a fresh read of the activity
         activity = self._run_panel("connections", conn, self._q_activity)
         locks = self._run_panel("locks", conn, lambda c: self._q_locks(c, activity))
         tables = self._run_panel("tables", conn, self._q_tables)
@@ -554,8 +558,12 @@ class Monitor:
             return True
 
     def _q_activity(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-        """The rows of activity.sql; each sample makes its own ``Session`` objects of them."""
-        return self._rows(conn, sql_text("monitor/activity.sql"))
+        """The rows of activity.sql; each sample makes its own ``Session`` objects of them.
+        Notes how many sessions of the server wait for a lock (``_lock_waiters``)."""
+        rows = self._rows(conn, sql_text("monitor/activity.sql"))
+        waiters = [r.pop("lock_waiters_server", None) for r in rows]
+        self._lock_waiters = waiters[0] if waiters and waiters[0] is not None else None
+        return rows
 
     def _q_tables(self, conn: psycopg.Connection[Any]) -> list[Table]:
         params = {"limit": int(self.top), "candidates": max(50, 5 * int(self.top)),
@@ -578,7 +586,12 @@ class Monitor:
 
     def _q_locks(self, conn: psycopg.Connection[Any],
                  activity: list[dict[str, Any]] | None) -> Locks:
-        rows = self._rows(conn, sql_text("monitor/locks.sql"))
+        if self._lock_waiters == 0:
+            # this sample's read of pg_stat_activity saw no session of the server waiting
+            # for a lock: locks.sql, which starts from those sessions, would return nothing
+            rows: list[dict[str, Any]] = []
+        else:
+            rows = self._rows(conn, sql_text("monitor/locks.sql"))
         self._name_other_relations(rows)
         return build_lock_tree(rows, activity or [], self.registry)
 

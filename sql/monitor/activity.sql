@@ -5,6 +5,9 @@
 -- (leader_pid PG13+, query_id PG14+) are read through to_jsonb so one file serves PG12-17.
 -- Rows of other roles' sessions show NULL state and '<insufficient privilege>' for a role
 -- without pg_read_all_stats: the monitor labels that view as degraded.
+-- lock_waiters_server counts the sessions of any kind (autovacuum and parallel workers too)
+-- that wait for a heavyweight lock, from the same read of pg_stat_activity: while it is 0,
+-- locks.sql would return nothing, and the sampler does not run it.
 -- Takes no relation locks (pg_stat_activity reads shared memory).
 SELECT
     a.pid,
@@ -27,7 +30,9 @@ SELECT
     a.backend_xid IS NOT NULL AS has_xid,
     (to_jsonb(a) ->> 'leader_pid')::int AS leader_pid,
     r.rolsuper AS superuser,
-    left(a.query, 300) AS query
+    left(a.query, 300) AS query,
+    (SELECT count(*) FROM pg_stat_activity w WHERE w.wait_event_type = 'Lock')::int
+        AS lock_waiters_server
 FROM pg_stat_activity a
 LEFT JOIN pg_roles r ON r.oid = a.usesysid
 WHERE a.backend_type IN ('client backend', 'walsender')
