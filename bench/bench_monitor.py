@@ -223,9 +223,10 @@ def setup_cluster(kind: str, base: Path, tables: int) -> tuple[LocalCluster, dic
 class Marker:
     """A session that runs ``pg_sleep`` the whole time: what 'first data' waits to see."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        self.conn = psycopg.connect(**params, autocommit=True, application_name="bench-marker")
+    def __init__(self, params: dict[str, Any], app: str = "bench-marker") -> None:
+        self.conn = psycopg.connect(**params, autocommit=True, application_name=app)
         self.pid = self.conn.info.backend_pid
+        self.started = time.monotonic()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -239,6 +240,24 @@ class Marker:
         admin.execute("SELECT pg_cancel_backend(%s)", (self.pid,))
         self.thread.join(10)
         self.conn.close()
+
+
+SETTLE_MAX_S = 240.0
+"""Longest wait for the machine to settle before a cluster's first window."""
+
+
+def settle(admin: psycopg.Connection[Any], marker: Marker) -> dict[str, Any]:
+    """Before the first window, the same state on both clusters: the load's writes
+    checkpointed, the load average under 1, and the marker session past its first minute
+    (its age then moves once a minute, as on the demo cluster, whose app timings run
+    first). Each window's own ``load1`` is recorded beside it; ``young`` windows measure a
+    session under a minute old on purpose."""
+    t0 = time.monotonic()
+    admin.execute("CHECKPOINT")
+    while time.monotonic() - t0 < SETTLE_MAX_S and (
+            load_average() >= 1.0 or time.monotonic() - marker.started < 65):
+        time.sleep(2)
+    return {"settle_s": round(time.monotonic() - t0, 1), "load1": load_average()}
 
 
 def start_pgbench(pgb: dict[str, Any]) -> subprocess.Popen[bytes]:
@@ -391,6 +410,8 @@ def run_cluster(kind: str, args: argparse.Namespace, base: Path,
                 if kind == "demo" and not args.no_app:
                     out["app"] = app_timings(args, info, marker, home)
                     print(kind, "app", out["app"], flush=True)
+                out["settled"] = settle(admin, marker)
+                print(kind, "settled", out["settled"], flush=True)
                 for load in args.loads.split(","):
                     bench = start_pgbench(info["pgbench"]) if load == "pgbench" else None
                     try:
@@ -400,7 +421,15 @@ def run_cluster(kind: str, args: argparse.Namespace, base: Path,
                             for size in sizes:
                                 n = len(out["windows"])
                                 order = list(CLIENTS) if n % 2 == 0 else list(reversed(CLIENTS))
-                                w = window(args, info, admin, size, order, marker, home)  # type: ignore[arg-type]
+                                # young: one more active session, opened just now, whose
+                                # age moves every second through the whole window
+                                young = Marker(info["params"], "bench-young") \
+                                    if load == "young" else None
+                                try:
+                                    w = window(args, info, admin, size, order, marker, home)  # type: ignore[arg-type]
+                                finally:
+                                    if young is not None:
+                                        young.stop(admin)
                                 w.update(load=load, repeat=rep)
                                 out["windows"].append(w)
                                 print(kind, json.dumps(w), flush=True)
@@ -421,7 +450,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--tables", type=int, default=10000)
     ap.add_argument("--sizes", default="80x24,200x50")
-    ap.add_argument("--loads", default="idle,pgbench")
+    ap.add_argument("--loads", default="idle,young,pgbench",
+                    help="idle; young (idle but one session under a minute old, its age "
+                    "moving every second); pgbench (-c 50 on another database)")
     ap.add_argument("--clusters", default="demo,many")
     ap.add_argument("--no-app", action="store_true", help="skip the app's start-up timings")
     ap.add_argument("--ours-path", help="PYTHONPATH of another nchat-tui checkout to measure "
@@ -488,7 +519,7 @@ def _summary_rows(r: dict[str, Any], label: str) -> list[str]:
         c = r.get(kind)
         if not c:
             continue
-        for load in ("idle", "pgbench"):
+        for load in ("idle", "young", "pgbench"):
             ws = [w for w in c["windows"] if w["load"] == load]
             if not ws:
                 continue
@@ -534,15 +565,25 @@ def write_doc(r: dict[str, Any], before: dict[str, Any] | None = None) -> None:
         "3 ms a second is charged in whole ticks, so a 40 s window reads it to 0.025 % of a "
         "core, the size of the differences measured here. *RSS* at the window's end. "
         "*First data*: from the process start until a session that was already running "
-        "shows on its screen (or the first JSON line). Load: "
-        "`pgbench -c 50 -j 2` on another database of the same cluster.",
+        "shows on its screen (or the first JSON line). Loads: *idle*, the cluster's own "
+        "background work and one session running `pg_sleep` (the marker); *young*, idle "
+        "plus one more such session opened just before the window, so that its age moves "
+        "every second throughout (what a short query in progress costs a monitor to draw); "
+        "*pgbench*, `pgbench -c 50 -j 2` on another database of the same cluster. Before "
+        "its first window each cluster settles the same way: a CHECKPOINT after the load, "
+        "then a wait (at most 4 minutes) until the load average is under 1 and the marker "
+        "is over a minute old.",
         "",
     ]
     for kind, title in (("demo", "Demo database"), ("many", "Many tables")):
         c = r.get(kind)
         if not c:
             continue
+        settled = (f" Settled for {c['settled']['settle_s']:.0f} s before the first window "
+                   f"(load average then {c['settled']['load1']:.1f})." if c.get("settled")
+                   else "")
         lines += [f"### {title} ({c['tables']:,} tables, {c['bytes'] / 1024 ** 2:.0f} MiB)", "",
+                  *([settled.strip(), ""] if settled else []),
                   "| load | terminal | client | server ms / refresh | refreshes | CPU % | "
                   "CPU % (ticks) | RSS MiB | first data s | load avg |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
@@ -562,7 +603,7 @@ def write_doc(r: dict[str, Any], before: dict[str, Any] | None = None) -> None:
         lines += ["Medians over the windows above, and our share of pg_activity's:", "",
                   "| load | measure | pg_activity | dashboard | headless | dashboard / "
                   "pg_activity |", "|---|---|---|---|---|---|"]
-        for load in sorted({w["load"] for w in c["windows"]}, key=["idle", "pgbench"].index):
+        for load in sorted({w["load"] for w in c["windows"]}, key=["idle", "young", "pgbench"].index):
             ws = [w for w in c["windows"] if w["load"] == load]
             cpus = ((("cpu_pct", "client CPU %"), ("cpu_pct_ticks", "client CPU % (ticks)"))
                     if _ticks_key(r) != "cpu_pct" else (("cpu_pct", "client CPU % (ticks)"),))
