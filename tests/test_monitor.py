@@ -1247,6 +1247,7 @@ def test_locks_sql_runs_only_while_a_session_of_the_server_waits(
         assert "-- locks.sql" not in ran
         assert s.locks.waiting == 0 and s.locks.rows == [] and s.locks.answered
         assert "locks" not in s.stale
+        assert s.connections is not None
         assert all("lock_waiters_server" not in x.to_json() for x in s.connections.sessions)
 
         holder.execute("LOCK TABLE nchat_users IN ACCESS EXCLUSIVE MODE")
