@@ -850,21 +850,35 @@ class DashboardScreen(Screen[None]):
         sessions = s.connections.sessions
         others = [a for a in sessions if a.pid != s.backend_pid
                   and (not self.this_database or a.database == s.database)]
-        if self.filter and others:
-            return f"No session matches the filter ({len(others)} connected; / changes it)."
+        if self.filter:
+            # sessions the filter matches may still be left out, as idle or as other
+            # monitors: saying "none matches" then would send the operator the wrong way
+            matched = [a for a in others if self.filter.match(a)]
+            hidden = self._unlisted(matched)
+            if not hidden:
+                return (f"No session matches the filter ({len(others)} connected; "
+                        "/ changes it).")
+            n = len(matched)
+            return (f"The filter matches {n} session{'s' if n != 1 else ''}: "
+                    f"{'; '.join(hidden)}.")
+        parts = self._unlisted(others)
+        if parts:
+            return f"No session is doing anything: {'; '.join(parts)}."
+        return EMPTY_NOTES["sessions"]
+
+    def _unlisted(self, sessions: list[Session]) -> list[str]:
+        """What keeps these sessions out of the table, counted, each with its key."""
         # counted by who they are, not by what they do this instant: a monitor caught in a
         # sample is one of the "monitoring", not one idle fewer (the note stays the same)
-        monitors = set() if self.show_monitoring else {
-            a.pid for a in others if monitor_session(a.application, a.query)}
-        idle = sum(1 for a in others if a.state == "idle" and a.pid not in monitors)
+        monitors = set() if self.show_monitoring or self.filter.application else {
+            a.pid for a in sessions if monitor_session(a.application, a.query)}
+        idle = sum(1 for a in sessions if a.state == "idle" and a.pid not in monitors)
         parts = []
         if idle and not self.show_idle:
             parts.append(f"{idle} idle, not listed (i lists them)")
         if monitors:
             parts.append(f"{len(monitors)} monitoring (m lists their samples)")
-        if parts:
-            return f"No session is doing anything: {'; '.join(parts)}."
-        return EMPTY_NOTES["sessions"]
+        return parts
 
     def _render_locks(self, s: Sample) -> None:
         rows: list[tuple[str, list[SortCell], Record]] = []

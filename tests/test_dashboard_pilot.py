@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Input
 
 from nchat_tui.errors import Refused
 from nchat_tui.monitor.model import ExplainResult, Locks, Session
+from nchat_tui.monitor.sampler import SessionFilter
 from nchat_tui.screens.dashboard import DashboardScreen
 from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
 from nchat_tui.screens.widgets.monitor_panel import MonitorPanel
@@ -761,6 +762,40 @@ async def test_an_empty_sessions_table_says_why() -> None:
         await pilot.press("i")
         await pilot.pause()
         assert table.row_count == len(others) and not note.display
+
+
+async def test_a_filter_whose_sessions_are_idle_says_they_are_idle_not_unmatched() -> None:
+    """A filter on an application whose sessions are all idle listed nothing and said "No
+    session matches the filter": the operator went looking for a typo. It says the filter
+    matches them, that they are idle, and that i lists them; a filter matching none says so."""
+    sampler = FakeSampler()
+    app = dashboard_app(sampler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        s = sampler.sample()
+        assert s.connections is not None
+        apps = [a for a in s.connections.sessions
+                if a.pid != s.backend_pid and a.application == "nchat-api"]
+        assert len(apps) >= 2
+        for a in apps:
+            a.state = "idle"
+        screen.filter = SessionFilter.parse("app:nchat-api")
+        screen.apply_sample(s)
+        await pilot.pause()
+        table = screen.query_one("#sessions-table", DataTable)
+        note = screen.query_one("#sessions-empty")
+        assert table.row_count == 0 and note.display
+        text = str(note.render())
+        assert f"The filter matches {len(apps)} sessions: {len(apps)} idle" in text
+        assert "i lists them" in text and "No session matches" not in text
+        await pilot.press("i")
+        await pilot.pause()
+        assert table.row_count == len(apps) and not note.display
+        await pilot.press("i")
+        screen.filter = SessionFilter.parse("app:no-such-app")
+        screen.apply_sample(s)
+        await pilot.pause()
+        assert "No session matches the filter" in str(note.render())
 
 
 async def test_a_first_sample_without_the_kept_panels_is_followed_at_once_but_only_once(
