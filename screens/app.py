@@ -8,8 +8,9 @@ reached at start opens the app anyway, on the connection troubleshooting, instea
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -26,11 +27,16 @@ from nchat_tui.quickstart import resume_gc
 from nchat_tui.screens.dialogs.modals import ConfirmModal, HelpModal
 from nchat_tui.screens.driver import quiet_driver_class
 from nchat_tui.screens.home import HomeScreen
-from nchat_tui.screens.phase import PhaseScreen
 from nchat_tui.upgrade.contract import SessionLike
 from nchat_tui.upgrade.recovery import recover_on_start
 from nchat_tui.upgrade.session import UpgradeSession, ssh_without_multiplexer
-from nchat_tui.upgrade.steps import commands_preview
+
+if TYPE_CHECKING:
+    from nchat_tui.screens.phase import PhaseScreen
+
+PHASE_MODULE = "nchat_tui.screens.phase"
+"""Loaded when the first phase opens (with the engines it drives: pglast, the tools), not at
+start: the home screen is up about 70 ms sooner."""
 
 PHASE_KEYS = {"1": 0, "2": 1, "3": 2, "4": 3}
 
@@ -188,25 +194,32 @@ class NchatApp(App[int]):
 
     def open_phase(self, phase_id: str, step: str | None = None) -> None:
         # One phase screen on top of home at a time; never one that would stop a running step.
-        for screen in self.screen_stack:
-            if isinstance(screen, PhaseScreen):
-                if screen.phase_id == phase_id and screen is self.screen:
-                    return  # already here
-                if screen.refuse_leaving():
-                    return
+        for screen in self.phase_screens():
+            if screen.phase_id == phase_id and screen is self.screen:
+                return  # already here
+            if screen.refuse_leaving():
+                return
         while len(self.screen_stack) > 2:
             self.pop_screen()
+        from nchat_tui.screens.phase import PhaseScreen  # noqa: PLC0415 - see PHASE_MODULE
+
         self.push_screen(PhaseScreen(phase_id, step))
 
+    def phase_screens(self) -> list[PhaseScreen]:
+        """The phase screens on the stack, bottom first (none before the first phase opens:
+        the module is not loaded until then)."""
+        module = sys.modules.get(PHASE_MODULE)
+        if module is None:
+            return []
+        return [s for s in self.screen_stack if isinstance(s, module.PhaseScreen)]
+
     def running_steps(self) -> list[str]:
-        return [t for s in self.screen_stack if isinstance(s, PhaseScreen)
-                for t in s.running_titles()]
+        return [t for s in self.phase_screens() for t in s.running_titles()]
 
     def current_phase_title(self) -> str:
         """The phase the operator is in (the nearest phase screen), for prompts and journals."""
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, PhaseScreen):
-                return str(screen.phase.title)
+        for screen in reversed(self.phase_screens()):
+            return str(screen.phase.title)
         return "home"
 
     async def action_quit(self) -> None:
@@ -265,8 +278,11 @@ class NchatApp(App[int]):
         from nchat_tui.screens.files import FilesModal  # noqa: PLC0415 - not at app start
 
         commands: list[str] = []
-        if isinstance(self.screen, PhaseScreen):
-            step = self.screen.current()
+        phases = self.phase_screens()
+        if phases and phases[-1] is self.screen:
+            from nchat_tui.upgrade.steps import commands_preview  # noqa: PLC0415 - with the phase
+
+            step = phases[-1].current()
             if step is not None:
                 commands = commands_preview(step.action, self.session.target)
         self.push_screen(FilesModal(self.session, commands=commands))

@@ -29,3 +29,15 @@ def test_core_module_does_not_import_textual(module):
 def test_the_list_is_not_empty():
     assert {"upgrade.checklist", "state.journal", "pg.target", "cli.main", "upgrade.session",
             "migrate.status"} <= set(CORE)
+
+
+def test_the_app_starts_without_the_phase_engines():
+    """The home screen comes first and must be up fast (issue 12: within 0.5 s of start):
+    the phase screen and the engines it drives (the SQL parser, the tools, the verifier) load
+    when the first phase opens, not when the app starts."""
+    code = ("import sys, nchat_tui.screens.app\n"
+            "late = ('nchat_tui.screens.phase', 'nchat_tui.upgrade.steps', 'pglast',\n"
+            "        'nchat_tui.verify.engine', 'nchat_tui.pg.tools')\n"
+            "print(','.join(m for m in late if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"the app's start imports {out.stdout.strip()}"
