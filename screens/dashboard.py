@@ -11,6 +11,7 @@ the cursor stays on its row and nothing flickers.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -19,6 +20,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Self
 
 import humanize
+from rich.padding import Padding
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -29,6 +33,7 @@ from textual.driver import Driver
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
+from textual.renderables.styled import Styled
 from textual.screen import ModalScreen, Screen
 from textual.widgets import (
     DataTable,
@@ -229,6 +234,11 @@ class LiveTable(DataTable[Any]):
     refreshes their regions, or, when most rows changed, invalidates everything once as
     DataTable would. Sorting, adding and removing rows keep DataTable's own invalidation. The
     render caches are sized for a monitor's tables (DataTable's hold 10,000 cells).
+
+    A data cell's render is also kept by what it shows (``_render_cell``), not by that counter:
+    under ``pgbench -c 50`` sessions come, go and change every second, each change invalidated
+    every cell, and rendering them again through Rich was most of the dashboard's CPU; the pid,
+    user, database and application of a row, and many of its other cells, had not changed.
     """
 
     _removing = False
@@ -242,6 +252,7 @@ class LiveTable(DataTable[Any]):
         self._line_cache = LRUCache(400)
         self._dirty_rows: set[RowKey] = set()
         self._dirty_cells: set[tuple[RowKey, ColumnKey]] = set()
+        self._shown_cache: LRUCache[tuple[Any, ...], list[list[Segment]]] = LRUCache(2000)
 
     def validate_virtual_size(self, size: Size) -> Size:
         """The scrollable size, never smaller than the box the rows are drawn in.
@@ -288,6 +299,45 @@ class LiveTable(DataTable[Any]):
         self._data[rk][ck] = value
         self._dirty_rows.add(rk)
         self._dirty_cells.add((rk, ck))
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
+        """A data cell as DataTable renders it, from a cache keyed by what the cell shows and
+        how (text, style, width, cursor, hover), so that a cell that did not change is not
+        rendered again when the table's update counter moves (a row came, went or moved, the
+        order changed). The row and column DataTable puts in each segment's meta (what a
+        click reads) are added to the cached lines, as they depend on where the row is now."""
+        if row_index < self.fixed_rows or column_index < self.fixed_columns:
+            # the header (-1), the row labels (-1) and fixed cells: DataTable's own way
+            return super()._render_cell(row_index, column_index, base_style, width, cursor,
+                                        hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        row = self.rows.get(row_key) if row_key is not None else None
+        value = (self._data.get(row_key, {}).get(column_key)
+                 if row_key is not None and column_key is not None else None)
+        if row is None or row.height != 1 or not isinstance(value, SortCell):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor,
+                                        hover)
+        key = (value.display, value.justify, value.style, width, base_style, cursor, hover,
+               self.show_cursor, self._show_hover_cursor, self.cursor_foreground_priority,
+               self.cursor_background_priority, self.cell_padding, self._pseudo_class_state)
+        lines = self._shown_cache.get(key)
+        if lines is None:
+            component_style, post_style = self._get_styles_to_render_cell(
+                False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+                self.cursor_foreground_priority == "css",
+                self.cursor_background_priority == "css")
+            options = self.app.console_options.update_dimensions(width, 1).update(
+                no_wrap=True)
+            lines = self.app.console.render_lines(
+                Styled(Padding(value, (0, self.cell_padding)),
+                       pre_style=base_style + component_style, post_style=post_style),
+                options)
+            self._shown_cache[key] = lines
+        meta = Style.from_meta({"row": row_index, "column": column_index})
+        return [[Segment(text, style + meta if style is not None else meta, control)
+                 for text, style, control in line] for line in lines]
 
     def commit_updates(self) -> None:
         """Make the recorded cell updates visible (once a sample, after all of them)."""
@@ -448,7 +498,7 @@ class DashboardScreen(Screen[None]):
         self._stale_tabs: set[str] = set()
         self._costs: deque[float] = deque(maxlen=30)
         self._header_events: tuple[Any, ...] | None = ()
-        self._rates_at = 0.0
+        self._rates_at = -math.inf  # the first sample draws them (monotonic time may be small)
         self._rates_due = True
         self._styles: dict[str, Any] = {}
         self.specs: dict[str, TableSpec] = {

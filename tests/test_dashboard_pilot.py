@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 from typing import Any
 
@@ -680,6 +681,8 @@ async def test_a_ticking_age_is_drawn_with_the_rates_and_renders_that_cell_only(
         def counted(cache: Any, key: Any, value: Any) -> None:
             if cache is table._cell_render_cache:  # a cell rendered (a cache miss)
                 rendered.append((key[0].value, key[1].value))
+            elif cache is table._shown_cache:  # a data cell rendered, kept by what it shows
+                rendered.append(("shown", key[0]))
             real(cache, key, value)
 
         def row_4120() -> str:
@@ -694,10 +697,10 @@ async def test_a_ticking_age_is_drawn_with_the_rates_and_renders_that_cell_only(
         screen.apply_sample(s)  # the rates are not due: the tick waits for them
         await pilot.pause()
         assert rendered == [] and " 0s " in row_4120(), row_4120()
-        screen._rates_at = 0.0  # they are due
+        screen._rates_at = -math.inf  # they are due
         screen.apply_sample(s)
         await pilot.pause()
-        assert rendered == [("4120", "age")], rendered  # that cell, nothing else
+        assert rendered == [("shown", "7s")], rendered  # that cell, nothing else
         assert " 7s " in row_4120(), row_4120()
         ticked = _table_text(table)
         session.query_age_s = session.state_age_s = 8.0
@@ -709,11 +712,57 @@ async def test_a_ticking_age_is_drawn_with_the_rates_and_renders_that_cell_only(
     fresh = dashboard_app(FakeSampler())
     async with fresh.run_test(size=(80, 24)) as pilot:
         screen = await _ready(pilot)
-        screen._rates_at = 0.0
+        screen._rates_at = -math.inf
         screen.apply_sample(s)
         await pilot.pause()
         got = _table_text(screen.query_one("#sessions-table", DataTable))
         assert got == ticked, f"{got}\n----\n{ticked}"
+
+
+async def test_rows_that_come_and_go_render_no_cell_that_did_not_change(
+        monkeypatch: Any) -> None:
+    """Under pgbench -c 50 sessions come, go and change every second, and each such change
+    made DataTable render every visible cell again through Rich (most of the dashboard's CPU
+    under load). A session that ends moves the rows under it up: no cell of theirs is
+    rendered again, the screen is what a table drawn from scratch shows, and each row's
+    segments carry the row it is now (what a mouse click selects)."""
+    sampler = FakeSampler()
+    app = dashboard_app(sampler)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        table = screen.query_one("#sessions-table", DataTable)
+        s = sampler.sample()
+        assert s.connections is not None
+        keys = [str(k.value) for k in table.rows]
+        gone = keys[1]  # a row with rows under it
+        s.connections.sessions = [a for a in s.connections.sessions if str(a.pid) != gone]
+        rendered: list[Any] = []
+        real = vars(LRUCache)["__setitem__"]
+
+        def counted(cache: Any, key: Any, value: Any) -> None:
+            if cache is table._shown_cache or (
+                    cache is table._cell_render_cache and key[0] != table._header_row_key):
+                rendered.append(key[:2])
+            real(cache, key, value)
+
+        monkeypatch.setattr(LRUCache, "__setitem__", counted)
+        screen.apply_sample(s)
+        await pilot.pause()
+        monkeypatch.undo()
+        assert [str(k.value) for k in table.rows] == [k for k in keys if k != gone]
+        assert rendered == [], rendered
+        shown = _table_text(table)
+        for y in range(1, table.row_count + 1):
+            rows = {seg.style.meta.get("row") for seg in table.render_line(y)
+                    if seg.style is not None and seg.style.meta}
+            assert rows == {y - 1}, (y, rows)
+    fresh = dashboard_app(FakeSampler())
+    async with fresh.run_test(size=(80, 24)) as pilot:
+        screen = await _ready(pilot)
+        screen.apply_sample(s)
+        await pilot.pause()
+        got = _table_text(screen.query_one("#sessions-table", DataTable))
+        assert got == shown, f"{got}\n----\n{shown}"
 
 
 def _table_text(table: DataTable[Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 from nchat_tui.screens.dashboard import DashboardScreen
 from tests.monitor_fakes import (
@@ -28,7 +29,7 @@ def _settled(*keys: str, extra_samples: int = 4, theme: str | None = None):
         assert isinstance(screen, DashboardScreen)
         await until_idle(pilot, screen)
         for _ in range(extra_samples):
-            screen._rates_at = 0.0  # the rates' redraw pace is wall-clock: not here
+            screen._rates_at = -math.inf  # the rates' redraw pace is wall-clock: not here
             screen.apply_sample(pilot.app.sampler.sample())
         for k in keys:
             await pilot.press(k)
