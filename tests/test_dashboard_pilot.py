@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input
 from nchat_tui.errors import Refused
 from nchat_tui.monitor.model import ExplainResult, Locks, Session
 from nchat_tui.monitor.sampler import SessionFilter
-from nchat_tui.screens.dashboard import DashboardScreen
+from nchat_tui.screens.dashboard import DashboardScreen, LiveTable
 from nchat_tui.screens.dialogs.monitor import ActionConfirmModal, PlanModal, TypePidModal
 from nchat_tui.screens.widgets.monitor_panel import MonitorPanel
 from tests.monitor_fakes import (
@@ -674,7 +674,7 @@ async def test_a_ticking_age_is_drawn_with_the_rates_and_renders_that_cell_only(
     app = dashboard_app(sampler)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _ready(pilot)
-        table = screen.query_one("#sessions-table", DataTable)
+        table = screen.query_one("#sessions-table", LiveTable)
         rendered: list[tuple[str | None, str | None]] = []
         real = vars(LRUCache)["__setitem__"]
 
@@ -730,7 +730,7 @@ async def test_rows_that_come_and_go_render_no_cell_that_did_not_change(
     app = dashboard_app(sampler)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _ready(pilot)
-        table = screen.query_one("#sessions-table", DataTable)
+        table = screen.query_one("#sessions-table", LiveTable)
         s = sampler.sample()
         assert s.connections is not None
         keys = [str(k.value) for k in table.rows]
