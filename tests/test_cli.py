@@ -120,6 +120,21 @@ def test_wrong_password_exits_2_with_one_line(pg_db):
     assert "Traceback" not in r.stderr and "nope-Zx" not in r.stderr
 
 
+def test_monitor_once_with_a_wrong_password_exits_2_and_says_why(pg_db):
+    """`monitor --once` (what a script or a cron job runs) on a wrong password: exit 2 like
+    every connect error, the reason and what to check in the output, never the password."""
+    dsn = (f"host=127.0.0.1 port={pg_db['port']} user=postgres dbname={pg_db['dbname']} "
+           "password=nope-Zx")
+    for extra in ([], ["--json"]):
+        r = _cli("monitor", "--once", *extra, "--dsn", dsn)
+        assert r.returncode == 2, (extra, r.returncode, r.stderr)
+        out = r.stdout + r.stderr
+        assert "password authentication failed" in out and "PGPASSWORD" in out, out
+        assert "Traceback" not in out and "nope-Zx" not in out
+        if extra:
+            assert "password authentication failed" in json.loads(r.stdout)["error"]
+
+
 def test_refused_port_exits_2(tmp_path):
     r = _cli("status", "--json", "--dsn", f"host=127.0.0.1 port={free_port()} user=x dbname=x")
     assert r.returncode == 2
