@@ -8,7 +8,9 @@ monitor left open for hours on a database host should cost nothing while nothing
 ``QuietLinuxDriver`` waits on the keyboard and on a wake-up pipe with no timeout, except while
 the key parser holds a partial sequence (a lone Escape, or the start of one), when it waits
 only until that sequence is due. Stopping the input (``exit_event.set()``) writes to the pipe,
-so the thread leaves at once. Everything else is Textual's driver, unchanged.
+so the thread leaves at once. Textual closes the driver when the app is suspended (``P``,
+psql) and starts it again on resume: the pipe is closed with it and opened again on start.
+Everything else is Textual's driver, unchanged.
 """
 
 from __future__ import annotations
@@ -55,12 +57,25 @@ class QuietLinuxDriver(LinuxDriver):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._wake_r, self._wake_w = -1, -1
+        self._open_wake()
         self.exit_event = _WakingEvent(self._wake)
         self.wakeups = 0
         """How many times the input thread's wait returned (tests count them while idle)."""
+
+    def _open_wake(self) -> None:
+        """The wake-up pipe, opened if closed (by ``close``, when the app was suspended)."""
+        if self._wake_r >= 0:
+            return
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    def start_application_mode(self) -> None:
+        # before the input thread starts: it waits on the pipe (a resume after a suspend
+        # comes here with the pipe closed; the thread then died on it and the app with it)
+        self._open_wake()
+        super().start_application_mode()
 
     def run_input_thread(self) -> None:
         parser = XTermParser(self._debug)

@@ -115,8 +115,19 @@ def test_psql_from_the_app_keeps_the_password_in_its_environment_only(pg_db: dic
         # the same screen comes back
         assert term.read_until(b"Connect, check server version", 20), term.seen[-1500:]
         assert term.proc.poll() is None
+        # and it answers the keyboard: Textual closes the driver on suspend, and the input
+        # thread came back on a closed wake-up pipe, died, and took the app down with a
+        # traceback (that this test, waiting only for the exit, read as a clean quit)
+        seen = len(term.seen)
+        term.send("\x1b[B")  # down: the next step's detail
+        assert term.read_until(b"PENDING", 10) and b"Traceback" not in term.seen[seen:], \
+            term.seen[-1500:]
         term.send("q")
-        term.proc.wait(timeout=20)
+        deadline = time.monotonic() + 20
+        while term.proc.poll() is None and time.monotonic() < deadline:
+            term.read_until(b"\0never", 0.2)  # keep reading: a full terminal blocks the app
+        assert term.proc.returncode == 0, term.seen[-1500:]
+        assert b"Traceback" not in term.seen[seen:]
     finally:
         term.close()
     (jpath,) = state.glob("sessions/*/journal.jsonl")
